@@ -1,0 +1,75 @@
+"""The pipeline's contract: every message on every subject, and how ids are made.
+
+I/O-free on purpose: services, tests and other tools import it without NATS.
+"""
+
+from schemas._alertmanager import Alert, AlertmanagerWebhook, AlertStatus, LabelSet
+from schemas._codec import DecodeError, ValidationError, decode, encode
+from schemas._ids import alert_id, episode_key, label_fingerprint, manual_id
+from schemas._messages import (
+    CATEGORIES,
+    SCHEMA_VERSION,
+    Analysis,
+    AnalyzedAlert,
+    Analyzer,
+    Category,
+    DeadLetter,
+    EnrichedAlert,
+    EnrichmentError,
+    Evidence,
+    GroupContext,
+    LogEvidence,
+    LogSeverity,
+    LogTemplate,
+    ManualAlertRequest,
+    MetricEvidence,
+    RawAlert,
+    Replay,
+    SeriesSummary,
+    Source,
+    Stage,
+)
+from schemas._subjects import ANALYZED, DEAD, ENRICHED, MSG_ID_HEADER, RAW, STREAM, STREAM_SUBJECTS
+
+__all__ = [
+    "ANALYZED",
+    "CATEGORIES",
+    "DEAD",
+    "ENRICHED",
+    "MSG_ID_HEADER",
+    "RAW",
+    "SCHEMA_VERSION",
+    "STREAM",
+    "STREAM_SUBJECTS",
+    "Alert",
+    "AlertStatus",
+    "AlertmanagerWebhook",
+    "Analysis",
+    "AnalyzedAlert",
+    "Analyzer",
+    "Category",
+    "DeadLetter",
+    "DecodeError",
+    "EnrichedAlert",
+    "EnrichmentError",
+    "Evidence",
+    "GroupContext",
+    "LabelSet",
+    "LogEvidence",
+    "LogSeverity",
+    "LogTemplate",
+    "ManualAlertRequest",
+    "MetricEvidence",
+    "RawAlert",
+    "Replay",
+    "SeriesSummary",
+    "Source",
+    "Stage",
+    "ValidationError",
+    "alert_id",
+    "decode",
+    "encode",
+    "episode_key",
+    "label_fingerprint",
+    "manual_id",
+]

@@ -1,0 +1,32 @@
+"""Alert ids: stable for one firing episode, fresh for manual alerts."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC
+
+from schemas._alertmanager import Alert
+
+
+def label_fingerprint(labels: dict[str, str]) -> str:
+    """A stand-in for Alertmanager's fingerprint when a sender omits it."""
+    canonical = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def episode_key(alert: Alert) -> str:
+    """Fingerprint and start time: what a firing and its resolution share."""
+    fingerprint = alert.fingerprint or label_fingerprint(alert.labels)
+    starts = alert.starts_at.astimezone(UTC).isoformat(timespec="microseconds")
+    return f"{fingerprint}@{starts}"
+
+
+def alert_id(alert: Alert) -> str:
+    """Same id for every re-send of one episode; the resolution gets its own."""
+    digest = hashlib.sha256(f"{episode_key(alert)}|{alert.status}".encode()).hexdigest()
+    return digest[:32]
+
+
+def manual_id() -> str:
+    return uuid.uuid4().hex

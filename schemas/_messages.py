@@ -1,0 +1,211 @@
+"""The messages on every subject of the ``ALERTS`` stream.
+
+Each message carries ``schema`` (its version). Decoders ignore unknown fields,
+so a newer producer never breaks an older consumer; a breaking change bumps
+``schema``.
+
+    RawAlert        alerts.raw       one alert as ingest received it
+      EnrichedAlert alerts.enriched  + evidence (metrics, logs, errors)
+        AnalyzedAlert alerts.analyzed + analysis
+    DeadLetter      alerts.dead      what a stage could not process, and why
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from schemas._alertmanager import Alert, LabelSet
+
+SCHEMA_VERSION = 1
+
+Category = Literal[
+    "cpu_saturation",
+    "memory_pressure",
+    "disk_capacity",
+    "disk_io",
+    "network",
+    "availability",
+    "crash_loop",
+    "dependency_failure",
+    "config_error",
+    "deployment_regression",
+    "certificate_expiry",
+    "traffic_spike",
+    "unknown",
+]
+CATEGORIES: tuple[Category, ...] = Category.__args__  # type: ignore[attr-defined]
+
+Source = Literal["alertmanager", "manual"]
+UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class GroupContext(msgspec.Struct, kw_only=True, frozen=True):
+    """The Alertmanager notification group an alert arrived in."""
+
+    receiver: str = ""
+    group_key: str = ""
+    group_labels: LabelSet = {}
+    common_labels: LabelSet = {}
+    external_url: str = ""
+
+
+class Replay(msgspec.Struct, kw_only=True, frozen=True):
+    """Marks a message that an operator fed back through the pipeline."""
+
+    id: str
+    requested_at: UtcTime
+    reanalyze: bool = False
+    notify: bool = False
+
+
+class RawAlert(msgspec.Struct, kw_only=True, frozen=True):
+    """``alerts.raw``: one alert, one message (never one per webhook)."""
+
+    schema: int = SCHEMA_VERSION
+    id: str
+    alert: Alert
+    group: GroupContext = GroupContext()
+    source: Source = "alertmanager"
+    received_at: UtcTime
+    replay: Replay | None = None
+
+
+class SeriesSummary(msgspec.Struct, kw_only=True, frozen=True):
+    """One time series over the enrichment window, summarised for a reader."""
+
+    labels: LabelSet
+    samples: int
+    min: float
+    max: float
+    mean: float
+    last: float
+    at_start: float | None = None
+    before: float | None = None
+    change_abs: float | None = None
+    change_pct: float | None = None
+    trend_per_min: float = 0.0
+    # Readable findings such as "spike to 0.98 at 10:03:00Z" or "level shift +40% at ...".
+    events: list[str] = []
+    # Down-sampled [unix_seconds, value] pairs, at most MAX_METRICS_POINTS.
+    points: list[tuple[float, float]] = []
+
+
+class MetricEvidence(msgspec.Struct, kw_only=True, frozen=True):
+    """The result of one Prometheus query of the enrichment plan."""
+
+    name: str
+    query: str
+    series: list[SeriesSummary] = []
+    total_series: int = 0
+    # Series left out to keep the evidence small; never a silent truncation.
+    omitted_series: int = 0
+
+
+LogSeverity = Literal["error", "warning", "info"]
+
+
+class LogTemplate(msgspec.Struct, kw_only=True, frozen=True):
+    """Log lines that differ only in numbers, ids and quoted values."""
+
+    template: str
+    count: int
+    severity: LogSeverity
+    first: UtcTime
+    last: UtcTime
+    sample: str
+
+
+class LogEvidence(msgspec.Struct, kw_only=True, frozen=True):
+    """Log lines around the alert, clustered into templates."""
+
+    query: str
+    lines: int
+    templates: list[LogTemplate] = []
+    omitted_templates: int = 0
+
+
+class EnrichmentError(msgspec.Struct, kw_only=True, frozen=True):
+    """A source that could not contribute evidence, and why."""
+
+    source: str
+    reason: str
+    query: str = ""
+
+
+class Evidence(msgspec.Struct, kw_only=True, frozen=True):
+    """What the enricher found around the alert's time."""
+
+    window_start: UtcTime | None = None
+    window_end: UtcTime | None = None
+    metrics: list[MetricEvidence] = []
+    logs: LogEvidence | None = None
+    errors: list[EnrichmentError] = []
+
+
+class EnrichedAlert(RawAlert, kw_only=True, frozen=True):
+    """``alerts.enriched``: the raw message plus its evidence."""
+
+    evidence: Evidence = Evidence()
+    enriched_at: UtcTime
+
+
+Analyzer = Literal["llm", "rules"]
+
+
+class Analysis(msgspec.Struct, kw_only=True, frozen=True):
+    """The explanation of an alert: cause, evidence for it, what to do next."""
+
+    summary: str
+    root_cause: str
+    category: Category
+    confidence: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+    evidence: list[str] = []
+    remediation: list[str] = []
+    analyzer: Analyzer
+    model: str = ""
+    degraded: bool = False
+    # Why the LLM did not answer when degraded is true (never contains secrets).
+    degraded_reason: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # True when this analysis was reused from an earlier message of the same episode.
+    reused: bool = False
+
+
+class AnalyzedAlert(EnrichedAlert, kw_only=True, frozen=True):
+    """``alerts.analyzed``: self-contained for any subscriber."""
+
+    analysis: Analysis
+    analyzed_at: UtcTime
+
+
+Stage = Literal["ingest", "enricher", "analyst", "notifier"]
+
+
+class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
+    """``alerts.dead``: a message a stage gave up on, with enough to redrive it."""
+
+    schema: int = SCHEMA_VERSION
+    subject: str
+    stage: str
+    error: str
+    error_type: str
+    attempts: int
+    failed_at: UtcTime
+    # The original payload: as text when it is UTF-8, otherwise base64.
+    payload: str
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    msg_id: str = ""
+    stream_seq: int = 0
+
+
+class ManualAlertRequest(msgspec.Struct, kw_only=True, frozen=True):
+    """Body of ``POST /analyze``: an alert typed by a person or a script."""
+
+    labels: LabelSet
+    annotations: LabelSet = {}
+    starts_at: UtcTime | None = msgspec.field(default=None, name="startsAt")
+    generator_url: str = msgspec.field(default="", name="generatorURL")
