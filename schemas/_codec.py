@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any, TypeVar
 
 import msgspec
@@ -19,9 +18,14 @@ def encode(message: Any) -> bytes:
     return _encoder.encode(message)
 
 
-@cache
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
 def _decoder(message_type: type[Any]) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(message_type)
+    decoder = _decoders.get(message_type)
+    if decoder is None:
+        decoder = _decoders[message_type] = msgspec.json.Decoder(message_type)
+    return decoder
 
 
 def decode(data: bytes | str, message_type: type[T]) -> T:

@@ -1,0 +1,51 @@
+"""The shared stage runtime: configuration, NATS, the consumer loop, health and telemetry.
+
+A service owns its settings, its clients and its ``handle()``; everything about
+pulling, acking, retrying, dead-lettering and shutting down lives here, once.
+"""
+
+from services.runtime._config import describe, doc, help_text, load, load_or_exit, masked
+from services.runtime._errors import ConfigError, Reject, RetryLater
+from services.runtime._http import add_health_routes, start_http
+from services.runtime._jetstream import (
+    CONSUMERS,
+    connect,
+    consumer_config,
+    ensure_stream,
+    provision,
+    stream_config,
+)
+from services.runtime._logging import configure_logging
+from services.runtime._metrics import StageMetrics
+from services.runtime._settings import NatsSettings, StageSettings
+from services.runtime._stage import Handler, Runtime, StageSpec, output_msg_id, run_stage, serve_stage
+
+__all__ = [
+    "CONSUMERS",
+    "ConfigError",
+    "Handler",
+    "NatsSettings",
+    "Reject",
+    "RetryLater",
+    "Runtime",
+    "StageMetrics",
+    "StageSettings",
+    "StageSpec",
+    "add_health_routes",
+    "configure_logging",
+    "connect",
+    "consumer_config",
+    "describe",
+    "doc",
+    "ensure_stream",
+    "help_text",
+    "load",
+    "load_or_exit",
+    "masked",
+    "output_msg_id",
+    "provision",
+    "run_stage",
+    "serve_stage",
+    "start_http",
+    "stream_config",
+]

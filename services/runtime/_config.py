@@ -1,0 +1,148 @@
+"""Settings as data: one frozen Struct per service, read from the environment here only.
+
+A field ``foo_bar`` is read from ``FOO_BAR``; ``Meta(extra={"aliases": [...]})`` adds
+other names (the original design's), ``extra={"secret": True}`` masks the value in
+``--help``, start-up logs and errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from services.runtime._errors import ConfigError
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+MASK = "********"
+
+
+def _meta(annotation: Any) -> msgspec.Meta | None:
+    for extra in getattr(annotation, "__metadata__", ()):
+        if isinstance(extra, msgspec.Meta):
+            return extra
+    return None
+
+
+class SettingInfo(msgspec.Struct, frozen=True):
+    field: str
+    env: tuple[str, ...]
+    description: str
+    default: Any
+    secret: bool
+    type_name: str
+
+
+def describe(settings_type: type[msgspec.Struct]) -> list[SettingInfo]:
+    hints = typing.get_type_hints(settings_type, include_extras=True)
+    infos = []
+    for field in msgspec.structs.fields(settings_type):
+        meta = _meta(hints[field.name])
+        extra = (meta.extra if meta else None) or {}
+        names = (field.name.upper(), *extra.get("aliases", ()))
+        default = field.default if field.default is not msgspec.NODEFAULT else None
+        base = typing.get_args(hints[field.name])[0] if meta else hints[field.name]
+        infos.append(
+            SettingInfo(
+                field=field.name,
+                env=names,
+                description=(meta.description if meta else None) or "",
+                default=default,
+                secret=bool(extra.get("secret")),
+                type_name=getattr(base, "__name__", str(base)),
+            )
+        )
+    return infos
+
+
+def _parse_bool(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be true or false")
+
+
+def load(settings_type: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """Build settings from the environment; raises ConfigError naming the bad variable."""
+    env = os.environ if environ is None else environ
+    hints = typing.get_type_hints(settings_type, include_extras=True)
+    values: dict[str, Any] = {}
+    for info in describe(settings_type):
+        found = next((name for name in info.env if env.get(name) not in (None, "")), None)
+        if found is None:
+            continue
+        raw = env[found]
+        annotation = hints[info.field]
+        base = typing.get_args(annotation)[0] if _meta(annotation) else annotation
+        try:
+            if base is bool:
+                values[info.field] = _parse_bool(raw, found)
+            elif base in (list[str], tuple[str, ...]):
+                values[info.field] = [part.strip() for part in raw.split(",") if part.strip()]
+            else:
+                values[info.field] = msgspec.convert(raw, base, strict=False)
+        except (msgspec.ValidationError, ValueError, TypeError) as exc:
+            shown = "" if info.secret else f" (got {raw!r})"
+            raise ConfigError(f"{found} must be a {info.type_name}{shown}") from exc
+    try:
+        return msgspec.convert(values, settings_type, strict=False)
+    except msgspec.ValidationError as exc:
+        # msgspec names the field ($.field); map it back to the variable.
+        message = str(exc)
+        for info in describe(settings_type):
+            if f"$.{info.field}" in message:
+                raise ConfigError(f"{info.env[0]}: {message.split(' - ')[0]}") from exc
+        raise ConfigError(message) from exc
+
+
+def masked(settings: msgspec.Struct) -> dict[str, Any]:
+    """The settings as a dict with every secret replaced, for logs and ``--help``."""
+    shown: dict[str, Any] = {}
+    for info in describe(type(settings)):
+        value = getattr(settings, info.field)
+        shown[info.env[0]] = MASK if info.secret and value else value
+    return shown
+
+
+def help_text(settings_type: type[msgspec.Struct], program: str, summary: str) -> str:
+    lines = [f"usage: {program} [--help]", "", summary, "", "Settings (environment variables):"]
+    for info in describe(settings_type):
+        names = " | ".join(info.env)
+        default = MASK if info.secret and info.default else info.default
+        default_text = "" if default in (None, "", []) else f" [default: {default}]"
+        lines.append(f"  {names}")
+        lines.append(f"      {info.description}{default_text}")
+    return "\n".join(lines)
+
+
+def load_or_exit(settings_type: type[S], argv: list[str], program: str, summary: str) -> S:
+    """The one entry every service uses: ``--help`` prints settings, bad ones exit 2."""
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(help_text(settings_type, program, summary))
+        raise SystemExit(0)
+    if argv:
+        print(f"{program}: unexpected arguments {argv}; settings come from the environment (see --help)")
+        raise SystemExit(2)
+    try:
+        return load(settings_type)
+    except ConfigError as exc:
+        print(f"{program}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+LogFormat = Literal["text", "json"]
+
+
+def doc(description: str, **extra: Any) -> msgspec.Meta:
+    """Shorthand for a documented setting: ``Annotated[int, doc("...", aliases=[...])]``."""
+    return msgspec.Meta(description=description, extra=extra or None)
+
+
+__all__ = ["Annotated", "describe", "doc", "help_text", "load", "load_or_exit", "masked"]

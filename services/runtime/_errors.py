@@ -1,0 +1,32 @@
+"""What a handler may raise, and what the runtime does with it.
+
+    Exception                 anything unexpected: transient, nak with a growing delay
+    ├── RetryLater            transient, with the delay the handler knows (e.g. Retry-After)
+    ├── Reject                poison: dead letter now, retrying cannot help
+    └── ConfigError           a setting is missing or malformed; the service exits
+"""
+
+from __future__ import annotations
+
+
+class RetryLater(Exception):
+    """The work may succeed later; redeliver after ``delay`` seconds (None: runtime backoff)."""
+
+    def __init__(self, reason: str, *, delay: float | None = None, error_type: str = "retry") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+        self.error_type = error_type
+
+
+class Reject(Exception):
+    """The message can never be processed; it goes to ``alerts.dead`` with ``reason``."""
+
+    def __init__(self, reason: str, *, error_type: str = "rejected") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_type = error_type
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the variable, never its value."""

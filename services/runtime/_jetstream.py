@@ -1,0 +1,172 @@
+"""The stream and its durable consumers, as code: built from settings, provisioned at start-up.
+
+``infra/nats/`` holds the same configuration as JSON for ``nats stream add --config``;
+``python -m services.runtime.export`` regenerates it and a test keeps it in step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+from loguru import logger
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import APIError
+
+import schemas
+from services.runtime._settings import NatsSettings, StageSettings
+
+# Durable consumer name -> the subject it reads.
+CONSUMERS: dict[str, str] = {
+    "enricher": schemas.RAW,
+    "analyst": schemas.ENRICHED,
+    "notifier": schemas.ANALYZED,
+}
+
+
+def stream_config(settings: NatsSettings) -> StreamConfig:
+    return StreamConfig(
+        name=schemas.STREAM,
+        description="Alerts through every stage of the AIOps pipeline; replayable",
+        subjects=list(schemas.STREAM_SUBJECTS),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=settings.stream_max_age_hours * 3600,
+        max_bytes=settings.stream_max_bytes,
+        duplicate_window=settings.stream_duplicate_window_seconds,
+        num_replicas=settings.stream_replicas,
+    )
+
+
+def consumer_config(name: str, settings: StageSettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=name,
+        description=f"The {name} stage of the AIOps pipeline",
+        filter_subject=CONSUMERS[name],
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait_seconds,
+        # The runtime dead-letters at max_deliver itself; the server never drops silently.
+        max_deliver=-1,
+        max_ack_pending=max(1000, settings.max_in_flight * 16),
+    )
+
+
+def nats_options(settings: NatsSettings, name: str) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "servers": [url.strip() for url in settings.nats_url.split(",") if url.strip()],
+        "name": name,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 2,
+        "ping_interval": 10,
+        "max_outstanding_pings": 3,
+    }
+    if settings.nats_creds:
+        options["user_credentials"] = settings.nats_creds
+    if settings.nats_token:
+        options["token"] = settings.nats_token
+    return options
+
+
+async def connect(
+    settings: NatsSettings, name: str, *, stop: asyncio.Event | None = None, attempts: int | None = None
+) -> Client:
+    """Connect, retrying the first connection too: services may start before NATS."""
+
+    async def on_error(exc: Exception) -> None:
+        logger.warning("nats: {}", _describe(exc))
+
+    async def on_disconnect() -> None:
+        logger.warning("nats: disconnected, reconnecting")
+
+    async def on_reconnect() -> None:
+        logger.info("nats: reconnected")
+
+    delay, tried = 0.2, 0
+    while True:
+        tried += 1
+        try:
+            return await nats.connect(
+                **nats_options(settings, name),
+                error_cb=on_error,
+                disconnected_cb=on_disconnect,
+                reconnected_cb=on_reconnect,
+            )
+        except Exception as exc:
+            if (attempts is not None and tried >= attempts) or (stop is not None and stop.is_set()):
+                raise
+            logger.warning("nats: cannot connect to {} ({}); retrying", _servers(settings), _describe(exc))
+            await _sleep_or_stop(delay, stop)
+            delay = min(delay * 2, 5.0)
+
+
+def _servers(settings: NatsSettings) -> str:
+    # URLs may carry user:password; show host and port only.
+    return ",".join(url.rsplit("@", 1)[-1] for url in settings.nats_url.split(","))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def _sleep_or_stop(delay: float, stop: asyncio.Event | None) -> None:
+    if stop is None:
+        await asyncio.sleep(delay)
+        return
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+    except TimeoutError:
+        pass
+
+
+async def ensure_stream(js: JetStreamContext, settings: NatsSettings) -> None:
+    config = stream_config(settings)
+    try:
+        await js.add_stream(config)
+    except APIError as exc:
+        # 10058: exists with another configuration; bring the updatable fields in line.
+        if exc.err_code != 10058:
+            raise
+        await js.update_stream(config)
+
+
+async def ensure_consumers(js: JetStreamContext, settings: StageSettings) -> None:
+    for name in CONSUMERS:
+        config = consumer_config(name, settings)
+        try:
+            await js.add_consumer(schemas.STREAM, config)
+        except APIError as exc:
+            logger.warning("consumer {} kept as it is: {}", name, exc.description)
+
+
+async def provision(js: JetStreamContext, settings: StageSettings) -> None:
+    """Create, or update what may be updated: every service may run this at start-up."""
+    await _retry(lambda: ensure_stream(js, settings))
+    await _retry(lambda: ensure_consumers(js, settings))
+
+
+async def _retry(step: Callable[[], Awaitable[None]], attempts: int = 20) -> None:
+    # A freshly started or restarted server answers "JetStream not ready" for a moment.
+    for attempt in range(attempts):
+        try:
+            await step()
+            return
+        except (TimeoutError, nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError, APIError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))

@@ -1,0 +1,44 @@
+"""The runtime's telemetry contract: what every stage counts, in Prometheus text format.
+
+A retried message is counted as ``retry``, never as dropped; a message that reached
+``alerts.dead`` is ``dead``; ``error_type`` stays a small bounded set.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class StageMetrics:
+    def __init__(self, registry: CollectorRegistry, stage: str) -> None:
+        self.stage = stage
+        self.messages = Counter(
+            "aiops_messages", "Messages a stage finished, by outcome", ["stage", "outcome"], registry=registry
+        )
+        self.dead_letters = Counter(
+            "aiops_dead_letters", "Messages sent to alerts.dead", ["stage", "error_type"], registry=registry
+        )
+        self.handler_seconds = Histogram(
+            "aiops_handler_seconds",
+            "Time from receipt to ack of one message",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge("aiops_in_flight", "Messages being processed now", ["stage"], registry=registry)
+
+    def outcome(self, outcome: str) -> None:
+        self.messages.labels(self.stage, outcome).inc()
+
+    def dead(self, error_type: str) -> None:
+        self.dead_letters.labels(self.stage, error_type).inc()
+        self.outcome("dead")
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
+
+
+__all__ = ["CollectorRegistry", "StageMetrics", "exposition"]

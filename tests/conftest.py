@@ -1,0 +1,58 @@
+"""Fixtures every test area shares: a real nats-server, and where ../shared is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.nats_server import NatsServer, docker_available
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+class _ContainerNats:
+    """testcontainers' NATS where a Docker engine answers (not on the project's CI machine)."""
+
+    def __init__(self) -> None:
+        from testcontainers.nats import NatsContainer
+
+        self._container = NatsContainer().with_command("-js")
+        self._container.start()
+        self.url = self._container.nats_uri()
+
+    def close(self) -> None:
+        self._container.stop()
+
+
+@pytest.fixture
+def nats_server() -> Iterator[NatsServer]:
+    """A fresh JetStream server per test: no state leaks between tests (start-up is ~50 ms)."""
+    server = NatsServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def nats_container_or_binary() -> Iterator[object]:
+    """For tests that only need *a* server and may run against a container."""
+    server: object
+    if docker_available():
+        server = _ContainerNats()
+    else:
+        server = NatsServer().start()
+    try:
+        yield server
+    finally:
+        server.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: this test reads the shared data folder beside the checkout")
+    return SHARED
