@@ -24,9 +24,7 @@ class Alert(msgspec.Struct, kw_only=True, frozen=True):
     annotations: LabelSet = {}
     starts_at: Annotated[datetime, msgspec.Meta(tz=True)] = msgspec.field(name="startsAt")
     # Alertmanager sends 0001-01-01T00:00:00Z while an alert still fires.
-    ends_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = msgspec.field(
-        default=None, name="endsAt"
-    )
+    ends_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = msgspec.field(default=None, name="endsAt")
     generator_url: str = msgspec.field(default="", name="generatorURL")
     fingerprint: str = ""
 

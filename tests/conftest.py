@@ -41,10 +41,7 @@ def nats_server() -> Iterator[NatsServer]:
 def nats_container_or_binary() -> Iterator[object]:
     """For tests that only need *a* server and may run against a container."""
     server: object
-    if docker_available():
-        server = _ContainerNats()
-    else:
-        server = NatsServer().start()
+    server = _ContainerNats() if docker_available() else NatsServer().start()
     try:
         yield server
     finally:

@@ -1,9 +1,9 @@
 """What a handler may raise, and what the runtime does with it.
 
-    Exception                 anything unexpected: transient, nak with a growing delay
-    ├── RetryLater            transient, with the delay the handler knows (e.g. Retry-After)
-    ├── Reject                poison: dead letter now, retrying cannot help
-    └── ConfigError           a setting is missing or malformed; the service exits
+Exception                 anything unexpected: transient, nak with a growing delay
+├── RetryLater            transient, with the delay the handler knows (e.g. Retry-After)
+├── Reject                poison: dead letter now, retrying cannot help
+└── ConfigError           a setting is missing or malformed; the service exits
 """
 
 from __future__ import annotations

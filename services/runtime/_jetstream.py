@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -128,10 +129,8 @@ async def _sleep_or_stop(delay: float, stop: asyncio.Event | None) -> None:
     if stop is None:
         await asyncio.sleep(delay)
         return
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=delay)
-    except TimeoutError:
-        pass
 
 
 async def ensure_stream(js: JetStreamContext, settings: NatsSettings) -> None:

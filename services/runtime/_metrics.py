@@ -27,7 +27,9 @@ class StageMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self.in_flight = Gauge("aiops_in_flight", "Messages being processed now", ["stage"], registry=registry)
+        self.in_flight = Gauge(
+            "aiops_in_flight", "Messages being processed now", ["stage"], registry=registry
+        )
 
     def outcome(self, outcome: str) -> None:
         self.messages.labels(self.stage, outcome).inc()

@@ -77,7 +77,9 @@ def retry_delay(settings: StageSettings, attempt: int) -> float:
 
 
 class _Worker:
-    def __init__(self, spec: StageSpec[Any, Any], settings: StageSettings, runtime: Runtime, handler: Handler):
+    def __init__(
+        self, spec: StageSpec[Any, Any], settings: StageSettings, runtime: Runtime, handler: Handler
+    ):
         self.spec = spec
         self.settings = settings
         self.runtime = runtime
@@ -147,7 +149,9 @@ class _Worker:
         try:
             message = schemas.decode(msg.data, self.spec.input_type)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            await self._dead_letter(msg, f"cannot decode {self.spec.input_type.__name__}: {exc}", "decode", attempts)
+            await self._dead_letter(
+                msg, f"cannot decode {self.spec.input_type.__name__}: {exc}", "decode", attempts
+            )
             return
         with logger.contextualize(alert_id=message.id):
             if attempts > self.settings.max_deliver:

@@ -40,7 +40,9 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.02) -> 
 class NatsServer:
     """One nats-server process with JetStream; restartable on the same port and store."""
 
-    def __init__(self, port: int | None = None, store: Path | None = None, extra_args: list[str] | None = None):
+    def __init__(
+        self, port: int | None = None, store: Path | None = None, extra_args: list[str] | None = None
+    ):
         self.port = port or free_port()
         self.monitor_port = free_port()
         self._tmp = None if store else tempfile.TemporaryDirectory(prefix="nats-")

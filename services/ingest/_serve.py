@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+from loguru import logger
+from prometheus_client import CollectorRegistry
+
+from services.ingest._app import Ingest
+from services.ingest._settings import IngestSettings
+from services.runtime import configure_logging, connect, ensure_stream, masked, start_http
+
+QUEUE_GAUGE_INTERVAL_SECONDS = 15.0
+
+
+async def serve_ingest(
+    settings: IngestSettings, *, stop: asyncio.Event | None = None, started: asyncio.Future[int] | None = None
+) -> None:
+    """Serve until ``stop``; ``started`` receives the bound port."""
+    stop = stop or asyncio.Event()
+    nc = await connect(settings, "aiops-ingest", stop=stop)
+    try:
+        await ensure_stream(nc.jetstream(), settings)
+        ingest = Ingest(settings, nc, CollectorRegistry())
+        await ingest.waiters.start(nc)
+        runner, port = await start_http(ingest.app(), settings.ingest_host, settings.ingest_port)
+        logger.info("ingest listening on :{} (auth {})", port, "on" if ingest.auth.enabled else "off")
+        if started is not None and not started.done():
+            started.set_result(port)
+        gauges = asyncio.create_task(_refresh_queue_gauges(ingest, stop))
+        await stop.wait()
+        gauges.cancel()
+        # Stop accepting first, then let in-flight requests finish their publishes.
+        await runner.shutdown()
+        await runner.cleanup()
+        await ingest.waiters.stop()
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.drain()
+        logger.info("ingest stopped")
+
+
+async def _refresh_queue_gauges(ingest: Ingest, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            await ingest.collect_queue_status()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), QUEUE_GAUGE_INTERVAL_SECONDS)
+
+
+def run_ingest(settings: IngestSettings) -> None:
+    configure_logging("ingest", settings.log_level, settings.log_format)
+    logger.info("starting with {}", masked(settings))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_ingest(settings, stop=stop)
+
+    asyncio.run(main())
