@@ -1,0 +1,80 @@
+"""The delivery ledger: a JetStream key-value bucket that remembers what was posted where.
+
+A delivery is recorded after the destination accepted it and before the input
+message is acked, so a redelivered message (a crash, a retry because another
+destination failed) skips the destinations that already have it.
+
+    delivered.<alert id>[.replay-<id>].<destination>   one accepted post
+    resolved.<episode hash>                            when an episode resolved (flap guard)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+
+import msgspec
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
+
+import schemas
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class Delivery(msgspec.Struct, kw_only=True, frozen=True):
+    destination: str
+    status: int
+    attempt: int
+    at: datetime
+
+
+def delivery_key(message: schemas.AnalyzedAlert, destination: str, alert_id: str | None = None) -> str:
+    replay = f".replay-{_UNSAFE.sub('_', message.replay.id)[:64]}" if message.replay is not None else ""
+    return f"delivered.{alert_id or message.id}{replay}.{destination}"
+
+
+def resolution_key(alert: schemas.Alert) -> str:
+    return "resolved." + hashlib.sha256(schemas.episode_key(alert).encode()).hexdigest()[:32]
+
+
+class Ledger:
+    def __init__(self, kv: KeyValue) -> None:
+        self.kv = kv
+
+    async def seen(self, key: str) -> bool:
+        try:
+            await self.kv.get(key)
+        except KeyNotFoundError:
+            return False
+        return True
+
+    async def record(self, key: str, delivery: Delivery) -> None:
+        await self.kv.put(key, schemas.encode(delivery))
+
+    async def mark_resolved(self, alert: schemas.Alert) -> None:
+        if alert.ends_at is not None:
+            await self.kv.put(resolution_key(alert), alert.ends_at.isoformat().encode())
+
+    async def resolved_at(self, alert: schemas.Alert) -> datetime | None:
+        try:
+            entry = await self.kv.get(resolution_key(alert))
+        except KeyNotFoundError:
+            return None
+        return datetime.fromisoformat(entry.value.decode()) if entry.value else None
+
+
+async def open_ledger(js: JetStreamContext, bucket: str, ttl_seconds: float) -> Ledger:
+    """Bind the bucket, creating it the first time; two replicas racing both end up bound."""
+    try:
+        return Ledger(await js.key_value(bucket))
+    except BucketNotFoundError:
+        pass
+    try:
+        kv = await js.create_key_value(KeyValueConfig(bucket=bucket, history=1, ttl=ttl_seconds))
+    except Exception:
+        kv = await js.key_value(bucket)
+    return Ledger(kv)

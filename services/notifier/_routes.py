@@ -1,0 +1,220 @@
+"""The routes file: which alerts go to which destinations.
+
+Routes are tried in order; every condition of a route's ``match`` must hold (a
+list means "any of"). The first matching route wins unless it says
+``continue: true``; when none matches, the ``default`` route applies.
+``${NAME}`` in a destination's values reads the environment, so secrets stay
+out of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import yaml
+
+import schemas
+from services.notifier._destinations import Destination, Kind, validate
+from services.runtime import ConfigError
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+OneOrMany = str | list[str]
+
+
+class DestinationSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    type: Kind
+    url: str = ""
+    secret: str = ""
+    routing_key: str = ""
+    send_resolved: bool = True
+    rate_per_second: float = -1.0
+
+
+class Match(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    labels: dict[str, OneOrMany] = {}
+    labels_regex: dict[str, str] = {}
+    severity: OneOrMany = []
+    category: list[schemas.Category] | schemas.Category = []
+    analyzer: schemas.Analyzer | None = None
+    degraded: bool | None = None
+    status: schemas.AlertStatus | None = None
+
+
+class RouteSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    name: str = ""
+    match: Match = Match()
+    to: list[str]
+    continue_: bool = msgspec.field(default=False, name="continue")
+    flap_guard_seconds: float | None = None
+
+
+class DefaultRoute(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    to: list[str] = []
+    flap_guard_seconds: float | None = None
+
+
+class RoutesFile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    destinations: dict[str, DestinationSpec]
+    routes: list[RouteSpec] = []
+    default: DefaultRoute = DefaultRoute()
+    flap_guard_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """One destination an alert goes to, with the quiet period of the route that chose it."""
+
+    destination: Destination
+    flap_guard_seconds: float
+    route: str
+
+
+def _as_set(value: OneOrMany | list[schemas.Category]) -> frozenset[str]:
+    return frozenset([value] if isinstance(value, str) else value)
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    targets: tuple[Target, ...]
+    labels: tuple[tuple[str, frozenset[str]], ...] = ()
+    labels_regex: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    severity: frozenset[str] = frozenset()
+    category: frozenset[str] = frozenset()
+    analyzer: str | None = None
+    degraded: bool | None = None
+    status: str | None = None
+    continue_: bool = False
+
+    def matches(self, message: schemas.AnalyzedAlert) -> bool:
+        labels, analysis = message.alert.labels, message.analysis
+        return (
+            all(labels.get(key) in wanted for key, wanted in self.labels)
+            and all(pattern.fullmatch(labels.get(key, "")) for key, pattern in self.labels_regex)
+            and (not self.severity or labels.get("severity", "") in self.severity)
+            and (not self.category or analysis.category in self.category)
+            and (self.analyzer is None or analysis.analyzer == self.analyzer)
+            and (self.degraded is None or analysis.degraded == self.degraded)
+            and (self.status is None or message.alert.status == self.status)
+        )
+
+
+@dataclass(frozen=True)
+class Router:
+    routes: tuple[Route, ...]
+    default: tuple[Target, ...]
+
+    def targets(self, message: schemas.AnalyzedAlert) -> list[Target]:
+        """Each destination once, with the options of the first route that chose it."""
+        chosen: dict[str, Target] = {}
+        matched = False
+        for route in self.routes:
+            if not route.matches(message):
+                continue
+            matched = True
+            for target in route.targets:
+                chosen.setdefault(target.destination.name, target)
+            if not route.continue_:
+                break
+        if not matched:
+            for target in self.default:
+                chosen.setdefault(target.destination.name, target)
+        return list(chosen.values())
+
+    @property
+    def destinations(self) -> list[Destination]:
+        seen: dict[str, Destination] = {}
+        for target in (*self.default, *(t for r in self.routes for t in r.targets)):
+            seen.setdefault(target.destination.name, target.destination)
+        return list(seen.values())
+
+
+def single_route(destinations: list[Destination], flap_guard_seconds: float) -> Router:
+    """What the plain environment variables mean: every destination gets every alert."""
+    return Router(routes=(), default=tuple(Target(d, flap_guard_seconds, "default") for d in destinations))
+
+
+def _expand(value: str, where: str, environ: dict[str, str]) -> str:
+    def lookup(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name not in environ:
+            raise ConfigError(f"{where} uses ${{{name}}}, which is not set")
+        return environ[name]
+
+    return _ENV_RE.sub(lookup, value)
+
+
+def _destination(name: str, spec: DestinationSpec, environ: dict[str, str]) -> Destination:
+    where = f"destination {name!r}"
+    return validate(
+        Destination(
+            name=name,
+            type=spec.type,
+            url=_expand(spec.url, where, environ),
+            secret=_expand(spec.routing_key or spec.secret, where, environ),
+            send_resolved=spec.send_resolved,
+            rate_per_second=spec.rate_per_second,
+        )
+    )
+
+
+def _targets(names: list[str], guard: float, route: str, known: dict[str, Destination]) -> tuple[Target, ...]:
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ConfigError(f"route {route!r} sends to unknown destination(s) {', '.join(missing)}")
+    return tuple(Target(known[n], guard, route) for n in names)
+
+
+def _compile(index: int, spec: RouteSpec, guard: float, known: dict[str, Destination]) -> Route:
+    name = spec.name or f"route-{index}"
+    patterns = []
+    for key, pattern in spec.match.labels_regex.items():
+        try:
+            patterns.append((key, re.compile(pattern)))
+        except re.error as exc:
+            raise ConfigError(f"route {name!r}: labels_regex {key} is not a valid regex: {exc}") from exc
+    own_guard = guard if spec.flap_guard_seconds is None else spec.flap_guard_seconds
+    return Route(
+        name=name,
+        targets=_targets(spec.to, own_guard, name, known),
+        labels=tuple((k, _as_set(v)) for k, v in spec.match.labels.items()),
+        labels_regex=tuple(patterns),
+        severity=_as_set(spec.match.severity),
+        category=_as_set(spec.match.category),
+        analyzer=spec.match.analyzer,
+        degraded=spec.match.degraded,
+        status=spec.match.status,
+        continue_=spec.continue_,
+    )
+
+
+def parse_routes(text: str, source: str = "routes file", environ: dict[str, str] | None = None) -> Router:
+    """Build a Router from YAML text; every mistake is a ConfigError naming where it is."""
+    env = dict(os.environ) if environ is None else environ
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
+    try:
+        spec = msgspec.convert(raw, RoutesFile)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    known = {name: _destination(name, d, env) for name, d in spec.destinations.items()}
+    guard = spec.flap_guard_seconds
+    routes = tuple(_compile(i, r, guard, known) for i, r in enumerate(spec.routes, start=1))
+    default_guard = guard if spec.default.flap_guard_seconds is None else spec.default.flap_guard_seconds
+    default = _targets(spec.default.to, default_guard, "default", known)
+    return Router(routes=routes, default=default)
+
+
+def load_routes(path: str) -> Router:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"ROUTES_FILE {path}: cannot read ({exc.strerror})") from exc
+    return parse_routes(text, f"ROUTES_FILE {path}")
