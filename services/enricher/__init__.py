@@ -1,0 +1,40 @@
+"""The enricher stage: for each alert, the metrics and logs that explain it, compact enough for an LLM.
+
+_plan / _packs / _promql   which PromQL runs for an alert (YAML query packs)
+_prometheus / _loki        the two backends' HTTP APIs, over _backend (auth, retries, cache)
+_summary / _downsample     a time series as numbers and readable events
+_templates                 log lines clustered into templates
+_enrich                    one alert's enrichment within a deadline
+"""
+
+from services.enricher._build import build, make_enricher
+from services.enricher._enrich import Enricher, Limits, alert_window
+from services.enricher._errors import BadQuery, SourceError, TransientSourceError
+from services.enricher._packs import PackError, QueryPack, load_packs, parse_packs
+from services.enricher._plan import Plan, PlannedQuery, build_plan
+from services.enricher._settings import EnricherSettings
+from services.enricher._summary import summarise
+from services.enricher._templates import cluster, severity_of, template_of
+
+__all__ = [
+    "BadQuery",
+    "Enricher",
+    "EnricherSettings",
+    "Limits",
+    "PackError",
+    "Plan",
+    "PlannedQuery",
+    "QueryPack",
+    "SourceError",
+    "TransientSourceError",
+    "alert_window",
+    "build",
+    "build_plan",
+    "cluster",
+    "load_packs",
+    "make_enricher",
+    "parse_packs",
+    "severity_of",
+    "summarise",
+    "template_of",
+]

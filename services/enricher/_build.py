@@ -1,0 +1,128 @@
+"""Wiring: settings → HTTP session, backends, packs, the Enricher, and its counters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter
+
+from schemas import EnrichedAlert, RawAlert
+from services.enricher._backend import Backend, BackendConfig, parse_headers
+from services.enricher._cache import TtlCache
+from services.enricher._enrich import Enricher, Limits
+from services.enricher._loki import Loki, parse_label_map
+from services.enricher._packs import PackError, load_packs
+from services.enricher._prometheus import Prometheus
+from services.enricher._settings import EnricherSettings
+from services.runtime import ConfigError, Runtime
+
+
+def limits_from(settings: EnricherSettings) -> Limits:
+    return Limits(
+        window_minutes=settings.time_window_minutes,
+        max_metrics_points=settings.max_metrics_points,
+        max_series_per_query=settings.max_series_per_query,
+        max_queries=settings.max_queries_per_alert,
+        deadline_seconds=settings.enrichment_deadline_seconds,
+        max_log_lines=settings.max_log_lines,
+        max_log_templates=settings.max_log_templates,
+        log_char_budget=settings.log_char_budget,
+        log_fallback_seconds=settings.log_fallback_seconds,
+    )
+
+
+def backend_configs(settings: EnricherSettings) -> tuple[BackendConfig | None, BackendConfig | None]:
+    """The Prometheus and Loki configs, None for a source whose URL is not set."""
+    common = {"timeout_seconds": settings.query_timeout_seconds, "attempts": settings.query_attempts}
+    prometheus = loki = None
+    if settings.prometheus_url:
+        try:
+            headers = parse_headers(settings.prometheus_headers)
+        except ValueError as exc:
+            raise ConfigError(f"PROMETHEUS_HEADERS: {exc}") from exc
+        prometheus = BackendConfig(
+            source="prometheus",
+            url=settings.prometheus_url,
+            username=settings.prometheus_username,
+            password=settings.prometheus_password,
+            bearer_token=settings.prometheus_bearer_token,
+            headers=headers,
+            verify_tls=settings.prometheus_verify_tls,
+            **common,  # type: ignore[arg-type]
+        )
+    if settings.loki_url:
+        loki = BackendConfig(
+            source="loki",
+            url=settings.loki_url,
+            username=settings.loki_username,
+            password=settings.loki_password,
+            bearer_token=settings.loki_bearer_token,
+            headers={"X-Scope-OrgID": settings.loki_tenant} if settings.loki_tenant else {},
+            verify_tls=settings.loki_verify_tls,
+            **common,  # type: ignore[arg-type]
+        )
+    return prometheus, loki
+
+
+def make_enricher(settings: EnricherSettings, session: aiohttp.ClientSession) -> Enricher:
+    """Everything but NATS; raises ConfigError for a setting or pack that cannot work."""
+    try:
+        packs = load_packs(Path(settings.enrichment_packs_dir) if settings.enrichment_packs_dir else None)
+    except PackError as exc:
+        raise ConfigError(f"ENRICHMENT_PACKS_DIR: {exc}") from exc
+    try:
+        label_map = parse_label_map(settings.loki_label_map)
+    except ValueError as exc:
+        raise ConfigError(f"LOKI_LABEL_MAP: {exc}") from exc
+    cache = TtlCache(settings.query_cache_seconds)
+    prometheus_config, loki_config = backend_configs(settings)
+
+    def backend(config: BackendConfig) -> Backend:
+        return Backend(config, session, asyncio.Semaphore(settings.query_concurrency), cache)
+
+    return Enricher(
+        limits_from(settings),
+        packs,
+        Prometheus(backend(prometheus_config)) if prometheus_config else None,
+        Loki(backend(loki_config)) if loki_config else None,
+        label_map,
+    )
+
+
+def count_errors(registry: CollectorRegistry) -> Callable[[EnrichedAlert], None]:
+    errors = Counter(
+        "aiops_enrichment_errors_total",
+        "Sources that could not contribute to an alert's evidence",
+        ["source", "error_type"],
+        registry=registry,
+    )
+
+    def record(enriched: EnrichedAlert) -> None:
+        for error in enriched.evidence.errors:
+            kind = "not_configured" if "is not set" in error.reason else "failed"
+            errors.labels(source=error.source, error_type=kind).inc()
+
+    return record
+
+
+async def build(
+    settings: EnricherSettings, runtime: Runtime
+) -> Callable[[RawAlert], Awaitable[EnrichedAlert]]:
+    session = aiohttp.ClientSession()
+    runtime.on_close(session.close)
+    try:
+        enricher = make_enricher(settings, session)
+    except ConfigError:
+        await session.close()
+        raise
+    record = count_errors(runtime.registry)
+
+    async def handle(raw: RawAlert) -> EnrichedAlert:
+        enriched = await enricher.handle(raw)
+        record(enriched)
+        return enriched
+
+    return handle

@@ -1,0 +1,180 @@
+"""The enrichment of one alert: run the plan and the log queries within a deadline, summarise.
+
+Every failure of a source ends up in ``evidence.errors``; nothing here fails the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from loguru import logger
+
+from schemas import Alert, EnrichedAlert, EnrichmentError, Evidence, LogEvidence, MetricEvidence, RawAlert
+from services.enricher._errors import SourceError
+from services.enricher._loki import Loki, problem_query, stream_selector
+from services.enricher._packs import QueryPack
+from services.enricher._plan import PlannedQuery, build_plan
+from services.enricher._prometheus import Prometheus, Series
+from services.enricher._summary import relevance, summarise
+from services.enricher._templates import cluster, within_budget
+
+# Tasks still running this long after the deadline are abandoned; backends stop retrying at it.
+_DEADLINE_GRACE = 0.5
+
+
+@dataclass(frozen=True)
+class Limits:
+    window_minutes: float = 15.0
+    max_metrics_points: int = 100
+    max_series_per_query: int = 10
+    max_queries: int = 24
+    deadline_seconds: float = 20.0
+    min_step_seconds: float = 15.0
+    max_log_lines: int = 500
+    max_log_templates: int = 40
+    log_char_budget: int = 6000
+    log_fallback_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    end: float
+    starts_at: float
+    step: float
+
+
+def alert_window(alert: Alert, limits: Limits, now: datetime) -> Window:
+    """``window_minutes`` either side of startsAt, clipped to now, aligned to the step for the cache."""
+    span = timedelta(minutes=limits.window_minutes)
+    end = min(alert.starts_at + span, now).timestamp()
+    start = min((alert.starts_at - span).timestamp(), end - 60)
+    step = max(limits.min_step_seconds, (end - start) / (limits.max_metrics_points * 2.5))
+    step = float(round(step))
+    return Window(
+        start=start // step * step, end=end // step * step, starts_at=alert.starts_at.timestamp(), step=step
+    )
+
+
+class Enricher:
+    def __init__(
+        self,
+        limits: Limits,
+        packs: Sequence[QueryPack],
+        prometheus: Prometheus | None,
+        loki: Loki | None,
+        label_map: dict[str, str],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._limits = limits
+        self._packs = packs
+        self._prometheus = prometheus
+        self._loki = loki
+        self._label_map = label_map
+        self._clock = clock
+
+    async def handle(self, raw: RawAlert) -> EnrichedAlert:
+        evidence = await self.enrich(raw.alert)
+        fields = {name: getattr(raw, name) for name in raw.__struct_fields__}
+        return EnrichedAlert(**fields, evidence=evidence, enriched_at=self._clock())
+
+    async def enrich(self, alert: Alert) -> Evidence:
+        window = alert_window(alert, self._limits, self._clock())
+        deadline = asyncio.get_running_loop().time() + self._limits.deadline_seconds
+        errors: list[EnrichmentError] = []
+        metrics: list[MetricEvidence] = []
+        logs: LogEvidence | None = None
+        jobs: dict[asyncio.Task[object], str] = {}
+        if self._prometheus is None:
+            errors.append(EnrichmentError(source="prometheus", reason="PROMETHEUS_URL is not set"))
+        else:
+            plan = build_plan(alert, self._packs, self._limits.max_queries)
+            logger.info("enrichment plan: {}", plan.describe())
+            for query in plan.queries:
+                jobs[asyncio.ensure_future(self._metric(self._prometheus, query, window, deadline))] = (
+                    query.expr
+                )
+        if self._loki is None:
+            errors.append(EnrichmentError(source="loki", reason="LOKI_URL is not set"))
+        else:
+            jobs[asyncio.ensure_future(self._logs(self._loki, alert, window, deadline))] = "logs"
+        if jobs:
+            done, pending = await asyncio.wait(jobs, timeout=self._limits.deadline_seconds + _DEADLINE_GRACE)
+            for task in pending:
+                task.cancel()
+                source = "loki" if jobs[task] == "logs" else "prometheus"
+                reason = f"no answer within the {self._limits.deadline_seconds:g}s enrichment deadline"
+                errors.append(EnrichmentError(source=source, reason=reason, query=jobs[task]))
+            for task in sorted(done, key=lambda t: list(jobs).index(t)):
+                result = task.result()
+                if isinstance(result, SourceError):
+                    errors.append(result.to_evidence())
+                elif isinstance(result, MetricEvidence):
+                    metrics.append(result)
+                elif isinstance(result, LogEvidence):
+                    logs = result
+        return Evidence(
+            window_start=datetime.fromtimestamp(window.start, UTC),
+            window_end=datetime.fromtimestamp(window.end, UTC),
+            metrics=metrics,
+            logs=logs,
+            errors=errors,
+        )
+
+    async def _metric(
+        self, prometheus: Prometheus, query: PlannedQuery, window: Window, deadline: float
+    ) -> MetricEvidence | SourceError | None:
+        try:
+            if query.exists and not await prometheus.has_series(
+                query.exists, window.start, window.end, deadline
+            ):
+                return None
+            series = await prometheus.query_range(query.expr, window.start, window.end, window.step, deadline)
+        except SourceError as exc:
+            return exc
+        if not series and query.exists:
+            return None
+        return self._summarise(query, series, window)
+
+    def _summarise(self, query: PlannedQuery, series: list[Series], window: Window) -> MetricEvidence:
+        summaries = [
+            summary
+            for labels, points in series
+            if (summary := summarise(labels, points, window.starts_at, self._limits.max_metrics_points))
+        ]
+        summaries.sort(key=lambda s: (-relevance(s), sorted(s.labels.items())))
+        kept = summaries[: self._limits.max_series_per_query]
+        return MetricEvidence(
+            name=query.name,
+            query=query.expr,
+            series=kept,
+            total_series=len(series),
+            omitted_series=len(series) - len(kept),
+        )
+
+    async def _logs(
+        self, loki: Loki, alert: Alert, window: Window, deadline: float
+    ) -> LogEvidence | SourceError:
+        selector = stream_selector(alert.labels, self._label_map)
+        if selector is None:
+            labels = ", ".join(sorted(self._label_map))
+            return SourceError("loki", f"the alert has none of the labels mapped to log streams ({labels})")
+        limit = self._limits.max_log_lines
+        query = problem_query(selector)
+        try:
+            entries = await loki.query_range(query, window.start, window.end, limit, deadline)
+            if not entries:
+                # No error or warning lines: what the service said just before the alert may still tell.
+                query = selector
+                start = window.starts_at - self._limits.log_fallback_seconds
+                entries = await loki.query_range(query, start, window.starts_at, limit, deadline)
+        except SourceError as exc:
+            return exc
+        templates = cluster(entries)
+        kept = within_budget(templates, self._limits.max_log_templates, self._limits.log_char_budget)
+        return LogEvidence(
+            query=query, lines=len(entries), templates=kept, omitted_templates=len(templates) - len(kept)
+        )

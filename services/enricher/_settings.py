@@ -1,0 +1,67 @@
+"""The enricher's settings: where Prometheus and Loki are, how to reach them, how much to keep."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from services.runtime import StageSettings, doc
+
+_DEFAULT_LABEL_MAP = [
+    "instance=host",
+    "pod=pod",
+    "namespace=namespace",
+    "container=container",
+    "service=service_name",
+]
+
+
+class EnricherSettings(StageSettings, kw_only=True, frozen=True):
+    health_port: Annotated[int, doc("Port of /healthz, /readyz and /metrics; 0 picks a free one")] = 8001
+
+    prometheus_url: Annotated[
+        str, doc("Prometheus-compatible API base URL (Thanos, Mimir, VictoriaMetrics too)")
+    ] = ""
+    prometheus_username: Annotated[str, doc("Basic auth user for Prometheus")] = ""
+    prometheus_password: Annotated[str, doc("Basic auth password for Prometheus", secret=True)] = ""
+    prometheus_bearer_token: Annotated[str, doc("Bearer token for Prometheus", secret=True)] = ""
+    prometheus_headers: Annotated[
+        list[str], doc("Extra headers for Prometheus, comma-separated Name=value pairs", secret=True)
+    ] = msgspec.field(default_factory=list)
+    prometheus_verify_tls: Annotated[bool, doc("Verify Prometheus' TLS certificate")] = True
+
+    loki_url: Annotated[str, doc("Loki API base URL")] = ""
+    loki_username: Annotated[str, doc("Basic auth user for Loki")] = ""
+    loki_password: Annotated[str, doc("Basic auth password for Loki", secret=True)] = ""
+    loki_bearer_token: Annotated[str, doc("Bearer token for Loki", secret=True)] = ""
+    loki_tenant: Annotated[str, doc("Loki tenant, sent as X-Scope-OrgID (multi-tenant Loki)")] = ""
+    loki_verify_tls: Annotated[bool, doc("Verify Loki's TLS certificate")] = True
+    loki_label_map: Annotated[
+        list[str], doc("Alert label = Loki stream label pairs used to select log streams")
+    ] = msgspec.field(default_factory=lambda: list(_DEFAULT_LABEL_MAP))
+
+    time_window_minutes: Annotated[float, doc("Minutes of evidence before and after the alert start")] = 15.0
+    max_metrics_points: Annotated[int, doc("Points kept per series after down-sampling")] = 100
+    max_series_per_query: Annotated[
+        int, doc("Series kept per query, most telling first; the rest are counted")
+    ] = 10
+    max_queries_per_alert: Annotated[int, doc("Upper bound on PromQL queries in one alert's plan")] = 24
+    max_log_lines: Annotated[int, doc("Log lines fetched per alert")] = 500
+    max_log_templates: Annotated[int, doc("Log templates kept per alert, most severe first")] = 40
+    log_char_budget: Annotated[int, doc("Characters of log templates and samples kept per alert")] = 6000
+    log_fallback_seconds: Annotated[
+        float, doc("Seconds before the alert read unfiltered when no error or warning line is found")
+    ] = 60.0
+    enrichment_packs_dir: Annotated[
+        str, doc("Folder of query pack YAML files; empty: the built-in packs")
+    ] = ""
+    query_timeout_seconds: Annotated[float, doc("Timeout of one HTTP query to Prometheus or Loki")] = 5.0
+    query_attempts: Annotated[
+        int, doc("Attempts per query for timeouts, 429 and 5xx (a 400 is never retried)")
+    ] = 3
+    enrichment_deadline_seconds: Annotated[float, doc("Time one alert's enrichment may take in all")] = 20.0
+    query_concurrency: Annotated[int, doc("Queries in flight at once, per backend, across all alerts")] = 8
+    query_cache_seconds: Annotated[
+        float, doc("Identical queries within this many seconds share one answer")
+    ] = 30.0

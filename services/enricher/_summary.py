@@ -1,0 +1,197 @@
+"""Turning a time series into what a reader needs: levels, change at the alert, and its story.
+
+Events are plain sentences ("spike to 0.98 at 10:03:00Z, 2m before the alert") because
+their reader is a person or an LLM, not a program.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from schemas import SeriesSummary
+from services.enricher._downsample import downsample
+
+Point = tuple[float, float]
+
+_SPIKE_SCALES = 6.0
+_MAX_SPIKES = 3
+_RAMP_FIT = 0.8
+
+
+def format_value(value: float) -> str:
+    """Three significant digits with an SI suffix: 1.23G, 45.6k, 0.981."""
+    magnitude = abs(value)
+    for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _when(timestamp: float, starts_at: float) -> str:
+    clock = datetime.fromtimestamp(timestamp, UTC).strftime("%H:%M:%SZ")
+    offset = round((timestamp - starts_at) / 60)
+    if offset == 0:
+        return f"{clock}, at the alert start"
+    relation = "after" if offset > 0 else "before"
+    return f"{clock}, {abs(offset)}m {relation} the alert"
+
+
+def _slope_and_fit(points: Sequence[Point]) -> tuple[float, float]:
+    """Least-squares slope per second and R² (0 when the series is flat)."""
+    n = len(points)
+    if n < 3:
+        return 0.0, 0.0
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    stt = sum((t - mean_t) ** 2 for t, _ in points)
+    svv = sum((v - mean_v) ** 2 for _, v in points)
+    stv = sum((t - mean_t) * (v - mean_v) for t, v in points)
+    if stt == 0 or svv == 0:
+        return 0.0, 0.0
+    return stv / stt, (stv * stv) / (stt * svv)
+
+
+def _spikes(points: Sequence[Point], starts_at: float) -> tuple[list[str], int]:
+    """Short excursions far from the median (robust: median absolute deviation)."""
+    values = [v for _, v in points]
+    median = statistics.median(values)
+    mad = statistics.median(abs(v - median) for v in values)
+    scale = max(1.4826 * mad, 0.05 * abs(median), 1e-9)
+    outside = [abs(v - median) > _SPIKE_SCALES * scale for v in values]
+    runs: list[tuple[int, int]] = []
+    start = None
+    for index, flag in enumerate([*outside, False]):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            runs.append((start, index))
+            start = None
+    # A long excursion is a level shift or a ramp, told elsewhere; a spike is brief.
+    brief = [run for run in runs if run[1] - run[0] <= max(2, len(points) // 5)]
+    events = []
+    for begin, end in brief[:_MAX_SPIKES]:
+        peak = max(range(begin, end), key=lambda i: abs(values[i] - median))
+        word = "spike to" if values[peak] > median else "dip to"
+        events.append(
+            f"{word} {format_value(values[peak])} at {_when(points[peak][0], starts_at)} "
+            f"(typical {format_value(median)})"
+        )
+    return events, sum(end - begin for begin, end in brief)
+
+
+def _level_shift(points: Sequence[Point], starts_at: float) -> str | None:
+    """The one split where the level before and after differ most, if it clearly stands out."""
+    n = len(points)
+    if n < 8:
+        return None
+    values = [v for _, v in points]
+    margin = max(2, n // 10)
+    prefix = [0.0]
+    for value in values:
+        prefix.append(prefix[-1] + value)
+    total = prefix[-1]
+
+    def gap(split: int) -> float:
+        return abs((total - prefix[split]) / (n - split) - prefix[split] / split)
+
+    split = max(range(margin, n - margin + 1), key=gap)
+    left_values, right_values = values[:split], values[split:]
+    left, right = statistics.median(left_values), statistics.median(right_values)
+    noise = max(statistics.pstdev(left_values), statistics.pstdev(right_values))
+    shift = right - left
+    if abs(shift) <= 5 * noise or abs(shift) <= 0.1 * max(abs(left), abs(right)):
+        return None
+    percent = f" ({shift / abs(left) * 100:+.0f}%)" if left else ""
+    return (
+        f"level shift from {format_value(left)} to {format_value(right)}{percent} "
+        f"at {_when(points[split][0], starts_at)}"
+    )
+
+
+def _increases(points: Sequence[Point], starts_at: float) -> str | None:
+    """Counters such as restarts: how often they went up, and when last."""
+    values = [v for _, v in points]
+    if any(b < a for a, b in itertools.pairwise(values)):
+        return None
+    steps = [i for i in range(1, len(values)) if values[i] > values[i - 1]]
+    if len(steps) < 2 or any(v != int(v) for v in values):
+        return None
+    return (
+        f"increased {len(steps)} times from {format_value(values[0])} to {format_value(values[-1])}, "
+        f"last at {_when(points[steps[-1]][0], starts_at)}"
+    )
+
+
+def _ramp(points: Sequence[Point], slope: float, fit: float) -> str | None:
+    first, last = points[0][1], points[-1][1]
+    duration = points[-1][0] - points[0][0]
+    scale = max(abs(first), abs(last), 1e-12)
+    if fit < _RAMP_FIT or abs(slope * duration) < 0.1 * scale:
+        return None
+    direction = "rise" if slope > 0 else "fall"
+    text = (
+        f"steady {direction} of {format_value(abs(slope) * 60)}/min "
+        f"from {format_value(first)} to {format_value(last)}"
+    )
+    if slope < 0 < last:
+        text += f"; at this rate it reaches 0 in about {last / -slope / 60:.0f}m"
+    return text
+
+
+def _baseline(points: Sequence[Point], starts_at: float) -> float | None:
+    """The level before the trouble: median of the earliest third of the pre-alert samples."""
+    before = [v for t, v in points if t < starts_at]
+    if not before:
+        return None
+    return statistics.median(before[: max(1, len(before) // 3)])
+
+
+def summarise(
+    labels: dict[str, str], points: Sequence[Point], starts_at: float, max_points: int
+) -> SeriesSummary | None:
+    """Summary of one series; None when it holds no finite sample."""
+    clean = sorted((t, v) for t, v in points if math.isfinite(v))
+    if not clean:
+        return None
+    values = [v for _, v in clean]
+    at_or_before = [v for t, v in clean if t <= starts_at]
+    at_start = at_or_before[-1] if at_or_before else values[0]
+    before = _baseline(clean, starts_at)
+    change_abs = at_start - before if before is not None else None
+    change_pct = change_abs / abs(before) * 100 if change_abs is not None and before else None
+    slope, fit = _slope_and_fit(clean)
+    events, _ = _spikes(clean, starts_at) if len(clean) >= 5 else ([], 0)
+    finding = _increases(clean, starts_at) or _ramp(clean, slope, fit)
+    if finding:
+        events.append(finding)
+    if not any(e.startswith(("increased", "steady")) for e in events):
+        shift = _level_shift(clean, starts_at)
+        if shift:
+            events.append(shift)
+    return SeriesSummary(
+        labels=labels,
+        samples=len(clean),
+        min=min(values),
+        max=max(values),
+        mean=statistics.fmean(values),
+        last=values[-1],
+        at_start=at_start,
+        before=before,
+        change_abs=change_abs,
+        change_pct=round(change_pct, 1) if change_pct is not None else None,
+        trend_per_min=slope * 60,
+        events=events,
+        points=downsample(clean, max_points),
+    )
+
+
+def relevance(summary: SeriesSummary) -> float:
+    """How much a series has to say: events, change at the alert, spread relative to level."""
+    spread = summary.max - summary.min
+    relative_spread = spread / (abs(summary.mean) + spread) if spread else 0.0
+    change = min(abs(summary.change_pct or 0.0) / 100, 5.0)
+    return len(summary.events) + change + relative_spread
