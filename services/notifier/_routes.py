@@ -1,8 +1,8 @@
 """The routes file: which alerts go to which destinations.
 
 Routes are tried in order; every condition of a route's ``match`` must hold (a
-list means "any of"). The first matching route wins unless it says
-``continue: true``; when none matches, the ``default`` route applies.
+list means "any of"). The first matching route stops the search unless it says
+``continue: true``; when nothing stopped it, the ``default`` route applies too.
 ``${NAME}`` in a destination's values reads the environment, so secrets stay
 out of the file.
 """
@@ -112,18 +112,16 @@ class Router:
     def targets(self, message: schemas.AnalyzedAlert) -> list[Target]:
         """Each destination once, with the options of the first route that chose it."""
         chosen: dict[str, Target] = {}
-        matched = False
         for route in self.routes:
             if not route.matches(message):
                 continue
-            matched = True
             for target in route.targets:
                 chosen.setdefault(target.destination.name, target)
             if not route.continue_:
-                break
-        if not matched:
-            for target in self.default:
-                chosen.setdefault(target.destination.name, target)
+                return list(chosen.values())
+        # Nothing stopped the search: the default route is the last one, matching everything.
+        for target in self.default:
+            chosen.setdefault(target.destination.name, target)
         return list(chosen.values())
 
     @property
