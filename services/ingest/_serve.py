@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from services.ingest._app import Ingest
 from services.ingest._settings import IngestSettings
-from services.runtime import configure_logging, connect, ensure_stream, masked, start_http
+from services.runtime import close_connection, configure_logging, connect, ensure_stream, masked, start_http
 
 QUEUE_GAUGE_INTERVAL_SECONDS = 15.0
 
@@ -36,8 +36,7 @@ async def serve_ingest(
         await runner.cleanup()
         await ingest.waiters.stop()
     finally:
-        with contextlib.suppress(Exception):
-            await nc.drain()
+        await close_connection(nc)
         logger.info("ingest stopped")
 
 

@@ -9,6 +9,7 @@ from services.runtime._errors import ConfigError, Reject, RetryLater
 from services.runtime._http import add_health_routes, start_http
 from services.runtime._jetstream import (
     CONSUMERS,
+    close_connection,
     connect,
     consumer_config,
     ensure_stream,
@@ -32,6 +33,7 @@ __all__ = [
     "StageSettings",
     "StageSpec",
     "add_health_routes",
+    "close_connection",
     "configure_logging",
     "connect",
     "consumer_config",

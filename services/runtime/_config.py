@@ -84,8 +84,9 @@ def load(settings_type: type[S], environ: Mapping[str, str] | None = None) -> S:
         try:
             if base is bool:
                 values[info.field] = _parse_bool(raw, found)
-            elif base in (list[str], tuple[str, ...]):
-                values[info.field] = [part.strip() for part in raw.split(",") if part.strip()]
+            elif typing.get_origin(base) in (list, tuple):
+                parts = [part.strip() for part in raw.split(",") if part.strip()]
+                values[info.field] = msgspec.convert(parts, base, strict=False)
             else:
                 values[info.field] = msgspec.convert(raw, base, strict=False)
         except (msgspec.ValidationError, ValueError, TypeError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,6 +115,14 @@ async def connect(
             logger.warning("nats: cannot connect to {} ({}); retrying", _servers(settings), _describe(exc))
             await _sleep_or_stop(delay, stop)
             delay = min(delay * 2, 5.0)
+
+
+async def close_connection(nc: Client) -> None:
+    """Flush acks and publishes, then close. Not drain(): it waits on pull inboxes nobody reads."""
+    with contextlib.suppress(Exception):
+        await nc.flush(timeout=2)
+    with contextlib.suppress(Exception):
+        await nc.close()
 
 
 def _servers(settings: NatsSettings) -> str:

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 import schemas
 from services.runtime._errors import Reject, RetryLater
 from services.runtime._http import add_health_routes, start_http
-from services.runtime._jetstream import connect, provision
+from services.runtime._jetstream import close_connection, connect, provision
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
 from services.runtime._settings import StageSettings
@@ -275,8 +275,7 @@ async def serve_stage(
                 await closer()
         if http_runner is not None:
             await http_runner.cleanup()
-        with contextlib.suppress(Exception):
-            await nc.drain()
+        await close_connection(nc)
         logger.info("{} stopped", spec.name)
 
 

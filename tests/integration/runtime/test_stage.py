@@ -1,0 +1,220 @@
+"""The shared consumer loop against a real nats-server: retries, dead letters, slow work, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import msgspec
+import nats
+import pytest
+
+import schemas
+from services.runtime import Reject, RetryLater, Runtime, StageSettings, StageSpec, provision
+from tests.support.nats_server import NatsServer
+from tests.support.services import running_stage, settings_for
+from tests.support.stream import read_subject, subject_count
+
+RawHandler = Callable[[schemas.RawAlert], Awaitable[schemas.EnrichedAlert | None]]
+
+
+def raw_alert(name: str = "HighCPUUsage", fingerprint: str = "f1") -> schemas.RawAlert:
+    alert = schemas.Alert(
+        status="firing",
+        labels={"alertname": name},
+        starts_at=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+        fingerprint=fingerprint,
+    )
+    return schemas.RawAlert(id=schemas.alert_id(alert), alert=alert, received_at=datetime.now(UTC))
+
+
+def enriched(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+    fields = {f: getattr(message, f) for f in message.__struct_fields__}
+    return schemas.EnrichedAlert(**fields, enriched_at=datetime.now(UTC))
+
+
+def spec_for(handler: RawHandler) -> StageSpec[Any, Any]:
+    async def build(_: StageSettings, __: Runtime) -> RawHandler:
+        return handler
+
+    return StageSpec(
+        name="enricher",
+        input_subject=schemas.RAW,
+        input_type=schemas.RawAlert,
+        output_subject=schemas.ENRICHED,
+        build=build,
+    )
+
+
+@pytest.fixture
+async def js(nats_server: NatsServer) -> AsyncIterator[nats.js.JetStreamContext]:
+    nc = await nats.connect(nats_server.url)
+    yield nc.jetstream()
+    await nc.close()
+
+
+def fast_settings(url: str, **overrides: Any) -> StageSettings:
+    values = {"retry_backoff_seconds": "0.05", "max_deliver": 4, **overrides}
+    settings: StageSettings = settings_for(StageSettings, url, **values)
+    return settings
+
+
+async def publish_raw(js: nats.js.JetStreamContext, payload: bytes, msg_id: str) -> None:
+    await js.publish(schemas.RAW, payload, headers={schemas.MSG_ID_HEADER: msg_id})
+
+
+async def test_results_flow_downstream_once_per_alert(nats_server: NatsServer, js: Any) -> None:
+    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        return enriched(message)
+
+    settings = fast_settings(nats_server.url)
+    await provision(js, settings)
+    alerts = [raw_alert(fingerprint=f"f{i}") for i in range(50)]
+    async with running_stage(spec_for(handle), settings):
+        for message in alerts:
+            await publish_raw(js, schemas.encode(message), message.id)
+        out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=50)
+    assert sorted(m.id for m in out) == sorted(m.id for m in alerts)
+    assert await subject_count(js, schemas.ENRICHED) == 50
+
+
+async def test_poison_goes_to_dead_letters_and_the_next_message_still_flows(
+    nats_server: NatsServer, js: Any
+) -> None:
+    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        return enriched(message)
+
+    settings = fast_settings(nats_server.url)
+    await provision(js, settings)
+    good = raw_alert()
+    async with running_stage(spec_for(handle), settings):
+        await publish_raw(js, b'{"id": 42, "this is": "not a raw alert"}', "poison-1")
+        await publish_raw(js, b"\xff\xfe not even utf-8", "poison-2")
+        await publish_raw(js, schemas.encode(good), good.id)
+        out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=1)
+        dead = await read_subject(js, schemas.DEAD, schemas.DeadLetter, count=2)
+    assert out[0].id == good.id
+    by_id = {d.msg_id: d for d in dead}
+    assert by_id["poison-1"].stage == "enricher"
+    assert by_id["poison-1"].subject == schemas.RAW
+    assert "cannot decode RawAlert" in by_id["poison-1"].error
+    assert by_id["poison-1"].payload == '{"id": 42, "this is": "not a raw alert"}'
+    assert by_id["poison-2"].payload_encoding == "base64"
+
+
+async def test_a_handler_failing_twice_is_retried_and_published_once(
+    nats_server: NatsServer, js: Any
+) -> None:
+    attempts: Counter[str] = Counter()
+
+    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        attempts[message.id] += 1
+        if attempts[message.id] == 1:
+            raise ConnectionError("backend reset the connection")
+        if attempts[message.id] == 2:
+            raise RetryLater("backend said 429", delay=0.05)
+        return enriched(message)
+
+    settings = fast_settings(nats_server.url)
+    await provision(js, settings)
+    message = raw_alert()
+    async with running_stage(spec_for(handle), settings) as port:
+        await publish_raw(js, schemas.encode(message), message.id)
+        out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=1)
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            metrics = await response.text()
+    assert out[0].id == message.id
+    assert attempts[message.id] == 3
+    assert await subject_count(js, schemas.ENRICHED) == 1
+    assert 'aiops_messages_total{outcome="retry",stage="enricher"} 2.0' in metrics
+    assert 'aiops_messages_total{outcome="ok",stage="enricher"} 1.0' in metrics
+
+
+async def test_rejected_and_exhausted_messages_are_dead_lettered_with_the_error(
+    nats_server: NatsServer, js: Any
+) -> None:
+    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        if message.alert.labels["alertname"] == "Reject":
+            raise Reject("label set makes no sense")
+        raise TimeoutError("prometheus did not answer")
+
+    settings = fast_settings(nats_server.url, max_deliver=3)
+    await provision(js, settings)
+    rejected, exhausted = raw_alert("Reject", "r"), raw_alert("Exhaust", "e")
+    async with running_stage(spec_for(handle), settings):
+        for message in (rejected, exhausted):
+            await publish_raw(js, schemas.encode(message), message.id)
+        dead = await read_subject(js, schemas.DEAD, schemas.DeadLetter, count=2)
+    by_id = {schemas.decode(d.payload, schemas.RawAlert).id: d for d in dead}
+    assert by_id[rejected.id].error == "label set makes no sense"
+    assert by_id[rejected.id].attempts == 1
+    assert by_id[exhausted.id].attempts == 3
+    assert "TimeoutError: prometheus did not answer" in by_id[exhausted.id].error
+    assert await subject_count(js, schemas.ENRICHED) == 0
+
+
+async def test_slow_work_is_not_redelivered_while_it_runs(nats_server: NatsServer, js: Any) -> None:
+    calls: Counter[str] = Counter()
+
+    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        calls[message.id] += 1
+        await asyncio.sleep(3.5)  # the workload: an LLM call longer than ack_wait
+        return enriched(message)
+
+    settings = fast_settings(nats_server.url, ack_wait_seconds=1)
+    await provision(js, settings)
+    message = raw_alert()
+    async with running_stage(spec_for(handle), settings):
+        await publish_raw(js, schemas.encode(message), message.id)
+        await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=1, timeout=15)
+        info = await js.consumer_info(schemas.STREAM, "enricher")
+    assert calls[message.id] == 1
+    assert info.num_redelivered == 0
+
+
+async def test_shutdown_finishes_in_flight_work(nats_server: NatsServer, js: Any) -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        entered.set()
+        await release.wait()
+        return enriched(message)
+
+    settings = fast_settings(nats_server.url)
+    await provision(js, settings)
+    message = raw_alert()
+    stage = running_stage(spec_for(handle), settings)
+    await stage.__aenter__()
+    await publish_raw(js, schemas.encode(message), message.id)
+    await asyncio.wait_for(entered.wait(), 10)
+    stopping = asyncio.create_task(stage.__aexit__(None, None, None))
+    release.set()
+    await asyncio.wait_for(stopping, 30)
+    info = await js.consumer_info(schemas.STREAM, "enricher")
+    assert info.num_ack_pending == 0
+    assert await subject_count(js, schemas.ENRICHED) == 1
+
+
+async def test_health_endpoints(nats_server: NatsServer, js: Any) -> None:
+    async def handle(message: schemas.RawAlert) -> None:
+        return None
+
+    settings = fast_settings(nats_server.url)
+    async with running_stage(spec_for(handle), settings) as port, aiohttp.ClientSession() as http:
+        for path in ("/healthz", "/readyz"):
+            async with http.get(f"http://127.0.0.1:{port}{path}") as response:
+                assert response.status == 200, path
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            assert "aiops_in_flight" in await response.text()
+
+
+def test_decoding_tolerates_unknown_fields() -> None:
+    message = raw_alert()
+    payload = msgspec.json.decode(schemas.encode(message))
+    payload["added_by_a_newer_producer"] = {"nested": [1, 2]}
+    assert schemas.decode(msgspec.json.encode(payload), schemas.RawAlert) == message
