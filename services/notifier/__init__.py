@@ -7,7 +7,7 @@ from services.notifier._logline import summary_lines
 from services.notifier._metrics import NotifierMetrics
 from services.notifier._notifier import Notifier
 from services.notifier._pagerduty import pagerduty_event
-from services.notifier._routes import Router, Target, load_routes, parse_routes
+from services.notifier._routes import Router, Target, load_routes, parse_routes, single_route
 from services.notifier._settings import NotifierSettings
 from services.notifier._signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from services.notifier._slack import slack_message
@@ -34,6 +34,7 @@ __all__ = [
     "parse_routes",
     "router_from",
     "signature",
+    "single_route",
     "slack_message",
     "summary_lines",
     "teams_message",
