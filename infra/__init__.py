@@ -1,0 +1,3 @@
+"""Deployment configuration of the pipeline, and the tools that run it without Docker."""
+
+__all__: list[str] = []

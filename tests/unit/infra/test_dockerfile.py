@@ -1,0 +1,40 @@
+"""infra/Dockerfile: what compose relies on, checked without a Docker engine."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def _instructions(repo: Path) -> list[str]:
+    text = (repo / "infra" / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_image_is_multi_stage_and_ships_only_the_install(repo: Path) -> None:
+    stages = [line for line in _instructions(repo) if line.startswith("FROM ")]
+    assert len(stages) >= 2
+    assert any(line.startswith("COPY --from=build ") for line in _instructions(repo))
+
+
+def test_image_runs_as_a_non_root_user_with_a_health_check(repo: Path) -> None:
+    lines = _instructions(repo)
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users, "no USER instruction"
+    assert users[-1].split(":")[0] not in {"0", "root"}
+    assert any(line.startswith("HEALTHCHECK ") for line in lines)
+
+
+def test_every_file_the_dockerfile_copies_exists_in_the_build_context(repo: Path) -> None:
+    sources = []
+    for line in _instructions(repo):
+        if line.startswith("COPY ") and "--from=" not in line:
+            sources += line.split()[1:-1]
+    # README.md is written by the lead; pyproject's readme field needs it at build time.
+    missing = [s for s in sources if not (repo / s).exists() and s != "README.md"]
+    assert missing == []
+    ignore = (repo / "infra" / "Dockerfile.dockerignore").read_text()
+    for source in sources:
+        assert re.search(rf"^!{re.escape(source.rstrip('/'))}/?$", ignore, re.M), (
+            f"{source} excluded from context"
+        )
