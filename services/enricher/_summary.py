@@ -55,7 +55,7 @@ def _slope_and_fit(points: Sequence[Point]) -> tuple[float, float]:
     return stv / stt, (stv * stv) / (stt * svv)
 
 
-def _spikes(points: Sequence[Point], starts_at: float) -> tuple[list[str], int]:
+def _spikes(points: Sequence[Point], starts_at: float) -> list[str]:
     """Short excursions far from the median (robust: median absolute deviation)."""
     values = [v for _, v in points]
     median = statistics.median(values)
@@ -80,10 +80,10 @@ def _spikes(points: Sequence[Point], starts_at: float) -> tuple[list[str], int]:
             f"{word} {format_value(values[peak])} at {_when(points[peak][0], starts_at)} "
             f"(typical {format_value(median)})"
         )
-    return events, sum(end - begin for begin, end in brief)
+    return events
 
 
-def _level_shift(points: Sequence[Point], starts_at: float) -> str | None:
+def _level_shift(points: Sequence[Point], starts_at: float) -> tuple[str, int] | None:
     """The one split where the level before and after differ most, if it clearly stands out."""
     n = len(points)
     if n < 8:
@@ -106,10 +106,11 @@ def _level_shift(points: Sequence[Point], starts_at: float) -> str | None:
     if abs(shift) <= 5 * noise or abs(shift) <= 0.1 * max(abs(left), abs(right)):
         return None
     percent = f" ({shift / abs(left) * 100:+.0f}%)" if left else ""
-    return (
+    text = (
         f"level shift from {format_value(left)} to {format_value(right)}{percent} "
         f"at {_when(points[split][0], starts_at)}"
     )
+    return text, split
 
 
 def _increases(points: Sequence[Point], starts_at: float) -> str | None:
@@ -164,14 +165,13 @@ def summarise(
     change_abs = at_start - before if before is not None else None
     change_pct = change_abs / abs(before) * 100 if change_abs is not None and before else None
     slope, fit = _slope_and_fit(clean)
-    events, _ = _spikes(clean, starts_at) if len(clean) >= 5 else ([], 0)
-    finding = _increases(clean, starts_at) or _ramp(clean, slope, fit)
-    if finding:
-        events.append(finding)
-    if not any(e.startswith(("increased", "steady")) for e in events):
-        shift = _level_shift(clean, starts_at)
-        if shift:
-            events.append(shift)
+    trend = _increases(clean, starts_at) or _ramp(clean, slope, fit)
+    shift = None if trend else _level_shift(clean, starts_at)
+    # Spikes are judged against their own level: across a shift the median sits on one side.
+    segments = [clean[: shift[1]], clean[shift[1] :]] if shift else [clean]
+    events = [event for segment in segments if len(segment) >= 5 for event in _spikes(segment, starts_at)]
+    events = events[:_MAX_SPIKES]
+    events.extend(finding for finding in (trend, shift[0] if shift else None) if finding)
     return SeriesSummary(
         labels=labels,
         samples=len(clean),

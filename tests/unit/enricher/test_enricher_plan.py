@@ -1,0 +1,143 @@
+"""Which PromQL runs for which alert: the alert's own expression, then packs chosen by labels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from schemas import Alert
+from services.enricher import PackError, build_plan, load_packs, parse_packs
+from services.enricher._promql import expr_from_generator_url, inner_expr
+
+BUILTIN = load_packs()
+
+
+def alert(labels: dict[str, str], expr: str = "") -> Alert:
+    url = f"http://prometheus:9090/graph?g0.expr={quote(expr)}&g0.tab=1" if expr else ""
+    return Alert(
+        status="firing", labels=labels, starts_at=datetime(2024, 5, 14, 10, tzinfo=UTC), generator_url=url
+    )
+
+
+@pytest.mark.parametrize(
+    ("expr", "inner"),
+    [
+        ("node_load1 > 4", "node_load1"),
+        ("up == 0", "up"),
+        (
+            '(1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))) > 0.9',
+            '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))',
+        ),
+        ('rate(errors_total{path=">"}[5m]) > 3 and on() hour() > 8', 'rate(errors_total{path=">"}[5m])'),
+        ("0.9 < cpu_ratio", "cpu_ratio"),
+        ("a > b", None),  # two series compared: both matter, nothing to strip
+        ("node_load1", None),
+    ],
+)
+def test_inner_expression_drops_only_a_numeric_threshold(expr: str, inner: str | None) -> None:
+    assert inner_expr(expr) == inner
+
+
+def test_expression_is_read_from_the_generator_url() -> None:
+    url = "http://prom:9090/graph?g0.expr=sum%28rate%28x%5B5m%5D%29%29+%3E+1&g0.tab=1"
+    assert expr_from_generator_url(url) == "sum(rate(x[5m])) > 1"
+    assert expr_from_generator_url("http://prom:9090/graph") is None
+    assert expr_from_generator_url("") is None
+
+
+def names(plan_alert: Alert) -> list[str]:
+    return [f"{q.pack}/{q.name}" for q in build_plan(plan_alert, BUILTIN, 50).queries]
+
+
+def test_a_node_alert_gets_its_expression_and_the_node_queries() -> None:
+    planned = names(alert({"alertname": "HighLoad", "instance": "web-1:9100"}, "node_load1 > 4"))
+    assert planned[:2] == ["alert/alert_expression", "alert/alert_series"]
+    assert {
+        "node/node_cpu_by_mode",
+        "node/node_filesystem_free_bytes",
+        "node/node_filesystem_free_inodes",
+        "node/node_memory_available_ratio",
+        "node/node_disk_io_time",
+        "node/node_network_errors_and_drops",
+    } <= set(planned)
+    assert not any(name.startswith("kubernetes-pod/") for name in planned)
+
+
+def test_a_pod_alert_gets_cadvisor_and_kube_state_queries_but_no_node_ones() -> None:
+    planned = names(alert({"alertname": "PodCrashLooping", "namespace": "shop", "pod": "api-0"}))
+    assert {
+        "kubernetes-pod/container_cpu_usage",
+        "kubernetes-pod/container_cpu_throttled_ratio",
+        "kubernetes-pod/container_memory_of_limit",
+        "kubernetes-pod/container_restarts",
+        "kubernetes-pod/container_last_terminated_reason",
+    } <= set(planned)
+    assert not any(name.startswith(("node/", "alert/")) for name in planned)
+
+
+def test_a_service_alert_gets_request_rate_by_code_and_latency() -> None:
+    planned = names(alert({"alertname": "HighErrorRate", "job": "checkout"}))
+    assert planned == ["http-by-job/http_request_rate_by_code", "http-by-job/http_latency_p99_seconds"]
+
+
+def test_every_ranged_query_except_the_alerts_own_is_checked_for_existence_first() -> None:
+    plan = build_plan(alert({"alertname": "X", "instance": "h:9100", "job": "j"}, "up == 0"), BUILTIN, 50)
+    assert all(q.exists for q in plan.queries if q.pack != "alert")
+
+
+def test_label_values_are_escaped_so_they_cannot_break_or_inject_promql() -> None:
+    plan = build_plan(alert({"alertname": "X", "job": 'a"} or vector(1) #'}), BUILTIN, 50)
+    assert plan.queries[0].expr == 'sum by (code) (rate(http_requests_total{job="a\\"} or vector(1) #"}[2m]))'
+
+
+def test_the_query_limit_is_respected_and_what_was_left_out_is_said() -> None:
+    plan = build_plan(alert({"alertname": "X", "instance": "h", "job": "j"}, "up == 0"), BUILTIN, 3)
+    assert len(plan.queries) == 3
+    assert any("over the limit of 3 queries" in reason for reason in plan.skipped)
+
+
+def test_the_same_alert_always_gets_the_same_plan() -> None:
+    labels = {"alertname": "X", "instance": "h", "job": "j", "namespace": "n", "pod": "p"}
+    assert build_plan(alert(labels, "up == 0"), BUILTIN, 50) == build_plan(
+        alert(dict(reversed(labels.items())), "up == 0"), BUILTIN, 50
+    )
+
+
+def test_a_user_pack_adds_queries_for_matching_alerts_only(tmp_path: Path) -> None:
+    (tmp_path / "postgres.yaml").write_text(
+        "packs:\n"
+        "  - name: postgres\n"
+        "    when:\n"
+        "      alertname: Postgres.*\n"
+        "      labels: [instance]\n"
+        "      match: {env: prod|staging}\n"
+        "    queries:\n"
+        "      - name: connections\n"
+        '        expr: sum(pg_stat_activity_count{instance="${instance}"})\n'
+        '        exists: pg_stat_activity_count{instance="${instance}"}\n'
+    )
+    packs = load_packs(tmp_path)
+    matching = build_plan(
+        alert({"alertname": "PostgresTooManyConnections", "instance": "db:9187", "env": "prod"}), packs, 10
+    )
+    assert [q.expr for q in matching.queries] == ['sum(pg_stat_activity_count{instance="db:9187"})']
+    other_env = alert({"alertname": "PostgresTooManyConnections", "instance": "db:9187", "env": "dev"})
+    assert build_plan(other_env, packs, 10).queries == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("packs: [{name: x}]", "queries"),
+        ("packs:\n  - name: x\n    queries: []\n    when: {alertname: '(['}\n", "bad regex"),
+        ("packs: [{name: x, queries: [], colour: red}]", "colour"),
+        ("packs: [", "not valid YAML"),
+    ],
+)
+def test_a_broken_pack_is_refused_with_the_file_and_the_problem(text: str, problem: str) -> None:
+    with pytest.raises(PackError, match=problem) as raised:
+        parse_packs(text, "mine.yaml")
+    assert "mine.yaml" in str(raised.value)
