@@ -1,0 +1,103 @@
+"""The notifier as a running stage on a real nats-server: dead letters, and a kill before the ack."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import nats
+import pytest
+
+import schemas
+from services.notifier import NotifierSettings
+from services.notifier.__main__ import SPEC
+from services.runtime import provision
+from tests.fakes import slack as slack_api
+from tests.fakes.slack import FakeSlack
+from tests.fakes.webhook import FakeWebhook, Reply
+from tests.support.nats_server import NatsServer
+from tests.support.services import running_stage, settings_for
+from tests.support.stream import read_subject
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+async def test_a_refused_notification_lands_on_alerts_dead_with_the_answer(
+    nats_server: NatsServer, slack: FakeSlack, firing: schemas.AnalyzedAlert
+) -> None:
+    slack.answer(slack_api.NO_SERVICE)
+    settings = settings_for(NotifierSettings, nats_server.url, slack_webhook_url=slack.url)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        async with running_stage(SPEC, settings):
+            await js.publish(schemas.ANALYZED, schemas.encode(firing))
+            [letter] = await read_subject(js, schemas.DEAD, schemas.DeadLetter, count=1)
+    finally:
+        await nc.close()
+    assert letter.stage == "notifier"
+    assert letter.error == "slack refused the notification: HTTP 404 no_service"
+    assert letter.error_type == "destination_rejected"
+    assert schemas.decode(letter.payload, schemas.AnalyzedAlert) == firing
+    assert slack.url not in letter.payload
+
+
+@pytest.mark.faults
+async def test_killed_before_ack_is_posted_once_per_destination(
+    nats_server: NatsServer,
+    slack: FakeSlack,
+    webhook: FakeWebhook,
+    firing: schemas.AnalyzedAlert,
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "NATS_URL": nats_server.url,
+        "SLACK_WEBHOOK_URL": slack.url,
+        "GENERIC_WEBHOOK_URL": webhook.url,
+        "HEALTH_PORT": "0",
+        "ACK_WAIT_SECONDS": "2",
+        "NOTIFY_TIMEOUT_SECONDS": "60",
+    }
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await provision(js, settings_for(NotifierSettings, nats_server.url, ack_wait_seconds=2))
+    kv = await js.create_key_value(bucket="aiops-deliveries")
+    recorded = await kv.watch("delivered.>")
+    await js.publish(schemas.ANALYZED, schemas.encode(firing))
+
+    async def notifier(log: str) -> asyncio.subprocess.Process:
+        with (tmp_path / log).open("w") as out:
+            return await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "services.notifier", env=env, cwd=REPO, stdout=out, stderr=out
+            )
+
+    # Slack accepts at once; the webhook holds the post open, so the message is never acked.
+    webhook.answer(Reply(hang=True))
+    first = await notifier("first.log")
+    try:
+        await slack.wait_for(1, within=20)
+        await webhook.wait_for(1, within=20)
+        update = await recorded.updates(timeout=10)
+        while update is None or update.key != f"delivered.{firing.id}.slack":
+            update = await recorded.updates(timeout=10)
+    finally:
+        first.kill()
+        await first.wait()
+    webhook.released.set()
+
+    second = await notifier("second.log")
+    try:
+        await webhook.wait_for(2, within=20)
+        update = await recorded.updates(timeout=10)
+        while update is None or update.key != f"delivered.{firing.id}.webhook":
+            update = await recorded.updates(timeout=10)
+    finally:
+        second.terminate()
+        await second.wait()
+        await nc.close()
+    assert len(slack.received) == 1, (tmp_path / "second.log").read_text()
+    assert [r.reply.status for r in webhook.received] == [200, 200]
+    assert webhook.received[0].reply.hang
