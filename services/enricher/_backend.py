@@ -13,8 +13,14 @@ from typing import Any
 
 import aiohttp
 import orjson
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
-from tenacity import wait_exponential_jitter as wait_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+    wait_random,
+)
 
 from services.enricher._cache import TtlCache
 from services.enricher._errors import BadQuery, SourceError, TransientSourceError
@@ -87,7 +93,7 @@ class Backend:
             raise SourceError(self.config.source, "enrichment deadline reached before the query ran", query)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.attempts) | stop_before_delay(budget),
-            wait=wait_jitter(initial=0.2, max=2.0),
+            wait=wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.2),
             retry=retry_if_exception_type(TransientSourceError),
             reraise=True,
         )
