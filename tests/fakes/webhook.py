@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -60,7 +60,7 @@ class FakeHttpServer:
     def default_reply(self, request: Received) -> Reply:
         return Reply(200, "ok")
 
-    async def start(self) -> FakeHttpServer:
+    async def start(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.kv import KeyValue
 
 import schemas
 from services.notifier import NotifierSettings
@@ -22,6 +23,15 @@ from tests.support.services import running_stage, settings_for
 from tests.support.stream import read_subject
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+async def recorded_key(watcher: KeyValue.KeyWatcher, key: str) -> None:
+    """Wait until the ledger records ``key``: the destination accepted and the record is durable."""
+    async with asyncio.timeout(10):
+        while True:
+            update = await watcher.updates(timeout=10)  # type: ignore[no-untyped-call]
+            if update is not None and update.key == key:
+                return
 
 
 async def test_a_refused_notification_lands_on_alerts_dead_with_the_answer(
@@ -80,9 +90,7 @@ async def test_killed_before_ack_is_posted_once_per_destination(
     try:
         await slack.wait_for(1, within=20)
         await webhook.wait_for(1, within=20)
-        update = await recorded.updates(timeout=10)
-        while update is None or update.key != f"delivered.{firing.id}.slack":
-            update = await recorded.updates(timeout=10)
+        await recorded_key(recorded, f"delivered.{firing.id}.slack")
     finally:
         first.kill()
         await first.wait()
@@ -91,9 +99,7 @@ async def test_killed_before_ack_is_posted_once_per_destination(
     second = await notifier("second.log")
     try:
         await webhook.wait_for(2, within=20)
-        update = await recorded.updates(timeout=10)
-        while update is None or update.key != f"delivered.{firing.id}.webhook":
-            update = await recorded.updates(timeout=10)
+        await recorded_key(recorded, f"delivered.{firing.id}.webhook")
     finally:
         second.terminate()
         await second.wait()

@@ -31,7 +31,7 @@ def test_firing_message_tells_what_why_and_what_to_do(firing: schemas.AnalyzedAl
     assert "CRITICAL" in header
     assert "KubePodCrashLooping" in header
     assert "FIRING" in header
-    assert payload["attachments"][0]["color"] == "#E01E5A"  # type: ignore[index]
+    assert payload["attachments"][0]["color"] == "#E01E5A"
     body = texts(payload)
     assert "memory_pressure" in body
     assert "82% confidence" in body
@@ -75,7 +75,7 @@ def test_text_from_the_analysis_cannot_inject_slack_markup(firing: schemas.Analy
 
 def test_resolved_follow_up_is_short_and_green(firing: schemas.AnalyzedAlert, resolve: Resolve) -> None:
     payload = slack_message(view(resolve(firing, 750), LinkSettings()))
-    assert payload["attachments"][0]["color"] == "#2EB67D"  # type: ignore[index]
+    assert payload["attachments"][0]["color"] == "#2EB67D"
     body = texts(payload)
     assert "RESOLVED" in body
     assert "resolved after *12m 30s*" in body
