@@ -1,0 +1,110 @@
+"""``aiops``: operator commands for the pipeline (up, demo, tail, replay, dlq, nats-config)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from services.cli._window import parse_duration, parse_when
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiops",
+        description="Operate the AIOps alert pipeline. NATS_URL (default nats://127.0.0.1:4222) selects the server.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run nats-server and the four services in the foreground")
+    up.add_argument("--data", default=".data", help="where nats-server keeps its store (default .data)")
+    demo = commands.add_parser("demo", help="run the pipeline and feed it the bundled sample alerts")
+    demo.add_argument("--data", default=".data")
+    demo.add_argument("--once", action="store_true", default=os.environ.get("DEMO_ONCE") == "1",
+                      help="exit 0 once every sample was analysed and notified (also DEMO_ONCE=1)")  # fmt: skip
+    demo.add_argument("--timeout", type=float, default=float(os.environ.get("DEMO_TIMEOUT", "120")))
+    tail = commands.add_parser("tail", help="follow alerts.analyzed and print each analysis")
+    tail.add_argument("--since", type=parse_duration, help="start this far back, e.g. 1h (default: new only)")
+    tail.add_argument("--json", action="store_true", help="print the raw JSON messages")
+    tail.add_argument("-n", "--limit", type=int, help="stop after this many messages")
+    replay = commands.add_parser("replay", help="feed a past window back through the later stages")
+    replay.add_argument("--since", required=True, type=parse_when, help="2h, 30m or an RFC 3339 time")
+    replay.add_argument("--until", type=parse_when, help="end of the window (default: now)")
+    replay.add_argument("--subject", default="alerts.raw", help="alerts.raw (re-enrich) or alerts.enriched")
+    replay.add_argument("--match", action="append", default=[], metavar="LABEL=VALUE",
+                        help="only alerts with this label value (repeatable)")  # fmt: skip
+    replay.add_argument("--reanalyze", action="store_true", help="bypass the analysis cache (new LLM call)")
+    replay.add_argument("--notify", action="store_true", help="notify destinations (default: do not)")
+    replay.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    dlq = commands.add_parser("dlq", help="dead letters: list or redrive")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_commands.add_parser("list", help="show dead letters with their errors")
+    dlq_list.add_argument("-n", "--limit", type=int, default=100)
+    dlq_list.add_argument("--json", action="store_true")
+    redrive = dlq_commands.add_parser("redrive", help="republish dead letters to their original subject")
+    redrive.add_argument("--seq", type=int, action="append", default=[], help="stream sequence (repeatable)")
+    redrive.add_argument("--all", action="store_true", help="every dead letter")
+    redrive.add_argument("--stage", help="only those of this stage")
+    export = commands.add_parser("nats-config", help="write the stream and consumer JSON for the nats CLI")
+    export.add_argument("--dir", default="infra/nats", help="target folder (default infra/nats)")
+    return parser
+
+
+def _selectors(pairs: list[str]) -> dict[str, str]:
+    selectors = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"aiops replay: --match takes LABEL=VALUE, got {pair!r}")
+        selectors[name] = value
+    return selectors
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        code = asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    if args.command == "up":
+        from services.cli._supervisor import up
+
+        return await up(Path(args.data))
+    if args.command == "demo":
+        from services.cli._demo import demo
+
+        return await demo(Path(args.data), args.once, args.timeout)
+    if args.command == "tail":
+        from services.cli._tail import tail
+
+        return await tail(args.since, args.json, args.limit)
+    if args.command == "replay":
+        from services.cli._replay import replay
+
+        return await replay(
+            since=args.since,
+            until=args.until,
+            subject=args.subject,
+            selectors=_selectors(args.match),
+            reanalyze=args.reanalyze,
+            notify=args.notify,
+            dry_run=args.dry_run,
+        )
+    if args.command == "dlq":
+        from services.cli._dlq import dlq_list, dlq_redrive
+
+        if args.dlq_command == "list":
+            return await dlq_list(args.limit, args.json)
+        return await dlq_redrive(args.seq, args.all, args.stage)
+    from services.cli._nats_config import write_nats_config
+
+    for path in write_nats_config(Path(args.dir)):
+        print(path)
+    return 0

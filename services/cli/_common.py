@@ -1,0 +1,46 @@
+"""What every operator command shares: settings from the environment and one NATS connection."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from nats.aio.client import Client
+
+import schemas
+from services.notifier import LinkSettings, summary_lines, view
+from services.runtime import ConfigError, NatsSettings, close_connection, connect, load
+
+
+def nats_settings() -> NatsSettings:
+    try:
+        return load(NatsSettings)
+    except ConfigError as exc:
+        raise SystemExit(f"aiops: configuration error: {exc}") from exc
+
+
+@asynccontextmanager
+async def nats_connection(name: str) -> AsyncIterator[Client]:
+    settings = nats_settings()
+    try:
+        nc = await connect(settings, f"aiops-cli-{name}", attempts=3)
+    except Exception as exc:
+        raise SystemExit(f"aiops: cannot reach NATS at {settings.nats_url.split('@')[-1]}: {exc}") from exc
+    try:
+        yield nc
+    finally:
+        await close_connection(nc)
+
+
+def render(message: schemas.AnalyzedAlert) -> str:
+    """An analysis as an on-call engineer reads it in a terminal."""
+    text = summary_lines(view(message, LinkSettings()))
+    stamp = message.analyzed_at.strftime("%H:%M:%S")
+    replay = f" [replay {message.replay.id}]" if message.replay else ""
+    return f"[{stamp}] {message.id[:12]}{replay}\n{text}"
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
