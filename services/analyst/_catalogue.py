@@ -1,0 +1,150 @@
+"""The rules catalogue as data: YAML files users extend without code.
+
+    rules:
+      - id: oom-killed                  # unique; a user file with the same id replaces the built-in rule
+        category: memory_pressure       # one of schemas.CATEGORIES: the cause, not the symptom
+        priority: 90                    # the matching rule with the highest priority wins
+        confidence: 0.85                # base confidence; corroborations raise it
+        when: [{text: ["OOMKilled"]}]   # any block matches; inside a block every key must hold
+        unless: [{alertname: [".*Down"]}]
+        corroborate: [{alertname: ["KubePodCrashLooping"]}]
+        summary / root_cause / remediation: templates with ${label}, ${target}, ${log}, ${value}, ...
+
+The built-in files live next to this module in ``catalogue/``; ``RULES_DIR`` adds a directory
+whose rules override built-in ones by id (``disabled: true`` removes one).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import yaml
+
+from schemas import Category
+from services.runtime import ConfigError
+
+Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class MetricCondition(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Holds when one series whose metric name or query matches ``match`` passes every test given."""
+
+    match: str
+    # Series whose name or query matches this are skipped (e.g. latency histograms of a request metric).
+    exclude: str = ""
+    labels: dict[str, str] = {}
+    above: float | None = None
+    below: float | None = None
+    last_above: float | None = None
+    last_below: float | None = None
+    change_pct_above: float | None = None
+    # A steady climb (trend up, no sudden jump) versus a spike or level shift.
+    rising: bool = False
+    falling: bool = False
+    spike: bool = False
+    changed: bool = False
+
+
+class Conditions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One block of conditions; every key given must hold, any pattern of a key suffices."""
+
+    # Full, case-insensitive match of the alertname label.
+    alertname: list[str] = []
+    labels: dict[str, str] = {}
+    # Searched in log templates and samples, annotations and metric series labels.
+    text: list[str] = []
+    # Searched in log templates and samples only.
+    logs: list[str] = []
+    metrics: list[MetricCondition] = []
+
+
+class Rule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    id: str
+    category: Category = "unknown"
+    priority: int = 0
+    confidence: Confidence = 0.5
+    when: list[Conditions] = []
+    unless: list[Conditions] = []
+    corroborate: list[Conditions] = []
+    summary: str = ""
+    root_cause: str = ""
+    remediation: list[str] = []
+    disabled: bool = False
+
+
+class CatalogueFile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    rules: list[Rule] = []
+
+
+class Catalogue(msgspec.Struct, kw_only=True, frozen=True):
+    """Rules in decision order: highest priority first, file order among equals."""
+
+    rules: list[Rule]
+    sources: list[str]
+
+
+@cache
+def pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text, re.IGNORECASE)
+
+
+def _patterns(rule: Rule) -> list[str]:
+    found: list[str] = []
+    for block in (*rule.when, *rule.unless, *rule.corroborate):
+        found += block.alertname + block.text + block.logs + list(block.labels.values())
+        for metric in block.metrics:
+            found += [metric.match, metric.exclude, *metric.labels.values()]
+    return found
+
+
+def _parse(text: str, origin: str) -> list[Rule]:
+    try:
+        data = yaml.safe_load(text) or {}
+        rules = msgspec.convert(data, CatalogueFile).rules
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"rules file {origin}: not valid YAML: {exc}") from exc
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"rules file {origin}: {exc}") from exc
+    for rule in rules:
+        if not rule.disabled and not rule.when:
+            raise ConfigError(f"rules file {origin}: rule {rule.id!r} has no 'when' block")
+        for text_pattern in _patterns(rule):
+            try:
+                pattern(text_pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"rules file {origin}: rule {rule.id!r}: bad regex {text_pattern!r}: {exc}"
+                ) from exc
+    return rules
+
+
+def builtin_files() -> list[tuple[str, str]]:
+    folder = resources.files("services.analyst") / "catalogue"
+    files = sorted((item for item in folder.iterdir() if item.name.endswith((".yaml", ".yml"))), key=str)
+    return [(f"builtin:{item.name}", item.read_text(encoding="utf-8")) for item in files]
+
+
+def user_files(directory: str) -> list[tuple[str, str]]:
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ConfigError(f"RULES_DIR {directory!r} is not a directory")
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    return [(str(path), path.read_text(encoding="utf-8")) for path in files]
+
+
+def load_catalogue(rules_dir: str = "") -> Catalogue:
+    """Built-in rules, then the user's: a later rule with the same id replaces the earlier one."""
+    files = builtin_files() + (user_files(rules_dir) if rules_dir else [])
+    by_id: dict[str, Rule] = {}
+    for origin, text in files:
+        for rule in _parse(text, origin):
+            by_id.pop(rule.id, None)
+            by_id[rule.id] = rule
+    active = [rule for rule in by_id.values() if not rule.disabled]
+    ordered = sorted(active, key=lambda rule: -rule.priority)
+    return Catalogue(rules=ordered, sources=[origin for origin, _ in files])

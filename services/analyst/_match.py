@@ -1,0 +1,137 @@
+"""Whether a block of rule conditions holds for an alert, and what it found if so."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from services.analyst._catalogue import Conditions, MetricCondition, pattern
+from services.analyst._view import AlertView, SeriesItem, TextItem, fmt, series_line
+
+# Events the enricher writes when a series jumps rather than climbs.
+_JUMP_WORDS = ("spike", "shift", "jump", "step")
+
+
+@dataclass
+class Hit:
+    """What a matching block contributes: template variables and evidence lines."""
+
+    variables: dict[str, str] = field(default_factory=dict)
+    evidence: list[str] = field(default_factory=list)
+
+    def merge(self, other: Hit) -> None:
+        for key, value in other.variables.items():
+            self.variables.setdefault(key, value)
+        self.evidence += [line for line in other.evidence if line not in self.evidence]
+
+
+def _captures(found: re.Match[str]) -> dict[str, str]:
+    return {key: value.strip() for key, value in found.groupdict().items() if value}
+
+
+def _search_texts(patterns: list[str], items: list[TextItem]) -> Hit | None:
+    for item in items:
+        for text_pattern in patterns:
+            found = pattern(text_pattern).search(item.text)
+            if found is None:
+                continue
+            snippet = item.sample if item.kind == "log" else found.group(0)
+            variables = {
+                "log": snippet[:200] if item.kind == "log" else "",
+                "log_count": str(item.count) if item.kind == "log" else "",
+                "signature": found.group(0).strip(),
+                **_captures(found),
+            }
+            return Hit({k: v for k, v in variables.items() if v}, [item.line])
+    return None
+
+
+def _jumped(item: SeriesItem) -> bool:
+    s = item.series
+    if any(word in event.lower() for event in s.events for word in _JUMP_WORDS):
+        return True
+    return s.change_pct is not None and s.change_pct >= 200
+
+
+def series_holds(condition: MetricCondition, item: SeriesItem) -> bool:
+    s = item.series
+    checks = (
+        condition.above is None or s.max >= condition.above,
+        condition.below is None or s.min <= condition.below,
+        condition.last_above is None or s.last >= condition.last_above,
+        condition.last_below is None or s.last <= condition.last_below,
+        condition.change_pct_above is None
+        or (s.change_pct is not None and s.change_pct >= condition.change_pct_above),
+        not condition.rising or (s.trend_per_min > 0 and (s.change_abs is None or s.change_abs > 0)),
+        not condition.falling or (s.trend_per_min < 0 and (s.change_abs is None or s.change_abs < 0)),
+        not condition.spike or _jumped(item),
+        not condition.changed or bool(s.events) or bool(s.change_abs) or s.min != s.max,
+    )
+    if not all(checks):
+        return False
+    return all(
+        pattern(label_pattern).fullmatch(s.labels.get(name, "")) is not None
+        for name, label_pattern in condition.labels.items()
+    )
+
+
+def _metric_hit(condition: MetricCondition, view: AlertView) -> Hit | None:
+    wanted = pattern(condition.match)
+    unwanted = pattern(condition.exclude) if condition.exclude else None
+    for item in view.series:
+        if unwanted is not None and unwanted.search(item.haystack):
+            continue
+        if wanted.search(item.haystack) and series_holds(condition, item):
+            variables = {
+                "metric": item.metric.name,
+                "value": fmt(item.series.last),
+                "peak": fmt(item.series.max),
+                "low": fmt(item.series.min),
+                "change_pct": f"{item.series.change_pct:+.0f}%" if item.series.change_pct is not None else "",
+                **{f"series_{k}": v for k, v in item.series.labels.items()},
+            }
+            return Hit({k: v for k, v in variables.items() if v}, [series_line(item)])
+    return None
+
+
+def _alertname_hit(patterns: list[str], view: AlertView) -> Hit | None:
+    for name_pattern in patterns:
+        if pattern(name_pattern).fullmatch(view.alertname):
+            severity = view.labels.get("severity", "")
+            summary = view.annotations.get("summary") or view.annotations.get("description", "")
+            line = f"alert {view.alertname}" + (f" ({severity})" if severity else "")
+            return Hit({}, [f"{line}: {summary}" if summary else line])
+    return None
+
+
+def match(block: Conditions, view: AlertView) -> Hit | None:
+    """Every key given in the block must hold; an empty block always holds (the fallback)."""
+    hit = Hit()
+    if block.alertname:
+        found = _alertname_hit(block.alertname, view)
+        if found is None:
+            return None
+        hit.merge(found)
+    for name, label_pattern in block.labels.items():
+        if pattern(label_pattern).fullmatch(view.labels.get(name, "")) is None:
+            return None
+    for patterns, items in ((block.logs, view.logs), (block.text, view.texts)):
+        if patterns:
+            found = _search_texts(patterns, items)
+            if found is None:
+                return None
+            hit.merge(found)
+    for condition in block.metrics:
+        found = _metric_hit(condition, view)
+        if found is None:
+            return None
+        hit.merge(found)
+    return hit
+
+
+def first_match(blocks: list[Conditions], view: AlertView) -> Hit | None:
+    for block in blocks:
+        found = match(block, view)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,105 @@
+"""The embedded rules analyst: the catalogue applied to the alert and its evidence.
+
+The matching rule with the highest priority wins. Its confidence rises with each
+corroborating block that also holds; it falls when a cause-level rule of another category
+holds too (the evidence is ambiguous) and when no evidence could be collected, because then
+only the alert's name speaks for the cause.
+"""
+
+from __future__ import annotations
+
+import re
+
+import schemas
+from services.analyst._catalogue import Catalogue, Rule, load_catalogue
+from services.analyst._match import Hit, first_match, match
+from services.analyst._view import AlertView, view_of
+
+CORROBORATION_BONUS = 0.05
+NO_EVIDENCE_PENALTY = 0.15
+MAX_CONFIDENCE = 0.95
+MIN_CONFIDENCE = 0.05
+MAX_EVIDENCE_LINES = 8
+# A second cause-level rule of another category that also holds makes the answer less certain.
+RIVAL_PRIORITY = 60
+RIVAL_PENALTY = 0.15
+
+_PLACEHOLDER = re.compile(r"\$\{(\w+)(?:\|([^}]*))?\}")
+
+
+def render(template: str, variables: dict[str, str]) -> str:
+    """``${name}`` or ``${name|default}``; an unknown name without default stays visible as ``<name>``."""
+
+    def replace(found: re.Match[str]) -> str:
+        name, default = found.group(1), found.group(2)
+        return variables.get(name) or (default if default is not None else f"<{name}>")
+
+    return _PLACEHOLDER.sub(replace, template).strip()
+
+
+_FALLBACK = Rule(
+    id="builtin-unknown",
+    category="unknown",
+    confidence=0.15,
+    summary="${alertname} on ${target}: no rule explains it",
+    root_cause="Nothing in the alert or its evidence matches a known cause.",
+    remediation=["Open the alert's generator URL and inspect the expression's recent values."],
+)
+
+
+class RulesAnalyst:
+    """Stateless once built: ``analyze`` is a pure function of the message."""
+
+    def __init__(self, catalogue: Catalogue | None = None) -> None:
+        self.catalogue = catalogue or load_catalogue()
+
+    @classmethod
+    def from_dir(cls, rules_dir: str = "") -> RulesAnalyst:
+        return cls(load_catalogue(rules_dir))
+
+    def matches(self, view: AlertView) -> list[tuple[Rule, Hit]]:
+        """Every rule that holds, in decision order; the fallback when none does."""
+        found = []
+        for rule in self.catalogue.rules:
+            hit = first_match(rule.when, view)
+            if hit is not None and not any(match(block, view) for block in rule.unless):
+                found.append((rule, hit))
+        return found or [(_FALLBACK, Hit())]
+
+    def analyze(self, message: schemas.EnrichedAlert) -> schemas.Analysis:
+        view = view_of(message)
+        (rule, hit), *others = self.matches(view)
+        rivals = [
+            other
+            for other, _ in others
+            if other.category != rule.category and other.priority >= RIVAL_PRIORITY
+        ]
+        confidence = rule.confidence - (RIVAL_PENALTY if rivals else 0.0)
+        if rivals:
+            hit.evidence.append(f"also consistent with {rivals[0].category} (rule {rivals[0].id})")
+        for block in rule.corroborate:
+            extra = match(block, view)
+            if extra is not None:
+                hit.merge(extra)
+                confidence += CORROBORATION_BONUS
+        if not view.has_evidence:
+            confidence -= NO_EVIDENCE_PENALTY
+        variables = {**view.variables(), **hit.variables}
+        for key, value in hit.variables.items():
+            # Labels of the series that matched fill in what the alert's own labels lack.
+            if key.startswith("series_"):
+                variables.setdefault(key.removeprefix("series_"), value)
+        evidence = hit.evidence[:MAX_EVIDENCE_LINES]
+        if not view.has_evidence:
+            evidence.append("no metric or log evidence was available; judged from the alert alone")
+        evidence += [f"enrichment {e.source} unavailable: {e.reason}" for e in view.errors[:3]]
+        return schemas.Analysis(
+            summary=render(rule.summary or _FALLBACK.summary, variables),
+            root_cause=render(rule.root_cause or _FALLBACK.root_cause, variables),
+            category=rule.category,
+            confidence=round(min(MAX_CONFIDENCE, max(MIN_CONFIDENCE, confidence)), 2),
+            evidence=evidence,
+            remediation=[render(step, variables) for step in rule.remediation],
+            analyzer="rules",
+            model=f"rules:{rule.id}",
+        )
