@@ -16,16 +16,22 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiops",
-        description="Operate the AIOps alert pipeline. NATS_URL (default nats://127.0.0.1:4222) selects the server.",
+        description="Operate the AIOps alert pipeline. NATS_URL selects the server (default 127.0.0.1:4222).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run nats-server and the four services in the foreground")
     up.add_argument("--data", default=".data", help="where nats-server keeps its store (default .data)")
     demo = commands.add_parser("demo", help="run the pipeline and feed it the bundled sample alerts")
     demo.add_argument("--data", default=".data")
-    demo.add_argument("--once", action="store_true", default=os.environ.get("DEMO_ONCE") == "1",
-                      help="exit 0 once every sample was analysed and notified (also DEMO_ONCE=1)")  # fmt: skip
-    demo.add_argument("--timeout", type=float, default=float(os.environ.get("DEMO_TIMEOUT", "120")))
+    demo.add_argument(
+        "--once",
+        action="store_true",
+        default=os.environ.get("DEMO_ONCE") == "1",
+        help="exit 0 once every sample was analysed and notified (also DEMO_ONCE=1)",
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=float(os.environ.get("DEMO_TIMEOUT", "120")), help="seconds (--once)"
+    )
     tail = commands.add_parser("tail", help="follow alerts.analyzed and print each analysis")
     tail.add_argument("--since", type=parse_duration, help="start this far back, e.g. 1h (default: new only)")
     tail.add_argument("--json", action="store_true", help="print the raw JSON messages")
@@ -34,8 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", required=True, type=parse_when, help="2h, 30m or an RFC 3339 time")
     replay.add_argument("--until", type=parse_when, help="end of the window (default: now)")
     replay.add_argument("--subject", default="alerts.raw", help="alerts.raw (re-enrich) or alerts.enriched")
-    replay.add_argument("--match", action="append", default=[], metavar="LABEL=VALUE",
-                        help="only alerts with this label value (repeatable)")  # fmt: skip
+    replay.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="only alerts with this label value",
+    )
     replay.add_argument("--reanalyze", action="store_true", help="bypass the analysis cache (new LLM call)")
     replay.add_argument("--notify", action="store_true", help="notify destinations (default: do not)")
     replay.add_argument("--dry-run", action="store_true", help="list what would be replayed")

@@ -53,7 +53,7 @@ async def _notifier_caught_up(js: Any) -> bool:
     return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
 
-async def demo(data_dir: Path, once: bool, timeout: float) -> int:
+async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
     log_dir = data_dir / "logs"
     async with Supervisor(data_dir, log_dir=log_dir) as supervisor:
         url = await supervisor.wait_ready()
@@ -63,16 +63,14 @@ async def demo(data_dir: Path, once: bool, timeout: float) -> int:
         js = nc.jetstream()
         analyzed = await nc.subscribe(schemas.ANALYZED)
         webhooks = sample_webhooks()
-        out(
-            f"pipeline up (logs in {log_dir}); sending {len(webhooks)} sample alerts to {url}/webhook/alertmanager\n"
-        )
+        out(f"pipeline up (logs in {log_dir}); sending {len(webhooks)} sample alerts to {url}\n")
         expected = await _post_all(url, webhooks)
         pending = set(expected)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        deadline = loop.time() + timeout
+        deadline = loop.time() + give_up_after
         try:
             while not stop.is_set():
                 if once and not pending and await _notifier_caught_up(js):
@@ -80,7 +78,7 @@ async def demo(data_dir: Path, once: bool, timeout: float) -> int:
                     return 0
                 if once and loop.time() > deadline:
                     out(
-                        f"demo: timed out after {timeout:.0f}s; {len(pending)} alert(s) not analysed (see {log_dir})"
+                        f"demo: gave up after {give_up_after:.0f}s; {len(pending)} not analysed (see {log_dir})"
                     )
                     return 1
                 with contextlib.suppress(TimeoutError):

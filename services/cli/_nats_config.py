@@ -1,4 +1,4 @@
-"""The stream and consumers as JSON that ``nats stream add --config`` / ``nats consumer add --config`` accept."""
+"""The stream and consumers as JSON for ``nats stream add --config`` and ``nats consumer add --config``."""
 
 from __future__ import annotations
 

@@ -57,9 +57,8 @@ async def replay(
                     headers={schemas.MSG_ID_HEADER: f"replay:{marker.id}:{message.id}"},
                 )
             replayed += 1
-            out(
-                f"{'would replay' if dry_run else 'replayed'} {message.id[:12]} {message.alert.labels.get('alertname')}"
-            )
+            verb = "would replay" if dry_run else "replayed"
+            out(f"{verb} {message.id[:12]} {message.alert.labels.get('alertname')}")
     out(
         f"{replayed} alert(s) {'selected' if dry_run else 'replayed as ' + marker.id} from {subject}, "
         f"{skipped} skipped; reanalyze={reanalyze} notify={notify}"

@@ -117,10 +117,10 @@ class Supervisor:
                 where = f" (see {self.log_dir / (name + '.log')})" if self.log_dir else ""
                 raise SystemExit(f"aiops: {name} exited with code {process.returncode}{where}")
 
-    async def wait_ready(self, timeout: float = 60.0) -> str:
+    async def wait_ready(self, within: float = 60.0) -> str:
         """Wait until ingest answers /readyz; returns its base URL."""
         url = f"http://127.0.0.1:{self.ingest_port}"
-        async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
+        async with asyncio.timeout(within), aiohttp.ClientSession() as http:
             while True:
                 await self._check_alive()
                 with contextlib.suppress(aiohttp.ClientError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 import schemas
 from services.cli._common import nats_connection, out, render
@@ -24,7 +24,7 @@ async def tail(since: timedelta | None, json_output: bool, limit: int | None) ->
                 schemas.ANALYZED,
                 ordered_consumer=True,
                 deliver_policy=DeliverPolicy.BY_START_TIME,
-                config=_start_time(start),
+                config=ConsumerConfig(opt_start_time=start),
             )
         shown = 0
         while limit is None or shown < limit:
@@ -43,9 +43,3 @@ async def tail(since: timedelta | None, json_output: bool, limit: int | None) ->
                     out(f"(unreadable message on {schemas.ANALYZED}: {exc})")
             shown += 1
     return 0
-
-
-def _start_time(start: datetime):  # type: ignore[no-untyped-def]
-    from nats.js.api import ConsumerConfig
-
-    return ConsumerConfig(opt_start_time=start.isoformat().replace("+00:00", "Z"))
