@@ -78,7 +78,7 @@ async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
                     return 0
                 if once and loop.time() > deadline:
                     out(
-                        f"demo: gave up after {give_up_after:.0f}s; {len(pending)} not analysed (see {log_dir})"
+                        f"demo: gave up after {give_up_after:.0f}s, {len(pending)} not analysed; see {log_dir}"
                     )
                     return 1
                 with contextlib.suppress(TimeoutError):
