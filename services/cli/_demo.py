@@ -77,9 +77,7 @@ async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
                     out(f"demo: all {len(expected)} sample alerts analysed and notified")
                     return 0
                 if once and loop.time() > deadline:
-                    out(
-                        f"demo: gave up after {give_up_after:.0f}s, {len(pending)} not analysed; see {log_dir}"
-                    )
+                    out(f"demo: gave up after {give_up_after:.0f}s; {len(pending)} not analysed ({log_dir})")
                     return 1
                 with contextlib.suppress(TimeoutError):
                     msg = await analyzed.next_msg(timeout=0.5)
