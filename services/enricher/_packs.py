@@ -28,6 +28,9 @@ class PackQuery(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     expr: str
     # A cheap selector whose series must exist in the window before the range query runs.
     exists: str = ""
+    # Variables whose presence makes this query redundant (e.g. the thresholded expression
+    # when the series behind the threshold can be queried instead).
+    skip_if: list[str] = []
 
 
 class PackCondition(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

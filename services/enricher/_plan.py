@@ -66,6 +66,8 @@ def build_plan(alert: Alert, packs: Sequence[QueryPack], max_queries: int) -> Pl
         if not pack.applies_to(alert.labels):
             continue
         for query in pack.queries:
+            if any(name in variables for name in query.skip_if):
+                continue
             expr, missing = _render(query.expr, variables)
             exists, missing_exists = _render(query.exists, variables)
             if missing or missing_exists:

@@ -60,7 +60,7 @@ def _spikes(points: Sequence[Point], starts_at: float) -> list[str]:
     values = [v for _, v in points]
     median = statistics.median(values)
     mad = statistics.median(abs(v - median) for v in values)
-    scale = max(1.4826 * mad, 0.05 * abs(median), 1e-9)
+    scale = max(1.4826 * mad, 0.1 * abs(median), 1e-9)
     outside = [abs(v - median) > _SPIKE_SCALES * scale for v in values]
     runs: list[tuple[int, int]] = []
     start = None
@@ -70,15 +70,23 @@ def _spikes(points: Sequence[Point], starts_at: float) -> list[str]:
         elif not flag and start is not None:
             runs.append((start, index))
             start = None
-    # A long excursion is a level shift or a ramp, told elsewhere; a spike is brief.
-    brief = [run for run in runs if run[1] - run[0] <= max(2, len(points) // 5)]
+    # An excursion reaching either end of the window is a level shift or a ramp, told elsewhere.
+    inside = [(begin, end) for begin, end in runs if begin > 0 and end < len(points)]
     events = []
-    for begin, end in brief[:_MAX_SPIKES]:
+    for begin, end in inside[:_MAX_SPIKES]:
         peak = max(range(begin, end), key=lambda i: abs(values[i] - median))
-        word = "spike to" if values[peak] > median else "dip to"
+        typical = f"(typical {format_value(median)})"
+        if end - begin <= max(2, len(points) // 10):
+            word = "spike to" if values[peak] > median else "dip to"
+            events.append(
+                f"{word} {format_value(values[peak])} at {_when(points[peak][0], starts_at)} {typical}"
+            )
+            continue
+        word = "rose to" if values[peak] > median else "fell to"
+        minutes = (points[end - 1][0] - points[begin][0]) / 60
         events.append(
-            f"{word} {format_value(values[peak])} at {_when(points[peak][0], starts_at)} "
-            f"(typical {format_value(median)})"
+            f"{word} {format_value(values[peak])} for {minutes:.0f}m from {_when(points[begin][0], starts_at)} "
+            f"{typical}"
         )
     return events
 
@@ -119,7 +127,8 @@ def _increases(points: Sequence[Point], starts_at: float) -> str | None:
     if any(b < a for a, b in itertools.pairwise(values)):
         return None
     steps = [i for i in range(1, len(values)) if values[i] > values[i - 1]]
-    if len(steps) < 2 or any(v != int(v) for v in values):
+    # A counter of events steps now and then; a gauge that creeps up steps at almost every sample.
+    if not 2 <= len(steps) < len(values) // 4 or any(v != int(v) for v in values):
         return None
     return (
         f"increased {len(steps)} times from {format_value(values[0])} to {format_value(values[-1])}, "

@@ -54,7 +54,8 @@ def names(plan_alert: Alert) -> list[str]:
 
 def test_a_node_alert_gets_its_expression_and_the_node_queries() -> None:
     planned = names(alert({"alertname": "HighLoad", "instance": "web-1:9100"}, "node_load1 > 4"))
-    assert planned[:2] == ["alert/alert_expression", "alert/alert_series"]
+    assert planned[0] == "alert/alert_series"
+    assert "alert/alert_expression" not in planned  # the series behind the threshold says more
     assert {
         "node/node_cpu_by_mode",
         "node/node_filesystem_free_bytes",
@@ -81,6 +82,11 @@ def test_a_pod_alert_gets_cadvisor_and_kube_state_queries_but_no_node_ones() -> 
 def test_a_service_alert_gets_request_rate_by_code_and_latency() -> None:
     planned = names(alert({"alertname": "HighErrorRate", "job": "checkout"}))
     assert planned == ["http-by-job/http_request_rate_by_code", "http-by-job/http_latency_p99_seconds"]
+
+
+def test_an_expression_without_a_threshold_is_run_as_written() -> None:
+    planned = build_plan(alert({"alertname": "X"}, "rate(errors_total[5m])"), BUILTIN, 50).queries
+    assert [(q.name, q.expr) for q in planned] == [("alert_expression", "rate(errors_total[5m])")]
 
 
 def test_every_ranged_query_except_the_alerts_own_is_checked_for_existence_first() -> None:

@@ -1,0 +1,153 @@
+"""The enrichment against a real Prometheus finds and describes each generated incident."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import aiohttp
+import pytest
+
+from schemas import Alert, EnrichedAlert, MetricEvidence, RawAlert
+from services.enricher import EnricherSettings, make_enricher
+from services.runtime import load
+from tests.integration.enricher.prometheus_tsdb import (
+    IncidentPrometheus,
+    binaries_missing,
+    incident_prometheus,
+)
+
+pytestmark = pytest.mark.skipif(binaries_missing() is not None, reason=str(binaries_missing()))
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> Iterator[IncidentPrometheus]:
+    with incident_prometheus() as running:
+        yield running
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def enrich(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession, labels: dict[str, str], expr: str = ""
+) -> EnrichedAlert:
+    url = f"{prometheus.url}/graph?g0.expr={quote(expr)}&g0.tab=1" if expr else ""
+    starts_at = datetime.fromtimestamp(prometheus.starts_at, UTC)
+    alert = Alert(status="firing", labels=labels, starts_at=starts_at, generator_url=url)
+    settings = load(EnricherSettings, {"PROMETHEUS_URL": prometheus.url, "QUERY_CACHE_SECONDS": "0"})
+    return await make_enricher(settings, session).handle(RawAlert(id="x", alert=alert, received_at=starts_at))
+
+
+def by_name(enriched: EnrichedAlert) -> dict[str, MetricEvidence]:
+    return {metric.name: metric for metric in enriched.evidence.metrics}
+
+
+def events(metric: MetricEvidence) -> list[str]:
+    return [event for series in metric.series for event in series.events]
+
+
+async def test_a_cpu_spike_is_found_in_the_alert_series_and_by_cpu_mode(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    expr = '(1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[2m]))) > 0.9'
+    enriched = await enrich(
+        prometheus, session, {"alertname": "HostHighCpu", "instance": "node-1:9100"}, expr
+    )
+    metrics = by_name(enriched)
+    assert events(metrics["alert_series"])[0].startswith(
+        "rose to 0.97 for 6m from 12:29:00Z, 1m before the alert"
+    )
+    user = metrics["node_cpu_by_mode"].series[0]
+    assert user.labels == {"mode": "user"}, "the busiest mode comes first"
+    assert user.before == pytest.approx(0.05)
+    assert user.events[0].startswith("rose to 0.93")
+    assert events(metrics["node_load1"])[0].startswith("rose to 4 ")
+    # Queries whose series do not exist for node-1 never ran a range query.
+    assert "node_filesystem_free_bytes" not in metrics
+    assert [e.source for e in enriched.evidence.errors] == ["loki"]
+
+
+async def test_a_filling_filesystem_is_a_fall_with_the_time_left(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    labels = {"alertname": "HostDiskWillFillIn1h", "instance": "node-2:9100", "mountpoint": "/var"}
+    metrics = by_name(await enrich(prometheus, session, labels))
+    [event] = events(metrics["node_filesystem_free_bytes"])
+    assert event.startswith("steady fall of 800M/min from 36G to 12G")
+    assert "reaches 0 in about 15m" in event
+    assert events(metrics["node_filesystem_free_inodes"]) == []
+    assert "node_cpu_by_mode" not in metrics
+
+
+async def test_memory_climbing_to_its_limit(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    labels = {"alertname": "ContainerMemoryNearLimit", "namespace": "shop", "pod": "cart-0"}
+    metrics = by_name(await enrich(prometheus, session, labels))
+    [ratio] = metrics["container_memory_of_limit"].series
+    assert ratio.labels == {"container": "cart"}
+    assert ratio.max > 0.99
+    assert ratio.events[0].startswith("steady rise of 0.0137/min from 0.596 to 0.998")
+    assert events(metrics["container_memory_working_set_bytes"])[0].startswith("steady rise of 7.33M/min")
+
+
+async def test_a_restarting_container_and_why_it_was_last_terminated(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    labels = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "api-1"}
+    metrics = by_name(await enrich(prometheus, session, labels))
+    assert events(metrics["container_restarts"]) == [
+        "increased 6 times from 0 to 6, last at 12:42:00Z, 12m after the alert"
+    ]
+    [reason] = metrics["container_last_terminated_reason"].series
+    assert reason.labels == {"container": "api", "reason": "OOMKilled"}
+
+
+async def test_a_5xx_burst_puts_the_500s_first(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    expr = 'sum(rate(http_requests_total{job="checkout",code=~"5.."}[2m])) > 5'
+    metrics = by_name(
+        await enrich(prometheus, session, {"alertname": "HighErrorRate", "job": "checkout"}, expr)
+    )
+    assert metrics["alert_series"].query == 'sum(rate(http_requests_total{job="checkout",code=~"5.."}[2m]))'
+    by_code = metrics["http_request_rate_by_code"]
+    assert [s.labels["code"] for s in by_code.series] == ["500", "200"]
+    assert by_code.series[0].events == [
+        "rose to 20 for 10m from 12:28:00Z, 2m before the alert (typical 0.1)"
+    ]
+    assert by_code.series[1].events == []
+    assert by_code.total_series == 2
+    assert by_code.omitted_series == 0
+    assert "http_latency_p99_seconds" not in metrics  # no histogram for this job
+
+
+async def test_more_series_than_kept_are_counted_not_dropped_silently(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    starts_at = datetime.fromtimestamp(prometheus.starts_at, UTC)
+    alert = Alert(status="firing", labels={"alertname": "X", "instance": "node-1:9100"}, starts_at=starts_at)
+    env = {"PROMETHEUS_URL": prometheus.url, "MAX_SERIES_PER_QUERY": "1", "MAX_METRICS_POINTS": "20"}
+    enriched = await make_enricher(load(EnricherSettings, env), session).handle(
+        RawAlert(id="x", alert=alert, received_at=starts_at)
+    )
+    cpu = by_name(enriched)["node_cpu_by_mode"]
+    assert cpu.total_series == 2
+    assert cpu.omitted_series == 1
+    assert len(cpu.series[0].points) <= 20
+
+
+async def test_a_bad_expression_is_recorded_once_and_the_rest_still_runs(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    enriched = await enrich(prometheus, session, {"alertname": "Broken", "job": "checkout"}, "rate(foo[5m]")
+    [error] = [e for e in enriched.evidence.errors if e.source == "prometheus"]
+    assert error.query == "rate(foo[5m]"
+    assert error.reason.startswith("HTTP 400: ")
+    assert "parse error" in error.reason
+    assert "http_request_rate_by_code" in by_name(enriched)
