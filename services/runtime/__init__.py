@@ -19,7 +19,15 @@ from services.runtime._jetstream import (
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
 from services.runtime._settings import NatsSettings, StageSettings
-from services.runtime._stage import Handler, Runtime, StageSpec, output_msg_id, run_stage, serve_stage
+from services.runtime._stage import (
+    Handler,
+    Runtime,
+    StageSpec,
+    current_delivery,
+    output_msg_id,
+    run_stage,
+    serve_stage,
+)
 
 __all__ = [
     "CONSUMERS",
@@ -37,6 +45,7 @@ __all__ = [
     "configure_logging",
     "connect",
     "consumer_config",
+    "current_delivery",
     "describe",
     "doc",
     "ensure_stream",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,15 @@ from services.runtime._settings import StageSettings
 In = TypeVar("In", bound=schemas.RawAlert)
 S = TypeVar("S", bound=StageSettings)
 Handler = Callable[[Any], Awaitable[Any]]
+
+# How many times JetStream has delivered the message being handled (1 on the first try),
+# so a handler can report attempts that survive restarts.
+_delivery: contextvars.ContextVar[int] = contextvars.ContextVar("delivery", default=1)
+
+
+def current_delivery() -> int:
+    return _delivery.get()
+
 
 IDLE_FETCH_SECONDS = 2.0
 BUSY_FETCH_SECONDS = 0.05
@@ -146,6 +156,7 @@ class _Worker:
 
     async def _handle_one(self, msg: Msg) -> None:
         attempts = msg.metadata.num_delivered
+        _delivery.set(attempts)
         try:
             message = schemas.decode(msg.data, self.spec.input_type)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -42,7 +42,8 @@ async def running_ingest(settings: IngestSettings) -> AsyncIterator[str]:
 
 
 async def _started(task: asyncio.Task[None], started: asyncio.Future[int]) -> None:
-    done, _ = await asyncio.wait({task, started}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    waiting: set[asyncio.Future[Any]] = {task, started}
+    done, _ = await asyncio.wait(waiting, timeout=20, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()  # raises what made the service exit
         raise AssertionError("service exited before it started")

@@ -1,0 +1,34 @@
+"""Printing figures the same way in every benchmark."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def row(name: str, value: str, note: str = "") -> None:
+    print(f"  {name:<44} {value:>16}  {note}")
+
+
+def heading(title: str) -> None:
+    print(f"\n== {title}")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
