@@ -84,10 +84,8 @@ def _spikes(points: Sequence[Point], starts_at: float) -> list[str]:
             continue
         word = "rose to" if values[peak] > median else "fell to"
         minutes = (points[end - 1][0] - points[begin][0]) / 60
-        events.append(
-            f"{word} {format_value(values[peak])} for {minutes:.0f}m from {_when(points[begin][0], starts_at)} "
-            f"{typical}"
-        )
+        since = _when(points[begin][0], starts_at)
+        events.append(f"{word} {format_value(values[peak])} for {minutes:.0f}m from {since} {typical}")
     return events
 
 

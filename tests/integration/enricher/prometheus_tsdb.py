@@ -155,9 +155,8 @@ def incident_prometheus(ready_timeout: float = 30.0) -> Iterator[IncidentPrometh
             deadline = time.monotonic() + ready_timeout
             while not _ready(url):
                 if process.poll() is not None:
-                    raise RuntimeError(
-                        f"prometheus exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
-                    )
+                    output = process.stderr.read().decode()[-2000:] if process.stderr else ""
+                    raise RuntimeError(f"prometheus exited: {output}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"prometheus not ready within {ready_timeout}s")
                 time.sleep(0.05)
