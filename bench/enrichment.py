@@ -55,7 +55,8 @@ def clustering() -> float:
     chars_out = sum(len(t.template) + len(t.sample) for t in kept)
     print(f"log clustering: {rate:,.0f} lines/s (floor {FLOOR_LINES_PER_SECOND:,})")
     print(
-        f"log compression: {len(entries)} lines -> {len(templates)} templates ({len(kept)} within 6000 chars); "
+        f"log compression: {len(entries)} lines -> {len(templates)} templates "
+        f"({len(kept)} within 6000 chars); "
         f"{chars_in:,} chars -> {chars_out:,} ({chars_in / chars_out:.1f}x)"
     )
     return rate

@@ -23,6 +23,7 @@ from services.enricher._templates import cluster, within_budget
 
 # Tasks still running this long after the deadline are abandoned; backends stop retrying at it.
 _DEADLINE_GRACE = 0.5
+_SAMPLES_PER_WINDOW = 250
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ def alert_window(alert: Alert, limits: Limits, now: datetime) -> Window:
     span = timedelta(minutes=limits.window_minutes)
     end = min(alert.starts_at + span, now).timestamp()
     start = min((alert.starts_at - span).timestamp(), end - 60)
-    step = max(limits.min_step_seconds, (end - start) / (limits.max_metrics_points * 2.5))
+    # Resolution follows the window, not MAX_METRICS_POINTS: down-sampling keeps the extremes,
+    # a coarse step would average them away before the summary sees them.
+    step = max(limits.min_step_seconds, (end - start) / _SAMPLES_PER_WINDOW)
     step = float(round(step))
     return Window(
         start=start // step * step, end=end // step * step, starts_at=alert.starts_at.timestamp(), step=step
