@@ -1,6 +1,37 @@
 """The analyst stage: explains each enriched alert with an LLM or the embedded rules."""
 
+from services.analyst._anonymize import Anonymizer
+from services.analyst._answer import InvalidAnswer, LlmAnswer, parse_answer
+from services.analyst._breaker import CircuitBreaker, RateLimiter
+from services.analyst._build import SPEC, build
+from services.analyst._cache import EpisodeCache, cache_key
 from services.analyst._catalogue import Catalogue, load_catalogue
+from services.analyst._handler import Analyst
+from services.analyst._llm import LlmAnalyst
+from services.analyst._metrics import AnalystMetrics
+from services.analyst._prompt import SYSTEM_PROMPT, build_prompt, estimate_tokens
 from services.analyst._rules import RulesAnalyst
+from services.analyst._settings import AnalystSettings
 
-__all__ = ["Catalogue", "RulesAnalyst", "load_catalogue"]
+__all__ = [
+    "SPEC",
+    "SYSTEM_PROMPT",
+    "Analyst",
+    "AnalystMetrics",
+    "AnalystSettings",
+    "Anonymizer",
+    "Catalogue",
+    "CircuitBreaker",
+    "EpisodeCache",
+    "InvalidAnswer",
+    "LlmAnalyst",
+    "LlmAnswer",
+    "RateLimiter",
+    "RulesAnalyst",
+    "build",
+    "build_prompt",
+    "cache_key",
+    "estimate_tokens",
+    "load_catalogue",
+    "parse_answer",
+]

@@ -1,0 +1,45 @@
+"""Wiring: settings and live connections in, the handler out."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from loguru import logger
+
+import schemas
+from services.analyst._cache import EpisodeCache
+from services.analyst._handler import Analyst
+from services.analyst._llm import LlmAnalyst
+from services.analyst._metrics import AnalystMetrics
+from services.analyst._rules import RulesAnalyst
+from services.analyst._settings import AnalystSettings
+from services.runtime import Runtime, StageSpec
+
+Handler = Callable[[schemas.EnrichedAlert], Awaitable[schemas.AnalyzedAlert]]
+
+
+async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
+    rules = RulesAnalyst.from_dir(settings.rules_dir)
+    metrics = AnalystMetrics(runtime.registry)
+    llm = None
+    if settings.llm_enabled:
+        llm = LlmAnalyst(settings, rules, metrics)
+        runtime.on_close(llm.close)
+        logger.info("LLM analyst: {} at {}", settings.llm_model, settings.llm_base_url)
+    else:
+        logger.info("no LLM_API_KEY: the rules analyst answers ({} rules)", len(rules.catalogue.rules))
+    cache = None
+    if settings.analysis_cache:
+        cache = await EpisodeCache.open(
+            runtime.js, settings.analysis_cache_bucket, settings.analysis_cache_ttl_hours
+        )
+    return Analyst(rules, metrics, llm=llm, cache=cache).handle
+
+
+SPEC: StageSpec[schemas.EnrichedAlert, AnalystSettings] = StageSpec(
+    name="analyst",
+    input_subject=schemas.ENRICHED,
+    input_type=schemas.EnrichedAlert,
+    output_subject=schemas.ANALYZED,
+    build=build,
+)

@@ -1,0 +1,34 @@
+"""The analyst's own telemetry, next to the runtime's: LLM requests, tokens, cache, fallbacks."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class AnalystMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.llm_requests = Counter(
+            "aiops_llm_requests", "LLM requests by outcome", ["outcome"], registry=registry
+        )
+        self.llm_tokens = Counter(
+            "aiops_llm_tokens", "Tokens the provider counted", ["kind"], registry=registry
+        )
+        self.llm_seconds = Histogram(
+            "aiops_llm_request_seconds",
+            "Duration of one LLM request",
+            buckets=(0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120),
+            registry=registry,
+        )
+        self.analyses = Counter(
+            "aiops_analyses", "Analyses published", ["analyzer", "degraded", "reused"], registry=registry
+        )
+        self.fallbacks = Counter(
+            "aiops_llm_fallbacks",
+            "Analyses the rules analyst answered instead of the LLM",
+            ["error_type"],
+            registry=registry,
+        )
+        self.cache = Counter("aiops_analysis_cache", "Episode cache lookups", ["result"], registry=registry)
+        self.breaker_open = Gauge(
+            "aiops_llm_breaker_open", "1 while the LLM circuit breaker is open", registry=registry
+        )
