@@ -54,7 +54,8 @@ bench: venv
 eval: venv
     {{ bin }}/python -m services.analyst.eval
 
-# regenerate docs/schemas and infra/nats from the code
-schemas: venv
+# regenerate what is generated from the code: docs/schemas, infra/nats, the README's configuration table
+docs: venv
     {{ bin }}/python -m schemas docs/schemas
     {{ bin }}/aiops nats-config --dir infra/nats
+    {{ bin }}/aiops config-docs --readme README.md

@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument("--seq", type=int, action="append", default=[], help="stream sequence (repeatable)")
     redrive.add_argument("--all", action="store_true", help="every dead letter")
     redrive.add_argument("--stage", help="only those of this stage")
+    docs = commands.add_parser("config-docs", help="regenerate the configuration table in README.md")
+    docs.add_argument("--readme", default="README.md")
     export = commands.add_parser("nats-config", help="write the stream and consumer JSON for the nats CLI")
     export.add_argument("--dir", default="infra/nats", help="target folder (default infra/nats)")
     return parser
@@ -114,6 +116,11 @@ async def _run(args: argparse.Namespace) -> int:
         if args.dlq_command == "list":
             return await dlq_list(args.limit, args.json)
         return await dlq_redrive(args.seq, args.all, args.stage)
+    if args.command == "config-docs":
+        from services.cli._config_doc import update_readme
+
+        print("updated" if update_readme(Path(args.readme)) else "unchanged", args.readme)
+        return 0
     from services.cli._nats_config import write_nats_config
 
     for path in write_nats_config(Path(args.dir)):

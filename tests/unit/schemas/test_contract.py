@@ -91,7 +91,7 @@ def test_every_message_round_trips_and_carries_its_schema_version() -> None:
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_committed_json_schemas_match_the_structs(name: str) -> None:
     committed = REPO / "docs" / "schemas" / f"{name}.schema.json"
-    assert committed.exists(), "run `just schemas` to export the JSON Schemas"
+    assert committed.exists(), "run `just docs` to export the JSON Schemas"
     assert msgspec.json.decode(committed.read_bytes()) == json_schema(DOCUMENTED[name][1])
 
 

@@ -1,0 +1,184 @@
+"""End-to-end throughput and latency of the four services, against a bare relay on the same server.
+
+``python -m bench.pipeline [N]`` (default 20,000 alerts). No Prometheus, Loki or LLM: the
+enricher records them as not configured, the rules analyst answers, the notifier only logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import nats
+import orjson
+from nats.js.api import StreamConfig
+
+import schemas
+from bench._report import heading, median, percentile, row, rss_mib
+from services.runtime import load, stream_config
+from services.runtime._settings import StageSettings
+from tests.support.nats_server import NatsServer, free_port
+
+ALERTS_PER_WEBHOOK = 10
+CONCURRENT_POSTS = 8
+
+
+def webhook(batch: int, run: str) -> dict[str, Any]:
+    starts = (datetime.now(UTC) - timedelta(minutes=3)).isoformat().replace("+00:00", "Z")
+    alerts = []
+    for i in range(ALERTS_PER_WEBHOOK):
+        n = batch * ALERTS_PER_WEBHOOK + i
+        alerts.append(
+            {
+                "status": "firing",
+                "labels": {"alertname": "HighCPUUsage", "instance": f"node-{n}:9100", "job": "node-exporter",
+                           "severity": "warning"},  # fmt: skip
+                "annotations": {"summary": f"High CPU usage on node-{n}", "description": "CPU above 90% for 5m"},
+                "startsAt": starts,
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=node_load1+%3E+4",
+                "fingerprint": f"{run}-{n:08d}",
+            }
+        )
+    return {"receiver": "aiops", "status": "firing", "version": "4", "groupKey": f"g{batch}", "alerts": alerts}
+
+
+async def wait_consumed(js: Any, stream: str, consumer: str, total: int, within: float) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            info = await js.consumer_info(stream, consumer)
+            if info.ack_floor.stream_seq and info.num_pending == 0 and info.num_ack_pending == 0:
+                if info.delivered.consumer_seq >= total:
+                    return
+            await asyncio.sleep(0.05)
+
+
+async def wait_consumers(js: Any, stream: str, names: list[str]) -> None:
+    """The clock starts once every hop is listening."""
+    async with asyncio.timeout(60):
+        for name in names:
+            while True:
+                try:
+                    await js.consumer_info(stream, name)
+                    break
+                except Exception:
+                    await asyncio.sleep(0.1)
+
+
+async def bench_relay(server: NatsServer, n: int) -> float:
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    base = stream_config(load(StageSettings, {}))
+    await js.add_stream(StreamConfig(name="RELAY", subjects=["relay.>"], storage=base.storage,
+                                     duplicate_window=base.duplicate_window))  # fmt: skip
+    hops = [("r1", "relay.raw", "relay.enriched"), ("r2", "relay.enriched", "relay.analyzed"), ("r3", "relay.analyzed")]
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.relay", server.url, *hop]) for hop in hops]
+    await wait_consumers(js, "RELAY", [hop[0] for hop in hops])
+    payload = orjson.dumps(webhook(0, "relay")["alerts"][0])
+    started = time.perf_counter()
+    for start in range(0, n, ALERTS_PER_WEBHOOK):
+        acks = [
+            await js.publish_async("relay.raw", payload, headers={"Nats-Msg-Id": f"relay-{i}"})
+            for i in range(start, min(n, start + ALERTS_PER_WEBHOOK))
+        ]
+        await asyncio.gather(*acks)
+    await wait_consumed(js, "RELAY", "r3", n, within=600)
+    elapsed = time.perf_counter() - started
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+    await nc.close()
+    return n / elapsed
+
+
+async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
+    port = free_port()
+    env = {**os.environ, "NATS_URL": server.url, "INGEST_PORT": str(port), "HEALTH_PORT": "0",
+           "LOG_LEVEL": "WARNING", "PROMETHEUS_URL": "", "LOKI_URL": "", "LLM_API_KEY": "", "DEEPSEEK_API_KEY": "",
+           "SLACK_WEBHOOK_URL": "", "GENERIC_WEBHOOK_URL": ""}  # fmt: skip
+    names = ("ingest", "enricher", "analyst", "notifier")
+    procs = {
+        name: subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, stderr=subprocess.DEVNULL)
+        for name in names
+    }
+    url = f"http://127.0.0.1:{port}"
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    async with aiohttp.ClientSession() as http:
+        async with asyncio.timeout(60):
+            while True:
+                try:
+                    async with http.get(f"{url}/readyz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        await wait_consumers(js, schemas.STREAM, ["enricher", "analyst", "notifier"])
+        run = datetime.now(UTC).strftime("%H%M%S%f")
+        batches = [webhook(b, run) for b in range(n // ALERTS_PER_WEBHOOK)]
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        for batch in batches:
+            queue.put_nowait(batch)
+
+        async def poster() -> None:
+            while not queue.empty():
+                body = orjson.dumps(queue.get_nowait())
+                async with http.post(f"{url}/webhook/alertmanager", data=body,
+                                     headers={"Content-Type": "application/json"}) as response:  # fmt: skip
+                    assert response.status == 200, await response.text()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(poster() for _ in range(CONCURRENT_POSTS)))
+        ingested = time.perf_counter() - started
+        await wait_consumed(js, schemas.STREAM, "notifier", len(batches) * ALERTS_PER_WEBHOOK, within=900)
+        elapsed = time.perf_counter() - started
+    total = len(batches) * ALERTS_PER_WEBHOOK
+    latencies = await analyzed_latencies(js, total)
+    memory = {name: rss_mib(proc.pid) for name, proc in procs.items()}
+    for proc in procs.values():
+        proc.terminate()
+    for proc in procs.values():
+        proc.wait(30)
+    await nc.close()
+    return {"rate": total / elapsed, "ingest_rate": total / ingested, "latencies": latencies, "memory": memory}
+
+
+async def analyzed_latencies(js: Any, total: int) -> list[float]:
+    sub = await js.subscribe(schemas.ANALYZED, ordered_consumer=True)
+    latencies = []
+    for _ in range(total):
+        msg = await sub.next_msg(timeout=30)
+        message = schemas.decode(msg.data, schemas.AnalyzedAlert)
+        latencies.append((message.analyzed_at - message.received_at).total_seconds())
+    await sub.unsubscribe()
+    return latencies
+
+
+async def main(n: int) -> None:
+    server = NatsServer().start()
+    try:
+        relay_rate = await bench_relay(server, n)
+        result = await bench_pipeline(server, n)
+    finally:
+        server.close()
+    lat = result["latencies"]
+    heading(f"pipeline: {n} alerts through ingest -> enricher -> analyst -> notifier (2 cores, one nats-server)")
+    row("bare nats-py relay, 3 hops (baseline)", f"{relay_rate:,.0f} alerts/s")
+    row("pipeline end to end (webhook -> notified)", f"{result['rate']:,.0f} alerts/s",
+        f"ratio {result['rate'] / relay_rate:.2f} of the relay (floor 0.60)")  # fmt: skip
+    row("webhook intake (HTTP -> JetStream ack)", f"{result['ingest_rate']:,.0f} alerts/s")
+    row("latency webhook -> alerts.analyzed p50", f"{percentile(lat, 50) * 1000:,.0f} ms")
+    row("latency webhook -> alerts.analyzed p99", f"{percentile(lat, 99) * 1000:,.0f} ms")
+    row("latency median (check)", f"{median(lat) * 1000:,.0f} ms")
+    for name, mib in result["memory"].items():
+        row(f"RSS {name} after the run", f"{mib:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000))
