@@ -90,7 +90,13 @@ def test_three_nodes_elect_a_jetstream_meta_leader(cluster: list[subprocess.Pope
     assert all(server.poll() is None for server in cluster)
 
 
-TRANSIENT = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.APIError)
+TRANSIENT = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.APIError,
+)
 
 
 async def _until_accepted(publish: Any) -> Any:
