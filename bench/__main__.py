@@ -1,0 +1,22 @@
+"""``just bench``: every benchmark, one after the other (they share two cores, so never in parallel)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+BENCHMARKS = ["bench.pipeline", "bench.enrichment", "bench.analyst"]
+
+failed = []
+for module in BENCHMARKS:
+    if importlib.util.find_spec(module) is None:
+        print(f"\n== {module}: not present, skipped")
+        continue
+    code = subprocess.call([sys.executable, "-m", module, *sys.argv[1:2]] if module == "bench.pipeline" else
+                           [sys.executable, "-m", module])  # fmt: skip
+    if code != 0:
+        failed.append(module)
+if failed:
+    print(f"\nbelow a floor or failed: {', '.join(failed)}")
+    sys.exit(1)
