@@ -30,8 +30,7 @@ def test_every_file_the_dockerfile_copies_exists_in_the_build_context(repo: Path
     for line in _instructions(repo):
         if line.startswith("COPY ") and "--from=" not in line:
             sources += line.split()[1:-1]
-    # README.md is written by the lead; pyproject's readme field needs it at build time.
-    missing = [s for s in sources if not (repo / s).exists() and s != "README.md"]
+    missing = [s for s in sources if not (repo / s).exists()]
     assert missing == []
     ignore = (repo / "infra" / "Dockerfile.dockerignore").read_text()
     for source in sources:
