@@ -59,7 +59,8 @@ async def test_resends_of_an_episode_cost_one_call(js: JetStreamContext, fake_ll
     assert fake_llm.calls == 1
     assert (first.analysis.reused, again.analysis.reused) == (False, True)
     assert again.analysis.root_cause == first.analysis.root_cause
-    assert again.id == first.id and again.evidence == FIRING.evidence
+    assert again.id == first.id
+    assert again.evidence == FIRING.evidence
 
 
 async def test_the_kept_analysis_survives_a_restart_of_the_analyst(
@@ -71,7 +72,8 @@ async def test_the_kept_analysis_survives_a_restart_of_the_analyst(
     restarted, llm = await _analyst(js, fake_llm)  # opening the existing bucket is idempotent
     again = await restarted.handle(FIRING)
     await llm.close()
-    assert fake_llm.calls == 1 and again.analysis.reused
+    assert fake_llm.calls == 1
+    assert again.analysis.reused
 
 
 async def test_the_resolution_reuses_the_analysis_and_says_how_long_it_lasted(
@@ -82,7 +84,8 @@ async def test_the_resolution_reuses_the_analysis_and_says_how_long_it_lasted(
     done = await analyst.handle(resolved_copy(FIRING, timedelta(minutes=42)))
     await llm.close()
     assert fake_llm.calls == 1
-    assert done.alert.status == "resolved" and done.analysis.reused
+    assert done.alert.status == "resolved"
+    assert done.analysis.reused
     assert done.analysis.summary == f"Resolved after 42m: {firing.analysis.summary}"
     assert done.id != firing.id
 
@@ -98,7 +101,8 @@ async def test_a_replay_with_reanalysis_calls_again_on_purpose(
     cached = await analyst.handle(plain_replay)
     await llm.close()
     assert fake_llm.calls == 2
-    assert not again.analysis.reused and cached.analysis.reused
+    assert not again.analysis.reused
+    assert cached.analysis.reused
 
 
 async def test_concurrent_copies_of_one_episode_share_one_call(
@@ -118,5 +122,6 @@ async def test_degraded_answers_are_not_kept(js: JetStreamContext, fake_llm: Fak
     first = await analyst.handle(FIRING)
     second = await analyst.handle(FIRING)
     await llm.close()
-    assert first.analysis.degraded and not second.analysis.degraded
+    assert first.analysis.degraded
+    assert not second.analysis.degraded
     assert fake_llm.calls == 3

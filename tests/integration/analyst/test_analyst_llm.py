@@ -37,7 +37,8 @@ async def test_a_valid_answer_becomes_the_analysis_with_its_usage(fake_llm: Fake
     assert (analysis.analyzer, analysis.category, analysis.degraded) == ("llm", "memory_pressure", False)
     assert analysis.root_cause == DEFAULT_ANSWER["root_cause"]
     assert analysis.model == "deepseek-chat"
-    assert analysis.prompt_tokens > 100 and analysis.completion_tokens > 10
+    assert analysis.prompt_tokens > 100
+    assert analysis.completion_tokens > 10
     assert registry.get_sample_value("aiops_llm_tokens_total", {"kind": "prompt"}) == analysis.prompt_tokens
     (request,) = fake_llm.requests
     assert request.path == "/v1/chat/completions"
@@ -88,7 +89,8 @@ async def test_a_retry_after_beyond_the_limit_answers_with_the_rules_at_once(fak
     llm, _ = _analyst(fake_llm)
     analysis = await llm.analyze(MESSAGE)
     await llm.close()
-    assert analysis.degraded and "retry_after_too_long" in analysis.degraded_reason
+    assert analysis.degraded
+    assert "retry_after_too_long" in analysis.degraded_reason
     assert fake_llm.calls == 1
 
 
@@ -103,7 +105,8 @@ async def test_500s_open_the_breaker_which_recovers_by_itself(fake_llm: FakeLlm)
     third = await llm.analyze(MESSAGE)  # no request while open
     assert fake_llm.calls == 3
     assert all(a.degraded and a.analyzer == "rules" for a in (first, second, third))
-    assert "server_error" in first.degraded_reason and "breaker_open" in third.degraded_reason
+    assert "server_error" in first.degraded_reason
+    assert "breaker_open" in third.degraded_reason
     assert registry.get_sample_value("aiops_llm_breaker_open") == 1
     await asyncio.sleep(0.35)  # the cool-down itself, not synchronisation
     recovered = await llm.analyze(MESSAGE)  # the probe succeeds
@@ -118,7 +121,8 @@ async def test_a_slow_answer_within_the_timeout_is_waited_for(fake_llm: FakeLlm)
     llm, _ = _analyst(fake_llm, llm_timeout=3.0)
     analysis = await llm.analyze(MESSAGE)
     await llm.close()
-    assert analysis.analyzer == "llm" and fake_llm.calls == 1
+    assert analysis.analyzer == "llm"
+    assert fake_llm.calls == 1
 
 
 async def test_an_answer_slower_than_the_timeout_is_retried_then_replaced(fake_llm: FakeLlm) -> None:
@@ -126,7 +130,8 @@ async def test_an_answer_slower_than_the_timeout_is_retried_then_replaced(fake_l
     llm, _ = _analyst(fake_llm, llm_timeout=0.3, llm_max_retries=1)
     analysis = await llm.analyze(MESSAGE)
     await llm.close()
-    assert analysis.degraded and "timeout" in analysis.degraded_reason
+    assert analysis.degraded
+    assert "timeout" in analysis.degraded_reason
     assert fake_llm.calls == 2
 
 
@@ -143,7 +148,8 @@ async def test_anonymisation_hides_identities_from_the_provider_and_restores_the
             },
             "logs": [
                 {
-                    "sample": 'connect to "orders-db.shop.svc.cluster.local" failed: java.lang.IllegalStateException'
+                    "sample": 'connect to "orders-db.shop.svc.cluster.local" failed: '
+                    "java.lang.IllegalStateException"
                 }
             ],
         }
