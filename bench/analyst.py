@@ -1,0 +1,141 @@
+"""``python -m bench.analyst``: LLM concurrency, calls saved by the episode cache, prompt sizes.
+
+1. With the fake LLM answering in 2 s: analyses/s of the analyst handler with 32 in flight
+   (MAX_IN_FLIGHT=32, floor 15/s) against a sequential worker.
+2. An Alertmanager storm: 200 alerts re-sent every 5 minutes for an hour (12 sends each) through
+   the handler and a real JetStream key-value cache: LLM calls counted at the fake (floor: 200).
+3. Prompt tokens per analysis on the scenario set (estimated, and as the fake counted them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import nats
+from prometheus_client import CollectorRegistry
+
+import schemas
+from bench._report import heading, median, row
+from services.analyst import Analyst, AnalystMetrics, AnalystSettings, EpisodeCache, LlmAnalyst, RulesAnalyst
+from services.analyst._prompt import build_prompt
+from services.analyst.eval import load_scenarios
+from tests.fakes.llm import FakeLlm
+from tests.support.nats_server import NatsServer
+
+IN_FLIGHT = 32
+LLM_SECONDS = 2.0
+THROUGHPUT_FLOOR = 15.0
+STORM_ALERTS = 200
+STORM_SENDS = 12  # every 5 minutes for an hour
+
+
+def _settings(fake: FakeLlm) -> AnalystSettings:
+    return AnalystSettings(
+        llm_api_key="sk-bench", llm_base_url=fake.url, max_in_flight=IN_FLIGHT, llm_retry_base_seconds=0.05
+    )
+
+
+def _alerts(count: int, base: schemas.EnrichedAlert, tag: str) -> list[schemas.EnrichedAlert]:
+    out = []
+    for i in range(count):
+        alert = msgspec.structs.replace(
+            base.alert,
+            fingerprint=f"{tag}{i:06d}",
+            starts_at=base.alert.starts_at + timedelta(seconds=i),
+        )
+        out.append(msgspec.structs.replace(base, alert=alert, id=schemas.alert_id(alert)))
+    return out
+
+
+async def _run(analyst: Analyst, messages: list[schemas.EnrichedAlert], in_flight: int) -> float:
+    slots = asyncio.Semaphore(in_flight)
+
+    async def one(message: schemas.EnrichedAlert) -> None:
+        async with slots:
+            await analyst.handle(message)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(m) for m in messages))
+    return time.perf_counter() - started
+
+
+async def throughput(base: schemas.EnrichedAlert) -> float:
+    heading(f"analyst throughput, fake LLM answering in {LLM_SECONDS:.0f}s")
+    fake = await FakeLlm(delay=LLM_SECONDS).start()
+    metrics = AnalystMetrics(CollectorRegistry())
+    llm = LlmAnalyst(_settings(fake), RulesAnalyst(), metrics)
+    analyst = Analyst(RulesAnalyst(), metrics, llm=llm)
+    try:
+        sequential = 3 / await _run(analyst, _alerts(3, base, "seq"), 1)
+        count = IN_FLIGHT * 4
+        concurrent = count / await _run(analyst, _alerts(count, base, "par"), IN_FLIGHT)
+    finally:
+        await llm.close()
+        await fake.close()
+    row("sequential worker", f"{sequential:.2f}/s")
+    row(
+        f"MAX_IN_FLIGHT={IN_FLIGHT} ({count} alerts)",
+        f"{concurrent:.1f}/s",
+        f"floor {THROUGHPUT_FLOOR:.0f}/s",
+    )
+    return concurrent
+
+
+async def storm(base: schemas.EnrichedAlert) -> int:
+    heading(f"storm: {STORM_ALERTS} alerts re-sent every 5 min for 1 h ({STORM_SENDS} sends each)")
+    server = NatsServer().start()
+    fake = await FakeLlm().start()
+    nc = await nats.connect(server.url)
+    metrics = AnalystMetrics(CollectorRegistry())
+    llm = LlmAnalyst(_settings(fake), RulesAnalyst(), metrics)
+    try:
+        cache = await EpisodeCache.open(nc.jetstream(), "aiops-analyses", ttl_hours=24)
+        analyst = Analyst(RulesAnalyst(), metrics, llm=llm, cache=cache)
+        alerts = _alerts(STORM_ALERTS, base, "storm")
+        started = time.perf_counter()
+        for _ in range(STORM_SENDS):
+            await _run(analyst, alerts, IN_FLIGHT)
+        seconds = time.perf_counter() - started
+    finally:
+        await llm.close()
+        await fake.close()
+        await nc.close()
+        server.close()
+    row("messages analysed", f"{STORM_ALERTS * STORM_SENDS}", f"in {seconds:.1f}s")
+    row("LLM calls", f"{fake.calls}", f"without the cache: {STORM_ALERTS * STORM_SENDS}")
+    return fake.calls
+
+
+async def prompt_sizes() -> None:
+    heading("prompt tokens per analysis on the scenario set")
+    scenarios = load_scenarios()
+    estimated = [float(build_prompt(s.message, 6000).estimated_tokens) for s in scenarios]
+    fake = await FakeLlm().start()
+    llm = LlmAnalyst(_settings(fake), RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
+    try:
+        counted = [float((await llm.analyze(s.message)).prompt_tokens) for s in scenarios]
+    finally:
+        await llm.close()
+        await fake.close()
+    row("estimated (chars/3.5), median / max", f"{median(estimated):.0f} / {max(estimated):.0f}")
+    row("counted by the fake (chars/4), median / max", f"{median(counted):.0f} / {max(counted):.0f}")
+
+
+async def main() -> int:
+    base = load_scenarios()[0].message
+    base = msgspec.structs.replace(
+        base, alert=msgspec.structs.replace(base.alert, starts_at=datetime.now(UTC).replace(microsecond=0))
+    )
+    rate = await throughput(base)
+    calls = await storm(base)
+    await prompt_sizes()
+    failed = rate < THROUGHPUT_FLOOR or calls > STORM_ALERTS
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
