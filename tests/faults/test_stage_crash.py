@@ -1,0 +1,79 @@
+"""kill -9 of each stage in the middle of a run: after a restart nothing is lost, nothing doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import nats
+import pytest
+
+import schemas
+from tests.faults._pipeline import Pipeline
+from tests.faults._sink import Sink
+from tests.faults._tally import safely, tally, wait_delivered, wait_until
+from tests.faults._traffic import AlertmanagerClient, webhooks
+from tests.support.nats_server import NatsServer
+from tests.support.stream import subject_count
+
+pytestmark = pytest.mark.faults
+
+ALERTS = int(os.environ.get("FAULTS_CRASH_ALERTS", "5000"))
+
+
+async def kill_and_restart(
+    pipeline: Pipeline, stage: str, progress: Callable[[], Awaitable[int]], at: int
+) -> float:
+    """SIGKILL ``stage`` once its output passed ``at``; returns seconds until its output moves again."""
+    await wait_until(lambda: _reached(progress, at), 120, f"{stage} output at {at}")
+    killed = time.monotonic()
+    pipeline[stage].kill()
+    frozen = await progress()
+    await pipeline.restart(pipeline[stage])
+    await wait_until(lambda: _reached(progress, frozen + 1), 60, f"{stage} output after restart")
+    return time.monotonic() - killed
+
+
+async def _reached(progress: Callable[[], Awaitable[int]], at: int) -> bool:
+    return await progress() >= at
+
+
+@pytest.mark.timeout(240)
+async def test_kill_9_of_each_stage_mid_run_loses_and_doubles_nothing(
+    nats_server: NatsServer, sink: Sink, tmp_path: Path
+) -> None:
+    env = {"GENERIC_WEBHOOK_URL": sink.url}
+    async with (
+        Pipeline(nats_server.url, tmp_path, env) as pipeline,
+        AlertmanagerClient(pipeline.ingest_urls) as am,
+    ):
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        sending = asyncio.create_task(am.send_all(webhooks("crash", ALERTS)))
+
+        async def enriched() -> int:
+            return await safely(lambda: subject_count(js, schemas.ENRICHED))
+
+        async def analysed() -> int:
+            return await safely(lambda: subject_count(js, schemas.ANALYZED))
+
+        async def notified() -> int:
+            return sink.delivered()
+
+        recovery = {
+            "enricher": await kill_and_restart(pipeline, "enricher", enriched, ALERTS // 5),
+            "analyst": await kill_and_restart(pipeline, "analyst", analysed, ALERTS * 2 // 5),
+            "notifier": await kill_and_restart(pipeline, "notifier", notified, ALERTS * 3 // 5),
+        }
+        await sending
+        await wait_delivered(js, sink, am.accepted_ids, within=180)
+        note = "kill -9 then restart: " + ", ".join(f"{s} {t:.1f} s" for s, t in recovery.items())
+        row = await tally("stage crash (kill -9 x3)", js, sink, am.accepted_ids, max(recovery.values()), note)
+        await nc.close()
+    assert row.sent == ALERTS
+    assert (row.analysed, row.notified) == (ALERTS, ALERTS)
+    assert (row.lost, row.duplicated) == (0, 0), row
+    assert all(p.starts == 2 for p in (pipeline[s] for s in recovery))

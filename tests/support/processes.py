@@ -1,0 +1,140 @@
+"""Services as real OS processes (``python -m services.<name>``) that a test can SIGKILL and restart.
+
+Each process gets its own health port (chosen here, so a restart keeps it) and writes its
+log to a file the test can search afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from tests.support.nats_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+# What a quiet, fast test process needs; each scenario adds its own settings.
+BASE_ENV = {
+    "HEALTH_HOST": "127.0.0.1",
+    "INGEST_HOST": "127.0.0.1",
+    "LOG_LEVEL": "WARNING",
+    "PROMETHEUS_URL": "",
+    "LOKI_URL": "",
+    "LLM_API_KEY": "",
+    "DEEPSEEK_API_KEY": "",
+    "SLACK_WEBHOOK_URL": "",
+    "GENERIC_WEBHOOK_URL": "",
+}
+
+
+class ServiceProcess:
+    """One service process; ``name`` tells replicas apart, ``service`` is the module to run."""
+
+    def __init__(self, service: str, env: dict[str, str], log_dir: Path, name: str | None = None) -> None:
+        self.service = service
+        self.name = name or service
+        self.port = free_port()
+        port_var = "INGEST_PORT" if service == "ingest" else "HEALTH_PORT"
+        self.env = {**os.environ, **BASE_ENV, **env, port_var: str(self.port)}
+        self.log_path = log_dir / f"{self.name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, f"{self.name} was never started"
+        return self.process.pid
+
+    def start(self) -> ServiceProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.service}"],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.starts += 1
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, in-flight work is simply gone."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            assert self.process is not None
+            self.process.wait(10)
+
+    def stop(self, grace: float = 20.0) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def wait_ready(self, within: float = 60.0) -> float:
+        """Wait until /readyz answers 200; returns the seconds it took."""
+        started = time.monotonic()
+        deadline = started + within
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                if not self.alive():
+                    raise AssertionError(f"{self.name} exited:\n{self.log()[-3000:]}")
+                try:
+                    async with http.get(f"{self.url}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                        if r.status == 200:
+                            return time.monotonic() - started
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"{self.name} not ready after {within}s:\n{self.log()[-3000:]}")
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
+        async with aiohttp.ClientSession() as http, http.get(f"{self.url}/metrics") as response:
+            text = await response.text()
+        wanted = [f'{key}="{value}"' for key, value in labels.items()]
+        total = 0.0
+        for line in text.splitlines():
+            sample = line.startswith(name + "{") or line.startswith(name + " ")
+            if sample and all(w in line for w in wanted):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+
+def rss_kib(pid: int) -> int:
+    return _status_field(pid, "VmRSS")
+
+
+def threads(pid: int) -> int:
+    return _status_field(pid, "Threads")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _status_field(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(f"{field} not in /proc/{pid}/status")
