@@ -78,7 +78,13 @@ async def tally(
     on_stream = await analysed(js)
     at_sink = sink.per_id()
     complete = set(on_stream) & set(at_sink)
-    duplicated = sum(n - 1 for n in on_stream.values()) + sum(n - 1 for n in at_sink.values())
+    stream_copies = sum(n - 1 for n in on_stream.values())
+    sink_copies = sum(n - 1 for n in at_sink.values())
+    duplicated = stream_copies + sink_copies
+    if duplicated:
+        note = f"{note}; duplicates: {stream_copies} on alerts.analyzed, {sink_copies} at the sink".lstrip(
+            "; "
+        )
     return record(
         Row(
             scenario=scenario,
