@@ -14,29 +14,30 @@ LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 class StageMetrics:
     def __init__(self, registry: CollectorRegistry, stage: str) -> None:
         self.stage = stage
-        self.messages = Counter(
+        messages = Counter(
             "aiops_messages", "Messages a stage finished, by outcome", ["stage", "outcome"], registry=registry
         )
         self.dead_letters = Counter(
             "aiops_dead_letters", "Messages sent to alerts.dead", ["stage", "error_type"], registry=registry
         )
-        self.handler_seconds = Histogram(
+        handler_seconds = Histogram(
             "aiops_handler_seconds",
             "Time from receipt to ack of one message",
             ["stage"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self.in_flight = Gauge(
-            "aiops_in_flight", "Messages being processed now", ["stage"], registry=registry
-        )
-
-    def outcome(self, outcome: str) -> None:
-        self.messages.labels(self.stage, outcome).inc()
+        in_flight = Gauge("aiops_in_flight", "Messages being processed now", ["stage"], registry=registry)
+        # Bound once: a label lookup per message is measurable on the hot path.
+        self.handler_seconds = handler_seconds.labels(stage)
+        self.in_flight = in_flight.labels(stage)
+        self.ok = messages.labels(stage, "ok")
+        self.retry = messages.labels(stage, "retry")
+        self.dead_total = messages.labels(stage, "dead")
 
     def dead(self, error_type: str) -> None:
         self.dead_letters.labels(self.stage, error_type).inc()
-        self.outcome("dead")
+        self.dead_total.inc()
 
 
 def exposition(registry: CollectorRegistry) -> bytes:

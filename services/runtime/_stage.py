@@ -96,9 +96,18 @@ class _Worker:
         self.handler = handler
         self.metrics = StageMetrics(runtime.registry, spec.name)
         self.tasks: set[asyncio.Task[None]] = set()
+        # id(message) -> (message, when its handler started); one ticker keeps all of them alive.
+        self.running: dict[int, tuple[Msg, float]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self._subscribe()
+        keep_alive = asyncio.create_task(self._keep_alive())
+        try:
+            await self._fetch_loop(sub, stop)
+        finally:
+            keep_alive.cancel()
+
+    async def _fetch_loop(self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> None:
         busy, failures = False, 0
         while not stop.is_set():
             free = self.settings.max_in_flight - len(self.tasks)
@@ -146,13 +155,15 @@ class _Worker:
             task.cancel()
 
     async def _process(self, msg: Msg) -> None:
-        started = time.perf_counter()
-        self.metrics.in_flight.labels(self.spec.name).inc()
+        started = time.monotonic()
+        self.running[id(msg)] = (msg, started)
+        self.metrics.in_flight.inc()
         try:
             await self._handle_one(msg)
         finally:
-            self.metrics.in_flight.labels(self.spec.name).dec()
-            self.metrics.handler_seconds.labels(self.spec.name).observe(time.perf_counter() - started)
+            del self.running[id(msg)]
+            self.metrics.in_flight.dec()
+            self.metrics.handler_seconds.observe(time.monotonic() - started)
 
     async def _handle_one(self, msg: Msg) -> None:
         attempts = msg.metadata.num_delivered
@@ -169,7 +180,6 @@ class _Worker:
                 # Reached only when earlier attempts died with the process (e.g. killed mid-handle).
                 await self._dead_letter(msg, "max deliveries reached", "max_deliver", attempts)
                 return
-            ticker = asyncio.create_task(self._keep_alive(msg))
             try:
                 result = await self.handler(message)
                 if result is not None and self.spec.output_subject is not None:
@@ -179,13 +189,11 @@ class _Worker:
                         headers={schemas.MSG_ID_HEADER: output_msg_id(self.spec.name, result)},
                     )
                 await msg.ack()
-                self.metrics.outcome("ok")
+                self.metrics.ok.inc()
             except Reject as exc:
                 await self._dead_letter(msg, exc.reason, exc.error_type, attempts)
             except Exception as exc:
                 await self._retry_or_dead_letter(msg, exc, attempts)
-            finally:
-                ticker.cancel()
 
     async def _retry_or_dead_letter(self, msg: Msg, exc: Exception, attempts: int) -> None:
         if isinstance(exc, RetryLater):
@@ -197,7 +205,7 @@ class _Worker:
             return
         delay = retry_delay(self.settings, attempts) if delay is None else delay
         logger.warning("attempt {} failed, retrying in {:.1f}s: {}", attempts, delay, reason)
-        self.metrics.outcome("retry")
+        self.metrics.retry.inc()
         with contextlib.suppress(Exception):
             await msg.nak(delay=delay)
 
@@ -236,13 +244,16 @@ class _Worker:
         with contextlib.suppress(Exception):
             await msg.term()
 
-    async def _keep_alive(self, msg: Msg) -> None:
+    async def _keep_alive(self) -> None:
         # Long handlers (an LLM call) must not be redelivered while still running.
-        interval = max(self.settings.ack_wait_seconds / 3, 0.5)
+        interval = max(self.settings.ack_wait_seconds / 3, 0.2)
         while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
-                await msg.in_progress()
+            await asyncio.sleep(interval / 2)
+            now = time.monotonic()
+            for msg, started in list(self.running.values()):
+                if now - started >= interval / 2:
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
 
 
 async def serve_stage(
