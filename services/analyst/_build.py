@@ -29,7 +29,8 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
     else:
         logger.info("no LLM_API_KEY: the rules analyst answers ({} rules)", len(rules.catalogue.rules))
     cache = None
-    if settings.analysis_cache:
+    # The cache saves LLM calls; for the rules analyst a key-value round trip costs more than the rules.
+    if settings.analysis_cache and llm is not None:
         cache = await EpisodeCache.open(
             runtime.js, settings.analysis_cache_bucket, settings.analysis_cache_ttl_hours
         )

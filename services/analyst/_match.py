@@ -29,9 +29,13 @@ def _captures(found: re.Match[str]) -> dict[str, str]:
     return {key: value.strip() for key, value in found.groupdict().items() if value}
 
 
-def _search_texts(patterns: list[str], items: list[TextItem]) -> Hit | None:
+def _search_texts(patterns: list[str], items: list[TextItem], joined: str) -> Hit | None:
+    # A pattern absent from the joined items is absent from each (the catalogue anchors no pattern).
+    candidates = [text_pattern for text_pattern in patterns if pattern(text_pattern).search(joined)]
+    if not candidates:
+        return None
     for item in items:
-        for text_pattern in patterns:
+        for text_pattern in candidates:
             found = pattern(text_pattern).search(item.text)
             if found is None:
                 continue
@@ -94,30 +98,44 @@ def _metric_hit(condition: MetricCondition, view: AlertView) -> Hit | None:
     return None
 
 
+_ANY_NAME: dict[int, tuple[list[str], re.Pattern[str]]] = {}
+
+
+def _any_name(patterns: list[str]) -> re.Pattern[str]:
+    """One compiled alternation per block's alertname list (kept alive with it, so ids stay unique)."""
+    cached = _ANY_NAME.get(id(patterns))
+    if cached is None:
+        combined = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+        cached = _ANY_NAME[id(patterns)] = (patterns, combined)
+    return cached[1]
+
+
 def _alertname_hit(patterns: list[str], view: AlertView) -> Hit | None:
-    for name_pattern in patterns:
-        if pattern(name_pattern).fullmatch(view.alertname):
-            severity = view.labels.get("severity", "")
-            summary = view.annotations.get("summary") or view.annotations.get("description", "")
-            line = f"alert {view.alertname}" + (f" ({severity})" if severity else "")
-            return Hit({}, [f"{line}: {summary}" if summary else line])
-    return None
+    if not _any_name(patterns).fullmatch(view.alertname):
+        return None
+    severity = view.labels.get("severity", "")
+    summary = view.annotations.get("summary") or view.annotations.get("description", "")
+    line = f"alert {view.alertname}" + (f" ({severity})" if severity else "")
+    return Hit({}, [f"{line}: {summary}" if summary else line])
 
 
 def match(block: Conditions, view: AlertView) -> Hit | None:
     """Every key given in the block must hold; an empty block always holds (the fallback)."""
-    hit = Hit()
+    named = None
     if block.alertname:
-        found = _alertname_hit(block.alertname, view)
-        if found is None:
+        named = _alertname_hit(block.alertname, view)
+        if named is None:
             return None
-        hit.merge(found)
     for name, label_pattern in block.labels.items():
         if pattern(label_pattern).fullmatch(view.labels.get(name, "")) is None:
             return None
-    for patterns, items in ((block.logs, view.logs), (block.text, view.texts)):
+    hit = named or Hit()
+    for patterns, items, joined in (
+        (block.logs, view.logs, view.logs_joined),
+        (block.text, view.texts, view.texts_joined),
+    ):
         if patterns:
-            found = _search_texts(patterns, items)
+            found = _search_texts(patterns, items, joined)
             if found is None:
                 return None
             hit.merge(found)

@@ -65,7 +65,9 @@ class AnalystSettings(StageSettings, kw_only=True, frozen=True):
     llm_breaker_cooldown_seconds: Annotated[
         float, doc("Seconds the breaker stays open before one probe request")
     ] = 30.0
-    analysis_cache: Annotated[bool, doc("Reuse one analysis per firing episode (JetStream key-value)")] = True
+    analysis_cache: Annotated[
+        bool, doc("Reuse one LLM analysis per firing episode (JetStream key-value); rules need no cache")
+    ] = True
     analysis_cache_bucket: Annotated[str, doc("Key-value bucket of the episode cache")] = "aiops-analyses"
     analysis_cache_ttl_hours: Annotated[float, doc("How long an episode's analysis is kept")] = 168.0
 

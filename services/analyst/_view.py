@@ -92,6 +92,9 @@ class AlertView:
     texts: list[TextItem]
     series: list[SeriesItem]
     errors: list[schemas.EnrichmentError]
+    # The items joined by newlines: one search tells whether a pattern can match any item at all.
+    logs_joined: str = ""
+    texts_joined: str = ""
 
     @property
     def has_evidence(self) -> bool:
@@ -139,4 +142,6 @@ def view_of(message: schemas.EnrichedAlert) -> AlertView:
         texts=logs + annotations + labelled,
         series=series,
         errors=list(evidence.errors),
+        logs_joined="\n".join(item.text for item in logs),
+        texts_joined="\n".join(item.text for item in (*logs, *annotations, *labelled)),
     )
