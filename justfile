@@ -50,9 +50,25 @@ fmt: venv
 bench: venv
     {{ bin }}/python -m bench
 
-# the rules analyst (and the LLM analyst when LLM_API_KEY is set) on the labelled scenarios
-eval: venv
-    {{ bin }}/python -m services.analyst.eval
+# the rules analyst on the labelled scenarios (`just eval --llm` adds the LLM analyst; needs LLM_API_KEY)
+eval *args: venv
+    {{ bin }}/python -m services.analyst.eval {{ args }}
+
+# the fault-injection suite (kills, restarts, floods) with its summary table
+faults: venv
+    {{ bin }}/pytest -m faults tests/faults -q
+
+# 20 minutes at a steady rate: RSS, open files and tasks of every service must stay flat
+soak *args: venv
+    {{ bin }}/python -m tests.faults.soak {{ args }}
+
+# the pipeline plus Debian's Prometheus and Alertmanager on localhost, no Docker (docs/deployment.md)
+stack: venv
+    #!/usr/bin/env bash
+    set -euo pipefail
+    {{ bin }}/python -m infra.local.stack & stack=$!
+    trap 'kill -TERM $stack 2>/dev/null; wait $stack' EXIT
+    {{ bin }}/aiops up
 
 # regenerate what is generated from the code: docs/schemas, infra/nats, the README's configuration table
 docs: venv

@@ -20,7 +20,7 @@ import orjson
 from nats.js.api import StreamConfig
 
 import schemas
-from bench._report import heading, median, percentile, row, rss_mib
+from bench._report import cpu_seconds, heading, median, percentile, row, rss_mib
 from services.runtime import load, stream_config
 from services.runtime._settings import StageSettings
 from tests.support.nats_server import NatsServer, free_port
@@ -37,24 +37,37 @@ def webhook(batch: int, run: str) -> dict[str, Any]:
         alerts.append(
             {
                 "status": "firing",
-                "labels": {"alertname": "HighCPUUsage", "instance": f"node-{n}:9100", "job": "node-exporter",
-                           "severity": "warning"},  # fmt: skip
-                "annotations": {"summary": f"High CPU usage on node-{n}", "description": "CPU above 90% for 5m"},
+                "labels": {
+                    "alertname": "HighCPUUsage",
+                    "instance": f"node-{n}:9100",
+                    "job": "node-exporter",
+                    "severity": "warning",
+                },
+                "annotations": {
+                    "summary": f"High CPU usage on node-{n}",
+                    "description": "CPU above 90% for 5m",
+                },
                 "startsAt": starts,
                 "generatorURL": "http://prometheus:9090/graph?g0.expr=node_load1+%3E+4",
                 "fingerprint": f"{run}-{n:08d}",
             }
         )
-    return {"receiver": "aiops", "status": "firing", "version": "4", "groupKey": f"g{batch}", "alerts": alerts}
+    return {
+        "receiver": "aiops",
+        "status": "firing",
+        "version": "4",
+        "groupKey": f"g{batch}",
+        "alerts": alerts,
+    }
 
 
 async def wait_consumed(js: Any, stream: str, consumer: str, total: int, within: float) -> None:
     async with asyncio.timeout(within):
         while True:
             info = await js.consumer_info(stream, consumer)
-            if info.ack_floor.stream_seq and info.num_pending == 0 and info.num_ack_pending == 0:
-                if info.delivered.consumer_seq >= total:
-                    return
+            idle = info.num_pending == 0 and info.num_ack_pending == 0
+            if idle and info.delivered.consumer_seq >= total:
+                return
             await asyncio.sleep(0.05)
 
 
@@ -74,9 +87,16 @@ async def bench_relay(server: NatsServer, n: int) -> float:
     nc = await nats.connect(server.url)
     js = nc.jetstream()
     base = stream_config(load(StageSettings, {}))
-    await js.add_stream(StreamConfig(name="RELAY", subjects=["relay.>"], storage=base.storage,
-                                     duplicate_window=base.duplicate_window))  # fmt: skip
-    hops = [("r1", "relay.raw", "relay.enriched"), ("r2", "relay.enriched", "relay.analyzed"), ("r3", "relay.analyzed")]
+    await js.add_stream(
+        StreamConfig(
+            name="RELAY", subjects=["relay.>"], storage=base.storage, duplicate_window=base.duplicate_window
+        )
+    )
+    hops = [
+        ("r1", "relay.raw", "relay.enriched"),
+        ("r2", "relay.enriched", "relay.analyzed"),
+        ("r3", "relay.analyzed"),
+    ]
     procs = [subprocess.Popen([sys.executable, "-m", "bench.relay", server.url, *hop]) for hop in hops]
     await wait_consumers(js, "RELAY", [hop[0] for hop in hops])
     payload = orjson.dumps(webhook(0, "relay")["alerts"][0])
@@ -98,9 +118,19 @@ async def bench_relay(server: NatsServer, n: int) -> float:
 
 async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
     port = free_port()
-    env = {**os.environ, "NATS_URL": server.url, "INGEST_PORT": str(port), "HEALTH_PORT": "0",
-           "LOG_LEVEL": "WARNING", "PROMETHEUS_URL": "", "LOKI_URL": "", "LLM_API_KEY": "", "DEEPSEEK_API_KEY": "",
-           "SLACK_WEBHOOK_URL": "", "GENERIC_WEBHOOK_URL": ""}  # fmt: skip
+    env = {
+        **os.environ,
+        "NATS_URL": server.url,
+        "INGEST_PORT": str(port),
+        "HEALTH_PORT": "0",
+        "LOG_LEVEL": "WARNING",
+        "PROMETHEUS_URL": "",
+        "LOKI_URL": "",
+        "LLM_API_KEY": "",
+        "DEEPSEEK_API_KEY": "",
+        "SLACK_WEBHOOK_URL": "",
+        "GENERIC_WEBHOOK_URL": "",
+    }
     names = ("ingest", "enricher", "analyst", "notifier")
     procs = {
         name: subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, stderr=subprocess.DEVNULL)
@@ -129,10 +159,12 @@ async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
         async def poster() -> None:
             while not queue.empty():
                 body = orjson.dumps(queue.get_nowait())
-                async with http.post(f"{url}/webhook/alertmanager", data=body,
-                                     headers={"Content-Type": "application/json"}) as response:  # fmt: skip
+                async with http.post(
+                    f"{url}/webhook/alertmanager", data=body, headers={"Content-Type": "application/json"}
+                ) as response:
                     assert response.status == 200, await response.text()
 
+        cpu_before = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
         started = time.perf_counter()
         await asyncio.gather(*(poster() for _ in range(CONCURRENT_POSTS)))
         ingested = time.perf_counter() - started
@@ -141,12 +173,19 @@ async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
     total = len(batches) * ALERTS_PER_WEBHOOK
     latencies = await analyzed_latencies(js, total)
     memory = {name: rss_mib(proc.pid) for name, proc in procs.items()}
+    cpu = {name: (cpu_seconds(proc.pid) - cpu_before[name]) / total * 1e6 for name, proc in procs.items()}
     for proc in procs.values():
         proc.terminate()
     for proc in procs.values():
         proc.wait(30)
     await nc.close()
-    return {"rate": total / elapsed, "ingest_rate": total / ingested, "latencies": latencies, "memory": memory}
+    return {
+        "rate": total / elapsed,
+        "ingest_rate": total / ingested,
+        "latencies": latencies,
+        "memory": memory,
+        "cpu": cpu,
+    }
 
 
 async def analyzed_latencies(js: Any, total: int) -> list[float]:
@@ -168,16 +207,21 @@ async def main(n: int) -> None:
     finally:
         server.close()
     lat = result["latencies"]
-    heading(f"pipeline: {n} alerts through ingest -> enricher -> analyst -> notifier (2 cores, one nats-server)")
+    heading(
+        f"pipeline: {n} alerts through ingest -> enricher -> analyst -> notifier (2 cores, one nats-server)"
+    )
     row("bare nats-py relay, 3 hops (baseline)", f"{relay_rate:,.0f} alerts/s")
-    row("pipeline end to end (webhook -> notified)", f"{result['rate']:,.0f} alerts/s",
-        f"ratio {result['rate'] / relay_rate:.2f} of the relay (floor 0.60)")  # fmt: skip
+    row(
+        "pipeline end to end (webhook -> notified)",
+        f"{result['rate']:,.0f} alerts/s",
+        f"ratio {result['rate'] / relay_rate:.2f} of the relay (floor 0.60)",
+    )
     row("webhook intake (HTTP -> JetStream ack)", f"{result['ingest_rate']:,.0f} alerts/s")
     row("latency webhook -> alerts.analyzed p50", f"{percentile(lat, 50) * 1000:,.0f} ms")
     row("latency webhook -> alerts.analyzed p99", f"{percentile(lat, 99) * 1000:,.0f} ms")
     row("latency median (check)", f"{median(lat) * 1000:,.0f} ms")
     for name, mib in result["memory"].items():
-        row(f"RSS {name} after the run", f"{mib:,.0f} MiB")
+        row(f"{name}: RSS after the run / CPU per alert", f"{mib:,.0f} MiB", f"{result['cpu'][name]:,.0f} µs")
 
 
 if __name__ == "__main__":

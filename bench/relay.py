@@ -21,7 +21,9 @@ async def relay(url: str, name: str, source: str, target: str | None) -> None:
     js = nc.jetstream()
     await js.add_consumer(
         STREAM,
-        ConsumerConfig(durable_name=name, filter_subject=source, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20000),
+        ConsumerConfig(
+            durable_name=name, filter_subject=source, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20000
+        ),
     )
     sub = await js.pull_subscribe_bind(durable=name, stream=STREAM)
     stop = asyncio.Event()
@@ -33,7 +35,9 @@ async def relay(url: str, name: str, source: str, target: str | None) -> None:
             continue
         if target is not None:
             acks = [
-                await js.publish_async(target, m.data, headers={"Nats-Msg-Id": f"{name}:{m.header['Nats-Msg-Id']}"})
+                await js.publish_async(
+                    target, m.data, headers={"Nats-Msg-Id": f"{name}:{m.header['Nats-Msg-Id']}"}
+                )
                 for m in messages
             ]
             await asyncio.gather(*acks)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 

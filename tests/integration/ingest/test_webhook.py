@@ -74,13 +74,17 @@ async def test_the_resolution_is_a_new_message(ingest: str, js: nats.js.JetStrea
         (b"{not json", "application/json", 400, "invalid JSON"),
         (b'{"hello": "world"}', "application/json", 400, "AlertmanagerWebhook"),
         (b'{"status": "firing", "alerts": []}', "application/json", 400, "no alerts"),
-        (b'{"status":"firing","alerts":[{"status":"firing","labels":{"x":"1"},"startsAt":"2026-01-01T00:00:00Z"}]}',
-         "application/json", 400, "alertname"),
+        (
+            b'{"status":"firing","alerts":[{"status":"firing","labels":{"x":"1"},"startsAt":"2026-01-01T00:00:00Z"}]}',
+            "application/json",
+            400,
+            "alertname",
+        ),
         (b"\xff\xfe\x00garbage", "application/json", 400, "invalid JSON"),
         (FIRING, "text/plain", 415, "application/json"),
         (b"x" * (65 * 1024), "application/json", 413, "larger than"),
     ],
-)  # fmt: skip
+)
 async def test_bad_requests_get_a_reason_and_store_nothing(
     ingest: str, js: nats.js.JetStreamContext, body: bytes, content_type: str, status: int, reason: str
 ) -> None:
@@ -99,8 +103,16 @@ async def test_credentials_are_required_when_configured(nats_server: NatsServer)
         target = f"{url}/webhook/alertmanager"
         basic = base64.b64encode(b"am:pa55word").decode()
         near_basic = base64.b64encode(b"am:pa55worD").decode()
-        for header in (None, "Bearer wrong", f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN}x", f"Basic {near_basic}",
-                       "Basic !!notbase64", TOKEN, f"Token {TOKEN}"):  # fmt: skip
+        for header in (
+            None,
+            "Bearer wrong",
+            f"Bearer {TOKEN[:-1]}",
+            f"Bearer {TOKEN}x",
+            f"Basic {near_basic}",
+            "Basic !!notbase64",
+            TOKEN,
+            f"Token {TOKEN}",
+        ):
             headers = {"Authorization": header} if header else {}
             status, body = await post(target, FIRING, **headers)
             assert status == 401, header

@@ -25,9 +25,12 @@ from tests.support.stream import read_subject, subject_count
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
 
 
-def spec(name: str, module: Any, input_type: type[Any], source: str, target: str | None) -> StageSpec[Any, Any]:
-    return StageSpec(name=name, input_subject=source, input_type=input_type, output_subject=target,
-                     build=module.build)  # fmt: skip
+def spec(
+    name: str, module: Any, input_type: type[Any], source: str, target: str | None
+) -> StageSpec[Any, Any]:
+    return StageSpec(
+        name=name, input_subject=source, input_type=input_type, output_subject=target, build=module.build
+    )
 
 
 STAGES = [
@@ -64,9 +67,10 @@ async def webhook() -> AsyncIterator[FakeWebhook]:
 
 
 async def post(url: str, body: bytes) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as http, http.post(
-        url, data=body, headers={"Content-Type": "application/json"}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=body, headers={"Content-Type": "application/json"}) as response,
+    ):
         return response.status, orjson.loads(await response.read())
 
 
@@ -74,7 +78,9 @@ async def test_alertmanager_webhook_to_slack_and_webhook(
     nats_server: NatsServer, slack: FakeSlack, webhook: FakeWebhook
 ) -> None:
     async with pipeline(nats_server.url, slack_webhook_url=slack.url, generic_webhook_url=webhook.url) as url:
-        status, body = await post(f"{url}/webhook/alertmanager", (FIXTURES / "firing_two_alerts.json").read_bytes())
+        status, body = await post(
+            f"{url}/webhook/alertmanager", (FIXTURES / "firing_two_alerts.json").read_bytes()
+        )
         assert status == 200
         posts = await slack.wait_for(2, within=30)
         delivered = await webhook.wait_for(2, within=30)
@@ -98,8 +104,15 @@ async def test_alertmanager_webhook_to_slack_and_webhook(
 async def test_manual_analysis_waits_for_its_answer(nats_server: NatsServer) -> None:
     manual = orjson.dumps(
         {
-            "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-1", "severity": "critical"},
-            "annotations": {"description": "Container cart is restarting; last state terminated with OOMKilled"},
+            "labels": {
+                "alertname": "KubePodCrashLooping",
+                "namespace": "shop",
+                "pod": "cart-1",
+                "severity": "critical",
+            },
+            "annotations": {
+                "description": "Container cart is restarting; last state terminated with OOMKilled"
+            },
         }
     )
     async with pipeline(nats_server.url) as url:
