@@ -21,7 +21,7 @@ async def wait_until(check: Callable[[], Awaitable[bool]], within: float, what: 
     """Poll an observable condition; returns the seconds it took."""
     started = time.monotonic()
     async with asyncio.timeout(within):
-        while not await check():  # noqa: ASYNC110 - the state lives in other processes
+        while not await check():
             await asyncio.sleep(0.05)
     return time.monotonic() - started
 
