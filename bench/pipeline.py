@@ -99,6 +99,7 @@ async def bench_relay(server: NatsServer, n: int) -> float:
     ]
     procs = [subprocess.Popen([sys.executable, "-m", "bench.relay", server.url, *hop]) for hop in hops]
     await wait_consumers(js, "RELAY", [hop[0] for hop in hops])
+    cpu_before = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.process.pid)]
     payload = orjson.dumps(webhook(0, "relay")["alerts"][0])
     started = time.perf_counter()
     for start in range(0, n, ALERTS_PER_WEBHOOK):
@@ -109,11 +110,34 @@ async def bench_relay(server: NatsServer, n: int) -> float:
         await asyncio.gather(*acks)
     await wait_consumed(js, "RELAY", "r3", n, within=600)
     elapsed = time.perf_counter() - started
+    cpu_after = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.process.pid)]
+    print(
+        "relay cpu µs/alert per hop + nats:",
+        [round((a - b) / n * 1e6) for a, b in zip(cpu_after, cpu_before)],
+    )
     for proc in procs:
         proc.terminate()
         proc.wait(10)
     await nc.close()
     return n / elapsed
+
+
+async def _watch(js: Any) -> None:
+    """BENCH_WATCH=1: print each consumer's backlog twice a second, to see which stage limits."""
+    while True:
+        backlog = []
+        for name in ("enricher", "analyst", "notifier"):
+            info = await js.consumer_info(schemas.STREAM, name)
+            backlog.append(f"{name} {info.num_pending}+{info.num_ack_pending}")
+        print("   ", ", ".join(backlog))
+        await asyncio.sleep(0.5)
+
+
+def _profiled(name: str) -> list[str]:
+    """BENCH_PROFILE=analyst writes /tmp/bench-analyst.prof (cProfile) for that service."""
+    return (
+        ["-m", "cProfile", "-o", f"/tmp/bench-{name}.prof"] if os.environ.get("BENCH_PROFILE") == name else []
+    )
 
 
 async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
@@ -132,24 +156,30 @@ async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
         "GENERIC_WEBHOOK_URL": "",
     }
     names = ("ingest", "enricher", "analyst", "notifier")
+    ports = {name: port if name == "ingest" else free_port() for name in names}
     procs = {
-        name: subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, stderr=subprocess.DEVNULL)
+        name: subprocess.Popen(
+            [sys.executable, *_profiled(name), "-m", f"services.{name}"],
+            env={**env, "HEALTH_PORT": str(ports[name])},
+            stderr=subprocess.DEVNULL,
+        )
         for name in names
     }
     url = f"http://127.0.0.1:{port}"
     nc = await nats.connect(server.url)
     js = nc.jetstream()
     async with aiohttp.ClientSession() as http:
+        # The clock starts once every service is ready (rules and packs loaded, consuming).
         async with asyncio.timeout(60):
-            while True:
-                try:
-                    async with http.get(f"{url}/readyz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        await wait_consumers(js, schemas.STREAM, ["enricher", "analyst", "notifier"])
+            for name in names:
+                while True:
+                    try:
+                        async with http.get(f"http://127.0.0.1:{ports[name]}/readyz") as response:
+                            if response.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.1)
         run = datetime.now(UTC).strftime("%H%M%S%f")
         batches = [webhook(b, run) for b in range(n // ALERTS_PER_WEBHOOK)]
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -164,7 +194,10 @@ async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
                 ) as response:
                     assert response.status == 200, await response.text()
 
+        if os.environ.get("BENCH_WATCH"):
+            asyncio.get_running_loop().create_task(_watch(js))
         cpu_before = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
+        nats_before = cpu_seconds(server.process.pid)
         started = time.perf_counter()
         await asyncio.gather(*(poster() for _ in range(CONCURRENT_POSTS)))
         ingested = time.perf_counter() - started
@@ -174,6 +207,7 @@ async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
     latencies = await analyzed_latencies(js, total)
     memory = {name: rss_mib(proc.pid) for name, proc in procs.items()}
     cpu = {name: (cpu_seconds(proc.pid) - cpu_before[name]) / total * 1e6 for name, proc in procs.items()}
+    cpu["nats-server"] = (cpu_seconds(server.process.pid) - nats_before) / total * 1e6
     for proc in procs.values():
         proc.terminate()
     for proc in procs.values():
@@ -220,6 +254,7 @@ async def main(n: int) -> None:
     row("latency webhook -> alerts.analyzed p50", f"{percentile(lat, 50) * 1000:,.0f} ms")
     row("latency webhook -> alerts.analyzed p99", f"{percentile(lat, 99) * 1000:,.0f} ms")
     row("latency median (check)", f"{median(lat) * 1000:,.0f} ms")
+    row("nats-server: CPU per alert", "", f"{result['cpu']['nats-server']:,.0f} µs")
     for name, mib in result["memory"].items():
         row(f"{name}: RSS after the run / CPU per alert", f"{mib:,.0f} MiB", f"{result['cpu'][name]:,.0f} µs")
 
