@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import nats
 from nats.js import JetStreamContext
 
 import schemas
@@ -15,6 +17,16 @@ from tests.faults._sink import Sink
 from tests.support.stream import read_subject, subject_count
 
 CONSUMER_NAMES = ("enricher", "analyst", "notifier")
+
+
+@contextlib.asynccontextmanager
+async def jetstream(url: str) -> AsyncIterator[JetStreamContext]:
+    """A connection of the test's own, to one server or all nodes of a cluster."""
+    nc = await nats.connect(servers=url.split(","), reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+    try:
+        yield nc.jetstream(timeout=3)
+    finally:
+        await nc.close()
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], within: float, what: str) -> float:

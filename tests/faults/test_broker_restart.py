@@ -7,12 +7,11 @@ import os
 import time
 from pathlib import Path
 
-import nats
 import pytest
 
 from tests.faults._pipeline import Pipeline
 from tests.faults._sink import Sink
-from tests.faults._tally import tally, wait_delivered, wait_until
+from tests.faults._tally import jetstream, tally, wait_delivered, wait_until
 from tests.faults._traffic import AlertmanagerClient, webhook, webhooks
 from tests.support.nats_server import NatsServer
 
@@ -31,6 +30,7 @@ async def test_broker_restart_mid_run_loses_nothing_and_needs_no_manual_step(
     async with (
         Pipeline(nats_server.url, tmp_path, env) as pipeline,
         AlertmanagerClient(pipeline.ingest_urls) as am,
+        jetstream(nats_server.url) as js,
     ):
         # Spread over several seconds, so the outage falls in the middle of the traffic.
         sending = asyncio.create_task(am.send_all(webhooks("broker", ALERTS), per_second=WEBHOOKS_PER_SECOND))
@@ -48,13 +48,10 @@ async def test_broker_restart_mid_run_loses_nothing_and_needs_no_manual_step(
 
         await am.send(webhook("broker-probe", 0, 1))
         await sending
-        nc = await nats.connect(nats_server.url)
-        js = nc.jetstream()
         await wait_delivered(js, sink, am.accepted_ids, within=120)
         refused = am.statuses["503"] + sum(n for k, n in am.statuses.items() if not k.isdigit())
         note = f"nats-server down {DOWN_SECONDS:g} s; {refused} posts answered 503 or refused, then retried"
         row = await tally("broker restart", js, sink, am.accepted_ids, recover, note)
-        await nc.close()
         assert all(p.alive() and p.starts == 1 for p in pipeline.processes), "a service needed a restart"
     assert row.sent == ALERTS + 1
     assert (row.analysed, row.notified) == (row.sent, row.sent)

@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -16,7 +15,7 @@ from nats.js.errors import NotFoundError
 import schemas
 from tests.faults._pipeline import Pipeline
 from tests.faults._sink import Sink
-from tests.faults._tally import safely, tally, wait_delivered, wait_until
+from tests.faults._tally import jetstream, safely, tally, wait_delivered, wait_until
 from tests.faults._traffic import AlertmanagerClient, webhooks
 from tests.support.nats_cluster import NatsCluster
 from tests.support.stream import subject_count
@@ -58,11 +57,8 @@ async def test_killing_the_stream_leader_mid_run_loses_nothing(
     async with (
         Pipeline(cluster.url, tmp_path, env) as pipeline,
         AlertmanagerClient(pipeline.ingest_urls) as am,
+        jetstream(cluster.url) as js,
     ):
-        nc = await nats.connect(
-            servers=cluster.url.split(","), reconnect_time_wait=0.2, max_reconnect_attempts=-1
-        )
-        js = nc.jetstream(timeout=3)
         sending = asyncio.create_task(
             am.send_all(webhooks("cluster", ALERTS), per_second=WEBHOOKS_PER_SECOND)
         )
@@ -88,7 +84,6 @@ async def test_killing_the_stream_leader_mid_run_loses_nothing(
         kv = ", ".join(f"{name} R{r} on {where}" for name, (r, where) in buckets.items())
         note = f"stream leader {leader} killed, {new_leader} took over; {kv}"
         row = await tally("cluster: stream leader killed", js, sink, am.accepted_ids, recover, note)
-        await nc.close()
     assert new_leader != leader
     assert (row.sent, row.analysed, row.notified) == (ALERTS, ALERTS, ALERTS)
     assert (row.lost, row.duplicated) == (0, 0), row

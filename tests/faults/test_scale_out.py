@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import nats
 import pytest
 
 from tests.faults._pipeline import STAGES, Pipeline
 from tests.faults._sink import Sink
-from tests.faults._tally import tally, wait_delivered
+from tests.faults._tally import jetstream, tally, wait_delivered
 from tests.faults._traffic import AlertmanagerClient, webhooks
 from tests.support.nats_server import NatsServer
 
@@ -24,11 +23,12 @@ async def test_two_replicas_per_stage_split_the_work_and_finish_each_alert_once(
     nats_server: NatsServer, sink: Sink, tmp_path: Path
 ) -> None:
     env = {"GENERIC_WEBHOOK_URL": sink.url}
-    async with Pipeline(nats_server.url, tmp_path, env, replicas=2) as pipeline:
+    async with (
+        Pipeline(nats_server.url, tmp_path, env, replicas=2) as pipeline,
+        jetstream(nats_server.url) as js,
+    ):
         async with AlertmanagerClient(pipeline.ingest_urls) as am:
             await am.send_all(webhooks("scale", ALERTS), concurrency=8)
-        nc = await nats.connect(nats_server.url)
-        js = nc.jetstream()
         await wait_delivered(js, sink, am.accepted_ids, within=120)
         done = {
             p.name: await p.metric("aiops_messages_total", stage=stage, outcome="ok")
@@ -37,7 +37,6 @@ async def test_two_replicas_per_stage_split_the_work_and_finish_each_alert_once(
         }
         split = ", ".join(f"{name} {int(n)}" for name, n in done.items())
         row = await tally("scale-out (2 replicas each)", js, sink, am.accepted_ids, None, f"handled: {split}")
-        await nc.close()
     assert (row.sent, row.analysed, row.notified) == (ALERTS, ALERTS, ALERTS)
     assert (row.lost, row.duplicated) == (0, 0), row
     for stage in STAGES:

@@ -15,13 +15,12 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import nats
 import pytest
 
 import schemas
 from tests.faults._pipeline import Pipeline
 from tests.faults._sink import Sink
-from tests.faults._tally import safely, tally, wait_delivered, wait_until
+from tests.faults._tally import jetstream, safely, tally, wait_delivered, wait_until
 from tests.faults._traffic import AlertmanagerClient, webhooks
 from tests.support.nats_server import NatsServer
 from tests.support.stream import subject_count
@@ -57,9 +56,8 @@ async def test_kill_9_of_each_stage_mid_run_loses_and_doubles_nothing(
     async with (
         Pipeline(nats_server.url, tmp_path, env) as pipeline,
         AlertmanagerClient(pipeline.ingest_urls) as am,
+        jetstream(nats_server.url) as js,
     ):
-        nc = await nats.connect(nats_server.url)
-        js = nc.jetstream()
         sending = asyncio.create_task(am.send_all(webhooks("crash", ALERTS)))
 
         async def enriched() -> int:
@@ -81,7 +79,6 @@ async def test_kill_9_of_each_stage_mid_run_loses_and_doubles_nothing(
         await wait_delivered(js, sink, am.accepted_ids, within=180)
         note = "kill -9 then restart: " + ", ".join(f"{s} {t:.1f} s" for s, t in recovery.items())
         row = await tally("stage crash (kill -9 x3)", js, sink, am.accepted_ids, max(recovery.values()), note)
-        await nc.close()
     assert row.sent == ALERTS
     assert (row.analysed, row.notified, row.lost) == (ALERTS, ALERTS, 0), row
     assert sum(sink.per_id().values()) == row.notified + row.duplicated, "every duplicate is a re-post"
@@ -99,9 +96,8 @@ async def test_graceful_restart_of_the_notifier_mid_run_posts_nothing_twice(
     async with (
         Pipeline(nats_server.url, tmp_path, env) as pipeline,
         AlertmanagerClient(pipeline.ingest_urls) as am,
+        jetstream(nats_server.url) as js,
     ):
-        nc = await nats.connect(nats_server.url)
-        js = nc.jetstream()
         sending = asyncio.create_task(am.send_all(webhooks("rolling", alerts)))
 
         async def notified() -> int:
@@ -117,6 +113,5 @@ async def test_graceful_restart_of_the_notifier_mid_run_posts_nothing_twice(
         await sending
         await wait_delivered(js, sink, am.accepted_ids, within=120)
         row = await tally("notifier rolling restart (SIGTERM)", js, sink, am.accepted_ids, recover)
-        await nc.close()
     assert (row.sent, row.analysed, row.notified) == (alerts, alerts, alerts)
     assert (row.lost, row.duplicated) == (0, 0), row
