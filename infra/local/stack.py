@@ -76,16 +76,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace, stopping: threading.Event) -> None:
-    ports = LocalPorts(
-        ingest=args.ingest_port,
-        prometheus=args.prometheus_port,
-        alertmanager=args.alertmanager_port,
-        node_exporter=args.node_exporter_port,
-    )
-    data_dir = args.data_dir.resolve()
-    token = os.environ.get("INGEST_AUTH_TOKEN", "")
-    prometheus_file, alertmanager_file = write_stack(data_dir, ports, token, args.group_wait)
+def launch(
+    prometheus_file: Path, alertmanager_file: Path, data_dir: Path, ports: LocalPorts, ready_timeout: float
+) -> list[Child]:
+    """Start Alertmanager and Prometheus on rendered configs; return once both answer ``/-/ready``.
+
+    The caller owns the children and stops them with ``infra.local._process.stop``; the e2e test
+    launches its own rendered configs through this too.
+    """
     prometheus_url = f"http://127.0.0.1:{ports.prometheus}"
     alertmanager_url = f"http://127.0.0.1:{ports.alertmanager}"
     prometheus_argv = [
@@ -110,14 +108,32 @@ def run(args: argparse.Namespace, stopping: threading.Event) -> None:
     try:
         children.append(start("alertmanager", alertmanager_argv, data_dir / "alertmanager.log"))
         children.append(start("prometheus", prometheus_argv, data_dir / "prometheus.log"))
-        wait_ready(children[0], f"{alertmanager_url}/-/ready", args.ready_timeout)
-        wait_ready(children[1], f"{prometheus_url}/-/ready", args.ready_timeout)
+        wait_ready(children[0], f"{alertmanager_url}/-/ready", ready_timeout)
+        wait_ready(children[1], f"{prometheus_url}/-/ready", ready_timeout)
+    except BaseException:
+        stop(children)
+        raise
+    return children
+
+
+def run(args: argparse.Namespace, stopping: threading.Event) -> None:
+    ports = LocalPorts(
+        ingest=args.ingest_port,
+        prometheus=args.prometheus_port,
+        alertmanager=args.alertmanager_port,
+        node_exporter=args.node_exporter_port,
+    )
+    data_dir = args.data_dir.resolve()
+    token = os.environ.get("INGEST_AUTH_TOKEN", "")
+    prometheus_file, alertmanager_file = write_stack(data_dir, ports, token, args.group_wait)
+    children = launch(prometheus_file, alertmanager_file, data_dir, ports, args.ready_timeout)
+    try:
         auth = (
             "with bearer token from INGEST_AUTH_TOKEN" if token else "without auth (INGEST_AUTH_TOKEN unset)"
         )
-        print(f"prometheus    {prometheus_url}", flush=True)
+        print(f"prometheus    http://127.0.0.1:{ports.prometheus}", flush=True)
         webhook = f"http://127.0.0.1:{ports.ingest}/webhook/alertmanager"
-        print(f"alertmanager  {alertmanager_url}  -> {webhook} {auth}")
+        print(f"alertmanager  http://127.0.0.1:{ports.alertmanager}  -> {webhook} {auth}")
         print(f"configs and data in {data_dir}; Ctrl-C stops both", flush=True)
         while not stopping.wait(0.5):
             for child in children:
