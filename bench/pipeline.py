@@ -113,7 +113,7 @@ async def bench_relay(server: NatsServer, n: int) -> float:
     cpu_after = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.process.pid)]
     print(
         "relay cpu µs/alert per hop + nats:",
-        [round((a - b) / n * 1e6) for a, b in zip(cpu_after, cpu_before)],
+        [round((a - b) / n * 1e6) for a, b in zip(cpu_after, cpu_before, strict=True)],
     )
     for proc in procs:
         proc.terminate()

@@ -32,7 +32,7 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
     # The cache saves LLM calls; for the rules analyst a key-value round trip costs more than the rules.
     if settings.analysis_cache and llm is not None:
         cache = await EpisodeCache.open(
-            runtime.js, settings.analysis_cache_bucket, settings.analysis_cache_ttl_hours
+            runtime.js, settings.analysis_cache_bucket, settings.analysis_cache_ttl_hours, settings
         )
     return Analyst(rules, metrics, llm=llm, cache=cache).handle
 

@@ -11,11 +11,11 @@ from datetime import datetime
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 import schemas
+from services.runtime import NatsSettings, key_value_bucket
 
 
 class CachedAnalysis(msgspec.Struct, kw_only=True, frozen=True):
@@ -33,19 +33,12 @@ class EpisodeCache:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str, ttl_hours: float) -> EpisodeCache:
-        """Bind to the bucket, creating it the first time (idempotent across replicas)."""
-        try:
-            return cls(await js.key_value(bucket))
-        except BucketNotFoundError:
-            config = KeyValueConfig(
-                bucket=bucket,
-                description="One analysis per firing episode (aiops analyst)",
-                history=1,
-                ttl=ttl_hours * 3600 if ttl_hours > 0 else None,
-                storage=StorageType.FILE,
-            )
-            return cls(await js.create_key_value(config=config))
+    async def open(
+        cls, js: JetStreamContext, bucket: str, ttl_hours: float, settings: NatsSettings | None = None
+    ) -> EpisodeCache:
+        description = "One analysis per firing episode (aiops analyst)"
+        kv = await key_value_bucket(js, settings or NatsSettings(), bucket, description, ttl_hours * 3600)
+        return cls(kv)
 
     async def get(self, alert: schemas.Alert) -> CachedAnalysis | None:
         try:

@@ -45,7 +45,9 @@ async def build(
         logger.info("no destination configured: each analysis is written to this log")
     if any(d.type == "webhook" and not d.secret for d in router.destinations):
         logger.warning("WEBHOOK_SECRET is not set: webhook posts are not signed")
-    ledger = await open_ledger(runtime.js, settings.deliveries_bucket, settings.deliveries_ttl_hours * 3600)
+    ledger = await open_ledger(
+        runtime.js, settings.deliveries_bucket, settings.deliveries_ttl_hours * 3600, settings
+    )
     session = aiohttp.ClientSession()
     runtime.on_close(session.close)
     links = LinkSettings(settings.grafana_url, settings.grafana_datasource_uid, settings.alertmanager_url)

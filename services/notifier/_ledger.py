@@ -16,11 +16,11 @@ from datetime import datetime
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 import schemas
+from services.runtime import NatsSettings, key_value_bucket
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -67,14 +67,8 @@ class Ledger:
         return datetime.fromisoformat(entry.value.decode()) if entry.value else None
 
 
-async def open_ledger(js: JetStreamContext, bucket: str, ttl_seconds: float) -> Ledger:
-    """Bind the bucket, creating it the first time; two replicas racing both end up bound."""
-    try:
-        return Ledger(await js.key_value(bucket))
-    except BucketNotFoundError:
-        pass
-    try:
-        kv = await js.create_key_value(KeyValueConfig(bucket=bucket, history=1, ttl=ttl_seconds))
-    except Exception:
-        kv = await js.key_value(bucket)
-    return Ledger(kv)
+async def open_ledger(
+    js: JetStreamContext, bucket: str, ttl_seconds: float, settings: NatsSettings | None = None
+) -> Ledger:
+    description = "Deliveries per (alert id, destination) (aiops notifier)"
+    return Ledger(await key_value_bucket(js, settings or NatsSettings(), bucket, description, ttl_seconds))

@@ -13,6 +13,7 @@ from services.runtime._jetstream import (
     connect,
     consumer_config,
     ensure_stream,
+    key_value_bucket,
     provision,
     stream_config,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "doc",
     "ensure_stream",
     "help_text",
+    "key_value_bucket",
     "load",
     "load_or_exit",
     "masked",

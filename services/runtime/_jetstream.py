@@ -20,11 +20,13 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import APIError
+from nats.js.errors import APIError, BucketNotFoundError
+from nats.js.kv import KeyValue
 
 import schemas
 from services.runtime._settings import NatsSettings, StageSettings
@@ -159,6 +161,31 @@ async def ensure_consumers(js: JetStreamContext, settings: StageSettings) -> Non
             await js.add_consumer(schemas.STREAM, config)
         except APIError as exc:
             logger.warning("consumer {} kept as it is: {}", name, exc.description)
+
+
+async def key_value_bucket(
+    js: JetStreamContext, settings: NatsSettings, bucket: str, description: str, ttl_seconds: float
+) -> KeyValue:
+    """Bind a key-value bucket, creating it the first time with the stream's replica count.
+
+    Replicas racing to create it all end up bound; on a cluster the bucket survives a node like the stream.
+    """
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        pass
+    config = KeyValueConfig(
+        bucket=bucket,
+        description=description,
+        history=1,
+        ttl=ttl_seconds if ttl_seconds > 0 else None,
+        storage=StorageType.FILE,
+        replicas=settings.stream_replicas,
+    )
+    try:
+        return await js.create_key_value(config=config)
+    except APIError:
+        return await js.key_value(bucket)
 
 
 async def provision(js: JetStreamContext, settings: StageSettings) -> None:
