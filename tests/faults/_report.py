@@ -19,6 +19,8 @@ class Row:
 
 
 ROWS: list[Row] = []
+# Findings that are not alert counts (fuzzing, slow bodies, auth), printed under the table.
+NOTES: list[str] = []
 
 HEADER = ("scenario", "alerts sent", "analysed", "notified", "lost", "duplicated", "time to recover")
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.faults._report import ROWS, table
+from tests.faults._report import NOTES, ROWS, table
 from tests.faults._sink import Sink
 
 
@@ -21,3 +21,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if ROWS:
         terminalreporter.section("faults: what each scenario sent, kept and lost")
         terminalreporter.write_line(table(ROWS))
+    if NOTES:
+        terminalreporter.section("faults: hostile input")
+        for note in NOTES:
+            terminalreporter.write_line(note)
