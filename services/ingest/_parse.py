@@ -32,6 +32,8 @@ def _decode(body: bytes, message_type: type[T]) -> T:
         raise BadRequest(f"not a valid {message_type.__name__}: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise BadRequest("invalid JSON: nested too deeply") from exc
 
 
 def _check_labels(alert: schemas.Alert, where: str) -> None:
