@@ -106,3 +106,20 @@ class AlertmanagerClient:
                 await self.send(body)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def steady(am: AlertmanagerClient, run: str, alerts_per_second: float, stop: asyncio.Event) -> int:
+    """Two alerts per webhook at an even rate until ``stop``; returns how many alerts were sent."""
+    interval = 2 / alerts_per_second
+    started, sent = time.monotonic(), 0
+    pending: set[asyncio.Task[None]] = set()
+    while not stop.is_set():
+        task = asyncio.create_task(am.send(webhook(run, sent, 2)))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        sent += 2
+        due = started + (sent / 2) * interval
+        # Pacing the sender is the load itself, not synchronisation.
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+    await asyncio.gather(*pending)
+    return sent
