@@ -96,6 +96,9 @@ class _Worker:
         self.handler = handler
         self.metrics = StageMetrics(runtime.registry, spec.name)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.slots_free = asyncio.Event()
+        # When full, fetch again once a quarter of the slots are free: one pull per batch, not per message.
+        self.refill_at = settings.max_in_flight - max(1, settings.max_in_flight // 4)
         # id(message) -> (message, when its handler started); one ticker keeps all of them alive.
         self.running: dict[int, tuple[Msg, float]] = {}
 
@@ -112,7 +115,8 @@ class _Worker:
         while not stop.is_set():
             free = self.settings.max_in_flight - len(self.tasks)
             if free <= 0:
-                await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+                self.slots_free.clear()
+                await self.slots_free.wait()
                 continue
             try:
                 if busy:
@@ -139,7 +143,12 @@ class _Worker:
             for msg in messages:
                 task = asyncio.create_task(self._process(msg))
                 self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if len(self.tasks) <= self.refill_at:
+            self.slots_free.set()
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         return await self.runtime.js.pull_subscribe_bind(
