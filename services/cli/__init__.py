@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     redrive = dlq_commands.add_parser("redrive", help="republish dead letters to their original subject")
     redrive.add_argument("--seq", type=int, action="append", default=[], help="stream sequence (repeatable)")
     redrive.add_argument("--all", action="store_true", help="every dead letter")
-    redrive.add_argument("--stage", help="only those of this stage")
+    redrive.add_argument("--stage", help="those of this stage (with --seq: only those of it)")
     docs = commands.add_parser("config-docs", help="regenerate the configuration table in README.md")
     docs.add_argument("--readme", default="README.md")
     export = commands.add_parser("nats-config", help="write the stream and consumer JSON for the nats CLI")

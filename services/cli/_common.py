@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from loguru import logger
 from nats.aio.client import Client
 
 import schemas
@@ -20,13 +22,26 @@ def nats_settings() -> NatsSettings:
         raise SystemExit(f"aiops: configuration error: {exc}") from exc
 
 
+# nats-py keeps reconnecting inside one connect() call when the server refuses; an operator waits this long.
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
 @asynccontextmanager
 async def nats_connection(name: str) -> AsyncIterator[Client]:
     settings = nats_settings()
+    # A command's failure is reported once, below; the runtime's per-attempt warnings are service noise here.
+    logger.disable("services.runtime")
+    where = ",".join(url.rsplit("@", 1)[-1] for url in settings.nats_url.split(","))
     try:
-        nc = await connect(settings, f"aiops-cli-{name}", attempts=3)
+        nc = await asyncio.wait_for(
+            connect(settings, f"aiops-cli-{name}", attempts=3), CONNECT_TIMEOUT_SECONDS
+        )
+    except TimeoutError as exc:
+        raise SystemExit(
+            f"aiops: cannot reach NATS at {where} within {CONNECT_TIMEOUT_SECONDS:.0f}s (set NATS_URL)"
+        ) from exc
     except Exception as exc:
-        raise SystemExit(f"aiops: cannot reach NATS at {settings.nats_url.split('@')[-1]}: {exc}") from exc
+        raise SystemExit(f"aiops: cannot reach NATS at {where}: {exc}") from exc
     try:
         yield nc
     finally:

@@ -34,8 +34,8 @@ async def dlq_list(limit: int, json_output: bool) -> int:
 
 async def dlq_redrive(sequences: list[int], redrive_all: bool, stage: str | None) -> int:
     """Republish each chosen payload to its original subject, then delete its dead letter."""
-    if not sequences and not redrive_all:
-        raise SystemExit("aiops dlq redrive: give --seq N (repeatable) or --all")
+    if not sequences and not redrive_all and not stage:
+        raise SystemExit("aiops dlq redrive: give --seq N (repeatable), --stage NAME or --all")
     wanted = set(sequences)
     redriven = 0
     async with nats_connection("dlq") as nc:

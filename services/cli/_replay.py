@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 import schemas
@@ -28,7 +29,8 @@ async def replay(
     if subject not in REPLAYABLE:
         raise SystemExit(f"aiops replay: --subject must be one of {', '.join(REPLAYABLE)}")
     marker = schemas.Replay(
-        id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S"),
+        # Unique per run: two replays in the same second must not share de-duplication ids.
+        id=f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}",
         requested_at=datetime.now(UTC),
         reanalyze=reanalyze,
         notify=notify,

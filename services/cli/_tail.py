@@ -9,11 +9,13 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 import schemas
 from services.cli._common import nats_connection, out, render
+from services.cli._window import require_stream
 
 
 async def tail(since: timedelta | None, json_output: bool, limit: int | None) -> int:
     async with nats_connection("tail") as nc:
         js = nc.jetstream()
+        await require_stream(js, schemas.ANALYZED)
         if since is None:
             sub = await js.subscribe(
                 schemas.ANALYZED, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy, StreamInfo
+from nats.js.errors import NotFoundError
 
 import schemas
 
@@ -38,11 +39,22 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+async def require_stream(js: JetStreamContext, subject: str) -> StreamInfo:
+    """The stream's state for ``subject``; a clear exit instead of a traceback when it is missing."""
+    try:
+        return await js.stream_info(schemas.STREAM, subjects_filter=subject)
+    except NotFoundError as exc:
+        raise SystemExit(
+            f"aiops: stream {schemas.STREAM} does not exist on this server; start any stage "
+            "(they create it) or run: nats stream add --config infra/nats/stream.json"
+        ) from exc
+
+
 async def read_window(
     js: JetStreamContext, subject: str, since: datetime | None, until: datetime | None = None
 ) -> AsyncIterator[Msg]:
     """Messages on ``subject`` stored in [since, until], ending at what the stream held when called."""
-    info = await js.stream_info(schemas.STREAM, subjects_filter=subject)
+    info = await require_stream(js, subject)
     if not (info.state.subjects or {}).get(subject):
         return
     if since is None:

@@ -1,0 +1,120 @@
+"""The ``aiops`` command as operators run it: a subprocess with NATS_URL, next to in-process stages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from nats.js import JetStreamContext
+
+import schemas
+from services import analyst, enricher, notifier
+from services.ingest import IngestSettings
+from services.runtime import StageSpec
+from tests.fakes.llm import FakeLlm
+from tests.fakes.slack import FakeSlack
+from tests.support.services import running_ingest, running_stage, settings_for
+
+REPO = Path(__file__).resolve().parents[3]
+WEBHOOKS = REPO / "tests" / "fixtures" / "alertmanager"
+
+_STAGES: dict[str, tuple[Any, type[Any], type[Any], str, str | None]] = {
+    "enricher": (enricher, enricher.EnricherSettings, schemas.RawAlert, schemas.RAW, schemas.ENRICHED),
+    "analyst": (analyst, analyst.AnalystSettings, schemas.EnrichedAlert, schemas.ENRICHED, schemas.ANALYZED),
+    "notifier": (notifier, notifier.NotifierSettings, schemas.AnalyzedAlert, schemas.ANALYZED, None),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+async def aiops(nats_url: str, *args: str, timeout: float = 30.0) -> Run:
+    """``python -m services.cli ARGS`` with NATS_URL set, from the repository root."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        *args,
+        cwd=REPO,
+        env={**os.environ, "NATS_URL": nats_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"aiops {' '.join(args)} still running after {timeout}s") from None
+    assert process.returncode is not None
+    return Run(process.returncode, stdout.decode(), stderr.decode())
+
+
+@contextlib.asynccontextmanager
+async def pipeline(nats_url: str, **env: str) -> AsyncIterator[str]:
+    """Ingest and the three consuming stages in-process; yields ingest's base URL."""
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(running_ingest(settings_for(IngestSettings, nats_url)))
+        for name, (module, settings_type, input_type, source, target) in _STAGES.items():
+            settings = settings_for(settings_type, nats_url, retry_backoff_seconds="0.1", **env)
+            spec = StageSpec(
+                name=name,
+                input_subject=source,
+                input_type=input_type,
+                output_subject=target,
+                build=module.build,
+            )
+            await stack.enter_async_context(running_stage(spec, settings))
+        yield url
+
+
+async def post_webhook(ingest_url: str, fixture: str) -> list[str]:
+    """Post one of the Alertmanager fixtures; returns the alert ids ingest stored."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{ingest_url}/webhook/alertmanager",
+            data=(WEBHOOKS / fixture).read_bytes(),
+            headers={"Content-Type": "application/json"},
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+        ids: list[str] = orjson.loads(await response.read())["ids"]
+        return ids
+
+
+async def caught_up(js: JetStreamContext, consumer: str, timeout: float = 15.0) -> None:
+    """Wait until ``consumer`` has handled everything stored on its subject (nothing pending or unacked)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            info = await js.consumer_info(schemas.STREAM, consumer)
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                return
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    server = await FakeSlack().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLlm]:
+    fake = await FakeLlm().start()
+    yield fake
+    await fake.close()

@@ -1,0 +1,102 @@
+"""``aiops dlq`` and ``aiops tail``, and how every command fails when NATS or the stream is missing."""
+
+from __future__ import annotations
+
+import nats
+import orjson
+import pytest
+
+import schemas
+from tests.fakes.slack import NO_SERVICE, FakeSlack
+from tests.integration.cli.conftest import aiops, pipeline, post_webhook
+from tests.support.nats_server import NatsServer, free_port
+from tests.support.stream import subject_count, wait_for_count
+
+
+@pytest.mark.timeout(90)
+async def test_dead_letters_are_listed_with_their_error_and_redriven_to_their_subject(
+    nats_server: NatsServer, slack: FakeSlack
+) -> None:
+    # Slack refuses the first post (a revoked webhook, say): the notifier dead-letters it with the answer.
+    slack.answer(NO_SERVICE)
+    async with pipeline(nats_server.url, slack_webhook_url=slack.url, max_in_flight="1") as ingest:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        try:
+            await post_webhook(ingest, "firing_two_alerts.json")
+            await slack.wait_for(2, within=30)
+            # And a message no stage can read.
+            await js.publish(
+                schemas.RAW, b'{"schema": 1, "id": ', headers={schemas.MSG_ID_HEADER: "garbage-1"}
+            )
+            await wait_for_count(js, schemas.DEAD, 2, timeout=20)
+
+            listed = await aiops(nats_server.url, "dlq", "list")
+            as_json = await aiops(nats_server.url, "dlq", "list", "--json")
+            redrive = await aiops(nats_server.url, "dlq", "redrive", "--stage", "notifier")
+            assert "1 dead letter(s) redriven" in redrive.stdout, redrive
+            redelivered = (await slack.wait_for(3, within=30))[2]
+            await wait_for_count(js, schemas.ANALYZED, 3, timeout=10)
+            left = await subject_count(js, schemas.DEAD)
+            listed_after = await aiops(nats_server.url, "dlq", "list")
+            no_choice = await aiops(nats_server.url, "dlq", "redrive")
+        finally:
+            await nc.close()
+
+    assert listed.code == 0, listed.stderr
+    assert "stage=notifier subject=alerts.analyzed" in listed.stdout
+    assert "no_service" in listed.stdout
+    assert "stage=enricher subject=alerts.raw" in listed.stdout
+    letters = [schemas.decode(line, schemas.DeadLetter) for line in as_json.stdout.splitlines()]
+    assert {letter.stage for letter in letters} == {"notifier", "enricher"}
+    assert all(isinstance(orjson.loads(line)["seq"], int) for line in as_json.stdout.splitlines())
+
+    # Slack works again: the refused analysis arrives, and only the unreadable message stays dead.
+    assert redelivered.reply.status == 200
+    refused = slack.received[0].body
+    assert redelivered.body == refused
+    assert left == 1
+    assert "stage=enricher" in listed_after.stdout
+    assert "stage=notifier" not in listed_after.stdout
+    assert no_choice.code != 0
+    assert "give --seq N (repeatable), --stage NAME or --all" in no_choice.stderr
+
+
+async def test_tail_prints_a_readable_analysis_and_the_raw_json(nats_server: NatsServer) -> None:
+    async with pipeline(nats_server.url) as ingest:
+        ids = await post_webhook(ingest, "firing_two_alerts.json")
+        nc = await nats.connect(nats_server.url)
+        try:
+            await wait_for_count(nc.jetstream(), schemas.ANALYZED, 2, timeout=20)
+        finally:
+            await nc.close()
+        readable = await aiops(nats_server.url, "tail", "-n", "1", "--since", "1h")
+        raw = await aiops(nats_server.url, "tail", "-n", "2", "--since", "1h", "--json")
+
+    assert readable.code == 0, readable.stderr
+    text = readable.stdout
+    name = "HighCPUUsage" if "HighCPUUsage" in text else "DiskSpaceLow"
+    assert name in text
+    assert "root cause:" in text
+    assert "step 1:" in text
+    # One analysis, not both.
+    assert ("DiskSpaceLow" if name == "HighCPUUsage" else "HighCPUUsage") not in text
+    messages = [schemas.decode(line, schemas.AnalyzedAlert) for line in raw.stdout.splitlines()]
+    assert {m.id for m in messages} == set(ids)
+
+
+async def test_commands_say_when_the_stream_is_missing(nats_server: NatsServer) -> None:
+    for command in (["dlq", "list"], ["tail", "-n", "1"], ["replay", "--since", "1h"]):
+        run = await aiops(nats_server.url, *command)
+        assert run.code == 1, run
+        assert "stream ALERTS does not exist" in run.stderr
+        assert "Traceback" not in run.stderr
+
+
+async def test_commands_say_when_nats_is_unreachable() -> None:
+    port = free_port()
+    run = await aiops(f"nats://user:hunter2@127.0.0.1:{port}", "dlq", "list")
+    assert run.code == 1
+    assert f"cannot reach NATS at 127.0.0.1:{port}" in run.stderr
+    # The URL's password is never echoed.
+    assert "hunter2" not in run.stderr + run.stdout
