@@ -20,15 +20,8 @@ from services.runtime._jetstream import (
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
 from services.runtime._settings import NatsSettings, StageSettings
-from services.runtime._stage import (
-    Handler,
-    Runtime,
-    StageSpec,
-    current_delivery,
-    output_msg_id,
-    run_stage,
-    serve_stage,
-)
+from services.runtime._stage import Runtime, StageSpec, current_delivery, run_stage, serve_stage
+from services.runtime._worker import Handler, output_msg_id
 
 __all__ = [
     "CONSUMERS",
