@@ -44,11 +44,6 @@ async def placement(js: JetStreamContext, stream: str) -> tuple[int, str]:
     return info.config.num_replicas or 1, info.cluster.leader or "?"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the key-value buckets aiops-deliveries and aiops-analyses are created with one replica, so "
-    "losing their node stalls the notifier (and the LLM analyst): they need replicas=STREAM_REPLICAS",
-)
 @pytest.mark.timeout(120)
 async def test_killing_the_stream_leader_mid_run_loses_nothing(
     cluster: NatsCluster, sink: Sink, tmp_path: Path
@@ -72,6 +67,7 @@ async def test_killing_the_stream_leader_mid_run_loses_nothing(
         # The analyst keeps its episode cache only when an LLM answers; the notifier always has its ledger.
         names = [name for name in KV_BUCKETS if await _exists(js, f"KV_{name}")]
         buckets = {name: await placement(js, f"KV_{name}") for name in names}
+        # A bucket on one node would stall the notifier (and the LLM analyst) when that node dies.
         assert all(r == 3 for r, _ in buckets.values()), f"key-value buckets not replicated: {buckets}"
         killed = time.monotonic()
         cluster.kill(leader)
