@@ -129,10 +129,18 @@ class Supervisor:
                             return url
                 await asyncio.sleep(0.1)
 
-    async def watch(self) -> None:
-        """Return when any process exits; raises SystemExit naming it."""
+    async def watch(self) -> str:
+        """Wait until any process exits; say which, and how.
+
+        Returns instead of raising: a SystemExit raised inside a task escapes the event loop and
+        skips the orderly stop of everything else.
+        """
         await self.exited.wait()
-        await self._check_alive()
+        for name, process in self.processes.items():
+            if process.returncode is not None:
+                where = f" (see {self.log_dir / (name + '.log')})" if self.log_dir else ""
+                return f"{name} exited with code {process.returncode}{where}"
+        return "a process exited"
 
     async def stop(self) -> None:
         # Services first (they finish in-flight work), the broker last.
@@ -162,8 +170,12 @@ async def up(data_dir: Path) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         watcher = asyncio.create_task(supervisor.watch())
-        await asyncio.wait({watcher, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
-        if watcher.done():
-            watcher.result()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({watcher, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        # Ctrl-C in a terminal reaches the services too; their exit then is the stop, not a failure.
+        if not stop.is_set():
+            stopping.cancel()
+            raise SystemExit(f"aiops: {watcher.result()}")
+        watcher.cancel()
         out("stopping…")
     return 0

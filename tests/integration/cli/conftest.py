@@ -41,15 +41,15 @@ class Run:
     stderr: str
 
 
-async def aiops(nats_url: str, *args: str, timeout: float = 30.0) -> Run:
-    """``python -m services.cli ARGS`` with NATS_URL set, from the repository root."""
+async def aiops(nats_url: str, *args: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> Run:
+    """``python -m services.cli ARGS`` with NATS_URL (and ``env``) set, from the repository root."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "services.cli",
         *args,
         cwd=REPO,
-        env={**os.environ, "NATS_URL": nats_url},
+        env={**os.environ, "NATS_URL": nats_url, **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -1,0 +1,89 @@
+"""docs/quickstart.md, sections 1 and 2, run as written: the demo, then ``aiops up`` and its commands.
+
+Only the addresses change: the test's nats-server (NATS_URL) and a free ingest port instead of 8000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.cli.conftest import REPO, aiops
+from tests.support.nats_server import NatsServer, free_port
+
+QUICKSTART = REPO / "docs" / "quickstart.md"
+
+
+def section_commands(heading: str) -> list[str]:
+    """The shell lines of the ```sh blocks under one ``## `` heading of the quick start."""
+    section = QUICKSTART.read_text().split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)\n```", section, re.DOTALL)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+async def shell(command: str, env: dict[str, str]) -> str:
+    process = await asyncio.create_subprocess_exec(
+        "bash", "-euo", "pipefail", "-c", command, cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, f"{command}\n{stderr.decode()}"
+    return stdout.decode()
+
+
+@pytest.mark.timeout(120)
+async def test_the_demo_analyses_and_notifies_every_sample(nats_server: NatsServer, tmp_path: Path) -> None:
+    assert section_commands("1. The demo") == ["just demo"]
+    env = {"INGEST_PORT": str(free_port()), "HEALTH_PORT": "0", "DEMO_ONCE": "1"}
+    run = await aiops(
+        nats_server.url, "demo", "--timeout", "90", "--data", str(tmp_path), timeout=110, env=env
+    )
+    assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "demo: all 6 sample alerts analysed and notified" in run.stdout
+    for name in ("HighCPUUsage", "KubePodCrashLooping", "SSLCertExpiringSoon", "root cause:"):
+        assert name in run.stdout
+
+
+@pytest.mark.timeout(120)
+async def test_up_then_the_commands_of_section_two(nats_server: NatsServer, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "NATS_URL": nats_server.url, "INGEST_PORT": str(port), "HEALTH_PORT": "0"}
+    commands = section_commands("2. The pipeline, and an alert by hand")
+    assert commands[0] == "just up"
+    up = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path), cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    assert up.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            while b"pipeline up:" not in (line := await up.stdout.readline()):
+                assert line, "aiops up exited before the pipeline was up"
+        outputs = []
+        for command in commands[1:]:
+            local = command.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+            local = local.replace(".venv/bin/aiops", f"{sys.executable} -m services.cli")
+            outputs.append(await shell(local, env))
+    finally:
+        # Ctrl-C in a terminal: SIGINT to the whole foreground process group, services included.
+        os.killpg(up.pid, signal.SIGINT)
+        rest = await asyncio.wait_for(up.stdout.read(), 60)
+        code = await up.wait()
+
+    analysis, accepted, status, tail = outputs
+    assert json.loads(analysis)["analysis"]["category"] == "memory_pressure"
+    assert json.loads(accepted)["accepted"] == 2
+    assert set(json.loads(status)["consumers"]) == {"enricher", "analyst", "notifier"}
+    assert "KubePodCrashLooping" in tail
+    assert "HighCPUUsage" in tail
+    assert "DiskSpaceLow" in tail
+    # Ctrl-C stops everything cleanly.
+    assert code == 0, rest.decode()[-2000:]
+    assert b"stopping" in rest
