@@ -4,10 +4,9 @@ Order matters: a result is published with a deterministic ``Nats-Msg-Id`` and it
 ack awaited *before* the input is acked, so a crash in between makes JetStream redeliver
 the input and de-duplicate the second publish.
 
-A fetched batch runs in one task. Handlers that finish without waiting on I/O are run
-inline and their results published together (one wait for all publish acks); a handler
-that does wait continues in a task of its own and commits alone, so a slow LLM call never
-holds back the rest of its batch.
+Each message is handled in a task of its own from its first step to its ack: handlers may
+use ``asyncio.timeout`` or libraries with cancel scopes (openai, httpx), which must enter
+and exit in the same task.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import contextlib
 import contextvars
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +27,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 import schemas
-from services.runtime._eager import resume, start
 from services.runtime._errors import Reject, RetryLater
 from services.runtime._metrics import StageMetrics
 from services.runtime._settings import StageSettings
@@ -55,21 +52,6 @@ def output_msg_id(stage: str, message: schemas.RawAlert) -> str:
 def retry_delay(settings: StageSettings, attempt: int) -> float:
     steps = settings.retry_backoff_seconds or [1.0]
     return steps[min(attempt, len(steps)) - 1]
-
-
-@dataclass
-class _Ready:
-    """A message whose handler finished inline, waiting for the batch's commit."""
-
-    msg: Msg
-    alert_id: str
-    result: Any
-    attempts: int
-    started: float
-
-
-async def _awaiting(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
 
 
 class Worker:
@@ -138,7 +120,8 @@ class Worker:
                 continue
             busy = True
             self.held += len(messages)
-            self._spawn(self._batch(messages))
+            for msg in messages:
+                self._spawn(self._process(msg))
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         return await self.js.pull_subscribe_bind(
@@ -159,96 +142,44 @@ class Worker:
             task.cancel()
 
     # ---- handling -----------------------------------------------------------------------------
-    async def _batch(self, messages: list[Msg]) -> None:
-        ready = []
-        for msg in messages:
-            inline = await self._start(msg)
-            if inline is not None:
-                ready.append(inline)
-        if ready:
-            await self._commit(ready)
-
-    async def _start(self, msg: Msg) -> _Ready | None:
-        """Decode and start the handler; returns the result if it finished inline."""
+    async def _process(self, msg: Msg) -> None:
         started = time.monotonic()
         self.running[id(msg)] = (msg, started)
         self.metrics.in_flight.inc()
+        try:
+            await self._handle(msg)
+        finally:
+            self._finish(msg, started)
+
+    async def _handle(self, msg: Msg) -> None:
         attempts = msg.metadata.num_delivered
         delivery.set(attempts)
         try:
             message = schemas.decode(msg.data, self.input_type)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            reason = f"cannot decode {self.input_type.__name__}: {exc}"
-            await self._dead_letter(msg, reason, "decode", attempts)
-            self._finish(msg, started)
-            return None
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the decoder follows; retrying cannot help.
+            await self._dead_letter(
+                msg, f"cannot decode {self.input_type.__name__}: {exc}", "decode", attempts
+            )
+            return
         with logger.contextualize(alert_id=message.id):
             if attempts > self.settings.max_deliver:
                 # Reached only when earlier attempts died with the process (e.g. killed mid-handle).
                 await self._dead_letter(msg, "max deliveries reached", "max_deliver", attempts)
-                self._finish(msg, started)
-                return None
-            handling = self.handler(message)
-            coro = handling if asyncio.iscoroutine(handling) else _awaiting(handling)
+                return
             try:
-                finished, value = start(coro)
+                result = await self.handler(message)
+                if result is not None and self.output_subject is not None:
+                    await self.js.publish(
+                        self.output_subject,
+                        schemas.encode(result),
+                        headers={schemas.MSG_ID_HEADER: output_msg_id(self.name, result)},
+                        timeout=PUBLISH_TIMEOUT_SECONDS,
+                    )
+                await msg.ack()
+                self.metrics.ok.inc()
             except Exception as exc:
                 await self._failed(msg, exc, attempts)
-                self._finish(msg, started)
-                return None
-            if finished:
-                return _Ready(msg, message.id, value, attempts, started)
-            # Created inside the log context, so the task's copy carries the alert id and delivery.
-            self._spawn(self._continue(msg, coro, value, attempts, started))
-            return None
-
-    async def _continue(self, msg: Msg, coro: Any, awaited: Any, attempts: int, started: float) -> None:
-        try:
-            result = await resume(coro, awaited)
-            if result is not None and self.output_subject is not None:
-                await self.js.publish(
-                    self.output_subject,
-                    schemas.encode(result),
-                    headers={schemas.MSG_ID_HEADER: output_msg_id(self.name, result)},
-                    timeout=PUBLISH_TIMEOUT_SECONDS,
-                )
-            await msg.ack()
-            self.metrics.ok.inc()
-        except Exception as exc:
-            await self._failed(msg, exc, attempts)
-        finally:
-            self._finish(msg, started)
-
-    async def _commit(self, ready: list[_Ready]) -> None:
-        """Publish every inline result, wait once for all publish acks, then ack each input."""
-        published: list[asyncio.Future[Any] | Exception | None] = []
-        for item in ready:
-            if item.result is None or self.output_subject is None:
-                published.append(None)
-                continue
-            try:
-                published.append(
-                    await self.js.publish_async(
-                        self.output_subject,
-                        schemas.encode(item.result),
-                        headers={schemas.MSG_ID_HEADER: output_msg_id(self.name, item.result)},
-                    )
-                )
-            except Exception as exc:
-                published.append(exc)
-        futures = [p for p in published if isinstance(p, asyncio.Future)]
-        if futures:
-            await asyncio.wait(futures, timeout=PUBLISH_TIMEOUT_SECONDS)
-        for item, outcome in zip(ready, published, strict=True):
-            with logger.contextualize(alert_id=item.alert_id):
-                error = _publish_error(outcome)
-                if error is None:
-                    with contextlib.suppress(Exception):
-                        await item.msg.ack()
-                    self.metrics.ok.inc()
-                else:
-                    await self._failed(item.msg, error, item.attempts)
-            self._finish(item.msg, item.started)
 
     def _finish(self, msg: Msg, started: float) -> None:
         del self.running[id(msg)]
@@ -321,16 +252,3 @@ class Worker:
                 if now - started >= interval / 2:
                     with contextlib.suppress(Exception):
                         await msg.in_progress()
-
-
-def _publish_error(outcome: asyncio.Future[Any] | Exception | None) -> BaseException | None:
-    if outcome is None:
-        return None
-    if isinstance(outcome, Exception):
-        return outcome
-    if not outcome.done():
-        outcome.cancel()
-        return TimeoutError("JetStream did not acknowledge the publish in time")
-    if outcome.cancelled():
-        return TimeoutError("publish cancelled")
-    return outcome.exception()

@@ -66,11 +66,6 @@ async def test_window_and_match_select_what_is_replayed(nats_server: NatsServer)
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime a117c28 resumes a handler in another task than it started in; the openai client's "
-    "anyio cancel scope then fails ('exit cancel scope in a different task'), so re-analyses degrade",
-)
 async def test_reanalyze_replays_make_new_marked_analyses_and_notify_only_on_request(
     nats_server: NatsServer, slack: FakeSlack, fake_llm: FakeLlm
 ) -> None:

@@ -218,3 +218,24 @@ def test_decoding_tolerates_unknown_fields() -> None:
     payload = msgspec.json.decode(schemas.encode(message))
     payload["added_by_a_newer_producer"] = {"nested": [1, 2]}
     assert schemas.decode(msgspec.json.encode(payload), schemas.RawAlert) == message
+
+
+async def test_a_handler_runs_in_one_task_from_start_to_end(nats_server: NatsServer, js: Any) -> None:
+    """Cancel scopes (openai, httpx, asyncio.timeout) must exit in the task they entered."""
+    same_task: list[bool] = []
+
+    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        before = asyncio.current_task()
+        async with asyncio.timeout(5):
+            await asyncio.sleep(0.01)
+        same_task.append(asyncio.current_task() is before)
+        return enriched(message)
+
+    settings = fast_settings(nats_server.url)
+    await provision(js, settings)
+    alerts = [raw_alert(fingerprint=f"t{i}") for i in range(5)]
+    async with running_stage(spec_for(handle), settings):
+        for message in alerts:
+            await publish_raw(js, schemas.encode(message), message.id)
+        await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=5)
+    assert same_task == [True] * 5
