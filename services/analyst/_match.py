@@ -30,12 +30,12 @@ def _captures(found: re.Match[str]) -> dict[str, str]:
 
 
 def _search_texts(patterns: list[str], items: list[TextItem], joined: str) -> Hit | None:
-    # A pattern absent from the joined items is absent from each (the catalogue anchors no pattern).
-    candidates = [text_pattern for text_pattern in patterns if pattern(text_pattern).search(joined)]
-    if not candidates:
+    # Absent from the joined items means absent from each (the catalogue anchors no pattern), and
+    # most blocks are absent: one search of one alternation settles them.
+    if not any_text(patterns).search(joined):
         return None
     for item in items:
-        for text_pattern in candidates:
+        for text_pattern in patterns:
             found = pattern(text_pattern).search(item.text)
             if found is None:
                 continue
@@ -101,7 +101,7 @@ def _metric_hit(condition: MetricCondition, view: AlertView) -> Hit | None:
 _ANY_NAME: dict[int, tuple[list[str], re.Pattern[str]]] = {}
 
 
-def _any_name(patterns: list[str]) -> re.Pattern[str]:
+def any_name(patterns: list[str]) -> re.Pattern[str]:
     """One compiled alternation per block's alertname list (kept alive with it, so ids stay unique)."""
     cached = _ANY_NAME.get(id(patterns))
     if cached is None:
@@ -110,8 +110,21 @@ def _any_name(patterns: list[str]) -> re.Pattern[str]:
     return cached[1]
 
 
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+_ANY_TEXT: dict[int, tuple[list[str], re.Pattern[str]]] = {}
+
+
+def any_text(patterns: list[str]) -> re.Pattern[str]:
+    """One alternation of a block's text patterns, group names dropped (they may repeat across patterns)."""
+    cached = _ANY_TEXT.get(id(patterns))
+    if cached is None:
+        combined = "|".join(f"(?:{_NAMED_GROUP.sub('(?:', p)})" for p in patterns)
+        cached = _ANY_TEXT[id(patterns)] = (patterns, re.compile(combined, re.IGNORECASE))
+    return cached[1]
+
+
 def _alertname_hit(patterns: list[str], view: AlertView) -> Hit | None:
-    if not _any_name(patterns).fullmatch(view.alertname):
+    if not any_name(patterns).fullmatch(view.alertname):
         return None
     severity = view.labels.get("severity", "")
     summary = view.annotations.get("summary") or view.annotations.get("description", "")

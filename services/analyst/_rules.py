@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 import schemas
-from services.analyst._catalogue import Catalogue, Rule, load_catalogue
-from services.analyst._match import Hit, first_match, match
+from services.analyst._catalogue import Catalogue, Conditions, Rule, load_catalogue
+from services.analyst._match import Hit, any_name, first_match, match
 from services.analyst._view import AlertView, view_of
 
 CORROBORATION_BONUS = 0.05
@@ -47,11 +47,30 @@ _FALLBACK = Rule(
 )
 
 
+MAX_INDEXED_ALERTNAMES = 4096
+
+
 class RulesAnalyst:
-    """Stateless once built: ``analyze`` is a pure function of the message."""
+    """``analyze`` is a pure function of the message; the only state is an index of the catalogue."""
 
     def __init__(self, catalogue: Catalogue | None = None) -> None:
         self.catalogue = catalogue or load_catalogue()
+        # alertname -> the rules (with their blocks) whose alertname condition can hold for it.
+        self._by_alertname: dict[str, list[tuple[Rule, list[Conditions]]]] = {}
+
+    def _candidates(self, alertname: str) -> list[tuple[Rule, list[Conditions]]]:
+        found = self._by_alertname.get(alertname)
+        if found is None:
+            found = []
+            for rule in self.catalogue.rules:
+                blocks = [
+                    b for b in rule.when if not b.alertname or any_name(b.alertname).fullmatch(alertname)
+                ]
+                if blocks:
+                    found.append((rule, blocks))
+            if len(self._by_alertname) < MAX_INDEXED_ALERTNAMES:
+                self._by_alertname[alertname] = found
+        return found
 
     @classmethod
     def from_dir(cls, rules_dir: str = "") -> RulesAnalyst:
@@ -60,8 +79,8 @@ class RulesAnalyst:
     def matches(self, view: AlertView) -> list[tuple[Rule, Hit]]:
         """Every rule that holds, in decision order; the fallback when none does."""
         found = []
-        for rule in self.catalogue.rules:
-            hit = first_match(rule.when, view)
+        for rule, blocks in self._candidates(view.alertname):
+            hit = first_match(blocks, view)
             if hit is not None and not any(match(block, view) for block in rule.unless):
                 found.append((rule, hit))
         return found or [(_FALLBACK, Hit())]
