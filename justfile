@@ -54,6 +54,10 @@ bench: venv
 eval *args: venv
     {{ bin }}/python -m services.analyst.eval {{ args }}
 
+# the end-to-end test: Debian's Prometheus and Alertmanager -> pipeline -> a local Slack
+e2e: venv
+    {{ bin }}/pytest -m e2e tests/e2e -q
+
 # the fault-injection suite (kills, restarts, floods) with its summary table
 faults: venv
     {{ bin }}/pytest -m faults tests/faults -q

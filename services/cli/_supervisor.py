@@ -54,7 +54,8 @@ class Supervisor:
             for name in SERVICES:
                 env = {**self.env}
                 if name in HEALTH_PORTS:
-                    env.setdefault("HEALTH_PORT", HEALTH_PORTS[name])
+                    # One HEALTH_PORT for all would collide: each takes <NAME>_HEALTH_PORT or its default.
+                    env["HEALTH_PORT"] = self.env.get(f"{name.upper()}_HEALTH_PORT", HEALTH_PORTS[name])
                 await self._spawn(name, [sys.executable, "-m", f"services.{name}"], env)
         except BaseException:
             await self.stop()

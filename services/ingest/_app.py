@@ -16,6 +16,7 @@ from aiohttp import web
 from loguru import logger
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 import schemas
@@ -163,11 +164,13 @@ class Ingest:
     async def collect_queue_status(self) -> dict[str, Any]:
         started = time.perf_counter()
         consumers: dict[str, Any] = {}
+        if not self.nc.is_connected:
+            return {"error": "NATS unavailable: not connected", "consumers": consumers}
         try:
             for name in CONSUMERS:
                 try:
                     info = await self.js.consumer_info(schemas.STREAM, name, timeout=2)
-                except Exception:
+                except NotFoundError:
                     consumers[name] = {"error": "not created yet (the stage has never started)"}
                     continue
                 consumers[name] = {
@@ -180,6 +183,8 @@ class Ingest:
             stream = await self.js.stream_info(schemas.STREAM, subjects_filter=schemas.DEAD)
             dead = (stream.state.subjects or {}).get(schemas.DEAD, 0)
             self.dead_letters.set(dead)
+        except NotFoundError:
+            return {"error": f"stream {schemas.STREAM} missing: start any stage or ingest to create it"}
         except Exception as exc:
             return {"error": f"NATS unavailable: {type(exc).__name__}", "consumers": consumers}
         return {

@@ -58,7 +58,8 @@ class AlertView:
 
     @property
     def title(self) -> str:
-        return f"{self.icon} {self.severity.upper()} · {self.name} · {self.alert.status.upper()}"
+        replay = f" · REPLAY {self.message.replay.id}" if self.message.replay is not None else ""
+        return f"{self.icon} {self.severity.upper()} · {self.name} · {self.alert.status.upper()}{replay}"
 
     @property
     def where(self) -> str:
