@@ -15,12 +15,17 @@ import re
 from datetime import datetime
 
 import msgspec
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 import schemas
 from services.runtime import NatsSettings, key_value_bucket
+
+# A JetStream leader election takes a few seconds; a delivery record waits that long rather than be lost.
+RECORD_PATIENCE_SECONDS = 20.0
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -53,7 +58,17 @@ class Ledger:
         return True
 
     async def record(self, key: str, delivery: Delivery) -> None:
-        await self.kv.put(key, schemas.encode(delivery))
+        """Keep trying through a leader election: the post already happened, and a record lost
+        here would post it again on redelivery. A put is idempotent, so a retry after a write
+        whose answer was lost does no harm."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((TimeoutError, NatsError)),
+            wait=wait_exponential(multiplier=0.1, max=2.0),
+            stop=stop_after_delay(RECORD_PATIENCE_SECONDS),
+            reraise=True,
+        ):
+            with attempt:
+                await self.kv.put(key, schemas.encode(delivery))
 
     async def mark_resolved(self, alert: schemas.Alert) -> None:
         if alert.ends_at is not None:

@@ -43,6 +43,11 @@ async def enrich(
     return await make_enricher(settings, session).handle(RawAlert(id="x", alert=alert, received_at=starts_at))
 
 
+def clock(base: int, minutes: int) -> str:
+    """The fixture's series start on a whole hour four hours ago; events name times of that hour."""
+    return datetime.fromtimestamp(base + minutes * 60, UTC).strftime("%H:%M:%SZ")
+
+
 def by_name(enriched: EnrichedAlert) -> dict[str, MetricEvidence]:
     return {metric.name: metric for metric in enriched.evidence.metrics}
 
@@ -60,7 +65,7 @@ async def test_a_cpu_spike_is_found_in_the_alert_series_and_by_cpu_mode(
     )
     metrics = by_name(enriched)
     assert events(metrics["alert_series"])[0].startswith(
-        "rose to 0.97 for 6m from 12:29:00Z, 1m before the alert"
+        f"rose to 0.97 for 6m from {clock(prometheus.base, 29)}, 1m before the alert"
     )
     user = metrics["node_cpu_by_mode"].series[0]
     assert user.labels == {"mode": "user"}, "the busiest mode comes first"
@@ -102,7 +107,7 @@ async def test_a_restarting_container_and_why_it_was_last_terminated(
     labels = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "api-1"}
     metrics = by_name(await enrich(prometheus, session, labels))
     assert events(metrics["container_restarts"]) == [
-        "increased 6 times from 0 to 6, last at 12:42:00Z, 12m after the alert"
+        f"increased 6 times from 0 to 6, last at {clock(prometheus.base, 42)}, 12m after the alert"
     ]
     [reason] = metrics["container_last_terminated_reason"].series
     assert reason.labels == {"container": "api", "reason": "OOMKilled"}
@@ -119,7 +124,7 @@ async def test_a_5xx_burst_puts_the_500s_first(
     by_code = metrics["http_request_rate_by_code"]
     assert [s.labels["code"] for s in by_code.series] == ["500", "200"]
     assert by_code.series[0].events == [
-        "rose to 20 for 10m from 12:28:00Z, 2m before the alert (typical 0.1)"
+        f"rose to 20 for 10m from {clock(prometheus.base, 28)}, 2m before the alert (typical 0.1)"
     ]
     assert by_code.series[1].events == []
     assert by_code.total_series == 2
