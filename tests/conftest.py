@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.llm import FakeLlm
+from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.slack import FakeSlack
+from tests.fakes.teams import FakeTeams
+from tests.fakes.webhook import FakeWebhook
 from tests.support.nats_server import NatsServer, docker_available
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,3 +58,39 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent: this test reads the shared data folder beside the checkout")
     return SHARED
+
+
+# The services we cannot run here, faked by small servers that speak their real APIs over a socket.
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[FakeWebhook]:
+    fake = await FakeWebhook().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def pagerduty() -> AsyncIterator[FakePagerDuty]:
+    fake = await FakePagerDuty().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def teams() -> AsyncIterator[FakeTeams]:
+    fake = await FakeTeams().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLlm]:
+    fake = await FakeLlm().start()
+    yield fake
+    await fake.close()

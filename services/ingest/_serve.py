@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
 from services.ingest._app import Ingest
 from services.ingest._settings import IngestSettings
-from services.runtime import close_connection, configure_logging, connect, ensure_stream, masked, start_http
+from services.runtime import close_connection, connect, ensure_stream, run_service, start_http
 
 QUEUE_GAUGE_INTERVAL_SECONDS = 15.0
 
@@ -49,14 +48,4 @@ async def _refresh_queue_gauges(ingest: Ingest, stop: asyncio.Event) -> None:
 
 
 def run_ingest(settings: IngestSettings) -> None:
-    configure_logging("ingest", settings.log_level, settings.log_format)
-    logger.info("starting with {}", masked(settings))
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve_ingest(settings, stop=stop)
-
-    asyncio.run(main())
+    run_service("ingest", settings, lambda stop: serve_ingest(settings, stop=stop))

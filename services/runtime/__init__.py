@@ -20,7 +20,14 @@ from services.runtime._jetstream import (
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
 from services.runtime._settings import NatsSettings, StageSettings
-from services.runtime._stage import Runtime, StageSpec, current_delivery, run_stage, serve_stage
+from services.runtime._stage import (
+    Runtime,
+    StageSpec,
+    current_delivery,
+    run_service,
+    run_stage,
+    serve_stage,
+)
 from services.runtime._worker import Handler, output_msg_id
 
 __all__ = [
@@ -50,6 +57,7 @@ __all__ = [
     "masked",
     "output_msg_id",
     "provision",
+    "run_service",
     "run_stage",
     "serve_stage",
     "start_http",

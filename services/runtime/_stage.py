@@ -16,11 +16,12 @@ from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 import schemas
+from services.runtime._config import masked
 from services.runtime._http import add_health_routes, start_http
 from services.runtime._jetstream import close_connection, connect, provision
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
-from services.runtime._settings import StageSettings
+from services.runtime._settings import NatsSettings, StageSettings
 from services.runtime._worker import Handler, Worker, delivery
 
 In = TypeVar("In", bound=schemas.RawAlert)
@@ -100,11 +101,9 @@ async def serve_stage(
         logger.info("{} stopped", spec.name)
 
 
-def run_stage(spec: StageSpec[Any, Any], settings: StageSettings) -> None:
-    """Process entry point: logs configured, settings shown (secrets masked), SIGTERM handled."""
-    from services.runtime._config import masked
-
-    configure_logging(spec.name, settings.log_level, settings.log_format)
+def run_service(name: str, settings: NatsSettings, serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """A service process: logs configured, settings shown (secrets masked), serve until SIGTERM/SIGINT."""
+    configure_logging(name, settings.log_level, settings.log_format)
     logger.info("starting with {}", masked(settings))
 
     async def main() -> None:
@@ -112,6 +111,10 @@ def run_stage(spec: StageSpec[Any, Any], settings: StageSettings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve_stage(spec, settings, stop=stop)
+        await serve(stop)
 
     asyncio.run(main())
+
+
+def run_stage(spec: StageSpec[Any, Any], settings: StageSettings) -> None:
+    run_service(spec.name, settings, lambda stop: serve_stage(spec, settings, stop=stop))

@@ -92,13 +92,6 @@ async def exporter() -> AsyncIterator[Exporter]:
     await runner.cleanup()
 
 
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    yield server
-    await server.close()
-
-
 def _spec(
     name: str, module: Any, input_type: type[Any], source: str, target: str | None
 ) -> StageSpec[Any, Any]:

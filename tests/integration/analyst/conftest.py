@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from services.analyst import AnalystSettings
 from tests.fakes.llm import FakeLlm
-
-
-@pytest.fixture
-async def fake_llm() -> AsyncIterator[FakeLlm]:
-    fake = await FakeLlm().start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
 
 
 def llm_settings(fake: FakeLlm, **overrides: Any) -> AnalystSettings:

@@ -13,15 +13,12 @@ from typing import Any
 
 import aiohttp
 import orjson
-import pytest
 from nats.js import JetStreamContext
 
 import schemas
 from services import analyst, enricher, notifier
 from services.ingest import IngestSettings
 from services.runtime import StageSpec
-from tests.fakes.llm import FakeLlm
-from tests.fakes.slack import FakeSlack
 from tests.support.services import running_ingest, running_stage, settings_for
 
 REPO = Path(__file__).resolve().parents[3]
@@ -104,17 +101,3 @@ async def caught_up(js: JetStreamContext, consumer: str, timeout: float = 15.0) 
             if info.num_pending == 0 and info.num_ack_pending == 0:
                 return
             await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def fake_llm() -> AsyncIterator[FakeLlm]:
-    fake = await FakeLlm().start()
-    yield fake
-    await fake.close()

@@ -15,10 +15,6 @@ from prometheus_client import CollectorRegistry
 
 import schemas
 from services.notifier import Ledger, Notifier, NotifierMetrics, Router, open_ledger
-from tests.fakes.pagerduty import FakePagerDuty
-from tests.fakes.slack import FakeSlack
-from tests.fakes.teams import FakeTeams
-from tests.fakes.webhook import FakeWebhook
 from tests.support.nats_server import NatsServer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "notifier"
@@ -60,34 +56,6 @@ async def ledger(nats_server: NatsServer) -> AsyncIterator[Ledger]:
     nc = await nats.connect(nats_server.url)
     yield await open_ledger(nc.jetstream(), "aiops-deliveries", 3600)
     await nc.close()
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    fake = await FakeSlack().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def webhook() -> AsyncIterator[FakeWebhook]:
-    fake = await FakeWebhook().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    fake = await FakePagerDuty().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def teams() -> AsyncIterator[FakeTeams]:
-    fake = await FakeTeams().start()
-    yield fake
-    await fake.close()
 
 
 @dataclass

@@ -10,7 +10,6 @@ from typing import Any
 import aiohttp
 import nats
 import orjson
-import pytest
 
 import schemas
 from services import analyst, enricher, notifier
@@ -50,20 +49,6 @@ async def pipeline(url: str, **env: str) -> AsyncIterator[str]:
                 running_stage(spec(name, module, input_type, source, target), settings)
             )
         yield ingest_url
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def webhook() -> AsyncIterator[FakeWebhook]:
-    server = await FakeWebhook().start()
-    yield server
-    await server.close()
 
 
 async def post(url: str, body: bytes) -> tuple[int, Any]:
