@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,9 +28,8 @@ from services.notifier._pacing import Pacer
 from services.notifier._render import render
 from services.notifier._routes import Router, Target
 from services.notifier._view import AlertView, LinkSettings, view
-from services.runtime import Reject, RetryLater
+from services.runtime import Reject, RetryLater, current_delivery
 
-MAX_TRACKED_ATTEMPTS = 10_000
 # A held firing message comes back just after its quiet period ends.
 HOLD_MARGIN_SECONDS = 1.0
 
@@ -65,7 +63,6 @@ class Notifier:
         self.clock = clock
         self.pacers = {d.name: Pacer(d.rate) for d in router.destinations}
         # Attempts per delivery in this process, for logs; bounded, oldest forgotten first.
-        self.attempts: OrderedDict[str, int] = OrderedDict()
 
     async def handle(self, message: schemas.AnalyzedAlert) -> None:
         v = view(message, self.links)
@@ -112,20 +109,18 @@ class Notifier:
         if quiet is not None:
             return self._count(quiet)
         await self.pacers[name].wait()
-        attempt = self._next_attempt(key)
+        # JetStream's delivery count: survives restarts, unlike a counter in this process.
+        attempt = current_delivery()
         answer = await post(self.session, render(destination, v, int(time.time())), self.timeout)
         self.metrics.latency.labels(name).observe(answer.latency)
         result = verdict(destination.type, answer)
         self._log(name, result, answer, attempt)
         if result == "delivered":
-            self.attempts.pop(key, None)
             at = self.clock()
             await self.ledger.record(
                 key, Delivery(destination=name, status=answer.status, attempt=attempt, at=at)
             )
             return self._count(Outcome(name, "delivered"))
-        if result == "rejected":
-            self.attempts.pop(key, None)
         return self._count(Outcome(name, result, answer.describe(), answer.retry_after))
 
     async def _flap_guard(self, target: Target, v: AlertView) -> Outcome | None:
@@ -157,13 +152,6 @@ class Notifier:
             delay = guard - age + HOLD_MARGIN_SECONDS
             return Outcome(name, "held", f"quiet period, held for {delay:.0f}s", delay)
         return None
-
-    def _next_attempt(self, key: str) -> int:
-        attempt = self.attempts.pop(key, 0) + 1
-        self.attempts[key] = attempt
-        if len(self.attempts) > MAX_TRACKED_ATTEMPTS:
-            self.attempts.popitem(last=False)
-        return attempt
 
     def _log(self, name: str, result: str, answer: Answer, attempt: int) -> None:
         line = "{}: {} ({}, {:.0f} ms, attempt {})"

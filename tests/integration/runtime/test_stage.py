@@ -14,7 +14,15 @@ import nats
 import pytest
 
 import schemas
-from services.runtime import Reject, RetryLater, Runtime, StageSettings, StageSpec, provision
+from services.runtime import (
+    Reject,
+    RetryLater,
+    Runtime,
+    StageSettings,
+    StageSpec,
+    current_delivery,
+    provision,
+)
 from tests.support.nats_server import NatsServer
 from tests.support.services import running_stage, settings_for
 from tests.support.stream import read_subject, subject_count
@@ -110,9 +118,11 @@ async def test_a_handler_failing_twice_is_retried_and_published_once(
     nats_server: NatsServer, js: Any
 ) -> None:
     attempts: Counter[str] = Counter()
+    deliveries: list[int] = []
 
     async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
         attempts[message.id] += 1
+        deliveries.append(current_delivery())
         if attempts[message.id] == 1:
             raise ConnectionError("backend reset the connection")
         if attempts[message.id] == 2:
@@ -129,6 +139,7 @@ async def test_a_handler_failing_twice_is_retried_and_published_once(
             metrics = await response.text()
     assert out[0].id == message.id
     assert attempts[message.id] == 3
+    assert deliveries == [1, 2, 3]  # JetStream's count, what handlers report as the attempt
     assert await subject_count(js, schemas.ENRICHED) == 1
     assert 'aiops_messages_total{outcome="retry",stage="enricher"} 2.0' in metrics
     assert 'aiops_messages_total{outcome="ok",stage="enricher"} 1.0' in metrics
