@@ -78,7 +78,10 @@ def load_packs(directory: Path | None = None) -> list[QueryPack]:
     """Every ``*.yaml`` pack in ``directory`` (the built-in one when None), in file-name order."""
     folder = directory or BUILTIN_DIR
     if not folder.is_dir():
-        raise PackError(f"query pack directory {folder} does not exist")
+        raise PackError(
+            f"query pack directory {folder} does not exist; set ENRICHMENT_PACKS_DIR to a folder of packs "
+            "(the repository's infra/enrichment holds the built-in one)"
+        )
     packs: list[QueryPack] = []
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         packs.extend(parse_packs(path.read_text(encoding="utf-8"), str(path)))
