@@ -24,6 +24,7 @@ from bench._report import cpu_seconds, heading, percentile, row, rss_mib
 from services.runtime import load, stream_config
 from services.runtime._settings import StageSettings
 from tests.support.nats_server import NatsServer, free_port
+from tests.support.processes import BASE_ENV
 
 ALERTS_PER_WEBHOOK = 10
 CONCURRENT_POSTS = 8
@@ -141,19 +142,7 @@ def _profiled(name: str) -> list[str]:
 
 async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
     port = free_port()
-    env = {
-        **os.environ,
-        "NATS_URL": server.url,
-        "INGEST_PORT": str(port),
-        "HEALTH_PORT": "0",
-        "LOG_LEVEL": "WARNING",
-        "PROMETHEUS_URL": "",
-        "LOKI_URL": "",
-        "LLM_API_KEY": "",
-        "DEEPSEEK_API_KEY": "",
-        "SLACK_WEBHOOK_URL": "",
-        "GENERIC_WEBHOOK_URL": "",
-    }
+    env = {**os.environ, **BASE_ENV, "NATS_URL": server.url, "INGEST_PORT": str(port)}
     names = ("ingest", "enricher", "analyst", "notifier")
     ports = {name: port if name == "ingest" else free_port() for name in names}
     procs = {

@@ -7,7 +7,7 @@ _templates                 log lines clustered into templates
 _enrich                    one alert's enrichment within a deadline
 """
 
-from services.enricher._build import build, make_enricher
+from services.enricher._build import SPEC, build, make_enricher
 from services.enricher._enrich import Enricher, Limits, alert_window
 from services.enricher._errors import BadQuery, SourceError, TransientSourceError
 from services.enricher._packs import PackError, QueryPack, load_packs, parse_packs
@@ -17,6 +17,7 @@ from services.enricher._summary import summarise
 from services.enricher._templates import cluster, severity_of, template_of
 
 __all__ = [
+    "SPEC",
     "BadQuery",
     "Enricher",
     "EnricherSettings",

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
+import schemas
 from schemas import EnrichedAlert, RawAlert
 from services.enricher._backend import Backend, BackendConfig, parse_headers
 from services.enricher._cache import TtlCache
@@ -17,7 +18,7 @@ from services.enricher._loki import Loki, parse_label_map
 from services.enricher._packs import PackError, load_packs
 from services.enricher._prometheus import Prometheus
 from services.enricher._settings import EnricherSettings
-from services.runtime import ConfigError, Runtime
+from services.runtime import ConfigError, Runtime, StageSpec
 
 
 def limits_from(settings: EnricherSettings) -> Limits:
@@ -126,3 +127,12 @@ async def build(
         return enriched
 
     return handle
+
+
+SPEC: StageSpec[schemas.RawAlert, EnricherSettings] = StageSpec(
+    name="enricher",
+    input_subject=schemas.RAW,
+    input_type=schemas.RawAlert,
+    output_subject=schemas.ENRICHED,
+    build=build,
+)

@@ -1,6 +1,6 @@
 """The notifier stage: a sink that turns each analysis into a message an on-call engineer can act on."""
 
-from services.notifier._build import build, router_from
+from services.notifier._build import SPEC, build, router_from
 from services.notifier._destinations import Destination
 from services.notifier._ledger import Ledger, delivery_key, open_ledger
 from services.notifier._logline import summary_lines
@@ -16,6 +16,7 @@ from services.notifier._view import AlertView, LinkSettings, view
 
 __all__ = [
     "SIGNATURE_HEADER",
+    "SPEC",
     "TIMESTAMP_HEADER",
     "AlertView",
     "Destination",

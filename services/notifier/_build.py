@@ -15,7 +15,7 @@ from services.notifier._notifier import Notifier
 from services.notifier._routes import Router, load_routes, single_route
 from services.notifier._settings import NotifierSettings
 from services.notifier._view import LinkSettings
-from services.runtime import Runtime
+from services.runtime import Runtime, StageSpec
 
 
 def router_from(settings: NotifierSettings) -> Router:
@@ -60,3 +60,12 @@ async def build(
         timeout=settings.notify_timeout_seconds,
     )
     return notifier.handle
+
+
+SPEC: StageSpec[schemas.AnalyzedAlert, NotifierSettings] = StageSpec(
+    name="notifier",
+    input_subject=schemas.ANALYZED,
+    input_type=schemas.AnalyzedAlert,
+    output_subject=None,
+    build=build,
+)

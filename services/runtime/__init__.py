@@ -27,6 +27,7 @@ from services.runtime._stage import (
     run_service,
     run_stage,
     serve_stage,
+    stage_main,
 )
 from services.runtime._worker import Handler, output_msg_id
 
@@ -60,6 +61,7 @@ __all__ = [
     "run_service",
     "run_stage",
     "serve_stage",
+    "stage_main",
     "start_http",
     "stream_config",
 ]

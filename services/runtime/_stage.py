@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -16,7 +17,7 @@ from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 import schemas
-from services.runtime._config import masked
+from services.runtime._config import load_or_exit, masked
 from services.runtime._http import add_health_routes, start_http
 from services.runtime._jetstream import close_connection, connect, provision
 from services.runtime._logging import configure_logging
@@ -118,3 +119,9 @@ def run_service(name: str, settings: NatsSettings, serve: Callable[[asyncio.Even
 
 def run_stage(spec: StageSpec[Any, Any], settings: StageSettings) -> None:
     run_service(spec.name, settings, lambda stop: serve_stage(spec, settings, stop=stop))
+
+
+def stage_main(spec: StageSpec[Any, Any], settings_type: type[StageSettings], summary: str) -> None:
+    """``python -m services.<stage>``: settings from the environment (``--help`` lists them), then run."""
+    program = f"python -m services.{spec.name}"
+    run_stage(spec, load_or_exit(settings_type, sys.argv[1:], program, summary))

@@ -13,7 +13,6 @@ import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nats
 import pytest
@@ -23,12 +22,9 @@ from aiohttp import web
 import schemas
 from infra.local import Child, LocalPorts, render_alertmanager, render_prometheus, stop
 from infra.local.stack import launch
-from services import analyst, enricher, notifier
-from services.ingest import IngestSettings
-from services.runtime import StageSpec
 from tests.fakes.slack import FakeSlack
 from tests.support.nats_server import NatsServer, free_port
-from tests.support.services import running_ingest, running_stage, settings_for
+from tests.support.services import running_pipeline
 from tests.support.stream import read_subject
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
@@ -92,38 +88,17 @@ async def exporter() -> AsyncIterator[Exporter]:
     await runner.cleanup()
 
 
-def _spec(
-    name: str, module: Any, input_type: type[Any], source: str, target: str | None
-) -> StageSpec[Any, Any]:
-    return StageSpec(name=name, input_subject=source, input_type=input_type, output_subject=target,
-                     build=module.build)  # fmt: skip
-
-
 @contextlib.asynccontextmanager
 async def pipeline(nats_url: str, prometheus_port: int, slack_url: str) -> AsyncIterator[LocalPorts]:
     """The four services in-process; yields where each one listens, as Prometheus should scrape them."""
-    raw, enriched, analyzed = schemas.RAW, schemas.ENRICHED, schemas.ANALYZED
-    stages = [
-        ("enricher", enricher, enricher.EnricherSettings, schemas.RawAlert, raw, enriched),
-        ("analyst", analyst, analyst.AnalystSettings, schemas.EnrichedAlert, enriched, analyzed),
-        ("notifier", notifier, notifier.NotifierSettings, schemas.AnalyzedAlert, analyzed, None),
-    ]
-    env = {
+    stages = {
         "prometheus_url": f"http://127.0.0.1:{prometheus_port}",
         "time_window_minutes": "1",
         "slack_webhook_url": slack_url,
         "retry_backoff_seconds": "0.2",
     }
-    async with contextlib.AsyncExitStack() as stack:
-        ingest = settings_for(IngestSettings, nats_url, ingest_auth_token=TOKEN)
-        ingest_url = await stack.enter_async_context(running_ingest(ingest))
-        ports = {"ingest": int(ingest_url.rsplit(":", 1)[1])}
-        for name, module, settings_type, input_type, source, target in stages:
-            settings = settings_for(settings_type, nats_url, **env)
-            ports[name] = await stack.enter_async_context(
-                running_stage(_spec(name, module, input_type, source, target), settings)
-            )
-        yield LocalPorts(prometheus=prometheus_port, alertmanager=free_port(), **ports)
+    async with running_pipeline(nats_url, ingest={"ingest_auth_token": TOKEN}, stages=stages) as running:
+        yield LocalPorts(prometheus=prometheus_port, alertmanager=free_port(), **running.ports)
 
 
 def write_configs(data_dir: Path, ports: LocalPorts, exporter_port: int) -> tuple[Path, Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -58,3 +59,31 @@ def settings_for(settings_type: type[Any], nats_url: str, **overrides: Any) -> A
     env.update({key.upper(): str(value) for key, value in overrides.items()})
     settings = load(settings_type, env)
     return msgspec.structs.replace(settings)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    url: str  # ingest's base URL
+    ports: dict[str, int]  # service name -> the port its health (or, for ingest, every) endpoint is on
+
+
+@contextlib.asynccontextmanager
+async def running_pipeline(
+    nats_url: str, *, ingest: dict[str, Any] | None = None, stages: dict[str, Any] | None = None
+) -> AsyncIterator[Pipeline]:
+    """Ingest and the three consuming stages in-process, with settings as environment overrides."""
+    from services import analyst, enricher, notifier
+
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(
+            running_ingest(settings_for(IngestSettings, nats_url, **(ingest or {})))
+        )
+        ports = {"ingest": int(url.rsplit(":", 1)[1])}
+        for spec, settings_type in (
+            (enricher.SPEC, enricher.EnricherSettings),
+            (analyst.SPEC, analyst.AnalystSettings),
+            (notifier.SPEC, notifier.NotifierSettings),
+        ):
+            settings = settings_for(settings_type, nats_url, **(stages or {}))
+            ports[spec.name] = await stack.enter_async_context(running_stage(spec, settings))
+        yield Pipeline(url, ports)

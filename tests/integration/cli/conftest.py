@@ -9,26 +9,16 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import orjson
 from nats.js import JetStreamContext
 
 import schemas
-from services import analyst, enricher, notifier
-from services.ingest import IngestSettings
-from services.runtime import StageSpec
-from tests.support.services import running_ingest, running_stage, settings_for
+from tests.support.services import running_pipeline
 
 REPO = Path(__file__).resolve().parents[3]
 WEBHOOKS = REPO / "tests" / "fixtures" / "alertmanager"
-
-_STAGES: dict[str, tuple[Any, type[Any], type[Any], str, str | None]] = {
-    "enricher": (enricher, enricher.EnricherSettings, schemas.RawAlert, schemas.RAW, schemas.ENRICHED),
-    "analyst": (analyst, analyst.AnalystSettings, schemas.EnrichedAlert, schemas.ENRICHED, schemas.ANALYZED),
-    "notifier": (notifier, notifier.NotifierSettings, schemas.AnalyzedAlert, schemas.ANALYZED, None),
-}
 
 
 @dataclass(frozen=True)
@@ -63,19 +53,8 @@ async def aiops(nats_url: str, *args: str, timeout: float = 30.0, env: dict[str,
 @contextlib.asynccontextmanager
 async def pipeline(nats_url: str, **env: str) -> AsyncIterator[str]:
     """Ingest and the three consuming stages in-process; yields ingest's base URL."""
-    async with contextlib.AsyncExitStack() as stack:
-        url = await stack.enter_async_context(running_ingest(settings_for(IngestSettings, nats_url)))
-        for name, (module, settings_type, input_type, source, target) in _STAGES.items():
-            settings = settings_for(settings_type, nats_url, retry_backoff_seconds="0.1", **env)
-            spec = StageSpec(
-                name=name,
-                input_subject=source,
-                input_type=input_type,
-                output_subject=target,
-                build=module.build,
-            )
-            await stack.enter_async_context(running_stage(spec, settings))
-        yield url
+    async with running_pipeline(nats_url, stages={"retry_backoff_seconds": "0.1", **env}) as running:
+        yield running.url
 
 
 async def post_webhook(ingest_url: str, fixture: str) -> list[str]:

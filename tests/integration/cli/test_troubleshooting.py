@@ -17,12 +17,10 @@ import nats
 import pytest
 
 import schemas
-from services.ingest import IngestSettings
-from services.runtime import StageSpec
-from tests.integration.cli.conftest import _STAGES, REPO
+from tests.integration.cli.conftest import REPO
 from tests.integration.cli.test_quickstart import shell
 from tests.support.nats_server import NatsServer
-from tests.support.services import running_ingest, running_stage, settings_for
+from tests.support.services import running_pipeline
 
 PAGE = REPO / "docs" / "troubleshooting.md"
 TOKEN = "troubleshooting-token"
@@ -51,19 +49,10 @@ def flat(text: str) -> str:
 
 @contextlib.asynccontextmanager
 async def pipeline_ports(nats_url: str) -> AsyncIterator[dict[str, int]]:
-    async with contextlib.AsyncExitStack() as stack:
-        ingest = settings_for(IngestSettings, nats_url, ingest_auth_token=TOKEN)
-        url = await stack.enter_async_context(running_ingest(ingest))
-        ports = {"8000": int(url.rsplit(":", 1)[1])}
-        for default, (name, (module, settings_type, input_type, source, target)) in zip(
-            ("8001", "8002", "8003"), _STAGES.items(), strict=True
-        ):
-            spec = StageSpec(name=name, input_subject=source, input_type=input_type, output_subject=target,
-                             build=module.build)  # fmt: skip
-            ports[default] = await stack.enter_async_context(
-                running_stage(spec, settings_for(settings_type, nats_url))
-            )
-        yield ports
+    """Where each service listens, keyed by the default port the page quotes."""
+    async with running_pipeline(nats_url, ingest={"ingest_auth_token": TOKEN}) as running:
+        defaults = {"ingest": "8000", "enricher": "8001", "analyst": "8002", "notifier": "8003"}
+        yield {default: running.ports[name] for name, default in defaults.items()}
 
 
 def localize(command: str, ports: dict[str, int], token_file: Path) -> str:

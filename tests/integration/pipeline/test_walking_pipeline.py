@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,43 +11,17 @@ import nats
 import orjson
 
 import schemas
-from services import analyst, enricher, notifier
-from services.ingest import IngestSettings
-from services.runtime import StageSpec
 from tests.fakes.slack import FakeSlack
 from tests.fakes.webhook import FakeWebhook
 from tests.support.nats_server import NatsServer
-from tests.support.services import running_ingest, running_stage, settings_for
+from tests.support.services import Pipeline, running_pipeline
 from tests.support.stream import read_subject, subject_count
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
 
 
-def spec(
-    name: str, module: Any, input_type: type[Any], source: str, target: str | None
-) -> StageSpec[Any, Any]:
-    return StageSpec(
-        name=name, input_subject=source, input_type=input_type, output_subject=target, build=module.build
-    )
-
-
-STAGES = [
-    ("enricher", enricher, enricher.EnricherSettings, schemas.RawAlert, schemas.RAW, schemas.ENRICHED),
-    ("analyst", analyst, analyst.AnalystSettings, schemas.EnrichedAlert, schemas.ENRICHED, schemas.ANALYZED),
-    ("notifier", notifier, notifier.NotifierSettings, schemas.AnalyzedAlert, schemas.ANALYZED, None),
-]
-
-
-@contextlib.asynccontextmanager
-async def pipeline(url: str, **env: str) -> AsyncIterator[str]:
-    async with contextlib.AsyncExitStack() as stack:
-        ingest_url = await stack.enter_async_context(running_ingest(settings_for(IngestSettings, url, **env)))
-        for name, module, settings_type, input_type, source, target in STAGES:
-            settings = settings_for(settings_type, url, retry_backoff_seconds="0.1", **env)
-            await stack.enter_async_context(
-                running_stage(spec(name, module, input_type, source, target), settings)
-            )
-        yield ingest_url
+def pipeline(url: str, **env: str) -> contextlib.AbstractAsyncContextManager[Pipeline]:
+    return running_pipeline(url, ingest=env, stages={"retry_backoff_seconds": "0.1", **env})
 
 
 async def post(url: str, body: bytes) -> tuple[int, Any]:
@@ -62,7 +35,9 @@ async def post(url: str, body: bytes) -> tuple[int, Any]:
 async def test_alertmanager_webhook_to_slack_and_webhook(
     nats_server: NatsServer, slack: FakeSlack, webhook: FakeWebhook
 ) -> None:
-    async with pipeline(nats_server.url, slack_webhook_url=slack.url, generic_webhook_url=webhook.url) as url:
+    destinations = {"slack_webhook_url": slack.url, "generic_webhook_url": webhook.url}
+    async with pipeline(nats_server.url, **destinations) as running:
+        url = running.url
         status, body = await post(
             f"{url}/webhook/alertmanager", (FIXTURES / "firing_two_alerts.json").read_bytes()
         )
@@ -100,7 +75,8 @@ async def test_manual_analysis_waits_for_its_answer(nats_server: NatsServer) -> 
             },
         }
     )
-    async with pipeline(nats_server.url) as url:
+    async with pipeline(nats_server.url) as running:
+        url = running.url
         status, answer = await post(f"{url}/analyze?wait=30", manual)
     assert status == 200
     assert answer["alert"]["labels"]["pod"] == "cart-1"
@@ -114,7 +90,8 @@ async def test_resend_of_an_episode_is_analysed_and_notified_once(
     firing = (FIXTURES / "firing_two_alerts.json").read_bytes()
     resolved = (FIXTURES / "resolved_one_alert.json").read_bytes()
     # One message at a time per stage, so processing order is arrival order.
-    async with pipeline(nats_server.url, slack_webhook_url=slack.url, max_in_flight="1") as url:
+    async with pipeline(nats_server.url, slack_webhook_url=slack.url, max_in_flight="1") as running:
+        url = running.url
         await post(f"{url}/webhook/alertmanager", firing)
         await slack.wait_for(2, within=30)
         await post(f"{url}/webhook/alertmanager", firing)
