@@ -170,10 +170,6 @@ async def key_value_bucket(
 
     Replicas racing to create it all end up bound; on a cluster the bucket survives a node like the stream.
     """
-    try:
-        return await js.key_value(bucket)
-    except BucketNotFoundError:
-        pass
     config = KeyValueConfig(
         bucket=bucket,
         description=description,
@@ -182,10 +178,21 @@ async def key_value_bucket(
         storage=StorageType.FILE,
         replicas=settings.stream_replicas,
     )
-    try:
-        return await js.create_key_value(config=config)
-    except APIError:
-        return await js.key_value(bucket)
+    attempts = 20
+    for attempt in range(attempts):
+        try:
+            return await js.key_value(bucket)
+        except BucketNotFoundError:
+            pass
+        try:
+            return await js.create_key_value(config=config)
+        except (APIError, TimeoutError, nats.errors.TimeoutError):
+            # Another replica created it first (and it is not visible yet), or a cluster is still
+            # placing its replicas: look again shortly.
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+    raise AssertionError("unreachable")
 
 
 async def provision(js: JetStreamContext, settings: StageSettings) -> None:
