@@ -28,6 +28,8 @@ from schemas._messages import (
     SeriesSummary,
     Source,
     Stage,
+    analyzed,
+    enriched,
 )
 from schemas._subjects import ANALYZED, DEAD, ENRICHED, MSG_ID_HEADER, RAW, STREAM, STREAM_SUBJECTS
 
@@ -67,8 +69,10 @@ __all__ = [
     "Stage",
     "ValidationError",
     "alert_id",
+    "analyzed",
     "decode",
     "encode",
+    "enriched",
     "episode_key",
     "label_fingerprint",
     "manual_id",

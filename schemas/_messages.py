@@ -13,7 +13,7 @@ so a newer producer never breaks an older consumer; a breaking change bumps
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -209,3 +209,17 @@ class ManualAlertRequest(msgspec.Struct, kw_only=True, frozen=True):
     annotations: LabelSet = {}
     starts_at: UtcTime | None = msgspec.field(default=None, name="startsAt")
     generator_url: str = msgspec.field(default="", name="generatorURL")
+
+
+def _fields(message: msgspec.Struct) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in message.__struct_fields__}
+
+
+def enriched(raw: RawAlert, evidence: Evidence, enriched_at: datetime) -> EnrichedAlert:
+    """The next stage's message: everything ``raw`` carried, plus its evidence."""
+    return EnrichedAlert(**_fields(raw), evidence=evidence, enriched_at=enriched_at)
+
+
+def analyzed(message: EnrichedAlert, analysis: Analysis, analyzed_at: datetime) -> AnalyzedAlert:
+    """The next stage's message: everything ``message`` carried, plus its analysis."""
+    return AnalyzedAlert(**_fields(message), analysis=analysis, analyzed_at=analyzed_at)

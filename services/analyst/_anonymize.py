@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import msgspec
+
 import schemas
 
 # Suffixes of names that are hosts; dotted code names (java.lang.OutOfMemoryError) must survive.
@@ -55,12 +57,10 @@ class Anonymizer:
         return _PLACEHOLDER.sub(lambda m: self._by_placeholder.get(m.group(0), m.group(0)), text)
 
     def restore_analysis(self, analysis: schemas.Analysis) -> schemas.Analysis:
-        return schemas.Analysis(
-            **{
-                **{f: getattr(analysis, f) for f in analysis.__struct_fields__},
-                "summary": self.restore(analysis.summary),
-                "root_cause": self.restore(analysis.root_cause),
-                "evidence": [self.restore(line) for line in analysis.evidence],
-                "remediation": [self.restore(step) for step in analysis.remediation],
-            }
+        return msgspec.structs.replace(
+            analysis,
+            summary=self.restore(analysis.summary),
+            root_cause=self.restore(analysis.root_cause),
+            evidence=[self.restore(line) for line in analysis.evidence],
+            remediation=[self.restore(step) for step in analysis.remediation],
         )

@@ -77,8 +77,7 @@ class Analyst:
         self.metrics.analyses.labels(
             analysis.analyzer, str(analysis.degraded).lower(), str(analysis.reused).lower()
         ).inc()
-        fields = {name: getattr(message, name) for name in message.__struct_fields__}
-        return schemas.AnalyzedAlert(**fields, analysis=analysis, analyzed_at=self.clock())
+        return schemas.analyzed(message, analysis, self.clock())
 
     async def _lookup(self, alert: schemas.Alert) -> schemas.Analysis | None:
         if self.cache is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
+import msgspec
+
 import schemas
 from services.cli._common import nats_connection, out
 from services.cli._window import read_window
@@ -52,7 +54,7 @@ async def replay(
                 continue
             seen.add(message.id)
             if not dry_run:
-                marked = _with_replay(message, marker)
+                marked = msgspec.structs.replace(message, replay=marker)
                 await js.publish(
                     subject,
                     schemas.encode(marked),
@@ -66,9 +68,3 @@ async def replay(
         f"{skipped} skipped; reanalyze={reanalyze} notify={notify}"
     )
     return 0
-
-
-def _with_replay(message: schemas.RawAlert, marker: schemas.Replay) -> schemas.RawAlert:
-    fields = {name: getattr(message, name) for name in message.__struct_fields__}
-    fields["replay"] = marker
-    return type(message)(**fields)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from loguru import logger
 
+import schemas
 from schemas import Alert, EnrichedAlert, EnrichmentError, Evidence, LogEvidence, MetricEvidence, RawAlert
 from services.enricher._errors import SourceError
 from services.enricher._loki import Loki, problem_query, stream_selector
@@ -81,8 +82,7 @@ class Enricher:
 
     async def handle(self, raw: RawAlert) -> EnrichedAlert:
         evidence = await self.enrich(raw.alert)
-        fields = {name: getattr(raw, name) for name in raw.__struct_fields__}
-        return EnrichedAlert(**fields, evidence=evidence, enriched_at=self._clock())
+        return schemas.enriched(raw, evidence, self._clock())
 
     async def enrich(self, alert: Alert) -> Evidence:
         window = alert_window(alert, self._limits, self._clock())

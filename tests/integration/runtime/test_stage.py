@@ -41,8 +41,7 @@ def raw_alert(name: str = "HighCPUUsage", fingerprint: str = "f1") -> schemas.Ra
 
 
 def enriched(message: schemas.RawAlert) -> schemas.EnrichedAlert:
-    fields = {f: getattr(message, f) for f in message.__struct_fields__}
-    return schemas.EnrichedAlert(**fields, enriched_at=datetime.now(UTC))
+    return schemas.enriched(message, schemas.Evidence(), datetime.now(UTC))
 
 
 def spec_for(handler: RawHandler) -> StageSpec[Any, Any]:

@@ -74,12 +74,11 @@ def test_every_message_round_trips_and_carries_its_schema_version() -> None:
     alert = webhook("firing_two_alerts.json").alerts[0]
     now = datetime.now(UTC)
     raw = schemas.RawAlert(id=schemas.alert_id(alert), alert=alert, received_at=now)
-    fields = {f: getattr(raw, f) for f in raw.__struct_fields__}
-    enriched = schemas.EnrichedAlert(**fields, enriched_at=now)
+    enriched = schemas.enriched(raw, schemas.Evidence(), now)
     analysis = schemas.Analysis(
         summary="s", root_cause="r", category="cpu_saturation", confidence=0.8, analyzer="rules"
     )
-    analyzed = schemas.AnalyzedAlert(**fields, enriched_at=now, analysis=analysis, analyzed_at=now)
+    analyzed = schemas.analyzed(enriched, analysis, now)
     for message in (raw, enriched, analyzed):
         wire = schemas.encode(message)
         assert msgspec.json.decode(wire)["schema"] == schemas.SCHEMA_VERSION
