@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -25,43 +25,11 @@ from services.runtime import load, stream_config
 from services.runtime._settings import StageSettings
 from tests.support.nats_server import NatsServer, free_port
 from tests.support.processes import BASE_ENV
+from tests.support.webhooks import ALERTS_PER_WEBHOOK, webhook
 
-ALERTS_PER_WEBHOOK = 10
 CONCURRENT_POSTS = 8
 STEADY_RATE = 200  # alerts/s, a storm well below capacity
 STEADY_SECONDS = 10
-
-
-def webhook(batch: int, run: str) -> dict[str, Any]:
-    starts = (datetime.now(UTC) - timedelta(minutes=3)).isoformat().replace("+00:00", "Z")
-    alerts = []
-    for i in range(ALERTS_PER_WEBHOOK):
-        n = batch * ALERTS_PER_WEBHOOK + i
-        alerts.append(
-            {
-                "status": "firing",
-                "labels": {
-                    "alertname": "HighCPUUsage",
-                    "instance": f"node-{n}:9100",
-                    "job": "node-exporter",
-                    "severity": "warning",
-                },
-                "annotations": {
-                    "summary": f"High CPU usage on node-{n}",
-                    "description": "CPU above 90% for 5m",
-                },
-                "startsAt": starts,
-                "generatorURL": "http://prometheus:9090/graph?g0.expr=node_load1+%3E+4",
-                "fingerprint": f"{run}-{n:08d}",
-            }
-        )
-    return {
-        "receiver": "aiops",
-        "status": "firing",
-        "version": "4",
-        "groupKey": f"g{batch}",
-        "alerts": alerts,
-    }
 
 
 async def wait_consumed(js: Any, stream: str, consumer: str, total: int, within: float) -> None:
@@ -103,7 +71,7 @@ async def bench_relay(server: NatsServer, n: int) -> tuple[float, list[int]]:
     procs = [subprocess.Popen([sys.executable, "-m", "bench.relay", server.url, *hop]) for hop in hops]
     await wait_consumers(js, "RELAY", [hop[0] for hop in hops])
     cpu_before = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.process.pid)]
-    payload = orjson.dumps(webhook(0, "relay")["alerts"][0])
+    payload = orjson.dumps(orjson.loads(webhook("relay", 0, 1))["alerts"][0])
     started = time.perf_counter()
     for start in range(0, n, ALERTS_PER_WEBHOOK):
         acks = [
@@ -169,14 +137,14 @@ async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
                         pass
                     await asyncio.sleep(0.1)
         run = datetime.now(UTC).strftime("%H%M%S%f")
-        batches = [webhook(b, run) for b in range(n // ALERTS_PER_WEBHOOK)]
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        batches = [webhook(run, b * ALERTS_PER_WEBHOOK) for b in range(n // ALERTS_PER_WEBHOOK)]
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
         for batch in batches:
             queue.put_nowait(batch)
 
         async def poster() -> None:
             while not queue.empty():
-                body = orjson.dumps(queue.get_nowait())
+                body = queue.get_nowait()
                 async with http.post(
                     f"{url}/webhook/alertmanager", data=body, headers={"Content-Type": "application/json"}
                 ) as response:
@@ -195,12 +163,15 @@ async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
         cpu = {name: (cpu_seconds(proc.pid) - cpu_before[name]) / total * 1e6 for name, proc in procs.items()}
         cpu["nats-server"] = (cpu_seconds(server.process.pid) - nats_before) / total * 1e6
         # Then a steady load well below capacity: the latency a person waits for an analysis.
-        steady = [webhook(b, run + "s") for b in range(STEADY_RATE * STEADY_SECONDS // ALERTS_PER_WEBHOOK)]
+        steady = [
+            webhook(run + "s", b * ALERTS_PER_WEBHOOK)
+            for b in range(STEADY_RATE * STEADY_SECONDS // ALERTS_PER_WEBHOOK)
+        ]
         tick = ALERTS_PER_WEBHOOK / STEADY_RATE
         begin = time.perf_counter()
         for index, batch in enumerate(steady):
             await asyncio.sleep(max(0.0, begin + index * tick - time.perf_counter()))
-            async with http.post(f"{url}/webhook/alertmanager", data=orjson.dumps(batch),
+            async with http.post(f"{url}/webhook/alertmanager", data=batch,
                                  headers={"Content-Type": "application/json"}) as response:  # fmt: skip
                 assert response.status == 200
         steady_total = len(steady) * ALERTS_PER_WEBHOOK

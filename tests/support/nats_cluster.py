@@ -14,7 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.support.nats_server import free_port, nats_server_binary
+from services.cli._supervisor import nats_server_binary
+from tests.support.nats_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 NODES = ("a", "b", "c")
