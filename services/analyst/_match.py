@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from services.analyst._catalogue import Conditions, MetricCondition, pattern
+from services.analyst._literals import block_literals, may_match
 from services.analyst._view import AlertView, SeriesItem, TextItem, fmt, series_line
 
 # Events the enricher writes when a series jumps rather than climbs.
@@ -29,10 +30,11 @@ def _captures(found: re.Match[str]) -> dict[str, str]:
     return {key: value.strip() for key, value in found.groupdict().items() if value}
 
 
-def _search_texts(patterns: list[str], items: list[TextItem], joined: str) -> Hit | None:
+def _search_texts(patterns: list[str], items: list[TextItem], joined: str, lowered: str | None) -> Hit | None:
     # Absent from the joined items means absent from each (the catalogue anchors no pattern), and
-    # most blocks are absent: one search of one alternation settles them.
-    if not any_text(patterns).search(joined):
+    # most blocks are absent: a substring test, else one search of one alternation, settles them.
+    combined, literals = any_text(patterns)
+    if not may_match(literals, lowered) or not combined.search(joined):
         return None
     for item in items:
         for text_pattern in patterns:
@@ -111,16 +113,18 @@ def any_name(patterns: list[str]) -> re.Pattern[str]:
 
 
 _NAMED_GROUP = re.compile(r"\(\?P<\w+>")
-_ANY_TEXT: dict[int, tuple[list[str], re.Pattern[str]]] = {}
+_ANY_TEXT: dict[int, tuple[list[str], re.Pattern[str], frozenset[str] | None]] = {}
 
 
-def any_text(patterns: list[str]) -> re.Pattern[str]:
-    """One alternation of a block's text patterns, group names dropped (they may repeat across patterns)."""
+def any_text(patterns: list[str]) -> tuple[re.Pattern[str], frozenset[str] | None]:
+    """One alternation of a block's text patterns (group names dropped: they may repeat across
+    patterns), and the literals one of which any match contains."""
     cached = _ANY_TEXT.get(id(patterns))
     if cached is None:
         combined = "|".join(f"(?:{_NAMED_GROUP.sub('(?:', p)})" for p in patterns)
-        cached = _ANY_TEXT[id(patterns)] = (patterns, re.compile(combined, re.IGNORECASE))
-    return cached[1]
+        literals = block_literals(tuple(patterns))
+        cached = _ANY_TEXT[id(patterns)] = (patterns, re.compile(combined, re.IGNORECASE), literals)
+    return cached[1], cached[2]
 
 
 def _alertname_hit(patterns: list[str], view: AlertView) -> Hit | None:
@@ -134,6 +138,16 @@ def _alertname_hit(patterns: list[str], view: AlertView) -> Hit | None:
 
 def match(block: Conditions, view: AlertView) -> Hit | None:
     """Every key given in the block must hold; an empty block always holds (the fallback)."""
+    # Texts first: they rule out most blocks, and most cheaply.
+    in_logs = in_texts = None
+    if block.logs:
+        in_logs = _search_texts(block.logs, view.logs, view.logs_joined, view.logs_lowered)
+        if in_logs is None:
+            return None
+    if block.text:
+        in_texts = _search_texts(block.text, view.texts, view.texts_joined, view.texts_lowered)
+        if in_texts is None:
+            return None
     named = None
     if block.alertname:
         named = _alertname_hit(block.alertname, view)
@@ -143,14 +157,8 @@ def match(block: Conditions, view: AlertView) -> Hit | None:
         if pattern(label_pattern).fullmatch(view.labels.get(name, "")) is None:
             return None
     hit = named or Hit()
-    for patterns, items, joined in (
-        (block.logs, view.logs, view.logs_joined),
-        (block.text, view.texts, view.texts_joined),
-    ):
-        if patterns:
-            found = _search_texts(patterns, items, joined)
-            if found is None:
-                return None
+    for found in (in_logs, in_texts):
+        if found is not None:
             hit.merge(found)
     for condition in block.metrics:
         found = _metric_hit(condition, view)

@@ -95,6 +95,9 @@ class AlertView:
     # The items joined by newlines: one search tells whether a pattern can match any item at all.
     logs_joined: str = ""
     texts_joined: str = ""
+    # The same, lower-cased for the literal prefilters; None when not ASCII (case folding differs).
+    logs_lowered: str | None = ""
+    texts_lowered: str | None = ""
 
     @property
     def has_evidence(self) -> bool:
@@ -116,6 +119,10 @@ class AlertView:
         return found
 
 
+def _lowered(text: str) -> str | None:
+    return text.lower() if text.isascii() else None
+
+
 def view_of(message: schemas.EnrichedAlert) -> AlertView:
     alert = message.alert
     evidence = message.evidence
@@ -134,6 +141,8 @@ def view_of(message: schemas.EnrichedAlert) -> AlertView:
         for item in series
         if item.series.labels
     ]
+    logs_joined = "\n".join(item.text for item in logs)
+    texts_joined = "\n".join(item.text for item in (*logs, *annotations, *labelled))
     return AlertView(
         alertname=alert.labels.get("alertname", ""),
         labels=dict(alert.labels),
@@ -142,6 +151,8 @@ def view_of(message: schemas.EnrichedAlert) -> AlertView:
         texts=logs + annotations + labelled,
         series=series,
         errors=list(evidence.errors),
-        logs_joined="\n".join(item.text for item in logs),
-        texts_joined="\n".join(item.text for item in (*logs, *annotations, *labelled)),
+        logs_joined=logs_joined,
+        texts_joined=texts_joined,
+        logs_lowered=_lowered(logs_joined),
+        texts_lowered=_lowered(texts_joined),
     )
