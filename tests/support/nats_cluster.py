@@ -80,12 +80,26 @@ class NatsCluster:
             return None
 
     def has_meta_leader(self) -> bool:
-        views = [self.jsz(node) for node in NODES if self.processes[node].poll() is None]
-        return bool(views) and all(
-            view is not None and view.get("meta_cluster", {}).get("leader") for view in views
-        )
+        running = [node for node in NODES if self.processes[node].poll() is None]
+        views = {f"aiops-{node}": self.jsz(node) for node in running}
+        if not views or any(
+            view is None or not view.get("meta_cluster", {}).get("leader") for view in views.values()
+        ):
+            return False
+        leader = next(iter(views.values()))["meta_cluster"]["leader"]  # type: ignore[index]
+        leader_view = views.get(leader)
+        if leader_view is None:
+            return False
+        current = [
+            r
+            for r in leader_view["meta_cluster"].get("replicas", [])
+            if r.get("current") and not r.get("offline")
+        ]
+        return len(current) >= len(running) - 1
 
     async def wait_for_meta_leader(self, within: float = 30.0) -> None:
+        """Until every running node knows the leader and the leader hears every running node:
+        an R3 stream created earlier fails with "no suitable peers for placement"."""
         async with asyncio.timeout(within):
             while not await asyncio.to_thread(self.has_meta_leader):
                 await asyncio.sleep(0.1)
