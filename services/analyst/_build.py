@@ -13,9 +13,9 @@ from services.analyst._llm import LlmAnalyst
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._rules import RulesAnalyst
 from services.analyst._settings import AnalystSettings
-from services.runtime import Runtime, StageSpec
+from services.runtime import InlineHandler, Runtime, StageSpec
 
-Handler = Callable[[schemas.EnrichedAlert], Awaitable[schemas.AnalyzedAlert]]
+Handler = Callable[[schemas.EnrichedAlert], Awaitable[schemas.AnalyzedAlert]] | InlineHandler
 
 
 async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
@@ -34,7 +34,10 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
         cache = await EpisodeCache.open(
             runtime.js, settings.analysis_cache_bucket, settings.analysis_cache_ttl_hours, settings
         )
-    return Analyst(rules, metrics, llm=llm, cache=cache).handle
+    analyst = Analyst(rules, metrics, llm=llm, cache=cache)
+    if llm is None and cache is None:
+        return InlineHandler(analyst.handle_with_rules)
+    return analyst.handle
 
 
 SPEC: StageSpec[schemas.EnrichedAlert, AnalystSettings] = StageSpec(

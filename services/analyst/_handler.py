@@ -72,11 +72,18 @@ class Analyst:
         else:
             analysis, shared = await self._analyze_once(message, keep=alert.status == "firing")
             analysis = msgspec.structs.replace(analysis, reused=shared)
-        if alert.status == "resolved":
-            analysis = resolved(analysis, alert, self.clock(), reused=analysis.reused)
-        self.metrics.analyses.labels(
-            analysis.analyzer, str(analysis.degraded).lower(), str(analysis.reused).lower()
-        ).inc()
+        return self._analyzed(message, analysis)
+
+    def handle_with_rules(self, message: schemas.EnrichedAlert) -> schemas.AnalyzedAlert:
+        """The whole of ``handle`` when there is no LLM and no cache: nothing to wait for."""
+        assert self.llm is None
+        assert self.cache is None
+        return self._analyzed(message, self.rules.analyze(message))
+
+    def _analyzed(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis) -> schemas.AnalyzedAlert:
+        if message.alert.status == "resolved":
+            analysis = resolved(analysis, message.alert, self.clock(), reused=analysis.reused)
+        self.metrics.published(analysis)
         return schemas.analyzed(message, analysis, self.clock())
 
     async def _lookup(self, alert: schemas.Alert) -> schemas.Analysis | None:

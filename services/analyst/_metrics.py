@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+import schemas
+
 
 class AnalystMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -28,7 +30,18 @@ class AnalystMetrics:
             ["error_type"],
             registry=registry,
         )
+        self._published: dict[tuple[str, bool, bool], Counter] = {}
         self.cache = Counter("aiops_analysis_cache", "Episode cache lookups", ["result"], registry=registry)
         self.breaker_open = Gauge(
             "aiops_llm_breaker_open", "1 while the LLM circuit breaker is open", registry=registry
         )
+
+    def published(self, analysis: schemas.Analysis) -> None:
+        key = (analysis.analyzer, analysis.degraded, analysis.reused)
+        child = self._published.get(key)
+        if child is None:
+            # Every message counts here: look the labels up once.
+            child = self._published[key] = self.analyses.labels(
+                analysis.analyzer, str(analysis.degraded).lower(), str(analysis.reused).lower()
+            )
+        child.inc()

@@ -18,7 +18,7 @@ from services.enricher._loki import Loki, parse_label_map
 from services.enricher._packs import PackError, load_packs
 from services.enricher._prometheus import Prometheus
 from services.enricher._settings import EnricherSettings
-from services.runtime import ConfigError, Runtime, StageSpec
+from services.runtime import ConfigError, InlineHandler, Runtime, StageSpec
 
 
 def limits_from(settings: EnricherSettings) -> Limits:
@@ -101,17 +101,23 @@ def count_errors(registry: CollectorRegistry) -> Callable[[EnrichedAlert], None]
         registry=registry,
     )
 
+    children: dict[tuple[str, str], Counter] = {}
+
     def record(enriched: EnrichedAlert) -> None:
         for error in enriched.evidence.errors:
-            kind = "not_configured" if "is not set" in error.reason else "failed"
-            errors.labels(source=error.source, error_type=kind).inc()
+            key = (error.source, "not_configured" if "is not set" in error.reason else "failed")
+            child = children.get(key)
+            if child is None:
+                # A label lookup per error is measurable when every alert records two.
+                child = children[key] = errors.labels(*key)
+            child.inc()
 
     return record
 
 
 async def build(
     settings: EnricherSettings, runtime: Runtime
-) -> Callable[[RawAlert], Awaitable[EnrichedAlert]]:
+) -> Callable[[RawAlert], Awaitable[EnrichedAlert]] | InlineHandler:
     session = aiohttp.ClientSession()
     runtime.on_close(session.close)
     try:
@@ -120,6 +126,14 @@ async def build(
         await session.close()
         raise
     record = count_errors(runtime.registry)
+    if not enricher.has_sources:
+
+        def handle_without_sources(raw: RawAlert) -> EnrichedAlert:
+            enriched = enricher.handle_without_sources(raw)
+            record(enriched)
+            return enriched
+
+        return InlineHandler(handle_without_sources)
 
     async def handle(raw: RawAlert) -> EnrichedAlert:
         enriched = await enricher.handle(raw)

@@ -80,29 +80,43 @@ class Enricher:
         self._label_map = label_map
         self._clock = clock
 
+    @property
+    def has_sources(self) -> bool:
+        return self._prometheus is not None or self._loki is not None
+
     async def handle(self, raw: RawAlert) -> EnrichedAlert:
         evidence = await self.enrich(raw.alert)
         return schemas.enriched(raw, evidence, self._clock())
 
+    def handle_without_sources(self, raw: RawAlert) -> EnrichedAlert:
+        """The whole of ``handle`` when neither source is configured: nothing to wait for."""
+        assert not self.has_sources
+        window = alert_window(raw.alert, self._limits, self._clock())
+        return schemas.enriched(raw, _evidence(window, [], None, self._not_configured()), self._clock())
+
+    def _not_configured(self) -> list[EnrichmentError]:
+        errors = []
+        if self._prometheus is None:
+            errors.append(EnrichmentError(source="prometheus", reason="PROMETHEUS_URL is not set"))
+        if self._loki is None:
+            errors.append(EnrichmentError(source="loki", reason="LOKI_URL is not set"))
+        return errors
+
     async def enrich(self, alert: Alert) -> Evidence:
         window = alert_window(alert, self._limits, self._clock())
         deadline = asyncio.get_running_loop().time() + self._limits.deadline_seconds
-        errors: list[EnrichmentError] = []
+        errors = self._not_configured()
         metrics: list[MetricEvidence] = []
         logs: LogEvidence | None = None
         jobs: dict[asyncio.Task[object], str] = {}
-        if self._prometheus is None:
-            errors.append(EnrichmentError(source="prometheus", reason="PROMETHEUS_URL is not set"))
-        else:
+        if self._prometheus is not None:
             plan = build_plan(alert, self._packs, self._limits.max_queries)
             logger.info("enrichment plan: {}", plan.describe())
             for query in plan.queries:
                 jobs[asyncio.ensure_future(self._metric(self._prometheus, query, window, deadline))] = (
                     query.expr
                 )
-        if self._loki is None:
-            errors.append(EnrichmentError(source="loki", reason="LOKI_URL is not set"))
-        else:
+        if self._loki is not None:
             jobs[asyncio.ensure_future(self._logs(self._loki, alert, window, deadline))] = "logs"
         if jobs:
             done, pending = await asyncio.wait(jobs, timeout=self._limits.deadline_seconds + _DEADLINE_GRACE)
@@ -119,13 +133,7 @@ class Enricher:
                     metrics.append(result)
                 elif isinstance(result, LogEvidence):
                     logs = result
-        return Evidence(
-            window_start=datetime.fromtimestamp(window.start, UTC),
-            window_end=datetime.fromtimestamp(window.end, UTC),
-            metrics=metrics,
-            logs=logs,
-            errors=errors,
-        )
+        return _evidence(window, metrics, logs, errors)
 
     async def _metric(
         self, prometheus: Prometheus, query: PlannedQuery, window: Window, deadline: float
@@ -181,3 +189,15 @@ class Enricher:
         return LogEvidence(
             query=query, lines=len(entries), templates=kept, omitted_templates=len(templates) - len(kept)
         )
+
+
+def _evidence(
+    window: Window, metrics: list[MetricEvidence], logs: LogEvidence | None, errors: list[EnrichmentError]
+) -> Evidence:
+    return Evidence(
+        window_start=datetime.fromtimestamp(window.start, UTC),
+        window_end=datetime.fromtimestamp(window.end, UTC),
+        metrics=metrics,
+        logs=logs,
+        errors=errors,
+    )

@@ -15,7 +15,7 @@ from services.notifier._notifier import Notifier
 from services.notifier._routes import Router, load_routes, single_route
 from services.notifier._settings import NotifierSettings
 from services.notifier._view import LinkSettings
-from services.runtime import Runtime, StageSpec
+from services.runtime import InlineHandler, Runtime, StageSpec
 
 
 def router_from(settings: NotifierSettings) -> Router:
@@ -36,7 +36,7 @@ def router_from(settings: NotifierSettings) -> Router:
 
 async def build(
     settings: NotifierSettings, runtime: Runtime
-) -> Callable[[schemas.AnalyzedAlert], Awaitable[None]]:
+) -> Callable[[schemas.AnalyzedAlert], Awaitable[None]] | InlineHandler:
     router = router_from(settings)
     names = [f"{d.name} ({d.type})" for d in router.destinations]
     if names:
@@ -59,6 +59,8 @@ async def build(
         links=links,
         timeout=settings.notify_timeout_seconds,
     )
+    if not router.destinations:
+        return InlineHandler(notifier.handle_log_only)
     return notifier.handle
 
 

@@ -66,16 +66,8 @@ class Notifier:
 
     async def handle(self, message: schemas.AnalyzedAlert) -> None:
         v = view(message, self.links)
-        if message.replay is not None and not message.replay.notify:
-            logger.info(
-                "replayed alert {} not notified (replay {} did not ask for it)", v.name, message.replay.id
-            )
-            self.metrics.outcome("-", "suppressed_replay")
-            return None
-        targets = self.router.targets(message)
+        targets = self._targets(v)
         if not targets:
-            logger.info("no destination configured for this alert:\n{}", summary_lines(v))
-            self.metrics.outcome("-", "logged")
             return None
         if v.resolved and any(t.flap_guard_seconds > 0 for t in targets):
             await self.ledger.mark_resolved(message.alert)
@@ -92,6 +84,26 @@ class Notifier:
             reason = "; ".join(f"{o.destination} refused the notification: {o.reason}" for o in refused)
             raise Reject(reason, error_type="destination_rejected")
         return None
+
+    def handle_log_only(self, message: schemas.AnalyzedAlert) -> None:
+        """The whole of ``handle`` when no destination is configured: nothing to wait for."""
+        assert not self.router.destinations
+        self._targets(view(message, self.links))
+
+    def _targets(self, v: AlertView) -> list[Target]:
+        """Where the alert goes; when nowhere, it is logged (or skipped, for a replay) here."""
+        message = v.message
+        if message.replay is not None and not message.replay.notify:
+            logger.info(
+                "replayed alert {} not notified (replay {} did not ask for it)", v.name, message.replay.id
+            )
+            self.metrics.outcome("-", "suppressed_replay")
+            return []
+        targets = self.router.targets(message)
+        if not targets:
+            logger.info("no destination configured for this alert:\n{}", summary_lines(v))
+            self.metrics.outcome("-", "logged")
+        return targets
 
     async def _deliver(self, target: Target, v: AlertView) -> Outcome:
         destination = target.destination

@@ -29,12 +29,14 @@ from services.runtime._stage import (
     serve_stage,
     stage_main,
 )
-from services.runtime._worker import Handler, output_msg_id
+from services.runtime._worker import AsyncHandler, Handler, InlineHandler, output_msg_id
 
 __all__ = [
     "CONSUMERS",
+    "AsyncHandler",
     "ConfigError",
     "Handler",
+    "InlineHandler",
     "NatsSettings",
     "Reject",
     "RetryLater",

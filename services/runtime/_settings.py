@@ -28,7 +28,13 @@ class NatsSettings(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class StageSettings(NatsSettings, kw_only=True, frozen=True):
-    max_in_flight: Annotated[int, doc("Messages one replica processes at once")] = 64
+    max_in_flight: Annotated[
+        int,
+        doc(
+            "Messages one replica processes at once; a stage with no I/O to do (no sources, rules only,"
+            " log only) takes whole batches of up to 256"
+        ),
+    ] = 64
     ack_wait_seconds: Annotated[float, doc("Seconds before JetStream redelivers an unacked message")] = 30.0
     max_deliver: Annotated[int, doc("Deliveries before a message is dead-lettered")] = 8
     retry_backoff_seconds: Annotated[

@@ -73,7 +73,7 @@ async def serve_stage(
         await provision(js, settings)
         handler = await spec.build(settings, runtime)
         metrics = StageMetrics(runtime.registry, spec.name)
-        worker = Worker(spec.name, spec.output_subject, spec.input_type, settings, js, handler, metrics)
+        worker = Worker(spec.name, spec.output_subject, spec.input_type, settings, nc, handler, metrics)
 
         async def readiness() -> str | None:
             if not nc.is_connected:

@@ -6,7 +6,10 @@ the input and de-duplicate the second publish.
 
 Each message is handled in a task of its own from its first step to its ack: handlers may
 use ``asyncio.timeout`` or libraries with cancel scopes (openai, httpx), which must enter
-and exit in the same task.
+and exit in the same task. A stage with no I/O to do (rules analysis, nothing to query,
+log-only notification) hands over an ``InlineHandler`` instead: the runtime calls it over
+a whole fetched batch in one task and pipelines the publishes, as a bare relay would,
+because a task and a publish round trip per message then cost more than the work itself.
 """
 
 from __future__ import annotations
@@ -17,25 +20,35 @@ import contextlib
 import contextvars
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import nats.errors
 from loguru import logger
+from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 import schemas
 from services.runtime._errors import Reject, RetryLater
 from services.runtime._metrics import StageMetrics
+from services.runtime._pull import ContinuousPull
 from services.runtime._settings import StageSettings
 
-Handler = Callable[[Any], Awaitable[Any]]
+AsyncHandler = Callable[[Any], Awaitable[Any]]
 
-IDLE_FETCH_SECONDS = 2.0
-BUSY_FETCH_SECONDS = 0.05
-MAX_FETCH_BATCH = 256
+
+@dataclass(frozen=True)
+class InlineHandler:
+    """A handler that returns without waiting on anything; may raise Reject or RetryLater like any."""
+
+    handle: Callable[[Any], Any]
+
+
+Handler = AsyncHandler | InlineHandler
+
+# What a stage without I/O takes at once: it holds no task or connection per message.
+INLINE_CAPACITY = 256
 PUBLISH_TIMEOUT_SECONDS = 10.0
 
 # How many times JetStream has delivered the message being handled (1 on the first try),
@@ -61,72 +74,53 @@ class Worker:
         output_subject: str | None,
         input_type: type[Any],
         settings: StageSettings,
-        js: JetStreamContext,
+        nc: Client,
         handler: Handler,
         metrics: StageMetrics,
     ) -> None:
         self.name = name
+        self.nc = nc
         self.output_subject = output_subject
         self.input_type = input_type
         self.settings = settings
-        self.js = js
+        self.js = nc.jetstream()
         self.handler = handler
         self.metrics = metrics
         self.tasks: set[asyncio.Task[None]] = set()
         self.held = 0  # messages fetched and not finished yet
-        self.slots_free = asyncio.Event()
-        # When full, fetch again once a quarter of the slots are free: one pull per batch, not per message.
-        self.refill_at = settings.max_in_flight - max(1, settings.max_in_flight // 4)
+        # A stage without I/O holds no task or connection per message: it takes whole batches.
+        inline = isinstance(handler, InlineHandler)
+        self.capacity = max(settings.max_in_flight, INLINE_CAPACITY) if inline else settings.max_in_flight
+        self.refill_at = self.capacity - max(1, self.capacity // 4)
+        self.pull: ContinuousPull | None = None
         # id(msg) -> (msg, when its handling started); one ticker keeps all of them alive.
         self.running: dict[int, tuple[Msg, float]] = {}
 
-    # ---- fetching -----------------------------------------------------------------------------
+    # ---- pulling ------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        sub = await self._subscribe()
+        """Take messages until ``stop``; then stop asking and hand back what was not started."""
+        self.pull = pull = ContinuousPull(self.nc, schemas.STREAM, self.name, self.capacity)
+        await pull.start()
         keep_alive = asyncio.create_task(self._keep_alive())
+        stopping = asyncio.create_task(stop.wait())
+        stopping.add_done_callback(lambda _: pull.interrupt())
         try:
-            await self._fetch_loop(sub, stop)
+            while not stop.is_set():
+                await pull.top_up(self.held)
+                batch = pull.take()
+                if not batch:
+                    await pull.wait(self.held)
+                    continue
+                self.held += len(batch)
+                if isinstance(self.handler, InlineHandler):
+                    self._spawn(self._process_batch(batch, self.handler.handle))
+                else:
+                    for msg in batch:
+                        self._spawn(self._process(msg))
         finally:
             keep_alive.cancel()
-
-    async def _fetch_loop(self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> None:
-        busy, failures = False, 0
-        while not stop.is_set():
-            free = self.settings.max_in_flight - self.held
-            if free <= 0:
-                self.slots_free.clear()
-                await self.slots_free.wait()
-                continue
-            try:
-                if busy:
-                    messages = await sub.fetch(min(free, MAX_FETCH_BATCH), timeout=BUSY_FETCH_SECONDS)
-                else:
-                    # One message wakes an idle stage at once; a batch would wait to fill.
-                    messages = await sub.fetch(1, timeout=IDLE_FETCH_SECONDS)
-                failures = 0
-            except (TimeoutError, nats.errors.TimeoutError):
-                busy = False
-                continue
-            except Exception as exc:
-                failures += 1
-                logger.warning("fetch failed ({}): {}", failures, type(exc).__name__)
-                await asyncio.sleep(min(0.2 * failures, 2.0))
-                if failures % 5 == 0 and not stop.is_set():
-                    # nats-py pull subscriptions can stall after reconnects; start afresh.
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-                    with contextlib.suppress(Exception):
-                        sub = await self._subscribe()
-                continue
-            busy = True
-            self.held += len(messages)
-            for msg in messages:
-                self._spawn(self._process(msg))
-
-    async def _subscribe(self) -> JetStreamContext.PullSubscription:
-        return await self.js.pull_subscribe_bind(
-            durable=self.name, stream=schemas.STREAM, inbox_prefix=b"_INBOX."
-        )
+            stopping.cancel()
+            await pull.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -134,12 +128,13 @@ class Worker:
         task.add_done_callback(self.tasks.discard)
 
     async def drain(self, grace: float) -> None:
-        if not self.tasks:
-            return
-        logger.info("waiting up to {}s for {} in-flight messages", grace, self.held)
-        _, pending = await asyncio.wait(self.tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
+        if self.tasks:
+            logger.info("waiting up to {}s for {} in-flight messages", grace, self.held)
+            _, pending = await asyncio.wait(self.tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+        if self.pull is not None:
+            await self.pull.unsubscribe()
 
     # ---- handling -----------------------------------------------------------------------------
     async def _process(self, msg: Msg) -> None:
@@ -151,29 +146,44 @@ class Worker:
         finally:
             self._finish(msg, started)
 
-    async def _handle(self, msg: Msg) -> None:
-        attempts = msg.metadata.num_delivered
-        delivery.set(attempts)
+    def _decode(self, msg: Msg, attempts: int) -> tuple[Any, tuple[str, str] | None]:
+        """The message, and why it goes to alerts.dead instead of the handler, if it does."""
         try:
             message = schemas.decode(msg.data, self.input_type)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             # RecursionError: JSON nested deeper than the decoder follows; retrying cannot help.
-            await self._dead_letter(
-                msg, f"cannot decode {self.input_type.__name__}: {exc}", "decode", attempts
-            )
+            return None, (f"cannot decode {self.input_type.__name__}: {exc}", "decode")
+        if attempts > self.settings.max_deliver:
+            # Reached only when earlier attempts died with the process (e.g. killed mid-handle).
+            return message, ("max deliveries reached", "max_deliver")
+        return message, None
+
+    async def _refuse(self, msg: Msg, message: Any, refusal: tuple[str, str], attempts: int) -> None:
+        if message is None:
+            await self._dead_letter(msg, *refusal, attempts)
             return
         with logger.contextualize(alert_id=message.id):
-            if attempts > self.settings.max_deliver:
-                # Reached only when earlier attempts died with the process (e.g. killed mid-handle).
-                await self._dead_letter(msg, "max deliveries reached", "max_deliver", attempts)
-                return
+            await self._dead_letter(msg, *refusal, attempts)
+
+    def _headers(self, result: Any) -> dict[str, str]:
+        return {schemas.MSG_ID_HEADER: output_msg_id(self.name, result)}
+
+    async def _handle(self, msg: Msg) -> None:
+        attempts = deliveries(msg)
+        delivery.set(attempts)
+        message, refusal = self._decode(msg, attempts)
+        if refusal is not None:
+            await self._refuse(msg, message, refusal, attempts)
+            return
+        assert not isinstance(self.handler, InlineHandler)
+        with logger.contextualize(alert_id=message.id):
             try:
                 result = await self.handler(message)
                 if result is not None and self.output_subject is not None:
                     await self.js.publish(
                         self.output_subject,
                         schemas.encode(result),
-                        headers={schemas.MSG_ID_HEADER: output_msg_id(self.name, result)},
+                        headers=self._headers(result),
                         timeout=PUBLISH_TIMEOUT_SECONDS,
                     )
                 await msg.ack()
@@ -181,13 +191,65 @@ class Worker:
             except Exception as exc:
                 await self._failed(msg, exc, attempts)
 
+    async def _process_batch(self, messages: list[Msg], handle: Callable[[Any], Any]) -> None:
+        """Handle a batch inline, publish every result, wait for the publish acks once, then ack."""
+        published: list[tuple[Msg, str, int, asyncio.Future[Any] | None, float]] = []
+        observe = self.metrics.handler_seconds.observe
+        self.metrics.in_flight.inc(len(messages))
+        try:
+            for msg in messages:
+                started = time.monotonic()
+                attempts = deliveries(msg)
+                delivery.set(attempts)
+                message, refusal = self._decode(msg, attempts)
+                if refusal is not None:
+                    await self._refuse(msg, message, refusal, attempts)
+                    continue
+                with logger.contextualize(alert_id=message.id):
+                    try:
+                        result = handle(message)
+                        future = None
+                        if result is not None and self.output_subject is not None:
+                            future = await self.js.publish_async(
+                                self.output_subject, schemas.encode(result), headers=self._headers(result)
+                            )
+                    except Exception as exc:
+                        await self._failed(msg, exc, attempts)
+                        continue
+                published.append((msg, message.id, attempts, future, started))
+            futures = [future for *_, future, _ in published if future is not None]
+            if futures:
+                # Whatever is not acknowledged in time is nak'ed below and comes back.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.gather(*futures, return_exceptions=True), PUBLISH_TIMEOUT_SECONDS
+                    )
+            acked = 0
+            for msg, alert_id, attempts, future, started in published:
+                failure = _publish_failure(future)
+                if failure is None:
+                    await msg.ack()
+                    acked += 1
+                    observe(time.monotonic() - started)
+                else:
+                    with logger.contextualize(alert_id=alert_id):
+                        await self._failed(msg, failure, attempts)
+            self.metrics.ok.inc(acked)
+        finally:
+            # Also when cancelled at shutdown: what was not acked comes back after ack_wait.
+            self.metrics.in_flight.dec(len(messages))
+            self._release(len(messages))
+
     def _finish(self, msg: Msg, started: float) -> None:
         del self.running[id(msg)]
         self.metrics.in_flight.dec()
         self.metrics.handler_seconds.observe(time.monotonic() - started)
-        self.held -= 1
-        if self.held <= self.refill_at:
-            self.slots_free.set()
+        self._release(1)
+
+    def _release(self, count: int) -> None:
+        self.held -= count
+        if self.held <= self.refill_at and self.pull is not None:
+            self.pull.interrupt()
 
     # ---- failures -----------------------------------------------------------------------------
     async def _failed(self, msg: Msg, exc: BaseException, attempts: int) -> None:
@@ -252,3 +314,19 @@ class Worker:
                 if now - started >= interval / 2:
                     with contextlib.suppress(Exception):
                         await msg.in_progress()
+
+
+def deliveries(msg: Msg) -> int:
+    """JetStream's delivery count, read from the ack subject without parsing all of its metadata."""
+    tokens = msg.reply.split(".")
+    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>
+        return int(tokens[4])
+    return int(msg.metadata.num_delivered)
+
+
+def _publish_failure(future: asyncio.Future[Any] | None) -> BaseException | None:
+    if future is None:
+        return None
+    if not future.done() or future.cancelled():
+        return TimeoutError("no publish acknowledgement in time")
+    return future.exception()

@@ -15,6 +15,7 @@ import pytest
 
 import schemas
 from services.runtime import (
+    InlineHandler,
     Reject,
     RetryLater,
     Runtime,
@@ -28,6 +29,11 @@ from tests.support.services import running_stage, settings_for
 from tests.support.stream import read_subject, subject_count
 
 RawHandler = Callable[[schemas.RawAlert], Awaitable[schemas.EnrichedAlert | None]]
+SyncRawHandler = Callable[[schemas.RawAlert], schemas.EnrichedAlert | None]
+
+# The runtime runs a handler in a task per message, or inline over a batch when the stage has no
+# I/O to do (InlineHandler); retries, dead letters and publishing must not differ between the two.
+HANDLER_KINDS = ["task", "inline"]
 
 
 def raw_alert(name: str = "HighCPUUsage", fingerprint: str = "f1") -> schemas.RawAlert:
@@ -44,8 +50,8 @@ def enriched(message: schemas.RawAlert) -> schemas.EnrichedAlert:
     return schemas.enriched(message, schemas.Evidence(), datetime.now(UTC))
 
 
-def spec_for(handler: RawHandler) -> StageSpec[Any, Any]:
-    async def build(_: StageSettings, __: Runtime) -> RawHandler:
+def spec_for(handler: RawHandler | InlineHandler) -> StageSpec[Any, Any]:
+    async def build(_: StageSettings, __: Runtime) -> RawHandler | InlineHandler:
         return handler
 
     return StageSpec(
@@ -55,6 +61,16 @@ def spec_for(handler: RawHandler) -> StageSpec[Any, Any]:
         output_subject=schemas.ENRICHED,
         build=build,
     )
+
+
+def spec_of_kind(kind: str, handle: SyncRawHandler) -> StageSpec[Any, Any]:
+    if kind == "inline":
+        return spec_for(InlineHandler(handle))
+
+    async def in_a_task(message: schemas.RawAlert) -> schemas.EnrichedAlert | None:
+        return handle(message)
+
+    return spec_for(in_a_task)
 
 
 @pytest.fixture
@@ -70,35 +86,45 @@ def fast_settings(url: str, **overrides: Any) -> StageSettings:
     return settings
 
 
+async def wait_until_acked(js: nats.js.JetStreamContext, consumer: str, timeout: float = 10.0) -> None:
+    """Published downstream is not yet acked upstream: metrics and counts settle after the ack."""
+    async with asyncio.timeout(timeout):
+        while True:
+            info = await js.consumer_info(schemas.STREAM, consumer)
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                return
+            await asyncio.sleep(0.02)
+
+
 async def publish_raw(js: nats.js.JetStreamContext, payload: bytes, msg_id: str) -> None:
     await js.publish(schemas.RAW, payload, headers={schemas.MSG_ID_HEADER: msg_id})
 
 
-async def test_results_flow_downstream_once_per_alert(nats_server: NatsServer, js: Any) -> None:
-    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
-        return enriched(message)
-
+@pytest.mark.parametrize("kind", HANDLER_KINDS)
+async def test_results_flow_downstream_once_per_alert(nats_server: NatsServer, js: Any, kind: str) -> None:
     settings = fast_settings(nats_server.url)
     await provision(js, settings)
-    alerts = [raw_alert(fingerprint=f"f{i}") for i in range(50)]
-    async with running_stage(spec_for(handle), settings):
-        for message in alerts:
+    # More than one batch of either kind, published while the stage runs and before it starts.
+    alerts = [raw_alert(fingerprint=f"f{i}") for i in range(600)]
+    for message in alerts[:300]:
+        await publish_raw(js, schemas.encode(message), message.id)
+    async with running_stage(spec_of_kind(kind, enriched), settings):
+        for message in alerts[300:]:
             await publish_raw(js, schemas.encode(message), message.id)
-        out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=50)
+        out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=600)
+        await wait_until_acked(js, "enricher")
     assert sorted(m.id for m in out) == sorted(m.id for m in alerts)
-    assert await subject_count(js, schemas.ENRICHED) == 50
+    assert await subject_count(js, schemas.ENRICHED) == 600
 
 
+@pytest.mark.parametrize("kind", HANDLER_KINDS)
 async def test_poison_goes_to_dead_letters_and_the_next_message_still_flows(
-    nats_server: NatsServer, js: Any
+    nats_server: NatsServer, js: Any, kind: str
 ) -> None:
-    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
-        return enriched(message)
-
     settings = fast_settings(nats_server.url)
     await provision(js, settings)
     good = raw_alert()
-    async with running_stage(spec_for(handle), settings):
+    async with running_stage(spec_of_kind(kind, enriched), settings):
         await publish_raw(js, b'{"id": 42, "this is": "not a raw alert"}', "poison-1")
         await publish_raw(js, b"\xff\xfe not even utf-8", "poison-2")
         await publish_raw(js, schemas.encode(good), good.id)
@@ -113,13 +139,14 @@ async def test_poison_goes_to_dead_letters_and_the_next_message_still_flows(
     assert by_id["poison-2"].payload_encoding == "base64"
 
 
+@pytest.mark.parametrize("kind", HANDLER_KINDS)
 async def test_a_handler_failing_twice_is_retried_and_published_once(
-    nats_server: NatsServer, js: Any
+    nats_server: NatsServer, js: Any, kind: str
 ) -> None:
     attempts: Counter[str] = Counter()
     deliveries: list[int] = []
 
-    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+    def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
         attempts[message.id] += 1
         deliveries.append(current_delivery())
         if attempts[message.id] == 1:
@@ -131,9 +158,10 @@ async def test_a_handler_failing_twice_is_retried_and_published_once(
     settings = fast_settings(nats_server.url)
     await provision(js, settings)
     message = raw_alert()
-    async with running_stage(spec_for(handle), settings) as port:
+    async with running_stage(spec_of_kind(kind, handle), settings) as port:
         await publish_raw(js, schemas.encode(message), message.id)
         out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=1)
+        await wait_until_acked(js, "enricher")
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as response:
             metrics = await response.text()
     assert out[0].id == message.id
@@ -144,10 +172,11 @@ async def test_a_handler_failing_twice_is_retried_and_published_once(
     assert 'aiops_messages_total{outcome="ok",stage="enricher"} 1.0' in metrics
 
 
+@pytest.mark.parametrize("kind", HANDLER_KINDS)
 async def test_rejected_and_exhausted_messages_are_dead_lettered_with_the_error(
-    nats_server: NatsServer, js: Any
+    nats_server: NatsServer, js: Any, kind: str
 ) -> None:
-    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+    def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
         if message.alert.labels["alertname"] == "Reject":
             raise Reject("label set makes no sense")
         raise TimeoutError("prometheus did not answer")
@@ -155,7 +184,7 @@ async def test_rejected_and_exhausted_messages_are_dead_lettered_with_the_error(
     settings = fast_settings(nats_server.url, max_deliver=3)
     await provision(js, settings)
     rejected, exhausted = raw_alert("Reject", "r"), raw_alert("Exhaust", "e")
-    async with running_stage(spec_for(handle), settings):
+    async with running_stage(spec_of_kind(kind, handle), settings):
         for message in (rejected, exhausted):
             await publish_raw(js, schemas.encode(message), message.id)
         dead = await read_subject(js, schemas.DEAD, schemas.DeadLetter, count=2)
