@@ -7,6 +7,7 @@ import orjson
 import schemas
 from services.notifier._destinations import Destination
 from services.notifier._http import Request
+from services.notifier._ledger import delivery_key
 from services.notifier._pagerduty import pagerduty_event
 from services.notifier._signing import signed_headers
 from services.notifier._slack import slack_message
@@ -25,6 +26,13 @@ def render(destination: Destination, v: AlertView, now: int) -> Request:
         return Request(destination.url, orjson.dumps(pagerduty_event(v, destination.secret)), JSON)
     if destination.type == "webhook":
         body = schemas.encode(v.message)
-        headers = {**JSON, "X-Aiops-Alert-Id": v.message.id, **signed_headers(destination.secret, now, body)}
+        headers = {
+            **JSON,
+            "X-Aiops-Alert-Id": v.message.id,
+            # The same on every attempt of this delivery, so a receiver can answer a repeat from its record
+            # (draft-ietf-httpapi-idempotency-key-header: a structured-field string, hence the quotes).
+            "Idempotency-Key": f'"{delivery_key(v.message, destination.name).removeprefix("delivered.")}"',
+            **signed_headers(destination.secret, now, body),
+        }
         return Request(destination.url, body, headers)
     raise ValueError(f"destination type {destination.type!r} does not post")

@@ -1,4 +1,9 @@
-"""The notification sink: a FakeWebhook that counts deliveries per alert id and can be taken down."""
+"""The notification sink: a FakeWebhook that counts deliveries per alert id and can be taken down.
+
+It honours ``Idempotency-Key`` as a receiver following the IETF draft does: a repeat of a key it
+already answered with success gets that answer again and is not acted on twice. Repeats are
+counted apart (``reposts``), so a scenario can still insist on none.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +20,32 @@ class Sink(FakeWebhook):
         self.down = False
         self.last_delivery = 0.0
         self._delivered = asyncio.Event()
+        self._answered: dict[str, Reply] = {}
+        self._acted_on: Counter[str] = Counter()
+        self.repeats: list[Received] = []
 
     def default_reply(self, request: Received) -> Reply:
         if self.down:
             return Reply(503, '{"error": "maintenance"}', content_type="application/json")
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and key in self._answered:
+            self.repeats.append(request)
+            return self._answered[key]
         self.last_delivery = time.monotonic()
         self._delivered.set()
-        return super().default_reply(request)
+        reply = super().default_reply(request)
+        if key is not None:
+            self._answered[key] = reply
+        self._acted_on[request.headers.get("X-Aiops-Alert-Id", "?")] += 1
+        return reply
 
     def per_id(self) -> Counter[str]:
-        """How many times each alert id was accepted (the notifier names it in X-Aiops-Alert-Id)."""
-        return Counter(r.headers.get("X-Aiops-Alert-Id", "?") for r in self.accepted)
+        """How many times each alert id was acted on (the notifier names it in X-Aiops-Alert-Id)."""
+        return Counter(self._acted_on)
+
+    def reposts(self) -> int:
+        """Posts of a notification the sink already had: answered from its Idempotency-Key record."""
+        return len(self.repeats)
 
     def delivered(self) -> int:
         return len(self.accepted)

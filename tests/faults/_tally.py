@@ -84,19 +84,33 @@ async def raw_ids(js: JetStreamContext) -> set[str]:
 
 
 async def tally(
-    scenario: str, js: JetStreamContext, sink: Sink, sent: set[str], recover: float | None, note: str = ""
+    scenario: str,
+    js: JetStreamContext,
+    sink: Sink,
+    sent: set[str],
+    recover: float | None,
+    note: str = "",
+    *,
+    reposts_expected: bool = False,
 ) -> Row:
-    """Record the scenario's row: lost = sent but not analysed or not notified; duplicates anywhere."""
+    """Record the scenario's row: lost = sent but not analysed or not notified; duplicates anywhere.
+
+    A re-post the sink answered from its Idempotency-Key record reached no one twice; it counts as a
+    duplicate all the same unless the scenario is the one where it cannot be avoided (a notifier
+    killed between a destination's answer and its record), and is then reported in the note.
+    """
     on_stream = await analysed(js)
     at_sink = sink.per_id()
     complete = set(on_stream) & set(at_sink)
     stream_copies = sum(n - 1 for n in on_stream.values())
     sink_copies = sum(n - 1 for n in at_sink.values())
-    duplicated = stream_copies + sink_copies
+    reposts = sink.reposts()
+    duplicated = stream_copies + sink_copies + (0 if reposts_expected else reposts)
     if duplicated:
-        note = f"{note}; duplicates: {stream_copies} on alerts.analyzed, {sink_copies} at the sink".lstrip(
-            "; "
-        )
+        counts = f"{stream_copies} on alerts.analyzed, {sink_copies + reposts} at the sink"
+        note = f"{note}; duplicates: {counts}".lstrip("; ")
+    if reposts_expected and reposts:
+        note = f"{note}; {reposts} re-posts after the kill, dropped by the receiver's Idempotency-Key"
     return record(
         Row(
             scenario=scenario,

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 import schemas
@@ -41,6 +42,28 @@ def test_signed_webhook_verifies_and_carries_the_analyzed_message(firing: schema
     assert receiver_accepts("topsecret", request.headers, request.body, now)
     assert schemas.decode(request.body, schemas.AnalyzedAlert) == firing
     assert request.headers["X-Aiops-Alert-Id"] == firing.id
+    assert request.headers["Idempotency-Key"] == f'"{firing.id}.webhook"'
+
+
+def test_every_attempt_of_a_delivery_has_the_same_idempotency_key(firing: schemas.AnalyzedAlert) -> None:
+    """A repeat after a crash must be recognisable; another alert, resolution or replay must not be."""
+    first = render(webhook(), view(firing, LinkSettings()), int(time.time()))
+    later = render(webhook(), view(firing, LinkSettings()), int(time.time()) + 60)
+    assert first.headers["Idempotency-Key"] == later.headers["Idempotency-Key"]
+    resolved = msgspec.structs.replace(firing, id="another-episode-or-status")
+    replay = schemas.Replay(id="r1", requested_at=datetime.now(UTC), notify=True)
+    replayed = msgspec.structs.replace(firing, replay=replay)
+    other_destination = Destination(name="audit", type="webhook", url="https://audit.example/hook")
+    keys = {
+        render(dest, view(message, LinkSettings()), 0).headers["Idempotency-Key"]
+        for message, dest in (
+            (firing, webhook()),
+            (resolved, webhook()),
+            (replayed, webhook()),
+            (firing, other_destination),
+        )
+    }
+    assert len(keys) == 4
 
 
 def test_tampered_replayed_or_wrongly_keyed_posts_are_refused(firing: schemas.AnalyzedAlert) -> None:
