@@ -31,7 +31,7 @@ PULL_EXPIRES_SECONDS = 5.0
 # Nothing heard for this long past a request's expiry while requests are outstanding: they are gone.
 SILENCE_GRACE_SECONDS = 3.0
 LIVENESS_CHECK_SECONDS = 1.0
-# After a status that ended requests abnormally (409), wait this long before asking again.
+# After a status that ended requests abnormally (409) or a request that could not be sent.
 RETRY_PAUSE_SECONDS = 0.5
 
 STATUS = "Status"
@@ -116,7 +116,13 @@ class ContinuousPull:
         if room < self.refill and not (room > 0 and self.requested == 0):
             return
         request = {"batch": room, "expires": int(self.expires_seconds * 1e9)}
-        await self.nc.publish(self.subject, orjson.dumps(request), reply=self.inbox)
+        try:
+            await self.nc.publish(self.subject, orjson.dumps(request), reply=self.inbox)
+        except Exception as exc:
+            # Closed or over the reconnect buffer: the next round asks again, not at once.
+            logger.warning("consumer {}: cannot send a pull request ({})", self.durable, type(exc).__name__)
+            self.paused_until = time.monotonic() + RETRY_PAUSE_SECONDS
+            return
         self.requested += room
 
     async def wait(self, held: int) -> None:
