@@ -27,9 +27,9 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 # Every request expires and is answered with a 408 after this: a heartbeat for idle stages.
-PULL_EXPIRES_SECONDS = 5.0
+PULL_EXPIRES_SECONDS = 2.0
 # Nothing heard for this long past a request's expiry while requests are outstanding: they are gone.
-SILENCE_GRACE_SECONDS = 3.0
+SILENCE_GRACE_SECONDS = 1.5
 LIVENESS_CHECK_SECONDS = 1.0
 # After a status that ended requests abnormally (409) or a request that could not be sent.
 RETRY_PAUSE_SECONDS = 0.5
