@@ -143,8 +143,8 @@ class Ingest:
             return _error(exc.status, exc.reason)
         except BadRequest as exc:
             return _error(400, exc.reason)
-        answer = self.waiters.expect(message.id) if wait > 0 else None
         try:
+            answer = await self.waiters.expect(message.id) if wait > 0 else None
             await self.publish([message])
             if answer is not None:
                 with contextlib.suppress(TimeoutError):
@@ -153,7 +153,8 @@ class Ingest:
         except Unavailable as exc:
             return _error(503, str(exc))
         finally:
-            self.waiters.forget(message.id)
+            if wait > 0:
+                await self.waiters.forget(message.id)
         return web.json_response({"id": message.id, "status": "accepted"}, status=202)
 
     async def queue_status(self, _: web.Request) -> web.Response:

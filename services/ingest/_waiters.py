@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 import msgspec
+from loguru import logger
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -21,26 +22,50 @@ _id_decoder = msgspec.json.Decoder(_IdOnly)
 
 
 class AnalysisWaiters:
+    """Listens on ``alerts.analyzed`` only while someone waits: otherwise every analysis of the
+    pipeline would cross this process for nothing."""
+
     def __init__(self) -> None:
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
         self._subscription: Subscription | None = None
+        self._nc: Client | None = None
+        self._changing = asyncio.Lock()
 
     async def start(self, nc: Client) -> None:
-        self._subscription = await nc.subscribe(schemas.ANALYZED, cb=self._on_message)
+        self._nc = nc
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
+        async with self._changing:
+            await self._unsubscribe()
 
-    def expect(self, alert_id: str) -> asyncio.Future[bytes]:
-        """Register before publishing, so a fast pipeline cannot answer before we listen."""
+    async def expect(self, alert_id: str) -> asyncio.Future[bytes]:
+        """Register (and listen) before publishing, so a fast pipeline cannot answer before we listen."""
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[alert_id] = future
+        async with self._changing:
+            if self._subscription is None and self._nc is not None:
+                try:
+                    self._subscription = await self._nc.subscribe(schemas.ANALYZED, cb=self._on_message)
+                except Exception as exc:
+                    # The caller then answers 202 with the id after its wait, as on a timeout.
+                    logger.warning("cannot listen for analyses ({})", type(exc).__name__)
         return future
 
-    def forget(self, alert_id: str) -> None:
+    async def forget(self, alert_id: str) -> None:
         self._waiting.pop(alert_id, None)
+        async with self._changing:
+            if not self._waiting:
+                await self._unsubscribe()
+
+    @property
+    def listening(self) -> bool:
+        return self._subscription is not None
+
+    async def _unsubscribe(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
     async def _on_message(self, msg: Msg) -> None:
         if not self._waiting:

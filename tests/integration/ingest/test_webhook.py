@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -160,3 +161,34 @@ async def test_health_ready_and_metrics(ingest: str) -> None:
         async with http.get(f"{ingest}/metrics") as response:
             text = await response.text()
     assert 'aiops_ingest_alerts_total{outcome="stored"} 2.0' in text
+
+
+async def ingest_subscriptions(nats_server: NatsServer) -> list[str]:
+    """What the ingest's connection listens to, as the server's monitoring endpoint reports it."""
+    url = f"http://127.0.0.1:{nats_server.monitor_port}/connz?subs=1"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        connz = await response.json()
+    return [
+        subject
+        for connection in connz["connections"]
+        if connection.get("name") == "aiops-ingest"
+        for subject in connection.get("subscriptions_list", [])
+    ]
+
+
+async def test_analyses_cross_the_ingest_only_while_someone_waits(
+    ingest: str, nats_server: NatsServer
+) -> None:
+    """Every analysis of the pipeline would otherwise be sent to, and parsed by, the ingest for nothing."""
+    assert schemas.ANALYZED not in await ingest_subscriptions(nats_server)
+    manual = orjson.dumps({"labels": {"alertname": "Waiting"}})
+    waiting = asyncio.create_task(post(f"{ingest}/analyze?wait=2", manual))
+    async with asyncio.timeout(5):
+        while schemas.ANALYZED not in await ingest_subscriptions(nats_server):
+            await asyncio.sleep(0.05)
+    status, body = await waiting  # no pipeline runs here: the wait ends without an answer
+    assert status == 202
+    assert "id" in body
+    async with asyncio.timeout(5):
+        while schemas.ANALYZED in await ingest_subscriptions(nats_server):
+            await asyncio.sleep(0.05)
