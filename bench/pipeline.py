@@ -54,38 +54,46 @@ async def wait_consumers(js: Any, stream: str, names: list[str]) -> None:
                     await asyncio.sleep(0.1)
 
 
-async def bench_relay(server: NatsServer, n: int) -> tuple[float, list[int]]:
+async def bench_relay(server: NatsServer, n: int, round_: int) -> tuple[float, list[int]]:
+    """One relay run on a stream of its own; returns alerts/s and CPU µs per alert (3 hops, nats-server)."""
     nc = await nats.connect(server.url)
     js = nc.jetstream()
     base = stream_config(load(StageSettings, {}))
+    stream, prefix = f"RELAY{round_}", f"relay{round_}"
     await js.add_stream(
         StreamConfig(
-            name="RELAY", subjects=["relay.>"], storage=base.storage, duplicate_window=base.duplicate_window
+            name=stream,
+            subjects=[f"{prefix}.>"],
+            storage=base.storage,
+            duplicate_window=base.duplicate_window,
         )
     )
     hops = [
-        ("r1", "relay.raw", "relay.enriched"),
-        ("r2", "relay.enriched", "relay.analyzed"),
-        ("r3", "relay.analyzed"),
+        ("r1", f"{prefix}.raw", f"{prefix}.enriched"),
+        ("r2", f"{prefix}.enriched", f"{prefix}.analyzed"),
+        ("r3", f"{prefix}.analyzed"),
     ]
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.relay", server.url, *hop]) for hop in hops]
-    await wait_consumers(js, "RELAY", [hop[0] for hop in hops])
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "bench.relay", server.url, stream, *hop]) for hop in hops
+    ]
+    await wait_consumers(js, stream, [hop[0] for hop in hops])
     cpu_before = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.process.pid)]
     payload = orjson.dumps(orjson.loads(webhook("relay", 0, 1))["alerts"][0])
     started = time.perf_counter()
     for start in range(0, n, ALERTS_PER_WEBHOOK):
         acks = [
-            await js.publish_async("relay.raw", payload, headers={"Nats-Msg-Id": f"relay-{i}"})
+            await js.publish_async(f"{prefix}.raw", payload, headers={"Nats-Msg-Id": f"relay-{i}"})
             for i in range(start, min(n, start + ALERTS_PER_WEBHOOK))
         ]
         await asyncio.gather(*acks)
-    await wait_consumed(js, "RELAY", "r3", n, within=600)
+    await wait_consumed(js, stream, "r3", n, within=600)
     elapsed = time.perf_counter() - started
     cpu_after = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.process.pid)]
     relay_cpu = [round((a - b) / n * 1e6) for a, b in zip(cpu_after, cpu_before, strict=True)]
     for proc in procs:
         proc.terminate()
         proc.wait(10)
+    await js.delete_stream(stream)
     await nc.close()
     return n / elapsed, relay_cpu
 
@@ -108,90 +116,93 @@ def _profiled(name: str) -> list[str]:
     )
 
 
-async def bench_pipeline(server: NatsServer, n: int) -> dict[str, Any]:
-    port = free_port()
-    env = {**os.environ, **BASE_ENV, "NATS_URL": server.url, "INGEST_PORT": str(port)}
-    names = ("ingest", "enricher", "analyst", "notifier")
-    ports = {name: port if name == "ingest" else free_port() for name in names}
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, *_profiled(name), "-m", f"services.{name}"],
-            env={**env, "HEALTH_PORT": str(ports[name])},
-            stderr=subprocess.DEVNULL,
-        )
-        for name in names
-    }
-    url = f"http://127.0.0.1:{port}"
-    nc = await nats.connect(server.url)
-    js = nc.jetstream()
-    async with aiohttp.ClientSession() as http:
-        # The clock starts once every service is ready (rules and packs loaded, consuming).
+class Pipeline:
+    """The four services as separate processes on one server, started once for every round."""
+
+    NAMES = ("ingest", "enricher", "analyst", "notifier")
+
+    def __init__(self, server: NatsServer) -> None:
+        self.server = server
+        port = free_port()
+        env = {**os.environ, **BASE_ENV, "NATS_URL": server.url, "INGEST_PORT": str(port)}
+        self.ports = {name: port if name == "ingest" else free_port() for name in self.NAMES}
+        self.procs = {
+            name: subprocess.Popen(
+                [sys.executable, *_profiled(name), "-m", f"services.{name}"],
+                env={**env, "HEALTH_PORT": str(self.ports[name])},
+                stderr=subprocess.DEVNULL,
+            )
+            for name in self.NAMES
+        }
+        self.url = f"http://127.0.0.1:{port}"
+        self.total = 0  # alerts posted so far, over every round
+
+    async def ready(self, http: aiohttp.ClientSession) -> None:
+        """The clock starts once every service is ready (rules and packs loaded, consuming)."""
         async with asyncio.timeout(60):
-            for name in names:
+            for name in self.NAMES:
                 while True:
                     try:
-                        async with http.get(f"http://127.0.0.1:{ports[name]}/readyz") as response:
+                        async with http.get(f"http://127.0.0.1:{self.ports[name]}/readyz") as response:
                             if response.status == 200:
                                 break
                     except aiohttp.ClientError:
                         pass
                     await asyncio.sleep(0.1)
-        run = datetime.now(UTC).strftime("%H%M%S%f")
-        batches = [webhook(run, b * ALERTS_PER_WEBHOOK) for b in range(n // ALERTS_PER_WEBHOOK)]
+
+    async def post(self, http: aiohttp.ClientSession, body: bytes) -> None:
+        headers = {"Content-Type": "application/json"}
+        async with http.post(f"{self.url}/webhook/alertmanager", data=body, headers=headers) as response:
+            assert response.status == 200, await response.text()
+
+    async def flood(self, http: aiohttp.ClientSession, js: Any, n: int, run: str) -> dict[str, Any]:
+        """n alerts as fast as 8 concurrent posters go; end to end until the notifier acked the last."""
         queue: asyncio.Queue[bytes] = asyncio.Queue()
-        for batch in batches:
-            queue.put_nowait(batch)
+        for b in range(n // ALERTS_PER_WEBHOOK):
+            queue.put_nowait(webhook(run, b * ALERTS_PER_WEBHOOK))
+        posted = queue.qsize() * ALERTS_PER_WEBHOOK
 
         async def poster() -> None:
             while not queue.empty():
-                body = queue.get_nowait()
-                async with http.post(
-                    f"{url}/webhook/alertmanager", data=body, headers={"Content-Type": "application/json"}
-                ) as response:
-                    assert response.status == 200, await response.text()
+                await self.post(http, queue.get_nowait())
 
-        if os.environ.get("BENCH_WATCH"):
-            asyncio.get_running_loop().create_task(_watch(js))
-        cpu_before = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
-        nats_before = cpu_seconds(server.process.pid)
+        cpu_before = {name: cpu_seconds(proc.pid) for name, proc in self.procs.items()}
+        cpu_before["nats-server"] = cpu_seconds(self.server.process.pid)
         started = time.perf_counter()
         await asyncio.gather(*(poster() for _ in range(CONCURRENT_POSTS)))
         ingested = time.perf_counter() - started
-        await wait_consumed(js, schemas.STREAM, "notifier", len(batches) * ALERTS_PER_WEBHOOK, within=900)
+        self.total += posted
+        await wait_consumed(js, schemas.STREAM, "notifier", self.total, within=900)
         elapsed = time.perf_counter() - started
-        total = len(batches) * ALERTS_PER_WEBHOOK
-        cpu = {name: (cpu_seconds(proc.pid) - cpu_before[name]) / total * 1e6 for name, proc in procs.items()}
-        cpu["nats-server"] = (cpu_seconds(server.process.pid) - nats_before) / total * 1e6
-        # Then a steady load well below capacity: the latency a person waits for an analysis.
-        steady = [
-            webhook(run + "s", b * ALERTS_PER_WEBHOOK)
+        cpu = {
+            name: (cpu_seconds(proc.pid) - cpu_before[name]) / posted * 1e6
+            for name, proc in self.procs.items()
+        }
+        cpu["nats-server"] = (cpu_seconds(self.server.process.pid) - cpu_before["nats-server"]) / posted * 1e6
+        return {"rate": posted / elapsed, "ingest_rate": posted / ingested, "cpu": cpu, "alerts": posted}
+
+    async def steady(self, http: aiohttp.ClientSession, js: Any, run: str) -> int:
+        """A steady load well below capacity: the latency a person waits for an analysis."""
+        batches = [
+            webhook(run, b * ALERTS_PER_WEBHOOK)
             for b in range(STEADY_RATE * STEADY_SECONDS // ALERTS_PER_WEBHOOK)
         ]
         tick = ALERTS_PER_WEBHOOK / STEADY_RATE
         begin = time.perf_counter()
-        for index, batch in enumerate(steady):
+        for index, batch in enumerate(batches):
             await asyncio.sleep(max(0.0, begin + index * tick - time.perf_counter()))
-            async with http.post(f"{url}/webhook/alertmanager", data=batch,
-                                 headers={"Content-Type": "application/json"}) as response:  # fmt: skip
-                assert response.status == 200
-        steady_total = len(steady) * ALERTS_PER_WEBHOOK
-        await wait_consumed(js, schemas.STREAM, "notifier", total + steady_total, within=300)
-    every = await analyzed_latencies(js, total + steady_total)
-    latencies, steady_latencies = every[:total], every[total:]
-    memory = {name: rss_mib(proc.pid) for name, proc in procs.items()}
-    for proc in procs.values():
-        proc.terminate()
-    for proc in procs.values():
-        proc.wait(30)
-    await nc.close()
-    return {
-        "rate": total / elapsed,
-        "ingest_rate": total / ingested,
-        "latencies": latencies,
-        "steady_latencies": steady_latencies,
-        "memory": memory,
-        "cpu": cpu,
-    }
+            await self.post(http, batch)
+        self.total += len(batches) * ALERTS_PER_WEBHOOK
+        await wait_consumed(js, schemas.STREAM, "notifier", self.total, within=300)
+        return len(batches) * ALERTS_PER_WEBHOOK
+
+    def stop(self) -> dict[str, float]:
+        memory = {name: rss_mib(proc.pid) for name, proc in self.procs.items()}
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            proc.wait(30)
+        return memory
 
 
 async def analyzed_latencies(js: Any, total: int) -> list[float]:
@@ -206,18 +217,48 @@ async def analyzed_latencies(js: Any, total: int) -> list[float]:
 
 
 FLOOR = 0.6
+# The machine is shared and noisy (a burst of interference slows one run by a third): relay and
+# pipeline run in alternation and the floor applies to the median of the paired rounds' ratios.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
 async def main(n: int) -> int:
     server = NatsServer().start()
+    relays: list[tuple[float, list[int]]] = []
+    floods: list[dict[str, Any]] = []
     try:
-        relay_rate, relay_cpu = await bench_relay(server, n)
-        result = await bench_pipeline(server, n)
+        pipeline = Pipeline(server)
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        try:
+            async with aiohttp.ClientSession() as http:
+                await pipeline.ready(http)
+                if os.environ.get("BENCH_WATCH"):
+                    asyncio.get_running_loop().create_task(_watch(js))
+                run = datetime.now(UTC).strftime("%H%M%S%f")
+                for round_ in range(ROUNDS):
+                    relays.append(await bench_relay(server, n, round_))
+                    floods.append(await pipeline.flood(http, js, n, f"{run}r{round_}"))
+                steady_count = await pipeline.steady(http, js, run + "s")
+            every = await analyzed_latencies(js, pipeline.total)
+        finally:
+            memory = pipeline.stop()
+            await nc.close()
     finally:
         server.close()
-    lat = result["latencies"]
+    ratios = [flood["rate"] / relay for (relay, _), flood in zip(relays, floods, strict=True)]
+    middle = sorted(range(ROUNDS), key=lambda i: ratios[i])[ROUNDS // 2]
+    (relay_rate, relay_cpu), result = relays[middle], floods[middle]
+    flood_latencies = every[middle * n : (middle + 1) * n]
+    steady = every[-steady_count:]
     heading(
-        f"pipeline: {n} alerts through ingest -> enricher -> analyst -> notifier (2 cores, one nats-server)"
+        f"pipeline: {n} alerts through ingest -> enricher -> analyst -> notifier (2 cores, one nats-server), "
+        f"{ROUNDS} rounds"
+    )
+    row(
+        "ratio pipeline / relay, each round",
+        " ".join(f"{r:.2f}" for r in ratios),
+        f"median {ratios[middle]:.2f} (floor {FLOOR:.2f}); the median round's figures follow",
     )
     row(
         "bare nats-py relay, 3 hops (baseline)",
@@ -227,18 +268,17 @@ async def main(n: int) -> int:
     row(
         "pipeline end to end (webhook -> notified)",
         f"{result['rate']:,.0f} alerts/s",
-        f"ratio {result['rate'] / relay_rate:.2f} of the relay (floor {FLOOR:.2f})",
+        f"ratio {ratios[middle]:.2f} of the relay (floor {FLOOR:.2f})",
     )
     row("webhook intake (HTTP -> JetStream ack)", f"{result['ingest_rate']:,.0f} alerts/s")
-    row("latency webhook -> alerts.analyzed p50 (flood)", f"{percentile(lat, 50) * 1000:,.0f} ms")
-    row("latency webhook -> alerts.analyzed p99 (flood)", f"{percentile(lat, 99) * 1000:,.0f} ms")
-    steady = result["steady_latencies"]
+    row("latency webhook -> alerts.analyzed p50 (flood)", f"{percentile(flood_latencies, 50) * 1000:,.0f} ms")
+    row("latency webhook -> alerts.analyzed p99 (flood)", f"{percentile(flood_latencies, 99) * 1000:,.0f} ms")
     row(f"latency at a steady {STEADY_RATE} alerts/s, p50", f"{percentile(steady, 50) * 1000:,.0f} ms")
     row(f"latency at a steady {STEADY_RATE} alerts/s, p99", f"{percentile(steady, 99) * 1000:,.0f} ms")
     row("nats-server: CPU per alert", "", f"{result['cpu']['nats-server']:,.0f} µs")
-    for name, mib in result["memory"].items():
+    for name, mib in memory.items():
         row(f"{name}: RSS after the run / CPU per alert", f"{mib:,.0f} MiB", f"{result['cpu'][name]:,.0f} µs")
-    return 0 if result["rate"] / relay_rate >= FLOOR else 1
+    return 0 if ratios[middle] >= FLOOR else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The baseline: a bare nats-py relay hop (fetch, republish with a message id, ack), no decoding.
 
-``python -m bench.relay NAME FROM [TO]`` relays messages from the durable consumer NAME
-(filtered on FROM) to TO; without TO it only acks, like a sink.
+``python -m bench.relay URL STREAM NAME FROM [TO]`` relays messages from the durable consumer
+NAME of STREAM (filtered on FROM) to TO; without TO it only acks, like a sink.
 """
 
 from __future__ import annotations
@@ -13,19 +13,17 @@ import sys
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 
-STREAM = "RELAY"
 
-
-async def relay(url: str, name: str, source: str, target: str | None) -> None:
+async def relay(url: str, stream: str, name: str, source: str, target: str | None) -> None:
     nc = await nats.connect(url)
     js = nc.jetstream()
     await js.add_consumer(
-        STREAM,
+        stream,
         ConsumerConfig(
             durable_name=name, filter_subject=source, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20000
         ),
     )
-    sub = await js.pull_subscribe_bind(durable=name, stream=STREAM)
+    sub = await js.pull_subscribe_bind(durable=name, stream=stream)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     while not stop.is_set():
@@ -47,5 +45,5 @@ async def relay(url: str, name: str, source: str, target: str | None) -> None:
 
 
 if __name__ == "__main__":
-    url, name, source = sys.argv[1:4]
-    asyncio.run(relay(url, name, source, sys.argv[4] if len(sys.argv) > 4 else None))
+    url, stream, name, source = sys.argv[1:5]
+    asyncio.run(relay(url, stream, name, source, sys.argv[5] if len(sys.argv) > 5 else None))
