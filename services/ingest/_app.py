@@ -24,7 +24,7 @@ from services.ingest._auth import Authenticator
 from services.ingest._parse import BadRequest, parse_manual, parse_webhook
 from services.ingest._settings import IngestSettings
 from services.ingest._waiters import AnalysisWaiters
-from services.runtime import CONSUMERS, add_health_routes
+from services.runtime import CONSUMERS, PubAck, Publisher, add_health_routes
 
 JSON_TYPES = ("application/json", "text/json")
 
@@ -44,6 +44,7 @@ class Ingest:
         self.js: JetStreamContext = nc.jetstream()
         self.auth = Authenticator(settings.ingest_auth_token, settings.ingest_basic_auth)
         self.waiters = AnalysisWaiters()
+        self.publisher = Publisher(nc)
         self.registry = registry
         self.requests = Counter(
             "aiops_ingest_requests", "HTTP requests by path and status", ["path", "code"], registry=registry
@@ -99,17 +100,16 @@ class Ingest:
             raise Unavailable("not connected to NATS")
         try:
             futures = [
-                await self.js.publish_async(
-                    schemas.RAW, schemas.encode(m), headers={schemas.MSG_ID_HEADER: m.id}
-                )
+                await self.publisher.publish(schemas.RAW, schemas.encode(m), {schemas.MSG_ID_HEADER: m.id})
                 for m in messages
             ]
-            acks = await asyncio.wait_for(
-                asyncio.gather(*futures), timeout=self.settings.ingest_publish_timeout_seconds
-            )
         except Exception as exc:
             raise Unavailable(f"JetStream did not acknowledge: {type(exc).__name__}") from exc
-        duplicates = sum(1 for ack in acks if ack.duplicate)
+        acks = await self.publisher.wait_all(futures, self.settings.ingest_publish_timeout_seconds)
+        failed = next((ack for ack in acks if isinstance(ack, BaseException)), None)
+        if failed is not None:
+            raise Unavailable(f"JetStream did not acknowledge: {type(failed).__name__}")
+        duplicates = sum(1 for ack in acks if isinstance(ack, PubAck) and ack.duplicate)
         self.alerts.labels("stored").inc(len(acks) - duplicates)
         self.alerts.labels("duplicate").inc(duplicates)
         return duplicates

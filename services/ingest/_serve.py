@@ -23,6 +23,7 @@ async def serve_ingest(
         await ensure_stream(nc.jetstream(), settings)
         ingest = Ingest(settings, nc, CollectorRegistry())
         await ingest.waiters.start(nc)
+        await ingest.publisher.start()
         runner, port = await start_http(ingest.app(), settings.ingest_host, settings.ingest_port)
         logger.info("ingest listening on :{} (auth {})", port, "on" if ingest.auth.enabled else "off")
         if started is not None and not started.done():

@@ -19,6 +19,7 @@ from services.runtime._jetstream import (
 )
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
+from services.runtime._publish import PubAck, Publisher, PublishFailed
 from services.runtime._settings import NatsSettings, StageSettings
 from services.runtime._stage import (
     Runtime,
@@ -38,6 +39,9 @@ __all__ = [
     "Handler",
     "InlineHandler",
     "NatsSettings",
+    "PubAck",
+    "PublishFailed",
+    "Publisher",
     "Reject",
     "RetryLater",
     "Runtime",

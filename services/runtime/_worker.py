@@ -32,6 +32,7 @@ from nats.aio.msg import Msg
 import schemas
 from services.runtime._errors import Reject, RetryLater
 from services.runtime._metrics import StageMetrics
+from services.runtime._publish import PubAck, Publisher
 from services.runtime._pull import ContinuousPull
 from services.runtime._settings import StageSettings
 
@@ -83,7 +84,7 @@ class Worker:
         self.output_subject = output_subject
         self.input_type = input_type
         self.settings = settings
-        self.js = nc.jetstream()
+        self.publisher = Publisher(nc)
         self.handler = handler
         self.metrics = metrics
         self.tasks: set[asyncio.Task[None]] = set()
@@ -99,6 +100,7 @@ class Worker:
     # ---- pulling ------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Take messages until ``stop``; then stop asking and hand back what was not started."""
+        await self.publisher.start()
         self.pull = pull = ContinuousPull(self.nc, schemas.STREAM, self.name, self.capacity)
         await pull.start()
         keep_alive = asyncio.create_task(self._keep_alive())
@@ -180,11 +182,11 @@ class Worker:
             try:
                 result = await self.handler(message)
                 if result is not None and self.output_subject is not None:
-                    await self.js.publish(
+                    await self.publisher.publish_and_wait(
                         self.output_subject,
                         schemas.encode(result),
-                        headers=self._headers(result),
-                        timeout=PUBLISH_TIMEOUT_SECONDS,
+                        self._headers(result),
+                        PUBLISH_TIMEOUT_SECONDS,
                     )
                 await msg.ack()
                 self.metrics.ok.inc()
@@ -193,7 +195,7 @@ class Worker:
 
     async def _process_batch(self, messages: list[Msg], handle: Callable[[Any], Any]) -> None:
         """Handle a batch inline, publish every result, wait for the publish acks once, then ack."""
-        published: list[tuple[Msg, str, int, asyncio.Future[Any] | None, float]] = []
+        published: list[tuple[Msg, str, int, asyncio.Future[PubAck] | None, float]] = []
         observe = self.metrics.handler_seconds.observe
         self.metrics.in_flight.inc(len(messages))
         try:
@@ -210,30 +212,26 @@ class Worker:
                         result = handle(message)
                         future = None
                         if result is not None and self.output_subject is not None:
-                            future = await self.js.publish_async(
-                                self.output_subject, schemas.encode(result), headers=self._headers(result)
+                            future = await self.publisher.publish(
+                                self.output_subject, schemas.encode(result), self._headers(result)
                             )
                     except Exception as exc:
                         await self._failed(msg, exc, attempts)
                         continue
                 published.append((msg, message.id, attempts, future, started))
             futures = [future for *_, future, _ in published if future is not None]
-            if futures:
-                # Whatever is not acknowledged in time is nak'ed below and comes back.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        asyncio.gather(*futures, return_exceptions=True), PUBLISH_TIMEOUT_SECONDS
-                    )
+            # Whatever is not acknowledged in time is nak'ed below and comes back.
+            answers = iter(await self.publisher.wait_all(futures, PUBLISH_TIMEOUT_SECONDS))
             acked = 0
             for msg, alert_id, attempts, future, started in published:
-                failure = _publish_failure(future)
-                if failure is None:
+                answer = None if future is None else next(answers)
+                if not isinstance(answer, BaseException):
                     await msg.ack()
                     acked += 1
                     observe(time.monotonic() - started)
                 else:
                     with logger.contextualize(alert_id=alert_id):
-                        await self._failed(msg, failure, attempts)
+                        await self._failed(msg, answer, attempts)
             self.metrics.ok.inc(acked)
         finally:
             # Also when cancelled at shutdown: what was not acked comes back after ack_wait.
@@ -288,10 +286,11 @@ class Worker:
             stream_seq=seq,
         )
         try:
-            await self.js.publish(
+            await self.publisher.publish_and_wait(
                 schemas.DEAD,
                 schemas.encode(letter),
-                headers={schemas.MSG_ID_HEADER: f"dead:{self.name}:{seq}"},
+                {schemas.MSG_ID_HEADER: f"dead:{self.name}:{seq}"},
+                PUBLISH_TIMEOUT_SECONDS,
             )
         except Exception as exc:
             # Not recorded anywhere yet, so it must not be terminated: let it come back.
@@ -322,11 +321,3 @@ def deliveries(msg: Msg) -> int:
     if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>
         return int(tokens[4])
     return int(msg.metadata.num_delivered)
-
-
-def _publish_failure(future: asyncio.Future[Any] | None) -> BaseException | None:
-    if future is None:
-        return None
-    if not future.done() or future.cancelled():
-        return TimeoutError("no publish acknowledgement in time")
-    return future.exception()

@@ -1,0 +1,116 @@
+"""Publishing to JetStream with the acks as futures: one reply subscription, a counter for subjects.
+
+nats-py's ``publish_async`` does the same with more work per message (a random token, a
+semaphore, ``json.loads`` and a dataclass per ack); at a few thousand alerts a second that was
+a third of a stage's cost. Acks are decoded with msgspec into the few fields we read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+
+class PublishFailed(Exception):
+    """JetStream did not store the message: it answered with an error, or nothing stores the subject."""
+
+
+class _ApiError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class PubAck(msgspec.Struct):
+    stream: str = ""
+    seq: int = 0
+    duplicate: bool = False
+    error: _ApiError | None = None
+
+
+_decoder = msgspec.json.Decoder(PubAck)
+
+
+class Publisher:
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.prefix = ""
+        self.waiting: dict[str, asyncio.Future[PubAck]] = {}
+        self.sent = 0
+        self.sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self.prefix = self.nc.new_inbox() + "."
+        self.sub = await self.nc.subscribe(self.prefix + "*", cb=self._answered)
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> asyncio.Future[PubAck]:
+        """Send; the future resolves with JetStream's ack or fails with PublishFailed."""
+        self.sent += 1
+        reply = f"{self.prefix}{self.sent}"
+        future: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+        self.waiting[reply] = future
+        try:
+            await self.nc.publish(subject, payload, reply=reply, headers=headers)
+        except BaseException:
+            del self.waiting[reply]
+            raise
+        return future
+
+    async def publish_and_wait(
+        self, subject: str, payload: bytes, headers: dict[str, str], within: float
+    ) -> PubAck:
+        future = await self.publish(subject, payload, headers)
+        try:
+            return await asyncio.wait_for(future, within)
+        finally:
+            self._forget_unanswered()
+
+    async def wait_all(
+        self, futures: Sequence[asyncio.Future[PubAck]], within: float
+    ) -> list[PubAck | BaseException]:
+        """Each ack, or why there is none (a TimeoutError for those not answered in time)."""
+        if futures:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), within)
+        results: list[PubAck | BaseException] = []
+        for future in futures:
+            if not future.done() or future.cancelled():
+                results.append(TimeoutError("no publish acknowledgement in time"))
+            else:
+                results.append(future.exception() or future.result())
+        self._forget_unanswered()
+        return results
+
+    def _forget_unanswered(self) -> None:
+        # Futures given up on (cancelled by a timeout) would otherwise wait here forever.
+        if any(future.done() for future in self.waiting.values()):
+            self.waiting = {reply: f for reply, f in self.waiting.items() if not f.done()}
+
+    async def _answered(self, msg: Msg) -> None:
+        future = self.waiting.pop(msg.subject, None)
+        if future is None or future.done():
+            return
+        status = msg.headers.get("Status") if msg.headers else None
+        if status == "503":
+            future.set_exception(PublishFailed("no stream stores this subject (no responders)"))
+            return
+        try:
+            ack = _decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            future.set_exception(PublishFailed(f"unreadable publish ack: {msg.data[:100]!r}"))
+            return
+        if ack.error is not None:
+            future.set_exception(PublishFailed(f"{ack.error.description} ({ack.error.err_code})"))
+            return
+        future.set_result(ack)
+
+    async def close(self) -> None:
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()

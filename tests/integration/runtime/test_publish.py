@@ -1,0 +1,64 @@
+"""Publishing with acks as futures, against a real nats-server: stored, refused, duplicate, unanswered."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+import schemas
+from services.runtime import PubAck, Publisher, PublishFailed, StageSettings, provision
+from tests.support.nats_server import NatsServer
+from tests.support.services import settings_for
+
+
+@pytest.fixture
+async def publisher(nats_server: NatsServer) -> AsyncIterator[Publisher]:
+    client = await nats.connect(nats_server.url)
+    await provision(client.jetstream(), settings_for(StageSettings, nats_server.url))
+    publisher = Publisher(client)
+    await publisher.start()
+    yield publisher
+    await publisher.close()
+    await client.close()
+
+
+async def test_each_publish_gets_its_own_ack_and_a_repeat_is_marked_duplicate(publisher: Publisher) -> None:
+    futures = [
+        await publisher.publish(schemas.RAW, b"{}", {schemas.MSG_ID_HEADER: f"p-{n}"}) for n in range(5)
+    ]
+    futures.append(await publisher.publish(schemas.RAW, b"{}", {schemas.MSG_ID_HEADER: "p-0"}))
+    acks = await publisher.wait_all(futures, 5)
+    assert all(isinstance(ack, PubAck) for ack in acks)
+    stored = [ack for ack in acks if isinstance(ack, PubAck)]
+    assert [ack.duplicate for ack in stored] == [False] * 5 + [True]
+    assert stored[-1].seq == stored[0].seq  # the repeat names the message already stored
+    assert len({ack.seq for ack in stored[:5]}) == 5
+    assert publisher.waiting == {}
+
+
+async def test_a_subject_no_stream_stores_fails_at_once(publisher: Publisher) -> None:
+    with pytest.raises(PublishFailed, match="no stream"):
+        await publisher.publish_and_wait("nowhere.at.all", b"{}", {}, within=5)
+
+
+async def test_a_refusal_by_jetstream_carries_its_reason(publisher: Publisher) -> None:
+    headers = {schemas.MSG_ID_HEADER: "refused", "Nats-Expected-Stream": "SOME_OTHER_STREAM"}
+    with pytest.raises(PublishFailed, match="expected stream"):
+        await publisher.publish_and_wait(schemas.RAW, b"{}", headers, within=5)
+
+
+async def test_an_unanswered_publish_times_out_and_is_forgotten(publisher: Publisher) -> None:
+    # A plain subscriber takes the message and never answers, as a stalled server would not.
+    listener: Client = publisher.nc
+    await listener.subscribe("silent.subject", cb=_ignore)
+    future = await publisher.publish("silent.subject", b"{}", {})
+    [answer] = await publisher.wait_all([future], within=0.3)
+    assert isinstance(answer, TimeoutError)
+    assert publisher.waiting == {}
+
+
+async def _ignore(_: object) -> None:
+    return None
