@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge
 
 from services.runtime._metrics import exposition
 
@@ -14,6 +15,11 @@ ReadinessCheck = Callable[[], Awaitable[str | None]]
 
 def add_health_routes(app: web.Application, registry: CollectorRegistry, readiness: ReadinessCheck) -> None:
     """``readiness`` returns None when ready, else the reason it is not."""
+    tasks = Gauge(
+        "aiops_asyncio_tasks", "asyncio tasks alive in the process (a leak climbs)", registry=registry
+    )
+    # Read when /metrics is served, on the event loop's thread.
+    tasks.set_function(lambda: len(asyncio.all_tasks()))
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

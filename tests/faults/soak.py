@@ -1,11 +1,12 @@
-"""Soak: the four services at a steady rate for a long while; memory, files and threads must stay flat.
+"""Soak: the four services at a steady rate for a long while; memory, files and tasks must stay flat.
 
     python -m tests.faults.soak [--minutes 20] [--rate 20] [--sample-seconds 10]
 
 After a warm-up, the average RSS of the last window is compared with the first window's
 (windows of 5 minutes, shorter in short runs): PASS within 10 %. Open file descriptors PASS when
 the last window's median is no higher than the first window's maximum (connections come and go;
-a leak climbs). Thread counts are shown. Exits 1 on any FAIL or on a lost or doubled alert.
+a leak climbs); so do asyncio tasks (each service's ``aiops_asyncio_tasks`` on /metrics). Thread
+counts are shown. Exits 1 on any FAIL or on a lost or doubled alert.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ class Samples:
     rss: list[int] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
     threads: list[int] = field(default_factory=list)
+    tasks: list[int] = field(default_factory=list)
 
-    def take(self, process: ServiceProcess, elapsed: float) -> None:
+    async def take(self, process: ServiceProcess, elapsed: float) -> None:
         self.at.append(elapsed)
         self.rss.append(rss_kib(process.pid))
         self.fds.append(open_fds(process.pid))
         self.threads.append(threads(process.pid))
+        self.tasks.append(int(await process.metric("aiops_asyncio_tasks")))
 
     def window(self, values: list[int], start: float, end: float) -> list[int]:
         return [v for t, v in zip(self.at, values, strict=True) if start <= t < end]
@@ -64,11 +67,14 @@ def verdicts(samples: dict[str, Samples], minutes: float) -> tuple[list[tuple[st
         change = rss_last / rss_first - 1
         fds_first = max(s.window(s.fds, warmup, first_end))
         fds_last = statistics.median(s.window(s.fds, last_start, float("inf")))
-        rss_ok, fds_ok = change <= RSS_TOLERANCE, fds_last <= fds_first
-        ok = ok and rss_ok and fds_ok
+        tasks_first = max(s.window(s.tasks, warmup, first_end))
+        tasks_last = statistics.median(s.window(s.tasks, last_start, float("inf")))
+        rss_ok, fds_ok, tasks_ok = change <= RSS_TOLERANCE, fds_last <= fds_first, tasks_last <= tasks_first
+        ok = ok and rss_ok and fds_ok and tasks_ok
         rows.append((
             name, f"{rss_first:.1f}", f"{rss_last:.1f}", f"{change:+.1%}", "PASS" if rss_ok else "FAIL",
             str(fds_first), f"{fds_last:g}", "PASS" if fds_ok else "FAIL",
+            str(tasks_first), f"{tasks_last:g}", "PASS" if tasks_ok else "FAIL",
             f"{s.threads[len(s.threads) // 4]} -> {s.threads[-1]}",
         ))  # fmt: skip
     return rows, ok
@@ -76,7 +82,8 @@ def verdicts(samples: dict[str, Samples], minutes: float) -> tuple[list[tuple[st
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
     header = ("service", "RSS first MiB", "RSS last MiB", "change", "RSS flat", "fds first (max)",
-              "fds last (median)", "fds flat", "threads")  # fmt: skip
+              "fds last (median)", "fds flat", "tasks first (max)", "tasks last (median)", "tasks flat",
+              "threads")  # fmt: skip
     cells = [header, *rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for index, row in enumerate(cells):
@@ -107,7 +114,7 @@ async def soak(minutes: float, rate: float, every: float) -> bool:
             next_report = 60.0
             while (elapsed := time.monotonic() - started) < minutes * 60:
                 for process in pipeline.processes:
-                    samples[process.name].take(process, elapsed)
+                    await samples[process.name].take(process, elapsed)
                 if elapsed >= next_report:
                     rss = ", ".join(f"{n} {s.rss[-1] / 1024:.0f}" for n, s in samples.items())
                     print(

@@ -249,7 +249,11 @@ async def test_health_endpoints(nats_server: NatsServer, js: Any) -> None:
             async with http.get(f"http://127.0.0.1:{port}{path}") as response:
                 assert response.status == 200, path
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-            assert "aiops_in_flight" in await response.text()
+            text = await response.text()
+    assert "aiops_in_flight" in text
+    tasks = [line for line in text.splitlines() if line.startswith("aiops_asyncio_tasks ")]
+    assert len(tasks) == 1
+    assert float(tasks[0].split()[1]) >= 2  # at least the worker's loop and the /metrics request
 
 
 def test_decoding_tolerates_unknown_fields() -> None:
