@@ -98,12 +98,16 @@ class Ingest:
         """Store every message; returns how many JetStream already had. Raises Unavailable."""
         if not self.nc.is_connected:
             raise Unavailable("not connected to NATS")
+        futures: list[asyncio.Future[PubAck]] = []
         try:
-            futures = [
-                await self.publisher.publish(schemas.RAW, schemas.encode(m), {schemas.MSG_ID_HEADER: m.id})
-                for m in messages
-            ]
+            for m in messages:
+                payload = schemas.encode(m)
+                futures.append(
+                    await self.publisher.publish(schemas.RAW, payload, {schemas.MSG_ID_HEADER: m.id})
+                )
         except Exception as exc:
+            for future in futures:
+                future.cancel()  # given up on: the publisher forgets them
             raise Unavailable(f"JetStream did not acknowledge: {type(exc).__name__}") from exc
         acks = await self.publisher.wait_all(futures, self.settings.ingest_publish_timeout_seconds)
         failed = next((ack for ack in acks if isinstance(ack, BaseException)), None)

@@ -46,6 +46,9 @@ class AnalysisWaiters:
             if self._subscription is None and self._nc is not None:
                 try:
                     self._subscription = await self._nc.subscribe(schemas.ANALYZED, cb=self._on_message)
+                    # The server has the interest before the alert is published (in a cluster, the
+                    # other nodes learn it shortly after; a miss there ends as a 202 with the id).
+                    await self._nc.flush(timeout=2)
                 except Exception as exc:
                     # The caller then answers 202 with the id after its wait, as on a timeout.
                     logger.warning("cannot listen for analyses ({})", type(exc).__name__)

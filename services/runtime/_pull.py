@@ -8,10 +8,12 @@ moment it is stored; whatever arrived meanwhile is taken as one batch.
 
 The count of messages requested and not yet delivered is exact while the server answers:
 it decrements per message and by ``Nats-Pending-Messages`` when a request expires. When the
-server forgets requests (restart, leader change, lost connection) the count is reset — on
-a status saying so, on a reconnect, or when nothing at all was heard for longer than a
-request lives — and the stage asks again. Asking again for requests that were still alive
-costs at most one extra batch; a stall costs at most a request's life and a few seconds.
+server may have forgotten requests (a reconnect, a leader change, nothing heard for longer
+than a request lives) the stage starts a new *generation*: a new inbox and a count from
+zero. Requests of an older generation may still deliver; their messages are handled like
+any other but no longer count against the new requests, and the old inbox is dropped once
+its requests have expired. So the count never drifts, and the room a stage takes is never
+more than its capacity plus what one older generation still had outstanding.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ PULL_EXPIRES_SECONDS = 2.0
 # Nothing heard for this long past a request's expiry while requests are outstanding: they are gone.
 SILENCE_GRACE_SECONDS = 1.5
 LIVENESS_CHECK_SECONDS = 1.0
-# After a status that ended requests abnormally (409) or a request that could not be sent.
+# After the server refused or ended requests (409), or while disconnected: ask again after this.
 RETRY_PAUSE_SECONDS = 0.5
 
 STATUS = "Status"
 DESCRIPTION = "Description"
 PENDING_MESSAGES = "Nats-Pending-Messages"
+# 409s that end every request of the consumer (others refuse only the request they answer).
+ENDS_ALL_REQUESTS = ("Leadership Change", "Consumer Deleted", "Consumer is push based")
 
 
 class ContinuousPull:
@@ -61,43 +65,63 @@ class ContinuousPull:
         self.wake = asyncio.Event()
         self.last_heard = time.monotonic()
         self.paused_until = 0.0
-        self.silences = 0
+        self.last_request_at = 0.0
         self.reconnects = nc.stats["reconnects"]
         self.closing = False
+        self.generation = 0
         self.inbox = ""
         self.sub: Subscription | None = None
+        # Inboxes of older generations, dropped once their requests have surely expired.
+        self.retired: list[tuple[Subscription, float]] = []
 
     async def start(self) -> None:
-        self.inbox = self.nc.new_inbox()
-        self.sub = await self.nc.subscribe(self.inbox, cb=self._received)
-        self.last_heard = time.monotonic()
+        await self._new_generation("start")
 
-    async def _received(self, msg: Msg) -> None:
+    async def _new_generation(self, why: str) -> None:
+        if self.sub is not None:
+            self.retired.append((self.sub, time.monotonic() + self.expires_seconds + SILENCE_GRACE_SECONDS))
+            logger.info("consumer {}: asking anew ({})", self.durable, why)
+        self.generation += 1
+        generation = self.generation
+        self.requested = 0
         self.last_heard = time.monotonic()
+        self.inbox = self.nc.new_inbox()
+
+        async def received(msg: Msg) -> None:
+            await self._received(msg, generation)
+
+        self.sub = await self.nc.subscribe(self.inbox, cb=received)
+
+    async def _received(self, msg: Msg, generation: int) -> None:
+        current = generation == self.generation
+        if current:
+            self.last_heard = time.monotonic()
         headers = msg.headers
         status = headers.get(STATUS) if headers else None
         if status is None:
-            self.requested -= 1
+            if current:
+                self.requested = max(self.requested - 1, 0)
             if self.closing:
-                # Stopping: hand it straight back so another replica takes it now, not after ack_wait.
-                with contextlib.suppress(Exception):
-                    await msg.nak()
+                await self._hand_back(msg)
                 return
             self.arrived.append(msg)
             self.wake.set()
             return
-        if status == "100":  # idle heartbeat
+        if status == "100" or not current:  # a heartbeat, or news about requests already written off
             return
         assert headers is not None
         pending = headers.get(PENDING_MESSAGES)
+        description = headers.get(DESCRIPTION, "")
         if pending is not None:
-            self.requested -= int(pending)
-        elif status != "404":
-            # Ended without saying what was left (leader change, consumer deleted): start over.
-            logger.info("pull requests ended by the server: {} {}", status, headers.get(DESCRIPTION, ""))
-            self.requested = 0
+            self.requested = max(self.requested - int(pending), 0)
+        elif status == "409":
             self.paused_until = time.monotonic() + RETRY_PAUSE_SECONDS
-        self.requested = max(self.requested, 0)
+            if description in ENDS_ALL_REQUESTS:
+                await self._new_generation(description.lower())
+            else:
+                # Refused without its count (e.g. the consumer's MaxWaiting or MaxRequestBatch).
+                logger.warning("consumer {}: pull request refused: {}", self.durable, description)
+                await self._new_generation("a request was refused")
         self.wake.set()
 
     def take(self) -> list[Msg]:
@@ -112,6 +136,10 @@ class ContinuousPull:
         """Ask for what there is room for, once the room is worth a request."""
         if self.closing or time.monotonic() < self.paused_until:
             return
+        if not self.nc.is_connected:
+            # A request buffered now would reach the server after the reconnect, uncounted.
+            self.paused_until = time.monotonic() + RETRY_PAUSE_SECONDS
+            return
         room = self._room(held)
         if room < self.refill and not (room > 0 and self.requested == 0):
             return
@@ -119,11 +147,11 @@ class ContinuousPull:
         try:
             await self.nc.publish(self.subject, orjson.dumps(request), reply=self.inbox)
         except Exception as exc:
-            # Closed or over the reconnect buffer: the next round asks again, not at once.
             logger.warning("consumer {}: cannot send a pull request ({})", self.durable, type(exc).__name__)
             self.paused_until = time.monotonic() + RETRY_PAUSE_SECONDS
             return
         self.requested += room
+        self.last_request_at = time.monotonic()
 
     async def wait(self, held: int) -> None:
         """Until messages arrive, room frees up, or a second passed; notices requests the server forgot."""
@@ -137,43 +165,55 @@ class ContinuousPull:
         await self._check_liveness()
 
     async def _check_liveness(self) -> None:
+        now = time.monotonic()
+        while self.retired and self.retired[0][1] <= now:
+            await _unsubscribe(self.retired.pop(0)[0])
         reconnects = self.nc.stats["reconnects"]
         if reconnects != self.reconnects:
-            # Requests made on the old connection may be gone with it.
+            # Requests made on the old connection may be gone with it, or may not: count afresh.
             self.reconnects = reconnects
-            self.requested = 0
-            return
-        if self.requested == 0 or time.monotonic() - self.last_heard < self.silence_seconds:
-            self.silences = 0
-            return
-        self.silences += 1
-        silent = self.silence_seconds
-        logger.warning("consumer {}: pull requests unanswered for {:.0f}s; asking anew", self.durable, silent)
-        self.requested = 0
-        self.last_heard = time.monotonic()
-        if self.silences % 2 == 0:
-            # Still nothing: the subscription itself may be stale after reconnects; make a new one.
-            await self._resubscribe()
-
-    async def _resubscribe(self) -> None:
-        if self.sub is not None:
-            with contextlib.suppress(Exception):
-                await self.sub.unsubscribe()
-        with contextlib.suppress(Exception):
-            await self.start()
+            await self._new_generation("reconnected")
+        elif self.requested > 0 and now - self.last_heard >= self.silence_seconds:
+            logger.warning(
+                "consumer {}: pull requests unanswered for {:.1f}s", self.durable, now - self.last_heard
+            )
+            await self._new_generation("requests unanswered")
 
     def interrupt(self) -> None:
         self.wake.set()
 
     async def close(self) -> None:
-        """Stop asking; what arrived and was not taken goes back to the server at once."""
+        """Stop asking; what arrived and was not taken goes back to the server."""
         self.closing = True
         left, self.arrived = self.arrived, []
         for msg in left:
-            with contextlib.suppress(Exception):
-                await msg.nak()
+            await self._hand_back(msg)
+
+    async def _hand_back(self, msg: Msg) -> None:
+        # Back for another replica, but only once this one's requests have expired: redelivered
+        # at once it would come straight back here (each time counting a delivery), and after
+        # ack_wait would be far later.
+        delay = max(0.1, self.last_request_at + self.expires_seconds - time.monotonic() + 0.2)
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=delay)
+
+    async def settle(self) -> None:
+        """After ``close``: until the outstanding requests have expired, so nothing is sent to an inbox
+        nobody reads (it would wait out ack_wait); arrivals meanwhile are handed back."""
+        deadline = time.monotonic() + self.expires_seconds + SILENCE_GRACE_SECONDS
+        while self.requested > 0 and self.nc.is_connected and time.monotonic() < deadline:
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), max(0.0, deadline - time.monotonic()))
 
     async def unsubscribe(self) -> None:
+        for sub, _ in self.retired:
+            await _unsubscribe(sub)
+        self.retired.clear()
         if self.sub is not None:
-            with contextlib.suppress(Exception):
-                await self.sub.unsubscribe()
+            await _unsubscribe(self.sub)
+
+
+async def _unsubscribe(sub: Subscription) -> None:
+    with contextlib.suppress(Exception):
+        await sub.unsubscribe()

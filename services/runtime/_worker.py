@@ -94,6 +94,7 @@ class Worker:
         self.capacity = max(settings.max_in_flight, INLINE_CAPACITY) if inline else settings.max_in_flight
         self.refill_at = self.capacity - max(1, self.capacity // 4)
         self.pull: ContinuousPull | None = None
+        self.keep_alive: asyncio.Task[None] | None = None
         # id(msg) -> (msg, when its handling started); one ticker keeps all of them alive.
         self.running: dict[int, tuple[Msg, float]] = {}
 
@@ -103,7 +104,8 @@ class Worker:
         await self.publisher.start()
         self.pull = pull = ContinuousPull(self.nc, schemas.STREAM, self.name, self.capacity)
         await pull.start()
-        keep_alive = asyncio.create_task(self._keep_alive())
+        # Kept until drain() ends: in-flight work must stay alive through the grace period.
+        self.keep_alive = asyncio.create_task(self._keep_alive())
         stopping = asyncio.create_task(stop.wait())
         stopping.add_done_callback(lambda _: pull.interrupt())
         try:
@@ -120,7 +122,6 @@ class Worker:
                     for msg in batch:
                         self._spawn(self._process(msg))
         finally:
-            keep_alive.cancel()
             stopping.cancel()
             await pull.close()
 
@@ -135,8 +136,12 @@ class Worker:
             _, pending = await asyncio.wait(self.tasks, timeout=grace)
             for task in pending:
                 task.cancel()
+        if self.keep_alive is not None:
+            self.keep_alive.cancel()
         if self.pull is not None:
+            await self.pull.settle()
             await self.pull.unsubscribe()
+        await self.publisher.close()
 
     # ---- handling -----------------------------------------------------------------------------
     async def _process(self, msg: Msg) -> None:
@@ -201,6 +206,7 @@ class Worker:
         try:
             for msg in messages:
                 started = time.monotonic()
+                self.running[id(msg)] = (msg, started)
                 attempts = deliveries(msg)
                 delivery.set(attempts)
                 message, refusal = self._decode(msg, attempts)
@@ -226,7 +232,12 @@ class Worker:
             for msg, alert_id, attempts, future, started in published:
                 answer = None if future is None else next(answers)
                 if not isinstance(answer, BaseException):
-                    await msg.ack()
+                    try:
+                        await msg.ack()
+                    except Exception as exc:
+                        # Published already: the redelivery after ack_wait is de-duplicated downstream.
+                        logger.warning("cannot ack ({}); it comes back after ack_wait", type(exc).__name__)
+                        continue
                     acked += 1
                     observe(time.monotonic() - started)
                 else:
@@ -235,6 +246,8 @@ class Worker:
             self.metrics.ok.inc(acked)
         finally:
             # Also when cancelled at shutdown: what was not acked comes back after ack_wait.
+            for msg in messages:
+                self.running.pop(id(msg), None)
             self.metrics.in_flight.dec(len(messages))
             self._release(len(messages))
 

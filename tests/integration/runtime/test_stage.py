@@ -282,3 +282,25 @@ async def test_a_handler_runs_in_one_task_from_start_to_end(nats_server: NatsSer
             await publish_raw(js, schemas.encode(message), message.id)
         await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=5)
     assert same_task == [True] * 5
+
+
+@pytest.mark.parametrize("kind", HANDLER_KINDS)
+async def test_alerts_sent_while_a_replica_stops_wait_for_no_ack_timeout(
+    nats_server: NatsServer, js: Any, kind: str
+) -> None:
+    """A rolling restart: what reaches the stopping replica goes to the next one at once, not after
+    ack_wait (30 s here), including messages its outstanding pull requests would still receive."""
+    settings = fast_settings(nats_server.url, ack_wait_seconds=30)
+    await provision(js, settings)
+    alerts = [raw_alert(fingerprint=f"roll{i}") for i in range(20)]
+    stopping = running_stage(spec_of_kind(kind, enriched), settings)
+    await stopping.__aenter__()
+    exiting = asyncio.create_task(stopping.__aexit__(None, None, None))
+    for message in alerts[:10]:  # while it stops
+        await publish_raw(js, schemas.encode(message), message.id)
+    await asyncio.wait_for(exiting, 30)
+    for message in alerts[10:]:  # after it stopped
+        await publish_raw(js, schemas.encode(message), message.id)
+    async with running_stage(spec_of_kind(kind, enriched), settings):
+        out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=20, timeout=10)
+    assert sorted(m.id for m in out) == sorted(m.id for m in alerts)
