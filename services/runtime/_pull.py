@@ -65,7 +65,6 @@ class ContinuousPull:
         self.wake = asyncio.Event()
         self.last_heard = time.monotonic()
         self.paused_until = 0.0
-        self.last_request_at = 0.0
         self.reconnects = nc.stats["reconnects"]
         self.closing = False
         self.generation = 0
@@ -78,6 +77,8 @@ class ContinuousPull:
         await self._new_generation("start")
 
     async def _new_generation(self, why: str) -> None:
+        if self.closing:
+            return
         if self.sub is not None:
             self.retired.append((self.sub, time.monotonic() + self.expires_seconds + SILENCE_GRACE_SECONDS))
             logger.info("consumer {}: asking anew ({})", self.durable, why)
@@ -151,7 +152,6 @@ class ContinuousPull:
             self.paused_until = time.monotonic() + RETRY_PAUSE_SECONDS
             return
         self.requested += room
-        self.last_request_at = time.monotonic()
 
     async def wait(self, held: int) -> None:
         """Until messages arrive, room frees up, or a second passed; notices requests the server forgot."""
@@ -183,28 +183,26 @@ class ContinuousPull:
         self.wake.set()
 
     async def close(self) -> None:
-        """Stop asking; what arrived and was not taken goes back to the server."""
+        """Stop asking and hand back, at once, what reached this replica and was not started.
+
+        Dropping the inbox's interest makes the server drop this replica's pull requests, so a
+        message handed back goes to another replica instead of coming straight back here (which
+        would count a delivery each time). Draining the subscription hands back what the server
+        sent before it saw that.
+        """
         self.closing = True
+        subs = [sub for sub, _ in self.retired] + ([self.sub] if self.sub is not None else [])
+        self.retired, self.sub = [], None
+        for sub in subs:
+            with contextlib.suppress(Exception):
+                await sub.drain()  # type: ignore[no-untyped-call]
         left, self.arrived = self.arrived, []
         for msg in left:
             await self._hand_back(msg)
 
     async def _hand_back(self, msg: Msg) -> None:
-        # Back for another replica, but only once this one's requests have expired: redelivered
-        # at once it would come straight back here (each time counting a delivery), and after
-        # ack_wait would be far later.
-        delay = max(0.1, self.last_request_at + self.expires_seconds - time.monotonic() + 0.2)
         with contextlib.suppress(Exception):
-            await msg.nak(delay=delay)
-
-    async def settle(self) -> None:
-        """After ``close``: until the outstanding requests have expired, so nothing is sent to an inbox
-        nobody reads (it would wait out ack_wait); arrivals meanwhile are handed back."""
-        deadline = time.monotonic() + self.expires_seconds + SILENCE_GRACE_SECONDS
-        while self.requested > 0 and self.nc.is_connected and time.monotonic() < deadline:
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), max(0.0, deadline - time.monotonic()))
+            await msg.nak()
 
     async def unsubscribe(self) -> None:
         for sub, _ in self.retired:

@@ -139,7 +139,6 @@ class Worker:
         if self.keep_alive is not None:
             self.keep_alive.cancel()
         if self.pull is not None:
-            await self.pull.settle()
             await self.pull.unsubscribe()
         await self.publisher.close()
 
