@@ -94,22 +94,28 @@ async def connect(
     async def on_error(exc: Exception) -> None:
         logger.warning("nats: {}", _describe(exc))
 
-    async def on_disconnect() -> None:
-        logger.warning("nats: disconnected, reconnecting")
-
     async def on_reconnect() -> None:
         logger.info("nats: reconnected")
 
     delay, tried = 0.2, 0
     while True:
         tried += 1
+        nc = Client()
+
+        async def on_disconnect(nc: Client = nc) -> None:
+            if nc.is_closed:  # closed on purpose, at shutdown
+                logger.info("nats: connection closed")
+            else:
+                logger.warning("nats: disconnected, reconnecting")
+
         try:
-            return await nats.connect(
+            await nc.connect(
                 **nats_options(settings, name),
                 error_cb=on_error,
                 disconnected_cb=on_disconnect,
                 reconnected_cb=on_reconnect,
             )
+            return nc
         except Exception as exc:
             if (attempts is not None and tried >= attempts) or (stop is not None and stop.is_set()):
                 raise

@@ -12,6 +12,7 @@ import aiohttp
 import msgspec
 import nats
 import pytest
+from loguru import logger
 
 import schemas
 from services.runtime import (
@@ -304,3 +305,16 @@ async def test_alerts_sent_while_a_replica_stops_wait_for_no_ack_timeout(
     async with running_stage(spec_of_kind(kind, enriched), settings):
         out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=20, timeout=10)
     assert sorted(m.id for m in out) == sorted(m.id for m in alerts)
+
+
+async def test_a_graceful_stop_logs_no_disconnection_warning(nats_server: NatsServer, js: Any) -> None:
+    """Operators alert on 'disconnected, reconnecting'; a deliberate stop must not say it."""
+    warnings: list[str] = []
+    sink = logger.add(lambda message: warnings.append(str(message)), level="WARNING")
+    try:
+        settings = fast_settings(nats_server.url)
+        async with running_stage(spec_of_kind("inline", enriched), settings):
+            pass
+    finally:
+        logger.remove(sink)
+    assert not [w for w in warnings if "disconnected" in w], warnings
