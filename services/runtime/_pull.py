@@ -204,13 +204,6 @@ class ContinuousPull:
         with contextlib.suppress(Exception):
             await msg.nak()
 
-    async def unsubscribe(self) -> None:
-        for sub, _ in self.retired:
-            await _unsubscribe(sub)
-        self.retired.clear()
-        if self.sub is not None:
-            await _unsubscribe(self.sub)
-
 
 async def _unsubscribe(sub: Subscription) -> None:
     with contextlib.suppress(Exception):

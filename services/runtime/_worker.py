@@ -138,8 +138,6 @@ class Worker:
                 task.cancel()
         if self.keep_alive is not None:
             self.keep_alive.cancel()
-        if self.pull is not None:
-            await self.pull.unsubscribe()
         await self.publisher.close()
 
     # ---- handling -----------------------------------------------------------------------------
@@ -164,22 +162,24 @@ class Worker:
             return message, ("max deliveries reached", "max_deliver")
         return message, None
 
-    async def _refuse(self, msg: Msg, message: Any, refusal: tuple[str, str], attempts: int) -> None:
-        if message is None:
+    async def _admit(self, msg: Msg) -> tuple[Any, int]:
+        """The decoded message and its delivery count; None once it went to alerts.dead instead."""
+        attempts = deliveries(msg)
+        delivery.set(attempts)
+        message, refusal = self._decode(msg, attempts)
+        if refusal is None:
+            return message, attempts
+        bound = logger.contextualize(alert_id=message.id) if message is not None else contextlib.nullcontext()
+        with bound:
             await self._dead_letter(msg, *refusal, attempts)
-            return
-        with logger.contextualize(alert_id=message.id):
-            await self._dead_letter(msg, *refusal, attempts)
+        return None, attempts
 
     def _headers(self, result: Any) -> dict[str, str]:
         return {schemas.MSG_ID_HEADER: output_msg_id(self.name, result)}
 
     async def _handle(self, msg: Msg) -> None:
-        attempts = deliveries(msg)
-        delivery.set(attempts)
-        message, refusal = self._decode(msg, attempts)
-        if refusal is not None:
-            await self._refuse(msg, message, refusal, attempts)
+        message, attempts = await self._admit(msg)
+        if message is None:
             return
         assert not isinstance(self.handler, InlineHandler)
         with logger.contextualize(alert_id=message.id):
@@ -206,11 +206,8 @@ class Worker:
             for msg in messages:
                 started = time.monotonic()
                 self.running[id(msg)] = (msg, started)
-                attempts = deliveries(msg)
-                delivery.set(attempts)
-                message, refusal = self._decode(msg, attempts)
-                if refusal is not None:
-                    await self._refuse(msg, message, refusal, attempts)
+                message, attempts = await self._admit(msg)
+                if message is None:
                     continue
                 with logger.contextualize(alert_id=message.id):
                     try:

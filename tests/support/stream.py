@@ -41,3 +41,13 @@ async def wait_for_count(js: JetStreamContext, subject: str, count: int, timeout
     async with asyncio.timeout(timeout):
         while await subject_count(js, subject) < count:
             await asyncio.sleep(0.02)
+
+
+async def caught_up(js: JetStreamContext, consumer: str, timeout: float = 15.0) -> None:
+    """Wait until ``consumer`` has handled everything stored on its subject (nothing pending or unacked)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            info = await js.consumer_info(schemas.STREAM, consumer)
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                return
+            await asyncio.sleep(0.05)

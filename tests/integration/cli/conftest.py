@@ -12,9 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from nats.js import JetStreamContext
 
-import schemas
 from tests.support.services import running_pipeline
 
 REPO = Path(__file__).resolve().parents[3]
@@ -70,13 +68,3 @@ async def post_webhook(ingest_url: str, fixture: str) -> list[str]:
         assert response.status == 200, await response.text()
         ids: list[str] = orjson.loads(await response.read())["ids"]
         return ids
-
-
-async def caught_up(js: JetStreamContext, consumer: str, timeout: float = 15.0) -> None:
-    """Wait until ``consumer`` has handled everything stored on its subject (nothing pending or unacked)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            info = await js.consumer_info(schemas.STREAM, consumer)
-            if info.num_pending == 0 and info.num_ack_pending == 0:
-                return
-            await asyncio.sleep(0.05)

@@ -12,9 +12,9 @@ import schemas
 from services.runtime import NatsSettings, ensure_stream
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
-from tests.integration.cli.conftest import aiops, caught_up, pipeline, post_webhook
+from tests.integration.cli.conftest import aiops, pipeline, post_webhook
 from tests.support.nats_server import NatsServer
-from tests.support.stream import read_subject, subject_count, wait_for_count
+from tests.support.stream import caught_up, read_subject, subject_count, wait_for_count
 
 
 def _raw(name: str, severity: str) -> schemas.RawAlert:

@@ -58,7 +58,7 @@ async def test_an_idle_stage_still_receives_after_its_requests_expired(nc: Clien
     taken = await take(pull, 3, timeout=5)
     assert len(taken) == 3
     assert time.monotonic() - started < 1.0  # delivered as stored, not on the next renewal
-    await pull.unsubscribe()
+    await pull.close()
 
 
 async def test_messages_not_started_go_to_another_replica_at_once_when_a_stage_stops(nc: Client) -> None:
@@ -70,7 +70,6 @@ async def test_messages_not_started_go_to_another_replica_at_once_when_a_stage_s
         while len(first.arrived) < 5:
             await first.wait(held=0)
     await first.close()
-    await first.unsubscribe()
     # A second replica gets them now, not after ack_wait (30 s by default).
     second = ContinuousPull(nc, schemas.STREAM, "enricher", capacity=16)
     await second.start()
@@ -78,7 +77,7 @@ async def test_messages_not_started_go_to_another_replica_at_once_when_a_stage_s
     assert sorted(m.headers[schemas.MSG_ID_HEADER] for m in taken) == [f"handed-back-{n}" for n in range(5)]
     for msg in taken:
         await msg.ack()
-    await second.unsubscribe()
+    await second.close()
 
 
 async def test_a_stage_never_holds_more_than_its_capacity(nc: Client) -> None:
@@ -97,4 +96,4 @@ async def test_a_stage_never_holds_more_than_its_capacity(nc: Client) -> None:
     assert len(held) + len(pull.arrived) == 10
     info = await nc.jetstream().consumer_info(schemas.STREAM, "enricher")
     assert info.num_ack_pending == 10
-    await pull.unsubscribe()
+    await pull.close()

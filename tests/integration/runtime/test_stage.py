@@ -27,7 +27,7 @@ from services.runtime import (
 )
 from tests.support.nats_server import NatsServer
 from tests.support.services import running_stage, settings_for
-from tests.support.stream import read_subject, subject_count
+from tests.support.stream import caught_up, read_subject, subject_count
 
 RawHandler = Callable[[schemas.RawAlert], Awaitable[schemas.EnrichedAlert | None]]
 SyncRawHandler = Callable[[schemas.RawAlert], schemas.EnrichedAlert | None]
@@ -87,16 +87,6 @@ def fast_settings(url: str, **overrides: Any) -> StageSettings:
     return settings
 
 
-async def wait_until_acked(js: nats.js.JetStreamContext, consumer: str, timeout: float = 10.0) -> None:
-    """Published downstream is not yet acked upstream: metrics and counts settle after the ack."""
-    async with asyncio.timeout(timeout):
-        while True:
-            info = await js.consumer_info(schemas.STREAM, consumer)
-            if info.num_pending == 0 and info.num_ack_pending == 0:
-                return
-            await asyncio.sleep(0.02)
-
-
 async def publish_raw(js: nats.js.JetStreamContext, payload: bytes, msg_id: str) -> None:
     await js.publish(schemas.RAW, payload, headers={schemas.MSG_ID_HEADER: msg_id})
 
@@ -113,7 +103,7 @@ async def test_results_flow_downstream_once_per_alert(nats_server: NatsServer, j
         for message in alerts[300:]:
             await publish_raw(js, schemas.encode(message), message.id)
         out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=600)
-        await wait_until_acked(js, "enricher")
+        await caught_up(js, "enricher")
     assert sorted(m.id for m in out) == sorted(m.id for m in alerts)
     assert await subject_count(js, schemas.ENRICHED) == 600
 
@@ -162,7 +152,7 @@ async def test_a_handler_failing_twice_is_retried_and_published_once(
     async with running_stage(spec_of_kind(kind, handle), settings) as port:
         await publish_raw(js, schemas.encode(message), message.id)
         out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=1)
-        await wait_until_acked(js, "enricher")
+        await caught_up(js, "enricher")
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as response:
             metrics = await response.text()
     assert out[0].id == message.id
