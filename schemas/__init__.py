@@ -20,6 +20,7 @@ from schemas._messages import (
     GroupContext,
     LogEvidence,
     LogSeverity,
+    LogSource,
     LogTemplate,
     ManualAlertRequest,
     MetricEvidence,
@@ -32,6 +33,7 @@ from schemas._messages import (
     enriched,
 )
 from schemas._subjects import ANALYZED, DEAD, ENRICHED, MSG_ID_HEADER, RAW, STREAM, STREAM_SUBJECTS
+from schemas._units import Unit, duration, number, quantity, unit_of
 
 __all__ = [
     "ANALYZED",
@@ -59,6 +61,7 @@ __all__ = [
     "LabelSet",
     "LogEvidence",
     "LogSeverity",
+    "LogSource",
     "LogTemplate",
     "ManualAlertRequest",
     "MetricEvidence",
@@ -67,13 +70,18 @@ __all__ = [
     "SeriesSummary",
     "Source",
     "Stage",
+    "Unit",
     "ValidationError",
     "alert_id",
     "analyzed",
     "decode",
+    "duration",
     "encode",
     "enriched",
     "episode_key",
     "label_fingerprint",
     "manual_id",
+    "number",
+    "quantity",
+    "unit_of",
 ]

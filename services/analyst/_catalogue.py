@@ -20,7 +20,7 @@ import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 import yaml
@@ -55,6 +55,10 @@ class Conditions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
 
     # Full, case-insensitive match of the alertname label.
     alertname: list[str] = []
+    # Phrases found as whole words in the alert's name ("out of memory" in HostOutOfMemory).
+    name: list[str] = []
+    # Holds when the words of the alert (name, expression, annotations) point at this category.
+    signals: Category | None = None
     labels: dict[str, str] = {}
     # Searched in log templates and samples, annotations and metric series labels.
     text: list[str] = []
@@ -77,8 +81,29 @@ class Rule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True
     disabled: bool = False
 
 
+class Signal(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Words that point at a cause class wherever the alert says them.
+
+    ``words`` are phrases matched on word boundaries in the alert's name, the metric names of its
+    expression and its annotations; ``metrics`` whole metric or function names of the expression
+    (``up``, ``absent``); ``labels`` label names the alert carries (``mountpoint``). A signal of
+    category ``unknown`` names a symptom: it claims its words and adds weight to no cause.
+    """
+
+    category: Category
+    weight: Annotated[float, msgspec.Meta(ge=0.0, le=3.0)] = 1.0
+    words: list[str] = []
+    metrics: list[str] = []
+    labels: list[str] = []
+    # Where ``words`` count: any of name, expr, summary, description (all when empty).
+    fields: list[Literal["name", "expr", "summary", "description"]] = []
+    # How an explanation says it: "runs out of memory".
+    says: str = ""
+
+
 class CatalogueFile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     rules: list[Rule] = []
+    signals: list[Signal] = []
 
 
 class Catalogue(msgspec.Struct, kw_only=True, frozen=True):
@@ -86,11 +111,21 @@ class Catalogue(msgspec.Struct, kw_only=True, frozen=True):
 
     rules: list[Rule]
     sources: list[str]
+    signals: list[Signal] = []
 
 
 @cache
 def pattern(text: str) -> re.Pattern[str]:
     return re.compile(text, re.IGNORECASE)
+
+
+def bounded(text: str) -> str:
+    """A text pattern that matches whole words only: "OOM" not inside "TooMany", "429" not in "14290"."""
+    return rf"(?<![A-Za-z0-9])(?:{text})(?![A-Za-z0-9])"
+
+
+def text_pattern(text: str) -> re.Pattern[str]:
+    return pattern(bounded(text))
 
 
 def _patterns(rule: Rule) -> list[str]:
@@ -102,10 +137,11 @@ def _patterns(rule: Rule) -> list[str]:
     return found
 
 
-def _parse(text: str, origin: str) -> list[Rule]:
+def _parse(text: str, origin: str) -> CatalogueFile:
     try:
         data = yaml.safe_load(text) or {}
-        rules = msgspec.convert(data, CatalogueFile).rules
+        parsed = msgspec.convert(data, CatalogueFile)
+        rules = parsed.rules
     except yaml.YAMLError as exc:
         raise ConfigError(f"rules file {origin}: not valid YAML: {exc}") from exc
     except msgspec.ValidationError as exc:
@@ -120,7 +156,7 @@ def _parse(text: str, origin: str) -> list[Rule]:
                 raise ConfigError(
                     f"rules file {origin}: rule {rule.id!r}: bad regex {text_pattern!r}: {exc}"
                 ) from exc
-    return rules
+    return parsed
 
 
 def builtin_files() -> list[tuple[str, str]]:
@@ -141,10 +177,13 @@ def load_catalogue(rules_dir: str = "") -> Catalogue:
     """Built-in rules, then the user's: a later rule with the same id replaces the earlier one."""
     files = builtin_files() + (user_files(rules_dir) if rules_dir else [])
     by_id: dict[str, Rule] = {}
+    signals: list[Signal] = []
     for origin, text in files:
-        for rule in _parse(text, origin):
+        parsed = _parse(text, origin)
+        signals += parsed.signals
+        for rule in parsed.rules:
             by_id.pop(rule.id, None)
             by_id[rule.id] = rule
     active = [rule for rule in by_id.values() if not rule.disabled]
     ordered = sorted(active, key=lambda rule: -rule.priority)
-    return Catalogue(rules=ordered, sources=[origin for origin, _ in files])
+    return Catalogue(rules=ordered, sources=[origin for origin, _ in files], signals=signals)

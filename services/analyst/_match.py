@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from services.analyst._catalogue import Conditions, MetricCondition, pattern
+import schemas
+from services.analyst._catalogue import Conditions, MetricCondition, bounded, pattern, text_pattern
 from services.analyst._literals import block_literals, may_match
-from services.analyst._view import AlertView, SeriesItem, TextItem, fmt, series_line
+from services.analyst._view import AlertView, SeriesItem, TextItem, series_labels, series_line
+from services.analyst._words import contains_phrase, phrase_key
 
 # Events the enricher writes when a series jumps rather than climbs.
 _JUMP_WORDS = ("spike", "shift", "jump", "step")
@@ -19,6 +22,8 @@ class Hit:
 
     variables: dict[str, str] = field(default_factory=dict)
     evidence: list[str] = field(default_factory=list)
+    # The block held because of the alert's own words (its signals), not a named condition.
+    by_signals: bool = False
 
     def merge(self, other: Hit) -> None:
         for key, value in other.variables.items():
@@ -37,19 +42,32 @@ def _search_texts(patterns: list[str], items: list[TextItem], joined: str, lower
     if not may_match(literals, lowered) or not combined.search(joined):
         return None
     for item in items:
-        for text_pattern in patterns:
-            found = pattern(text_pattern).search(item.text)
+        for one in patterns:
+            found = text_pattern(one).search(item.text)
             if found is None:
                 continue
             snippet = item.sample if item.kind == "log" else found.group(0)
             variables = {
                 "log": snippet[:200] if item.kind == "log" else "",
                 "log_count": str(item.count) if item.kind == "log" else "",
-                "signature": found.group(0).strip(),
+                "signature": _around(item.sample, found) if item.kind == "log" else found.group(0).strip(),
                 **_captures(found),
             }
             return Hit({k: v for k, v in variables.items() if v}, [item.line])
     return None
+
+
+SIGNATURE_CHARS = 200
+
+
+def _around(sample: str, found: re.Match[str]) -> str:
+    """The log line around what matched, so the explanation quotes the host, key or file it names."""
+    line = " ".join(sample.split())
+    if len(line) <= SIGNATURE_CHARS:
+        return line
+    start = max(0, line.find(found.group(0).strip()[:40]) - 40)
+    clipped = line[start : start + SIGNATURE_CHARS]
+    return ("..." if start else "") + clipped + ("..." if start + SIGNATURE_CHARS < len(line) else "")
 
 
 def _jumped(item: SeriesItem) -> bool:
@@ -88,11 +106,13 @@ def _metric_hit(condition: MetricCondition, view: AlertView) -> Hit | None:
         if unwanted is not None and unwanted.search(item.haystack):
             continue
         if wanted.search(item.haystack) and series_holds(condition, item):
+            unit = item.unit
             variables = {
                 "metric": item.metric.name,
-                "value": fmt(item.series.last),
-                "peak": fmt(item.series.max),
-                "low": fmt(item.series.min),
+                "series": f"{{{series_labels(item.series.labels)}}}" if item.series.labels else "",
+                "value": schemas.quantity(item.series.last, unit),
+                "peak": schemas.quantity(item.series.max, unit),
+                "low": schemas.quantity(item.series.min, unit),
                 "change_pct": f"{item.series.change_pct:+.0f}%" if item.series.change_pct is not None else "",
                 **{f"series_{k}": v for k, v in item.series.labels.items()},
             }
@@ -121,17 +141,28 @@ def any_text(patterns: list[str]) -> tuple[re.Pattern[str], frozenset[str] | Non
     patterns), and the literals one of which any match contains."""
     cached = _ANY_TEXT.get(id(patterns))
     if cached is None:
-        combined = "|".join(f"(?:{_NAMED_GROUP.sub('(?:', p)})" for p in patterns)
+        combined = "|".join(f"(?:{bounded(_NAMED_GROUP.sub('(?:', p))})" for p in patterns)
         literals = block_literals(tuple(patterns))
         cached = _ANY_TEXT[id(patterns)] = (patterns, re.compile(combined, re.IGNORECASE), literals)
     return cached[1], cached[2]
 
 
-def _alertname_hit(patterns: list[str], view: AlertView) -> Hit | None:
-    if not any_name(patterns).fullmatch(view.alertname):
-        return None
+@lru_cache(maxsize=1024)
+def _phrases(names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(phrase_key(name) for name in names)
+
+
+def name_holds(block: Conditions, alertname: str, name_words: tuple[str, ...]) -> bool:
+    """The block's conditions on the alert's name alone (the same for every alert of that name)."""
+    if block.alertname and not any_name(block.alertname).fullmatch(alertname):
+        return False
+    return not block.name or contains_phrase(name_words, _phrases(tuple(block.name)))
+
+
+def _alert_line(view: AlertView) -> Hit:
     severity = view.labels.get("severity", "")
     summary = view.annotations.get("summary") or view.annotations.get("description", "")
+    summary = summary if len(summary) <= 300 else summary[:297] + "..."
     line = f"alert {view.alertname}" + (f" ({severity})" if severity else "")
     return Hit({}, [f"{line}: {summary}" if summary else line])
 
@@ -149,10 +180,15 @@ def match(block: Conditions, view: AlertView) -> Hit | None:
         if in_texts is None:
             return None
     named = None
-    if block.alertname:
-        named = _alertname_hit(block.alertname, view)
-        if named is None:
+    if block.alertname or block.name:
+        if not name_holds(block, view.alertname, view.name_words):
             return None
+        named = _alert_line(view)
+    if block.signals is not None:
+        if view.signal_category != block.signals:
+            return None
+        named = named or _alert_line(view)
+        named.by_signals = True
     for name, label_pattern in block.labels.items():
         if pattern(label_pattern).fullmatch(view.labels.get(name, "")) is None:
             return None

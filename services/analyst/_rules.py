@@ -9,10 +9,12 @@ only the alert's name speaks for the cause.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import schemas
 from services.analyst._catalogue import Catalogue, Conditions, Rule, load_catalogue
-from services.analyst._match import Hit, any_name, first_match, match
+from services.analyst._match import Hit, first_match, match, name_holds
+from services.analyst._signals import SignalReader, Verdict
 from services.analyst._view import AlertView, view_of
 
 CORROBORATION_BONUS = 0.05
@@ -27,12 +29,18 @@ RIVAL_PENALTY = 0.15
 _PLACEHOLDER = re.compile(r"\$\{(\w+)(?:\|([^}]*))?\}")
 
 
-def render(template: str, variables: dict[str, str]) -> str:
-    """``${name}`` or ``${name|default}``; an unknown name without default stays visible as ``<name>``."""
+def render(template: str, variables: dict[str, str], missing: list[str] | None = None) -> str:
+    """``${name}`` or ``${name|default}``. A name with no value and no default reads as "the <name>"
+    (never a raw placeholder in a message) and is recorded in ``missing`` for the catalogue's tests."""
 
     def replace(found: re.Match[str]) -> str:
         name, default = found.group(1), found.group(2)
-        return variables.get(name) or (default if default is not None else f"<{name}>")
+        value = variables.get(name) or default
+        if value is None:
+            if missing is not None:
+                missing.append(name)
+            value = f"the {name.replace('_', ' ')}"
+        return value
 
     return _PLACEHOLDER.sub(replace, template).strip()
 
@@ -55,17 +63,16 @@ class RulesAnalyst:
 
     def __init__(self, catalogue: Catalogue | None = None) -> None:
         self.catalogue = catalogue or load_catalogue()
+        self.signals = SignalReader(self.catalogue.signals)
         # alertname -> the rules (with their blocks) whose alertname condition can hold for it.
         self._by_alertname: dict[str, list[tuple[Rule, list[Conditions]]]] = {}
 
-    def _candidates(self, alertname: str) -> list[tuple[Rule, list[Conditions]]]:
+    def _candidates(self, alertname: str, name_words: tuple[str, ...]) -> list[tuple[Rule, list[Conditions]]]:
         found = self._by_alertname.get(alertname)
         if found is None:
             found = []
             for rule in self.catalogue.rules:
-                blocks = [
-                    b for b in rule.when if not b.alertname or any_name(b.alertname).fullmatch(alertname)
-                ]
+                blocks = [b for b in rule.when if name_holds(b, alertname, name_words)]
                 if blocks:
                     found.append((rule, blocks))
             if len(self._by_alertname) < MAX_INDEXED_ALERTNAMES:
@@ -79,31 +86,52 @@ class RulesAnalyst:
     def matches(self, view: AlertView) -> list[tuple[Rule, Hit]]:
         """Every rule that holds, in decision order; the fallback when none does."""
         found = []
-        for rule, blocks in self._candidates(view.alertname):
+        for rule, blocks in self._candidates(view.alertname, view.name_words):
             hit = first_match(blocks, view)
             if hit is not None and not any(match(block, view) for block in rule.unless):
                 found.append((rule, hit))
         return found or [(_FALLBACK, Hit())]
 
+    def verdict(self, view: AlertView) -> Verdict:
+        return self.signals.read(view.alertname, view.expr, view.labels, view.annotations)
+
     def analyze(self, message: schemas.EnrichedAlert) -> schemas.Analysis:
         view = view_of(message)
+        verdict = self.verdict(view)
+        view = replace(view, signal_category=verdict.category)
         (rule, hit), *others = self.matches(view)
         rivals = [
             other
             for other, _ in others
             if other.category != rule.category and other.priority >= RIVAL_PRIORITY
         ]
-        confidence = rule.confidence - (RIVAL_PENALTY if rivals else 0.0)
+        if hit.by_signals:
+            # Judged from the alert's own words: the verdict's strength is the confidence.
+            confidence = verdict.confidence
+            hit.evidence.append(f"{verdict.basis()}: {rule.category}")
+        else:
+            confidence = rule.confidence - (RIVAL_PENALTY if rivals else 0.0)
+            if not view.has_evidence:
+                confidence -= NO_EVIDENCE_PENALTY
+            if verdict.category not in ("unknown", rule.category) and rule.priority < RIVAL_PRIORITY:
+                # A rule that knows the name, against words that point elsewhere.
+                confidence -= RIVAL_PENALTY
+                hit.evidence.append(f"but {verdict.basis()}: {verdict.category}")
         if rivals:
+            confidence -= RIVAL_PENALTY if hit.by_signals else 0.0
             hit.evidence.append(f"also consistent with {rivals[0].category} (rule {rivals[0].id})")
         for block in rule.corroborate:
             extra = match(block, view)
             if extra is not None:
                 hit.merge(extra)
                 confidence += CORROBORATION_BONUS
-        if not view.has_evidence:
-            confidence -= NO_EVIDENCE_PENALTY
-        variables = {**view.variables(), **hit.variables}
+        variables = {
+            **view.variables(),
+            "signal_says": verdict.says(),
+            "signal_basis": verdict.basis(),
+            "signal_symptoms": verdict.symptom_words(),
+            **hit.variables,
+        }
         for key, value in hit.variables.items():
             # Labels of the series that matched fill in what the alert's own labels lack.
             if key.startswith("series_"):

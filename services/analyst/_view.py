@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import schemas
+from services.analyst._prompt import rule_expression
+from services.analyst._words import words_of
 
 # Labels naming the thing that alerts, most specific first.
 TARGET_LABELS = (
@@ -17,11 +21,17 @@ TARGET_LABELS = (
     "job_name",
     "container",
     "service",
+    "app",
+    "application",
+    # cert-manager's certificate, Elasticsearch's node: what the exporter names the object.
+    "name",
     "instance",
     "node",
     "host",
     "job",
 )
+# Labels naming a filesystem, volume or pool, most specific first.
+VOLUME_LABELS = ("mountpoint", "persistentvolumeclaim", "pool", "zpool", "vg", "device")
 # Annotations that carry links, not facts about the alert.
 SKIPPED_ANNOTATIONS = ("runbook_url", "dashboard", "grafana_url")
 
@@ -46,32 +56,30 @@ class SeriesItem:
     def haystack(self) -> str:
         return f"{self.metric.name} {self.metric.query}"
 
-
-def fmt(value: float | None) -> str:
-    """Numbers as a person reads them: 3 significant digits, k/M/G/T for large ones."""
-    if value is None:
-        return "n/a"
-    magnitude = abs(value)
-    for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
-        if magnitude >= limit:
-            return f"{value / limit:.3g}{suffix}"
-    return f"{value:.3g}"
+    @property
+    def unit(self) -> schemas.Unit:
+        return schemas.unit_of(self.metric.query or self.metric.name)
 
 
-def _series_labels(labels: dict[str, str]) -> str:
+def series_labels(labels: dict[str, str]) -> str:
     return ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()) if key != "__name__")
 
 
 def series_line(item: SeriesItem) -> str:
     s = item.series
-    parts = [f"min {fmt(s.min)}", f"max {fmt(s.max)}", f"last {fmt(s.last)}"]
+    unit = item.unit
+
+    def show(value: float | None) -> str:
+        return schemas.quantity(value, unit)
+
+    parts = [f"min {show(s.min)}", f"max {show(s.max)}", f"last {show(s.last)}"]
     if s.at_start is not None:
-        parts.append(f"at alert start {fmt(s.at_start)}")
+        parts.append(f"at alert start {show(s.at_start)}")
     if s.change_pct is not None:
         parts.append(f"change {s.change_pct:+.0f}%")
     if s.trend_per_min:
-        parts.append(f"trend {fmt(s.trend_per_min)}/min")
-    labels = _series_labels(s.labels)
+        parts.append(f"trend {show(s.trend_per_min)}/min")
+    labels = series_labels(s.labels)
     head = f"{item.metric.name}{{{labels}}}" if labels else item.metric.name
     events = f"; {'; '.join(s.events[:3])}" if s.events else ""
     return f"metric {head}: {', '.join(parts)}{events}"
@@ -98,6 +106,10 @@ class AlertView:
     # The same, lower-cased for the literal prefilters; None when not ASCII (case folding differs).
     logs_lowered: str | None = ""
     texts_lowered: str | None = ""
+    # The alert's name as words, the rule's expression, and the category its own words point at.
+    name_words: tuple[str, ...] = ()
+    expr: str = ""
+    signal_category: str = ""
 
     @property
     def has_evidence(self) -> bool:
@@ -107,16 +119,56 @@ class AlertView:
         """What templates may use besides captures: every label, the target, the annotations."""
         found = dict(self.labels)
         found.setdefault("alertname", self.alertname or "alert")
-        target = next((self.labels[key] for key in TARGET_LABELS if self.labels.get(key)), self.alertname)
+        target = next((self.labels[key] for key in TARGET_LABELS if self.labels.get(key)), "")
         namespace = self.labels.get("namespace", "")
-        found["target"] = f"{namespace}/{target}" if namespace and target != namespace else target
-        found["volume"] = (
-            self.labels.get("mountpoint") or self.labels.get("persistentvolumeclaim") or "the volume"
+        if not target:
+            target = f"namespace {namespace}" if namespace else self.labels.get("cluster") or self.alertname
+        elif namespace and target != namespace:
+            target = f"{namespace}/{target}"
+        found["target"] = target
+        found["volume"] = next(
+            (self.labels[key] for key in VOLUME_LABELS if self.labels.get(key)), "the volume"
         )
-        found["alert_summary"] = self.annotations.get("summary", "")
-        found["alert_description"] = self.annotations.get("description", "")
-        found["expr"] = self.annotations.get("expr", "")
+        found["alert_summary"] = _clipped(self.annotations.get("summary", ""))
+        found["alert_description"] = _clipped(self.annotations.get("description", ""))
+        found["expr"] = self.expr
         return found
+
+
+def _clipped(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Every episode of an alert carries the same generatorURL: parse it once.
+_expression = lru_cache(maxsize=4096)(rule_expression)
+
+
+_PROBE_PORT = re.compile(
+    r"(?:Liveness|Readiness|Startup) probe failed:[^\n]*?:(\d{2,5})\b[^\n]*connection refused", re.I
+)
+_LISTEN_PORT = re.compile(
+    r"(?:listening|listens|started|serving|bound)\b[^\n]{0,60}?(?:port\W{0,3}|\baddr\W{0,5}[\w.\[\]]*:|:)(\d{2,5})\b",
+    re.I,
+)
+
+# An access log line of a kubelet probe that got a 2xx: the process is up and serving.
+_PROBE_ANSWERED = re.compile(r'" 2\d\d \d+ [^\n]*kube-probe/')
+
+
+def derived_facts(templates: list[TextItem]) -> list[TextItem]:
+    """Facts no single line states but two lines do together, as texts rules can match."""
+    probed = {m.group(1) for item in templates for m in _PROBE_PORT.finditer(item.sample)}
+    listening = {m.group(1) for item in templates for m in _LISTEN_PORT.finditer(item.sample)}
+    answered = any(_PROBE_ANSWERED.search(item.sample) for item in templates)
+    if probed and listening and not probed & listening:
+        where = f"the process listens on {', '.join(sorted(listening))}"
+    elif probed and answered:
+        where = "the process answers the kubelet's other probe requests"
+    else:
+        return []
+    text = f"probe port mismatch: the probe calls port {', '.join(sorted(probed))}, {where}"
+    return [TextItem("log", text, text, 1, f"derived: {text}")]
 
 
 def _lowered(text: str) -> str | None:
@@ -130,6 +182,7 @@ def view_of(message: schemas.EnrichedAlert) -> AlertView:
     order = {"error": 0, "warning": 1, "info": 2}
     ranked = sorted(templates, key=lambda t: (order.get(t.severity, 3), -t.count))
     logs = [TextItem("log", f"{t.template}\n{t.sample}", t.sample, t.count, _log_line(t)) for t in ranked]
+    logs = derived_facts(logs) + logs
     annotations = [
         TextItem("annotation", value, value, 1, f"annotation {key}: {value}")
         for key, value in sorted(alert.annotations.items())
@@ -137,7 +190,7 @@ def view_of(message: schemas.EnrichedAlert) -> AlertView:
     ]
     series = [SeriesItem(metric, s) for metric in evidence.metrics for s in metric.series]
     labelled = [
-        TextItem("metric", _series_labels(item.series.labels), "", 1, series_line(item))
+        TextItem("metric", series_labels(item.series.labels), "", 1, series_line(item))
         for item in series
         if item.series.labels
     ]
@@ -155,4 +208,6 @@ def view_of(message: schemas.EnrichedAlert) -> AlertView:
         texts_joined=texts_joined,
         logs_lowered=_lowered(logs_joined),
         texts_lowered=_lowered(texts_joined),
+        name_words=words_of(alert.labels.get("alertname", "")),
+        expr=_expression(alert.generator_url) or alert.annotations.get("expr", ""),
     )

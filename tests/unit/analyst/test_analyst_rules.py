@@ -129,6 +129,8 @@ def test_a_bad_rules_file_is_a_clear_configuration_error(tmp_path: Path) -> None
         load_catalogue(str(tmp_path / "missing"))
 
 
-def test_templates_fill_defaults_and_show_what_is_missing() -> None:
-    assert render("${pod} on ${node|some node}", {"pod": "p"}) == "p on some node"
-    assert render("kubectl logs ${pod}", {}) == "kubectl logs <pod>"
+def test_templates_fill_defaults_and_name_what_is_missing_in_words() -> None:
+    missing: list[str] = []
+    assert render("${pod} on ${node|some node}", {"pod": "p"}, missing) == "p on some node"
+    assert render("restarts of ${container}", {}, missing) == "restarts of the container"
+    assert missing == ["container"]

@@ -1,0 +1,180 @@
+"""What the alert itself says about its cause: weighted word signals from its name, expression,
+annotations and label names, summed per category.
+
+Each signal in the catalogue (``signals:`` in any rules file) names phrases and a category. A
+phrase counts once per field it is found in, weighted by how much that field says: the alert's
+name and the metric names of its expression are what the rule's author chose to measure, a
+description is prose that mentions many things. The best-supported category wins when it is
+clearly ahead; otherwise nothing decides and the answer is ``unknown``. The verdict keeps the
+phrases that decided it, so the explanation is written only from them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from schemas import Category
+from services.analyst._catalogue import Signal
+from services.analyst._expr import parse_expression
+from services.analyst._words import find_phrases, phrase_key, prose, words_of
+
+FIELD_WEIGHTS = {
+    "name": 1.0,
+    "expr": 0.9,
+    "expr_other": 0.35,
+    "summary": 0.6,
+    "description": 0.35,
+    "label": 1.0,
+}
+FIELD_WORDS = {
+    "name": "the alert's name",
+    "expr": "its expression",
+    "expr_other": "its expression",
+    "summary": "its summary",
+    "description": "its description",
+    "label": "its labels",
+}
+# Below this total nothing decides; a runner-up this close makes the verdict uncertain.
+DECIDING_SCORE = 0.55
+CLOSE_RATIO = 0.8
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class Clue:
+    field: str
+    phrase: str
+    signal: Signal
+
+
+@dataclass
+class Verdict:
+    category: Category
+    score: float
+    runner_up: float
+    clues: list[Clue] = field(default_factory=list)
+    symptoms: list[Clue] = field(default_factory=list)
+
+    @property
+    def confidence(self) -> float:
+        """0.25-0.7: how strongly and how unambiguously the alert's own words point one way."""
+        if self.category == "unknown" or self.score <= 0:
+            return 0.2
+        strength = min(self.score, 2.0) / 2.0
+        margin = (self.score - self.runner_up) / self.score
+        return 0.25 + 0.25 * strength + 0.2 * margin
+
+    def basis(self) -> str:
+        """The deciding clues as a reader reads them: 'the alert's name says "out of memory"'."""
+        by_field: dict[str, list[str]] = defaultdict(list)
+        for clue in self.clues:
+            where = FIELD_WORDS[clue.field]
+            if clue.phrase not in by_field[where]:
+                by_field[where].append(clue.phrase)
+        parts = []
+        for where, phrases in by_field.items():
+            quoted = ", ".join(f'"{p}"' for p in phrases[:3])
+            verb = "measures" if where == "its expression" else "carry" if where == "its labels" else "says"
+            parts.append(f"{where} {verb} {quoted}")
+        return "; ".join(parts)
+
+    def says(self) -> str:
+        best = max(self.clues, key=lambda clue: clue.signal.weight * FIELD_WEIGHTS[clue.field], default=None)
+        return best.signal.says if best is not None else ""
+
+    def symptom_words(self) -> str:
+        return ", ".join(dict.fromkeys(clue.phrase for clue in self.symptoms))
+
+
+class Vocabulary:
+    """The catalogue's signals indexed by stemmed phrase, per field."""
+
+    def __init__(self, signals: list[Signal]) -> None:
+        self.by_field: dict[str, dict[tuple[str, ...], list[tuple[str, Signal]]]] = {
+            name: {} for name in ("name", "expr", "summary", "description")
+        }
+        self.metrics: dict[str, list[Signal]] = defaultdict(list)
+        self.labels: dict[str, list[Signal]] = defaultdict(list)
+        for signal in signals:
+            for phrase in signal.words:
+                key = phrase_key(phrase)
+                for name in signal.fields or self.by_field:
+                    self.by_field[name].setdefault(key, []).append((phrase, signal))
+            for metric in signal.metrics:
+                self.metrics[metric.lower()].append(signal)
+            for label in signal.labels:
+                self.labels[label.lower()].append(signal)
+
+    def clues(self, name: str, words: tuple[str, ...]) -> list[Clue]:
+        found = find_phrases(words, self.by_field[name])
+        return [Clue(name, phrase, signal) for entries in found for phrase, signal in entries]  # type: ignore[attr-defined]
+
+
+def _expr_words(expr: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The words of the measured metric, the words of the other metrics (denominators, guards
+    such as ``max_connections`` or ``kube_cronjob_spec_suspend``), and whole names of both."""
+    parsed = parse_expression(expr)
+    subject: list[str] = []
+    others: list[str] = []
+    for position, metric in enumerate(parsed.metrics):
+        target = subject if position == 0 else others
+        target += [*words_of(metric), "|"]  # no phrase spans two metric names
+    for value in parsed.values:
+        subject += [*words_of(value), "|"]
+    outer = parsed.functions[:1] if expr.lstrip().startswith(parsed.functions[:1]) else ()
+    whole = tuple(name.lower() for name in (*parsed.metrics[:1], *outer))
+    return tuple(subject), tuple(others), whole
+
+
+class SignalReader:
+    def __init__(self, signals: list[Signal]) -> None:
+        self.vocabulary = Vocabulary(signals)
+
+    @lru_cache(maxsize=2048)  # noqa: B019 - one reader per catalogue, alive as long as the analyst
+    def _fixed_clues(
+        self, alertname: str, expr: str, label_names: frozenset[str], resource: str
+    ) -> tuple[Clue, ...]:
+        """The clues of what repeats across an alert's episodes: its name, expression and labels."""
+        v = self.vocabulary
+        clues = v.clues("name", words_of(alertname))
+        if expr or resource:
+            words, others, whole = _expr_words(expr)
+            # A `resource` label (kube-state-metrics' quotas and requests) names what is measured.
+            clues += v.clues("expr", (*words, *words_of(resource)))
+            clues += [Clue("expr_other", c.phrase, c.signal) for c in v.clues("expr", others)]
+            clues += [Clue("expr", name, s) for name in whole for s in v.metrics.get(name, [])]
+        clues += [Clue("label", name, s) for name in sorted(label_names) for s in v.labels.get(name, [])]
+        return tuple(clues)
+
+    def read(self, alertname: str, expr: str, labels: dict[str, str], annotations: dict[str, str]) -> Verdict:
+        clues = list(self._fixed_clues(alertname, expr, frozenset(labels), labels.get("resource", "")))
+        for name in ("summary", "description"):
+            text = annotations.get(name, "")
+            if text and "{{" not in text:  # an unrendered template says nothing about this alert
+                clues += self.vocabulary.clues(name, words_of(prose(text[:MAX_TEXT])))
+        return decide(clues)
+
+
+def decide(clues: list[Clue]) -> Verdict:
+    scores: dict[Category, float] = defaultdict(float)
+    counted: set[tuple[str, int]] = set()
+    causes, symptoms = [], []
+    for clue in clues:
+        if clue.signal.category == "unknown":
+            symptoms.append(clue)
+        key = (clue.field, id(clue.signal))
+        if key in counted or not clue.signal.weight:  # once per field, however often its words repeat
+            continue
+        counted.add(key)
+        scores[clue.signal.category] += clue.signal.weight * FIELD_WEIGHTS[clue.field]
+        if clue.signal.category != "unknown":
+            causes.append(clue)
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    if not ranked or ranked[0][0] == "unknown" or ranked[0][1] < DECIDING_SCORE:
+        return Verdict("unknown", 0.0, 0.0, [], symptoms)
+    (best, score), runner_up = ranked[0], ranked[1][1] if len(ranked) > 1 else 0.0
+    if runner_up >= CLOSE_RATIO * score:
+        return Verdict("unknown", 0.0, 0.0, causes, symptoms)
+    return Verdict(best, score, runner_up, [c for c in causes if c.signal.category == best], symptoms)

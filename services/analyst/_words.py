@@ -1,0 +1,93 @@
+"""Words, not substrings: alert names, metric names and prose split into comparable words.
+
+"PrometheusTooManyRestarts" is the words too, many, restart — it does not contain "oom";
+"HaproxyHttpSlowingDown" holds the phrase "slowing down", which is not "down". Every word is
+lower-cased and reduced to a crude stem (restarts, restarting, restarted -> restart) so that the
+vocabulary and the alerts meet however they inflect; the vocabulary goes through the same stemmer,
+so the stems never need to be real words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+# CamelCase humps, all-caps runs (HTTP in HTTPErrors), numbers with a unit or suffix (5xx, 4xx, 95th).
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+[a-z]*")
+# Go renders a label map as "map[alertname:X severity:Y]"; awesome-prometheus-alerts prints one in
+# every description. Label values are not prose: a certificate alert's condition="MemoryPressure"
+# says nothing about memory.
+_GO_MAP = re.compile(r"map\[[^\]]*\]")
+_LABELS_LINE = re.compile(r"(?im)^\s*(?:labels|value)\s*=.*$")
+_KEEP_S = ("ss", "us", "is", "os")
+MAX_PHRASE = 4
+
+
+def stem(word: str) -> str:
+    word = word.lower()
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    for suffix, keep in (("ing", 5), ("ed", 4)):
+        if len(word) > keep and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            # running -> run, but kill, miss and roll keep their doubled letter
+            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+                word = word[:-1]
+            break
+    else:
+        if len(word) > 3 and word.endswith("s") and not word.endswith(_KEEP_S):
+            word = word[:-1]
+    # expire / expired, terminate / terminated: the same stem either way
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+@lru_cache(maxsize=8192)
+def words_of(text: str) -> tuple[str, ...]:
+    """The stemmed words of a name or a sentence, in order."""
+    return tuple(stem(found) for found in _WORD.findall(text))
+
+
+def prose(text: str) -> str:
+    """Annotation text without the label dumps templates print into it."""
+    return _LABELS_LINE.sub(" ", _GO_MAP.sub(" ", text))
+
+
+@dataclass(frozen=True)
+class Found:
+    """One vocabulary phrase found in one field of the alert."""
+
+    phrase: str  # as the vocabulary writes it
+    field: str  # "name", "expr", "summary", "description", "label"
+    key: object  # what the vocabulary attached to the phrase
+
+
+def phrase_key(phrase: str) -> tuple[str, ...]:
+    return words_of(phrase)
+
+
+def find_phrases(words: tuple[str, ...], vocabulary: Mapping[tuple[str, ...], object]) -> list[object]:
+    """Longest match first, left to right: each word belongs to at most one phrase, so the
+    "down" of "slowing down" is not counted again on its own."""
+    found = []
+    i = 0
+    while i < len(words):
+        for size in range(min(MAX_PHRASE, len(words) - i), 0, -1):
+            key = vocabulary.get(words[i : i + size])
+            if key is not None:
+                found.append(key)
+                i += size
+                break
+        else:
+            i += 1
+    return found
+
+
+def contains_phrase(words: tuple[str, ...], phrases: Iterable[tuple[str, ...]]) -> bool:
+    """Whether any phrase occurs in ``words`` as whole consecutive words."""
+    for phrase in phrases:
+        size = len(phrase)
+        if size and any(words[i : i + size] == phrase for i in range(len(words) - size + 1)):
+            return True
+    return False

@@ -1,0 +1,171 @@
+"""The rules analyst reads what an alert means: whole words of its name, its expression's metrics,
+its annotations; never a word found inside another word."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from services.analyst import RulesAnalyst
+from services.analyst._expr import parse_expression
+from services.analyst._words import words_of
+from services.analyst.eval import build_message
+
+
+def _alert(alertname: str, expr: str = "", annotations: dict[str, str] | None = None, **labels: str):  # type: ignore[no-untyped-def]
+    alert = {
+        "labels": {"alertname": alertname, **labels},
+        "annotations": annotations or {},
+        "startsAt": "2025-03-01T10:00:00Z",
+    }
+    if expr:
+        alert["generatorURL"] = f"http://prometheus:9090/graph?g0.expr={quote(expr)}&g0.tab=1"
+    return RulesAnalyst().analyze(build_message({"alert": alert}))
+
+
+def test_names_split_into_stemmed_words() -> None:
+    assert words_of("PrometheusTooManyRestarts") == ("prometheus", "too", "many", "restart")
+    assert words_of("HTTP5xxErrorRate") == ("http", "5xx", "error", "rate")
+    assert words_of("node_filesystem_avail_bytes") == ("node", "filesystem", "avail", "byte")
+
+
+@pytest.mark.parametrize(
+    ("name", "expr", "not_category"),
+    [
+        ("PrometheusTooManyRestarts", "changes(process_start_time_seconds[15m]) > 2", "memory_pressure"),
+        ("PostgresqlTooManyLocksAcquired", "pg_locks_count > 100", "memory_pressure"),
+        ("HaproxyHttpSlowingDown", "avg(haproxy_backend_max_total_time_seconds) > 1", "availability"),
+        (
+            "NginxHighHttp5xxErrorRate",
+            "sum(rate(nginx_http_requests_total{status=~'5..'}[1m])) > 5",
+            "availability",
+        ),
+        (
+            "ClusterCpuHeadroomLow",
+            "1 - avg(rate(node_cpu_seconds_total{mode='idle'}[5m])) > 0.9",
+            "memory_pressure",
+        ),
+    ],
+)
+def test_a_word_inside_another_word_decides_nothing(name: str, expr: str, not_category: str) -> None:
+    assert _alert(name, expr).category != not_category
+
+
+@pytest.mark.parametrize(
+    ("name", "expr", "category"),
+    [
+        (
+            "ElasticsearchHeapUsageTooHigh",
+            "elasticsearch_jvm_memory_used_bytes{area='heap'} > 0.9",
+            "memory_pressure",
+        ),
+        ("ZfsPoolOutOfSpace", "zfs_pool_free_bytes / zfs_pool_size_bytes < 0.1", "disk_capacity"),
+        (
+            "EtcdHighFsyncDurations",
+            "histogram_quantile(0.99, rate(etcd_disk_wal_fsync_duration_seconds_bucket[1m])) > 0.5",
+            "disk_io",
+        ),
+        (
+            "AlertmanagerFailedReload",
+            "max_over_time(alertmanager_config_last_reload_successful[5m]) == 0",
+            "config_error",
+        ),
+        ("KubeletInstanceUnreachable", "up{job='kubelet'} == 0", "availability"),
+        ("ShopCheckoutJobGone", "absent(up{job='checkout'})", "availability"),
+        (
+            "PaymentsCertExpiresSoon",
+            "probe_ssl_earliest_cert_expiry - time() < 86400 * 7",
+            "certificate_expiry",
+        ),
+    ],
+)
+def test_the_cause_an_alert_states_is_found_in_its_words(name: str, expr: str, category: str) -> None:
+    analysis = _alert(name, expr)
+    assert analysis.category == category
+    assert analysis.model.startswith("rules:")
+    assert "no metric or log evidence" not in analysis.root_cause
+
+
+def test_a_users_own_alert_name_is_read_for_its_meaning() -> None:
+    analysis = _alert(
+        "DataVolAlmostFull",
+        "node_filesystem_avail_bytes{mountpoint='/srv/data'} / node_filesystem_size_bytes < 0.02",
+        {"summary": "only 2% space left on /srv/data"},
+        mountpoint="/srv/data",
+        device="/dev/sdb1",
+        instance="db-7:9100",
+    )
+    assert analysis.category == "disk_capacity"
+    assert "/srv/data" in analysis.root_cause
+    # The explanation names the words that decided it, and nothing about inodes it did not see.
+    assert "space" in analysis.root_cause
+    assert "inode" not in analysis.summary.lower()
+
+
+def test_an_alert_naming_only_a_symptom_is_unknown_with_low_confidence() -> None:
+    analysis = _alert(
+        "CheckoutLatencyHigh", "histogram_quantile(0.99, rate(http_request_duration_seconds_bucket[5m])) > 2"
+    )
+    assert analysis.category == "unknown"
+    assert analysis.confidence < 0.45
+
+
+def test_label_values_are_not_read_as_the_cause() -> None:
+    # A certificate alert whose labels happen to carry condition="MemoryPressure".
+    analysis = _alert(
+        "CertificateNotReady",
+        'certmanager_certificate_ready_status{condition!="True"} == 1',
+        condition="MemoryPressure",
+        name="api-tls",
+    )
+    assert analysis.category == "certificate_expiry"
+
+
+def test_the_expression_parts_are_told_apart() -> None:
+    parsed = parse_expression(
+        'sum by (instance) (rate(node_cpu_seconds_total{mode="iowait", job!="x"}[5m])) / count(up) > 0.2'
+    )
+    assert parsed.metrics == ("node_cpu_seconds_total", "up")
+    assert "rate" in parsed.functions
+    assert "instance" not in parsed.metrics
+    assert parsed.values == ("iowait",)
+    assert parsed.comparison == "> 0.2"
+
+
+@pytest.mark.parametrize(
+    "annotations",
+    [
+        {},
+        {"summary": "", "description": ""},
+        {"description": "x" * 10_000},
+        {"summary": "Festplatte fast voll auf {{ $labels.instance }}", "description": "Nur noch 3 % frei"},
+        {"summary": "ディスクの空き容量が不足しています"},
+        {"summary": "\x00\x01\ufffd binary \xff junk"},
+    ],
+)
+def test_odd_annotations_are_analysed_never_a_crash(annotations: dict[str, str]) -> None:
+    analysis = _alert("WeirdThing", "this is (not promql", annotations)
+    assert analysis.category in {"unknown", "disk_capacity"}
+    assert analysis.summary
+    assert analysis.root_cause
+    assert len(analysis.root_cause) < 2000
+
+
+def test_huge_and_binary_log_lines_are_analysed() -> None:
+    message = build_message(
+        {
+            "alert": {
+                "labels": {"alertname": "KubePodCrashLooping", "pod": "p"},
+                "startsAt": "2025-03-01T10:00:00Z",
+            },
+            "logs": [
+                {"sample": "A" * 65_536, "count": 1},
+                {"sample": "\x00\x9f\x92\x96 \ufffd" * 100, "count": 3},
+                {"sample": "x " * 30_000 + "OOMKilled", "count": 1},
+            ],
+        }
+    )
+    analysis = RulesAnalyst().analyze(message)
+    assert analysis.category in {"crash_loop", "memory_pressure"}
+    assert all(len(line) < 1000 for line in analysis.evidence)

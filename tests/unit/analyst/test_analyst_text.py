@@ -1,0 +1,64 @@
+"""Text a person can trust: no rule ever leaves a placeholder unfilled, on any alert.
+
+Every rule is rendered against the variables of every scenario's alert plus only what a match
+of that rule's own conditions always provides (a text match gives its signature, a metric match
+its metric and values). A variable outside that must have a default in the template; otherwise a
+message would say "the container" where the reader needs a name.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.analyst import RulesAnalyst, load_catalogue
+from services.analyst._catalogue import Rule
+from services.analyst._rules import render
+from services.analyst._view import view_of
+from services.analyst.eval import load_scenarios
+
+SIGNAL_VARIABLES = {"signal_says": "x", "signal_basis": "its name says x", "signal_symptoms": ""}
+METRIC_VARIABLES = {"metric": "m", "series": "", "value": "1", "peak": "2", "low": "0", "change_pct": "+5%"}
+
+
+def _guaranteed(rule: Rule) -> dict[str, str]:
+    """What every block of the rule provides when it matches (the weakest block decides)."""
+    provided: list[set[str]] = []
+    for block in rule.when:
+        names = set()
+        if block.text or block.logs:
+            names |= {"signature"} | ({"log", "log_count"} if block.logs else set())
+        if block.metrics:
+            names |= set(METRIC_VARIABLES)
+        provided.append(names)
+    common = set.intersection(*provided) if provided else set()
+    return {name: METRIC_VARIABLES.get(name, "sig") for name in common}
+
+
+SCENARIOS = load_scenarios()
+RULES = load_catalogue().rules
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.id)
+def test_no_rule_leaves_a_placeholder_on_any_scenario(rule: Rule) -> None:
+    problems = []
+    for scenario in SCENARIOS:
+        variables = {**view_of(scenario.message).variables(), **SIGNAL_VARIABLES, **_guaranteed(rule)}
+        missing: list[str] = []
+        for template in (rule.summary, rule.root_cause, *rule.remediation):
+            render(template, variables, missing)
+        if missing:
+            problems.append((scenario.name, sorted(set(missing))))
+    assert not problems, problems[:3]
+
+
+def test_every_scenario_reads_without_raw_placeholders_or_exponents() -> None:
+    analyst = RulesAnalyst()
+    for scenario in SCENARIOS:
+        analysis = analyst.analyze(scenario.message)
+        text = " ".join([analysis.summary, analysis.root_cause, *analysis.evidence])
+        assert "${" not in text, scenario.name
+        assert not re.search(r"\d\.?\d*e[+-]\d", text), (scenario.name, text)
+        assert "<value>" not in text, scenario.name
+        assert "<container>" not in text, scenario.name
