@@ -27,6 +27,8 @@ DEFAULT_DIR = Path(__file__).resolve().parents[3] / "tests" / "scenarios"
 class Expected(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     category: schemas.Category
     facts: list[str] = []
+    # A second category the labeller found equally defensible; agreeing with it counts as right.
+    also: list[schemas.Category] = []
 
 
 class Scenario(msgspec.Struct, frozen=True):
@@ -35,6 +37,8 @@ class Scenario(msgspec.Struct, frozen=True):
     message: schemas.EnrichedAlert
     expected: Expected
     description: str = ""
+    # Position in a public benchmark input; None for the project's own scenarios.
+    index: int | None = None
 
 
 def _series(raw: dict[str, Any]) -> dict[str, Any]:
