@@ -64,7 +64,11 @@ class Verdict:
             return 0.2
         strength = min(self.score, 2.0) / 2.0
         margin = (self.score - self.runner_up) / self.score
-        return 0.25 + 0.25 * strength + 0.2 * margin
+        confidence = 0.25 + 0.25 * strength + 0.2 * margin
+        # What the alert says (its name, restated in its summary and description) and what it
+        # measures (its expression) are two witnesses; one alone is one author's word for it.
+        witnesses = {clue.field in ("expr", "expr_other") for clue in self.clues}
+        return min(confidence, 0.55) if len(witnesses) < 2 else confidence
 
     def basis(self) -> str:
         """The deciding clues as a reader reads them: 'the alert's name says "out of memory"'."""
