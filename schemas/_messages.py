@@ -118,6 +118,18 @@ class LogTemplate(msgspec.Struct, kw_only=True, frozen=True):
     sample: str
 
 
+class LogSource(msgspec.Struct, kw_only=True, frozen=True):
+    """One log stream read for the evidence: the workload's own lines or its Kubernetes events."""
+
+    # "workload" (the alert's pod, container, service or host) or "events".
+    name: str
+    # The stream selector that found the lines, e.g. {namespace="shop", pod="api-0"}.
+    selector: str
+    lines: int = 0
+    # More specific selectors that matched no stream in the window, tried first.
+    tried: list[str] = []
+
+
 class LogEvidence(msgspec.Struct, kw_only=True, frozen=True):
     """Log lines around the alert, clustered into templates."""
 
@@ -125,6 +137,8 @@ class LogEvidence(msgspec.Struct, kw_only=True, frozen=True):
     lines: int
     templates: list[LogTemplate] = []
     omitted_templates: int = 0
+    # Where the lines came from; templates of all sources are ranked together.
+    sources: list[LogSource] = []
 
 
 class EnrichmentError(msgspec.Struct, kw_only=True, frozen=True):

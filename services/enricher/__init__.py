@@ -3,6 +3,8 @@
 _plan / _packs / _promql   which PromQL runs for an alert (YAML query packs)
 _prometheus / _loki        the two backends' HTTP APIs, over _backend (auth, retries, cache)
 _summary / _downsample     a time series as numbers and readable events
+_streams                   which log streams belong to an alert, most specific identity first
+_logs                      which lines of the window, and which templates come first
 _templates                 log lines clustered into templates
 _enrich                    one alert's enrichment within a deadline
 """

@@ -14,6 +14,7 @@ from schemas import EnrichedAlert, RawAlert
 from services.enricher._backend import Backend, BackendConfig, parse_headers
 from services.enricher._cache import TtlCache
 from services.enricher._enrich import Enricher, Limits
+from services.enricher._logs import LogLimits, LogReader
 from services.enricher._loki import Loki, parse_label_map
 from services.enricher._packs import PackError, load_packs
 from services.enricher._prometheus import Prometheus
@@ -28,11 +29,28 @@ def limits_from(settings: EnricherSettings) -> Limits:
         max_series_per_query=settings.max_series_per_query,
         max_queries=settings.max_queries_per_alert,
         deadline_seconds=settings.enrichment_deadline_seconds,
-        max_log_lines=settings.max_log_lines,
-        max_log_templates=settings.max_log_templates,
-        log_char_budget=settings.log_char_budget,
-        log_fallback_seconds=settings.log_fallback_seconds,
     )
+
+
+def log_limits_from(settings: EnricherSettings) -> LogLimits:
+    return LogLimits(
+        max_lines=settings.max_log_lines,
+        max_templates=settings.max_log_templates,
+        char_budget=settings.log_char_budget,
+    )
+
+
+def events_selector(setting: str) -> str:
+    """LOKI_EVENTS_SELECTOR as LogQL, or "" when switched off; a stray value stops the start."""
+    selector = setting.strip()
+    if selector.lower() in ("off", "none", "false"):
+        return ""
+    if not (selector.startswith("{") and selector.endswith("}")):
+        raise ConfigError(
+            f'LOKI_EVENTS_SELECTOR must be a LogQL stream selector such as {{job="kubernetes-events"}} '
+            f"or off (got {selector[:80]!r})"
+        )
+    return selector
 
 
 def backend_configs(settings: EnricherSettings) -> tuple[BackendConfig | None, BackendConfig | None]:
@@ -84,12 +102,15 @@ def make_enricher(settings: EnricherSettings, session: aiohttp.ClientSession) ->
     def backend(config: BackendConfig) -> Backend:
         return Backend(config, session, asyncio.Semaphore(settings.query_concurrency), cache)
 
+    events = events_selector(settings.loki_events_selector)
+    logs = None
+    if loki_config:
+        logs = LogReader(Loki(backend(loki_config)), label_map, events, log_limits_from(settings))
     return Enricher(
         limits_from(settings),
         packs,
         Prometheus(backend(prometheus_config)) if prometheus_config else None,
-        Loki(backend(loki_config)) if loki_config else None,
-        label_map,
+        logs,
     )
 
 

@@ -15,16 +15,16 @@ from loguru import logger
 import schemas
 from schemas import Alert, EnrichedAlert, EnrichmentError, Evidence, LogEvidence, MetricEvidence, RawAlert
 from services.enricher._errors import SourceError
-from services.enricher._loki import Loki, problem_query, stream_selector
+from services.enricher._logs import LogReader, Span
 from services.enricher._packs import QueryPack
 from services.enricher._plan import PlannedQuery, build_plan
 from services.enricher._prometheus import Prometheus, Series
 from services.enricher._summary import relevance, summarise
-from services.enricher._templates import cluster, within_budget
 
 # Tasks still running this long after the deadline are abandoned; backends stop retrying at it.
 _DEADLINE_GRACE = 0.5
 _SAMPLES_PER_WINDOW = 250
+_INFO_LINE = 300
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,6 @@ class Limits:
     max_queries: int = 24
     deadline_seconds: float = 20.0
     min_step_seconds: float = 15.0
-    max_log_lines: int = 500
-    max_log_templates: int = 40
-    log_char_budget: int = 6000
-    log_fallback_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -69,20 +65,18 @@ class Enricher:
         limits: Limits,
         packs: Sequence[QueryPack],
         prometheus: Prometheus | None,
-        loki: Loki | None,
-        label_map: dict[str, str],
+        logs: LogReader | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._limits = limits
         self._packs = packs
         self._prometheus = prometheus
-        self._loki = loki
-        self._label_map = label_map
+        self._logs = logs
         self._clock = clock
 
     @property
     def has_sources(self) -> bool:
-        return self._prometheus is not None or self._loki is not None
+        return self._prometheus is not None or self._logs is not None
 
     async def handle(self, raw: RawAlert) -> EnrichedAlert:
         evidence = await self.enrich(raw.alert)
@@ -98,7 +92,7 @@ class Enricher:
         errors = []
         if self._prometheus is None:
             errors.append(EnrichmentError(source="prometheus", reason="PROMETHEUS_URL is not set"))
-        if self._loki is None:
+        if self._logs is None:
             errors.append(EnrichmentError(source="loki", reason="LOKI_URL is not set"))
         return errors
 
@@ -109,15 +103,18 @@ class Enricher:
         metrics: list[MetricEvidence] = []
         logs: LogEvidence | None = None
         jobs: dict[asyncio.Task[object], str] = {}
+        planned = 0
         if self._prometheus is not None:
             plan = build_plan(alert, self._packs, self._limits.max_queries)
-            logger.info("enrichment plan: {}", plan.describe())
+            planned = len(plan.queries)
+            logger.debug("enrichment plan: {}", plan.describe())
             for query in plan.queries:
                 jobs[asyncio.ensure_future(self._metric(self._prometheus, query, window, deadline))] = (
                     query.expr
                 )
-        if self._loki is not None:
-            jobs[asyncio.ensure_future(self._logs(self._loki, alert, window, deadline))] = "logs"
+        if self._logs is not None:
+            span = Span(window.start, window.end)
+            jobs[asyncio.ensure_future(self._logs.read(alert.labels, span, deadline))] = "logs"
         if jobs:
             done, pending = await asyncio.wait(jobs, timeout=self._limits.deadline_seconds + _DEADLINE_GRACE)
             for task in pending:
@@ -131,9 +128,12 @@ class Enricher:
                     errors.append(result.to_evidence())
                 elif isinstance(result, MetricEvidence):
                     metrics.append(result)
-                elif isinstance(result, LogEvidence):
-                    logs = result
-        return _evidence(window, metrics, logs, errors)
+                elif isinstance(result, tuple):
+                    logs = result[0]
+                    errors.extend(error.to_evidence() for error in result[1])
+        evidence = _evidence(window, metrics, logs, errors)
+        logger.info("{}", outcome(alert, planned, evidence))
+        return evidence
 
     async def _metric(
         self, prometheus: Prometheus, query: PlannedQuery, window: Window, deadline: float
@@ -151,10 +151,11 @@ class Enricher:
         return self._summarise(query, series, window)
 
     def _summarise(self, query: PlannedQuery, series: list[Series], window: Window) -> MetricEvidence:
+        span = (window.start, window.end, window.step)
         summaries = [
             summary
             for labels, points in series
-            if (summary := summarise(labels, points, window.starts_at, self._limits.max_metrics_points))
+            if (summary := summarise(labels, points, window.starts_at, self._limits.max_metrics_points, span))
         ]
         summaries.sort(key=lambda s: (-relevance(s), sorted(s.labels.items())))
         kept = summaries[: self._limits.max_series_per_query]
@@ -164,30 +165,6 @@ class Enricher:
             series=kept,
             total_series=len(series),
             omitted_series=len(series) - len(kept),
-        )
-
-    async def _logs(
-        self, loki: Loki, alert: Alert, window: Window, deadline: float
-    ) -> LogEvidence | SourceError:
-        selector = stream_selector(alert.labels, self._label_map)
-        if selector is None:
-            labels = ", ".join(sorted(self._label_map))
-            return SourceError("loki", f"the alert has none of the labels mapped to log streams ({labels})")
-        limit = self._limits.max_log_lines
-        query = problem_query(selector)
-        try:
-            entries = await loki.query_range(query, window.start, window.end, limit, deadline)
-            if not entries:
-                # No error or warning lines: what the service said just before the alert may still tell.
-                query = selector
-                start = window.starts_at - self._limits.log_fallback_seconds
-                entries = await loki.query_range(query, start, window.starts_at, limit, deadline)
-        except SourceError as exc:
-            return exc
-        templates = cluster(entries)
-        kept = within_budget(templates, self._limits.max_log_templates, self._limits.log_char_budget)
-        return LogEvidence(
-            query=query, lines=len(entries), templates=kept, omitted_templates=len(templates) - len(kept)
         )
 
 
@@ -201,3 +178,19 @@ def _evidence(
         logs=logs,
         errors=errors,
     )
+
+
+def outcome(alert: Alert, planned: int, evidence: Evidence) -> str:
+    """One short line per alert: what was found, not the whole plan (that is at DEBUG)."""
+    found = sum(1 for metric in evidence.metrics if metric.series)
+    parts = [f"enriched {alert.labels.get('alertname', '?')}: {found} of {planned} queries with series"]
+    if evidence.logs is not None:
+        selectors = ", ".join(source.selector for source in evidence.logs.sources)
+        parts.append(
+            f"logs {evidence.logs.lines} lines, {len(evidence.logs.templates)} templates from {selectors}"
+        )
+    if evidence.errors:
+        sources = ", ".join(sorted({error.source for error in evidence.errors}))
+        parts.append(f"{len(evidence.errors)} errors ({sources})")
+    line = "; ".join(parts)
+    return line if len(line) <= _INFO_LINE else line[: _INFO_LINE - 1] + "…"

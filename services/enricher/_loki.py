@@ -1,17 +1,18 @@
-"""Loki's ``/loki/api/v1/query_range``: LogQL from the alert's labels, error and warning lines first."""
+"""Loki's HTTP API: ``query_range`` for lines, ``series`` for which streams exist."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from services.enricher._backend import Backend
 from services.enricher._errors import SourceError
-from services.enricher._promql import quote_value
 
-# Case-insensitive words that mark a line worth reading during an incident.
+# Case-insensitive words that mark a line worth reading during an incident, whole words only
+# ("oom" must not find "room"); ``Failed\w*`` also finds event reasons such as FailedMount.
 PROBLEM_FILTER = (
-    "(?i)(error|err=|fatal|panic|exception|fail|warn|timeout|timed out|refused|unreachable|oom|killed|denied)"
+    r"(?i)\b(?:errors?|err|fatal|panic\w*|exceptions?|fail\w*|warn|warning|timeout|timed out|refused"
+    r"|unreachable|oom\w*|killed|denied|back-?off|unhealthy|evicted)\b"
 )
 NANOS = 1_000_000_000
 
@@ -27,24 +28,6 @@ def parse_label_map(pairs: Sequence[str]) -> dict[str, str]:
             raise ValueError(f"label map entry {pair!r} must look like alert_label=loki_label")
         mapping[alert_label] = stream_label
     return mapping
-
-
-def stream_selector(labels: Mapping[str, str], label_map: Mapping[str, str]) -> str | None:
-    """``{host="web-1", pod="api-0"}`` from the alert's labels; None when none of them maps.
-
-    ``instance`` usually carries a scrape port (``web-1:9100``) that log streams do not.
-    """
-    matchers: dict[str, str] = {}
-    for alert_label, stream_label in label_map.items():
-        value = labels.get(alert_label)
-        if not value:
-            continue
-        if alert_label == "instance" and value.rsplit(":", 1)[-1].isdigit():
-            value = value.rsplit(":", 1)[0]
-        matchers[stream_label] = value
-    if not matchers:
-        return None
-    return "{" + ", ".join(f"{name}={quote_value(matchers[name])}" for name in sorted(matchers)) + "}"
 
 
 def problem_query(selector: str) -> str:
@@ -68,15 +51,28 @@ class Loki:
         self._backend = backend
 
     async def query_range(
-        self, query: str, start: float, end: float, limit: int, deadline: float
+        self, query: str, start: float, end: float, limit: int, deadline: float, *, forward: bool = False
     ) -> list[Entry]:
+        """Lines in time order; ``forward`` keeps the oldest when ``limit`` cuts, else the newest."""
         params = [
             ("query", query),
             ("start", str(int(start * NANOS))),
             ("end", str(int(end * NANOS))),
             ("limit", str(limit)),
-            # Newest first: when the limit cuts, the lines of the latest state are kept.
-            ("direction", "backward"),
+            ("direction", "forward" if forward else "backward"),
         ]
         body = await self._backend.get_json("/loki/api/v1/query_range", params, query, deadline)
         return parse_streams(body, query)
+
+    async def series(
+        self, selectors: Sequence[str], start: float, end: float, deadline: float
+    ) -> list[dict[str, str]]:
+        """The label sets of the streams any of ``selectors`` matches in the window."""
+        params = [("match[]", selector) for selector in selectors]
+        params += [("start", str(int(start * NANOS))), ("end", str(int(end * NANOS)))]
+        query = " or ".join(selectors)
+        body = await self._backend.get_json("/loki/api/v1/series", params, query, deadline)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise SourceError("loki", "answered /series without a list of streams", query)
+        return [{str(k): str(v) for k, v in item.items()} for item in data if isinstance(item, dict)]

@@ -61,19 +61,23 @@ def inner_expr(expr: str) -> str | None:
     and both matter, so it stays as it is. A trailing ``and``/``unless`` clause is dropped
     first because it filters series, it does not produce the values.
     """
-    candidate = expr.strip()
-    set_split = _split_top_level(candidate, _SET_OPERATOR)
-    if set_split:
-        candidate = set_split[0]
-    comparison = _split_top_level(candidate, _COMPARISON)
-    if comparison:
-        left, _, right = comparison
-        if _NUMBER.match(right) and left:
-            candidate = left
-        elif _NUMBER.match(left) and right:
-            candidate = right
-    candidate = _strip_outer_parens(candidate)
-    return candidate if candidate and candidate != expr.strip() else None
+    # Rules are often written wrapped whole, ``(a / b < .10)``: the comparison is inside. Peel
+    # parentheses, filters and thresholds until nothing changes: ``(x > 1 and y) == 0`` → ``x``.
+    whole = _strip_outer_parens(expr.strip())
+    candidate, before = whole, ""
+    while candidate != before:
+        before = candidate
+        set_split = _split_top_level(candidate, _SET_OPERATOR)
+        if set_split and set_split[0]:
+            candidate = _strip_outer_parens(set_split[0])
+        comparison = _split_top_level(candidate, _COMPARISON)
+        if comparison:
+            left, _, right = comparison
+            if _NUMBER.match(right) and left:
+                candidate = _strip_outer_parens(left)
+            elif _NUMBER.match(left) and right:
+                candidate = _strip_outer_parens(right)
+    return candidate if candidate and candidate != whole else None
 
 
 def _strip_outer_parens(expr: str) -> str:

@@ -15,6 +15,11 @@ _DEFAULT_LABEL_MAP = [
     "container=container",
     "service=service_name",
 ]
+# Where the usual shippers put Kubernetes events: Grafana Alloy's loki.source.kubernetes_events,
+# the Grafana Agent eventhandler, and kubernetes-event-exporter configured with job=kubernetes-events.
+_DEFAULT_EVENTS_SELECTOR = (
+    '{job=~"loki.source.kubernetes_events|integrations/kubernetes/eventhandler|kubernetes-events"}'
+)
 
 
 class EnricherSettings(StageSettings, kw_only=True, frozen=True):
@@ -38,8 +43,11 @@ class EnricherSettings(StageSettings, kw_only=True, frozen=True):
     loki_tenant: Annotated[str, doc("Loki tenant, sent as X-Scope-OrgID (multi-tenant Loki)")] = ""
     loki_verify_tls: Annotated[bool, doc("Verify Loki's TLS certificate")] = True
     loki_label_map: Annotated[
-        list[str], doc("Alert label = Loki stream label pairs used to select log streams")
+        list[str], doc("Alert label = Loki stream label pairs, tried first when selecting log streams")
     ] = msgspec.field(default_factory=lambda: list(_DEFAULT_LABEL_MAP))
+    loki_events_selector: Annotated[
+        str, doc("LogQL stream selector of the Kubernetes events shipped to Loki; off: not read")
+    ] = _DEFAULT_EVENTS_SELECTOR
 
     time_window_minutes: Annotated[float, doc("Minutes of evidence before and after the alert start")] = 15.0
     max_metrics_points: Annotated[int, doc("Points kept per series after down-sampling")] = 100
@@ -47,12 +55,11 @@ class EnricherSettings(StageSettings, kw_only=True, frozen=True):
         int, doc("Series kept per query, most telling first; the rest are counted")
     ] = 10
     max_queries_per_alert: Annotated[int, doc("Upper bound on PromQL queries in one alert's plan")] = 24
-    max_log_lines: Annotated[int, doc("Log lines fetched per alert")] = 500
+    max_log_lines: Annotated[
+        int, doc("Log lines one Loki query returns; a busy window reads at most twice that")
+    ] = 500
     max_log_templates: Annotated[int, doc("Log templates kept per alert, most severe first")] = 40
     log_char_budget: Annotated[int, doc("Characters of log templates and samples kept per alert")] = 6000
-    log_fallback_seconds: Annotated[
-        float, doc("Seconds before the alert read unfiltered when no error or warning line is found")
-    ] = 60.0
     enrichment_packs_dir: Annotated[
         str, doc("Folder of query pack YAML files; empty: the built-in packs")
     ] = ""

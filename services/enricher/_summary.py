@@ -20,6 +20,7 @@ Point = tuple[float, float]
 _SPIKE_SCALES = 6.0
 _MAX_SPIKES = 3
 _RAMP_FIT = 0.8
+_MAX_STEPS = 3
 
 
 def format_value(value: float) -> str:
@@ -150,6 +151,36 @@ def _ramp(points: Sequence[Point], slope: float, fit: float) -> str | None:
     return text
 
 
+def _steps(points: Sequence[Point], starts_at: float) -> list[str]:
+    """Whole-number levels that change rarely (generations, replicas): each change and its time.
+
+    Told only when nothing else was: a generation going from 41 to 42 is too small a change
+    for a level shift, yet it is the rollout.
+    """
+    values = [v for _, v in points]
+    if any(v != int(v) for v in values):
+        return []
+    changes = [i for i in range(1, len(values)) if values[i] != values[i - 1]]
+    if not 1 <= len(changes) <= _MAX_STEPS:
+        return []
+    return [
+        f"step from {format_value(values[i - 1])} to {format_value(values[i])} "
+        f"at {_when(points[i][0], starts_at)}"
+        for i in changes
+    ]
+
+
+def _presence(points: Sequence[Point], starts_at: float, window: tuple[float, float, float]) -> list[str]:
+    """A series that starts or ends inside the window: a new version, ReplicaSet or pod; one gone."""
+    start, end, step = window
+    events = []
+    if points[0][0] > start + 2 * step:
+        events.append(f"appeared at {_when(points[0][0], starts_at)}")
+    if points[-1][0] < end - 2 * step:
+        events.append(f"disappeared after {_when(points[-1][0], starts_at)}")
+    return events
+
+
 def _baseline(points: Sequence[Point], starts_at: float) -> float | None:
     """The level before the trouble: median of the earliest third of the pre-alert samples."""
     before = [v for t, v in points if t < starts_at]
@@ -159,9 +190,16 @@ def _baseline(points: Sequence[Point], starts_at: float) -> float | None:
 
 
 def summarise(
-    labels: dict[str, str], points: Sequence[Point], starts_at: float, max_points: int
+    labels: dict[str, str],
+    points: Sequence[Point],
+    starts_at: float,
+    max_points: int,
+    window: tuple[float, float, float] | None = None,
 ) -> SeriesSummary | None:
-    """Summary of one series; None when it holds no finite sample."""
+    """Summary of one series; None when it holds no finite sample.
+
+    ``window`` (start, end, step) lets the summary say that a series appeared or disappeared.
+    """
     clean = sorted((t, v) for t, v in points if math.isfinite(v))
     if not clean:
         return None
@@ -179,6 +217,10 @@ def summarise(
     events = [event for segment in segments if len(segment) >= 5 for event in _spikes(segment, starts_at)]
     events = events[:_MAX_SPIKES]
     events.extend(finding for finding in (trend, shift[0] if shift else None) if finding)
+    if not events:
+        events = _steps(clean, starts_at)
+    if window is not None:
+        events.extend(_presence(clean, starts_at, window))
     return SeriesSummary(
         labels=labels,
         samples=len(clean),

@@ -1,10 +1,13 @@
-"""Loki's query API, locally: ``GET /loki/api/v1/query_range`` over a list of log entries.
+"""Loki's query API, locally, over a list of log entries.
 
-It answers with Loki's response shape (``data.resultType = "streams"``, ``result[].stream``
-and ``result[].values`` of ``[nanosecond string, line]``), honours ``start``/``end``/``limit``/
-``direction``, exact stream matchers and one ``|~`` / ``|=`` line filter. Scripted failures
-answer as Loki does: 400 ``parse error ...`` (text), 429 ``too many outstanding requests``,
-500, or no answer at all (a timeout).
+``GET /loki/api/v1/query_range`` answers with Loki's response shape (``data.resultType =
+"streams"``, ``result[].stream`` and ``result[].values`` of ``[nanosecond string, line]``),
+honours ``start``/``end``/``limit``/``direction``, ``=`` and ``=~`` stream matchers (regexes
+fully anchored, as Loki's are) and one ``|~`` / ``|=`` line filter. ``GET /loki/api/v1/series``
+answers the label sets of the streams any ``match[]`` selects in ``start``..``end``, ``GET
+/loki/api/v1/labels`` the label names and ``GET /loki/api/v1/label/<name>/values`` the values.
+Scripted failures answer as Loki does: 400 ``parse error ...`` (text), 429 ``too many outstanding
+requests``, 500, or no answer at all (a timeout).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from aiohttp import web
 
 Failure = Literal["bad_query", "rate_limited", "server_error", "timeout"]
 
-_SELECTOR = re.compile(r"^\{(?P<matchers>[^}]*)\}\s*(?P<pipeline>.*)$", re.DOTALL)
-_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+# Up to the brace that closes the selector: quoted values may hold braces (pod=~"x-[a-z]{5}").
+_SELECTOR = re.compile(r'^\{(?P<matchers>(?:[^}"]|"(?:[^"\\]|\\.)*")*)\}\s*(?P<pipeline>.*)$', re.DOTALL)
+_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
 _FILTER = re.compile(r'^\|(?P<op>~|=)\s*(?:`(?P<raw>[^`]*)`|"(?P<quoted>(?:[^"\\]|\\.)*)")\s*$')
 
 
@@ -35,6 +39,8 @@ class LogLine:
 class Request:
     params: dict[str, str]
     headers: dict[str, str]
+    path: str = "/loki/api/v1/query_range"
+    matches: list[str] = field(default_factory=list)
 
 
 class LokiParseError(ValueError):
@@ -45,13 +51,22 @@ def _unescape(value: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), value)
 
 
-def parse_query(query: str) -> tuple[dict[str, str], re.Pattern[str] | None]:
-    """The exact matchers and the line filter; LokiParseError for anything else."""
-    found = _SELECTOR.match(query.strip())
-    if not found:
-        raise LokiParseError("parse error at line 1, col 1: syntax error: unexpected IDENTIFIER, expecting {")
-    matchers: dict[str, str] = {}
-    text = found.group("matchers")
+@dataclass(frozen=True)
+class Selector:
+    """A stream selector: ``=`` matchers compare, ``=~`` ones fully match a regex."""
+
+    equal: dict[str, str]
+    regex: dict[str, re.Pattern[str]]
+
+    def selects(self, stream: dict[str, str]) -> bool:
+        return all(stream.get(name) == value for name, value in self.equal.items()) and all(
+            name in stream and pattern.fullmatch(stream[name]) for name, pattern in self.regex.items()
+        )
+
+
+def parse_selector(text: str) -> Selector:
+    equal: dict[str, str] = {}
+    regex: dict[str, re.Pattern[str]] = {}
     position = 0
     while position < len(text):
         matcher = _MATCHER.match(text, position)
@@ -59,13 +74,34 @@ def parse_query(query: str) -> tuple[dict[str, str], re.Pattern[str] | None]:
             raise LokiParseError(
                 f"parse error at line 1, col {position + 2}: syntax error: unexpected character"
             )
-        matchers[matcher.group(1)] = _unescape(matcher.group(2))
+        name, op, value = matcher.group(1), matcher.group(2), _unescape(matcher.group(3))
+        if op == "=~":
+            try:
+                regex[name] = re.compile(value)
+            except re.error as exc:
+                raise LokiParseError(f"parse error : error parsing regexp: {exc}") from exc
+        else:
+            equal[name] = value
         position = matcher.end()
-    if not matchers:
-        raise LokiParseError("parse error : queries require at least one regexp or equality matcher")
+    # Loki refuses a selector that would select every stream.
+    if not any(equal.values()) and not any(not p.fullmatch("") for p in regex.values()):
+        raise LokiParseError(
+            "parse error : queries require at least one regexp or equality matcher that does not have an "
+            'empty-compatible value. For instance, app=~".*" does not meet this requirement, but '
+            'app=~".+" will meet this requirement.'
+        )
+    return Selector(equal, regex)
+
+
+def parse_query(query: str) -> tuple[Selector, re.Pattern[str] | None]:
+    """The stream selector and the line filter; LokiParseError for anything else."""
+    found = _SELECTOR.match(query.strip())
+    if not found:
+        raise LokiParseError("parse error at line 1, col 1: syntax error: unexpected IDENTIFIER, expecting {")
+    selector = parse_selector(found.group("matchers"))
     pipeline = found.group("pipeline").strip()
     if not pipeline:
-        return matchers, None
+        return selector, None
     line_filter = _FILTER.match(pipeline)
     if not line_filter:
         raise LokiParseError("parse error at line 1: syntax error: unexpected pipeline stage")
@@ -76,7 +112,7 @@ def parse_query(query: str) -> tuple[dict[str, str], re.Pattern[str] | None]:
     )
     if line_filter.group("op") == "=":
         pattern = re.escape(pattern)
-    return matchers, re.compile(pattern)
+    return selector, re.compile(pattern)
 
 
 @dataclass
@@ -89,12 +125,18 @@ class FakeLoki:
     _never: asyncio.Event = field(default_factory=asyncio.Event)
 
     def fail_next(self, *failures: Failure) -> None:
-        """The next requests fail in this order; later ones are answered normally."""
+        """The next requests, to any endpoint, fail in this order; later ones are answered normally."""
         self.failures.extend(failures)
+
+    def queries(self, path: str = "/loki/api/v1/query_range") -> list[Request]:
+        return [request for request in self.requests if request.path == path]
 
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_get("/loki/api/v1/query_range", self._query_range)
+        app.router.add_get("/loki/api/v1/series", self._series)
+        app.router.add_get("/loki/api/v1/labels", self._labels)
+        app.router.add_get("/loki/api/v1/label/{name}/values", self._label_values)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self._runner.setup()
         with socket.socket() as sock:
@@ -110,36 +152,43 @@ class FakeLoki:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _query_range(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(Request(dict(request.query), dict(request.headers)))
-        if self.failures:
-            failure = self.failures.pop(0)
-            if failure == "timeout":
-                await self._never.wait()
-                return web.Response(status=504, text="gateway timeout")
-            if failure == "rate_limited":
-                return web.Response(status=429, text="too many outstanding requests")
-            if failure == "server_error":
-                return web.Response(
-                    status=500, text="rpc error: code = Unavailable desc = ingester unavailable"
-                )
-            return web.Response(
-                status=400, text="parse error at line 1, col 7: syntax error: unexpected $end"
-            )
-        try:
-            matchers, line_filter = parse_query(request.query.get("query", ""))
-        except LokiParseError as exc:
-            return web.Response(status=400, text=str(exc))
+    async def _scripted(self, request: web.Request) -> web.Response | None:
+        """Record the request; the scripted failure's answer if one is due."""
+        params = {key: value for key, value in request.query.items() if key != "match[]"}
+        self.requests.append(
+            Request(params, dict(request.headers), request.path, request.query.getall("match[]", []))
+        )
+        if not self.failures:
+            return None
+        failure = self.failures.pop(0)
+        if failure == "timeout":
+            await self._never.wait()
+            return web.Response(status=504, text="gateway timeout")
+        if failure == "rate_limited":
+            return web.Response(status=429, text="too many outstanding requests")
+        if failure == "server_error":
+            return web.Response(status=500, text="rpc error: code = Unavailable desc = ingester unavailable")
+        return web.Response(status=400, text="parse error at line 1, col 7: syntax error: unexpected $end")
+
+    def _in_range(self, request: web.Request) -> list[LogLine]:
         start = int(request.query.get("start", "0")) / 1e9
         end = int(request.query.get("end", str(2**62))) / 1e9
+        return [entry for entry in self.lines if start <= entry.seconds < end]
+
+    async def _query_range(self, request: web.Request) -> web.StreamResponse:
+        scripted = await self._scripted(request)
+        if scripted is not None:
+            return scripted
+        try:
+            selector, line_filter = parse_query(request.query.get("query", ""))
+        except LokiParseError as exc:
+            return web.Response(status=400, text=str(exc))
         limit = int(request.query.get("limit", "100"))
         backward = request.query.get("direction", "backward") == "backward"
         chosen = [
             entry
-            for entry in self.lines
-            if start <= entry.seconds < end
-            and all(entry.stream.get(name) == value for name, value in matchers.items())
-            and (line_filter is None or line_filter.search(entry.line))
+            for entry in self._in_range(request)
+            if selector.selects(entry.stream) and (line_filter is None or line_filter.search(entry.line))
         ]
         chosen.sort(key=lambda entry: entry.seconds, reverse=backward)
         chosen = chosen[:limit]
@@ -150,3 +199,36 @@ class FakeLoki:
         result = [{"stream": dict(key), "values": values} for key, values in streams.items()]
         body = {"status": "success", "data": {"resultType": "streams", "result": result, "stats": {}}}
         return web.json_response(body)
+
+    async def _series(self, request: web.Request) -> web.StreamResponse:
+        scripted = await self._scripted(request)
+        if scripted is not None:
+            return scripted
+        texts = request.query.getall("match[]", [])
+        if not texts:
+            return web.Response(status=400, text="at least one match[] argument must be provided")
+        try:
+            selectors = [parse_query(text)[0] for text in texts]
+        except LokiParseError as exc:
+            return web.Response(status=400, text=str(exc))
+        found = {
+            tuple(sorted(entry.stream.items()))
+            for entry in self._in_range(request)
+            if any(selector.selects(entry.stream) for selector in selectors)
+        }
+        return web.json_response({"status": "success", "data": [dict(key) for key in sorted(found)]})
+
+    async def _labels(self, request: web.Request) -> web.StreamResponse:
+        scripted = await self._scripted(request)
+        if scripted is not None:
+            return scripted
+        names = sorted({name for entry in self._in_range(request) for name in entry.stream})
+        return web.json_response({"status": "success", "data": names})
+
+    async def _label_values(self, request: web.Request) -> web.StreamResponse:
+        scripted = await self._scripted(request)
+        if scripted is not None:
+            return scripted
+        name = request.match_info["name"]
+        values = sorted({entry.stream[name] for entry in self._in_range(request) if name in entry.stream})
+        return web.json_response({"status": "success", "data": values})

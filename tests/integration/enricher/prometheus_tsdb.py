@@ -3,8 +3,9 @@
 One hour of 15-second samples, four hours in the past (so blocks are final and the
 alert window is never clipped by "now"). The alerts start at minute 30. Patterns:
 a CPU spike (node-1), a filesystem filling (node-2), memory climbing to its limit
-(shop/cart-0), a container restarting after OOM kills (shop/api-1) and a 5xx burst
-(job checkout). Also used by ``bench/enrichment.py``.
+(shop/cart-0), a container restarting after OOM kills (shop/api-1), a 5xx burst
+(job checkout) and a rollout at minute 25 (shop/cart, checkout 1.4.0 → 1.5.0).
+Also used by ``bench/enrichment.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +48,11 @@ def _counter(rate: Callable[[float], float]) -> list[float]:
     return values
 
 
-def _series() -> dict[str, list[float]]:
+def _series() -> dict[str, Sequence[float | None]]:
     def cpu(mode: str) -> Callable[[float], float]:
-        spike = lambda m: 29 <= m < 33  # noqa: E731 - a four-minute runaway process
+        def spike(m: float) -> bool:
+            return 29 <= m < 33  # a four-minute runaway process
+
         shares = {"user": (0.05, 0.93), "system": (0.03, 0.04), "idle": (0.92, 0.03)}
         quiet, busy = shares[mode]
         return lambda m: busy if spike(m) else quiet
@@ -58,7 +61,7 @@ def _series() -> dict[str, list[float]]:
     node2 = 'instance="node-2:9100",job="node"'
     cart = 'namespace="shop",pod="cart-0",container="cart"'
     api = 'namespace="shop",pod="api-1",container="api"'
-    series: dict[str, list[float]] = {}
+    series: dict[str, Sequence[float | None]] = {}
     for mode in ("user", "system", "idle"):
         series[f'node_cpu_seconds_total{{{node1},cpu="0",mode="{mode}"}}'] = _counter(cpu(mode))
     series[f"node_load1{{{node1}}}"] = [4.0 if 29 <= _minute(i) < 34 else 0.4 for i in range(SAMPLES)]
@@ -77,17 +80,45 @@ def _series() -> dict[str, list[float]]:
     series[f'kube_pod_container_status_last_terminated_reason{{{api},reason="OOMKilled"}}'] = [
         1.0 if _minute(i) >= 22 else 0.0 for i in range(SAMPLES)
     ]
-    burst = lambda m: 28 <= m < 36  # noqa: E731 - eight minutes of 5xx
+
+    def burst(m: float) -> bool:
+        return 28 <= m < 36  # eight minutes of 5xx
+
     series['http_requests_total{job="checkout",code="200"}'] = _counter(lambda m: 50.0)
     series['http_requests_total{job="checkout",code="500"}'] = _counter(lambda m: 20.0 if burst(m) else 0.1)
+    series.update(_rollout())
     return series
+
+
+def _rollout() -> dict[str, Sequence[float | None]]:
+    """shop/cart rolled out at minute 25: generation 41 → 42, a new ReplicaSet, checkout 1.4.0 → 1.5.0."""
+    rolled = [_minute(i) >= 25 for i in range(SAMPLES)]
+    cart = 'namespace="shop",deployment="cart"'
+    old_rs = 'namespace="shop",replicaset="cart-5d98ffcfd"'
+    new_rs = 'namespace="shop",replicaset="cart-7f9c8d6b5"'
+    owner = 'owner_kind="Deployment",owner_name="cart"'
+    return {
+        f"kube_deployment_metadata_generation{{{cart}}}": [42.0 if r else 41.0 for r in rolled],
+        f"kube_deployment_status_observed_generation{{{cart}}}": [42.0 if r else 41.0 for r in rolled],
+        f"kube_replicaset_owner{{{old_rs},{owner}}}": [1.0] * SAMPLES,
+        f"kube_replicaset_owner{{{new_rs},{owner}}}": [1.0 if r else None for r in rolled],
+        f"kube_replicaset_created{{{old_rs}}}": [1.7e9] * SAMPLES,
+        f"kube_replicaset_created{{{new_rs}}}": [1.8e9 if r else None for r in rolled],
+        'checkout_build_info{job="checkout",version="1.4.0",revision="9f2c1e0"}': [
+            None if r else 1.0 for r in rolled
+        ],
+        'checkout_build_info{job="checkout",version="1.5.0",revision="4b7d3aa"}': [
+            1.0 if r else None for r in rolled
+        ],
+    }
 
 
 def openmetrics(base: int) -> str:
     """The incidents as OpenMetrics text, each series' samples in time order."""
-    lines = []
+    lines: list[str] = []
     for name_and_labels, values in sorted(_series().items()):
-        lines.extend(f"{name_and_labels} {value} {base + i * STEP}" for i, value in enumerate(values))
+        timed = [(base + i * STEP, value) for i, value in enumerate(values) if value is not None]
+        lines.extend(f"{name_and_labels} {value} {at}" for at, value in timed)
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 

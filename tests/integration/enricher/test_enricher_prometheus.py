@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
+from loguru import logger
 
 from schemas import Alert, EnrichedAlert, MetricEvidence, RawAlert
 from services.enricher import EnricherSettings, make_enricher
@@ -113,7 +114,7 @@ async def test_a_restarting_container_and_why_it_was_last_terminated(
     assert reason.labels == {"container": "api", "reason": "OOMKilled"}
 
 
-async def test_a_5xx_burst_puts_the_500s_first(
+async def test_a_5xx_burst_is_an_error_ratio_not_a_rise_in_demand(
     prometheus: IncidentPrometheus, session: aiohttp.ClientSession
 ) -> None:
     expr = 'sum(rate(http_requests_total{job="checkout",code=~"5.."}[2m])) > 5'
@@ -121,15 +122,35 @@ async def test_a_5xx_burst_puts_the_500s_first(
         await enrich(prometheus, session, {"alertname": "HighErrorRate", "job": "checkout"}, expr)
     )
     assert metrics["alert_series"].query == 'sum(rate(http_requests_total{job="checkout",code=~"5.."}[2m]))'
-    by_code = metrics["http_request_rate_by_code"]
-    assert [s.labels["code"] for s in by_code.series] == ["500", "200"]
-    assert by_code.series[0].events == [
-        f"rose to 20 for 10m from {clock(prometheus.base, 28)}, 2m before the alert (typical 0.1)"
+    [ratio] = metrics["http_5xx_error_ratio"].series
+    assert ratio.events == [
+        f"rose to 0.286 for 10m from {clock(prometheus.base, 28)}, 2m before the alert (typical 0.002)"
     ]
-    assert by_code.series[1].events == []
-    assert by_code.total_series == 2
-    assert by_code.omitted_series == 0
+    [demand] = metrics["http_requests_per_second"].series
+    assert demand.before == pytest.approx(50.1)
+    assert not any(event.startswith(("spike", "level shift")) for event in demand.events)
     assert "http_latency_p99_seconds" not in metrics  # no histogram for this job
+
+
+async def test_a_rollout_in_the_window_shows_as_a_step_and_as_versions_that_come_and_go(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    labels = {"alertname": "CheckoutSlow", "job": "checkout", "namespace": "shop", "deployment": "cart"}
+    metrics = by_name(await enrich(prometheus, session, labels))
+    rolled = clock(prometheus.base, 25)
+    assert events(metrics["deployment_generation"]) == [
+        f"step from 41 to 42 at {rolled}, 5m before the alert"
+    ]
+    versions = {s.labels["version"]: s.events for s in metrics["build_info_versions"].series}
+    # Blocks imported by promtool carry no staleness markers: the old version lingers for
+    # Prometheus' 5m look-back, where a live scrape would end it at once.
+    gone = datetime.fromtimestamp(prometheus.base + 29 * 60 + 45, UTC).strftime("%H:%M:%SZ")
+    assert versions == {
+        "1.5.0": [f"appeared at {rolled}, 5m before the alert"],
+        "1.4.0": [f"disappeared after {gone}, at the alert start"],
+    }
+    created = {s.labels["replicaset"]: s.events for s in metrics["deployment_replicaset_created"].series}
+    assert created == {"cart-7f9c8d6b5": [f"appeared at {rolled}, 5m before the alert"], "cart-5d98ffcfd": []}
 
 
 async def test_more_series_than_kept_are_counted_not_dropped_silently(
@@ -155,4 +176,31 @@ async def test_a_bad_expression_is_recorded_once_and_the_rest_still_runs(
     assert error.query == "rate(foo[5m]"
     assert error.reason.startswith("HTTP 400: ")
     assert "parse error" in error.reason
-    assert "http_request_rate_by_code" in by_name(enriched)
+    assert "http_requests_per_second" in by_name(enriched)
+
+
+async def test_one_short_info_line_per_alert_and_the_plan_only_at_debug(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    records: list[tuple[str, str]] = []
+    sink = logger.add(
+        lambda message: records.append((message.record["level"].name, message.record["message"]))
+    )
+    try:
+        labels = {
+            "alertname": "KubePodCrashLooping",
+            "namespace": "shop",
+            "pod": "api-1",
+            "instance": "x" * 500,
+        }
+        await enrich(
+            prometheus, session, labels, "max_over_time(kube_pod_container_status_restarts_total[5m]) > 3"
+        )
+    finally:
+        logger.remove(sink)
+    info = [message for level, message in records if level == "INFO"]
+    assert len(info) == 1
+    assert info[0].startswith("enriched KubePodCrashLooping: 3 of ")
+    assert len(info[0]) <= 300
+    [plan] = [message for level, message in records if level == "DEBUG" and "enrichment plan" in message]
+    assert "kubernetes-pod/container_restarts" in plan

@@ -34,6 +34,15 @@ def alert(labels: dict[str, str], expr: str = "") -> Alert:
         ('rate(errors_total{path=">"}[5m]) > 3 and on() hour() > 8', 'rate(errors_total{path=">"}[5m])'),
         ("0.9 < cpu_ratio", "cpu_ratio"),
         ("a > b", None),  # two series compared: both matter, nothing to strip
+        ("(a > b)", None),
+        ("(a / b < .10)", "a / b"),
+        (
+            '(sum(rate(x{code=~"5.."}[5m])) / sum(rate(x[5m])) > 0.05)',
+            'sum(rate(x{code=~"5.."}[5m])) / sum(rate(x[5m]))',
+        ),
+        ("((up == 0) and on() hour() > 8)", "up"),
+        ("(a < .10 and ON (instance) b == 0) and c", "a"),
+        ("( a_running and ON (instance) b > 0 ) == 0", "a_running"),
         ("node_load1", None),
     ],
 )
@@ -79,9 +88,32 @@ def test_a_pod_alert_gets_cadvisor_and_kube_state_queries_but_no_node_ones() -> 
     assert not any(name.startswith(("node/", "alert/")) for name in planned)
 
 
-def test_a_service_alert_gets_request_rate_by_code_and_latency() -> None:
+def test_a_service_alert_gets_demand_and_errors_apart_latency_and_versions() -> None:
     planned = names(alert({"alertname": "HighErrorRate", "job": "checkout"}))
-    assert planned == ["http-by-job/http_request_rate_by_code", "http-by-job/http_latency_p99_seconds"]
+    assert planned == [
+        "http-by-job/http_requests_per_second",
+        "http-by-job/http_5xx_error_ratio",
+        "http-by-job/http_latency_p99_seconds",
+        "version/build_info_versions",
+    ]
+    queries = {q.name: q.expr for q in build_plan(alert({"job": "checkout"}), BUILTIN, 50).queries}
+    # Total demand never filters by status; the error ratio is named as one, so no reader takes it for demand.
+    assert "code" not in queries["http_requests_per_second"]
+    assert 'code=~"5.."' in queries["http_5xx_error_ratio"]
+
+
+def test_a_deployment_alert_gets_its_rollout_series() -> None:
+    labels = {"alertname": "KubeDeploymentReplicasMismatch", "namespace": "shop", "deployment": "api"}
+    planned = build_plan(alert(labels), BUILTIN, 50).queries
+    exprs = {q.name: q.expr for q in planned}
+    assert {
+        "deployment_generation",
+        "deployment_observed_generation",
+        "deployment_replicaset_created",
+        "deployment_pods_by_image",
+    } <= set(exprs)
+    assert 'owner_name="api"' in exprs["deployment_replicaset_created"]
+    assert 'pod=~"api-[a-z0-9]+-[a-z0-9]+"' in exprs["deployment_pods_by_image"]
 
 
 def test_an_expression_without_a_threshold_is_run_as_written() -> None:
@@ -96,7 +128,7 @@ def test_every_ranged_query_except_the_alerts_own_is_checked_for_existence_first
 
 def test_label_values_are_escaped_so_they_cannot_break_or_inject_promql() -> None:
     plan = build_plan(alert({"alertname": "X", "job": 'a"} or vector(1) #'}), BUILTIN, 50)
-    assert plan.queries[0].expr == 'sum by (code) (rate(http_requests_total{job="a\\"} or vector(1) #"}[2m]))'
+    assert plan.queries[0].expr == 'sum(rate(http_requests_total{job="a\\"} or vector(1) #"}[2m]))'
 
 
 def test_the_query_limit_is_respected_and_what_was_left_out_is_said() -> None:

@@ -91,3 +91,25 @@ def test_downsampling_bounds_the_points_and_keeps_the_spike() -> None:
     assert max(v for _, v in kept) == 9.0
     assert kept == sorted(kept)
     assert downsample(points[:50], 100) == points[:50]
+
+
+def test_a_new_generation_is_a_step_with_its_time_though_too_small_for_a_level_shift() -> None:
+    points = series(lambda i: 42.0 if i >= 55 else 41.0)
+    summary = summarise({"deployment": "api"}, points, START, 100)
+    assert summary is not None
+    assert summary.events == ["step from 41 to 42 at 10:13:45Z, 1m before the alert"]
+
+
+def test_a_version_series_that_starts_or_ends_inside_the_window_says_so() -> None:
+    old = [(t, v) for t, v in series(lambda i: 3.0) if t < START - 300]
+    new = [(t, v) for t, v in series(lambda i: 3.0) if t >= START - 300]
+    window = (T0, T0 + 120 * STEP, STEP)
+    gone = summarise({"version": "2.4.0"}, old, START, 100, window)
+    came = summarise({"version": "2.5.0"}, new, START, 100, window)
+    assert gone is not None
+    assert came is not None
+    assert gone.events == ["disappeared after 10:09:45Z, 5m before the alert"]
+    assert came.events == ["appeared at 10:10:00Z, 5m before the alert"]
+    steady = summarise({"version": "2.4.0"}, series(lambda i: 1.0), START, 100, window)
+    assert steady is not None
+    assert steady.events == []
