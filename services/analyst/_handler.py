@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 import msgspec
@@ -26,19 +26,11 @@ class Explainer(Protocol):
     async def analyze(self, message: schemas.EnrichedAlert) -> schemas.Analysis: ...
 
 
-def duration_text(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{mins}m"]
-    return " ".join(part for part in parts if part) if minutes else "less than a minute"
-
-
 def resolved(
     analysis: schemas.Analysis, alert: schemas.Alert, now: datetime, *, reused: bool
 ) -> schemas.Analysis:
     ended = alert.ends_at if alert.ends_at is not None and alert.ends_at > alert.starts_at else now
-    lasted = duration_text(ended - alert.starts_at)
+    lasted = schemas.duration(max(0.0, (ended - alert.starts_at).total_seconds()))
     return msgspec.structs.replace(
         analysis, summary=f"Resolved after {lasted}: {analysis.summary}", reused=reused
     )

@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import schemas
 from schemas import SeriesSummary
 from services.enricher._downsample import downsample
 
@@ -21,15 +22,6 @@ _SPIKE_SCALES = 6.0
 _MAX_SPIKES = 3
 _RAMP_FIT = 0.8
 _MAX_STEPS = 3
-
-
-def format_value(value: float) -> str:
-    """Three significant digits with an SI suffix: 1.23G, 45.6k, 0.981."""
-    magnitude = abs(value)
-    for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if magnitude >= limit:
-            return f"{value / limit:.3g}{suffix}"
-    return f"{value:.3g}"
 
 
 def _when(timestamp: float, starts_at: float) -> str:
@@ -76,17 +68,17 @@ def _spikes(points: Sequence[Point], starts_at: float) -> list[str]:
     events = []
     for begin, end in inside[:_MAX_SPIKES]:
         peak = max(range(begin, end), key=lambda i: abs(values[i] - median))
-        typical = f"(typical {format_value(median)})"
+        typical = f"(typical {schemas.number(median)})"
         if end - begin <= max(2, len(points) // 10):
             word = "spike to" if values[peak] > median else "dip to"
             events.append(
-                f"{word} {format_value(values[peak])} at {_when(points[peak][0], starts_at)} {typical}"
+                f"{word} {schemas.number(values[peak])} at {_when(points[peak][0], starts_at)} {typical}"
             )
             continue
         word = "rose to" if values[peak] > median else "fell to"
         minutes = (points[end - 1][0] - points[begin][0]) / 60
         since = _when(points[begin][0], starts_at)
-        events.append(f"{word} {format_value(values[peak])} for {minutes:.0f}m from {since} {typical}")
+        events.append(f"{word} {schemas.number(values[peak])} for {minutes:.0f}m from {since} {typical}")
     return events
 
 
@@ -114,7 +106,7 @@ def _level_shift(points: Sequence[Point], starts_at: float) -> tuple[str, int] |
         return None
     percent = f" ({shift / abs(left) * 100:+.0f}%)" if left else ""
     text = (
-        f"level shift from {format_value(left)} to {format_value(right)}{percent} "
+        f"level shift from {schemas.number(left)} to {schemas.number(right)}{percent} "
         f"at {_when(points[split][0], starts_at)}"
     )
     return text, split
@@ -130,7 +122,7 @@ def _increases(points: Sequence[Point], starts_at: float) -> str | None:
     if not 2 <= len(steps) < len(values) // 4 or any(v != int(v) for v in values):
         return None
     return (
-        f"increased {len(steps)} times from {format_value(values[0])} to {format_value(values[-1])}, "
+        f"increased {len(steps)} times from {schemas.number(values[0])} to {schemas.number(values[-1])}, "
         f"last at {_when(points[steps[-1]][0], starts_at)}"
     )
 
@@ -143,8 +135,8 @@ def _ramp(points: Sequence[Point], slope: float, fit: float) -> str | None:
         return None
     direction = "rise" if slope > 0 else "fall"
     text = (
-        f"steady {direction} of {format_value(abs(slope) * 60)}/min "
-        f"from {format_value(first)} to {format_value(last)}"
+        f"steady {direction} of {schemas.number(abs(slope) * 60)}/min "
+        f"from {schemas.number(first)} to {schemas.number(last)}"
     )
     if slope < 0 < last:
         text += f"; at this rate it reaches 0 in about {last / -slope / 60:.0f}m"
@@ -164,7 +156,7 @@ def _steps(points: Sequence[Point], starts_at: float) -> list[str]:
     if not 1 <= len(changes) <= _MAX_STEPS:
         return []
     return [
-        f"step from {format_value(values[i - 1])} to {format_value(values[i])} "
+        f"step from {schemas.number(values[i - 1])} to {schemas.number(values[i])} "
         f"at {_when(points[i][0], starts_at)}"
         for i in changes
     ]

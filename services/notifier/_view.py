@@ -87,23 +87,17 @@ class AlertView:
 
     @property
     def fired_for_text(self) -> str:
-        return human_duration(self.fired_for) if self.fired_for is not None else "an unknown time"
+        return (
+            schemas.duration(self.fired_for.total_seconds())
+            if self.fired_for is not None
+            else "an unknown time"
+        )
 
     @property
     def analyzer_text(self) -> str:
         a = self.analysis
         text = f"{a.analyzer} ({a.model})" if a.model else a.analyzer
         return f"{text}, degraded: {a.degraded_reason or 'LLM unavailable'}" if a.degraded else text
-
-
-def human_duration(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
-    shown = [f"{n}{unit}" for n, unit in parts if n][:2]
-    return " ".join(shown) or "0s"
 
 
 def is_web_url(url: str) -> bool:
