@@ -6,7 +6,7 @@ import importlib.util
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.pipeline", "bench.enrichment", "bench.analyst"]
+BENCHMARKS = ["bench.pipeline", "bench.enrichment", "bench.templates", "bench.analyst"]
 
 failed = []
 for module in BENCHMARKS:

@@ -1,12 +1,12 @@
 """Enrichment benchmark: log clustering throughput and compression, and latency per alert
-against a real Prometheus. ``python -m bench.enrichment``; exits 1 below the clustering floor.
+against a real Prometheus. ``python -m bench.enrichment``. The templating speed floor is a ratio against
+Drain3 measured in the same run, in ``bench.templates``; here the rate on the bundled incident log is shown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bench.templates import drain3_labels
 from schemas import Alert, RawAlert
 from services.enricher import EnricherSettings, cluster, make_enricher
 from services.enricher._templates import within_budget
@@ -24,7 +25,6 @@ from tests.integration.enricher.prometheus_tsdb import binaries_missing, inciden
 SAMPLE = (
     Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "enricher" / "payments-api-incident.log"
 )
-FLOOR_LINES_PER_SECOND = 50_000
 ALERTS = [
     (
         {"alertname": "HostHighCpu", "instance": "node-1:9100"},
@@ -40,7 +40,7 @@ ALERTS = [
 ]
 
 
-def clustering() -> float:
+def clustering() -> None:
     entries = []
     for row in SAMPLE.read_text(encoding="utf-8").splitlines():
         stamp, line = row.split("\t", 1)
@@ -50,16 +50,23 @@ def clustering() -> float:
     for _ in range(rounds):
         templates = cluster(entries)
     rate = rounds * len(entries) / (time.perf_counter() - began)
+    lines = [line for _, line in entries]
+    began = time.perf_counter()
+    for _ in range(rounds // 4):
+        drain3_labels(lines)
+    drain3_rate = rounds // 4 * len(entries) / (time.perf_counter() - began)
     kept = within_budget(templates, max_templates=40, char_budget=6000)
     chars_in = sum(len(line) for _, line in entries)
     chars_out = sum(len(t.template) + len(t.sample) for t in kept)
-    print(f"log clustering: {rate:,.0f} lines/s (floor {FLOOR_LINES_PER_SECOND:,})")
+    print(
+        f"log clustering: {rate:,.0f} lines/s, Drain3 {drain3_rate:,.0f} on the same lines "
+        f"({rate / drain3_rate:.2f}x; the floor is the ratio on Loghub, in bench.templates)"
+    )
     print(
         f"log compression: {len(entries)} lines -> {len(templates)} templates "
         f"({len(kept)} within 6000 chars); "
         f"{chars_in:,} chars -> {chars_out:,} ({chars_in / chars_out:.1f}x)"
     )
-    return rate
 
 
 async def latency(rounds: int = 20) -> None:
@@ -101,15 +108,12 @@ def main() -> None:
     from loguru import logger
 
     logger.remove()
-    rate = clustering()
+    clustering()
     missing = binaries_missing()
     if missing:
         print(f"enrichment latency: skipped, {missing}")
     else:
         asyncio.run(latency())
-    if rate < FLOOR_LINES_PER_SECOND:
-        print(f"FAIL: log clustering below {FLOOR_LINES_PER_SECOND:,} lines/s")
-        sys.exit(1)
 
 
 if __name__ == "__main__":
