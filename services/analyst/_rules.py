@@ -84,12 +84,20 @@ class RulesAnalyst:
         return cls(load_catalogue(rules_dir))
 
     def matches(self, view: AlertView) -> list[tuple[Rule, Hit]]:
-        """Every rule that holds, in decision order; the fallback when none does."""
-        found = []
+        """The deciding rule (the fallback when none holds) and the first cause-level rival: a
+        rule of another category with priority >= RIVAL_PRIORITY that holds too. Rules below
+        that priority cannot be rivals, so they are not tried once a rule has decided."""
+        found: list[tuple[Rule, Hit]] = []
         for rule, blocks in self._candidates(view.alertname, view.name_words):
+            if found and (rule.priority < RIVAL_PRIORITY or rule.category == found[0][0].category):
+                if rule.priority < RIVAL_PRIORITY:
+                    break
+                continue
             hit = first_match(blocks, view)
             if hit is not None and not any(match(block, view) for block in rule.unless):
                 found.append((rule, hit))
+                if len(found) == 2:
+                    break
         return found or [(_FALLBACK, Hit())]
 
     def verdict(self, view: AlertView) -> Verdict:

@@ -32,6 +32,8 @@ TARGET_LABELS = (
 )
 # Labels naming a filesystem, volume or pool, most specific first.
 VOLUME_LABELS = ("mountpoint", "persistentvolumeclaim", "pool", "zpool", "vg", "device")
+# What a rule reads of one annotation: a 10 KB description says what it says in its first 2 KB.
+MAX_ANNOTATION = 2000
 # Annotations that carry links, not facts about the alert.
 SKIPPED_ANNOTATIONS = ("runbook_url", "dashboard", "grafana_url")
 
@@ -184,7 +186,7 @@ def view_of(message: schemas.EnrichedAlert) -> AlertView:
     logs = [TextItem("log", f"{t.template}\n{t.sample}", t.sample, t.count, _log_line(t)) for t in ranked]
     logs = derived_facts(logs) + logs
     annotations = [
-        TextItem("annotation", value, value, 1, f"annotation {key}: {value}")
+        TextItem("annotation", value[:MAX_ANNOTATION], value, 1, f"annotation {key}: {_clipped(value)}")
         for key, value in sorted(alert.annotations.items())
         if key not in SKIPPED_ANNOTATIONS and value
     ]

@@ -71,8 +71,12 @@ def find_phrases(words: tuple[str, ...], vocabulary: Mapping[tuple[str, ...], ob
     """Longest match first, left to right: each word belongs to at most one phrase, so the
     "down" of "slowing down" is not counted again on its own."""
     found = []
+    starts = _starts(vocabulary)
     i = 0
     while i < len(words):
+        if words[i] not in starts:
+            i += 1
+            continue
         for size in range(min(MAX_PHRASE, len(words) - i), 0, -1):
             key = vocabulary.get(words[i : i + size])
             if key is not None:
@@ -82,6 +86,17 @@ def find_phrases(words: tuple[str, ...], vocabulary: Mapping[tuple[str, ...], ob
         else:
             i += 1
     return found
+
+
+_STARTS: dict[int, tuple[Mapping[tuple[str, ...], object], frozenset[str]]] = {}
+
+
+def _starts(vocabulary: Mapping[tuple[str, ...], object]) -> frozenset[str]:
+    """The words a phrase can start with: most words of a text start none, and are skipped."""
+    cached = _STARTS.get(id(vocabulary))
+    if cached is None or cached[0] is not vocabulary:
+        cached = _STARTS[id(vocabulary)] = (vocabulary, frozenset(key[0] for key in vocabulary if key))
+    return cached[1]
 
 
 def contains_phrase(words: tuple[str, ...], phrases: Iterable[tuple[str, ...]]) -> bool:
