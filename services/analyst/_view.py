@@ -32,6 +32,8 @@ TARGET_LABELS = (
 )
 # Labels naming a filesystem, volume or pool, most specific first.
 VOLUME_LABELS = ("mountpoint", "persistentvolumeclaim", "pool", "zpool", "vg", "device")
+# What a rule reads of one log template and its sample (the enricher keeps samples shorter).
+MAX_LOG_TEXT = 4000
 # What a rule reads of one annotation: a 10 KB description says what it says in its first 2 KB.
 MAX_ANNOTATION = 2000
 # Annotations that carry links, not facts about the alert.
@@ -183,7 +185,12 @@ def view_of(message: schemas.EnrichedAlert) -> AlertView:
     templates = evidence.logs.templates if evidence.logs else []
     order = {"error": 0, "warning": 1, "info": 2}
     ranked = sorted(templates, key=lambda t: (order.get(t.severity, 3), -t.count))
-    logs = [TextItem("log", f"{t.template}\n{t.sample}", t.sample, t.count, _log_line(t)) for t in ranked]
+    logs = [
+        TextItem(
+            "log", f"{t.template[:MAX_LOG_TEXT]}\n{t.sample[:MAX_LOG_TEXT]}", t.sample, t.count, _log_line(t)
+        )
+        for t in ranked
+    ]
     logs = derived_facts(logs) + logs
     annotations = [
         TextItem("annotation", value[:MAX_ANNOTATION], value, 1, f"annotation {key}: {_clipped(value)}")
