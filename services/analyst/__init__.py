@@ -3,6 +3,7 @@
 from services.analyst._anonymize import Anonymizer
 from services.analyst._answer import InvalidAnswer, LlmAnswer, parse_answer
 from services.analyst._breaker import CircuitBreaker, RateLimiter
+from services.analyst._budget import BudgetExhausted, LocalTally, SharedTally, TokenBudget
 from services.analyst._build import SPEC, build
 from services.analyst._cache import EpisodeCache, cache_key
 from services.analyst._catalogue import Catalogue, load_catalogue
@@ -20,14 +21,18 @@ __all__ = [
     "AnalystMetrics",
     "AnalystSettings",
     "Anonymizer",
+    "BudgetExhausted",
     "Catalogue",
     "CircuitBreaker",
     "EpisodeCache",
     "InvalidAnswer",
     "LlmAnalyst",
     "LlmAnswer",
+    "LocalTally",
     "RateLimiter",
     "RulesAnalyst",
+    "SharedTally",
+    "TokenBudget",
     "build",
     "build_prompt",
     "cache_key",

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from loguru import logger
 
 import schemas
+from services.analyst._budget import SharedTally, TokenBudget
 from services.analyst._cache import EpisodeCache
 from services.analyst._handler import Analyst
 from services.analyst._llm import LlmAnalyst
@@ -23,9 +24,14 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
     metrics = AnalystMetrics(runtime.registry)
     llm = None
     if settings.llm_enabled:
-        llm = LlmAnalyst(settings, rules, metrics)
+        budget = None
+        if settings.llm_daily_tokens > 0:
+            tally = await SharedTally.open(runtime.js, settings.llm_budget_bucket, settings)
+            budget = TokenBudget(settings.llm_daily_tokens, tally)
+        llm = LlmAnalyst(settings, rules, metrics, budget=budget)
         runtime.on_close(llm.close)
-        logger.info("LLM analyst: {} at {}", settings.llm_model, settings.llm_base_url)
+        cap = f"{settings.llm_daily_tokens:,} tokens a day" if budget else "no daily token cap"
+        logger.info("LLM analyst: {} at {} ({})", settings.llm_model, settings.llm_base_url, cap)
     else:
         logger.info("no LLM_API_KEY: the rules analyst answers ({} rules)", len(rules.catalogue.rules))
     cache = None

@@ -1,7 +1,8 @@
 """The LLM analyst: one grounded call per alert, repaired once, replaced by the rules when it fails.
 
     analyze()  never raises; it returns the LLM's analysis, or the rules analyst's with
-               degraded=True and the reason (breaker open, provider errors, invalid answers).
+               degraded=True and the reason (breaker open, provider errors, invalid answers,
+               the daily token budget spent).
 
 Retries are ours (the SDK's own are off): on 429, 5xx, timeouts and connection errors, honouring
 Retry-After, with jittered exponential backoff. Each request passes the rate limiter and the
@@ -25,6 +26,7 @@ import schemas
 from services.analyst._anonymize import Anonymizer
 from services.analyst._answer import InvalidAnswer, LlmAnswer, answer_schema, parse_answer, to_analysis
 from services.analyst._breaker import CircuitBreaker, RateLimiter
+from services.analyst._budget import BudgetExhausted, LocalTally, TokenBudget
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._prompt import REPAIR_PROMPT, build_prompt
 from services.analyst._rules import RulesAnalyst
@@ -75,6 +77,8 @@ def error_type(exc: BaseException) -> str:
     """A small, bounded vocabulary for metrics and degraded reasons."""
     if isinstance(exc, BreakerOpen):
         return "breaker_open"
+    if isinstance(exc, BudgetExhausted):
+        return "budget_exhausted"
     if isinstance(exc, RetryAfterTooLong):
         return "retry_after_too_long"
     if isinstance(exc, InvalidAnswer):
@@ -97,6 +101,7 @@ class LlmAnalyst:
         rules: RulesAnalyst,
         metrics: AnalystMetrics,
         client: openai.AsyncOpenAI | None = None,
+        budget: TokenBudget | None = None,
     ) -> None:
         self.settings = settings
         self.rules = rules
@@ -109,10 +114,14 @@ class LlmAnalyst:
         )
         self.breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_cooldown_seconds)
         self.limiter = RateLimiter(settings.llm_rpm)
+        # Without a shared tally (eval, bench) the cap holds for this process alone.
+        self.budget = budget or TokenBudget(settings.llm_daily_tokens, LocalTally())
         self.slots = asyncio.Semaphore(settings.llm_concurrency or settings.max_in_flight)
         formats: dict[str, dict[str, Any] | None] = {
             "json_object": {"type": "json_object"},
             "json_schema": {"type": "json_schema", "json_schema": {**answer_schema(), "strict": True}},
+            # llama-cpp-python's server takes the schema inside JSON mode and constrains decoding to it.
+            "json_object_schema": {"type": "json_object", "schema": answer_schema()["schema"]},
             "none": None,
         }
         self._format = formats[settings.llm_response_format]
@@ -151,7 +160,7 @@ class LlmAnalyst:
 
     def _fallback(self, message: schemas.EnrichedAlert, exc: Exception, usage: list[int]) -> schemas.Analysis:
         kind = error_type(exc)
-        if not isinstance(exc, BreakerOpen | InvalidAnswer | RetryAfterTooLong):
+        if not isinstance(exc, BreakerOpen | BudgetExhausted | InvalidAnswer | RetryAfterTooLong):
             logger.warning("LLM unavailable ({}), answering with the rules analyst", kind)
         self.metrics.fallbacks.labels(kind).inc()
         analysis = self.rules.analyze(message)
@@ -189,6 +198,7 @@ class LlmAnalyst:
         return min(self.settings.llm_retry_max_wait_seconds, random.uniform(0.5, 1.5) * backoff)
 
     async def _request(self, messages: list[dict[str, str]], usage: list[int]) -> tuple[str | None, str]:
+        await self.budget.check()
         if not self.breaker.allow():
             raise BreakerOpen(f"open after {self.breaker.failures_to_open} consecutive failures")
         await self.limiter.acquire()
@@ -218,6 +228,8 @@ class LlmAnalyst:
             usage[1] += response.usage.completion_tokens
             self.metrics.llm_tokens.labels("prompt").inc(response.usage.prompt_tokens)
             self.metrics.llm_tokens.labels("completion").inc(response.usage.completion_tokens)
+            spent = response.usage.prompt_tokens + response.usage.completion_tokens
+            self.metrics.llm_daily_tokens.set(await self.budget.spend(spent))
         text = response.choices[0].message.content if response.choices else None
         return text, response.model or self.settings.llm_model
 

@@ -32,6 +32,11 @@ class AnalystMetrics:
         )
         self._published: dict[tuple[str, bool, bool], Counter] = {}
         self.cache = Counter("aiops_analysis_cache", "Episode cache lookups", ["result"], registry=registry)
+        self.llm_daily_tokens = Gauge(
+            "aiops_llm_daily_tokens",
+            "LLM tokens spent today (UTC) by all replicas, as this replica last counted",
+            registry=registry,
+        )
         self.breaker_open = Gauge(
             "aiops_llm_breaker_open", "1 while the LLM circuit breaker is open", registry=registry
         )

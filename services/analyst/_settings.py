@@ -8,7 +8,7 @@ import msgspec
 
 from services.runtime import StageSettings, doc
 
-ResponseFormat = Literal["json_object", "json_schema", "none"]
+ResponseFormat = Literal["json_object", "json_schema", "json_object_schema", "none"]
 
 
 class AnalystSettings(StageSettings, kw_only=True, frozen=True):
@@ -51,7 +51,10 @@ class AnalystSettings(StageSettings, kw_only=True, frozen=True):
     llm_rpm: Annotated[int, doc("LLM requests per minute per replica; 0 = unlimited")] = 0
     llm_response_format: Annotated[
         ResponseFormat,
-        doc("json_object (DeepSeek, OpenAI, most), json_schema (OpenAI, vLLM, Ollama) or none"),
+        doc(
+            "json_object (DeepSeek, OpenAI, most), json_schema (OpenAI, vLLM, Ollama), "
+            "json_object_schema (llama-cpp-python's server: JSON mode held to the answer's schema) or none"
+        ),
     ] = "json_object"
     llm_anonymize: Annotated[
         bool, doc("Replace IPs, hostnames, e-mails and LLM_ANONYMIZE_PATTERNS before the call; restore after")
@@ -65,6 +68,15 @@ class AnalystSettings(StageSettings, kw_only=True, frozen=True):
     llm_breaker_cooldown_seconds: Annotated[
         float, doc("Seconds the breaker stays open before one probe request")
     ] = 30.0
+    llm_daily_tokens: Annotated[
+        int,
+        doc(
+            "Hard cap on the LLM's prompt+completion tokens per UTC day, shared by all replicas "
+            "(JetStream key-value); once reached, the rules analyst answers (degraded) until midnight "
+            "UTC; 0 = no cap"
+        ),
+    ] = 0
+    llm_budget_bucket: Annotated[str, doc("Key-value bucket of the daily token count")] = "aiops-llm-budget"
     analysis_cache: Annotated[
         bool, doc("Reuse one LLM analysis per firing episode (JetStream key-value); rules need no cache")
     ] = True

@@ -8,6 +8,7 @@ import re
 
 from prometheus_client import CollectorRegistry
 
+import schemas
 from services.analyst import AnalystMetrics, LlmAnalyst, RulesAnalyst
 from services.analyst.eval import build_message
 from tests.fakes.llm import DEFAULT_ANSWER, FakeLlm
@@ -173,3 +174,15 @@ async def test_anonymisation_hides_identities_from_the_provider_and_restores_the
         assert secret not in sent
         assert secret in analysis.root_cause
     assert "java.lang.IllegalStateException" in sent  # code names are not hostnames
+
+
+async def test_json_object_schema_sends_the_answers_schema_inside_json_mode(fake_llm: FakeLlm) -> None:
+    llm, _ = _analyst(fake_llm, llm_response_format="json_object_schema")
+    analysis = await llm.analyze(MESSAGE)
+    await llm.close()
+    assert analysis.analyzer == "llm"
+    response_format = fake_llm.requests[0].body["response_format"]
+    assert response_format["type"] == "json_object"
+    schema = response_format["schema"]
+    assert set(schema["required"]) == {"summary", "root_cause", "category", "confidence"}
+    assert sorted(schema["properties"]["category"]["enum"]) == sorted(schemas.CATEGORIES)
