@@ -31,11 +31,28 @@ class Hit:
         self.evidence += [line for line in other.evidence if line not in self.evidence]
 
 
-def _captures(found: re.Match[str]) -> dict[str, str]:
-    return {key: value.strip() for key, value in found.groupdict().items() if value}
+# What a "dependency" capture may not be: a time, a bare number, the kubelet or its probe.
+_NOT_A_DEPENDENCY = re.compile(
+    r"\d{1,4}([-:/.]\d{1,4})*(Z|[+-]\d\d:?\d\d)?|kubelet|kube-probe|localhost", re.I
+)
+_PROBE_LINE = re.compile(r"\b(?:liveness|readiness|startup) probe\b", re.I)
 
 
-def _search_texts(patterns: list[str], items: list[TextItem], joined: str, lowered: str | None) -> Hit | None:
+def _captures(found: re.Match[str], view: AlertView, text: str) -> dict[str, str]:
+    captured = {key: value.strip() for key, value in found.groupdict().items() if value}
+    dependency = captured.get("dependency", "")
+    if dependency and (
+        _NOT_A_DEPENDENCY.fullmatch(dependency)
+        or dependency in (view.labels.get("namespace"), view.labels.get("pod"), view.labels.get("instance"))
+        or _PROBE_LINE.search(text)  # the kubelet calling the pod is not the pod calling a dependency
+    ):
+        del captured["dependency"]
+    return captured
+
+
+def _search_texts(
+    patterns: list[str], items: list[TextItem], joined: str, lowered: str | None, view: AlertView
+) -> Hit | None:
     if not items:
         return None
     # Absent from the joined items means absent from each (the catalogue anchors no pattern), and
@@ -53,7 +70,7 @@ def _search_texts(patterns: list[str], items: list[TextItem], joined: str, lower
                 "log": snippet[:200] if item.kind == "log" else "",
                 "log_count": str(item.count) if item.kind == "log" else "",
                 "signature": _around(item.sample, found) if item.kind == "log" else found.group(0).strip(),
-                **_captures(found),
+                **_captures(found, view, item.text),
             }
             return Hit({k: v for k, v in variables.items() if v}, [item.line])
     return None
@@ -176,11 +193,11 @@ def match(block: Conditions, view: AlertView) -> Hit | None:
     # Texts first: they rule out most blocks, and most cheaply.
     in_logs = in_texts = None
     if block.logs:
-        in_logs = _search_texts(block.logs, view.logs, view.logs_joined, view.logs_lowered)
+        in_logs = _search_texts(block.logs, view.logs, view.logs_joined, view.logs_lowered, view)
         if in_logs is None:
             return None
     if block.text:
-        in_texts = _search_texts(block.text, view.texts, view.texts_joined, view.texts_lowered)
+        in_texts = _search_texts(block.text, view.texts, view.texts_joined, view.texts_lowered, view)
         if in_texts is None:
             return None
     named = None

@@ -176,3 +176,27 @@ def test_huge_and_binary_log_lines_are_analysed() -> None:
     analysis = RulesAnalyst().analyze(message)
     assert analysis.category in {"crash_loop", "memory_pressure", "dependency_failure", "config_error"}
     assert all(len(line) < 1000 for line in analysis.evidence)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'Readiness probe failed: Get "http://10.1.2.3:8080/ready": dial tcp 10.1.2.3:8080: connect: connection refused',
+        "to shop at 10:42:17 connection refused",
+        "ECONNREFUSED localhost",
+    ],
+)
+def test_a_probe_a_namespace_or_a_time_is_never_named_as_the_dependency(line: str) -> None:
+    message = build_message(
+        {
+            "alert": {
+                "labels": {"alertname": "CheckoutErrorRateHigh", "namespace": "shop", "pod": "checkout-1"},
+                "startsAt": "2025-03-01T10:00:00Z",
+            },
+            "logs": [{"sample": line, "count": 5}],
+        }
+    )
+    analysis = RulesAnalyst().analyze(message)
+    named = analysis.root_cause.split("unavailable:")[-1].split("(")[0]
+    for wrong in ("10.1.2.3:8080", "shop", "10:42", "localhost"):
+        assert wrong not in named, analysis.root_cause
