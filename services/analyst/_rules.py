@@ -9,13 +9,12 @@ only the alert's name speaks for the cause.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import schemas
 from services.analyst._catalogue import Catalogue, Conditions, Rule, load_catalogue
 from services.analyst._match import Hit, first_match, match, name_holds
 from services.analyst._signals import SignalReader, Verdict
-from services.analyst._view import AlertView, view_of
+from services.analyst._view import AlertView, expression_of, view_of
 
 CORROBORATION_BONUS = 0.05
 NO_EVIDENCE_PENALTY = 0.15
@@ -58,25 +57,38 @@ _FALLBACK = Rule(
 MAX_INDEXED_ALERTNAMES = 4096
 
 
+def _may_hold(block: Conditions, view: AlertView) -> bool:
+    """What a block asks of the alert's name, signals and kinds of evidence, without reading any."""
+    if block.logs and not view.logs:
+        return False
+    if block.metrics and not view.series:
+        return False
+    if block.signals is not None and block.signals != view.signal_category:
+        return False
+    return name_holds(block, view.alertname, view.name_words)
+
+
 class RulesAnalyst:
     """``analyze`` is a pure function of the message; the only state is an index of the catalogue."""
 
     def __init__(self, catalogue: Catalogue | None = None) -> None:
         self.catalogue = catalogue or load_catalogue()
         self.signals = SignalReader(self.catalogue.signals)
-        # alertname -> the rules (with their blocks) whose alertname condition can hold for it.
-        self._by_alertname: dict[str, list[tuple[Rule, list[Conditions]]]] = {}
+        # (alertname, what evidence the alert has, its signal category) -> the rules with the blocks
+        # that can hold for such an alert: most blocks are ruled out once, not on every alert.
+        self._by_shape: dict[tuple[str, bool, bool, str], list[tuple[Rule, list[Conditions]]]] = {}
 
-    def _candidates(self, alertname: str, name_words: tuple[str, ...]) -> list[tuple[Rule, list[Conditions]]]:
-        found = self._by_alertname.get(alertname)
+    def _candidates(self, view: AlertView) -> list[tuple[Rule, list[Conditions]]]:
+        shape = (view.alertname, bool(view.logs), bool(view.series), view.signal_category)
+        found = self._by_shape.get(shape)
         if found is None:
             found = []
             for rule in self.catalogue.rules:
-                blocks = [b for b in rule.when if name_holds(b, alertname, name_words)]
+                blocks = [b for b in rule.when if _may_hold(b, view)]
                 if blocks:
                     found.append((rule, blocks))
-            if len(self._by_alertname) < MAX_INDEXED_ALERTNAMES:
-                self._by_alertname[alertname] = found
+            if len(self._by_shape) < MAX_INDEXED_ALERTNAMES:
+                self._by_shape[shape] = found
         return found
 
     @classmethod
@@ -88,7 +100,7 @@ class RulesAnalyst:
         rule of another category with priority >= RIVAL_PRIORITY that holds too. Rules below
         that priority cannot be rivals, so they are not tried once a rule has decided."""
         found: list[tuple[Rule, Hit]] = []
-        for rule, blocks in self._candidates(view.alertname, view.name_words):
+        for rule, blocks in self._candidates(view):
             if found and (rule.priority < RIVAL_PRIORITY or rule.category == found[0][0].category):
                 if rule.priority < RIVAL_PRIORITY:
                     break
@@ -100,13 +112,15 @@ class RulesAnalyst:
                     break
         return found or [(_FALLBACK, Hit())]
 
-    def verdict(self, view: AlertView) -> Verdict:
-        return self.signals.read(view.alertname, view.expr, view.labels, view.annotations)
+    def verdict(self, message: schemas.EnrichedAlert) -> Verdict:
+        alert = message.alert
+        expr = expression_of(alert)
+        return self.signals.read(alert.labels.get("alertname", ""), expr, alert.labels, alert.annotations)
 
     def analyze(self, message: schemas.EnrichedAlert) -> schemas.Analysis:
-        view = view_of(message)
-        verdict = self.verdict(view)
-        view = replace(view, signal_category=verdict.category)
+        verdict = self.verdict(message)
+        view = view_of(message, verdict.category)
+        basis = verdict.basis()
         (rule, hit), *others = self.matches(view)
         rivals = [
             other
@@ -116,7 +130,7 @@ class RulesAnalyst:
         if hit.by_signals:
             # Judged from the alert's own words: the verdict's strength is the confidence.
             confidence = verdict.confidence
-            hit.evidence.append(f"{verdict.basis()}: {rule.category}")
+            hit.evidence.append(f"{basis}: {rule.category}")
         else:
             confidence = rule.confidence - (RIVAL_PENALTY if rivals else 0.0)
             if not view.has_evidence:
@@ -124,7 +138,7 @@ class RulesAnalyst:
             if verdict.category not in ("unknown", rule.category) and rule.priority < RIVAL_PRIORITY:
                 # A rule that knows the name, against words that point elsewhere.
                 confidence -= RIVAL_PENALTY
-                hit.evidence.append(f"but {verdict.basis()}: {verdict.category}")
+                hit.evidence.append(f"but {basis}: {verdict.category}")
         if rivals:
             confidence -= RIVAL_PENALTY if hit.by_signals else 0.0
             hit.evidence.append(f"also consistent with {rivals[0].category} (rule {rivals[0].id})")
@@ -136,7 +150,7 @@ class RulesAnalyst:
         variables = {
             **view.variables(),
             "signal_says": verdict.says(),
-            "signal_basis": verdict.basis(),
+            "signal_basis": basis,
             "signal_symptoms": verdict.symptom_words(),
             **hit.variables,
         }

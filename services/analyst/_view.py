@@ -179,7 +179,12 @@ def _lowered(text: str) -> str | None:
     return text.lower() if text.isascii() else None
 
 
-def view_of(message: schemas.EnrichedAlert) -> AlertView:
+def expression_of(alert: schemas.Alert) -> str:
+    """The rule's PromQL: generatorURL's g0.expr, else an ``expr`` annotation."""
+    return _expression(alert.generator_url) or alert.annotations.get("expr", "")
+
+
+def view_of(message: schemas.EnrichedAlert, signal_category: str = "") -> AlertView:
     alert = message.alert
     evidence = message.evidence
     templates = evidence.logs.templates if evidence.logs else []
@@ -218,5 +223,6 @@ def view_of(message: schemas.EnrichedAlert) -> AlertView:
         logs_lowered=_lowered(logs_joined),
         texts_lowered=_lowered(texts_joined),
         name_words=words_of(alert.labels.get("alertname", "")),
-        expr=_expression(alert.generator_url) or alert.annotations.get("expr", ""),
+        expr=expression_of(alert),
+        signal_category=signal_category,
     )
