@@ -92,4 +92,5 @@ def may_match(literals: frozenset[str] | None, lowered: str | None) -> bool:
     """False only when no literal occurs in the lower-cased text (None: the text is not ASCII)."""
     if literals is None or lowered is None:
         return True
-    return any(literal in lowered for literal in literals)
+    # map() keeps the loop in C: a generator expression here was a tenth of the analyst's time.
+    return any(map(lowered.__contains__, literals))
