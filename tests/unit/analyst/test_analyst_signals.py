@@ -181,7 +181,8 @@ def test_huge_and_binary_log_lines_are_analysed() -> None:
 @pytest.mark.parametrize(
     "line",
     [
-        'Readiness probe failed: Get "http://10.1.2.3:8080/ready": dial tcp 10.1.2.3:8080: connect: connection refused',
+        'Readiness probe failed: Get "http://10.1.2.3:8080/ready": '
+        "dial tcp 10.1.2.3:8080: connect: connection refused",
         "to shop at 10:42:17 connection refused",
         "ECONNREFUSED localhost",
     ],
