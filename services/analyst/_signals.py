@@ -113,7 +113,7 @@ class Vocabulary:
 
     def clues(self, name: str, words: tuple[str, ...]) -> list[Clue]:
         found = find_phrases(words, self.by_field[name])
-        return [Clue(name, phrase, signal) for entries in found for phrase, signal in entries]  # type: ignore[attr-defined]
+        return [Clue(name, phrase, signal) for entries in found for phrase, signal in entries]
 
 
 def _expr_words(expr: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 # CamelCase humps, all-caps runs (HTTP in HTTPErrors), numbers with a unit or suffix (5xx, 4xx, 95th).
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+[a-z]*")
@@ -23,6 +24,7 @@ _GO_MAP = re.compile(r"map\[[^\]]*\]")
 _LABELS_LINE = re.compile(r"(?im)^\s*(?:labels|value)\s*=.*$")
 _KEEP_S = ("ss", "us", "is", "os")
 MAX_PHRASE = 4
+T = TypeVar("T")
 
 
 def stem(word: str) -> str:
@@ -67,7 +69,7 @@ def phrase_key(phrase: str) -> tuple[str, ...]:
     return words_of(phrase)
 
 
-def find_phrases(words: tuple[str, ...], vocabulary: Mapping[tuple[str, ...], object]) -> list[object]:
+def find_phrases(words: tuple[str, ...], vocabulary: Mapping[tuple[str, ...], T]) -> list[T]:
     """Longest match first, left to right: each word belongs to at most one phrase, so the
     "down" of "slowing down" is not counted again on its own."""
     found = []
