@@ -1,4 +1,8 @@
-"""``aiops up``: nats-server and the four services as separate processes, as they run in production."""
+"""``aiops up``: nats-server and the four services as separate processes, as they run in production.
+
+Under ``aiops up`` a process that exits is started again with backoff (see ``_restarts``) while the
+others keep running; one that cannot start at all stops everything with its own last output lines.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,21 @@ import shutil
 import signal
 import socket
 import sys
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import aiohttp
 
 from services.cli._common import out
+from services.cli._restarts import GiveUp, RestartPolicy
 
 SERVICES = ("ingest", "enricher", "analyst", "notifier")
 HEALTH_PORTS = {"enricher": "8001", "analyst": "8002", "notifier": "8003"}
 LOCAL_NATS = "nats://127.0.0.1:4222"
+# Output lines kept per process, shown when it cannot start.
+LAST_LINES = 20
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -36,17 +45,34 @@ def nats_server_binary() -> str:
 
 
 class Supervisor:
-    """Starts everything, streams or files their logs, stops everything on exit (SIGTERM, then SIGKILL)."""
+    """Starts everything, streams or files their logs, stops everything on exit (SIGTERM, then SIGKILL).
 
-    def __init__(self, data_dir: Path, log_dir: Path | None = None, grace: float = 25.0) -> None:
+    With ``policy`` (a factory of one ``RestartPolicy`` per process) an exited process is restarted;
+    without it, any exit is fatal (``aiops demo``, which runs once).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_dir: Path | None = None,
+        grace: float = 25.0,
+        policy: Callable[[], RestartPolicy] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.log_dir = log_dir
         self.grace = grace
+        self.policy = policy
         self.env = dict(os.environ)
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.pumps: list[asyncio.Task[None]] = []
+        self.keepers: list[asyncio.Task[None]] = []
+        self.last_lines: dict[str, deque[str]] = {}
         self.ingest_port = int(self.env.get("INGEST_PORT", "8000"))
         self.exited = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.failure: str | None = None
+        # Held while a process is being spawned, so stop() never misses one started concurrently.
+        self._spawning = asyncio.Lock()
 
     async def __aenter__(self) -> Supervisor:
         try:
@@ -56,7 +82,7 @@ class Supervisor:
                 if name in HEALTH_PORTS:
                     # One HEALTH_PORT for all would collide: each takes <NAME>_HEALTH_PORT or its default.
                     env["HEALTH_PORT"] = self.env.get(f"{name.upper()}_HEALTH_PORT", HEALTH_PORTS[name])
-                await self._spawn(name, [sys.executable, "-m", f"services.{name}"], env)
+                await self._launch(name, [sys.executable, "-m", f"services.{name}"], env)
         except BaseException:
             await self.stop()
             raise
@@ -78,19 +104,69 @@ class Supervisor:
         store = self.data_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
         args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", "4222", "-m", "8222", "-sd", str(store)]
-        await self._spawn("nats", args, self.env)
+        await self._launch("nats", args, self.env)
         self.env["NATS_URL"] = LOCAL_NATS
         async with asyncio.timeout(15):
             while not _port_open("127.0.0.1", 4222):
                 await self._check_alive()
                 await asyncio.sleep(0.05)
 
-    async def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        process = await asyncio.create_subprocess_exec(
-            *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    async def _launch(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        process = await self._spawn(name, args, env)
+        if self.policy is not None:
+            self.keepers.append(asyncio.create_task(self._keep_running(name, args, env, process)))
+
+    async def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
+        async with self._spawning:
+            if self.stopping.is_set():
+                raise asyncio.CancelledError  # ends the keeper that asked: no start once stopping
+            process = await asyncio.create_subprocess_exec(
+                *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            )
+            self.processes[name] = process
+        out(f"aiops: started {name} (pid {process.pid})")
+        self.last_lines[name] = deque(maxlen=LAST_LINES)
+        self.pumps = [pump for pump in self.pumps if not pump.done()]
+        self.pumps.append(asyncio.create_task(self._pump(name, process), name=f"pump {process.pid}"))
+        return process
+
+    async def _keep_running(
+        self, name: str, args: list[str], env: dict[str, str], process: asyncio.subprocess.Process
+    ) -> None:
+        assert self.policy is not None
+        policy = self.policy()
+        policy.started()
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                code = await process.wait()
+                if self.stopping.is_set():
+                    return
+                decision = policy.exited()
+                if isinstance(decision, GiveUp):
+                    # Its last lines may still be in the pipe: let its pump read them first.
+                    if reading := [p for p in self.pumps if p.get_name() == f"pump {process.pid}"]:
+                        await asyncio.wait(reading, timeout=2)
+                    self._give_up(name, code, decision.tries)
+                    return
+                out(
+                    f"aiops: {name} exited with code {code}; restart {decision.count} in {decision.delay:g} s"
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), decision.delay)
+                    return
+                process = await self._spawn(name, args, env)
+                policy.started()
+
+    def _give_up(self, name: str, code: int, tries: int) -> None:
+        lines = "".join(self.last_lines.get(name, ())).rstrip()
+        self.failure = (
+            f"aiops: {name} cannot start: it exited within seconds on each of its {tries} tries"
+            f" (last exit code {code}){self._where(name)}; its last output:\n{lines}"
         )
-        self.processes[name] = process
-        self.pumps.append(asyncio.create_task(self._pump(name, process)))
+        self.exited.set()
+
+    def _where(self, name: str) -> str:
+        return f" (see {self.log_dir / (name + '.log')})" if self.log_dir else ""
 
     async def _pump(self, name: str, process: asyncio.subprocess.Process) -> None:
         sink = None
@@ -98,8 +174,10 @@ class Supervisor:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             sink = (self.log_dir / f"{name}.log").open("ab")
         assert process.stdout is not None
+        kept = self.last_lines[name]
         try:
             async for line in process.stdout:
+                kept.append(line.decode(errors="replace"))
                 if sink is not None:
                     sink.write(line)
                     sink.flush()
@@ -110,13 +188,17 @@ class Supervisor:
             if sink is not None:
                 sink.close()
             await process.wait()
-            self.exited.set()
+            if self.policy is None:
+                self.exited.set()
 
     async def _check_alive(self) -> None:
+        if self.policy is not None:
+            if self.failure is not None:
+                raise SystemExit(self.failure)
+            return
         for name, process in self.processes.items():
             if process.returncode is not None:
-                where = f" (see {self.log_dir / (name + '.log')})" if self.log_dir else ""
-                raise SystemExit(f"aiops: {name} exited with code {process.returncode}{where}")
+                raise SystemExit(f"aiops: {name} exited with code {process.returncode}{self._where(name)}")
 
     async def wait_ready(self, within: float = 60.0) -> str:
         """Wait until ingest answers /readyz; returns its base URL."""
@@ -131,19 +213,24 @@ class Supervisor:
                 await asyncio.sleep(0.1)
 
     async def watch(self) -> str:
-        """Wait until any process exits; say which, and how.
+        """Wait until a process exits for good; say which, and how.
 
         Returns instead of raising: a SystemExit raised inside a task escapes the event loop and
         skips the orderly stop of everything else.
         """
         await self.exited.wait()
+        if self.failure is not None:
+            return self.failure
         for name, process in self.processes.items():
             if process.returncode is not None:
-                where = f" (see {self.log_dir / (name + '.log')})" if self.log_dir else ""
-                return f"{name} exited with code {process.returncode}{where}"
-        return "a process exited"
+                return f"aiops: {name} exited with code {process.returncode}{self._where(name)}"
+        return "aiops: a process exited"
 
     async def stop(self) -> None:
+        self.stopping.set()
+        # Waits out a spawn in progress; none starts after this (they check `stopping`).
+        async with self._spawning:
+            pass
         # Services first (they finish in-flight work), the broker last.
         for group in ([n for n in self.processes if n != "nats"], ["nats"]):
             running = [self.processes[n] for n in group if n in self.processes]
@@ -158,25 +245,25 @@ class Supervisor:
                     with contextlib.suppress(ProcessLookupError):
                         process.kill()
                     await process.wait()
-        for pump in self.pumps:
-            pump.cancel()
+        for task in (*self.keepers, *self.pumps):
+            task.cancel()
 
 
 async def up(data_dir: Path) -> int:
-    async with Supervisor(data_dir) as supervisor:
+    async with Supervisor(data_dir, policy=RestartPolicy) as supervisor:
         url = await supervisor.wait_ready()
         out(f"pipeline up: webhook {url}/webhook/alertmanager, queue {url}/queue/status (Ctrl-C stops)")
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            # Ctrl-C in a terminal reaches the services too: `stopping` set first makes their exit the
+            # stop, not a crash to restart.
+            loop.add_signal_handler(sig, supervisor.stopping.set)
         watcher = asyncio.create_task(supervisor.watch())
-        stopping = asyncio.create_task(stop.wait())
+        stopping = asyncio.create_task(supervisor.stopping.wait())
         await asyncio.wait({watcher, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        # Ctrl-C in a terminal reaches the services too; their exit then is the stop, not a failure.
-        if not stop.is_set():
+        if not supervisor.stopping.is_set():
             stopping.cancel()
-            raise SystemExit(f"aiops: {watcher.result()}")
+            raise SystemExit(watcher.result())
         watcher.cancel()
         out("stopping…")
     return 0

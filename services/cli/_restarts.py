@@ -1,0 +1,68 @@
+"""When ``aiops up`` starts a process again, and when it gives up: pure decisions, no processes.
+
+A process that exits is restarted after a delay that doubles from ``first_delay`` up to ``max_delay``;
+a run that lasted ``healthy_after`` seconds resets the delay. A process whose first ``tries`` runs
+each ended within ``quick_exit`` seconds cannot start at all (bad configuration, say): restarting it
+would loop forever, so the supervisor gives up and shows why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Restart:
+    delay: float
+    count: int  # restarts of this process so far, this one included
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    tries: int
+
+
+class RestartPolicy:
+    """Tracks one supervised process: call ``started()`` at each start and ``exited()`` at each exit."""
+
+    def __init__(
+        self,
+        first_delay: float = 1.0,
+        max_delay: float = 30.0,
+        healthy_after: float = 60.0,
+        quick_exit: float = 10.0,
+        tries: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.healthy_after = healthy_after
+        self.quick_exit = quick_exit
+        self.tries = tries
+        self.clock = clock
+        self.restarts = 0
+        self._next_delay = first_delay
+        self._started_at: float | None = None
+        self._runs = 0
+        # Once a run outlives quick_exit the process can start; later failures are crashes, restarted forever.
+        self._has_started = False
+
+    def started(self) -> None:
+        self._started_at = self.clock()
+        self._runs += 1
+
+    def exited(self) -> Restart | GiveUp:
+        assert self._started_at is not None, "exited() before started()"
+        ran = self.clock() - self._started_at
+        if ran >= self.quick_exit:
+            self._has_started = True
+        if not self._has_started and self._runs >= self.tries:
+            return GiveUp(self._runs)
+        if ran >= self.healthy_after:
+            self._next_delay = self.first_delay
+        delay = self._next_delay
+        self._next_delay = min(delay * 2, self.max_delay)
+        self.restarts += 1
+        return Restart(delay, self.restarts)

@@ -1,0 +1,80 @@
+"""The restart decisions of ``aiops up``: backoff schedule, reset after a healthy run, giving up."""
+
+from __future__ import annotations
+
+from services.cli._restarts import GiveUp, Restart, RestartPolicy
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def policy(clock: FakeClock) -> RestartPolicy:
+    return RestartPolicy(clock=clock)  # the real timings: 1 s doubling to 30 s, 60 s healthy, 3 tries
+
+
+def run_for(p: RestartPolicy, clock: FakeClock, seconds: float) -> Restart | GiveUp:
+    p.started()
+    clock.now += seconds
+    return p.exited()
+
+
+def test_delays_double_from_one_second_up_to_thirty() -> None:
+    clock = FakeClock()
+    p = policy(clock)
+    decisions = [run_for(p, clock, 20.0) for _ in range(8)]
+    assert [d.delay for d in decisions if isinstance(d, Restart)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert [d.count for d in decisions if isinstance(d, Restart)] == list(range(1, 9))
+
+
+def test_a_run_of_sixty_seconds_resets_the_delay_but_not_the_count() -> None:
+    clock = FakeClock()
+    p = policy(clock)
+    for _ in range(4):
+        run_for(p, clock, 20.0)
+    assert run_for(p, clock, 59.0) == Restart(16.0, 5)
+    assert run_for(p, clock, 60.0) == Restart(1.0, 6)
+    assert run_for(p, clock, 1.0) == Restart(2.0, 7)
+
+
+def test_gives_up_when_the_first_three_runs_all_end_within_seconds() -> None:
+    clock = FakeClock()
+    p = policy(clock)
+    assert run_for(p, clock, 0.5) == Restart(1.0, 1)
+    assert run_for(p, clock, 2.0) == Restart(2.0, 2)
+    assert run_for(p, clock, 0.5) == GiveUp(3)
+
+
+def test_does_not_give_up_when_one_early_run_lasted() -> None:
+    clock = FakeClock()
+    p = policy(clock)
+    run_for(p, clock, 0.5)
+    run_for(p, clock, 15.0)  # started fine, then crashed: a crash, not a bad configuration
+    decisions = [run_for(p, clock, 0.5) for _ in range(10)]
+    assert all(isinstance(d, Restart) for d in decisions)
+
+
+def test_a_process_that_ran_long_then_crashes_quickly_is_restarted_forever() -> None:
+    clock = FakeClock()
+    p = policy(clock)
+    run_for(p, clock, 3600.0)
+    decisions = [run_for(p, clock, 0.1) for _ in range(10)]
+    assert all(isinstance(d, Restart) for d in decisions)
+    assert decisions[-1] == Restart(30.0, 11)
+
+
+def test_timings_are_constructor_arguments() -> None:
+    clock = FakeClock()
+    p = RestartPolicy(first_delay=0.1, max_delay=0.4, healthy_after=2.0, quick_exit=0.5, tries=2, clock=clock)
+    assert run_for(p, clock, 0.6) == Restart(0.1, 1)
+    assert run_for(p, clock, 0.6) == Restart(0.2, 2)
+    assert run_for(p, clock, 0.6) == Restart(0.4, 3)
+    assert run_for(p, clock, 0.6) == Restart(0.4, 4)
+    assert run_for(p, clock, 2.0) == Restart(0.1, 5)
+    fresh = RestartPolicy(quick_exit=0.5, tries=2, clock=clock)
+    assert run_for(fresh, clock, 0.1) == Restart(1.0, 1)
+    assert run_for(fresh, clock, 0.1) == GiveUp(2)
