@@ -101,10 +101,11 @@ class RulesAnalyst:
         that priority cannot be rivals, so they are not tried once a rule has decided."""
         found: list[tuple[Rule, Hit]] = []
         for rule, blocks in self._candidates(view):
-            if found and (rule.priority < RIVAL_PRIORITY or rule.category == found[0][0].category):
+            if found:
                 if rule.priority < RIVAL_PRIORITY:
                     break
-                continue
+                if rule.category == found[0][0].category:
+                    continue
             hit = first_match(blocks, view)
             if hit is not None and not any(match(block, view) for block in rule.unless):
                 found.append((rule, hit))
@@ -122,26 +123,22 @@ class RulesAnalyst:
         view = view_of(message, verdict.category)
         basis = verdict.basis()
         (rule, hit), *others = self.matches(view)
-        rivals = [
-            other
-            for other, _ in others
-            if other.category != rule.category and other.priority >= RIVAL_PRIORITY
-        ]
+        # matches() returns at most one other rule: a cause-level rival of another category.
+        rival = others[0][0] if others else None
         if hit.by_signals:
             # Judged from the alert's own words: the verdict's strength is the confidence.
-            confidence = verdict.confidence
+            confidence = verdict.confidence - (RIVAL_PENALTY if rival else 0.0)
             hit.evidence.append(f"{basis}: {rule.category}")
         else:
-            confidence = rule.confidence - (RIVAL_PENALTY if rivals else 0.0)
+            confidence = rule.confidence - (RIVAL_PENALTY if rival else 0.0)
             if not view.has_evidence:
                 confidence -= NO_EVIDENCE_PENALTY
             if verdict.category not in ("unknown", rule.category) and rule.priority < RIVAL_PRIORITY:
                 # A rule that knows the name, against words that point elsewhere.
                 confidence -= RIVAL_PENALTY
                 hit.evidence.append(f"but {basis}: {verdict.category}")
-        if rivals:
-            confidence -= RIVAL_PENALTY if hit.by_signals else 0.0
-            hit.evidence.append(f"also consistent with {rivals[0].category} (rule {rivals[0].id})")
+        if rival is not None:
+            hit.evidence.append(f"also consistent with {rival.category} (rule {rival.id})")
         for block in rule.corroborate:
             extra = match(block, view)
             if extra is not None:
