@@ -149,13 +149,11 @@ def _parse(text: str, origin: str) -> CatalogueFile:
     for rule in rules:
         if not rule.disabled and not rule.when:
             raise ConfigError(f"rules file {origin}: rule {rule.id!r} has no 'when' block")
-        for text_pattern in _patterns(rule):
+        for one in _patterns(rule):
             try:
-                pattern(text_pattern)
+                pattern(one)
             except re.error as exc:
-                raise ConfigError(
-                    f"rules file {origin}: rule {rule.id!r}: bad regex {text_pattern!r}: {exc}"
-                ) from exc
+                raise ConfigError(f"rules file {origin}: rule {rule.id!r}: bad regex {one!r}: {exc}") from exc
     return parsed
 
 

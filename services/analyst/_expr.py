@@ -34,12 +34,6 @@ class Expression:
     functions: tuple[str, ...]
     values: tuple[str, ...]
 
-    @property
-    def comparison(self) -> str:
-        """The threshold part as written, e.g. ``== 0`` or ``< 0.1``, for explanations."""
-        found = re.search(r"(==|!=|>=|<=|>|<)\s*(-?[\d.]+(?:e[+-]?\d+)?)\s*\)*\s*$", self.text)
-        return f"{found.group(1)} {found.group(2)}" if found else ""
-
 
 @lru_cache(maxsize=4096)
 def parse_expression(text: str) -> Expression:
