@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +20,33 @@ import aiohttp
 from tests.support.nats_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+async def wait_ready(
+    url: str,
+    within: float,
+    name: str,
+    *,
+    alive: Callable[[], bool] = lambda: True,
+    log: Callable[[], str] = lambda: "",
+) -> float:
+    """Wait until ``url``/readyz answers 200; returns the seconds it took. Fails at once when
+    ``alive()`` says the process is gone, and after ``within`` seconds, with the end of ``log()``."""
+    started = time.monotonic()
+    deadline = started + within
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if not alive():
+                raise AssertionError(f"{name} exited:\n{log()[-3000:]}")
+            try:
+                async with http.get(f"{url}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    if r.status == 200:
+                        return time.monotonic() - started
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{name} not ready after {within}s:\n{log()[-3000:]}")
+
 
 # What a quiet, fast test process needs; each scenario adds its own settings.
 BASE_ENV = {
@@ -93,20 +121,7 @@ class ServiceProcess:
 
     async def wait_ready(self, within: float = 60.0) -> float:
         """Wait until /readyz answers 200; returns the seconds it took."""
-        started = time.monotonic()
-        deadline = started + within
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                if not self.alive():
-                    raise AssertionError(f"{self.name} exited:\n{self.log()[-3000:]}")
-                try:
-                    async with http.get(f"{self.url}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as r:
-                        if r.status == 200:
-                            return time.monotonic() - started
-                except (aiohttp.ClientError, TimeoutError):
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"{self.name} not ready after {within}s:\n{self.log()[-3000:]}")
+        return await wait_ready(self.url, within, self.name, alive=self.alive, log=self.log)
 
     async def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""

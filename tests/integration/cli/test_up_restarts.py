@@ -10,12 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.integration.cli.conftest import REPO
 from tests.support.nats_server import NatsServer, free_port
-from tests.support.processes import BASE_ENV
+from tests.support.processes import BASE_ENV, wait_ready
 
 STARTED = re.compile(r"aiops: started (\w+) \(pid (\d+)\)")
 
@@ -84,18 +83,6 @@ def up_env(nats_url: str, **extra: str) -> tuple[dict[str, str], dict[str, int]]
     return env, ports
 
 
-async def wait_healthy(port: int, within: float) -> None:
-    async with asyncio.timeout(within), aiohttp.ClientSession() as http:
-        while True:
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-
-
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -117,7 +104,7 @@ async def test_a_killed_service_is_restarted_and_the_others_keep_running(
         os.kill(first["enricher"], signal.SIGKILL)
         await up.wait_for(r"aiops: enricher exited with code -9; restart 1 in 1 s", 30)
         await up.wait_for(r"aiops: started enricher \(pid \d+\)", 30, count=2)
-        await wait_healthy(ports["enricher"], 30)
+        await wait_ready(f"http://127.0.0.1:{ports['enricher']}", 30, "enricher", log=up.output)
 
         again = dict(up.started())
         assert again["enricher"] != first["enricher"]
@@ -126,8 +113,8 @@ async def test_a_killed_service_is_restarted_and_the_others_keep_running(
         for name in ("ingest", "analyst", "notifier"):
             assert [n for n, _ in up.started()].count(name) == 1, up.output()[-3000:]
             assert alive(first[name]), f"{name} (pid {first[name]}) is gone"
-        await wait_healthy(ports["analyst"], 30)
-        await wait_healthy(ports["notifier"], 30)
+        await wait_ready(f"http://127.0.0.1:{ports['analyst']}", 30, "analyst", log=up.output)
+        await wait_ready(f"http://127.0.0.1:{ports['notifier']}", 30, "notifier", log=up.output)
 
         # Ctrl-C still stops everything, cleanly.
         os.killpg(up.process.pid, signal.SIGINT)
