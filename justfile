@@ -91,8 +91,13 @@ stack: venv
     trap 'kill -TERM $stack 2>/dev/null; wait $stack' EXIT
     {{ bin }}/aiops up
 
+# the Kubernetes manifests on stdout, for `kubectl apply -f -`; args: --values FILE, --set key=value (docs/deployment.md)
+k8s *args: venv
+    {{ bin }}/python -m infra.kubernetes render {{ args }}
+
 # regenerate what is generated from the code: docs/schemas, infra/nats, the README's configuration table
 docs: venv
     {{ bin }}/python -m schemas docs/schemas
     {{ bin }}/aiops nats-config --dir infra/nats
+    {{ bin }}/python -m infra.kubernetes nats-values > infra/kubernetes/nats-values.yaml
     {{ bin }}/aiops config-docs --readme README.md

@@ -1,0 +1,60 @@
+"""One NetworkPolicy per stage: what may reach it, and the only places it may reach.
+
+In: /metrics from ``metricsFrom`` on every stage, the webhook from ``webhookFrom`` on ingest, nothing
+else (kubelet probes are not subject to NetworkPolicy). Out: DNS, the NATS servers' client port, and
+the stage's own backends from values (Prometheus and Loki; the LLM; the notification destinations).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.kubernetes import _nats
+from infra.kubernetes._stages import Stage
+from infra.kubernetes._values import Values
+from infra.kubernetes._workloads import Manifest, metadata, name_of, selector_labels
+
+
+def _dns() -> dict[str, Any]:
+    return {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+    }
+
+
+def _nats_servers(values: Values) -> dict[str, Any]:
+    return {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": values.nats.namespace}},
+                "podSelector": {"matchLabels": _nats.server_labels(values)},
+            }
+        ],
+        "ports": [{"port": values.nats.client_port, "protocol": "TCP"}],
+    }
+
+
+def network_policy(values: Values, stage: Stage) -> Manifest:
+    port = [{"port": stage.port, "protocol": "TCP"}]
+    peers = list(values.metrics_from)
+    if stage.name == "ingest":
+        peers += [peer for peer in values.webhook_from if peer not in peers]
+    # A rule with no peers would admit every source, so no peers means no rule at all.
+    ingress = [{"from": peers, "ports": port}] if peers else []
+    egress = [_dns(), _nats_servers(values), *values.egress, *values.stages[stage.name].egress]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(values, name_of(values, stage), stage),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(values, stage)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            "egress": egress,
+        },
+    }
