@@ -23,7 +23,7 @@ from loguru import logger
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 import schemas
-from services.analyst._anonymize import Anonymizer
+from services.analyst._anonymize import anonymizer_for
 from services.analyst._answer import InvalidAnswer, LlmAnswer, answer_schema, parse_answer, to_analysis
 from services.analyst._breaker import CircuitBreaker, RateLimiter
 from services.analyst._budget import BudgetExhausted, LocalTally, TokenBudget
@@ -94,6 +94,18 @@ def error_type(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def response_format(kind: str) -> dict[str, Any] | None:
+    """The ``response_format`` sent for LLM_RESPONSE_FORMAT (None: none is sent)."""
+    formats: dict[str, dict[str, Any] | None] = {
+        "json_object": {"type": "json_object"},
+        "json_schema": {"type": "json_schema", "json_schema": {**answer_schema(), "strict": True}},
+        # llama-cpp-python's server takes the schema inside JSON mode and constrains decoding to it.
+        "json_object_schema": {"type": "json_object", "schema": answer_schema()["schema"]},
+        "none": None,
+    }
+    return formats[kind]
+
+
 class LlmAnalyst:
     def __init__(
         self,
@@ -117,23 +129,16 @@ class LlmAnalyst:
         # Without a shared tally (eval, bench) the cap holds for this process alone.
         self.budget = budget or TokenBudget(settings.llm_daily_tokens, LocalTally())
         self.slots = asyncio.Semaphore(settings.llm_concurrency or settings.max_in_flight)
-        formats: dict[str, dict[str, Any] | None] = {
-            "json_object": {"type": "json_object"},
-            "json_schema": {"type": "json_schema", "json_schema": {**answer_schema(), "strict": True}},
-            # llama-cpp-python's server takes the schema inside JSON mode and constrains decoding to it.
-            "json_object_schema": {"type": "json_object", "schema": answer_schema()["schema"]},
-            "none": None,
-        }
-        self._format = formats[settings.llm_response_format]
+        self._format = response_format(settings.llm_response_format)
 
     async def close(self) -> None:
         await self.client.close()
 
     async def analyze(self, message: schemas.EnrichedAlert) -> schemas.Analysis:
         usage = [0, 0]
-        anonymizer = Anonymizer(self.settings.llm_anonymize_patterns) if self.settings.llm_anonymize else None
+        anonymizer = anonymizer_for(self.settings)
         prompt = build_prompt(
-            message, self.settings.llm_max_prompt_tokens, anonymizer.scrub if anonymizer else lambda t: t
+            message, self.settings.llm_max_prompt_tokens, anonymizer.scrub_json if anonymizer else lambda t: t
         )
         messages = list(prompt.messages)
         try:

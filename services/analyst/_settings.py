@@ -57,11 +57,22 @@ class AnalystSettings(StageSettings, kw_only=True, frozen=True):
         ),
     ] = "json_object"
     llm_anonymize: Annotated[
-        bool, doc("Replace IPs, hostnames, e-mails and LLM_ANONYMIZE_PATTERNS before the call; restore after")
+        bool,
+        doc(
+            "Replace IPs, hostnames, e-mails, user names and LLM_ANONYMIZE_PATTERNS before the call; "
+            "restore them in the answer"
+        ),
     ] = False
     llm_anonymize_patterns: Annotated[
         list[str], doc("Extra regexes (comma-separated) whose matches are anonymised")
     ] = msgspec.field(default_factory=list)
+    llm_anonymize_k8s_names: Annotated[
+        bool,
+        doc(
+            "With LLM_ANONYMIZE, also replace Kubernetes object names (pods, namespaces, deployments ...) "
+            "before the call; off keeps them, as they often name the cause"
+        ),
+    ] = False
     llm_breaker_failures: Annotated[
         int, doc("Consecutive failed LLM requests that open the circuit breaker")
     ] = 5

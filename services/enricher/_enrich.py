@@ -20,6 +20,7 @@ from services.enricher._packs import QueryPack
 from services.enricher._plan import PlannedQuery, build_plan
 from services.enricher._prometheus import Prometheus, Series
 from services.enricher._summary import relevance, summarise
+from services.privacy import Redactor, redact_message
 
 # Tasks still running this long after the deadline are abandoned; backends stop retrying at it.
 _DEADLINE_GRACE = 0.5
@@ -67,7 +68,9 @@ class Enricher:
         prometheus: Prometheus | None,
         logs: LogReader | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        redactor: Redactor | None = None,
     ) -> None:
+        self._redactor = redactor or Redactor()
         self._limits = limits
         self._packs = packs
         self._prometheus = prometheus
@@ -80,13 +83,19 @@ class Enricher:
 
     async def handle(self, raw: RawAlert) -> EnrichedAlert:
         evidence = await self.enrich(raw.alert)
-        return schemas.enriched(raw, evidence, self._clock())
+        return self._published(schemas.enriched(raw, evidence, self._clock()))
 
     def handle_without_sources(self, raw: RawAlert) -> EnrichedAlert:
         """The whole of ``handle`` when neither source is configured: nothing to wait for."""
         assert not self.has_sources
         window = alert_window(raw.alert, self._limits, self._clock())
-        return schemas.enriched(raw, _evidence(window, [], None, self._not_configured()), self._clock())
+        evidence = _evidence(window, [], None, self._not_configured())
+        return self._published(schemas.enriched(raw, evidence, self._clock()))
+
+    def _published(self, enriched: EnrichedAlert) -> EnrichedAlert:
+        # Sources are queried with the alert as it came; what leaves the stage has its secrets removed,
+        # the alert's labels and annotations as well as every line quoted from the sources.
+        return redact_message(enriched, self._redactor)
 
     def _not_configured(self) -> list[EnrichmentError]:
         errors = []

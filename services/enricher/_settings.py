@@ -69,6 +69,13 @@ class EnricherSettings(StageSettings, kw_only=True, frozen=True):
     ] = 3
     enrichment_deadline_seconds: Annotated[float, doc("Time one alert's enrichment may take in all")] = 20.0
     query_concurrency: Annotated[int, doc("Queries in flight at once, per backend, across all alerts")] = 8
+    redact_patterns: Annotated[
+        str,
+        doc(
+            "Site-specific secret patterns redacted besides the built-in ones: a JSON list of regular "
+            "expressions or one per line; a pattern's first group, if any, is what is replaced"
+        ),
+    ] = ""
     query_cache_seconds: Annotated[
         float, doc("Identical queries within this many seconds share one answer")
     ] = 30.0

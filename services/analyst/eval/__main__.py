@@ -1,9 +1,11 @@
-"""``python -m services.analyst.eval [--benchmarks] [--verbose] [--llm]``: how right the analysts are.
+"""``python -m services.analyst.eval [--benchmarks] [--verbose] [--llm] [--privacy]``: how right, how private.
 
 The rules analyst always runs on the project's scenarios (tests/scenarios). ``--benchmarks`` also
 scores it on the public inputs in ../shared/benchmarks (500 alerting rules, 33 peer incidents)
 against the project's labels (tests/benchmarks/labels). ``--llm`` also runs the LLM analyst on the
-scenarios when LLM_API_KEY is set. Exits 1 when a set is below its floor (eval/_floors.py).
+scenarios when LLM_API_KEY is set. ``--privacy`` measures what of the leak corpus (tests/privacy/corpus)
+reaches alerts.enriched and the LLM prompt, and that redaction leaves the scenarios' answers as they were.
+Exits 1 when a set is below its floor (eval/_floors.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ import time
 from pathlib import Path
 
 from services.analyst.eval._floors import SCENARIOS_FLOOR, shortfalls
-from services.analyst.eval._paths import DEFAULT_BENCHMARKS_DIR, DEFAULT_LABELS_DIR, benchmarks_present
+from services.analyst.eval._paths import (
+    DEFAULT_BENCHMARKS_DIR,
+    DEFAULT_LABELS_DIR,
+    PRIVACY_CORPUS,
+    benchmarks_present,
+)
 from services.analyst.eval._report import scenario_table, summary, wrong_entries
 from services.analyst.eval._run import measure_benchmarks, run_rules
 from services.analyst.eval._scenarios import DEFAULT_DIR, Scenario, load_scenarios
@@ -79,6 +86,50 @@ def _benchmarks(args: argparse.Namespace) -> list[str]:
     return below
 
 
+def _privacy(scenarios: list[Scenario], args: argparse.Namespace) -> list[str]:
+    """Print the leak figures and the scenarios' agreement with redaction on; return what missed a floor."""
+    from services.analyst.eval._privacy import default_redact, load_corpus, measure_privacy
+    from services.analyst.eval._privacy_report import (
+        agreement_lines,
+        agreement_shortfalls,
+        privacy_shortfalls,
+        privacy_table,
+        redaction_agreement,
+    )
+
+    redact, present = default_redact()
+    report = measure_privacy(load_corpus(args.privacy_corpus), redact, present)
+    print("\n== privacy (leak corpus) ==")
+    _print(privacy_table(report))
+    if args.verbose and report.examples:
+        _print(["what got through or was masked wrongly:", *(f"  {e}" for e in report.examples)])
+    below = privacy_shortfalls(report)
+    if present:
+        from services.privacy import redact_message
+
+        agreement = redaction_agreement(scenarios, redact_message, args.rules_dir)
+        _print(agreement_lines(agreement))
+        below += agreement_shortfalls(agreement)
+    else:
+        below.append("privacy: services.privacy is absent, nothing is redacted")
+    return below + _privacy_loghub(args.benchmarks_dir / "loghub")
+
+
+def _privacy_loghub(directory: Path) -> list[str]:
+    from services.analyst.eval._floors import PRIVACY_FLOOR
+    from services.analyst.eval._privacy_loghub import loghub_lines, loghub_present, measure_loghub
+
+    if not loghub_present(directory):
+        print(f"Loghub: skipped, no *_2k.log_structured.csv at {directory.resolve()}")
+        return []
+    figure = measure_loghub(directory)
+    _print(loghub_lines(figure))
+    limit = PRIVACY_FLOOR.loghub_constant
+    if figure.constant_share > limit:
+        return [f"privacy: Loghub constant text anonymised {figure.constant_share:.1%}, above {limit:.0%}"]
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.analyst.eval", description=__doc__)
     parser.add_argument("--llm", action="store_true", help="also run the LLM analyst (needs LLM_API_KEY)")
@@ -96,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--verbose", action="store_true", help="list every wrong answer and a confusion summary"
     )
+    parser.add_argument(
+        "--privacy", action="store_true", help="also measure leaks of the corpus in tests/privacy/corpus"
+    )
+    parser.add_argument(
+        "--privacy-corpus", type=Path, default=PRIVACY_CORPUS, help="the leak corpus (JSON lines)"
+    )
     args = parser.parse_args(argv)
     scenarios = load_scenarios(args.scenarios)
     if not scenarios:
@@ -111,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     below = shortfalls("scenarios", rules)
     if args.benchmarks:
         below += _benchmarks(args)
+    if args.privacy:
+        below += _privacy(scenarios, args)
     if args.llm:
         from services.analyst._llm_setup import llm_configured
 

@@ -28,6 +28,22 @@ FLOORS = {
 }
 
 
+@dataclass(frozen=True)
+class PrivacyFloor:
+    """Most planted values allowed through (counts), and the highest share of look-alikes masked."""
+
+    secrets_enriched: int = 0
+    secrets_llm: int = 0
+    identifiers_llm_anonymised: int = 0
+    lookalikes_masked: float = 0.01
+    # On Loghub's real lines: share of anonymised values that their template holds as constant text.
+    loghub_constant: float = 0.01
+
+
+# Goals of issue 16, on the leak corpus (tests/privacy/corpus).
+PRIVACY_FLOOR = PrivacyFloor()
+
+
 def shortfalls(name: str, report: Report, floor: Floor | None = None) -> list[str]:
     """What in ``report`` is below the floor of set ``name``, as sentences; empty when all holds."""
     floor = floor or FLOORS[name]
