@@ -39,6 +39,10 @@ llama-server: venv
         echo failed >"$stamp"
     fi
 
+# choose and test the LLM, Slack, Prometheus and Loki, then write .env (read by `just up` and compose); args: --help
+setup *args: venv
+    {{ bin }}/aiops setup {{ args }}
+
 # nats-server (from the venv, unless NATS_URL is set) and the four services as processes; Ctrl-C stops all
 up: venv
     {{ bin }}/aiops up

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from tests.support.nats_server import NatsServer, docker_available
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+
+# `aiops` commands read .env from their working directory, the repository in tests: a developer's own
+# (real LLM key, real Slack webhook) must not reach them. Tests of .env name their file explicitly.
+os.environ["AIOPS_ENV_FILE"] = os.devnull
 
 
 class _ContainerNats:

@@ -1,4 +1,4 @@
-"""``aiops``: operator commands for the pipeline (up, demo, tail, replay, dlq, nats-config)."""
+"""``aiops``: operator commands (setup, up, demo, send, status, tail, replay, dlq, nats-config)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,35 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument("--seq", type=int, action="append", default=[], help="stream sequence (repeatable)")
     redrive.add_argument("--all", action="store_true", help="every dead letter")
     redrive.add_argument("--stage", help="those of this stage (with --seq: only those of it)")
+    setup = commands.add_parser("setup", help="choose and test the LLM, Slack, Prometheus, Loki; write .env")
+    setup.add_argument("--non-interactive", action="store_true", help="take the flags, ask nothing")
+    setup.add_argument("--llm-provider", choices=["deepseek", "openai", "ollama", "vllm", "llamacpp", "none"])
+    setup.add_argument("--llm-api-key", help="'-' reads it from stdin (keeps it out of shell history)")
+    setup.add_argument("--llm-base-url")
+    setup.add_argument("--llm-model")
+    setup.add_argument("--slack-webhook", help="Slack incoming webhook URL; 'none' removes it")
+    setup.add_argument("--test-slack", action="store_true", help="post a test message to the webhook")
+    setup.add_argument("--prometheus-url", help="checked with /-/ready; 'none' removes it")
+    setup.add_argument("--loki-url", help="checked with /ready; 'none' removes it")
+    setup.add_argument("--env-file", help="the file to write (default .env, or AIOPS_ENV_FILE)")
+    setup.add_argument("--yes", action="store_true", help="write even when a check failed")
+    send = commands.add_parser("send", help="post a test alert to ingest and print its analysis")
+    send.add_argument("--sample", help="a bundled sample by alert name (default: the first; see --list)")
+    send.add_argument("--list", action="store_true", help="list the bundled samples")
+    send.add_argument("--label", action="append", default=[], metavar="NAME=VALUE", help="build the alert")
+    send.add_argument("--annotation", action="append", default=[], metavar="NAME=VALUE")
+    send.add_argument("--url", help="ingest's base URL (default http://127.0.0.1:$INGEST_PORT)")
+    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the analysis")
+    send.add_argument("--json", action="store_true", help="print the analyzed message as JSON")
+    status = commands.add_parser(
+        "status", help="every service's health, lag, dead letters, LLM and deliveries"
+    )
+    status.add_argument(
+        "--json", action="store_true", help="one JSON document (one per refresh with --watch)"
+    )
+    status.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    status.add_argument("--interval", type=float, help="seconds between samples (default 0.3; --watch 2)")
+    status.add_argument("--host", default="127.0.0.1", help="where the services listen (default 127.0.0.1)")
     docs = commands.add_parser("config-docs", help="regenerate the configuration table in README.md")
     docs.add_argument("--readme", default="README.md")
     export = commands.add_parser("nats-config", help="write the stream and consumer JSON for the nats CLI")
@@ -78,6 +107,14 @@ def _selectors(pairs: list[str]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command == "setup":
+        from services.cli._setup import setup
+
+        sys.exit(setup(args))
+    from services.cli._dotenv import apply_env_file
+
+    # Every other command sees the settings `aiops setup` wrote; real environment variables win.
+    apply_env_file()
     try:
         code = asyncio.run(_run(args))
     except KeyboardInterrupt:
@@ -116,6 +153,14 @@ async def _run(args: argparse.Namespace) -> int:
         if args.dlq_command == "list":
             return await dlq_list(args.limit, args.json)
         return await dlq_redrive(args.seq, args.all, args.stage)
+    if args.command == "send":
+        from services.cli._send import send_command
+
+        return await send_command(args)
+    if args.command == "status":
+        from services.cli._status_command import status
+
+        return await status(args.host, args.json, args.watch, args.interval)
     if args.command == "config-docs":
         from services.cli._config_doc import update_readme
 

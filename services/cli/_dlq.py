@@ -8,7 +8,8 @@ import orjson
 
 import schemas
 from services.cli._common import nats_connection, out
-from services.cli._window import read_window
+from services.cli._progress import Tracker
+from services.cli._window import left_in_window, read_window
 
 
 async def dlq_list(limit: int, json_output: bool) -> int:
@@ -40,19 +41,23 @@ async def dlq_redrive(sequences: list[int], redrive_all: bool, stage: str | None
     redriven = 0
     async with nats_connection("dlq") as nc:
         js = nc.jetstream()
-        async for msg in read_window(js, schemas.DEAD, None):
-            seq = msg.metadata.sequence.stream
-            letter = schemas.decode(msg.data, schemas.DeadLetter)
-            if (wanted and seq not in wanted) or (stage and letter.stage != stage):
-                continue
-            payload = (
-                base64.b64decode(letter.payload)
-                if letter.payload_encoding == "base64"
-                else letter.payload.encode()
-            )
-            await js.publish(letter.subject, payload, headers={schemas.MSG_ID_HEADER: f"redrive:{seq}"})
-            await js.delete_msg(schemas.STREAM, seq)
-            redriven += 1
-            out(f"redrove seq={seq} to {letter.subject} (was: {letter.error[:120]})")
+        with Tracker("redrive") as progress:
+            async for msg in read_window(js, schemas.DEAD, None):
+                if progress.total is None:
+                    progress.start(left_in_window(msg))
+                progress.advance()
+                seq = msg.metadata.sequence.stream
+                letter = schemas.decode(msg.data, schemas.DeadLetter)
+                if (wanted and seq not in wanted) or (stage and letter.stage != stage):
+                    continue
+                payload = (
+                    base64.b64decode(letter.payload)
+                    if letter.payload_encoding == "base64"
+                    else letter.payload.encode()
+                )
+                await js.publish(letter.subject, payload, headers={schemas.MSG_ID_HEADER: f"redrive:{seq}"})
+                await js.delete_msg(schemas.STREAM, seq)
+                redriven += 1
+                progress.note(f"redrove seq={seq} to {letter.subject} (was: {letter.error[:120]})")
     out(f"{redriven} dead letter(s) redriven")
     return 0

@@ -6,16 +6,59 @@ import secrets
 from datetime import UTC, datetime
 
 import msgspec
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 import schemas
 from services.cli._common import nats_connection, out
-from services.cli._window import read_window
+from services.cli._progress import Tracker
+from services.cli._window import left_in_window, read_window
 
 REPLAYABLE = (schemas.RAW, schemas.ENRICHED)
 
 
 def matches(message: schemas.RawAlert, selectors: dict[str, str]) -> bool:
     return all(message.alert.labels.get(name) == value for name, value in selectors.items())
+
+
+class _Replayer:
+    """One replay run: what it selects, how it marks what it republishes, what it already sent."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        subject: str,
+        selectors: dict[str, str],
+        marker: schemas.Replay,
+        dry_run: bool,
+    ) -> None:
+        self.js = js
+        self.subject = subject
+        self.message_type = schemas.RawAlert if subject == schemas.RAW else schemas.EnrichedAlert
+        self.selectors = selectors
+        self.marker = marker
+        self.dry_run = dry_run
+        self.seen: set[str] = set()
+
+    async def one(self, msg: Msg) -> str | None:
+        """Replay one stored message; the line to show, or None when it is skipped."""
+        try:
+            message = schemas.decode(msg.data, self.message_type)
+        except (schemas.DecodeError, schemas.ValidationError):
+            return None
+        # A replay replays alerts, not earlier replays of them.
+        if message.replay is not None or message.id in self.seen or not matches(message, self.selectors):
+            return None
+        self.seen.add(message.id)
+        if not self.dry_run:
+            marked = msgspec.structs.replace(message, replay=self.marker)
+            await self.js.publish(
+                self.subject,
+                schemas.encode(marked),
+                headers={schemas.MSG_ID_HEADER: f"replay:{self.marker.id}:{message.id}"},
+            )
+        verb = "would replay" if self.dry_run else "replayed"
+        return f"{verb} {message.id[:12]} {message.alert.labels.get('alertname')}"
 
 
 async def replay(
@@ -37,32 +80,22 @@ async def replay(
         reanalyze=reanalyze,
         notify=notify,
     )
-    message_type = schemas.RawAlert if subject == schemas.RAW else schemas.EnrichedAlert
-    seen: set[str] = set()
     replayed = skipped = 0
     async with nats_connection("replay") as nc:
-        js = nc.jetstream()
-        async for msg in read_window(js, subject, since, until):
-            try:
-                message = schemas.decode(msg.data, message_type)
-            except (schemas.DecodeError, schemas.ValidationError):
-                skipped += 1
-                continue
-            # A replay replays alerts, not earlier replays of them.
-            if message.replay is not None or message.id in seen or not matches(message, selectors):
-                skipped += 1
-                continue
-            seen.add(message.id)
-            if not dry_run:
-                marked = msgspec.structs.replace(message, replay=marker)
-                await js.publish(
-                    subject,
-                    schemas.encode(marked),
-                    headers={schemas.MSG_ID_HEADER: f"replay:{marker.id}:{message.id}"},
-                )
-            replayed += 1
-            verb = "would replay" if dry_run else "replayed"
-            out(f"{verb} {message.id[:12]} {message.alert.labels.get('alertname')}")
+        replayer = _Replayer(nc.jetstream(), subject, selectors, marker, dry_run)
+        with Tracker("reading" if dry_run else "replay") as progress:
+            async for msg in read_window(replayer.js, subject, since, until):
+                if progress.total is None:
+                    progress.start(left_in_window(msg))
+                progress.advance()
+                line = await replayer.one(msg)
+                if line is None:
+                    skipped += 1
+                    continue
+                replayed += 1
+                # On a terminal the bar says how far it got; a listing (--dry-run) is still wanted.
+                if dry_run or not progress.terminal:
+                    progress.note(line)
     out(
         f"{replayed} alert(s) {'selected' if dry_run else 'replayed as ' + marker.id} from {subject}, "
         f"{skipped} skipped; reanalyze={reanalyze} notify={notify}"

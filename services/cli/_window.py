@@ -50,6 +50,11 @@ async def require_stream(js: JetStreamContext, subject: str) -> StreamInfo:
         ) from exc
 
 
+def left_in_window(first: Msg) -> int:
+    """How many messages the window holds, read off its first one (the server counts what follows)."""
+    return int(first.metadata.num_pending) + 1
+
+
 async def read_window(
     js: JetStreamContext, subject: str, since: datetime | None, until: datetime | None = None
 ) -> AsyncIterator[Msg]:

@@ -5,7 +5,8 @@
 honours ``start``/``end``/``limit``/``direction``, ``=`` and ``=~`` stream matchers (regexes
 fully anchored, as Loki's are) and one ``|~`` / ``|=`` line filter. ``GET /loki/api/v1/series``
 answers the label sets of the streams any ``match[]`` selects in ``start``..``end``, ``GET
-/loki/api/v1/labels`` the label names and ``GET /loki/api/v1/label/<name>/values`` the values.
+/loki/api/v1/labels`` the label names and ``GET /loki/api/v1/label/<name>/values`` the values;
+``GET /ready`` answers ``ready`` as Loki's readiness probe does.
 Scripted failures answer as Loki does: 400 ``parse error ...`` (text), 429 ``too many outstanding
 requests``, 500, or no answer at all (a timeout).
 """
@@ -137,6 +138,7 @@ class FakeLoki:
         app.router.add_get("/loki/api/v1/series", self._series)
         app.router.add_get("/loki/api/v1/labels", self._labels)
         app.router.add_get("/loki/api/v1/label/{name}/values", self._label_values)
+        app.router.add_get("/ready", self._ready)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self._runner.setup()
         with socket.socket() as sock:
@@ -169,6 +171,11 @@ class FakeLoki:
         if failure == "server_error":
             return web.Response(status=500, text="rpc error: code = Unavailable desc = ingester unavailable")
         return web.Response(status=400, text="parse error at line 1, col 7: syntax error: unexpected $end")
+
+    async def _ready(self, request: web.Request) -> web.StreamResponse:
+        """Loki's readiness probe: 200 ``ready`` (or a scripted failure)."""
+        scripted = await self._scripted(request)
+        return scripted if scripted is not None else web.Response(text="ready\n")
 
     def _in_range(self, request: web.Request) -> list[LogLine]:
         start = int(request.query.get("start", "0")) / 1e9

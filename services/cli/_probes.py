@@ -1,0 +1,121 @@
+"""Asking each service how it is: /healthz, /readyz and /metrics, all at once, with short timeouts.
+
+Each service is found where ``aiops up`` starts it: ingest on ``INGEST_PORT``, the stages on
+``<NAME>_HEALTH_PORT``, each defaulting to its settings class's port. The defaults are repeated here
+rather than imported because importing the services' settings loads every service's dependencies
+(two seconds for the analyst) and ``aiops status`` must answer within one; a unit test keeps them equal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+SERVICES = ("ingest", "enricher", "analyst", "notifier")
+DEFAULT_PORTS = {"ingest": 8000, "enricher": 8001, "analyst": 8002, "notifier": 8003}
+PORT_VARIABLES = {
+    "ingest": "INGEST_PORT",
+    "enricher": "ENRICHER_HEALTH_PORT",
+    "analyst": "ANALYST_HEALTH_PORT",
+    "notifier": "NOTIFIER_HEALTH_PORT",
+}
+# A service busy on a saturated machine answered /metrics in ~0.3 s (bench.status): a shorter wait
+# would call it down. One that has not answered in a second is in trouble, and status says so.
+PROBE_SECONDS = 1.0
+
+# One metric sample: its labels and its value.
+Sample = tuple[dict[str, str], float]
+
+
+def service_urls(host: str = "127.0.0.1", env: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = os.environ if env is None else env
+    return {
+        name: f"http://{host}:{env.get(PORT_VARIABLES[name]) or DEFAULT_PORTS[name]}" for name in SERVICES
+    }
+
+
+@dataclass
+class ServiceProbe:
+    name: str
+    url: str
+    up: bool = False
+    ready: bool = False
+    reason: str = ""  # why it is down or not ready, in the service's own words when it gave any
+    metrics: dict[str, list[Sample]] = field(default_factory=dict)
+
+    def total(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
+        return sum(
+            value
+            for sample_labels, value in self.metrics.get(name, [])
+            if all(sample_labels.get(k) == v for k, v in labels.items())
+        )
+
+    def by_label(self, name: str, label: str) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for sample_labels, value in self.metrics.get(name, []):
+            key = sample_labels.get(label, "")
+            totals[key] = totals.get(key, 0.0) + value
+        return totals
+
+
+def parse_metrics(text: str) -> dict[str, list[Sample]]:
+    samples: dict[str, list[Sample]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
+    return samples
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {PROBE_SECONDS:g} s"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "nothing listens there"
+    return type(exc).__name__
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    async with http.get(url) as response:
+        return response.status, await response.text()
+
+
+async def probe(http: aiohttp.ClientSession, name: str, url: str, metrics: bool = True) -> ServiceProbe:
+    result = ServiceProbe(name, url)
+    paths = ["/healthz", "/readyz"] + (["/metrics"] if metrics else [])
+    answers = await asyncio.gather(*(_get(http, url + path) for path in paths), return_exceptions=True)
+    health, ready = answers[0], answers[1]
+    if isinstance(health, BaseException):
+        result.reason = f"{_why(health)} ({url})"
+        return result
+    result.up = health[0] == 200
+    if isinstance(ready, BaseException):
+        result.reason = _why(ready)
+    else:
+        result.ready = ready[0] == 200
+        if not result.ready:
+            result.reason = _reason_in(ready[1]) or f"/readyz answered {ready[0]}"
+    if metrics and not isinstance(answers[2], BaseException) and answers[2][0] == 200:
+        result.metrics = parse_metrics(answers[2][1])
+    return result
+
+
+def _reason_in(body: str) -> str:
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    return str(answer.get("reason", "")) if isinstance(answer, dict) else ""
+
+
+async def probe_all(urls: Mapping[str, str], metrics: bool = True) -> dict[str, ServiceProbe]:
+    timeout = aiohttp.ClientTimeout(total=PROBE_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        probes = await asyncio.gather(*(probe(http, name, url, metrics) for name, url in urls.items()))
+    return {p.name: p for p in probes}
