@@ -121,10 +121,10 @@ class Pipeline:
 
     NAMES = ("ingest", "enricher", "analyst", "notifier")
 
-    def __init__(self, server: NatsServer) -> None:
+    def __init__(self, server: NatsServer, env: dict[str, str] | None = None) -> None:
         self.server = server
         port = free_port()
-        env = {**os.environ, **BASE_ENV, "NATS_URL": server.url, "INGEST_PORT": str(port)}
+        env = {**os.environ, **BASE_ENV, **(env or {}), "NATS_URL": server.url, "INGEST_PORT": str(port)}
         self.ports = {name: port if name == "ingest" else free_port() for name in self.NAMES}
         self.procs = {
             name: subprocess.Popen(

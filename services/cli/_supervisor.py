@@ -2,6 +2,10 @@
 
 Under ``aiops up`` a process that exits is started again with backoff (see ``_restarts``) while the
 others keep running; one that cannot start at all stops everything with its own last output lines.
+
+The nats-server it starts (when ``NATS_URL`` is unset) listens on ``NATS_PORT`` (4222) with its
+monitor on ``NATS_MONITOR_PORT`` (8222). Ingest listens on 127.0.0.1 unless ``INGEST_HOST`` says
+otherwise: this is the laptop mode, and an address others can reach should come with credentials.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from services.cli._restarts import GiveUp, RestartPolicy
 
 SERVICES = ("ingest", "enricher", "analyst", "notifier")
 HEALTH_PORTS = {"enricher": "8001", "analyst": "8002", "notifier": "8003"}
-LOCAL_NATS = "nats://127.0.0.1:4222"
+LOCAL_HOST = "127.0.0.1"
 # Output lines kept per process, shown when it cannot start.
 LAST_LINES = 20
 
@@ -63,6 +67,7 @@ class Supervisor:
         self.grace = grace
         self.policy = policy
         self.env = dict(os.environ)
+        self.env.setdefault("INGEST_HOST", LOCAL_HOST)
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.pumps: list[asyncio.Task[None]] = []
         self.keepers: list[asyncio.Task[None]] = []
@@ -97,17 +102,22 @@ class Supervisor:
         if self.env.get("NATS_URL"):
             out(f"using NATS at {self.env['NATS_URL'].split('@')[-1]}")
             return
-        if _port_open("127.0.0.1", 4222):
+        port = int(self.env.get("NATS_PORT", "4222"))
+        if _port_open(LOCAL_HOST, port):
             raise SystemExit(
-                "aiops up: 127.0.0.1:4222 is already in use. Stop that process, or set NATS_URL to use it."
+                f"aiops up: {LOCAL_HOST}:{port} is already in use."
+                " Stop that process, set NATS_PORT to start nats-server elsewhere, or NATS_URL to use it."
             )
         store = self.data_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", "4222", "-m", "8222", "-sd", str(store)]
+        monitor = self.env.get("NATS_MONITOR_PORT", "8222")
+        args = [
+            nats_server_binary(), "-js", "-a", LOCAL_HOST, "-p", str(port), "-m", monitor, "-sd", str(store)
+        ]  # fmt: skip
         await self._launch("nats", args, self.env)
-        self.env["NATS_URL"] = LOCAL_NATS
+        self.env["NATS_URL"] = f"nats://{LOCAL_HOST}:{port}"
         async with asyncio.timeout(15):
-            while not _port_open("127.0.0.1", 4222):
+            while not _port_open(LOCAL_HOST, port):
                 await self._check_alive()
                 await asyncio.sleep(0.05)
 

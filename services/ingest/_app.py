@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,16 +22,35 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 import schemas
 from services.ingest._auth import Authenticator
+from services.ingest._guard import AnalyzeGuard
 from services.ingest._parse import BadRequest, parse_manual, parse_webhook
 from services.ingest._settings import IngestSettings
 from services.ingest._waiters import AnalysisWaiters
-from services.runtime import CONSUMERS, PubAck, Publisher, add_health_routes
+from services.privacy import configured_redactor
+from services.runtime import (
+    CONSUMERS,
+    PubAck,
+    Publisher,
+    add_health_routes,
+    add_trace_context,
+    trace_http_status,
+    traced_request,
+)
 
 JSON_TYPES = ("application/json", "text/json")
 
 
 def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
+
+
+def _too_many(retry_after: float) -> web.Response:
+    seconds = max(1, math.ceil(retry_after))
+    return web.json_response(
+        {"error": f"too many /analyze calls from this client: retry in {seconds} s"},
+        status=429,
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 class Unavailable(Exception):
@@ -43,6 +63,8 @@ class Ingest:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.auth = Authenticator(settings.ingest_auth_token, settings.ingest_basic_auth)
+        self.guard = AnalyzeGuard(settings, self.auth)
+        self.redactor = configured_redactor(settings.redact_patterns)
         self.waiters = AnalysisWaiters()
         self.publisher = Publisher(nc)
         self.registry = registry
@@ -74,7 +96,9 @@ class Ingest:
                     headers={"WWW-Authenticate": 'Bearer realm="aiops"'},
                 )
             else:
-                response = await handler(request)
+                with traced_request(request.method, path, request.headers) as span:
+                    response = await handler(request)
+                    trace_http_status(span, response.status, response.status >= 500)
         except web.HTTPRequestEntityTooLarge:
             response = _error(413, f"body larger than {self.settings.ingest_max_body_bytes} bytes")
         except web.HTTPException as exc:
@@ -99,12 +123,14 @@ class Ingest:
         if not self.nc.is_connected:
             raise Unavailable("not connected to NATS")
         futures: list[asyncio.Future[PubAck]] = []
+        trace = add_trace_context({})  # the request's span is the parent of every alert's handling downstream
         try:
             for m in messages:
                 payload = schemas.encode(m)
-                futures.append(
-                    await self.publisher.publish(schemas.RAW, payload, {schemas.MSG_ID_HEADER: m.id})
-                )
+                headers = {schemas.MSG_ID_HEADER: m.id}
+                if trace:
+                    headers.update(trace)
+                futures.append(await self.publisher.publish(schemas.RAW, payload, headers))
         except Exception as exc:
             for future in futures:
                 future.cancel()  # given up on: the publisher forgets them
@@ -121,7 +147,7 @@ class Ingest:
     # ---- handlers ---------------------------------------------------------------------------------
     async def webhook(self, request: web.Request) -> web.Response:
         try:
-            messages = parse_webhook(await self._body(request))
+            messages = parse_webhook(await self._body(request), redactor=self.redactor)
             duplicates = await self.publish(messages)
         except BadRequestStatus as exc:
             return _error(exc.status, exc.reason)
@@ -136,17 +162,22 @@ class Ingest:
         return web.json_response({"accepted": len(ids), "duplicates": duplicates, "ids": ids})
 
     async def analyze(self, request: web.Request) -> web.Response:
+        if refusal := self.guard.refusal():
+            return _error(403, refusal)
         try:
             wait = float(request.query.get("wait", "0"))
         except ValueError:
             return _error(400, "wait must be a number of seconds")
         wait = max(0.0, min(wait, self.settings.analyze_max_wait_seconds))
         try:
-            message = parse_manual(await self._body(request))
+            message = parse_manual(await self._body(request), redactor=self.redactor)
         except BadRequestStatus as exc:
             return _error(exc.status, exc.reason)
         except BadRequest as exc:
             return _error(400, exc.reason)
+        # Counted once the alert is valid: only what would reach the LLM spends the caller's budget.
+        if (retry := self.guard.retry_after(request.headers.get("Authorization"), request.remote)) > 0:
+            return _too_many(retry)
         try:
             answer = await self.waiters.expect(message.id) if wait > 0 else None
             await self.publish([message])

@@ -8,17 +8,21 @@ from typing import TypeVar
 import msgspec
 
 import schemas
+from services.privacy import Redactor, redact, redact_alert, redact_labels
 
 T = TypeVar("T")
 
 MAX_LABELS = 128
 MAX_LABEL_VALUE = 8 * 1024
+_DEFAULT = Redactor()
 
 
 class BadRequest(Exception):
-    """The body is not what the endpoint accepts; ``reason`` is safe to show the sender."""
+    """The body is not what the endpoint accepts; ``reason`` is safe to show the sender (and to log:
+    whatever it quotes from the body has its secrets redacted)."""
 
     def __init__(self, reason: str) -> None:
+        reason = redact(reason)
         super().__init__(reason)
         self.reason = reason
 
@@ -46,8 +50,12 @@ def _check_labels(alert: schemas.Alert, where: str) -> None:
             raise BadRequest(f"{where}: value of {name[:64]!r} is longer than {MAX_LABEL_VALUE} characters")
 
 
-def parse_webhook(body: bytes, now: datetime | None = None) -> list[schemas.RawAlert]:
-    """One ``RawAlert`` per alert of an Alertmanager webhook (version 4)."""
+def parse_webhook(
+    body: bytes, now: datetime | None = None, redactor: Redactor | None = None
+) -> list[schemas.RawAlert]:
+    """One ``RawAlert`` per alert of an Alertmanager webhook (version 4), secrets redacted from its labels
+    and annotations before anything is published (dead letters carry what ``alerts.raw`` carried)."""
+    redactor = redactor or _DEFAULT
     webhook = _decode(body, schemas.AlertmanagerWebhook)
     if not webhook.version.startswith("4"):
         raise BadRequest(f"unsupported webhook version {webhook.version!r}: expected '4'")
@@ -56,10 +64,10 @@ def parse_webhook(body: bytes, now: datetime | None = None) -> list[schemas.RawA
     received_at = now or datetime.now(UTC)
     group = schemas.GroupContext(
         receiver=webhook.receiver,
-        group_key=webhook.group_key,
-        group_labels=webhook.group_labels,
-        common_labels=webhook.common_labels,
-        external_url=webhook.external_url,
+        group_key=redactor.redact(webhook.group_key),
+        group_labels=redact_labels(webhook.group_labels, redactor),
+        common_labels=redact_labels(webhook.common_labels, redactor),
+        external_url=redactor.redact(webhook.external_url),
     )
     messages = []
     for index, alert in enumerate(webhook.alerts):
@@ -67,7 +75,7 @@ def parse_webhook(body: bytes, now: datetime | None = None) -> list[schemas.RawA
         messages.append(
             schemas.RawAlert(
                 id=schemas.alert_id(alert),
-                alert=alert,
+                alert=redact_alert(alert, redactor),
                 group=group,
                 source="alertmanager",
                 received_at=received_at,
@@ -76,7 +84,9 @@ def parse_webhook(body: bytes, now: datetime | None = None) -> list[schemas.RawA
     return messages
 
 
-def parse_manual(body: bytes, now: datetime | None = None) -> schemas.RawAlert:
+def parse_manual(
+    body: bytes, now: datetime | None = None, redactor: Redactor | None = None
+) -> schemas.RawAlert:
     """A ``POST /analyze`` body: labels (with alertname), optional annotations and startsAt."""
     request = _decode(body, schemas.ManualAlertRequest)
     received_at = now or datetime.now(UTC)
@@ -89,4 +99,9 @@ def parse_manual(body: bytes, now: datetime | None = None) -> schemas.RawAlert:
         fingerprint=schemas.label_fingerprint(request.labels),
     )
     _check_labels(alert, "alert")
-    return schemas.RawAlert(id=schemas.manual_id(), alert=alert, source="manual", received_at=received_at)
+    return schemas.RawAlert(
+        id=schemas.manual_id(),
+        alert=redact_alert(alert, redactor or _DEFAULT),
+        source="manual",
+        received_at=received_at,
+    )

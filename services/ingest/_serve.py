@@ -26,6 +26,8 @@ async def serve_ingest(
         await ingest.publisher.start()
         runner, port = await start_http(ingest.app(), settings.ingest_host, settings.ingest_port)
         logger.info("ingest listening on :{} (auth {})", port, "on" if ingest.auth.enabled else "off")
+        if warning := ingest.guard.warning():
+            logger.warning(warning)
         if started is not None and not started.done():
             started.set_result(port)
         gauges = asyncio.create_task(_refresh_queue_gauges(ingest, stop))

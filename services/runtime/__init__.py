@@ -30,6 +30,15 @@ from services.runtime._stage import (
     serve_stage,
     stage_main,
 )
+from services.runtime._tracing import (
+    add_trace_context,
+    current_trace_id,
+    setup_tracing,
+    trace_http_status,
+    traced_post,
+    traced_request,
+    tracing_enabled,
+)
 from services.runtime._worker import AsyncHandler, Handler, InlineHandler, output_msg_id
 
 __all__ = [
@@ -49,11 +58,13 @@ __all__ = [
     "StageSettings",
     "StageSpec",
     "add_health_routes",
+    "add_trace_context",
     "close_connection",
     "configure_logging",
     "connect",
     "consumer_config",
     "current_delivery",
+    "current_trace_id",
     "describe",
     "doc",
     "ensure_stream",
@@ -67,7 +78,12 @@ __all__ = [
     "run_service",
     "run_stage",
     "serve_stage",
+    "setup_tracing",
     "stage_main",
     "start_http",
     "stream_config",
+    "trace_http_status",
+    "traced_post",
+    "traced_request",
+    "tracing_enabled",
 ]

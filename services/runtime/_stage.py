@@ -23,6 +23,7 @@ from services.runtime._jetstream import close_connection, connect, provision
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
 from services.runtime._settings import NatsSettings, StageSettings
+from services.runtime._tracing import setup_tracing
 from services.runtime._worker import Handler, Worker, delivery
 
 In = TypeVar("In", bound=schemas.RawAlert)
@@ -103,7 +104,8 @@ async def serve_stage(
 
 
 def run_service(name: str, settings: NatsSettings, serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """A service process: logs configured, settings shown (secrets masked), serve until SIGTERM/SIGINT."""
+    """A service process: tracing and logs set up, settings shown (secrets masked), serve until SIGTERM."""
+    setup_tracing(name)
     configure_logging(name, settings.log_level, settings.log_format)
     logger.info("starting with {}", masked(settings))
 

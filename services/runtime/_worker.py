@@ -35,6 +35,7 @@ from services.runtime._metrics import StageMetrics
 from services.runtime._publish import PubAck, Publisher
 from services.runtime._pull import ContinuousPull
 from services.runtime._settings import StageSettings
+from services.runtime._tracing import add_trace_context, trace_failure, traced_handling
 
 AsyncHandler = Callable[[Any], Awaitable[Any]]
 
@@ -146,7 +147,8 @@ class Worker:
         self.running[id(msg)] = (msg, started)
         self.metrics.in_flight.inc()
         try:
-            await self._handle(msg)
+            with traced_handling(self.name, msg.headers):
+                await self._handle(msg)
         finally:
             self._finish(msg, started)
 
@@ -175,7 +177,7 @@ class Worker:
         return None, attempts
 
     def _headers(self, result: Any) -> dict[str, str]:
-        return {schemas.MSG_ID_HEADER: output_msg_id(self.name, result)}
+        return add_trace_context({schemas.MSG_ID_HEADER: output_msg_id(self.name, result)})
 
     async def _handle(self, msg: Msg) -> None:
         message, attempts = await self._admit(msg)
@@ -206,20 +208,21 @@ class Worker:
             for msg in messages:
                 started = time.monotonic()
                 self.running[id(msg)] = (msg, started)
-                message, attempts = await self._admit(msg)
-                if message is None:
-                    continue
-                with logger.contextualize(alert_id=message.id):
-                    try:
-                        result = handle(message)
-                        future = None
-                        if result is not None and self.output_subject is not None:
-                            future = await self.publisher.publish(
-                                self.output_subject, schemas.encode(result), self._headers(result)
-                            )
-                    except Exception as exc:
-                        await self._failed(msg, exc, attempts)
+                with traced_handling(self.name, msg.headers):
+                    message, attempts = await self._admit(msg)
+                    if message is None:
                         continue
+                    with logger.contextualize(alert_id=message.id):
+                        try:
+                            result = handle(message)
+                            future = None
+                            if result is not None and self.output_subject is not None:
+                                future = await self.publisher.publish(
+                                    self.output_subject, schemas.encode(result), self._headers(result)
+                                )
+                        except Exception as exc:
+                            await self._failed(msg, exc, attempts)
+                            continue
                 published.append((msg, message.id, attempts, future, started))
             futures = [future for *_, future, _ in published if future is not None]
             # Whatever is not acknowledged in time is nak'ed below and comes back.
@@ -271,12 +274,14 @@ class Worker:
             await self._dead_letter(msg, f"gave up after {attempts} attempts: {reason}", error_type, attempts)
             return
         delay = retry_delay(self.settings, attempts) if delay is None else delay
+        trace_failure(reason)
         logger.warning("attempt {} failed, retrying in {:.1f}s: {}", attempts, delay, reason)
         self.metrics.retry.inc()
         with contextlib.suppress(Exception):
             await msg.nak(delay=delay)
 
     async def _dead_letter(self, msg: Msg, reason: str, error_type: str, attempts: int) -> None:
+        trace_failure(reason)
         try:
             text, encoding = msg.data.decode(), "utf-8"
         except UnicodeDecodeError:
@@ -298,7 +303,7 @@ class Worker:
             await self.publisher.publish_and_wait(
                 schemas.DEAD,
                 schemas.encode(letter),
-                {schemas.MSG_ID_HEADER: f"dead:{self.name}:{seq}"},
+                add_trace_context({schemas.MSG_ID_HEADER: f"dead:{self.name}:{seq}"}),
                 PUBLISH_TIMEOUT_SECONDS,
             )
         except Exception as exc:

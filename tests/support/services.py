@@ -55,7 +55,7 @@ async def _started(task: asyncio.Task[None], started: asyncio.Future[int]) -> No
 
 def settings_for(settings_type: type[Any], nats_url: str, **overrides: Any) -> Any:
     """Settings as the service would read them from the environment, plus overrides."""
-    env = {"NATS_URL": nats_url, "HEALTH_PORT": "0", "INGEST_PORT": "0"}
+    env = {"NATS_URL": nats_url, "HEALTH_PORT": "0", "INGEST_PORT": "0", "INGEST_HOST": "127.0.0.1"}
     env.update({key.upper(): str(value) for key, value in overrides.items()})
     settings = load(settings_type, env)
     return msgspec.structs.replace(settings)

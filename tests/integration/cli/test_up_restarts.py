@@ -7,88 +7,14 @@ import asyncio
 import os
 import re
 import signal
-import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from tests.integration.cli.conftest import REPO
-from tests.support.nats_server import NatsServer, free_port
-from tests.support.processes import BASE_ENV, wait_ready
-
-STARTED = re.compile(r"aiops: started (\w+) \(pid (\d+)\)")
-
-
-class Up:
-    """``aiops up`` as a subprocess whose output lines a test can wait for."""
-
-    def __init__(self, env: dict[str, str], data: Path) -> None:
-        self.env = env
-        self.data = data
-        self.lines: list[str] = []
-        self.changed = asyncio.Condition()
-
-    async def __aenter__(self) -> Up:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.cli", "up", "--data", str(self.data), cwd=REPO, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        self.reader = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.process.returncode is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        await self.process.wait()
-        self.reader.cancel()
-
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        async for line in self.process.stdout:
-            async with self.changed:
-                self.lines.append(line.decode(errors="replace"))
-                self.changed.notify_all()
-        async with self.changed:
-            self.lines.append("")  # end of output
-            self.changed.notify_all()
-
-    async def wait_for(self, pattern: str, within: float, count: int = 1) -> list[re.Match[str]]:
-        """The first ``count`` lines matching ``pattern``, waiting for them up to ``within`` seconds."""
-
-        def found() -> list[re.Match[str]]:
-            matches = [m for line in self.lines if (m := re.search(pattern, line))]
-            ended = bool(self.lines) and self.lines[-1] == ""
-            assert len(matches) >= count or not ended, f"no {pattern!r} in:\n{self.output()[-3000:]}"
-            return matches
-
-        try:
-            async with asyncio.timeout(within), self.changed:
-                await self.changed.wait_for(lambda: len(found()) >= count)
-        except TimeoutError:
-            raise AssertionError(f"no {pattern!r} after {within}s:\n{self.output()[-3000:]}") from None
-        return found()[:count]
-
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def started(self) -> list[tuple[str, int]]:
-        return [(m[1], int(m[2])) for line in self.lines if (m := STARTED.search(line))]
-
-
-def up_env(nats_url: str, **extra: str) -> tuple[dict[str, str], dict[str, int]]:
-    ports = {name: free_port() for name in ("ingest", "enricher", "analyst", "notifier")}
-    env = {**os.environ, **BASE_ENV, "NATS_URL": nats_url, "INGEST_PORT": str(ports["ingest"]), **extra}
-    for name in ("enricher", "analyst", "notifier"):
-        env[f"{name.upper()}_HEALTH_PORT"] = str(ports[name])
-    return env, ports
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+from tests.faults._up import STARTED, Up, alive, up_env
+from tests.support.nats_server import NatsServer
+from tests.support.processes import wait_ready
 
 
 @pytest.mark.timeout(150)
@@ -96,10 +22,19 @@ async def test_a_killed_service_is_restarted_and_the_others_keep_running(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     env, ports = up_env(nats_server.url)
+    del env["INGEST_HOST"]  # as a person runs it
     async with Up(env, tmp_path) as up:
         await up.wait_for("pipeline up:", 60)
         first = dict(up.started())
         assert set(first) == {"ingest", "enricher", "analyst", "notifier"}
+        # Listening on loopback by default, /analyze needs no credentials (nobody else can reach it).
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"http://127.0.0.1:{ports['ingest']}/analyze", json={"labels": {"alertname": "UpCheck"}}
+            ) as r,
+        ):
+            assert r.status == 202, await r.text()
 
         os.kill(first["enricher"], signal.SIGKILL)
         await up.wait_for(r"aiops: enricher exited with code -9; restart 1 in 1 s", 30)

@@ -1,0 +1,167 @@
+"""What tracing costs: the pipeline exporting every span against the same pipeline with tracing off.
+
+``python -m bench.tracing [N]`` (default 20,000 alerts). Each pipeline is the four services as
+processes on a nats-server of its own, both started once; rounds flood one then the other,
+so the machine's drift hits both alike, and the floor applies to the median round's ratio.
+The traced services export over OTLP/HTTP to a local collector that counts spans and
+discards them; a round's traced figure counts only once every span has arrived, so a span
+dropped or still queued cannot make tracing look cheaper than it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import nats
+
+from bench._report import heading, row
+from bench.pipeline import Pipeline
+from services.runtime import add_trace_context, tracing_enabled
+from services.runtime._tracing import traced_handling
+from tests.fakes.otlp import FakeCollector
+from tests.support.nats_server import NatsServer
+from tests.support.webhooks import ALERTS_PER_WEBHOOK
+
+FLOOR = 0.9  # throughput with tracing on / off: tracing costs at most 10%
+SAMPLED = 0.1  # the share of traces sampled in the run the floor applies to
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+STAGES = 3  # one span per alert in the enricher, the analyst and the notifier (it only logs here)
+
+
+class Side:
+    """One pipeline on its own server, and a connection to watch its consumers."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.server = NatsServer().start()
+        self.pipeline = Pipeline(self.server, env)
+        self.js: Any = None
+        self.nc: Any = None
+
+    async def ready(self, http: aiohttp.ClientSession) -> None:
+        self.nc = await nats.connect(self.server.url)
+        self.js = self.nc.jetstream()
+        await self.pipeline.ready(http)
+
+    async def close(self) -> None:
+        self.pipeline.stop()
+        if self.nc is not None:
+            await self.nc.close()
+        self.server.close()
+
+
+def off_cost(messages: int = 200_000) -> float:
+    """µs per message of what the consumer loop calls for tracing, in this process where it is off."""
+    assert not tracing_enabled()
+    headers = {"Nats-Msg-Id": "x"}
+    started = time.process_time()
+    for _ in range(messages):
+        with traced_handling("enricher", headers):
+            add_trace_context({"Nats-Msg-Id": "y"})
+    return (time.process_time() - started) / messages * 1e6
+
+
+async def main(n: int) -> int:
+    n -= n % ALERTS_PER_WEBHOOK
+    every_sink = await FakeCollector(keep=False).start()
+    sampled_sink = await FakeCollector(keep=False).start()
+    sides = {
+        "off": Side({"OTEL_SDK_DISABLED": "true"}),
+        "sampled": Side(
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sampled_sink.endpoint,
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": str(SAMPLED),
+            }
+        ),
+        "every": Side({"OTEL_EXPORTER_OTLP_ENDPOINT": every_sink.endpoint}),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+    complete = True
+    # Every alert's spans, and one per webhook request in ingest.
+    per_round = n * STAGES + n // ALERTS_PER_WEBHOOK
+    try:
+        async with aiohttp.ClientSession() as http:
+            for side in sides.values():
+                await side.ready(http)
+            run = datetime.now(UTC).strftime("%H%M%S%f")
+            for round_ in range(ROUNDS):
+                for name, side in sides.items():
+                    runs[name].append(await side.pipeline.flood(http, side.js, n, f"{run}{name}{round_}"))
+                    if name == "every":
+                        # Not on the clock, but before the next run: spans still queued cost CPU there.
+                        complete = await every_sink.wait_count((round_ + 1) * per_round, 60) and complete
+    finally:
+        for side in sides.values():
+            await side.close()
+        await every_sink.close()
+        await sampled_sink.close()
+    ratios = {
+        name: [t["rate"] / p["rate"] for p, t in zip(runs["off"], runs[name], strict=True)]
+        for name in ("sampled", "every")
+    }
+    # CPU per alert of the services and nats-server, off over on: what the throughput ratio would
+    # be if the run had the two cores to itself (interference from outside moves it less).
+    cpu_ratios = {
+        name: [
+            sum(p["cpu"].values()) / sum(t["cpu"].values())
+            for p, t in zip(runs["off"], runs[name], strict=True)
+        ]
+        for name in ("sampled", "every")
+    }
+    middle = sorted(range(ROUNDS), key=lambda i: ratios["sampled"][i])[ROUNDS // 2]
+    heading(f"tracing: {n} alerts through the pipeline, spans exported over OTLP/HTTP, {ROUNDS} rounds")
+    for name, what in (("sampled", f"{SAMPLED:.0%} of traces sampled"), ("every", "every trace sampled")):
+        median = sorted(ratios[name])[ROUNDS // 2]
+        floor = f"(floor {FLOOR:.2f})" if name == "sampled" else "(no floor: see docs/benchmarks.md)"
+        row(
+            f"ratio on / off, {what}",
+            " ".join(f"{r:.2f}" for r in ratios[name]),
+            f"median {median:.2f} {floor}",
+        )
+    for name, what in (("sampled", f"{SAMPLED:.0%} sampled"), ("every", "every trace")):
+        median = sorted(cpu_ratios[name])[ROUNDS // 2]
+        row(
+            f"CPU per alert off / on, {what}",
+            " ".join(f"{r:.2f}" for r in cpu_ratios[name]),
+            f"median {median:.2f}",
+        )
+    off, sampled, every = (runs[name][middle] for name in sides)
+    per_alert = sum(off["cpu"].values())
+    row(
+        "tracing off: its calls per message and stage",
+        f"{off_cost():.2f} µs",
+        f"x3 stages, against {per_alert:,.0f} µs of CPU per alert",
+    )
+    row("pipeline, tracing off", f"{off['rate']:,.0f} alerts/s", "the median round's figures follow")
+    row(f"pipeline, {SAMPLED:.0%} of traces sampled", f"{sampled['rate']:,.0f} alerts/s")
+    row("pipeline, every trace sampled", f"{every['rate']:,.0f} alerts/s")
+    row(
+        "spans received, every trace sampled",
+        f"{every_sink.count:,}",
+        "all of them" if complete else f"SOME MISSING of {ROUNDS * per_round:,}",
+    )
+    row(
+        f"spans received, {SAMPLED:.0%} sampled",
+        f"{sampled_sink.count:,}",
+        f"about {SAMPLED * ROUNDS * per_round:,.0f} expected",
+    )
+    for name in ("ingest", "enricher", "analyst", "notifier"):
+        cpu = " / ".join(f"{side['cpu'][name]:,.0f}" for side in (off, sampled, every))
+        row(f"{name}: CPU per alert off / sampled / every", f"{cpu} µs")
+    ratio = sorted(ratios["sampled"])[ROUNDS // 2]
+    if ratio < FLOOR:
+        cost, most = f"{1 - ratio:.0%}", f"{1 - FLOOR:.0%}"
+        print(f"  tracing {SAMPLED:.0%} of alerts costs {cost} of the throughput, more than {most}")
+    if not complete:
+        print("  the collector did not receive every span: the figures understate what tracing costs")
+    return 0 if ratio >= FLOOR and complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)))
