@@ -3,16 +3,15 @@
 I/O-free on purpose: services, tests and other tools import it without NATS.
 """
 
-from schemas._alertmanager import Alert, AlertmanagerWebhook, AlertStatus, LabelSet
+from schemas._alertmanager import GO_ZERO_TIME, Alert, AlertmanagerWebhook, AlertStatus, LabelSet
+from schemas._analysis import CATEGORIES, Analysis, Analyzer, Category, Explanation
 from schemas._codec import DecodeError, ValidationError, decode, encode
+from schemas._events import SeriesEvent
 from schemas._ids import alert_id, episode_key, label_fingerprint, manual_id
 from schemas._messages import (
-    CATEGORIES,
+    LOG_SEVERITY_RANK,
     SCHEMA_VERSION,
-    Analysis,
     AnalyzedAlert,
-    Analyzer,
-    Category,
     DeadLetter,
     EnrichedAlert,
     EnrichmentError,
@@ -28,7 +27,7 @@ from schemas._messages import (
     Replay,
     SeriesSummary,
     Source,
-    Stage,
+    SourceErrorKind,
     analyzed,
     enriched,
 )
@@ -40,6 +39,8 @@ __all__ = [
     "CATEGORIES",
     "DEAD",
     "ENRICHED",
+    "GO_ZERO_TIME",
+    "LOG_SEVERITY_RANK",
     "MSG_ID_HEADER",
     "RAW",
     "SCHEMA_VERSION",
@@ -57,6 +58,7 @@ __all__ = [
     "EnrichedAlert",
     "EnrichmentError",
     "Evidence",
+    "Explanation",
     "GroupContext",
     "LabelSet",
     "LogEvidence",
@@ -67,9 +69,10 @@ __all__ = [
     "MetricEvidence",
     "RawAlert",
     "Replay",
+    "SeriesEvent",
     "SeriesSummary",
     "Source",
-    "Stage",
+    "SourceErrorKind",
     "Unit",
     "ValidationError",
     "alert_id",

@@ -12,31 +12,16 @@ so a newer producer never breaks an older consumer; a breaking change bumps
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from schemas._alertmanager import Alert, LabelSet
+from schemas._analysis import Analysis
 
 SCHEMA_VERSION = 1
-
-Category = Literal[
-    "cpu_saturation",
-    "memory_pressure",
-    "disk_capacity",
-    "disk_io",
-    "network",
-    "availability",
-    "crash_loop",
-    "dependency_failure",
-    "config_error",
-    "deployment_regression",
-    "certificate_expiry",
-    "traffic_spike",
-    "unknown",
-]
-CATEGORIES: tuple[Category, ...] = Category.__args__  # type: ignore[attr-defined]
 
 Source = Literal["alertmanager", "manual"]
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -105,6 +90,8 @@ class MetricEvidence(msgspec.Struct, kw_only=True, frozen=True):
 
 
 LogSeverity = Literal["error", "warning", "info"]
+# The order logs are read in, most severe first.
+LOG_SEVERITY_RANK: dict[LogSeverity, int] = {"error": 0, "warning": 1, "info": 2}
 
 
 class LogTemplate(msgspec.Struct, kw_only=True, frozen=True):
@@ -123,8 +110,12 @@ class LogSource(msgspec.Struct, kw_only=True, frozen=True):
 
     # "workload" (the alert's pod, container, service or host) or "events".
     name: str
-    # The stream selector that found the lines, e.g. {namespace="shop", pod="api-0"}.
+    # The stream selector that found the lines, e.g. {namespace="shop", pod="api-0"}, or the
+    # backend's own query (an Elasticsearch query as JSON).
     selector: str
+    # The enrichment source that read them ("loki", "elasticsearch", ...); messages older than the
+    # field only ever came from Loki.
+    backend: str = "loki"
     lines: int = 0
     # More specific selectors that matched no stream in the window, tried first.
     tried: list[str] = []
@@ -137,8 +128,23 @@ class LogEvidence(msgspec.Struct, kw_only=True, frozen=True):
     lines: int
     templates: list[LogTemplate] = []
     omitted_templates: int = 0
-    # Where the lines came from; templates of all sources are ranked together.
+    # Where the lines came from, of every log source the enricher read (Loki, Elasticsearch, ...);
+    # the templates of all of them are clustered and ranked together, within one budget.
     sources: list[LogSource] = []
+
+
+class SourceErrorKind(enum.StrEnum):
+    """Why an enrichment source gave no evidence, a bounded set the analyst and metrics read."""
+
+    NOT_CONFIGURED = "not_configured"  # its settings are not set: the deployment runs without it
+    UNREACHABLE = "unreachable"  # no connection (refused, DNS, TLS)
+    TIMEOUT = "timeout"  # no answer within the query timeout or the enrichment deadline
+    REJECTED = "rejected"  # 401, 403, 404 (unknown index or path) and other 4xx: a setting is wrong
+    BAD_QUERY = "bad_query"  # 400/422: the backend refused the query itself
+    RATE_LIMITED = "rate_limited"  # 429 until the deadline
+    UNAVAILABLE = "unavailable"  # 5xx, or a failure older messages did not classify
+    BAD_ANSWER = "bad_answer"  # 200 with a body the backend's API does not document
+    NO_MATCH = "no_match"  # the alert names nothing this source holds (no stream, no label to map)
 
 
 class EnrichmentError(msgspec.Struct, kw_only=True, frozen=True):
@@ -147,6 +153,7 @@ class EnrichmentError(msgspec.Struct, kw_only=True, frozen=True):
     source: str
     reason: str
     query: str = ""
+    kind: SourceErrorKind = SourceErrorKind.UNAVAILABLE
 
 
 class Evidence(msgspec.Struct, kw_only=True, frozen=True):
@@ -166,37 +173,11 @@ class EnrichedAlert(RawAlert, kw_only=True, frozen=True):
     enriched_at: UtcTime
 
 
-Analyzer = Literal["llm", "rules"]
-
-
-class Analysis(msgspec.Struct, kw_only=True, frozen=True):
-    """The explanation of an alert: cause, evidence for it, what to do next."""
-
-    summary: str
-    root_cause: str
-    category: Category
-    confidence: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
-    evidence: list[str] = []
-    remediation: list[str] = []
-    analyzer: Analyzer
-    model: str = ""
-    degraded: bool = False
-    # Why the LLM did not answer when degraded is true (never contains secrets).
-    degraded_reason: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    # True when this analysis was reused from an earlier message of the same episode.
-    reused: bool = False
-
-
 class AnalyzedAlert(EnrichedAlert, kw_only=True, frozen=True):
     """``alerts.analyzed``: self-contained for any subscriber."""
 
     analysis: Analysis
     analyzed_at: UtcTime
-
-
-Stage = Literal["ingest", "enricher", "analyst", "notifier"]
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):

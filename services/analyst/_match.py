@@ -12,8 +12,8 @@ from services.analyst._literals import block_literals, may_match
 from services.analyst._view import AlertView, SeriesItem, TextItem, series_labels, series_line
 from services.analyst._words import contains_phrase, phrase_key
 
-# Events the enricher writes when a series jumps rather than climbs.
-_JUMP_WORDS = ("spike", "shift", "jump", "step")
+# The enricher's findings of a series that jumps rather than climbs.
+_JUMPS = frozenset({schemas.SeriesEvent.SPIKE, schemas.SeriesEvent.LEVEL_SHIFT, schemas.SeriesEvent.STEP})
 
 
 @dataclass
@@ -91,7 +91,7 @@ def _around(sample: str, found: re.Match[str]) -> str:
 
 def _jumped(item: SeriesItem) -> bool:
     s = item.series
-    if any(word in event.lower() for event in s.events for word in _JUMP_WORDS):
+    if any(schemas.SeriesEvent.of(event) in _JUMPS for event in s.events):
         return True
     return s.change_pct is not None and s.change_pct >= 200
 

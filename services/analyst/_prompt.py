@@ -11,7 +11,6 @@ import json
 import math
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import msgspec
 
@@ -33,17 +32,32 @@ CATEGORY_MEANINGS = {
     "unknown": "nothing in the alert or the evidence points anywhere",
 }
 
+# What the model answers: the fields of schemas.Explanation, each with its description.
+ANSWER_FIELDS: tuple[str, ...] = schemas.Explanation.__struct_fields__
+
+
+def _placeholder(field: dict[str, Any]) -> str:
+    told = f"<{field['description']}>"
+    if field.get("type") == "array":
+        return f'["{told}"]'
+    return told if field.get("type") in ("number", "integer", "boolean") else f'"{told}"'
+
+
+def answer_shape() -> str:
+    """The JSON object the model is asked for, one line per field of ``schemas.Explanation``."""
+    schema = msgspec.json.schema(schemas.Explanation)
+    fields = schema["$defs"]["Explanation"]["properties"]
+    return "{" + ",\n ".join(f'"{name}": {_placeholder(fields[name])}' for name in ANSWER_FIELDS) + "}"
+
+
 SYSTEM_PROMPT = (
     """You are a site reliability engineer explaining one Prometheus alert to the on-call person.
 You receive the alert, its rule expression, summaries of the metric series around the alert's start
 and the log lines clustered into templates. Answer with one JSON object and nothing else:
 
-{"summary": "<one line: what is wrong, where>",
- "root_cause": "<the cause, naming the specific objects (pod, host, dependency, setting) the evidence shows>",
- "category": "<one of the categories below>",
- "confidence": <number between 0 and 1>,
- "evidence": ["<each item quotes or names one metric value, trend or log template from the input>"],
- "remediation": ["<ordered next steps, with the concrete kubectl/shell command or PromQL query to run>"]}
+"""
+    + answer_shape()
+    + """
 
 Categories name the CAUSE, not the symptom (a crash loop caused by OOM kills is memory_pressure;
 a latency alert caused by an exhausted database pool is dependency_failure):
@@ -65,7 +79,7 @@ Rules:
 
 REPAIR_PROMPT = (
     "Your answer could not be used: {error}. Answer again with only the JSON object, with exactly the "
-    "keys summary, root_cause, category, confidence, evidence, remediation; category one of: {categories}."
+    f"keys {', '.join(ANSWER_FIELDS)}; category one of: {{categories}}."
 )
 
 CHARS_PER_TOKEN = 3.5
@@ -78,14 +92,6 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def rule_expression(generator_url: str) -> str:
-    """The alert's PromQL, from the ``g0.expr`` parameter Prometheus puts in generatorURL."""
-    if not generator_url:
-        return ""
-    values = parse_qs(urlparse(generator_url).query).get("g0.expr", [])
-    return values[0] if values else ""
-
-
 def _context(message: schemas.EnrichedAlert) -> dict[str, Any]:
     alert = message.alert
     evidence = msgspec.to_builtins(message.evidence)
@@ -95,7 +101,7 @@ def _context(message: schemas.EnrichedAlert) -> dict[str, Any]:
             "labels": alert.labels,
             "annotations": {k: v for k, v in alert.annotations.items() if k != "runbook_url"},
             "startsAt": alert.starts_at.isoformat(),
-            "expr": rule_expression(alert.generator_url),
+            "expr": alert.rule_expression,
         },
         "metrics": evidence.get("metrics", []),
         "logs": evidence.get("logs") or {"templates": []},

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import schemas
-from services.analyst._prompt import rule_expression
 from services.analyst._words import words_of
 
 # Labels naming the thing that alerts, most specific first.
@@ -144,10 +142,6 @@ def _clipped(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-# Every episode of an alert carries the same generatorURL: parse it once.
-_expression = lru_cache(maxsize=4096)(rule_expression)
-
-
 _PROBE_PORT = re.compile(
     r"(?:Liveness|Readiness|Startup) probe failed:[^\n]*?:(\d{2,5})\b[^\n]*connection refused", re.I
 )
@@ -181,15 +175,14 @@ def _lowered(text: str) -> str | None:
 
 def expression_of(alert: schemas.Alert) -> str:
     """The rule's PromQL: generatorURL's g0.expr, else an ``expr`` annotation."""
-    return _expression(alert.generator_url) or alert.annotations.get("expr", "")
+    return alert.rule_expression or alert.annotations.get("expr", "")
 
 
 def view_of(message: schemas.EnrichedAlert, signal_category: str = "") -> AlertView:
     alert = message.alert
     evidence = message.evidence
     templates = evidence.logs.templates if evidence.logs else []
-    order = {"error": 0, "warning": 1, "info": 2}
-    ranked = sorted(templates, key=lambda t: (order.get(t.severity, 3), -t.count))
+    ranked = sorted(templates, key=lambda t: (schemas.LOG_SEVERITY_RANK[t.severity], -t.count))
     logs = [
         TextItem(
             "log", f"{t.template[:MAX_LOG_TEXT]}\n{t.sample[:MAX_LOG_TEXT]}", t.sample, t.count, _log_line(t)

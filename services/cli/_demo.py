@@ -28,7 +28,7 @@ def sample_webhooks(now: datetime | None = None) -> list[dict[str, Any]]:
     for index, webhook in enumerate(webhooks):
         for alert in webhook["alerts"]:
             alert["startsAt"] = (now - timedelta(minutes=5 + index)).isoformat().replace("+00:00", "Z")
-            alert["endsAt"] = "0001-01-01T00:00:00Z"
+            alert["endsAt"] = schemas.GO_ZERO_TIME
     return webhooks
 
 

@@ -26,22 +26,19 @@ from rich.progress import (
 )
 from rich.text import Text
 
+import schemas
+
 DEFAULT_PLAIN_SECONDS = 5.0
 
 
-def _clock(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
 def plain_line(what: str, done: int, total: int | None, elapsed: float) -> str:
-    """``replay: 1,200/5,000 (24%) 350/s, ETA 0:11`` — what a log file gets instead of a bar."""
+    """``replay: 1,200/5,000 (24%) 350/s, ETA 11 s`` — what a log file gets instead of a bar."""
     rate = done / elapsed if elapsed > 0 else 0.0
     if total is None:
         return f"{what}: {done:,} so far, {rate:,.0f}/s"
     percent = 100 * done / total if total else 100
-    eta = f", ETA {_clock((total - done) / rate)}" if rate > 0 and done < total else ""
+    # Whole seconds: an estimate that reads "12.7 s" claims more than it knows.
+    eta = f", ETA {schemas.duration(round((total - done) / rate))}" if rate > 0 and done < total else ""
     return f"{what}: {done:,}/{total:,} ({percent:.0f}%) {rate:,.0f}/s{eta}"
 
 

@@ -73,7 +73,7 @@ def built_webhook(labels: dict[str, str], annotations: dict[str, str], now: date
                 "annotations": annotations,
                 # A fresh start time: a new firing episode, so a new id and a new analysis.
                 "startsAt": now.isoformat().replace("+00:00", "Z"),
-                "endsAt": "0001-01-01T00:00:00Z",
+                "endsAt": schemas.GO_ZERO_TIME,
                 "generatorURL": "",
                 "fingerprint": schemas.label_fingerprint(labels),
             }

@@ -13,6 +13,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+import schemas
+
 
 def show(report: dict[str, Any]) -> None:
     Console().print(render(report))
@@ -23,10 +25,9 @@ def live() -> Live:
     return Live(auto_refresh=False, console=Console())
 
 
-def _number(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.1f}" if isinstance(value, float) and value % 1 else f"{int(value):,}"
+def _number(value: float | None) -> str:
+    # The numbers of every message and screen read one way; "-" is an empty table cell.
+    return "-" if value is None else schemas.number(value)
 
 
 def _state(row: dict[str, Any]) -> Text:
@@ -67,7 +68,7 @@ def render(report: dict[str, Any]) -> RenderableType:
             other = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()) if k not in known) or "-"
             counts = (outcomes.get("delivered", 0), outcomes.get("retry", 0), outcomes.get("rejected", 0))
             # The notifier books what it posts nowhere (log only, replays not notified) under "-".
-            destinations.add_row(name if name != "-" else "(none)", *(f"{c:,}" for c in counts), other)
+            destinations.add_row(name if name != "-" else "(none)", *(_number(c) for c in counts), other)
         parts.append(destinations)
     for problem in report["problems"]:
         parts.append(Text(f"✗ {problem}", style="bold red"))

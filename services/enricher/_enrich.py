@@ -1,4 +1,4 @@
-"""The enrichment of one alert: run the plan and the log queries within a deadline, summarise.
+"""The enrichment of one alert: every source's jobs within a deadline, their evidence merged.
 
 Every failure of a source ends up in ``evidence.errors``; nothing here fails the message.
 """
@@ -6,6 +6,7 @@ Every failure of a source ends up in ``evidence.errors``; nothing here fails the
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,19 +14,18 @@ from datetime import UTC, datetime, timedelta
 from loguru import logger
 
 import schemas
-from schemas import Alert, EnrichedAlert, EnrichmentError, Evidence, LogEvidence, MetricEvidence, RawAlert
+from schemas import Alert, EnrichedAlert, EnrichmentError, Evidence, MetricEvidence, RawAlert, SourceErrorKind
 from services.enricher._errors import SourceError
-from services.enricher._logs import LogReader, Span
-from services.enricher._packs import QueryPack
-from services.enricher._plan import PlannedQuery, build_plan
-from services.enricher._prometheus import Prometheus, Series
-from services.enricher._summary import relevance, summarise
+from services.enricher._logs import LogLimits, log_evidence
+from services.enricher._source import Found, Job, LogRead, Source, Window
 from services.privacy import Redactor, redact_message
 
 # Tasks still running this long after the deadline are abandoned; backends stop retrying at it.
 _DEADLINE_GRACE = 0.5
 _SAMPLES_PER_WINDOW = 250
 _INFO_LINE = 300
+
+__all__ = ["Enricher", "Limits", "Window", "alert_window", "outcome"]
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,6 @@ class Limits:
     max_queries: int = 24
     deadline_seconds: float = 20.0
     min_step_seconds: float = 15.0
-
-
-@dataclass(frozen=True)
-class Window:
-    start: float
-    end: float
-    starts_at: float
-    step: float
 
 
 def alert_window(alert: Alert, limits: Limits, now: datetime) -> Window:
@@ -61,35 +53,36 @@ def alert_window(alert: Alert, limits: Limits, now: datetime) -> Window:
 
 
 class Enricher:
+    """Runs every job of every configured source at once within the deadline, and merges what they found."""
+
     def __init__(
         self,
         limits: Limits,
-        packs: Sequence[QueryPack],
-        prometheus: Prometheus | None,
-        logs: LogReader | None,
+        sources: Sequence[Source],
+        log_limits: LogLimits,
+        missing: Sequence[type[Source]] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         redactor: Redactor | None = None,
     ) -> None:
         self._redactor = redactor or Redactor()
         self._limits = limits
-        self._packs = packs
-        self._prometheus = prometheus
-        self._logs = logs
+        self._sources = list(sources)
+        self._log_limits = log_limits
+        # Expected sources the settings leave out: the same errors for every alert.
+        self._not_configured = [
+            EnrichmentError(
+                source=source.name, reason=f"{source.setting} is not set", kind=SourceErrorKind.NOT_CONFIGURED
+            )
+            for source in missing
+        ]
         self._clock = clock
 
     @property
     def has_sources(self) -> bool:
-        return self._prometheus is not None or self._logs is not None
+        return bool(self._sources)
 
     async def handle(self, raw: RawAlert) -> EnrichedAlert:
         evidence = await self.enrich(raw.alert)
-        return self._published(schemas.enriched(raw, evidence, self._clock()))
-
-    def handle_without_sources(self, raw: RawAlert) -> EnrichedAlert:
-        """The whole of ``handle`` when neither source is configured: nothing to wait for."""
-        assert not self.has_sources
-        window = alert_window(raw.alert, self._limits, self._clock())
-        evidence = _evidence(window, [], None, self._not_configured())
         return self._published(schemas.enriched(raw, evidence, self._clock()))
 
     def _published(self, enriched: EnrichedAlert) -> EnrichedAlert:
@@ -97,94 +90,71 @@ class Enricher:
         # the alert's labels and annotations as well as every line quoted from the sources.
         return redact_message(enriched, self._redactor)
 
-    def _not_configured(self) -> list[EnrichmentError]:
-        errors = []
-        if self._prometheus is None:
-            errors.append(EnrichmentError(source="prometheus", reason="PROMETHEUS_URL is not set"))
-        if self._logs is None:
-            errors.append(EnrichmentError(source="loki", reason="LOKI_URL is not set"))
-        return errors
-
     async def enrich(self, alert: Alert) -> Evidence:
         window = alert_window(alert, self._limits, self._clock())
         deadline = asyncio.get_running_loop().time() + self._limits.deadline_seconds
-        errors = self._not_configured()
+        errors = list(self._not_configured)
         metrics: list[MetricEvidence] = []
-        logs: LogEvidence | None = None
-        jobs: dict[asyncio.Task[object], str] = {}
-        planned = 0
-        if self._prometheus is not None:
-            plan = build_plan(alert, self._packs, self._limits.max_queries)
-            planned = len(plan.queries)
-            logger.debug("enrichment plan: {}", plan.describe())
-            for query in plan.queries:
-                jobs[asyncio.ensure_future(self._metric(self._prometheus, query, window, deadline))] = (
-                    query.expr
-                )
-        if self._logs is not None:
-            span = Span(window.start, window.end)
-            jobs[asyncio.ensure_future(self._logs.read(alert.labels, span, deadline))] = "logs"
+        reads: list[LogRead] = []
+        jobs: dict[asyncio.Task[Found], tuple[str, Job]] = {}
+        for source in self._sources:
+            try:
+                plan = source.plan(alert, window)
+            except Exception as exc:  # a bug in one source must not cost the others' evidence
+                errors.append(_failed(source.name, "plan", exc).to_evidence())
+                continue
+            for job in plan:
+                jobs[asyncio.ensure_future(job.run(deadline))] = (source.name, job)
+        planned = sum(1 for _, job in jobs.values() if job.metric)
         if jobs:
             done, pending = await asyncio.wait(jobs, timeout=self._limits.deadline_seconds + _DEADLINE_GRACE)
             for task in pending:
                 task.cancel()
-                source = "loki" if jobs[task] == "logs" else "prometheus"
+                name, job = jobs[task]
                 reason = f"no answer within the {self._limits.deadline_seconds:g}s enrichment deadline"
-                errors.append(EnrichmentError(source=source, reason=reason, query=jobs[task]))
-            for task in sorted(done, key=lambda t: list(jobs).index(t)):
-                result = task.result()
-                if isinstance(result, SourceError):
-                    errors.append(result.to_evidence())
-                elif isinstance(result, MetricEvidence):
-                    metrics.append(result)
-                elif isinstance(result, tuple):
-                    logs = result[0]
-                    errors.extend(error.to_evidence() for error in result[1])
-        evidence = _evidence(window, metrics, logs, errors)
-        logger.info("{}", outcome(alert, planned, evidence))
+                errors.append(
+                    EnrichmentError(source=name, reason=reason, query=job.query, kind=SourceErrorKind.TIMEOUT)
+                )
+            order = list(jobs)
+            for task in sorted(done, key=order.index):
+                found = _found(task, *jobs[task])
+                metrics.extend(found.metrics)
+                reads.extend(found.logs)
+                errors.extend(error.to_evidence() for error in found.errors)
+        evidence = _evidence(window, metrics, reads, errors, self._log_limits)
+        if self._sources:  # with none, start-up said so once; a line per alert would tell nothing new
+            logger.info("{}", outcome(alert, planned, evidence))
         return evidence
 
-    async def _metric(
-        self, prometheus: Prometheus, query: PlannedQuery, window: Window, deadline: float
-    ) -> MetricEvidence | SourceError | None:
-        try:
-            if query.exists and not await prometheus.has_series(
-                query.exists, window.start, window.end, deadline
-            ):
-                return None
-            series = await prometheus.query_range(query.expr, window.start, window.end, window.step, deadline)
-        except SourceError as exc:
-            return exc
-        if not series and query.exists:
-            return None
-        return self._summarise(query, series, window)
 
-    def _summarise(self, query: PlannedQuery, series: list[Series], window: Window) -> MetricEvidence:
-        span = (window.start, window.end, window.step)
-        summaries = [
-            summary
-            for labels, points in series
-            if (summary := summarise(labels, points, window.starts_at, self._limits.max_metrics_points, span))
-        ]
-        summaries.sort(key=lambda s: (-relevance(s), sorted(s.labels.items())))
-        kept = summaries[: self._limits.max_series_per_query]
-        return MetricEvidence(
-            name=query.name,
-            query=query.expr,
-            series=kept,
-            total_series=len(series),
-            omitted_series=len(series) - len(kept),
-        )
+def _found(task: asyncio.Task[Found], source: str, job: Job) -> Found:
+    """A job's result; a job that raised is a bug in its source, told as that source's error."""
+    try:
+        return task.result()
+    except Exception as exc:
+        return Found(errors=[_failed(source, job.query, exc)])
+
+
+def _failed(source: str, query: str, exc: Exception) -> SourceError:
+    # Where, not the traceback's locals: they hold the source's settings, credentials included.
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    where = f"{frame.filename}:{frame.lineno}"
+    logger.error("enrichment source {} failed on {}: {} at {}", source, query, type(exc).__name__, where)
+    return SourceError(source, f"failed: {type(exc).__name__}", query, SourceErrorKind.UNAVAILABLE)
 
 
 def _evidence(
-    window: Window, metrics: list[MetricEvidence], logs: LogEvidence | None, errors: list[EnrichmentError]
+    window: Window,
+    metrics: list[MetricEvidence],
+    reads: list[LogRead],
+    errors: list[EnrichmentError],
+    log_limits: LogLimits | None = None,
 ) -> Evidence:
     return Evidence(
         window_start=datetime.fromtimestamp(window.start, UTC),
         window_end=datetime.fromtimestamp(window.end, UTC),
         metrics=metrics,
-        logs=logs,
+        logs=log_evidence(reads, log_limits or LogLimits()),
         errors=errors,
     )
 

@@ -15,9 +15,11 @@ from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 
-from schemas import LogEvidence, LogSource, LogTemplate
+from schemas import LogEvidence, LogSource, LogTemplate, SourceErrorKind
 from services.enricher._errors import SourceError
-from services.enricher._loki import Entry, Loki, problem_query
+from services.enricher._loki import Loki, problem_query
+from services.enricher._shared_settings import SharedSettings
+from services.enricher._source import Entry, LogRead
 from services.enricher._streams import candidates, most_specific, object_names
 from services.enricher._templates import cluster, within_budget
 
@@ -39,17 +41,18 @@ class LogLimits:
     char_budget: int = 6000
 
 
+def log_limits_from(settings: SharedSettings) -> LogLimits:
+    return LogLimits(
+        max_lines=settings.max_log_lines,
+        max_templates=settings.max_log_templates,
+        char_budget=settings.log_char_budget,
+    )
+
+
 @dataclass(frozen=True)
 class Span:
     start: float
     end: float
-
-
-@dataclass(frozen=True)
-class _Read:
-    source: LogSource
-    query: str
-    entries: list[Entry]
 
 
 class LogReader:
@@ -64,33 +67,33 @@ class LogReader:
     async def read(
         self, labels: Mapping[str, str], span: Span, deadline: float
     ) -> tuple[LogEvidence | None, list[SourceError]]:
-        jobs: list[Awaitable[_Read | SourceError | None]] = [self._workload(labels, span, deadline)]
+        """The alert's log evidence from Loki alone (the evaluation's adapter reads it this way)."""
+        reads, errors = await self.collect(labels, span, deadline)
+        return log_evidence(reads, self._limits), errors
+
+    async def collect(
+        self, labels: Mapping[str, str], span: Span, deadline: float
+    ) -> tuple[list[LogRead], list[SourceError]]:
+        """The workload's lines and its Kubernetes events, unclustered: the enricher merges log sources."""
+        jobs: list[Awaitable[LogRead | SourceError | None]] = [self._workload(labels, span, deadline)]
         names = object_names(labels)
         if self._events_selector and names:
             query = f"{self._events_selector} |~ `{names}`"
             jobs.append(self._events(query, span, deadline))
         results = await asyncio.gather(*jobs)
-        reads = [result for result in results if isinstance(result, _Read)]
+        reads = [result for result in results if isinstance(result, LogRead)]
         errors = [result for result in results if isinstance(result, SourceError)]
-        if not reads:
-            return None, errors
-        entries = union(*(read.entries for read in reads))
-        templates = rank(cluster(entries))
-        kept = within_budget(templates, self._limits.max_templates, self._limits.char_budget)
-        evidence = LogEvidence(
-            query=reads[0].query,
-            lines=len(entries),
-            templates=kept,
-            omitted_templates=len(templates) - len(kept),
-            sources=[read.source for read in reads],
-        )
-        return evidence, errors
+        return reads, errors
 
-    async def _workload(self, labels: Mapping[str, str], span: Span, deadline: float) -> _Read | SourceError:
+    async def _workload(
+        self, labels: Mapping[str, str], span: Span, deadline: float
+    ) -> LogRead | SourceError:
         found = candidates(labels, self._label_map)
         if not found:
             return SourceError(
-                "loki", "the alert has no label that names a log stream (pod, container, service, instance)"
+                "loki",
+                "the alert has no label that names a log stream (pod, container, service, instance)",
+                kind=SourceErrorKind.NO_MATCH,
             )
         selectors = [candidate.selector for candidate in found]
         try:
@@ -99,14 +102,15 @@ class LogReader:
             if index is None:
                 shown = ", ".join(selectors[:_TRIED_SHOWN])
                 more = f" and {len(selectors) - _TRIED_SHOWN} more" if len(selectors) > _TRIED_SHOWN else ""
-                return SourceError("loki", f"no log stream in the window matches {shown}{more}", selectors[0])
+                reason = f"no log stream in the window matches {shown}{more}"
+                return SourceError("loki", reason, selectors[0], SourceErrorKind.NO_MATCH)
             selector = selectors[index]
             entries, query = await self._window(selector, span, deadline)
         except SourceError as exc:
             return exc
         tried = selectors[:index][:_TRIED_SHOWN]
         source = LogSource(name="workload", selector=selector, lines=len(entries), tried=tried)
-        return _Read(source, query, entries)
+        return LogRead(source, query, entries)
 
     async def _window(self, selector: str, span: Span, deadline: float) -> tuple[list[Entry], str]:
         """The window oldest first; when it holds more than the limit, also the problems and their context."""
@@ -127,7 +131,7 @@ class LogReader:
             context = await self._loki.query_range(selector, span.start, until, max(1, limit // 4), deadline)
         return union(oldest, first, last, context), problems
 
-    async def _events(self, query: str, span: Span, deadline: float) -> _Read | SourceError | None:
+    async def _events(self, query: str, span: Span, deadline: float) -> LogRead | SourceError | None:
         try:
             entries = await self._loki.query_range(
                 query, span.start, span.end, max(1, self._limits.max_lines // 2), deadline, forward=True
@@ -137,7 +141,23 @@ class LogReader:
         if not entries:
             return None  # no events shipped, or none about these objects: nothing to say
         source = LogSource(name="events", selector=self._events_selector, lines=len(entries))
-        return _Read(source, query, entries)
+        return LogRead(source, query, entries)
+
+
+def log_evidence(reads: Sequence[LogRead], limits: LogLimits) -> LogEvidence | None:
+    """The lines of every log source read for one alert, clustered and ranked together in one budget."""
+    if not reads:
+        return None
+    entries = union(*(read.entries for read in reads))
+    templates = rank(cluster(entries))
+    kept = within_budget(templates, limits.max_templates, limits.char_budget)
+    return LogEvidence(
+        query=reads[0].query,
+        lines=len(entries),
+        templates=kept,
+        omitted_templates=len(templates) - len(kept),
+        sources=[read.source for read in reads],
+    )
 
 
 def union(*batches: Sequence[Entry]) -> list[Entry]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from schemas import SourceErrorKind
 from services.enricher._backend import Backend
 from services.enricher._errors import SourceError
+from services.enricher._source import Entry
 
 # Case-insensitive words that mark a line worth reading during an incident, whole words only
 # ("oom" must not find "room"); ``Failed\w*`` also finds event reasons such as FailedMount.
@@ -16,16 +18,14 @@ PROBLEM_FILTER = (
 )
 NANOS = 1_000_000_000
 
-Entry = tuple[float, str]
 
-
-def parse_label_map(pairs: Sequence[str]) -> dict[str, str]:
+def parse_label_map(pairs: Sequence[str], target: str = "loki_label") -> dict[str, str]:
     """``["instance=host", "pod=pod"]`` → ``{"instance": "host", "pod": "pod"}``."""
     mapping: dict[str, str] = {}
     for pair in pairs:
         alert_label, separator, stream_label = (part.strip() for part in pair.partition("="))
         if not separator or not alert_label or not stream_label:
-            raise ValueError(f"label map entry {pair!r} must look like alert_label=loki_label")
+            raise ValueError(f"label map entry {pair!r} must look like alert_label={target}")
         mapping[alert_label] = stream_label
     return mapping
 
@@ -37,7 +37,7 @@ def problem_query(selector: str) -> str:
 def parse_streams(body: Any, query: str) -> list[Entry]:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict) or data.get("resultType") != "streams":
-        raise SourceError("loki", "answered without a streams result", query)
+        raise SourceError("loki", "answered without a streams result", query, SourceErrorKind.BAD_ANSWER)
     entries: list[Entry] = []
     for stream in data.get("result") or []:
         for timestamp, line in stream.get("values") or []:
@@ -74,5 +74,7 @@ class Loki:
         body = await self._backend.get_json("/loki/api/v1/series", params, query, deadline)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
-            raise SourceError("loki", "answered /series without a list of streams", query)
+            raise SourceError(
+                "loki", "answered /series without a list of streams", query, SourceErrorKind.BAD_ANSWER
+            )
         return [{str(k): str(v) for k, v in item.items()} for item in data if isinstance(item, dict)]

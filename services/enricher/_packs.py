@@ -16,11 +16,9 @@ from typing import Any
 import msgspec
 import yaml
 
+from services.enricher._errors import PackError
+
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "infra" / "enrichment"
-
-
-class PackError(ValueError):
-    """A pack file that cannot be used; the message names the file and the problem."""
 
 
 class PackQuery(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

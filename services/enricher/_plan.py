@@ -13,7 +13,7 @@ import msgspec
 
 from schemas import Alert
 from services.enricher._packs import QueryPack
-from services.enricher._promql import expr_from_generator_url, inner_expr, quote_value
+from services.enricher._promql import inner_expr, quote_value
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Variables that hold PromQL, inserted as they are; every other one is a label value.
@@ -41,7 +41,7 @@ class Plan(msgspec.Struct, frozen=True):
 
 def _variables(alert: Alert) -> dict[str, str]:
     variables = {name: quote_value(value)[1:-1] for name, value in alert.labels.items()}
-    expr = expr_from_generator_url(alert.generator_url)
+    expr = alert.rule_expression
     if expr:
         variables["alert_expr"] = expr
         inner = inner_expr(expr)

@@ -1,23 +1,13 @@
-"""Reading an alert's PromQL: its expression from ``generatorURL`` and the series behind a threshold."""
+"""The PromQL of an alert's rule (``Alert.rule_expression``): the series behind its threshold."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import parse_qs, urlsplit
 
 _COMPARISON = re.compile(r"(==|!=|>=|<=|>|<)(\s*bool\b)?")
 _SET_OPERATOR = re.compile(r"\s(and|or|unless)\s", re.IGNORECASE)
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?(Inf|NaN)$", re.IGNORECASE)
-
-
-def expr_from_generator_url(url: str) -> str | None:
-    """The ``g0.expr`` Prometheus puts in every alert's generatorURL, if any."""
-    if not url:
-        return None
-    values = parse_qs(urlsplit(url).query).get("g0.expr")
-    expr = values[0].strip() if values else ""
-    return expr or None
 
 
 def _top_level_spans(expr: str) -> list[tuple[int, int]]:

@@ -1,81 +1,17 @@
-"""The enricher's settings: where Prometheus and Loki are, how to reach them, how much to keep."""
+"""The enricher's settings: its shared ones (``_shared_settings``) and every registered source's,
+each declared in the source's module, read from the environment as one Struct."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import msgspec
+from services.enricher._shared_settings import SharedSettings
+from services.enricher._sources import SOURCES, settings_type_of
 
-from services.runtime import StageSettings, doc
+if TYPE_CHECKING:
+    # Typed code sees the shared part; a source reads its own, typed, with ``settings_type.of``.
+    EnricherSettings = SharedSettings
+else:
+    EnricherSettings = settings_type_of(SOURCES)
 
-_DEFAULT_LABEL_MAP = [
-    "instance=host",
-    "pod=pod",
-    "namespace=namespace",
-    "container=container",
-    "service=service_name",
-]
-# Where the usual shippers put Kubernetes events: Grafana Alloy's loki.source.kubernetes_events,
-# the Grafana Agent eventhandler, and kubernetes-event-exporter configured with job=kubernetes-events.
-_DEFAULT_EVENTS_SELECTOR = (
-    '{job=~"loki.source.kubernetes_events|integrations/kubernetes/eventhandler|kubernetes-events"}'
-)
-
-
-class EnricherSettings(StageSettings, kw_only=True, frozen=True):
-    health_port: Annotated[int, doc("Port of /healthz, /readyz and /metrics; 0 picks a free one")] = 8001
-
-    prometheus_url: Annotated[
-        str, doc("Prometheus-compatible API base URL (Thanos, Mimir, VictoriaMetrics too)")
-    ] = ""
-    prometheus_username: Annotated[str, doc("Basic auth user for Prometheus")] = ""
-    prometheus_password: Annotated[str, doc("Basic auth password for Prometheus", secret=True)] = ""
-    prometheus_bearer_token: Annotated[str, doc("Bearer token for Prometheus", secret=True)] = ""
-    prometheus_headers: Annotated[
-        list[str], doc("Extra headers for Prometheus, comma-separated Name=value pairs", secret=True)
-    ] = msgspec.field(default_factory=list)
-    prometheus_verify_tls: Annotated[bool, doc("Verify Prometheus' TLS certificate")] = True
-
-    loki_url: Annotated[str, doc("Loki API base URL")] = ""
-    loki_username: Annotated[str, doc("Basic auth user for Loki")] = ""
-    loki_password: Annotated[str, doc("Basic auth password for Loki", secret=True)] = ""
-    loki_bearer_token: Annotated[str, doc("Bearer token for Loki", secret=True)] = ""
-    loki_tenant: Annotated[str, doc("Loki tenant, sent as X-Scope-OrgID (multi-tenant Loki)")] = ""
-    loki_verify_tls: Annotated[bool, doc("Verify Loki's TLS certificate")] = True
-    loki_label_map: Annotated[
-        list[str], doc("Alert label = Loki stream label pairs, tried first when selecting log streams")
-    ] = msgspec.field(default_factory=lambda: list(_DEFAULT_LABEL_MAP))
-    loki_events_selector: Annotated[
-        str, doc("LogQL stream selector of the Kubernetes events shipped to Loki; off: not read")
-    ] = _DEFAULT_EVENTS_SELECTOR
-
-    time_window_minutes: Annotated[float, doc("Minutes of evidence before and after the alert start")] = 15.0
-    max_metrics_points: Annotated[int, doc("Points kept per series after down-sampling")] = 100
-    max_series_per_query: Annotated[
-        int, doc("Series kept per query, most telling first; the rest are counted")
-    ] = 10
-    max_queries_per_alert: Annotated[int, doc("Upper bound on PromQL queries in one alert's plan")] = 24
-    max_log_lines: Annotated[
-        int, doc("Log lines one Loki query returns; a busy window reads at most twice that")
-    ] = 500
-    max_log_templates: Annotated[int, doc("Log templates kept per alert, most severe first")] = 40
-    log_char_budget: Annotated[int, doc("Characters of log templates and samples kept per alert")] = 6000
-    enrichment_packs_dir: Annotated[
-        str, doc("Folder of query pack YAML files; empty: the built-in packs")
-    ] = ""
-    query_timeout_seconds: Annotated[float, doc("Timeout of one HTTP query to Prometheus or Loki")] = 5.0
-    query_attempts: Annotated[
-        int, doc("Attempts per query for timeouts, 429 and 5xx (a 400 is never retried)")
-    ] = 3
-    enrichment_deadline_seconds: Annotated[float, doc("Time one alert's enrichment may take in all")] = 20.0
-    query_concurrency: Annotated[int, doc("Queries in flight at once, per backend, across all alerts")] = 8
-    redact_patterns: Annotated[
-        str,
-        doc(
-            "Site-specific secret patterns redacted besides the built-in ones: a JSON list of regular "
-            "expressions or one per line; a pattern's first group, if any, is what is replaced"
-        ),
-    ] = ""
-    query_cache_seconds: Annotated[
-        float, doc("Identical queries within this many seconds share one answer")
-    ] = 30.0
+__all__ = ["EnricherSettings", "SharedSettings"]

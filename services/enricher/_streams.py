@@ -78,7 +78,7 @@ def _literal(value: str) -> str:
     return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", value)
 
 
-def _host(value: str) -> str:
+def host_of(value: str) -> str:
     """``instance`` usually carries a scrape port (``web-1:9100``) that log streams do not."""
     host, _, port = value.rpartition(":")
     return host if host and port.isdigit() else value
@@ -103,7 +103,7 @@ def candidates(labels: Mapping[str, str], label_map: Mapping[str, str]) -> list[
         if alert_label in _WORKLOAD_PODS:
             matcher_value, regex = _literal(value) + _WORKLOAD_PODS[alert_label], True
         elif alert_label == "instance":
-            matcher_value = _host(value)
+            matcher_value = host_of(value)
         namespaced = alert_label not in ("instance", "node", "hostname", "host")
         for name in _names(alert_label, defaults, label_map):
             identity = Matcher(name, matcher_value, regex)

@@ -1,7 +1,8 @@
 """Turning a time series into what a reader needs: levels, change at the alert, and its story.
 
 Events are plain sentences ("spike to 0.98 at 10:03:00Z, 2m before the alert") because
-their reader is a person or an LLM, not a program.
+their reader is a person or an LLM; each starts with the phrase of its ``schemas.SeriesEvent``,
+so that a program reads its kind back.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import schemas
-from schemas import SeriesSummary
+from schemas import SeriesEvent, SeriesSummary
 from services.enricher._downsample import downsample
 
 Point = tuple[float, float]
@@ -70,12 +71,12 @@ def _spikes(points: Sequence[Point], starts_at: float) -> list[str]:
         peak = max(range(begin, end), key=lambda i: abs(values[i] - median))
         typical = f"(typical {schemas.number(median)})"
         if end - begin <= max(2, len(points) // 10):
-            word = "spike to" if values[peak] > median else "dip to"
+            word = SeriesEvent.SPIKE if values[peak] > median else SeriesEvent.DIP
             events.append(
                 f"{word} {schemas.number(values[peak])} at {_when(points[peak][0], starts_at)} {typical}"
             )
             continue
-        word = "rose to" if values[peak] > median else "fell to"
+        word = SeriesEvent.ROSE if values[peak] > median else SeriesEvent.FELL
         minutes = (points[end - 1][0] - points[begin][0]) / 60
         since = _when(points[begin][0], starts_at)
         events.append(f"{word} {schemas.number(values[peak])} for {minutes:.0f}m from {since} {typical}")
@@ -106,7 +107,7 @@ def _level_shift(points: Sequence[Point], starts_at: float) -> tuple[str, int] |
         return None
     percent = f" ({shift / abs(left) * 100:+.0f}%)" if left else ""
     text = (
-        f"level shift from {schemas.number(left)} to {schemas.number(right)}{percent} "
+        f"{SeriesEvent.LEVEL_SHIFT} from {schemas.number(left)} to {schemas.number(right)}{percent} "
         f"at {_when(points[split][0], starts_at)}"
     )
     return text, split
@@ -122,7 +123,8 @@ def _increases(points: Sequence[Point], starts_at: float) -> str | None:
     if not 2 <= len(steps) < len(values) // 4 or any(v != int(v) for v in values):
         return None
     return (
-        f"increased {len(steps)} times from {schemas.number(values[0])} to {schemas.number(values[-1])}, "
+        f"{SeriesEvent.INCREASED} {len(steps)} times "
+        f"from {schemas.number(values[0])} to {schemas.number(values[-1])}, "
         f"last at {_when(points[steps[-1]][0], starts_at)}"
     )
 
@@ -133,9 +135,9 @@ def _ramp(points: Sequence[Point], slope: float, fit: float) -> str | None:
     scale = max(abs(first), abs(last), 1e-12)
     if fit < _RAMP_FIT or abs(slope * duration) < 0.1 * scale:
         return None
-    direction = "rise" if slope > 0 else "fall"
+    kind = SeriesEvent.STEADY_RISE if slope > 0 else SeriesEvent.STEADY_FALL
     text = (
-        f"steady {direction} of {schemas.number(abs(slope) * 60)}/min "
+        f"{kind} of {schemas.number(abs(slope) * 60)}/min "
         f"from {schemas.number(first)} to {schemas.number(last)}"
     )
     if slope < 0 < last:
@@ -156,7 +158,7 @@ def _steps(points: Sequence[Point], starts_at: float) -> list[str]:
     if not 1 <= len(changes) <= _MAX_STEPS:
         return []
     return [
-        f"step from {schemas.number(values[i - 1])} to {schemas.number(values[i])} "
+        f"{SeriesEvent.STEP} {schemas.number(values[i - 1])} to {schemas.number(values[i])} "
         f"at {_when(points[i][0], starts_at)}"
         for i in changes
     ]
@@ -167,9 +169,9 @@ def _presence(points: Sequence[Point], starts_at: float, window: tuple[float, fl
     start, end, step = window
     events = []
     if points[0][0] > start + 2 * step:
-        events.append(f"appeared at {_when(points[0][0], starts_at)}")
+        events.append(f"{SeriesEvent.APPEARED} {_when(points[0][0], starts_at)}")
     if points[-1][0] < end - 2 * step:
-        events.append(f"disappeared after {_when(points[-1][0], starts_at)}")
+        events.append(f"{SeriesEvent.DISAPPEARED} {_when(points[-1][0], starts_at)}")
     return events
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas import LogSeverity, LogTemplate
+from schemas import LOG_SEVERITY_RANK, LogSeverity, LogTemplate
 from services.enricher._masking import WILD, masked, shown
 
 # Searched in the lower-cased line; each look-ahead rules most word starts out with one character test.
@@ -32,7 +32,6 @@ _ERROR_WORDS = re.compile(
     r"refused|unreachable|timed out|no space left|out of memory|oom|killed)\b"
 )
 _WARNING_WORDS = re.compile(r"\b(?=[wdrs])(?:warn|warning|deprecated|retrying|slow)\b")
-_RANK: dict[LogSeverity, int] = {"error": 0, "warning": 1, "info": 2}
 _SAMPLE_LIMIT = 400
 # Share of a group's words a new shape must repeat, in place, to join it; below, it is a message of its own.
 _SIMILARITY = 0.6
@@ -228,7 +227,7 @@ def cluster(entries: Iterable[tuple[float, str]]) -> list[LogTemplate]:
     templates = [
         (_shown_in(group, shape, tally.line), tally) for (group, _), (shape, tally) in merged.items()
     ]
-    templates.sort(key=lambda t: (_RANK[t[1].severity], -t[1].count, t[1].first, t[0]))
+    templates.sort(key=lambda t: (LOG_SEVERITY_RANK[t[1].severity], -t[1].count, t[1].first, t[0]))
     return [
         LogTemplate(
             template=template,

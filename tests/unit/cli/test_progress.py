@@ -8,8 +8,8 @@ from services.cli._progress import Tracker, plain_line
 
 
 def test_a_line_gives_count_share_rate_and_time_left() -> None:
-    assert plain_line("replay", 1200, 5000, 4.0) == "replay: 1,200/5,000 (24%) 300/s, ETA 0:13"
-    assert plain_line("replay", 2, 7200 * 2 + 2, 2.0) == "replay: 2/14,402 (0%) 1/s, ETA 4:00:00"
+    assert plain_line("replay", 1200, 5000, 4.0) == "replay: 1,200/5,000 (24%) 300/s, ETA 13 s"
+    assert plain_line("replay", 2, 7200 * 2 + 2, 2.0) == "replay: 2/14,402 (0%) 1/s, ETA 4h"
 
 
 def test_a_finished_or_unsized_run_has_no_eta() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from schemas import Alert
 from services.enricher import PackError, build_plan, load_packs, parse_packs
-from services.enricher._promql import expr_from_generator_url, inner_expr
+from services.enricher._promql import inner_expr
 
 BUILTIN = load_packs()
 
@@ -48,13 +48,6 @@ def alert(labels: dict[str, str], expr: str = "") -> Alert:
 )
 def test_inner_expression_drops_only_a_numeric_threshold(expr: str, inner: str | None) -> None:
     assert inner_expr(expr) == inner
-
-
-def test_expression_is_read_from_the_generator_url() -> None:
-    url = "http://prom:9090/graph?g0.expr=sum%28rate%28x%5B5m%5D%29%29+%3E+1&g0.tab=1"
-    assert expr_from_generator_url(url) == "sum(rate(x[5m])) > 1"
-    assert expr_from_generator_url("http://prom:9090/graph") is None
-    assert expr_from_generator_url("") is None
 
 
 def names(plan_alert: Alert) -> list[str]:
