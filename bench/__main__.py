@@ -14,6 +14,7 @@ BENCHMARKS = [
     "bench.templates",
     "bench.analyst",
     "bench.anonymisation",
+    "bench.status",
 ]
 
 failed = []

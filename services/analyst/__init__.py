@@ -1,12 +1,13 @@
 """The analyst stage: explains each enriched alert with an LLM or the embedded rules."""
 
 from services.analyst._anonymize import Anonymizer
-from services.analyst._answer import InvalidAnswer, LlmAnswer, parse_answer
+from services.analyst._answer import LlmAnswer, parse_answer
 from services.analyst._breaker import CircuitBreaker, RateLimiter
-from services.analyst._budget import BudgetExhausted, LocalTally, SharedTally, TokenBudget
+from services.analyst._budget import LocalTally, SharedTally, TokenBudget
 from services.analyst._build import SPEC, build
 from services.analyst._cache import EpisodeCache, cache_key
 from services.analyst._catalogue import Catalogue, load_catalogue
+from services.analyst._errors import BreakerOpen, BudgetExhausted, InvalidAnswer, RetryAfterTooLong
 from services.analyst._handler import Analyst
 from services.analyst._llm import LlmAnalyst
 from services.analyst._metrics import AnalystMetrics
@@ -21,6 +22,7 @@ __all__ = [
     "AnalystMetrics",
     "AnalystSettings",
     "Anonymizer",
+    "BreakerOpen",
     "BudgetExhausted",
     "Catalogue",
     "CircuitBreaker",
@@ -30,6 +32,7 @@ __all__ = [
     "LlmAnswer",
     "LocalTally",
     "RateLimiter",
+    "RetryAfterTooLong",
     "RulesAnalyst",
     "SharedTally",
     "TokenBudget",

@@ -21,11 +21,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from services.analyst._errors import BudgetExhausted
 from services.runtime import NatsSettings, key_value_bucket
-
-
-class BudgetExhausted(Exception):
-    """The day's tokens reached LLM_DAILY_TOKENS; the message says how many and when it resets."""
 
 
 class Tally(Protocol):

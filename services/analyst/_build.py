@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from loguru import logger
 
 import schemas
@@ -14,9 +12,7 @@ from services.analyst._llm import LlmAnalyst
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._rules import RulesAnalyst
 from services.analyst._settings import AnalystSettings
-from services.runtime import InlineHandler, Runtime, StageSpec
-
-Handler = Callable[[schemas.EnrichedAlert], Awaitable[schemas.AnalyzedAlert]] | InlineHandler
+from services.runtime import Handler, Runtime, StageSpec
 
 
 async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
@@ -41,9 +37,8 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
             runtime.js, settings.analysis_cache_bucket, settings.analysis_cache_ttl_hours, settings
         )
     analyst = Analyst(rules, metrics, llm=llm, cache=cache)
-    if llm is None and cache is None:
-        return InlineHandler(analyst.handle_with_rules)
-    return analyst.handle
+    # Rules alone wait on nothing: the runtime handles whole batches.
+    return Handler(analyst.handle, inline=llm is None and cache is None)
 
 
 SPEC: StageSpec[schemas.EnrichedAlert, AnalystSettings] = StageSpec(

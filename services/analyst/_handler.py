@@ -66,12 +66,6 @@ class Analyst:
             analysis = msgspec.structs.replace(analysis, reused=shared)
         return self._analyzed(message, analysis)
 
-    def handle_with_rules(self, message: schemas.EnrichedAlert) -> schemas.AnalyzedAlert:
-        """The whole of ``handle`` when there is no LLM and no cache: nothing to wait for."""
-        assert self.llm is None
-        assert self.cache is None
-        return self._analyzed(message, self.rules.analyze(message))
-
     def _analyzed(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis) -> schemas.AnalyzedAlert:
         if message.alert.status == "resolved":
             analysis = resolved(analysis, message.alert, self.clock(), reused=analysis.reused)
@@ -94,6 +88,9 @@ class Analyst:
     async def _analyze_once(
         self, message: schemas.EnrichedAlert, keep: bool
     ) -> tuple[schemas.Analysis, bool]:
+        if self.llm is None and self.cache is None:
+            # Rules answer at once, so no copy of the episode can wait for them, and nothing keeps them.
+            return self.rules.analyze(message), False
         key = cache_key(message.alert)
         if key in self._pending:
             return await asyncio.shield(self._pending[key]), True

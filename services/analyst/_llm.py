@@ -24,23 +24,21 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 import schemas
 from services.analyst._anonymize import anonymizer_for
-from services.analyst._answer import InvalidAnswer, LlmAnswer, answer_schema, parse_answer, to_analysis
+from services.analyst._answer import LlmAnswer, answer_schema, parse_answer, to_analysis
 from services.analyst._breaker import CircuitBreaker, RateLimiter
-from services.analyst._budget import BudgetExhausted, LocalTally, TokenBudget
+from services.analyst._budget import LocalTally, TokenBudget
+from services.analyst._errors import (
+    BreakerOpen,
+    BudgetExhausted,
+    InvalidAnswer,
+    RetryAfterTooLong,
+    error_type,
+    is_transient,
+)
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._prompt import REPAIR_PROMPT, build_prompt
 from services.analyst._rules import RulesAnalyst
 from services.analyst._settings import AnalystSettings
-
-
-class BreakerOpen(Exception):
-    """The provider failed repeatedly; not calling it until the cool-down ends."""
-
-
-class RetryAfterTooLong(Exception):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"provider asked to wait {seconds:.0f}s")
-        self.seconds = seconds
 
 
 def retry_after(exc: BaseException) -> float | None:
@@ -65,33 +63,6 @@ def retry_after(exc: BaseException) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
-    return isinstance(exc, openai.APITimeoutError | openai.APIConnectionError)
-
-
-def error_type(exc: BaseException) -> str:
-    """A small, bounded vocabulary for metrics and degraded reasons."""
-    if isinstance(exc, BreakerOpen):
-        return "breaker_open"
-    if isinstance(exc, BudgetExhausted):
-        return "budget_exhausted"
-    if isinstance(exc, RetryAfterTooLong):
-        return "retry_after_too_long"
-    if isinstance(exc, InvalidAnswer):
-        return "invalid_answer"
-    if isinstance(exc, openai.APITimeoutError):
-        return "timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        return "connection"
-    if isinstance(exc, openai.APIStatusError):
-        if exc.status_code == 429:
-            return "rate_limited"
-        return "server_error" if exc.status_code >= 500 else f"http_{exc.status_code}"
-    return type(exc).__name__
 
 
 def response_format(kind: str) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -38,10 +39,11 @@ def _cell(value: object) -> str:
     return f"`{value}`".replace("|", "\\|")
 
 
-def config_table() -> str:
+def config_table(services: Sequence[tuple[str, type[msgspec.Struct]]] = ()) -> str:
+    """The table of ``services`` (title, settings), by default every service's; a setting shows once."""
     lines = [START, ""]
     documented: set[str] = set()
-    for title, settings_type in _services():
+    for title, settings_type in services or _services():
         rows = [info for info in describe(settings_type) if info.env[0] not in documented]
         if not rows:
             continue

@@ -2,6 +2,7 @@
 
 _source                    the interface every source implements (how to write one: its docstring)
 _sources                   the registry: every source, in one list
+_settings                  EnricherSettings: _shared_settings' and every registered source's, read as one
 _prometheus                metrics: the Prometheus API and its source, running the plan
 _loki / _loki_source       logs: Loki's API and its source
 _elasticsearch             logs: Elasticsearch/OpenSearch ``_search`` as a source

@@ -8,23 +8,14 @@ from typing import TypeVar
 import msgspec
 
 import schemas
-from services.privacy import Redactor, redact, redact_alert, redact_labels
+from services.ingest._errors import BadRequest
+from services.privacy import Redactor, redact_alert, redact_labels
 
 T = TypeVar("T")
 
 MAX_LABELS = 128
 MAX_LABEL_VALUE = 8 * 1024
 _DEFAULT = Redactor()
-
-
-class BadRequest(Exception):
-    """The body is not what the endpoint accepts; ``reason`` is safe to show the sender (and to log:
-    whatever it quotes from the body has its secrets redacted)."""
-
-    def __init__(self, reason: str) -> None:
-        reason = redact(reason)
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _decode(body: bytes, message_type: type[T]) -> T:

@@ -7,6 +7,7 @@ from loguru import logger
 from prometheus_client import CollectorRegistry
 
 from services.ingest._app import Ingest
+from services.ingest._queue import queue_status
 from services.ingest._settings import IngestSettings
 from services.runtime import close_connection, connect, ensure_stream, run_service, start_http
 
@@ -23,7 +24,7 @@ async def serve_ingest(
         await ensure_stream(nc.jetstream(), settings)
         ingest = Ingest(settings, nc, CollectorRegistry())
         await ingest.waiters.start(nc)
-        await ingest.publisher.start()
+        await ingest.store.start()
         runner, port = await start_http(ingest.app(), settings.ingest_host, settings.ingest_port)
         logger.info("ingest listening on :{} (auth {})", port, "on" if ingest.auth.enabled else "off")
         if warning := ingest.guard.warning():
@@ -45,7 +46,7 @@ async def serve_ingest(
 async def _refresh_queue_gauges(ingest: Ingest, stop: asyncio.Event) -> None:
     while not stop.is_set():
         with contextlib.suppress(Exception):
-            await ingest.collect_queue_status()
+            await queue_status(ingest.nc, ingest.metrics)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), QUEUE_GAUGE_INTERVAL_SECONDS)
 

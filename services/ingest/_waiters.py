@@ -60,10 +60,6 @@ class AnalysisWaiters:
             if not self._waiting:
                 await self._unsubscribe()
 
-    @property
-    def listening(self) -> bool:
-        return self._subscription is not None
-
     async def _unsubscribe(self) -> None:
         subscription, self._subscription = self._subscription, None
         if subscription is not None:

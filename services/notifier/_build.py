@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import aiohttp
 from loguru import logger
 
@@ -12,31 +10,21 @@ from services.notifier._destinations import from_environment
 from services.notifier._ledger import open_ledger
 from services.notifier._metrics import NotifierMetrics
 from services.notifier._notifier import Notifier
+from services.notifier._probe import probe
 from services.notifier._routes import Router, load_routes, single_route
 from services.notifier._settings import NotifierSettings
 from services.notifier._view import LinkSettings
-from services.runtime import InlineHandler, Runtime, StageSpec
+from services.runtime import Handler, Runtime, StageSpec
 
 
 def router_from(settings: NotifierSettings) -> Router:
-    """The routes file when given; otherwise every configured URL receives every alert."""
+    """The routes file when given; otherwise every configured destination receives every alert."""
     if settings.routes_file:
         return load_routes(settings.routes_file)
-    destinations = from_environment(
-        slack_url=settings.slack_webhook_url,
-        webhook_urls=settings.generic_webhook_url,
-        webhook_secret=settings.webhook_secret,
-        pagerduty_key=settings.pagerduty_routing_key,
-        pagerduty_url=settings.pagerduty_url,
-        teams_url=settings.teams_webhook_url,
-        send_resolved=settings.send_resolved,
-    )
-    return single_route(destinations, settings.flap_guard_seconds)
+    return single_route(from_environment(settings), settings.flap_guard_seconds)
 
 
-async def build(
-    settings: NotifierSettings, runtime: Runtime
-) -> Callable[[schemas.AnalyzedAlert], Awaitable[None]] | InlineHandler:
+async def build(settings: NotifierSettings, runtime: Runtime) -> Handler:
     router = router_from(settings)
     names = [f"{d.name} ({d.type})" for d in router.destinations]
     if names:
@@ -50,6 +38,7 @@ async def build(
     )
     session = aiohttp.ClientSession()
     runtime.on_close(session.close)
+    await probe(session, router.destinations, settings.notify_timeout_seconds)
     links = LinkSettings(settings.grafana_url, settings.grafana_datasource_uid, settings.alertmanager_url)
     notifier = Notifier(
         router,
@@ -59,9 +48,8 @@ async def build(
         links=links,
         timeout=settings.notify_timeout_seconds,
     )
-    if not router.destinations:
-        return InlineHandler(notifier.handle_log_only)
-    return notifier.handle
+    # Only logging, the notifier waits on nothing: the runtime handles whole batches.
+    return Handler(notifier.handle, inline=not router.destinations)
 
 
 SPEC: StageSpec[schemas.AnalyzedAlert, NotifierSettings] = StageSpec(

@@ -6,6 +6,7 @@ destination failed) skips the destinations that already have it.
 
     delivered.<alert id>[.replay-<id>].<destination>   one accepted post
     resolved.<episode hash>                            when an episode resolved (flap guard)
+    episode.<episode hash>[.replay-<id>].<destination> what a conversation said (Jira: the issue key)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 from nats.errors import Error as NatsError
@@ -29,6 +31,8 @@ RECORD_PATIENCE_SECONDS = 20.0
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
+T = TypeVar("T", bound=msgspec.Struct)
+
 
 class Delivery(msgspec.Struct, kw_only=True, frozen=True):
     destination: str
@@ -37,9 +41,18 @@ class Delivery(msgspec.Struct, kw_only=True, frozen=True):
     at: datetime
 
 
+def _replay(message: schemas.AnalyzedAlert) -> str:
+    return f".replay-{_UNSAFE.sub('_', message.replay.id)[:64]}" if message.replay is not None else ""
+
+
 def delivery_key(message: schemas.AnalyzedAlert, destination: str, alert_id: str | None = None) -> str:
-    replay = f".replay-{_UNSAFE.sub('_', message.replay.id)[:64]}" if message.replay is not None else ""
-    return f"delivered.{alert_id or message.id}{replay}.{destination}"
+    return f"delivered.{alert_id or message.id}{_replay(message)}.{destination}"
+
+
+def episode_record_key(message: schemas.AnalyzedAlert, destination: str) -> str:
+    """Shared by a firing, its re-sends and its resolution (unlike the alert id)."""
+    episode = hashlib.sha256(schemas.episode_key(message.alert).encode()).hexdigest()[:32]
+    return f"episode.{episode}{_replay(message)}.{destination}"
 
 
 def resolution_key(alert: schemas.Alert) -> str:
@@ -57,7 +70,14 @@ class Ledger:
             return False
         return True
 
-    async def record(self, key: str, delivery: Delivery) -> None:
+    async def recall(self, key: str, kind: type[T]) -> T | None:
+        try:
+            entry = await self.kv.get(key)
+        except KeyNotFoundError:
+            return None
+        return schemas.decode(entry.value, kind) if entry.value else None
+
+    async def record(self, key: str, delivery: msgspec.Struct) -> None:
         """Keep trying through a leader election: the post already happened, and a record lost
         here would post it again on redelivery. A put is idempotent, so a retry after a write
         whose answer was lost does no harm."""

@@ -20,7 +20,10 @@ import msgspec
 from loguru import logger
 
 import schemas
-from services.notifier._http import Answer, post, verdict
+from services.notifier._destinations import rate
+from services.notifier._http import Answer, post
+from services.notifier._kind import Destination, DestinationKind, Exchange, Result
+from services.notifier._kinds import kind_named
 from services.notifier._ledger import Delivery, Ledger, delivery_key
 from services.notifier._logline import summary_lines
 from services.notifier._metrics import NotifierMetrics
@@ -61,7 +64,7 @@ class Notifier:
         self.links = links or LinkSettings()
         self.timeout = timeout
         self.clock = clock
-        self.pacers = {d.name: Pacer(d.rate) for d in router.destinations}
+        self.pacers = {d.name: Pacer(rate(d)) for d in router.destinations}
         # Attempts per delivery in this process, for logs; bounded, oldest forgotten first.
 
     async def handle(self, message: schemas.AnalyzedAlert) -> None:
@@ -85,11 +88,6 @@ class Notifier:
             raise Reject(reason, error_type="destination_rejected")
         return None
 
-    def handle_log_only(self, message: schemas.AnalyzedAlert) -> None:
-        """The whole of ``handle`` when no destination is configured: nothing to wait for."""
-        assert not self.router.destinations
-        self._targets(view(message, self.links))
-
     def _targets(self, v: AlertView) -> list[Target]:
         """Where the alert goes; when nowhere, it is logged (or skipped, for a replay) here."""
         message = v.message
@@ -107,33 +105,48 @@ class Notifier:
 
     async def _deliver(self, target: Target, v: AlertView) -> Outcome:
         destination = target.destination
-        name = destination.name
-        if destination.type == "log":
-            logger.info("{}:\n{}", name, summary_lines(v))
-            return self._count(Outcome(name, "logged"))
-        key = delivery_key(v.message, name)
-        if await self.ledger.seen(key):
+        kind = kind_named(destination.type)
+        if not kind.immediate:
+            quiet = await self._skip(target, v, kind)
+            if quiet is not None:
+                return self._count(quiet)
+            await self.pacers[destination.name].wait()
+        return self._count(await self._send(kind, destination, v))
+
+    async def _skip(self, target: Target, v: AlertView, kind: DestinationKind) -> Outcome | None:
+        """Already delivered, a resolution the destination does not want, or the flap guard's quiet."""
+        name = target.destination.name
+        # A conversation keeps its own records; one post per alert is looked up here.
+        if kind.converse is None and await self.ledger.seen(delivery_key(v.message, name)):
             logger.info("{}: already delivered, not posting again", name)
-            return self._count(Outcome(name, "duplicate"))
-        if v.resolved and not destination.send_resolved:
-            return self._count(Outcome(name, "suppressed_resolved"))
-        quiet = await self._flap_guard(target, v)
-        if quiet is not None:
-            return self._count(quiet)
-        await self.pacers[name].wait()
+            return Outcome(name, "duplicate")
+        if v.resolved and not target.destination.send_resolved:
+            return Outcome(name, "suppressed_resolved")
+        return await self._flap_guard(target, v)
+
+    async def _send(self, kind: DestinationKind, destination: Destination, v: AlertView) -> Outcome:
+        name = destination.name
         # JetStream's delivery count: survives restarts, unlike a counter in this process.
         attempt = current_delivery()
-        answer = await post(self.session, render(destination, v, int(time.time())), self.timeout)
-        self.metrics.latency.labels(name).observe(answer.latency)
-        result = verdict(destination.type, answer)
-        self._log(name, result, answer, attempt)
-        if result == "delivered":
-            at = self.clock()
-            await self.ledger.record(
-                key, Delivery(destination=name, status=answer.status, attempt=attempt, at=at)
-            )
-            return self._count(Outcome(name, "delivered"))
-        return self._count(Outcome(name, result, answer.describe(), answer.retry_after))
+        if kind.converse is not None:
+            exchange = Exchange(self.session, self.ledger, self.timeout, v.message)
+            result = await kind.converse(exchange, destination, v)
+        else:
+            answer = await post(self.session, render(destination, v, int(time.time())), self.timeout)
+            result = Result(kind.judge(answer), answer)
+        last = result.answer
+        if last is None:
+            if not kind.immediate:
+                logger.info("{}: {} (attempt {})", name, result.outcome, attempt)
+            return Outcome(name, result.outcome)
+        self.metrics.latency.labels(name).observe(last.latency)
+        self._log(name, result.outcome, last, attempt)
+        if result.outcome == "delivered":
+            # Conversations are recorded here too: the flap guard asks whether a firing was announced.
+            record = Delivery(destination=name, status=last.status, attempt=attempt, at=self.clock())
+            await self.ledger.record(delivery_key(v.message, name), record)
+            return Outcome(name, "delivered")
+        return Outcome(name, result.outcome, last.describe(), last.retry_after)
 
     async def _flap_guard(self, target: Target, v: AlertView) -> Outcome | None:
         """Alerts that resolve within the quiet period are never announced, nor their resolution."""

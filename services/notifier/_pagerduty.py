@@ -6,11 +6,16 @@ incident its firing opened and re-sends of one alert stay one incident.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import orjson
 
 from schemas import label_fingerprint
 from services.notifier._clip import clip
+from services.notifier._http import Request
+from services.notifier._kind import JSON_HEADERS, Destination, DestinationKind, DestinationSpec
 from services.notifier._view import AlertView
+from services.runtime import SettingsPart, doc
 
 SUMMARY_LIMIT = 1024
 # PagerDuty knows four severities; Prometheus rules use these names and a few more.
@@ -53,3 +58,46 @@ def pagerduty_event(v: AlertView, routing_key: str) -> dict[str, Any]:
         "client": "aiops-pipeline",
         **({"client_url": v.alert.generator_url} if v.alert.generator_url else {}),
     }
+
+
+class PagerDutySpec(DestinationSpec, tag="pagerduty", kw_only=True, frozen=True):
+    routing_key: str = ""
+
+
+def _request(destination: Destination, v: AlertView, now: int) -> Request:
+    return Request(destination.url, orjson.dumps(pagerduty_event(v, destination.secret)), JSON_HEADERS)
+
+
+class PagerDutySettings(SettingsPart, kw_only=True, frozen=True):
+    pagerduty_routing_key: Annotated[str, doc("PagerDuty Events API v2 integration key", secret=True)] = ""
+    pagerduty_url: Annotated[str, doc("PagerDuty Events API v2 endpoint")] = (
+        "https://events.pagerduty.com/v2/enqueue"
+    )
+
+
+def _from_settings(s: Any) -> list[Destination]:
+    if not s.pagerduty_routing_key:
+        return []
+    return [
+        Destination(
+            name="pagerduty",
+            type="pagerduty",
+            url=s.pagerduty_url,
+            secret=s.pagerduty_routing_key,
+            send_resolved=True,
+        )
+    ]
+
+
+# PagerDuty takes about 120 events a minute per integration.
+KIND = DestinationKind(
+    name="pagerduty",
+    spec=PagerDutySpec,
+    default_rate=2.0,
+    default_url="https://events.pagerduty.com/v2/enqueue",
+    secret_option="routing_key",
+    settings=PagerDutySettings,
+    from_settings=_from_settings,
+    env_names={"url": "PAGERDUTY_URL", "routing_key": "PAGERDUTY_ROUTING_KEY"},
+    render=_request,
+)

@@ -4,7 +4,7 @@ Routes are tried in order; every condition of a route's ``match`` must hold (a
 list means "any of"). The first matching route stops the search unless it says
 ``continue: true``; when nothing stopped it, the ``default`` route applies too.
 ``${NAME}`` in a destination's values reads the environment, so secrets stay
-out of the file.
+out of the file. A destination's keys are those of its kind (``_kinds.py``).
 """
 
 from __future__ import annotations
@@ -13,26 +13,20 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Union
 
 import msgspec
 import yaml
 
 import schemas
-from services.notifier._destinations import Destination, Kind, validate
+from services.notifier._destinations import Destination, validate
+from services.notifier._kind import DestinationSpec
+from services.notifier._kinds import KINDS
 from services.runtime import ConfigError
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 OneOrMany = str | list[str]
-
-
-class DestinationSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    type: Kind
-    url: str = ""
-    secret: str = ""
-    routing_key: str = ""
-    send_resolved: bool = True
-    rate_per_second: float = -1.0
 
 
 class Match(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -63,6 +57,18 @@ class RoutesFile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     routes: list[RouteSpec] = []
     default: DefaultRoute = DefaultRoute()
     flap_guard_seconds: float = 0.0
+
+
+# Each destination is read as the spec of its ``type``: unknown types and other kinds' keys are refused.
+_SPECS: Any = Union[tuple(kind.spec for kind in KINDS.values())]  # noqa: UP007
+_ROUTES_FILE: Any = msgspec.defstruct(
+    "RoutesFile",
+    [("destinations", dict[str, _SPECS])],
+    bases=(RoutesFile,),
+    kw_only=True,
+    frozen=True,
+    forbid_unknown_fields=True,
+)
 
 
 @dataclass(frozen=True)
@@ -149,14 +155,25 @@ def _expand(value: str, where: str, environ: dict[str, str]) -> str:
 
 def _destination(name: str, spec: DestinationSpec, environ: dict[str, str]) -> Destination:
     where = f"destination {name!r}"
+    kind = KINDS[str(type(spec).__struct_config__.tag)]
+    expanded = msgspec.structs.replace(
+        spec,
+        **{
+            field: _expand(value, where, environ)
+            for field in spec.__struct_fields__
+            if isinstance(value := getattr(spec, field), str)
+        },
+    )
+    own_secret = getattr(expanded, kind.secret_option) if kind.secret_option else ""
     return validate(
         Destination(
             name=name,
-            type=spec.type,
-            url=_expand(spec.url, where, environ),
-            secret=_expand(spec.routing_key or spec.secret, where, environ),
-            send_resolved=spec.send_resolved,
-            rate_per_second=spec.rate_per_second,
+            type=kind.name,
+            url=expanded.url or kind.default_url,
+            secret=own_secret or expanded.secret,
+            send_resolved=expanded.send_resolved,
+            rate_per_second=expanded.rate_per_second,
+            options=expanded,
         )
     )
 
@@ -199,9 +216,10 @@ def parse_routes(text: str, source: str = "routes file", environ: dict[str, str]
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
     try:
-        spec = msgspec.convert(raw, RoutesFile)
+        spec = msgspec.convert(raw, _ROUTES_FILE)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
+        hint = f" (destination types: {', '.join(KINDS)})" if str(exc).endswith(".type`") else ""
+        raise ConfigError(f"{source}: {exc}{hint}") from exc
     known = {name: _destination(name, d, env) for name, d in spec.destinations.items()}
     guard = spec.flap_guard_seconds
     routes = tuple(_compile(i, r, guard, known) for i, r in enumerate(spec.routes, start=1))

@@ -1,34 +1,22 @@
-"""The notifier's settings: destinations from the environment, or a routes file."""
+"""The notifier's settings: destinations from the environment, or a routes file.
+
+The general settings are below; each destination kind declares its own environment
+variables in its module (its ``settings``, a ``SettingsPart``), and NotifierSettings
+composes them in the registry's order (``_kinds.py``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import msgspec
+from services.notifier._kinds import KINDS
+from services.runtime import StageSettings, doc, with_parts
 
-from services.runtime import StageSettings, doc
 
-
-class NotifierSettings(StageSettings, kw_only=True, frozen=True):
+class GeneralSettings(StageSettings, kw_only=True, frozen=True):
     health_port: Annotated[int, doc("Port of /healthz, /readyz and /metrics; 0 picks a free one")] = 8003
-    slack_webhook_url: Annotated[str, doc("Slack incoming webhook URL", secret=True)] = ""
-    generic_webhook_url: Annotated[
-        list[str],
-        doc("Webhook URL(s), comma-separated, that receive the analyzed alert as JSON", secret=True),
-    ] = msgspec.field(default_factory=list)
-    webhook_secret: Annotated[
-        str,
-        doc("Key of the HMAC-SHA256 signature on generic webhook posts (unsigned when empty)", secret=True),
-    ] = ""
-    pagerduty_routing_key: Annotated[str, doc("PagerDuty Events API v2 integration key", secret=True)] = ""
-    pagerduty_url: Annotated[str, doc("PagerDuty Events API v2 endpoint")] = (
-        "https://events.pagerduty.com/v2/enqueue"
-    )
-    teams_webhook_url: Annotated[
-        str, doc("Microsoft Teams incoming webhook / Workflows URL (Adaptive Card)", secret=True)
-    ] = ""
     routes_file: Annotated[
-        str, doc("YAML routes file mapping alerts to destinations; replaces the URLs above")
+        str, doc("YAML routes file mapping alerts to destinations; replaces the destination variables")
     ] = ""
     flap_guard_seconds: Annotated[
         float, doc("Stay quiet about alerts that resolve within this many seconds (0: off)")
@@ -44,3 +32,12 @@ class NotifierSettings(StageSettings, kw_only=True, frozen=True):
         str, doc("JetStream key-value bucket recording deliveries (no double post on redelivery)")
     ] = "aiops-deliveries"
     deliveries_ttl_hours: Annotated[float, doc("How long a delivery record is kept")] = 168.0
+
+
+if TYPE_CHECKING:
+    # The kinds read their own fields by name (their ``from_settings``); typed code sees the general part.
+    NotifierSettings = GeneralSettings
+else:
+    NotifierSettings = with_parts(
+        "NotifierSettings", GeneralSettings, (kind.settings for kind in KINDS.values())
+    )

@@ -6,10 +6,15 @@ so every text is clipped to its limit here, visibly, and empty texts are left ou
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import orjson
 
 from services.notifier._clip import clip
+from services.notifier._http import Request
+from services.notifier._kind import JSON_HEADERS, Destination, DestinationKind, tagged
 from services.notifier._view import AlertView
+from services.runtime import SettingsPart, doc
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -122,3 +127,29 @@ def slack_message(v: AlertView) -> dict[str, Any]:
     if len(blocks) > MAX_BLOCKS:
         blocks = [*blocks[: MAX_BLOCKS - 1], *_context(["(message shortened)"])]
     return {"text": fallback_text(v), "attachments": [{"color": colour(v), "blocks": blocks}]}
+
+
+def _request(destination: Destination, v: AlertView, now: int) -> Request:
+    return Request(destination.url, orjson.dumps(slack_message(v)), JSON_HEADERS)
+
+
+class SlackSettings(SettingsPart, kw_only=True, frozen=True):
+    slack_webhook_url: Annotated[str, doc("Slack incoming webhook URL", secret=True)] = ""
+
+
+def _from_settings(s: Any) -> list[Destination]:
+    if not s.slack_webhook_url:
+        return []
+    return [Destination(name="slack", type="slack", url=s.slack_webhook_url, send_resolved=s.send_resolved)]
+
+
+# Slack allows about one message per second per webhook.
+KIND = DestinationKind(
+    name="slack",
+    spec=tagged("slack"),
+    default_rate=1.0,
+    settings=SlackSettings,
+    from_settings=_from_settings,
+    env_names={"url": "SLACK_WEBHOOK_URL"},
+    render=_request,
+)

@@ -5,14 +5,21 @@ Teams refuses posts above about 28 KB, so texts and lists are bounded here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import orjson
 
 from services.notifier._clip import clip
+from services.notifier._http import Answer, Request, Verdict, judge_http
+from services.notifier._kind import JSON_HEADERS, Destination, DestinationKind, tagged
 from services.notifier._view import AlertView
+from services.runtime import SettingsPart, doc
 
 TEXT_LIMIT = 2000
 MAX_ITEMS = 15
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+# Classic Teams connectors answer 200 with this text when Teams itself refused the card.
+TEAMS_FAILURE = "Webhook message delivery failed"
 STYLE = {"critical": "attention", "error": "attention", "high": "attention", "warning": "warning"}
 
 
@@ -70,3 +77,38 @@ def teams_message(v: AlertView) -> dict[str, Any]:
         "type": "message",
         "attachments": [{"contentType": CARD_TYPE, "contentUrl": None, "content": card}],
     }
+
+
+def judge(answer: Answer) -> Verdict:
+    """A 200 is not always a delivery: Teams reports its own failures inside one."""
+    if 200 <= answer.status < 300 and answer.body.startswith(TEAMS_FAILURE):
+        return "retry" if "429" in answer.body or "HTTP error 5" in answer.body else "rejected"
+    return judge_http(answer)
+
+
+def _request(destination: Destination, v: AlertView, now: int) -> Request:
+    return Request(destination.url, orjson.dumps(teams_message(v)), JSON_HEADERS)
+
+
+class TeamsSettings(SettingsPart, kw_only=True, frozen=True):
+    teams_webhook_url: Annotated[
+        str, doc("Microsoft Teams incoming webhook / Workflows URL (Adaptive Card)", secret=True)
+    ] = ""
+
+
+def _from_settings(s: Any) -> list[Destination]:
+    if not s.teams_webhook_url:
+        return []
+    return [Destination(name="teams", type="teams", url=s.teams_webhook_url, send_resolved=s.send_resolved)]
+
+
+KIND = DestinationKind(
+    name="teams",
+    spec=tagged("teams"),
+    default_rate=1.0,
+    settings=TeamsSettings,
+    from_settings=_from_settings,
+    env_names={"url": "TEAMS_WEBHOOK_URL"},
+    render=_request,
+    judge=judge,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import schemas
 
@@ -81,7 +81,7 @@ class AlertView:
     @property
     def fired_for(self) -> timedelta | None:
         ends = self.alert.ends_at
-        if ends is None or ends.year < 2:
+        if ends is None:
             return None
         return max(ends - self.alert.starts_at, timedelta(0))
 
@@ -116,14 +116,10 @@ def silence_url(external_url: str, labels: dict[str, str]) -> str:
     return f"{external_url.rstrip('/')}/#/silences/new?filter={quote('{' + matchers + '}', safe='')}"
 
 
-def _expression(generator_url: str) -> str:
-    return parse_qs(urlsplit(generator_url).query).get("g0.expr", [""])[0]
-
-
 def explore_url(grafana_url: str, datasource_uid: str, alert: schemas.Alert) -> str:
     start = alert.starts_at - EXPLORE_PADDING
-    ends = alert.ends_at if alert.ends_at is not None and alert.ends_at.year > 1 else None
-    query: dict[str, object] = {"refId": "A", "expr": _expression(alert.generator_url)}
+    ends = alert.ends_at
+    query: dict[str, object] = {"refId": "A", "expr": alert.rule_expression}
     if datasource_uid:
         query["datasource"] = {"type": "prometheus", "uid": datasource_uid}
     pane = {
@@ -149,7 +145,7 @@ def view(message: schemas.AnalyzedAlert, settings: LinkSettings) -> AlertView:
     runbook = alert.annotations.get("runbook_url") or alert.annotations.get("runbook", "")
     if runbook:
         links.append(Link("Runbook", runbook))
-    if settings.grafana_url and _expression(alert.generator_url):
+    if settings.grafana_url and alert.rule_expression:
         links.append(
             Link("Grafana Explore", explore_url(settings.grafana_url, settings.grafana_datasource_uid, alert))
         )

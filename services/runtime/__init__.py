@@ -6,7 +6,7 @@ pulling, acking, retrying, dead-lettering and shutting down lives here, once.
 
 from services.runtime._config import describe, doc, help_text, load, load_or_exit, masked
 from services.runtime._errors import ConfigError, Reject, RetryLater
-from services.runtime._http import add_health_routes, start_http
+from services.runtime._http import add_health_routes, nats_readiness, start_http
 from services.runtime._jetstream import (
     CONSUMERS,
     close_connection,
@@ -19,6 +19,7 @@ from services.runtime._jetstream import (
 )
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
+from services.runtime._parts import SettingsPart, with_parts
 from services.runtime._publish import PubAck, Publisher, PublishFailed
 from services.runtime._settings import NatsSettings, StageSettings
 from services.runtime._stage import (
@@ -39,14 +40,13 @@ from services.runtime._tracing import (
     traced_request,
     tracing_enabled,
 )
-from services.runtime._worker import AsyncHandler, Handler, InlineHandler, output_msg_id
+from services.runtime._worker import AsyncHandler, Handler, output_msg_id
 
 __all__ = [
     "CONSUMERS",
     "AsyncHandler",
     "ConfigError",
     "Handler",
-    "InlineHandler",
     "NatsSettings",
     "PubAck",
     "PublishFailed",
@@ -54,6 +54,7 @@ __all__ = [
     "Reject",
     "RetryLater",
     "Runtime",
+    "SettingsPart",
     "StageMetrics",
     "StageSettings",
     "StageSpec",
@@ -73,6 +74,7 @@ __all__ = [
     "load",
     "load_or_exit",
     "masked",
+    "nats_readiness",
     "output_msg_id",
     "provision",
     "run_service",
@@ -86,4 +88,5 @@ __all__ = [
     "traced_post",
     "traced_request",
     "tracing_enabled",
+    "with_parts",
 ]

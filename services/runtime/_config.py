@@ -2,7 +2,8 @@
 
 A field ``foo_bar`` is read from ``FOO_BAR``; ``Meta(extra={"aliases": [...]})`` adds
 other names (the original design's), ``extra={"secret": True}`` masks the value in
-``--help``, start-up logs and errors.
+``--help``, start-up logs and errors. A plug-in (an enrichment source, a destination) declares
+its settings in its own module, a ``SettingsPart`` composed into its service's Struct (``_parts``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import sys
 import typing
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -136,9 +137,6 @@ def load_or_exit(settings_type: type[S], argv: list[str], program: str, summary:
     except ConfigError as exc:
         print(f"{program}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-
-
-LogFormat = Literal["text", "json"]
 
 
 def doc(description: str, **extra: Any) -> msgspec.Meta:

@@ -4,6 +4,9 @@ Exception                 anything unexpected: transient, nak with a growing del
 ├── RetryLater            transient, with the delay the handler knows (e.g. Retry-After)
 ├── Reject                poison: dead letter now, retrying cannot help
 └── ConfigError           a setting is missing or malformed; the service exits
+
+Stopped (not a handler's): SIGTERM arrived before the service was up, e.g. while NATS did not answer;
+the process exits 0 without a traceback.
 """
 
 from __future__ import annotations
@@ -30,3 +33,7 @@ class Reject(Exception):
 
 class ConfigError(Exception):
     """A setting is missing or malformed. The message names the variable, never its value."""
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGINT came before the service was running; nothing to shut down but the process."""

@@ -6,11 +6,31 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from nats.aio.client import Client
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge
 
+import schemas
 from services.runtime._metrics import exposition
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+def nats_readiness(nc: Client) -> ReadinessCheck:
+    """Ready while connected and the stream answers: what every service, stage or ingest, needs to work."""
+    js = nc.jetstream()
+
+    async def readiness() -> str | None:
+        if not nc.is_connected:
+            return "not connected to NATS"
+        try:
+            await asyncio.wait_for(js.stream_info(schemas.STREAM), timeout=READINESS_TIMEOUT_SECONDS)
+        except Exception as exc:
+            return f"stream {schemas.STREAM} unavailable: {type(exc).__name__}"
+        return None
+
+    return readiness
 
 
 def add_health_routes(app: web.Application, registry: CollectorRegistry, readiness: ReadinessCheck) -> None:

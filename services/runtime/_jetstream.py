@@ -1,7 +1,7 @@
 """The stream and its durable consumers, as code: built from settings, provisioned at start-up.
 
 ``infra/nats/`` holds the same configuration as JSON for ``nats stream add --config``;
-``python -m services.runtime.export`` regenerates it and a test keeps it in step.
+``aiops nats-config`` regenerates it and a test keeps it in step.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from nats.js.errors import APIError, BucketNotFoundError
 from nats.js.kv import KeyValue
 
 import schemas
+from services.runtime._errors import Stopped
 from services.runtime._settings import NatsSettings, StageSettings
 
 # Durable consumer name -> the subject it reads.
@@ -108,13 +109,22 @@ async def connect(
             else:
                 logger.warning("nats: disconnected, reconnecting")
 
-        try:
-            await nc.connect(
+        connecting = asyncio.ensure_future(
+            nc.connect(
                 **nats_options(settings, name),
                 error_cb=on_error,
                 disconnected_cb=on_disconnect,
                 reconnected_cb=on_reconnect,
             )
+        )
+        # nats-py retries a refused first connection inside connect() for as long as reconnects are
+        # allowed (forever, here), so SIGTERM must be able to interrupt the call itself.
+        if stop is not None and await _stopped_first(connecting, stop):
+            with contextlib.suppress(Exception):
+                await nc.close()
+            raise Stopped(f"stopped before NATS at {_servers(settings)} answered")
+        try:
+            await connecting
             return nc
         except Exception as exc:
             if (attempts is not None and tried >= attempts) or (stop is not None and stop.is_set()):
@@ -139,6 +149,19 @@ def _servers(settings: NatsSettings) -> str:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def _stopped_first(work: asyncio.Future[Any], stop: asyncio.Event) -> bool:
+    """Wait for ``work`` or ``stop``; True (and ``work`` cancelled) when stop came first."""
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if work.done():
+        return False
+    work.cancel()
+    with contextlib.suppress(BaseException):
+        await work
+    return True
 
 
 async def _sleep_or_stop(delay: float, stop: asyncio.Event | None) -> None:

@@ -22,7 +22,7 @@ class StageMetrics:
         )
         handler_seconds = Histogram(
             "aiops_handler_seconds",
-            "Time from receipt to ack of one message",
+            "Time from receipt to ack, retry or dead letter of one message",
             ["stage"],
             buckets=LATENCY_BUCKETS,
             registry=registry,

@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry
 
 import schemas
 from services.runtime._config import load_or_exit, masked
-from services.runtime._http import add_health_routes, start_http
+from services.runtime._errors import Stopped
+from services.runtime._http import add_health_routes, nats_readiness, start_http
 from services.runtime._jetstream import close_connection, connect, provision
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
@@ -45,6 +46,9 @@ class Runtime:
 
 @dataclass(frozen=True)
 class StageSpec(Generic[In, S]):
+    """A stage: its consumer and subjects, and ``build``, which returns its one ``Handler``
+    (``inline=True`` when, as configured, its ``handle`` waits on nothing: see ``_worker``)."""
+
     name: str
     input_subject: str
     input_type: type[In]
@@ -76,17 +80,8 @@ async def serve_stage(
         metrics = StageMetrics(runtime.registry, spec.name)
         worker = Worker(spec.name, spec.output_subject, spec.input_type, settings, nc, handler, metrics)
 
-        async def readiness() -> str | None:
-            if not nc.is_connected:
-                return "not connected to NATS"
-            try:
-                await js.stream_info(schemas.STREAM)
-            except Exception as exc:
-                return f"stream {schemas.STREAM} unavailable: {type(exc).__name__}"
-            return None
-
         app = web.Application()
-        add_health_routes(app, runtime.registry, readiness)
+        add_health_routes(app, runtime.registry, nats_readiness(nc))
         http_runner, port = await start_http(app, settings.health_host, settings.health_port)
         logger.info("{} consuming {} (health on :{})", spec.name, spec.input_subject, port)
         if started is not None and not started.done():
@@ -116,7 +111,10 @@ def run_service(name: str, settings: NatsSettings, serve: Callable[[asyncio.Even
             loop.add_signal_handler(sig, stop.set)
         await serve(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except Stopped as exc:
+        logger.info("{}", exc)
 
 
 def run_stage(spec: StageSpec[Any, Any], settings: StageSettings) -> None:

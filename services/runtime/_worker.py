@@ -4,24 +4,36 @@ Order matters: a result is published with a deterministic ``Nats-Msg-Id`` and it
 ack awaited *before* the input is acked, so a crash in between makes JetStream redeliver
 the input and de-duplicate the second publish.
 
-Each message is handled in a task of its own from its first step to its ack: handlers may
-use ``asyncio.timeout`` or libraries with cancel scopes (openai, httpx), which must enter
-and exit in the same task. A stage with no I/O to do (rules analysis, nothing to query,
-log-only notification) hands over an ``InlineHandler`` instead: the runtime calls it over
-a whole fetched batch in one task and pipelines the publishes, as a bare relay would,
-because a task and a publish round trip per message then cost more than the work itself.
+There is one processing path, ``_process``, over a list of messages: it handles them one
+after another in its task, publishing each result as it comes, waits for the publish acks
+once, then acks, retries or dead-letters each message. Stages differ only in how many
+messages one such task takes, which the ``Handler`` their build returns decides:
+
+- ``Handler(handle)``: ``handle`` does I/O (an LLM, Prometheus, a webhook). Each message
+  gets a task of its own, from its first step to its ack, so messages wait on their I/O
+  side by side, and a handler may use ``asyncio.timeout`` or libraries with cancel scopes
+  (openai, httpx), which must enter and exit in the same task.
+- ``Handler(handle, inline=True)``: the stage declares that in this configuration ``handle``
+  waits on nothing (rules analysis, no source to query, log-only notification), so its
+  awaits complete at once. One task takes a whole fetched batch and the publishes are
+  pipelined, as a bare relay would, because a task and a publish round trip per message
+  would cost more than the work itself. A handler declared inline that does wait is still
+  correct, only serial.
+
+Either way each message is treated alike: ``aiops_handler_seconds`` measures it from
+receipt to its ack, retry or dead letter; every failure goes through ``_failed``; its
+decoding, handling and publishing run in a span of its own, and a failure found after that
+span (the publish not acknowledged) is retried or dead-lettered with the span's trace context.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import contextvars
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -30,28 +42,34 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 import schemas
-from services.runtime._errors import Reject, RetryLater
+from services.runtime._errors import Reject
+from services.runtime._failures import PUBLISH_TIMEOUT_SECONDS, Failures
 from services.runtime._metrics import StageMetrics
 from services.runtime._publish import PubAck, Publisher
 from services.runtime._pull import ContinuousPull
 from services.runtime._settings import StageSettings
-from services.runtime._tracing import add_trace_context, trace_failure, traced_handling
+from services.runtime._tracing import add_trace_context, traced_handling
 
 AsyncHandler = Callable[[Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
-class InlineHandler:
-    """A handler that returns without waiting on anything; may raise Reject or RetryLater like any."""
+class Handler:
+    """A stage's one ``handle()``, and whether it waits on nothing in this configuration.
 
-    handle: Callable[[Any], Any]
+    ``handle`` may raise Reject (dead letter now) or RetryLater (retry after its delay); any
+    other exception is retried with the stage's backoff until ``max_deliver``.
+    """
+
+    handle: AsyncHandler
+    inline: bool = False
 
 
-Handler = AsyncHandler | InlineHandler
+# A handled message waiting for its publish ack: alert id, attempts, the ack, the headers sent.
+Pending = tuple[Msg, str, int, "asyncio.Future[PubAck] | None", dict[str, str] | None]
 
 # What a stage without I/O takes at once: it holds no task or connection per message.
 INLINE_CAPACITY = 256
-PUBLISH_TIMEOUT_SECONDS = 10.0
 
 # How many times JetStream has delivered the message being handled (1 on the first try),
 # so a handler can report attempts that survive restarts.
@@ -62,11 +80,6 @@ def output_msg_id(stage: str, message: schemas.RawAlert) -> str:
     """Deterministic per stage and alert; a replay gets its own so the dedup window keeps it."""
     suffix = f":replay:{message.replay.id}" if message.replay is not None else ""
     return f"{stage}:{message.id}{suffix}"
-
-
-def retry_delay(settings: StageSettings, attempt: int) -> float:
-    steps = settings.retry_backoff_seconds or [1.0]
-    return steps[min(attempt, len(steps)) - 1]
 
 
 class Worker:
@@ -88,15 +101,16 @@ class Worker:
         self.publisher = Publisher(nc)
         self.handler = handler
         self.metrics = metrics
+        self.failures = Failures(name, settings, self.publisher, metrics)
         self.tasks: set[asyncio.Task[None]] = set()
         self.held = 0  # messages fetched and not finished yet
         # A stage without I/O holds no task or connection per message: it takes whole batches.
-        inline = isinstance(handler, InlineHandler)
-        self.capacity = max(settings.max_in_flight, INLINE_CAPACITY) if inline else settings.max_in_flight
+        inline_capacity = max(settings.max_in_flight, INLINE_CAPACITY)
+        self.capacity = inline_capacity if handler.inline else settings.max_in_flight
         self.refill_at = self.capacity - max(1, self.capacity // 4)
         self.pull: ContinuousPull | None = None
         self.keep_alive: asyncio.Task[None] | None = None
-        # id(msg) -> (msg, when its handling started); one ticker keeps all of them alive.
+        # id(msg) -> (msg, when it was received); one ticker keeps all of them alive.
         self.running: dict[int, tuple[Msg, float]] = {}
 
     # ---- pulling ------------------------------------------------------------------------------
@@ -117,11 +131,11 @@ class Worker:
                     await pull.wait(self.held)
                     continue
                 self.held += len(batch)
-                if isinstance(self.handler, InlineHandler):
-                    self._spawn(self._process_batch(batch, self.handler.handle))
+                if self.handler.inline:
+                    self._spawn(self._process(batch))
                 else:
                     for msg in batch:
-                        self._spawn(self._process(msg))
+                        self._spawn(self._process([msg]))
         finally:
             stopping.cancel()
             await pull.close()
@@ -142,180 +156,96 @@ class Worker:
         await self.publisher.close()
 
     # ---- handling -----------------------------------------------------------------------------
-    async def _process(self, msg: Msg) -> None:
-        started = time.monotonic()
-        self.running[id(msg)] = (msg, started)
-        self.metrics.in_flight.inc()
-        try:
-            with traced_handling(self.name, msg.headers):
-                await self._handle(msg)
-        finally:
-            self._finish(msg, started)
-
-    def _decode(self, msg: Msg, attempts: int) -> tuple[Any, tuple[str, str] | None]:
-        """The message, and why it goes to alerts.dead instead of the handler, if it does."""
-        try:
-            message = schemas.decode(msg.data, self.input_type)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
-            # RecursionError: JSON nested deeper than the decoder follows; retrying cannot help.
-            return None, (f"cannot decode {self.input_type.__name__}: {exc}", "decode")
-        if attempts > self.settings.max_deliver:
-            # Reached only when earlier attempts died with the process (e.g. killed mid-handle).
-            return message, ("max deliveries reached", "max_deliver")
-        return message, None
-
-    async def _admit(self, msg: Msg) -> tuple[Any, int]:
-        """The decoded message and its delivery count; None once it went to alerts.dead instead."""
-        attempts = deliveries(msg)
-        delivery.set(attempts)
-        message, refusal = self._decode(msg, attempts)
-        if refusal is None:
-            return message, attempts
-        bound = logger.contextualize(alert_id=message.id) if message is not None else contextlib.nullcontext()
-        with bound:
-            await self._dead_letter(msg, *refusal, attempts)
-        return None, attempts
-
-    def _headers(self, result: Any) -> dict[str, str]:
-        return add_trace_context({schemas.MSG_ID_HEADER: output_msg_id(self.name, result)})
-
-    async def _handle(self, msg: Msg) -> None:
-        message, attempts = await self._admit(msg)
-        if message is None:
-            return
-        assert not isinstance(self.handler, InlineHandler)
-        with logger.contextualize(alert_id=message.id):
-            try:
-                result = await self.handler(message)
-                if result is not None and self.output_subject is not None:
-                    await self.publisher.publish_and_wait(
-                        self.output_subject,
-                        schemas.encode(result),
-                        self._headers(result),
-                        PUBLISH_TIMEOUT_SECONDS,
-                    )
-                await msg.ack()
-                self.metrics.ok.inc()
-            except Exception as exc:
-                await self._failed(msg, exc, attempts)
-
-    async def _process_batch(self, messages: list[Msg], handle: Callable[[Any], Any]) -> None:
-        """Handle a batch inline, publish every result, wait for the publish acks once, then ack."""
-        published: list[tuple[Msg, str, int, asyncio.Future[PubAck] | None, float]] = []
-        observe = self.metrics.handler_seconds.observe
+    async def _process(self, messages: list[Msg]) -> None:
+        """Handle each message in turn, wait for the publish acks once, then ack or fail each."""
+        received = time.monotonic()
+        for msg in messages:
+            self.running[id(msg)] = (msg, received)
         self.metrics.in_flight.inc(len(messages))
         try:
+            pending: list[Pending] = []
             for msg in messages:
-                started = time.monotonic()
-                self.running[id(msg)] = (msg, started)
-                with traced_handling(self.name, msg.headers):
-                    message, attempts = await self._admit(msg)
-                    if message is None:
-                        continue
-                    with logger.contextualize(alert_id=message.id):
-                        try:
-                            result = handle(message)
-                            future = None
-                            if result is not None and self.output_subject is not None:
-                                future = await self.publisher.publish(
-                                    self.output_subject, schemas.encode(result), self._headers(result)
-                                )
-                        except Exception as exc:
-                            await self._failed(msg, exc, attempts)
-                            continue
-                published.append((msg, message.id, attempts, future, started))
-            futures = [future for *_, future, _ in published if future is not None]
-            # Whatever is not acknowledged in time is nak'ed below and comes back.
+                handled = await self._handle(msg)
+                if handled is not None:
+                    pending.append(handled)
+            futures = [future for _, _, _, future, _ in pending if future is not None]
+            # Whatever is not acknowledged in time is retried below and comes back.
             answers = iter(await self.publisher.wait_all(futures, PUBLISH_TIMEOUT_SECONDS))
-            acked = 0
-            for msg, alert_id, attempts, future, started in published:
+            for msg, alert_id, attempts, future, headers in pending:
                 answer = None if future is None else next(answers)
-                if not isinstance(answer, BaseException):
-                    try:
-                        await msg.ack()
-                    except Exception as exc:
-                        # Published already: the redelivery after ack_wait is de-duplicated downstream.
-                        logger.warning("cannot ack ({}); it comes back after ack_wait", type(exc).__name__)
-                        continue
-                    acked += 1
-                    observe(time.monotonic() - started)
-                else:
+                if isinstance(answer, BaseException):
                     with logger.contextualize(alert_id=alert_id):
-                        await self._failed(msg, answer, attempts)
-            self.metrics.ok.inc(acked)
+                        await self._failed(msg, answer, attempts, headers)
+                else:
+                    await self._ack(msg)
         finally:
-            # Also when cancelled at shutdown: what was not acked comes back after ack_wait.
+            # Also when cancelled at shutdown: what was not settled comes back after ack_wait.
             for msg in messages:
                 self.running.pop(id(msg), None)
             self.metrics.in_flight.dec(len(messages))
             self._release(len(messages))
 
-    def _finish(self, msg: Msg, started: float) -> None:
-        del self.running[id(msg)]
-        self.metrics.in_flight.dec()
-        self.metrics.handler_seconds.observe(time.monotonic() - started)
-        self._release(1)
+    async def _handle(self, msg: Msg) -> Pending | None:
+        """Decode, handle and publish one message in its span; None when it failed (and was settled)."""
+        with traced_handling(self.name, msg.headers):
+            attempts = deliveries(msg)
+            delivery.set(attempts)
+            try:
+                message = self._decode(msg)
+            except Reject as exc:
+                await self._failed(msg, exc, attempts)
+                return None
+            with logger.contextualize(alert_id=message.id):
+                try:
+                    if attempts > self.settings.max_deliver:
+                        # Reached only when earlier attempts died with the process (e.g. killed mid-handle).
+                        raise Reject("max deliveries reached", error_type="max_deliver")
+                    result = await self.handler.handle(message)
+                    if result is None or self.output_subject is None:
+                        return msg, message.id, attempts, None, None
+                    headers = add_trace_context({schemas.MSG_ID_HEADER: output_msg_id(self.name, result)})
+                    future = await self.publisher.publish(
+                        self.output_subject, schemas.encode(result), headers
+                    )
+                    return msg, message.id, attempts, future, headers
+                except Exception as exc:
+                    await self._failed(msg, exc, attempts)
+                    return None
+
+    def _decode(self, msg: Msg) -> Any:
+        try:
+            return schemas.decode(msg.data, self.input_type)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the decoder follows; retrying cannot help.
+            raise Reject(f"cannot decode {self.input_type.__name__}: {exc}", error_type="decode") from None
+
+    async def _ack(self, msg: Msg) -> None:
+        try:
+            await msg.ack()
+        except Exception as exc:
+            # Published already: the redelivery after ack_wait is de-duplicated downstream.
+            logger.warning("cannot ack ({}); it comes back after ack_wait", type(exc).__name__)
+            return
+        self.metrics.ok.inc()
+        self._settled(msg)
+
+    def _settled(self, msg: Msg) -> None:
+        """Acked, retried or dead-lettered: the one place the handler latency is measured."""
+        entry = self.running.pop(id(msg), None)
+        if entry is not None:
+            self.metrics.handler_seconds.observe(time.monotonic() - entry[1])
 
     def _release(self, count: int) -> None:
         self.held -= count
         if self.held <= self.refill_at and self.pull is not None:
             self.pull.interrupt()
 
-    # ---- failures -----------------------------------------------------------------------------
-    async def _failed(self, msg: Msg, exc: BaseException, attempts: int) -> None:
-        if isinstance(exc, Reject):
-            await self._dead_letter(msg, exc.reason, exc.error_type, attempts)
-            return
-        if isinstance(exc, RetryLater):
-            reason, error_type, delay = exc.reason, exc.error_type, exc.delay
-        else:
-            reason, error_type, delay = f"{type(exc).__name__}: {exc}", type(exc).__name__, None
-        if attempts >= self.settings.max_deliver:
-            await self._dead_letter(msg, f"gave up after {attempts} attempts: {reason}", error_type, attempts)
-            return
-        delay = retry_delay(self.settings, attempts) if delay is None else delay
-        trace_failure(reason)
-        logger.warning("attempt {} failed, retrying in {:.1f}s: {}", attempts, delay, reason)
-        self.metrics.retry.inc()
-        with contextlib.suppress(Exception):
-            await msg.nak(delay=delay)
-
-    async def _dead_letter(self, msg: Msg, reason: str, error_type: str, attempts: int) -> None:
-        trace_failure(reason)
-        try:
-            text, encoding = msg.data.decode(), "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(msg.data).decode(), "base64"
-        seq = msg.metadata.sequence.stream
-        letter = schemas.DeadLetter(
-            subject=msg.subject,
-            stage=self.name,
-            error=reason,
-            error_type=error_type,
-            attempts=attempts,
-            failed_at=datetime.now(UTC),
-            payload=text,
-            payload_encoding=encoding,  # type: ignore[arg-type]
-            msg_id=(msg.headers or {}).get(schemas.MSG_ID_HEADER, ""),
-            stream_seq=seq,
-        )
-        try:
-            await self.publisher.publish_and_wait(
-                schemas.DEAD,
-                schemas.encode(letter),
-                add_trace_context({schemas.MSG_ID_HEADER: f"dead:{self.name}:{seq}"}),
-                PUBLISH_TIMEOUT_SECONDS,
-            )
-        except Exception as exc:
-            # Not recorded anywhere yet, so it must not be terminated: let it come back.
-            logger.error("cannot dead-letter ({}); message will be redelivered", type(exc).__name__)
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=retry_delay(self.settings, attempts))
-            return
-        logger.error("dead-lettered after {} attempt(s): {}", attempts, reason)
-        self.metrics.dead(error_type)
-        with contextlib.suppress(Exception):
-            await msg.term()
+    async def _failed(
+        self, msg: Msg, exc: BaseException, attempts: int, sent: dict[str, str] | None = None
+    ) -> None:
+        """Retried or dead-lettered (see ``_failures``); ``sent``: the headers its result went out with."""
+        await self.failures.failed(msg, exc, attempts, sent)
+        self._settled(msg)
 
     async def _keep_alive(self) -> None:
         # Long handlers (an LLM call) must not be redelivered while still running.

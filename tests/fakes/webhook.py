@@ -31,6 +31,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     reply: Reply
+    method: str = "POST"
+    query: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -90,10 +92,11 @@ class FakeHttpServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        probe = Received(request.path, dict(request.headers), body, Reply())
+        seen = (request.path, dict(request.headers), body)
+        probe = Received(*seen, Reply(), request.method, request.query_string)
         reply = self.script.popleft() if self.script else self.default_reply(probe)
         async with self._arrival:
-            self.received.append(Received(request.path, dict(request.headers), body, reply))
+            self.received.append(Received(*seen, reply, request.method, request.query_string))
             self._arrival.notify_all()
         if reply.hang:
             await self.released.wait()

@@ -25,6 +25,7 @@ from services.enricher._build import log_limits_from
 from services.enricher._enrich import Limits, Window
 from services.enricher._logs import LogReader, Span
 from services.enricher._loki import parse_label_map
+from services.enricher._loki_source import LokiSettings
 from services.enricher._settings import EnricherSettings
 from services.enricher._summary import relevance, summarise
 
@@ -60,11 +61,12 @@ def log_evidence(
 ) -> tuple[LogEvidence | None, list[EnrichmentError]]:
     """What the enricher's log reader publishes for this alert, given a Loki holding these streams."""
     settings = EnricherSettings()
+    defaults = LokiSettings()
     loki = StoredLoki(_stored(streams, span, window.starts_at))
     reader = LogReader(
         loki,  # type: ignore[arg-type]  # the two calls LogReader makes, over stored streams
-        parse_label_map(settings.loki_label_map),
-        settings.loki_events_selector,
+        parse_label_map(defaults.loki_label_map),
+        defaults.loki_events_selector,
         log_limits_from(settings),
     )
 

@@ -1,4 +1,4 @@
-"""Real nats-server (the delivery ledger) and local fakes of Slack, webhooks, PagerDuty and Teams."""
+"""Real nats-server (the delivery ledger) and local fakes of every destination kind."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry
 
 import schemas
 from services.notifier import Ledger, Notifier, NotifierMetrics, Router, open_ledger
+from tests.fakes.jira import FakeJira
+from tests.fakes.opsgenie import FakeOpsgenie
 from tests.support.nats_server import NatsServer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "notifier"
@@ -80,3 +82,17 @@ async def make(ledger: Ledger) -> AsyncIterator[Callable[..., Made]]:
 
     yield build
     await session.close()
+
+
+@pytest.fixture
+async def opsgenie() -> AsyncIterator[FakeOpsgenie]:
+    fake = await FakeOpsgenie().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def jira() -> AsyncIterator[FakeJira]:
+    fake = await FakeJira().start()
+    yield fake
+    await fake.close()

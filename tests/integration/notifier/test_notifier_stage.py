@@ -16,6 +16,7 @@ from services.notifier import NotifierSettings
 from services.notifier.__main__ import SPEC
 from services.runtime import provision
 from tests.fakes import slack as slack_api
+from tests.fakes.jira import FakeJira
 from tests.fakes.slack import FakeSlack
 from tests.fakes.webhook import FakeWebhook, Reply
 from tests.support.nats_server import NatsServer
@@ -107,3 +108,73 @@ async def test_killed_before_ack_is_posted_once_per_destination(
     assert len(slack.received) == 1, (tmp_path / "second.log").read_text()
     assert [r.reply.status for r in webhook.received] == [200, 200]
     assert webhook.received[0].reply.hang
+
+
+def jira_routes(path: Path, url: str, project: str, issue_type: str = "Task") -> str:
+    path.write_text(
+        "destinations:\n"
+        f"  tickets: {{type: jira, url: '{url}', email: bot@example.org, token: '${{JIRA_TOKEN}}',"
+        f" project: {project}, issue_type: {issue_type}}}\n"
+        "default: {to: [tickets]}\n"
+    )
+    return str(path)
+
+
+async def notifier_exit(env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.notifier",
+        env={**os.environ, "HEALTH_PORT": "0", **env},
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, output.decode()
+
+
+async def test_a_misconfigured_destination_stops_the_service_naming_the_setting(
+    nats_server: NatsServer, jira: FakeJira, tmp_path: Path
+) -> None:
+    bad_url = {"OPSGENIE_API_KEY": "genie-secret-42", "OPSGENIE_URL": "https://api.opsgenie.com/v2/alerts"}
+    code, output = await notifier_exit(bad_url)
+    assert code == 2
+    assert "(OPSGENIE_URL)" in output
+    routes = jira_routes(tmp_path / "routes.yaml", jira.url, "NOPE")
+    code, output = await notifier_exit(
+        {"NATS_URL": nats_server.url, "ROUTES_FILE": routes, "JIRA_TOKEN": jira.token}
+    )
+    assert code == 2, output
+    assert "configuration error: destination 'tickets': Jira has no project 'NOPE' (project)" in output
+    routes = jira_routes(tmp_path / "routes.yaml", jira.url, "OPS")
+    code, output = await notifier_exit(
+        {"NATS_URL": nats_server.url, "ROUTES_FILE": routes, "JIRA_TOKEN": "refused-token-99"}
+    )
+    assert "refused the credentials (HTTP 401); check token and email" in output
+    for secret in ("genie-secret-42", "refused-token-99"):
+        assert secret not in output
+
+
+async def test_a_refused_issue_is_dead_lettered_with_jiras_answer_and_no_token(
+    nats_server: NatsServer,
+    jira: FakeJira,
+    firing: schemas.AnalyzedAlert,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    routes = jira_routes(tmp_path / "routes.yaml", jira.url, "OPS", issue_type="Story")
+    monkeypatch.setenv("JIRA_TOKEN", jira.token)
+    settings = settings_for(NotifierSettings, nats_server.url, routes_file=routes)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        async with running_stage(SPEC, settings):
+            await js.publish(schemas.ANALYZED, schemas.encode(firing))
+            [letter] = await read_subject(js, schemas.DEAD, schemas.DeadLetter, count=1)
+    finally:
+        await nc.close()
+    assert letter.error.startswith("tickets refused the notification: HTTP 400 ")
+    assert '"issuetype": "Specify a valid issue type"' in letter.error
+    assert letter.error_type == "destination_rejected"
+    assert jira.token not in schemas.encode(letter).decode()

@@ -16,7 +16,7 @@ from loguru import logger
 
 import schemas
 from services.runtime import (
-    InlineHandler,
+    Handler,
     Reject,
     RetryLater,
     Runtime,
@@ -32,8 +32,8 @@ from tests.support.stream import caught_up, read_subject, subject_count
 RawHandler = Callable[[schemas.RawAlert], Awaitable[schemas.EnrichedAlert | None]]
 SyncRawHandler = Callable[[schemas.RawAlert], schemas.EnrichedAlert | None]
 
-# The runtime runs a handler in a task per message, or inline over a batch when the stage has no
-# I/O to do (InlineHandler); retries, dead letters and publishing must not differ between the two.
+# The runtime runs a handler in a task per message, or inline over a batch when the stage declares
+# it waits on nothing (Handler(inline=True)); retries, dead letters and publishing must not differ.
 HANDLER_KINDS = ["task", "inline"]
 
 
@@ -51,9 +51,9 @@ def enriched(message: schemas.RawAlert) -> schemas.EnrichedAlert:
     return schemas.enriched(message, schemas.Evidence(), datetime.now(UTC))
 
 
-def spec_for(handler: RawHandler | InlineHandler) -> StageSpec[Any, Any]:
-    async def build(_: StageSettings, __: Runtime) -> RawHandler | InlineHandler:
-        return handler
+def spec_for(handle: RawHandler, *, inline: bool = False) -> StageSpec[Any, Any]:
+    async def build(_: StageSettings, __: Runtime) -> Handler:
+        return Handler(handle, inline=inline)
 
     return StageSpec(
         name="enricher",
@@ -65,13 +65,10 @@ def spec_for(handler: RawHandler | InlineHandler) -> StageSpec[Any, Any]:
 
 
 def spec_of_kind(kind: str, handle: SyncRawHandler) -> StageSpec[Any, Any]:
-    if kind == "inline":
-        return spec_for(InlineHandler(handle))
-
-    async def in_a_task(message: schemas.RawAlert) -> schemas.EnrichedAlert | None:
+    async def waiting_on_nothing(message: schemas.RawAlert) -> schemas.EnrichedAlert | None:
         return handle(message)
 
-    return spec_for(in_a_task)
+    return spec_for(waiting_on_nothing, inline=kind == "inline")
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def test_sources_have_one_name_each_and_name_a_real_setting() -> None:
     fields = {field.name for field in msgspec.structs.fields(EnricherSettings)}
     for source in SOURCES:
         assert source.setting.lower() in fields, source.setting
-        assert not source.configured(EnricherSettings()), f"{source.name} is on without its settings"
+        assert not source.configured(source.settings_type()), f"{source.name} is on without its settings"
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ async def test_the_enricher_redacts_what_it_publishes_even_without_sources(
         starts_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
     raw = schemas.RawAlert(id="a1", alert=alert, received_at=alert.starts_at)
-    enriched = enricher.handle_without_sources(raw)
+    enriched = await enricher.handle(raw)
     text = schemas.encode(enriched).decode()
     assert "Maple774" not in text
     assert "12345678" not in text
