@@ -1,8 +1,9 @@
 """What tracing costs: the pipeline exporting every span against the same pipeline with tracing off.
 
 ``python -m bench.tracing [N]`` (default 20,000 alerts). Each pipeline is the four services as
-processes on a nats-server of its own, both started once; rounds flood one then the other,
-so the machine's drift hits both alike, and the floor applies to the median round's ratio.
+processes on a nats-server of its own, all started once; rounds flood one after the other, in
+an order that turns each round, so the machine's drift hits all alike, and the floor applies
+to the median round's ratio.
 The traced services export over OTLP/HTTP to a local collector that counts spans and
 discards them; a round's traced figure counts only once every span has arrived, so a span
 dropped or still queued cannot make tracing look cheaper than it is.
@@ -11,6 +12,7 @@ dropped or still queued cannot make tracing look cheaper than it is.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import sys
 import time
@@ -30,7 +32,7 @@ from tests.support.webhooks import ALERTS_PER_WEBHOOK
 
 FLOOR = 0.9  # throughput with tracing on / off: tracing costs at most 10%
 SAMPLED = 0.1  # the share of traces sampled in the run the floor applies to
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 STAGES = 3  # one span per alert in the enricher, the analyst and the notifier (it only logs here)
 
 
@@ -53,6 +55,58 @@ class Side:
         if self.nc is not None:
             await self.nc.close()
         self.server.close()
+
+
+def span_cost(endpoint: str, flags: str, sampler: str, messages: int = 20_000) -> float:
+    """µs of CPU per message of a stage's tracing, spans sent to ``endpoint``; run in a process of its own.
+
+    ``flags`` is the incoming trace's ("01" sampled, "00" not); ``sampler`` the SDK's
+    (``always_on`` is not parent-based, so the span is the SDK's own rather than a StageSpan).
+    The time covers making the spans and, in the exporter's thread, encoding and posting them.
+    """
+    from services.runtime._tracing import setup_tracing, stop_tracing
+
+    os.environ.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_TRACES_SAMPLER=sampler,
+        OTEL_BSP_MAX_QUEUE_SIZE=str(messages),  # none dropped: a dropped span costs nothing
+    )
+    assert setup_tracing("analyst")
+    headers = {
+        "Nats-Msg-Id": "enricher:0123456789abcdef",
+        "traceparent": f"00-{'ab' * 16}-{'cd' * 8}-{flags}",
+    }
+    started = time.process_time()
+    for _ in range(messages):
+        with traced_handling("analyst", headers):
+            add_trace_context({"Nats-Msg-Id": "analyst:0123456789abcdef"})
+    stop_tracing()  # every span encoded and sent
+    return (time.process_time() - started) / messages * 1e6
+
+
+async def span_costs(messages: int = 20_000) -> dict[str, float]:
+    """``span_cost`` for each case, each in a fresh process, against a sink in this one."""
+    sink = await FakeCollector(keep=False).start()
+    spawn = multiprocessing.get_context("spawn")
+    cases = {
+        "stage": ("01", "parentbased_always_on"),
+        "sdk": ("01", "always_on"),
+        "unsampled": ("00", "parentbased_always_on"),
+    }
+    costs = {}
+    try:
+        with spawn.Pool(1, maxtasksperchild=1) as pool:
+            for name, (flags, sampler) in cases.items():
+                before = sink.count
+                args = (sink.endpoint, flags, sampler, messages)
+                costs[name] = await asyncio.to_thread(pool.apply, span_cost, args)
+                recorded = sink.count - before
+                assert recorded == (0 if flags == "00" else messages), (
+                    f"{name}: {recorded} spans of {messages}"
+                )
+    finally:
+        await sink.close()
+    return costs
 
 
 def off_cost(messages: int = 200_000) -> float:
@@ -90,8 +144,11 @@ async def main(n: int) -> int:
             for side in sides.values():
                 await side.ready(http)
             run = datetime.now(UTC).strftime("%H%M%S%f")
+            names = list(sides)
             for round_ in range(ROUNDS):
-                for name, side in sides.items():
+                # Each round in another order, so that none of the three always follows the same one.
+                for name in names[round_ % 3 :] + names[: round_ % 3]:
+                    side = sides[name]
                     runs[name].append(await side.pipeline.flood(http, side.js, n, f"{run}{name}{round_}"))
                     if name == "every":
                         # Not on the clock, but before the next run: spans still queued cost CPU there.
@@ -138,6 +195,10 @@ async def main(n: int) -> int:
         f"{off_cost():.2f} µs",
         f"x3 stages, against {per_alert:,.0f} µs of CPU per alert",
     )
+    costs = await span_costs()
+    row("tracing on: a recorded stage span", f"{costs['stage']:.0f} µs", "CPU: made, encoded, sent")
+    row("  the same with the SDK's own span", f"{costs['sdk']:.0f} µs", "(a sampler not parent-based)")
+    row("  a message of an unsampled trace", f"{costs['unsampled']:.1f} µs", "context forwarded, no span")
     row("pipeline, tracing off", f"{off['rate']:,.0f} alerts/s", "the median round's figures follow")
     row(f"pipeline, {SAMPLED:.0%} of traces sampled", f"{sampled['rate']:,.0f} alerts/s")
     row("pipeline, every trace sampled", f"{every['rate']:,.0f} alerts/s")

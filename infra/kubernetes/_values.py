@@ -82,6 +82,24 @@ class StageValues(_Closed, frozen=True):
     egress: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
+SAMPLERS = (
+    "parentbased_always_on",
+    "parentbased_traceidratio",
+    "parentbased_always_off",
+    "always_on",
+    "traceidratio",
+    "always_off",
+)
+
+
+class Otel(_Closed, frozen=True):
+    """OpenTelemetry tracing of every stage (docs/tracing.md); off while ``endpoint`` is empty."""
+
+    endpoint: str = ""
+    sampler: str = "parentbased_always_on"
+    sampler_arg: float | None = None
+
+
 class Namespace(_Closed, frozen=True):
     name: str = "aiops"
     create: bool = True
@@ -96,6 +114,7 @@ class Values(_Closed, frozen=True):
     namespace: Namespace = msgspec.field(default_factory=Namespace)
     secret_name: str = "aiops"
     env: dict[str, str] = msgspec.field(default_factory=dict)
+    otel: Otel = msgspec.field(default_factory=Otel)
     # Egress rules every stage gets, e.g. to an OpenTelemetry collector.
     egress: list[dict[str, Any]] = msgspec.field(default_factory=list)
     metrics_from: list[Peer] = msgspec.field(default_factory=list)
@@ -170,9 +189,17 @@ def load_values(files: list[Path] | None = None, sets: list[str] | None = None) 
     return values
 
 
+def _check_otel(otel: Otel) -> None:
+    if otel.sampler not in SAMPLERS:
+        raise ValuesError(f"values: otel.sampler {otel.sampler!r} is not one of {', '.join(SAMPLERS)}")
+    if otel.sampler_arg is not None and not 0 <= otel.sampler_arg <= 1:
+        raise ValuesError(f"values: otel.samplerArg {otel.sampler_arg} is not a ratio from 0 to 1")
+
+
 def _check(values: Values) -> None:
     if values.image.tag == "latest":
         raise ValuesError("values: image.tag 'latest' is not pinned; use a version tag or image.digest")
+    _check_otel(values.otel)
     for name, stage in values.stages.items():
         known = stages()[name]
         for key in {**values.env, **stage.env}:

@@ -65,11 +65,23 @@ def service_account(values: Values) -> Manifest:
     }
 
 
+def _otel_env(values: Values) -> dict[str, str]:
+    """The OpenTelemetry SDK's own variables; none at all while tracing is off."""
+    otel = values.otel
+    if not otel.endpoint:
+        return {}
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otel.endpoint, "OTEL_TRACES_SAMPLER": otel.sampler}
+    if otel.sampler_arg is not None:
+        env["OTEL_TRACES_SAMPLER_ARG"] = str(otel.sampler_arg)
+    return env
+
+
 def config_map(values: Values, stage: Stage) -> Manifest:
     data = {
         "NATS_URL": _nats.client_url(values),
         "STREAM_REPLICAS": str(values.nats.replicas),
         stage.port_env: str(stage.port),
+        **_otel_env(values),
         **values.env,
         **values.stages[stage.name].env,
     }
@@ -103,7 +115,8 @@ def _container(values: Values, stage: Stage, version: str, config: Manifest) -> 
             "name": env,
             "valueFrom": {"secretKeyRef": {"name": values.secret_name, "key": env, "optional": True}},
         }
-        for env in stage.secret_env
+        # A hosted tracing backend's credentials (OTEL_EXPORTER_OTLP_HEADERS) are a secret too.
+        for env in (*stage.secret_env, *(("OTEL_EXPORTER_OTLP_HEADERS",) if values.otel.endpoint else ()))
     ]
     container: dict[str, Any] = {
         "name": stage.name,

@@ -8,10 +8,11 @@ With no ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) nothing is 
 set up and every helper returns at its first line. The standard ``OTEL_*`` variables
 (sampler, batch delay, headers, service name) are read by the SDK itself.
 
-On the hot path the headers are written and read here rather than through the SDK's
-propagator API (a quarter of a span's cost per hop), and a message whose trace was not
-sampled upstream gets no span: its context is forwarded as it came, which is what a
-parent-based sampler would decide anyway, for a dictionary lookup instead of a span.
+What tracing costs is paid per recorded span, so the hot path keeps that small: the headers
+are written and read here rather than through the SDK's propagator API; a message whose
+trace was not sampled upstream gets no span (its context is forwarded as it came, which is
+what a parent-based sampler would decide anyway); a stage's span under a sampled parent is a
+``StageSpan`` (_span.py) rather than the SDK's; and spans are encoded for export by _otlp.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from schemas import MSG_ID_HEADER
@@ -36,8 +37,14 @@ _tracer: Tracer | None = None
 _provider: TracerProvider | None = None
 _follows_parent = False  # the sampler records a span only when the parent was sampled
 _propagator: Any = None
-# The trace context of an unsampled message being handled, passed on unchanged.
-_forwarded: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("forwarded", default=None)
+# What the hot path calls, imported and bound by setup_tracing (an import statement per call costs).
+_otel: Any = None
+# What the message being handled continues: its trace context when unsampled (passed on unchanged),
+# or its StageSpan, kept out of OpenTelemetry's context (attaching to it costs a few µs a message);
+# None: ask OpenTelemetry's context (a span of the SDK's, or none).
+_handling: contextvars.ContextVar[dict[str, str] | Span | None] = contextvars.ContextVar(
+    "handling", default=None
+)
 _NOTHING: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
@@ -48,25 +55,46 @@ def _wanted(environ: Mapping[str, str] = os.environ) -> bool:
 
 def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool:
     """Start exporting spans over OTLP/HTTP when an endpoint is set; True when tracing is on."""
-    global _tracer, _provider, _follows_parent, _propagator
+    global _tracer, _provider, _follows_parent, _propagator, _otel
     if _tracer is not None or not _wanted(environ):
         return _tracer is not None
-    from opentelemetry import trace
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from functools import partial
+    from types import SimpleNamespace
+
+    from opentelemetry import context, trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.sampling import ParentBased
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanKind, StatusCode
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from services.runtime._otlp import DirectOTLPSpanExporter
+    from services.runtime._span import StageSpan, remote_parent
 
     named = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": f"aiops-{service}"}
     # The SDK flushes what is still queued when the process exits (SIGTERM included).
     _provider = TracerProvider(resource=Resource.create(named))
-    _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    processor = BatchSpanProcessor(DirectOTLPSpanExporter())
+    _provider.add_span_processor(processor)
     trace.set_tracer_provider(_provider)
     _tracer = _provider.get_tracer("aiops")
     _follows_parent = isinstance(_provider.sampler, ParentBased)
     _propagator = TraceContextTextMapPropagator()
+    _otel = SimpleNamespace(
+        attach=context.attach,
+        detach=context.detach,
+        in_context=trace.set_span_in_context,
+        current_span=trace.get_current_span,
+        consumer=SpanKind.CONSUMER,
+        error=StatusCode.ERROR,
+        remote_parent=remote_parent,
+        # A stage's span under a sampled parent: what a parent-based sampler records anyway.
+        stage_span=partial(
+            StageSpan, resource=_provider.resource, scope=InstrumentationScope("aiops"), processor=processor
+        ),
+    )
     return True
 
 
@@ -74,18 +102,12 @@ def tracing_enabled() -> bool:
     return _tracer is not None
 
 
-def _parent(headers: Mapping[str, str] | None) -> tuple[Any, dict[str, str] | None]:
-    """The OpenTelemetry context to continue, or the headers to forward when the trace is unsampled."""
-    if not headers or TRACEPARENT not in headers:
-        return None, None
-    parent = headers[TRACEPARENT]
-    # "00-<trace id>-<parent id>-<flags>": the flags' lowest bit says the trace is sampled.
-    if _follows_parent and len(parent) == 55 and parent[54] in "02468ace":
-        kept = {TRACEPARENT: parent}
-        if TRACESTATE in headers:
-            kept[TRACESTATE] = headers[TRACESTATE]
-        return None, kept
-    return _propagator.extract(headers), None
+def stop_tracing() -> None:
+    """Send the spans still queued and turn tracing off (at exit the SDK flushes by itself)."""
+    global _tracer, _provider, _otel
+    if _provider is not None:
+        _provider.shutdown()
+    _tracer, _provider, _otel = None, None, None
 
 
 def traced_handling(stage: str, headers: Mapping[str, str] | None) -> contextlib.AbstractContextManager[Any]:
@@ -93,6 +115,11 @@ def traced_handling(stage: str, headers: Mapping[str, str] | None) -> contextlib
     if _tracer is None:
         return _NOTHING
     return _Handling(_tracer, stage, headers)
+
+
+def _unsampled(traceparent: str) -> bool:
+    # "00-<trace id>-<parent id>-<flags>": the flags' lowest bit says the trace is sampled.
+    return _follows_parent and len(traceparent) == 55 and traceparent[54] in "02468ace"
 
 
 class _Handling:
@@ -103,32 +130,59 @@ class _Handling:
     def __init__(self, tracer: Tracer, stage: str, headers: Mapping[str, str] | None) -> None:
         self.tracer, self.stage, self.headers = tracer, stage, headers
         self.span: Span | None = None
+        self.attached: object = None
 
     def __enter__(self) -> None:
-        from opentelemetry import context, trace
-        from opentelemetry.trace import SpanKind
-
-        parent, forwarded = _parent(self.headers)
-        if forwarded is not None:
-            self.token = _forwarded.set(forwarded)
+        headers = self.headers or {}
+        traceparent = headers.get(TRACEPARENT)
+        if traceparent is not None and _unsampled(traceparent):
+            kept = {TRACEPARENT: traceparent}
+            if TRACESTATE in headers:
+                kept[TRACESTATE] = headers[TRACESTATE]
+            self.token = _handling.set(kept)
             return
         # One attribute: the message id names the alert (and the stage that published it).
-        message_id = self.headers.get(MSG_ID_HEADER) if self.headers else None
+        message_id = headers.get(MSG_ID_HEADER)
         attributes = {"messaging.message.id": message_id} if message_id else None
-        self.span = self.tracer.start_span(self.stage, parent, SpanKind.CONSUMER, attributes)
-        self.attached = context.attach(trace.set_span_in_context(self.span))
+        parent = _otel.remote_parent(traceparent, headers.get(TRACESTATE)) if traceparent else None
+        if parent is not None and _follows_parent:
+            self.span = _otel.stage_span(self.stage, parent, attributes)
+            self.token = _handling.set(self.span)
+        else:
+            # A new trace (no parent, or one only the SDK's propagator reads), or a sampler of another kind.
+            extracted = _propagator.extract(headers) if traceparent else None
+            self.span = self.tracer.start_span(self.stage, extracted, _otel.consumer, attributes)
+            self.attached = _otel.attach(_otel.in_context(self.span))
+            self.token = _handling.set(None)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
-        from opentelemetry import context
-        from opentelemetry.trace import StatusCode
-
+        _handling.reset(self.token)
         if self.span is None:
-            _forwarded.reset(self.token)
             return
-        context.detach(self.attached)
+        if self.attached is not None:
+            _otel.detach(self.attached)
         if exc is not None:
-            self.span.set_status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:300])
+            self.span.set_status(_otel.error, f"{type(exc).__name__}: {exc}"[:300])
         self.span.end()
+
+
+def _current_span() -> Span | None:
+    """The span being worked in; None for an unsampled message (its context is forwarded instead)."""
+    current = _handling.get()
+    if isinstance(current, dict):
+        return None
+    return current if current is not None else _otel.current_span()
+
+
+@contextlib.contextmanager
+def _sdk_span(opened: contextlib.AbstractContextManager[Span]) -> Iterator[Span]:
+    """An SDK span made current: inside it, trace context and log lines name it, not the handling's."""
+    token = _handling.set(None)
+    try:
+        with opened as span:
+            yield span
+    finally:
+        _handling.reset(token)
 
 
 def traced_request(
@@ -139,23 +193,32 @@ def traced_request(
         return _NOTHING
     from opentelemetry.trace import SpanKind
 
-    # Not _parent(): an unsampled sender still needs this span's context (unrecorded) passed on.
+    # An unsampled sender still needs this span's context (unrecorded) passed on: the SDK's span.
     context = _propagator.extract(headers) if TRACEPARENT in headers else None
     attributes = {"http.request.method": method, "http.route": route}
-    return _tracer.start_as_current_span(
-        f"{method} {route}", context=context, kind=SpanKind.SERVER, attributes=attributes
+    return _sdk_span(
+        _tracer.start_as_current_span(
+            f"{method} {route}", context=context, kind=SpanKind.SERVER, attributes=attributes
+        )
     )
 
 
 def traced_post(url: str, method: str = "POST") -> contextlib.AbstractContextManager[Any]:
-    """A client span for one outbound request, naming only the host: webhook paths are credentials."""
+    """A client span for one outbound request, naming only the host: webhook paths are credentials.
+
+    None in an unsampled trace: the handling's context goes out with the request as it came.
+    """
     if _tracer is None:
+        return _NOTHING
+    parent = _current_span()
+    if parent is None:
         return _NOTHING
     from opentelemetry.trace import SpanKind
     from yarl import URL
 
     attributes = {"http.request.method": method, "server.address": URL(url).host or ""}
-    return _tracer.start_as_current_span(method, kind=SpanKind.CLIENT, attributes=attributes)
+    context = _otel.in_context(parent)
+    return _sdk_span(_tracer.start_as_current_span(method, context, SpanKind.CLIENT, attributes))
 
 
 def trace_http_status(span: Span | None, status: int, failed: bool, reason: str = "") -> None:
@@ -174,23 +237,20 @@ def trace_failure(reason: str) -> None:
     """Mark the span being handled as failed (retried or dead-lettered)."""
     if _tracer is None:
         return
-    from opentelemetry import trace
-    from opentelemetry.trace import StatusCode
-
-    trace.get_current_span().set_status(StatusCode.ERROR, reason[:300])
+    span = _current_span()
+    if span is not None:
+        span.set_status(_otel.error, reason[:300])
 
 
 def add_trace_context(headers: dict[str, str]) -> dict[str, str]:
     """Add the current trace context to outgoing headers (in place); unchanged when tracing is off."""
     if _tracer is None:
         return headers
-    forwarded = _forwarded.get()
-    if forwarded is not None:
-        headers.update(forwarded)
+    current = _handling.get()
+    if isinstance(current, dict):  # an unsampled trace's context, forwarded
+        headers.update(current)
         return headers
-    from opentelemetry import trace
-
-    context = trace.get_current_span().get_span_context()
+    context = (current or _otel.current_span()).get_span_context()
     if context.is_valid:
         headers[TRACEPARENT] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
         if context.trace_state:
@@ -202,10 +262,8 @@ def current_trace_id() -> str:
     """The trace id being worked in, as 32 hex digits; empty outside any trace or with tracing off."""
     if _tracer is None:
         return ""
-    forwarded = _forwarded.get()
-    if forwarded is not None:
-        return forwarded[TRACEPARENT][3:35]
-    from opentelemetry import trace
-
-    context = trace.get_current_span().get_span_context()
+    current = _handling.get()
+    if isinstance(current, dict):
+        return current[TRACEPARENT][3:35]
+    context = (current or _otel.current_span()).get_span_context()
     return f"{context.trace_id:032x}" if context.is_valid else ""

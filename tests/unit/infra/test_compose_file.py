@@ -99,3 +99,14 @@ def test_every_variable_compose_reads_is_documented_in_env_example(repo: Path) -
 def test_env_file_with_secrets_is_git_ignored(repo: Path) -> None:
     assert ".env" in (repo / ".gitignore").read_text().split()
     assert re.findall(r"^[A-Z_]+=\S+", (repo / ".env.example").read_text(), re.M) == []
+
+
+def test_every_stage_reads_the_tracing_settings_and_traces_nothing_by_default(
+    compose: dict[str, Any],
+) -> None:
+    for name in STAGES:
+        env = compose["services"][name]["environment"]
+        # Empty unless set: no endpoint, no tracing (docs/tracing.md).
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}", name
+        assert env["OTEL_TRACES_SAMPLER"] == "${OTEL_TRACES_SAMPLER:-parentbased_always_on}", name
+        assert "OTEL_TRACES_SAMPLER_ARG" in env, name

@@ -174,6 +174,26 @@ def test_a_nats_credentials_secret_is_mounted_and_named_in_nats_creds() -> None:
     kubernetes_validate.validate(_find(manifests, "Deployment", "aiops-ingest"), KUBERNETES, strict=True)
 
 
+def test_tracing_is_off_by_default_and_on_in_every_stage_with_an_endpoint(manifests: list[Manifest]) -> None:
+    for stage in STAGES:
+        assert not [key for key in _find(manifests, "ConfigMap", f"aiops-{stage}")["data"] if "OTEL" in key]
+    collector = "http://otel-collector.observability:4318"
+    sets = [f"otel.endpoint={collector}", "otel.sampler=parentbased_traceidratio", "otel.samplerArg=0.1"]
+    traced = render(load_values(sets=sets))
+    for stage in STAGES:
+        data = _find(traced, "ConfigMap", f"aiops-{stage}")["data"]
+        assert data["OTEL_EXPORTER_OTLP_ENDPOINT"] == collector
+        assert (data["OTEL_TRACES_SAMPLER"], data["OTEL_TRACES_SAMPLER_ARG"]) == (
+            "parentbased_traceidratio",
+            "0.1",
+        )
+        container = _find(traced, "Deployment", f"aiops-{stage}")["spec"]["template"]["spec"]["containers"][0]
+        refs = {env["name"]: env["valueFrom"]["secretKeyRef"] for env in container["env"]}
+        # A hosted backend's credentials come from the Secret, never the ConfigMap.
+        assert refs["OTEL_EXPORTER_OTLP_HEADERS"]["name"] == "aiops"
+    assert problems(traced) == []
+
+
 @pytest.mark.parametrize(
     ("assignment", "message"),
     [
@@ -189,6 +209,8 @@ def test_a_nats_credentials_secret_is_mounted_and_named_in_nats_creds() -> None:
         ("noequals", "expected key.path=value"),
         ("env.PROMETHEUS_URL=http://p:9090", "env.PROMETHEUS_URL is not a setting of ingest"),
         ("stages=[analyst]", "stages must be a mapping"),
+        ("otel.sampler=ratio", "otel.sampler 'ratio' is not one of parentbased_always_on"),
+        ("otel.samplerArg=10", "otel.samplerArg 10.0 is not a ratio from 0 to 1"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(assignment: str, message: str) -> None:
