@@ -23,6 +23,9 @@ class Sink(FakeWebhook):
         self._answered: dict[str, Reply] = {}
         self._acted_on: Counter[str] = Counter()
         self.repeats: list[Received] = []
+        # When each key was first answered, and (first answered, repeated) for every repeat.
+        self._answered_at: dict[str, float] = {}
+        self.repeat_times: list[tuple[float, float]] = []
 
     def default_reply(self, request: Received) -> Reply:
         if self.down:
@@ -30,12 +33,14 @@ class Sink(FakeWebhook):
         key = request.headers.get("Idempotency-Key")
         if key is not None and key in self._answered:
             self.repeats.append(request)
+            self.repeat_times.append((self._answered_at[key], time.monotonic()))
             return self._answered[key]
         self.last_delivery = time.monotonic()
         self._delivered.set()
         reply = super().default_reply(request)
         if key is not None:
             self._answered[key] = reply
+            self._answered_at[key] = self.last_delivery
         self._acted_on[request.headers.get("X-Aiops-Alert-Id", "?")] += 1
         return reply
 
@@ -46,6 +51,17 @@ class Sink(FakeWebhook):
     def reposts(self) -> int:
         """Posts of a notification the sink already had: answered from its Idempotency-Key record."""
         return len(self.repeats)
+
+    def reposts_per_kill(self, kills: list[float]) -> list[int]:
+        """Re-posts charged to each kill (monotonic times, in order): a repeat belongs to the first kill
+        after its first answer, the one that interrupted the sender before it recorded the delivery
+        (its redelivery may come much later, after ack_wait, even after a later kill)."""
+        charged = [0] * len(kills)
+        for first, again in self.repeat_times:
+            interrupted = next((i for i, kill in enumerate(kills) if first <= kill < again), None)
+            if interrupted is not None:
+                charged[interrupted] += 1
+        return charged
 
     def delivered(self) -> int:
         return len(self.accepted)

@@ -14,7 +14,6 @@ short).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import re
 import signal
@@ -55,6 +54,7 @@ class Kill(NamedTuple):
     restart: float
     ready: float
     recover: float
+    at: float  # when the kill was sent (monotonic)
 
     def __str__(self) -> str:
         return f"{self.restart:.2f} s / {self.ready:.1f} s / {self.recover:.1f} s"
@@ -73,7 +73,7 @@ async def kill_under_up(
     await ready()
     is_ready = time.monotonic() - killed
     await wait_until(lambda: _reached(progress, frozen + 1), 60, f"{name} output after restart")
-    return Kill(started[-1][0] - killed, is_ready, time.monotonic() - killed)
+    return Kill(started[-1][0] - killed, is_ready, time.monotonic() - killed, killed)
 
 
 async def _reached(progress: Progress, at: int) -> bool:
@@ -127,17 +127,16 @@ async def test_a_stage_killed_twice_under_up_is_restarted_and_loses_and_doubles_
             return wait_ready(health, 60, stage, log=up.output)
 
         kills: list[Kill] = []
-        marks = []  # the sink's re-posts so far, before each kill and at the end
         for at in KILLS_AT:
-            marks.append(sink.reposts())
             kills.append(await kill_under_up(up, stage, output, int(ALERTS * at), ready))
         await sending
         await wait_delivered(js, sink, am.accepted_ids, within=WITHIN)
-        marks.append(sink.reposts())
-        reposts = [after - before for before, after in itertools.pairwise(marks)]
+        # A kill can only cost the posts it interrupted; other repeats (a post answered after the
+        # notifier's timeout, on a loaded machine) are counted apart.
+        reposts = sink.reposts_per_kill([kill.at for kill in kills])
         note = "restart / ready / output again after each kill: " + ", ".join(map(str, kills))
         if stage == "notifier":
-            note += f"; re-posts per kill {reposts}"
+            note += f"; re-posts per kill {reposts}, {sink.reposts() - sum(reposts)} others (notify timeouts)"
         row = await tally(
             f"aiops up: {stage} kill -9 at 15% and 45%", js, sink, am.accepted_ids,
             max(k.recover for k in kills), note, reposts_expected=stage == "notifier",
