@@ -56,6 +56,9 @@ class RawAlert(msgspec.Struct, kw_only=True, frozen=True):
     source: Source = "alertmanager"
     received_at: UtcTime
     replay: Replay | None = None
+    # True when ingest already removed the secrets of ``alert`` and ``group``: the enricher then redacts only
+    # the evidence it adds (redacting every label twice doubled the cost of a cheap stage).
+    redacted: bool = False
 
 
 class SeriesSummary(msgspec.Struct, kw_only=True, frozen=True):

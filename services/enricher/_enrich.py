@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from loguru import logger
 
 import schemas
@@ -18,7 +19,7 @@ from schemas import Alert, EnrichedAlert, EnrichmentError, Evidence, MetricEvide
 from services.enricher._errors import SourceError
 from services.enricher._logs import LogLimits, log_evidence
 from services.enricher._source import Found, Job, LogRead, Source, Window
-from services.privacy import Redactor, redact_message
+from services.privacy import Redactor, redact_message, redact_value
 
 # Tasks still running this long after the deadline are abandoned; backends stop retrying at it.
 _DEADLINE_GRACE = 0.5
@@ -83,11 +84,18 @@ class Enricher:
 
     async def handle(self, raw: RawAlert) -> EnrichedAlert:
         evidence = await self.enrich(raw.alert)
-        return self._published(schemas.enriched(raw, evidence, self._clock()))
+        return self._published(raw, schemas.enriched(raw, evidence, self._clock()))
 
-    def _published(self, enriched: EnrichedAlert) -> EnrichedAlert:
-        # Sources are queried with the alert as it came; what leaves the stage has its secrets removed,
-        # the alert's labels and annotations as well as every line quoted from the sources.
+    def _published(self, raw: RawAlert, enriched: EnrichedAlert) -> EnrichedAlert:
+        # Sources are queried with the alert as it came; what leaves the stage has its secrets removed:
+        # every line quoted from the sources, and the alert's labels and annotations unless ingest did.
+        if raw.redacted:
+            evidence = redact_value(enriched.evidence, self._redactor)
+            return (
+                enriched
+                if evidence is enriched.evidence
+                else msgspec.structs.replace(enriched, evidence=evidence)
+            )
         return redact_message(enriched, self._redactor)
 
     async def enrich(self, alert: Alert) -> Evidence:

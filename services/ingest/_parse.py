@@ -54,7 +54,7 @@ def parse_webhook(
         raise BadRequest("the webhook carries no alerts")
     received_at = now or datetime.now(UTC)
     group = schemas.GroupContext(
-        receiver=webhook.receiver,
+        receiver=redactor.redact(webhook.receiver),
         group_key=redactor.redact(webhook.group_key),
         group_labels=redact_labels(webhook.group_labels, redactor),
         common_labels=redact_labels(webhook.common_labels, redactor),
@@ -70,6 +70,7 @@ def parse_webhook(
                 group=group,
                 source="alertmanager",
                 received_at=received_at,
+                redacted=True,
             )
         )
     return messages
@@ -95,4 +96,5 @@ def parse_manual(
         alert=redact_alert(alert, redactor or _DEFAULT),
         source="manual",
         received_at=received_at,
+        redacted=True,
     )

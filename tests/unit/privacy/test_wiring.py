@@ -34,6 +34,7 @@ def test_ingest_redacts_labels_and_annotations_and_keeps_the_episode_id() -> Non
         "connect to postgres://payments:<secret:password>@pg-1:5432/pay failed"
     )
     assert message.alert.labels["api_key"] == "<secret:api-key>"
+    assert message.redacted, "the enricher is told it need not redact the alert again"
     original = schemas.decode(webhook(), schemas.AlertmanagerWebhook).alerts[0]
     assert message.id == schemas.alert_id(original)
     assert message.alert.fingerprint == schemas.label_fingerprint(original.labels)
@@ -41,7 +42,9 @@ def test_ingest_redacts_labels_and_annotations_and_keeps_the_episode_id() -> Non
 
 def test_a_manual_alert_is_redacted_too() -> None:
     body = orjson.dumps({"labels": {"alertname": "Slow"}, "annotations": {"note": f"dsn={DSN}"}})
-    assert "Maple774" not in schemas.encode(parse_manual(body)).decode()
+    message = parse_manual(body)
+    assert "Maple774" not in schemas.encode(message).decode()
+    assert message.redacted
 
 
 def test_a_rejection_does_not_echo_a_secret() -> None:
@@ -73,6 +76,18 @@ async def test_the_enricher_redacts_what_it_publishes_even_without_sources(
     assert "Maple774" not in text
     assert "12345678" not in text
     assert enriched.alert.labels["account"] == "acct-<secret:site>"
+
+
+async def test_the_enricher_leaves_an_alert_ingest_redacted_as_it_came(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Ingest already redacted it (with the same REDACT_PATTERNS): once is enough on the hot path."""
+    enricher = make_enricher(load(EnricherSettings, {"REDACT_PATTERNS": r"acct-(\d{8})"}), session)
+    [raw] = parse_webhook(webhook())
+    assert raw.redacted
+    enriched = await enricher.handle(raw)
+    assert enriched.alert is raw.alert
+    assert enriched.group is raw.group
 
 
 async def test_a_bad_redact_pattern_stops_the_start_naming_the_setting(
