@@ -10,6 +10,8 @@ import orjson
 
 from schemas import _subjects
 from schemas._alertmanager import AlertmanagerWebhook
+from schemas._feedback import Feedback
+from schemas._incidents import IncidentEvent, IncidentReview
 from schemas._messages import (
     AnalyzedAlert,
     DeadLetter,
@@ -26,6 +28,9 @@ DOCUMENTED: dict[str, tuple[str, type[Any]]] = {
     "alerts.enriched": (_subjects.ENRICHED, EnrichedAlert),
     "alerts.analyzed": (_subjects.ANALYZED, AnalyzedAlert),
     "alerts.dead": (_subjects.DEAD, DeadLetter),
+    "alerts.incidents": (_subjects.INCIDENTS, IncidentEvent),
+    "alerts.review": (_subjects.REVIEW, IncidentReview),
+    "alerts.feedback": (_subjects.FEEDBACK, Feedback),
 }
 
 

@@ -6,8 +6,10 @@ so a newer producer never breaks an older consumer; a breaking change bumps
 
     RawAlert        alerts.raw       one alert as ingest received it
       EnrichedAlert alerts.enriched  + evidence (metrics, logs, errors)
-        AnalyzedAlert alerts.analyzed + analysis
+        AnalyzedAlert alerts.analyzed + analysis (+ the incident it belongs to)
     DeadLetter      alerts.dead      what a stage could not process, and why
+
+Incident events and reviews are in ``schemas._incidents``, feedback in ``schemas._feedback``.
 """
 
 from __future__ import annotations
@@ -176,11 +178,27 @@ class EnrichedAlert(RawAlert, kw_only=True, frozen=True):
     enriched_at: UtcTime
 
 
+# How an alert relates to its incident: the alert naming the cause, alerts it explains, and alerts
+# grouped by a weaker signal (same group key, override label, time and place).
+MemberRole = Literal["root", "caused", "related"]
+
+
+class IncidentRef(msgspec.Struct, kw_only=True, frozen=True):
+    """The incident an alert belongs to (``schemas._incidents``), and its part in it."""
+
+    id: str
+    role: MemberRole
+    # The signals that put the alert in the incident, e.g. ["node", "time"]; empty for the root.
+    signals: list[str] = []
+
+
 class AnalyzedAlert(EnrichedAlert, kw_only=True, frozen=True):
     """``alerts.analyzed``: self-contained for any subscriber."""
 
     analysis: Analysis
     analyzed_at: UtcTime
+    # Set when incidents are on (``INCIDENTS_ENABLED``); the incident's own events are on alerts.incidents.*.
+    incident: IncidentRef | None = None
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):

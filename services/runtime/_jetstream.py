@@ -32,11 +32,17 @@ import schemas
 from services.runtime._errors import Stopped
 from services.runtime._settings import NatsSettings, StageSettings
 
-# Durable consumer name -> the subject it reads.
+# Durable consumer name -> the subject it reads. The first three are the pipeline's stages; the others
+# are companions (``StageSpec.companions``) served by a stage's process or by the history service.
 CONSUMERS: dict[str, str] = {
     "enricher": schemas.RAW,
     "analyst": schemas.ENRICHED,
     "notifier": schemas.ANALYZED,
+    "incidents": schemas.REVIEW,
+    "notifier-incidents": schemas.INCIDENTS,
+    "history": schemas.ANALYZED,
+    "history-incidents": schemas.INCIDENTS,
+    "history-feedback": schemas.FEEDBACK,
 }
 
 

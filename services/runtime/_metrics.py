@@ -6,34 +6,52 @@ A retried message is counted as ``retry``, never as dropped; a message that reac
 
 from __future__ import annotations
 
+import weakref
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
-class StageMetrics:
-    def __init__(self, registry: CollectorRegistry, stage: str) -> None:
-        self.stage = stage
-        messages = Counter(
+class _Families:
+    """The metric families of one registry, shared by the stages a process runs (a stage and its
+    companions): a family registered twice in one registry is an error."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.messages = Counter(
             "aiops_messages", "Messages a stage finished, by outcome", ["stage", "outcome"], registry=registry
         )
         self.dead_letters = Counter(
             "aiops_dead_letters", "Messages sent to alerts.dead", ["stage", "error_type"], registry=registry
         )
-        handler_seconds = Histogram(
+        self.handler_seconds = Histogram(
             "aiops_handler_seconds",
             "Time from receipt to ack, retry or dead letter of one message",
             ["stage"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        in_flight = Gauge("aiops_in_flight", "Messages being processed now", ["stage"], registry=registry)
+        self.in_flight = Gauge(
+            "aiops_in_flight", "Messages being processed now", ["stage"], registry=registry
+        )
+
+
+_FAMILIES: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
+
+
+class StageMetrics:
+    def __init__(self, registry: CollectorRegistry, stage: str) -> None:
+        self.stage = stage
+        families = _FAMILIES.get(registry)
+        if families is None:
+            families = _FAMILIES[registry] = _Families(registry)
+        self.dead_letters = families.dead_letters
         # Bound once: a label lookup per message is measurable on the hot path.
-        self.handler_seconds = handler_seconds.labels(stage)
-        self.in_flight = in_flight.labels(stage)
-        self.ok = messages.labels(stage, "ok")
-        self.retry = messages.labels(stage, "retry")
-        self.dead_total = messages.labels(stage, "dead")
+        self.handler_seconds = families.handler_seconds.labels(stage)
+        self.in_flight = families.in_flight.labels(stage)
+        self.ok = families.messages.labels(stage, "ok")
+        self.retry = families.messages.labels(stage, "retry")
+        self.dead_total = families.messages.labels(stage, "dead")
 
     def dead(self, error_type: str) -> None:
         self.dead_letters.labels(self.stage, error_type).inc()

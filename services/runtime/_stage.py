@@ -47,13 +47,20 @@ class Runtime:
 @dataclass(frozen=True)
 class StageSpec(Generic[In, S]):
     """A stage: its consumer and subjects, and ``build``, which returns its one ``Handler``
-    (``inline=True`` when, as configured, its ``handle`` waits on nothing: see ``_worker``)."""
+    (``inline=True`` when, as configured, its ``handle`` waits on nothing: see ``_worker``).
+
+    ``companions`` are further consumers the same process serves with the same settings, connection,
+    health endpoint and metrics (the analyst's incident reviews beside its alerts); each is a stage
+    of its own in every other respect: its durable consumer (``name``), its retries, its dead letters.
+    ``build`` returning None switches a companion off in this configuration.
+    """
 
     name: str
     input_subject: str
-    input_type: type[In]
+    input_type: type[Any]
     output_subject: str | None
-    build: Callable[[S, Runtime], Awaitable[Handler]]
+    build: Callable[[S, Runtime], Awaitable[Handler | None]]
+    companions: tuple[StageSpec[Any, Any], ...] = ()
 
 
 def current_delivery() -> int:
@@ -76,18 +83,25 @@ async def serve_stage(
     http_runner: web.AppRunner | None = None
     try:
         await provision(js, settings)
-        handler = await spec.build(settings, runtime)
-        metrics = StageMetrics(runtime.registry, spec.name)
-        worker = Worker(spec.name, spec.output_subject, spec.input_type, settings, nc, handler, metrics)
+        workers = []
+        for part in (spec, *spec.companions):
+            handler = await part.build(settings, runtime)
+            if handler is None:
+                continue
+            metrics = StageMetrics(runtime.registry, part.name)
+            workers.append(
+                Worker(part.name, part.output_subject, part.input_type, settings, nc, handler, metrics)
+            )
+            logger.info("{} consuming {}", part.name, part.input_subject)
 
         app = web.Application()
         add_health_routes(app, runtime.registry, nats_readiness(nc))
         http_runner, port = await start_http(app, settings.health_host, settings.health_port)
-        logger.info("{} consuming {} (health on :{})", spec.name, spec.input_subject, port)
+        logger.info("{} serving health on :{}", spec.name, port)
         if started is not None and not started.done():
             started.set_result(port)
-        await worker.run(stop)
-        await worker.drain(settings.shutdown_grace_seconds)
+        await asyncio.gather(*(worker.run(stop) for worker in workers))
+        await asyncio.gather(*(worker.drain(settings.shutdown_grace_seconds) for worker in workers))
     finally:
         for closer in reversed(runtime.closers):
             with contextlib.suppress(Exception):

@@ -63,6 +63,11 @@ class Handler:
 
     handle: AsyncHandler
     inline: bool = False
+    # Called once with the decoded messages of a batch (inline: the fetched batch; otherwise one
+    # message) before ``handle`` sees any of them, for work that costs one round trip per batch
+    # instead of one per message (a transaction, a compare-and-set). Raising fails the whole batch,
+    # each message retried as if ``handle`` had raised.
+    prepare: Callable[[list[Any]], Awaitable[None]] | None = None
 
 
 # A handled message waiting for its publish ack: alert id, attempts, the ack, the headers sent.
@@ -164,8 +169,11 @@ class Worker:
         self.metrics.in_flight.inc(len(messages))
         try:
             pending: list[Pending] = []
+            decoded = await self._prepare(messages)
             for msg in messages:
-                handled = await self._handle(msg)
+                if decoded is not None and id(msg) not in decoded:
+                    continue  # the batch's preparation failed and settled it
+                handled = await self._handle(msg, None if decoded is None else decoded[id(msg)])
                 if handled is not None:
                     pending.append(handled)
             futures = [future for _, _, _, future, _ in pending if future is not None]
@@ -185,13 +193,39 @@ class Worker:
             self.metrics.in_flight.dec(len(messages))
             self._release(len(messages))
 
-    async def _handle(self, msg: Msg) -> Pending | None:
-        """Decode, handle and publish one message in its span; None when it failed (and was settled)."""
+    async def _prepare(self, messages: list[Msg]) -> dict[int, Any] | None:
+        """The handler's ``prepare`` over what decodes: id(msg) -> its message, or None when there
+        is no ``prepare``. Undecodable messages map to None (``_handle`` rejects them); when
+        ``prepare`` raises, every decoded message is failed here and left out of the map."""
+        if self.handler.prepare is None:
+            return None
+        decoded: dict[int, Any] = {}
+        for msg in messages:
+            try:
+                decoded[id(msg)] = self._decode(msg)
+            except Reject:
+                decoded[id(msg)] = None
+        try:
+            await self.handler.prepare([message for message in decoded.values() if message is not None])
+        except Exception as exc:
+            failed = [msg for msg in messages if decoded[id(msg)] is not None]
+            for msg in failed:
+                with (
+                    traced_handling(self.name, msg.headers),
+                    logger.contextualize(alert_id=decoded[id(msg)].id),
+                ):
+                    await self._failed(msg, exc, deliveries(msg))
+                del decoded[id(msg)]
+        return decoded
+
+    async def _handle(self, msg: Msg, prepared: Any = None) -> Pending | None:
+        """Decode (unless ``prepared``), handle and publish one message in its span; None when it
+        failed (and was settled)."""
         with traced_handling(self.name, msg.headers):
             attempts = deliveries(msg)
             delivery.set(attempts)
             try:
-                message = self._decode(msg)
+                message = prepared if prepared is not None else self._decode(msg)
             except Reject as exc:
                 await self._failed(msg, exc, attempts)
                 return None

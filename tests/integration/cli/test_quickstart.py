@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from services.runtime import CONSUMERS
 from tests.integration.cli.conftest import REPO, aiops
 from tests.support.nats_server import NatsServer, free_port
 
@@ -80,7 +81,8 @@ async def test_up_then_the_commands_of_section_two(nats_server: NatsServer, tmp_
     analysis, accepted, status, tail = outputs
     assert json.loads(analysis)["analysis"]["category"] == "memory_pressure"
     assert json.loads(accepted)["accepted"] == 2
-    assert set(json.loads(status)["consumers"]) == {"enricher", "analyst", "notifier"}
+    # Every durable consumer is reported, the companions (incidents, history) included.
+    assert set(json.loads(status)["consumers"]) == set(CONSUMERS)
     assert "KubePodCrashLooping" in tail
     assert "HighCPUUsage" in tail
     assert "DiskSpaceLow" in tail
