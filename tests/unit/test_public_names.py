@@ -257,6 +257,11 @@ EXPECTED: dict[str, frozenset[str]] = {
             "view",
         }
     ),
+    "services.incidents": frozenset(
+        {
+            "IncidentSettings",
+        }
+    ),
     "services.privacy": frozenset(
         {
             "Redactor",
