@@ -5,30 +5,26 @@ from __future__ import annotations
 from loguru import logger
 
 import schemas
-from services.analyst._budget import SharedTally, TokenBudget
 from services.analyst._cache import EpisodeCache
 from services.analyst._handler import Analyst
-from services.analyst._llm import LlmAnalyst
+from services.analyst._incidents import Incidents
+from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
+from services.analyst._reviews import REVIEWS
 from services.analyst._rules import RulesAnalyst
 from services.analyst._settings import AnalystSettings
+from services.incidents import Correlator, IncidentSettings, IncidentStore, load_topology
 from services.runtime import Handler, Runtime, StageSpec
 
 
 async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
     rules = RulesAnalyst.from_dir(settings.rules_dir)
-    metrics = AnalystMetrics(runtime.registry)
-    llm = None
-    if settings.llm_enabled:
-        budget = None
-        if settings.llm_daily_tokens > 0:
-            tally = await SharedTally.open(runtime.js, settings.llm_budget_bucket, settings)
-            budget = TokenBudget(settings.llm_daily_tokens, tally)
-        llm = LlmAnalyst(settings, rules, metrics, budget=budget)
-        runtime.on_close(llm.close)
-        cap = f"{settings.llm_daily_tokens:,} tokens a day" if budget else "no daily token cap"
-        logger.info("LLM analyst: {} at {} ({})", settings.llm_model, settings.llm_base_url, cap)
-    else:
+    metrics = AnalystMetrics.of(runtime.registry)
+    grouping = IncidentSettings.of(settings)
+    if grouping.incidents_enabled:
+        return await _grouping(settings, grouping, runtime, rules, metrics)
+    llm = await llm_for(settings, runtime, rules, metrics)
+    if llm is None:
         logger.info("no LLM_API_KEY: the rules analyst answers ({} rules)", len(rules.catalogue.rules))
     cache = None
     # The cache saves LLM calls; for the rules analyst a key-value round trip costs more than the rules.
@@ -41,10 +37,28 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
     return Handler(analyst.handle, inline=llm is None and cache is None)
 
 
+async def _grouping(
+    settings: AnalystSettings,
+    grouping: IncidentSettings,
+    runtime: Runtime,
+    rules: RulesAnalyst,
+    metrics: AnalystMetrics,
+) -> Handler:
+    """Incidents on: alerts are placed in incidents per batch and explained by rules one by one; the
+    LLM explains each incident once (the ``incidents`` consumer), not each of its alerts."""
+    store = await IncidentStore.open(runtime.js, grouping.incident_bucket, settings)
+    topology = load_topology(grouping.incident_topology_file)
+    incidents = Incidents(store, Correlator(grouping, topology), grouping, runtime.js)
+    analyst = Analyst(rules, metrics, incidents=incidents)
+    logger.info("incidents on: alerts grouped in {}, analysed per incident", grouping.incident_bucket)
+    return Handler(analyst.handle, inline=True, prepare=incidents.prepare)
+
+
 SPEC: StageSpec[schemas.EnrichedAlert, AnalystSettings] = StageSpec(
     name="analyst",
     input_subject=schemas.ENRICHED,
     input_type=schemas.EnrichedAlert,
     output_subject=schemas.ANALYZED,
     build=build,
+    companions=(REVIEWS,),
 )

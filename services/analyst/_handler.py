@@ -4,6 +4,9 @@ firing, first time      -> analyze (LLM when configured, else rules), keep it fo
 firing, re-sent         -> the kept analysis, reused=True, no LLM call
 resolved                -> the kept analysis, summary says it resolved and after how long
 replay with reanalyze   -> analyze again on purpose, and keep the new answer
+
+With incidents on (``_incidents``), the rules explain each alert and the message names its incident;
+the LLM explains the incident once (``_reviews``), not each of its alerts.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from loguru import logger
 
 import schemas
 from services.analyst._cache import EpisodeCache, cache_key
+from services.analyst._incidents import Incidents
 from services.analyst._metrics import AnalystMetrics
+from services.analyst._placement import Placed
 from services.analyst._rules import RulesAnalyst
 
 
@@ -44,11 +49,13 @@ class Analyst:
         llm: Explainer | None = None,
         cache: EpisodeCache | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        incidents: Incidents | None = None,
     ) -> None:
         self.rules = rules
         self.metrics = metrics
         self.llm = llm
         self.cache = cache
+        self.incidents = incidents
         self.clock = clock
         # Concurrent copies of one episode wait for the first one's analysis instead of calling again.
         self._pending: dict[str, asyncio.Future[schemas.Analysis]] = {}
@@ -64,13 +71,21 @@ class Analyst:
         else:
             analysis, shared = await self._analyze_once(message, keep=alert.status == "firing")
             analysis = msgspec.structs.replace(analysis, reused=shared)
-        return self._analyzed(message, analysis)
+        placed = self.incidents.take(message) if self.incidents is not None else Placed()
+        return self._analyzed(message, analysis, placed)
 
-    def _analyzed(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis) -> schemas.AnalyzedAlert:
+    def _analyzed(
+        self, message: schemas.EnrichedAlert, analysis: schemas.Analysis, placed: Placed
+    ) -> schemas.AnalyzedAlert:
         if message.alert.status == "resolved":
             analysis = resolved(analysis, message.alert, self.clock(), reused=analysis.reused)
+        if placed.degraded:
+            analysis = msgspec.structs.replace(analysis, degraded=True, degraded_reason=placed.degraded)
         self.metrics.published(analysis)
-        return schemas.analyzed(message, analysis, self.clock())
+        analyzed = schemas.analyzed(message, analysis, self.clock())
+        if placed.ref is None:
+            return analyzed
+        return msgspec.structs.replace(analyzed, incident=placed.ref)
 
     async def _lookup(self, alert: schemas.Alert) -> schemas.Analysis | None:
         if self.cache is None:

@@ -3,6 +3,7 @@
     analyze()  never raises; it returns the LLM's analysis, or the rules analyst's with
                degraded=True and the reason (breaker open, provider errors, invalid answers,
                the daily token budget spent).
+    explain()  the same for any prompt and fallback: an incident's (services/analyst/_incident_analysis.py).
 
 Retries are ours (the SDK's own are off): on 429, 5xx, timeouts and connection errors, honouring
 Retry-After, with jittered exponential backoff. Each request passes the rate limiter and the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -35,8 +37,9 @@ from services.analyst._errors import (
     error_type,
     is_transient,
 )
+from services.analyst._memory import PastIncidents
 from services.analyst._metrics import AnalystMetrics
-from services.analyst._prompt import REPAIR_PROMPT, build_prompt
+from services.analyst._prompt import REPAIR_PROMPT, Prompt, build_prompt
 from services.analyst._rules import RulesAnalyst
 from services.analyst._settings import AnalystSettings
 
@@ -101,16 +104,28 @@ class LlmAnalyst:
         self.budget = budget or TokenBudget(settings.llm_daily_tokens, LocalTally())
         self.slots = asyncio.Semaphore(settings.llm_concurrency or settings.max_in_flight)
         self._format = response_format(settings.llm_response_format)
+        # Similar past incidents for the prompt (DATABASE_URL): set by llm_for, None without history.
+        self.memory: PastIncidents | None = None
 
     async def close(self) -> None:
         await self.client.close()
 
     async def analyze(self, message: schemas.EnrichedAlert) -> schemas.Analysis:
+        budget = self.settings.llm_max_prompt_tokens
+        similar = await self.memory.for_prompt(message) if self.memory is not None else []
+        return await self.explain(
+            lambda scrub: build_prompt(message, budget, scrub, similar), lambda: self.rules.analyze(message)
+        )
+
+    async def explain(
+        self, prompt_for: Callable[[Callable[[str], str]], Prompt], fallback: Callable[[], schemas.Analysis]
+    ) -> schemas.Analysis:
+        """One answer to any prompt (an alert's, an incident's) through the same client, retries, breaker,
+        budget, anonymiser and repair round; ``fallback()`` answers, marked degraded, when the LLM does not.
+        ``prompt_for`` gets the anonymiser's scrub (or the identity) to apply to its user part."""
         usage = [0, 0]
         anonymizer = anonymizer_for(self.settings)
-        prompt = build_prompt(
-            message, self.settings.llm_max_prompt_tokens, anonymizer.scrub_json if anonymizer else lambda t: t
-        )
+        prompt = prompt_for(anonymizer.scrub_json if anonymizer else _unchanged)
         messages = list(prompt.messages)
         try:
             async with self.slots:
@@ -127,19 +142,21 @@ class LlmAnalyst:
                     text, model = await self._complete(messages, usage)
                     answer = parse_answer(text)
         except Exception as exc:
-            return self._fallback(message, exc, usage)
+            return self._fallback(fallback, exc, usage)
         analysis = to_analysis(answer, model=model, prompt_tokens=usage[0], completion_tokens=usage[1])
         return anonymizer.restore_analysis(analysis) if anonymizer else analysis
 
     def _repair_text(self, error: InvalidAnswer) -> str:
         return REPAIR_PROMPT.format(error=str(error)[:300], categories=", ".join(schemas.CATEGORIES))
 
-    def _fallback(self, message: schemas.EnrichedAlert, exc: Exception, usage: list[int]) -> schemas.Analysis:
+    def _fallback(
+        self, fallback: Callable[[], schemas.Analysis], exc: Exception, usage: list[int]
+    ) -> schemas.Analysis:
         kind = error_type(exc)
         if not isinstance(exc, BreakerOpen | BudgetExhausted | InvalidAnswer | RetryAfterTooLong):
             logger.warning("LLM unavailable ({}), answering with the rules analyst", kind)
         self.metrics.fallbacks.labels(kind).inc()
-        analysis = self.rules.analyze(message)
+        analysis = fallback()
         return msgspec.structs.replace(
             analysis,
             degraded=True,
@@ -208,6 +225,10 @@ class LlmAnalyst:
             self.metrics.llm_daily_tokens.set(await self.budget.spend(spent))
         text = response.choices[0].message.content if response.choices else None
         return text, response.model or self.settings.llm_model
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 def _reason(exc: Exception) -> str:

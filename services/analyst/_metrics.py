@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Self
+from weakref import WeakKeyDictionary
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 import schemas
+
+# One set per registry: the analyst and its incidents consumer serve one /metrics.
+_SHARED: WeakKeyDictionary[CollectorRegistry, AnalystMetrics] = WeakKeyDictionary()
 
 
 class AnalystMetrics:
@@ -30,6 +36,12 @@ class AnalystMetrics:
             ["error_type"],
             registry=registry,
         )
+        self.incident_analyses = Counter(
+            "aiops_incident_analyses",
+            "Incident analyses made (one per incident, more on material changes)",
+            ["analyzer", "degraded"],
+            registry=registry,
+        )
         self._published: dict[tuple[str, bool, bool], Counter] = {}
         self.cache = Counter("aiops_analysis_cache", "Episode cache lookups", ["result"], registry=registry)
         self.llm_daily_tokens = Gauge(
@@ -40,6 +52,14 @@ class AnalystMetrics:
         self.breaker_open = Gauge(
             "aiops_llm_breaker_open", "1 while the LLM circuit breaker is open", registry=registry
         )
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> Self:
+        """The metrics registered in ``registry``, registering them the first time."""
+        found = _SHARED.get(registry)
+        if found is None:
+            found = _SHARED[registry] = cls(registry)
+        return found  # type: ignore[return-value]
 
     def published(self, analysis: schemas.Analysis) -> None:
         key = (analysis.analyzer, analysis.degraded, analysis.reused)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -50,13 +50,9 @@ def answer_shape() -> str:
     return "{" + ",\n ".join(f'"{name}": {_placeholder(fields[name])}' for name in ANSWER_FIELDS) + "}"
 
 
-SYSTEM_PROMPT = (
-    """You are a site reliability engineer explaining one Prometheus alert to the on-call person.
-You receive the alert, its rule expression, summaries of the metric series around the alert's start
-and the log lines clustered into templates. Answer with one JSON object and nothing else:
-
-"""
-    + answer_shape()
+# What the model answers and how, whatever it explains (one alert here, an incident in _incident_prompt.py).
+ANSWER_INSTRUCTIONS = (
+    answer_shape()
     + """
 
 Categories name the CAUSE, not the symptom (a crash loop caused by OOM kills is memory_pressure;
@@ -77,6 +73,15 @@ Rules:
 """
 )
 
+SYSTEM_PROMPT = (
+    """You are a site reliability engineer explaining one Prometheus alert to the on-call person.
+You receive the alert, its rule expression, summaries of the metric series around the alert's start
+and the log lines clustered into templates. Answer with one JSON object and nothing else:
+
+"""
+    + ANSWER_INSTRUCTIONS
+)
+
 REPAIR_PROMPT = (
     "Your answer could not be used: {error}. Answer again with only the JSON object, with exactly the "
     f"keys {', '.join(ANSWER_FIELDS)}; category one of: {{categories}}."
@@ -92,7 +97,8 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def _context(message: schemas.EnrichedAlert) -> dict[str, Any]:
+def alert_context(message: schemas.EnrichedAlert) -> dict[str, Any]:
+    """One alert and its evidence as the prompt's JSON, the shape REDUCTIONS shrink."""
     alert = message.alert
     evidence = msgspec.to_builtins(message.evidence)
     return {
@@ -201,22 +207,46 @@ class Prompt(msgspec.Struct, frozen=True):
     dropped: list[str]
 
 
-def _render(context: dict[str, Any]) -> str:
+def render_context(context: dict[str, Any]) -> str:
     return json.dumps(context, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+# Similar past incidents (services/analyst/_memory.py) take at most this share of the budget, and
+# go last when even the evidence's reductions are not enough: this alert's evidence decides.
+MEMORY_SHARE = 0.15
+MEMORY_NOTE = (
+    "earlier alerts like this one and their causes: a cause confirmed or corrected by a person is strong"
+    " prior evidence, the analyst's own unreviewed answer is weak; this alert's evidence decides"
+)
+
+
+def _add_memory(context: dict[str, Any], similar: Sequence[dict[str, Any]], budget: int) -> None:
+    items = list(similar)
+    while items and estimate_tokens(render_context({"similar_past": items})) > budget * MEMORY_SHARE:
+        items.pop()
+    if items:
+        context["similar_past"] = {"note": MEMORY_NOTE, "incidents": items}
+
+
 def build_prompt(
-    message: schemas.EnrichedAlert, budget: int, scrub: Callable[[str], str] = lambda text: text
+    message: schemas.EnrichedAlert,
+    budget: int,
+    scrub: Callable[[str], str] = lambda text: text,
+    similar: Sequence[dict[str, Any]] = (),
 ) -> Prompt:
     """System and user messages that fit ``budget`` tokens (estimated), dropping context in order."""
-    context = _context(message)
+    context = alert_context(message)
+    _add_memory(context, similar, budget)
     fixed = estimate_tokens(SYSTEM_PROMPT) + 2 * MESSAGE_OVERHEAD_TOKENS
-    user = _render(context)
+    user = render_context(context)
     for reduce in REDUCTIONS:
         if fixed + estimate_tokens(user) <= budget:
             break
         context["dropped"].append(reduce(context))
-        user = _render(context)
+        user = render_context(context)
+    if fixed + estimate_tokens(user) > budget and context.pop("similar_past", None):
+        context["dropped"].append("similar past incidents")
+        user = render_context(context)
     user = scrub(user)
     return Prompt(
         messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}],

@@ -1,17 +1,23 @@
-"""The analyst's settings; names of the original design (DEEPSEEK_*) stay valid as aliases."""
+"""The analyst's settings; names of the original design (DEEPSEEK_*) stay valid as aliases.
+
+Its own fields are below; the incidents' settings (``services.incidents.IncidentSettings``) are
+composed in, read back typed with ``IncidentSettings.of(settings)``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
-from services.runtime import StageSettings, doc
+from services.analyst._memory import MemorySettings
+from services.incidents import IncidentSettings
+from services.runtime import StageSettings, doc, with_parts
 
 ResponseFormat = Literal["json_object", "json_schema", "json_object_schema", "none"]
 
 
-class AnalystSettings(StageSettings, kw_only=True, frozen=True):
+class OwnSettings(StageSettings, kw_only=True, frozen=True):
     health_port: Annotated[int, doc("Port of /healthz, /readyz and /metrics; 0 picks a free one")] = 8002
     rules_dir: Annotated[
         str, doc("Directory of extra rule YAML files; a rule with a built-in rule's id replaces it")
@@ -97,3 +103,9 @@ class AnalystSettings(StageSettings, kw_only=True, frozen=True):
     @property
     def llm_enabled(self) -> bool:
         return bool(self.llm_api_key)
+
+
+if TYPE_CHECKING:
+    AnalystSettings = OwnSettings
+else:
+    AnalystSettings = with_parts("AnalystSettings", OwnSettings, [IncidentSettings, MemorySettings])

@@ -1,4 +1,8 @@
-"""``aiops replay``: feed a past window back through the later stages, marked as a replay."""
+"""``aiops replay``: feed a past window back through the later stages, marked as a replay.
+
+Alerts (alerts.raw, alerts.enriched) go through the stages after them again; incident events
+(alerts.incidents.*) go back to their own subjects, for their subscribers and, with --notify, the notifier.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,40 @@ from services.cli._common import nats_connection, out
 from services.cli._progress import Tracker
 from services.cli._window import left_in_window, read_window
 
-REPLAYABLE = (schemas.RAW, schemas.ENRICHED)
+INCIDENT_SUBJECTS = (
+    schemas.INCIDENTS,
+    schemas.INCIDENT_OPENED,
+    schemas.INCIDENT_UPDATED,
+    schemas.INCIDENT_RESOLVED,
+)
+REPLAYABLE = (schemas.RAW, schemas.ENRICHED, *INCIDENT_SUBJECTS)
+
+Replayable = schemas.RawAlert | schemas.IncidentEvent
 
 
-def matches(message: schemas.RawAlert, selectors: dict[str, str]) -> bool:
-    return all(message.alert.labels.get(name) == value for name, value in selectors.items())
+def labels_of(message: Replayable) -> dict[str, str]:
+    """What --match selects on: an alert's labels; an incident's scope and its root's labels."""
+    if isinstance(message, schemas.IncidentEvent):
+        root = message.incident.root
+        return {**(root.labels if root else {}), **message.incident.scope}
+    return message.alert.labels
+
+
+def matches(message: Replayable, selectors: dict[str, str]) -> bool:
+    labels = labels_of(message)
+    return all(labels.get(name) == value for name, value in selectors.items())
+
+
+def _message_type(subject: str) -> type[Replayable]:
+    if subject in INCIDENT_SUBJECTS:
+        return schemas.IncidentEvent
+    return schemas.RawAlert if subject == schemas.RAW else schemas.EnrichedAlert
+
+
+def _shown(message: Replayable) -> str:
+    if isinstance(message, schemas.IncidentEvent):
+        return f"{message.id} {message.event} {message.incident.title}"
+    return f"{message.id[:12]} {message.alert.labels.get('alertname')}"
 
 
 class _Replayer:
@@ -34,7 +67,7 @@ class _Replayer:
     ) -> None:
         self.js = js
         self.subject = subject
-        self.message_type = schemas.RawAlert if subject == schemas.RAW else schemas.EnrichedAlert
+        self.message_type = _message_type(subject)
         self.selectors = selectors
         self.marker = marker
         self.dry_run = dry_run
@@ -52,13 +85,19 @@ class _Replayer:
         self.seen.add(message.id)
         if not self.dry_run:
             marked = msgspec.structs.replace(message, replay=self.marker)
+            # An incident event goes back to its own kind's subject, whatever subject selected it.
+            subject = (
+                schemas.incident_subject(message.event)
+                if isinstance(message, schemas.IncidentEvent)
+                else self.subject
+            )
             await self.js.publish(
-                self.subject,
+                subject,
                 schemas.encode(marked),
                 headers={schemas.MSG_ID_HEADER: f"replay:{self.marker.id}:{message.id}"},
             )
         verb = "would replay" if self.dry_run else "replayed"
-        return f"{verb} {message.id[:12]} {message.alert.labels.get('alertname')}"
+        return f"{verb} {_shown(message)}"
 
 
 async def replay(
@@ -73,6 +112,8 @@ async def replay(
 ) -> int:
     if subject not in REPLAYABLE:
         raise SystemExit(f"aiops replay: --subject must be one of {', '.join(REPLAYABLE)}")
+    if reanalyze and subject in INCIDENT_SUBJECTS:
+        raise SystemExit("aiops replay: --reanalyze replays alerts; incident events carry their analysis")
     marker = schemas.Replay(
         # Unique per run: two replays in the same second must not share de-duplication ids.
         id=f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}",
@@ -96,8 +137,9 @@ async def replay(
                 # On a terminal the bar says how far it got; a listing (--dry-run) is still wanted.
                 if dry_run or not progress.terminal:
                     progress.note(line)
+    what = "incident event(s)" if subject in INCIDENT_SUBJECTS else "alert(s)"
     out(
-        f"{replayed} alert(s) {'selected' if dry_run else 'replayed as ' + marker.id} from {subject}, "
+        f"{replayed} {what} {'selected' if dry_run else 'replayed as ' + marker.id} from {subject}, "
         f"{skipped} skipped; reanalyze={reanalyze} notify={notify}"
     )
     return 0

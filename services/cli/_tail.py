@@ -1,4 +1,4 @@
-"""``aiops tail``: follow alerts.analyzed and print each analysis readably."""
+"""``aiops tail``: follow alerts.analyzed (or, with --incidents, alerts.incidents.*) and print readably."""
 
 from __future__ import annotations
 
@@ -11,19 +11,63 @@ import schemas
 from services.cli._common import nats_connection, out, render
 from services.cli._window import require_stream
 
+# Alert names spelt out per incident; the others are counted.
+NAMES_SHOWN = 5
 
-async def tail(since: timedelta | None, json_output: bool, limit: int | None) -> int:
+
+def _counts(alertnames: dict[str, int]) -> str:
+    ranked = sorted(alertnames.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{n} {name}" for name, n in ranked[:NAMES_SHOWN])
+    rest = sum(n for _, n in ranked[NAMES_SHOWN:])
+    return f"{shown} and {rest} more" if rest else shown
+
+
+def render_incident(message: schemas.IncidentEvent) -> str:
+    """An incident event as an on-call engineer reads it in a terminal: what, where, how many, why."""
+    incident = message.incident
+    replay = f" [replay {message.replay.id}]" if message.replay else ""
+    head = f"[{message.sent_at:%H:%M:%S}] {incident.id} {message.event.upper()} #{message.sequence}{replay}"
+    lines = [f"{head} · {incident.severity or 'no severity'} · {incident.title}"]
+    if incident.root is not None:
+        root = incident.root
+        place = " ".join(
+            f"{k}={v}" for k, v in sorted(root.labels.items()) if k not in ("alertname", "severity")
+        )
+        lines.append(
+            "  root: " + " ".join(part for part in (root.alertname, place, f"({root.status})") if part)
+        )
+    counts = _counts(incident.alertnames)
+    lines.append(
+        f"  members: {incident.member_count} ({incident.firing_count} firing)"
+        + (f": {counts}" if counts else "")
+    )
+    if message.changes:
+        lines.append(f"  changes: {', '.join(message.changes)}")
+    analysis = incident.analysis
+    if analysis is not None:
+        degraded = ", degraded" if analysis.degraded else ""
+        lines.append(f"  analysis ({analysis.analyzer}{degraded}): {analysis.summary}")
+        lines.append(f"  cause: {analysis.root_cause}")
+    return "\n".join(lines)
+
+
+def _rendered(data: bytes, incidents: bool) -> str:
+    if incidents:
+        return render_incident(schemas.decode(data, schemas.IncidentEvent))
+    return render(schemas.decode(data, schemas.AnalyzedAlert))
+
+
+async def tail(since: timedelta | None, json_output: bool, limit: int | None, incidents: bool = False) -> int:
+    subject = schemas.INCIDENTS if incidents else schemas.ANALYZED
     async with nats_connection("tail") as nc:
         js = nc.jetstream()
-        await require_stream(js, schemas.ANALYZED)
+        await require_stream(js, subject)
         if since is None:
-            sub = await js.subscribe(
-                schemas.ANALYZED, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
-            )
+            sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
         else:
             start = datetime.now(UTC) - since
             sub = await js.subscribe(
-                schemas.ANALYZED,
+                subject,
                 ordered_consumer=True,
                 deliver_policy=DeliverPolicy.BY_START_TIME,
                 config=ConsumerConfig(opt_start_time=start),
@@ -40,8 +84,8 @@ async def tail(since: timedelta | None, json_output: bool, limit: int | None) ->
                 out(msg.data.decode())
             else:
                 try:
-                    out(render(schemas.decode(msg.data, schemas.AnalyzedAlert)) + "\n")
+                    out(_rendered(msg.data, incidents) + "\n")
                 except (schemas.DecodeError, schemas.ValidationError) as exc:
-                    out(f"(unreadable message on {schemas.ANALYZED}: {exc})")
+                    out(f"(unreadable message on {msg.subject}: {exc})")
             shown += 1
     return 0

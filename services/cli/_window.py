@@ -60,7 +60,8 @@ async def read_window(
 ) -> AsyncIterator[Msg]:
     """Messages on ``subject`` stored in [since, until], ending at what the stream held when called."""
     info = await require_stream(js, subject)
-    if not (info.state.subjects or {}).get(subject):
+    # The server counts each subject the filter matches (a wildcard, alerts.incidents.>, matches several).
+    if not any((info.state.subjects or {}).values()):
         return
     if since is None:
         sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)

@@ -3,6 +3,52 @@
 A library the analyst uses; pure logic except ``_store`` (JetStream key-value).
 """
 
+from services.incidents._correlate import Assignment, Correlator, incident_id
+from services.incidents._events import after_sent, event, incident
+from services.incidents._index import IndexEntry, OpenIndex
+from services.incidents._lifecycle import (
+    EXEMPLAR_SLOTS,
+    Exemplar,
+    IncidentState,
+    Joining,
+    firing_id,
+    join,
+    material,
+    new_review,
+    resolve_member,
+    review_due,
+    with_analysis,
+)
 from services.incidents._settings import IncidentSettings
+from services.incidents._store import Conflicted, IncidentStore, MemberRecord, member_key, shard_of
+from services.incidents._topology import Topology, load_topology
 
-__all__ = ["IncidentSettings"]
+__all__ = [
+    "EXEMPLAR_SLOTS",
+    "Assignment",
+    "Conflicted",
+    "Correlator",
+    "Exemplar",
+    "IncidentSettings",
+    "IncidentState",
+    "IncidentStore",
+    "IndexEntry",
+    "Joining",
+    "MemberRecord",
+    "OpenIndex",
+    "Topology",
+    "after_sent",
+    "event",
+    "firing_id",
+    "incident",
+    "incident_id",
+    "join",
+    "load_topology",
+    "material",
+    "member_key",
+    "new_review",
+    "resolve_member",
+    "review_due",
+    "shard_of",
+    "with_analysis",
+]

@@ -21,6 +21,13 @@ class IncidentSettings(SettingsPart, kw_only=True, frozen=True):
     incident_group_wait_seconds: Annotated[
         float, doc("How long a new incident gathers members before its first analysis and notification")
     ] = 5.0
+    incident_update_seconds: Annotated[
+        float,
+        doc(
+            "How long an open incident gathers new members before one updated event "
+            "(a new root, severity up or reopening is sent at once)"
+        ),
+    ] = 30.0
     incident_resolve_grace_seconds: Annotated[
         float, doc("How long every member must stay resolved before the incident resolves")
     ] = 120.0
@@ -39,3 +46,10 @@ class IncidentSettings(SettingsPart, kw_only=True, frozen=True):
     incident_bucket: Annotated[str, doc("Key-value bucket of incident state and membership")] = (
         "aiops-incidents"
     )
+    incident_store_timeout_seconds: Annotated[
+        float,
+        doc(
+            "Longest wait on the incident bucket per batch; beyond it alerts go on one by one "
+            "(degraded) for a while, so an outage never blocks the pipeline"
+        ),
+    ] = 2.0

@@ -1,0 +1,102 @@
+"""Where the alerts of a batch go, given their membership records: the pure part of ``_incidents``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+
+import schemas
+from services.incidents import Joining, MemberRecord
+
+Joins = dict[str, list[tuple[schemas.EnrichedAlert, Joining]]]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An alert's place: its incident, or why it has none (``degraded``)."""
+
+    ref: schemas.IncidentRef | None = None
+    degraded: str = ""
+
+
+def member_of(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
+    alert = message.alert
+    return schemas.IncidentMember(
+        alert_id=message.id,
+        alertname=alert.labels.get("alertname", ""),
+        status=alert.status,
+        severity=alert.labels.get("severity", ""),
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at,
+        labels={key: value for key, value in alert.labels.items() if key != "alertname"},
+        summary=alert.annotations.get("summary", ""),
+    )
+
+
+def rejoining(episode: str, record: MemberRecord) -> Joining:
+    """A member known from its record (claimed earlier, by this replica or another)."""
+    return Joining(
+        episode, record.incident, record.role, tuple(record.signals), new_root=record.role == "root"
+    )
+
+
+def ref(record: MemberRecord | None) -> schemas.IncidentRef | None:
+    if record is None:
+        return None
+    return schemas.IncidentRef(id=record.incident, role=record.role, signals=list(record.signals))
+
+
+def sort_out(
+    live: list[schemas.EnrichedAlert],
+    records: dict[str, MemberRecord | None],
+    joinings: dict[str, Joining],
+    when: Callable[[schemas.Alert], datetime],
+) -> tuple[Joins, dict[str, list[schemas.EnrichedAlert]]]:
+    """Per incident, the members to count (firing, not counted yet) and the resolutions to apply.
+
+    Joins come in the order the correlator placed them (``when``, then episode), so the alert that
+    opened an incident joins before a root that arrived in the same batch.
+    """
+    joins: Joins = defaultdict(list)
+    resolves: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
+    for message in live:
+        episode = schemas.episode_key(message.alert)
+        record = records[episode]
+        if record is None:
+            continue
+        if message.alert.status == "firing" and not record.counted:
+            joining = joinings.get(episode) or rejoining(episode, record)
+            if all(episode != j.episode for _, j in joins[record.incident]):
+                joins[record.incident].append((message, joining))
+        elif (
+            message.alert.status == "resolved"
+            and not record.resolved
+            and (record.counted or episode in joinings)
+        ):
+            resolves[record.incident].append(message)
+    for listed in joins.values():
+        listed.sort(key=lambda item: (when(item[0].alert), item[1].episode))
+    return joins, resolves
+
+
+def marked(
+    records: dict[str, MemberRecord | None], joins: Joins, resolves: dict[str, list[schemas.EnrichedAlert]]
+) -> dict[str, MemberRecord]:
+    """The membership records once this batch's joins and resolutions are counted."""
+    changed: dict[str, MemberRecord] = {}
+    for listed in joins.values():
+        for _, joining in listed:
+            record = records[joining.episode]
+            if record is not None:
+                changed[joining.episode] = msgspec.structs.replace(record, counted=True)
+    for messages in resolves.values():
+        for message in messages:
+            episode = schemas.episode_key(message.alert)
+            record = changed.get(episode) or records[episode]
+            if record is not None:
+                changed[episode] = msgspec.structs.replace(record, counted=True, resolved=True)
+    return changed

@@ -1,0 +1,157 @@
+"""The analyst's ``incidents`` consumer: an incident falls due, is analysed once and announced once.
+
+    review not due yet            RetryLater(due - now): JetStream brings it back then
+    review of an older generation nothing: a newer review of the incident is on its way
+    due                           analyse (the LLM for the first analysis and for material changes,
+                                  INCIDENT_MAX_ANALYSES at most), publish the IncidentEvent with
+                                  Nats-Msg-Id = event.id and await its ack, then save the state
+
+A crash between the publish and the save makes the review come back and publish the same event id
+again, which JetStream drops as a duplicate. Members that joined meanwhile stay pending for the next
+event (their own review is already queued).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from loguru import logger
+from nats.js import JetStreamContext
+
+import schemas
+from services.analyst._incident_analysis import IncidentAnalyst
+from services.analyst._incidents import publish_review
+from services.analyst._llm_setup import llm_for
+from services.analyst._metrics import AnalystMetrics
+from services.analyst._rules import RulesAnalyst
+from services.analyst._settings import AnalystSettings
+from services.incidents import (
+    IncidentSettings,
+    IncidentState,
+    IncidentStore,
+    OpenIndex,
+    after_sent,
+    event,
+    incident,
+    material,
+    review_due,
+    with_analysis,
+)
+from services.runtime import Handler, RetryLater, Runtime, StageSpec
+
+
+class Reviewer:
+    def __init__(
+        self,
+        store: IncidentStore,
+        analyst: IncidentAnalyst,
+        settings: IncidentSettings,
+        js: JetStreamContext,
+        *,
+        llm: bool,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.analyst = analyst
+        self.settings = settings
+        self.js = js
+        self.llm = llm
+        self.clock = clock
+
+    async def handle(self, review: schemas.IncidentReview) -> None:
+        now = self.clock()
+        if review.due > now:
+            raise RetryLater("not due yet", delay=(review.due - now).total_seconds(), error_type="not_due")
+        state, _ = await self.store.state(review.id)
+        if state is None or state.status != "open":
+            return
+        # A review looks at the incident as it stands: what changed since it was asked for is covered too.
+        if review.kind == "resolve":
+            if state.firing_count > 0 or state.grace_until is None or state.sequence == 0:
+                return  # firing again, or not opened yet: the review that state asks for does the work
+            if state.grace_until > now:
+                raise RetryLater(
+                    "grace not over", delay=(state.grace_until - now).total_seconds(), error_type="not_due"
+                )
+            kind: schemas.IncidentEventKind = "resolved"
+        else:
+            if state.analysed_generation >= state.generation:
+                return  # announced already (a redelivered or second review)
+            kind = "opened" if state.sequence == 0 else "updated"
+            state = await self._analysed(state)
+        sent, message = event(state, kind, self.clock())  # after the analysis, which may take a while
+        ack = await self.js.publish(
+            schemas.incident_subject(kind),
+            schemas.encode(message),
+            headers={schemas.MSG_ID_HEADER: message.id},
+        )
+        saved = await self.store.change_state(
+            review.id, lambda current: _recorded(current, sent, bool(ack.duplicate))
+        )
+        logger.info(
+            "incident {} {} (event {}, {} members)", review.id, kind, message.sequence, state.member_count
+        )
+        if kind == "resolved":
+            await self.store.change_index(state.shard, lambda index: _resolved_in(index, review.id, now))
+        follow_up = None if saved is None else review_due(saved, self.settings, now)
+        if follow_up is not None:
+            await publish_review(self.js, follow_up)
+
+    async def _analysed(self, state: IncidentState) -> IncidentState:
+        """A new analysis for the first event and for material changes; the last one kept otherwise."""
+        if state.analysis is not None and not material(state):
+            return state
+        use_llm = self.llm and state.llm_calls < self.settings.incident_max_analyses
+        exemplars = await self.store.exemplars(state.id, len(state.exemplars))
+        analysis = await self.analyst.analyze(incident(state), exemplars, use_llm=use_llm)
+        return with_analysis(state, analysis, llm=analysis.analyzer == "llm")
+
+
+def _recorded(current: IncidentState | None, sent: IncidentState, duplicate: bool) -> IncidentState | None:
+    if current is None:
+        return None
+    if current.sequence >= sent.sequence:
+        # Another replica sent this sequence first; ours was dropped as its duplicate. Come back
+        # and send what it did not cover as the next event.
+        raise RetryLater("a concurrent review sent this event", delay=1.0, error_type="concurrent")
+    if duplicate:
+        logger.info("incident {} event {} was published before a crash; recording it", sent.id, sent.sequence)
+    return after_sent(current, sent)
+
+
+def _resolved_in(index: OpenIndex, incident_id: str, now: datetime) -> OpenIndex | None:
+    """The index learns the incident resolved: only a related alert within the reopen window joins it."""
+    if all(entry.id != incident_id for entry in index.entries):
+        return None  # pruned already
+    entries = [
+        msgspec.structs.replace(entry, status="resolved", resolved_at=now)
+        if entry.id == incident_id
+        else entry
+        for entry in index.entries
+    ]
+    return OpenIndex(entries=entries)
+
+
+async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
+    incidents = IncidentSettings.of(settings)
+    if not incidents.incidents_enabled:
+        return None
+    store = await IncidentStore.open(runtime.js, incidents.incident_bucket, settings)
+    rules = RulesAnalyst.from_dir(settings.rules_dir)
+    metrics = AnalystMetrics.of(runtime.registry)
+    llm = await llm_for(settings, runtime, rules, metrics)
+    analyst = IncidentAnalyst(rules, metrics, llm)
+    return Handler(Reviewer(store, analyst, incidents, runtime.js, llm=llm is not None).handle)
+
+
+# Reviews are no alerts (StageSpec's input type is bound to RawAlert): typed Any like other companions.
+REVIEWS: StageSpec[Any, AnalystSettings] = StageSpec(
+    name="incidents",
+    input_subject=schemas.REVIEW,
+    input_type=schemas.IncidentReview,
+    output_subject=None,
+    build=build,
+)

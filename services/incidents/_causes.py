@@ -1,0 +1,94 @@
+"""What an alert says is failing (its causes), and the failure classes and technologies it is about.
+
+Causes are the alert's own entities (not its node when it is about a pod, not its dependencies) when
+the alert says its subject is unavailable or failing, plus "dependency=<name>" for each name others
+may depend on it by, plus the symptom its failure produces elsewhere (a resolver down: "symptom=dns").
+An alert whose entities meet another's causes is explained by it.
+"""
+
+from __future__ import annotations
+
+import schemas
+from services.incidents._evidence import short_name
+from services.incidents._kinds import SYMPTOM_WORDS, Kind, words_of
+from services.incidents._technology import technologies
+
+# Kinds an alert's causes are taken from; a pod or workload explains nothing beyond itself by name.
+_CAUSE_KINDS = ("node", "host", "service", "zone", "volume")
+
+
+class Place:
+    """Own entities (the subject) and context entities (where the subject stands) of one alert."""
+
+    def __init__(self) -> None:
+        self.own: dict[str, None] = {}
+        self.context: dict[str, None] = {}
+
+    def add(self, kind: str, value: str, own: bool = True) -> None:
+        if value:
+            (self.own if own else self.context)[f"{kind}={value.lower()}"] = None
+
+    def values(self, kind: str) -> list[str]:
+        prefix = f"{kind}="
+        return [entity[len(prefix) :] for entity in self.own if entity.startswith(prefix)]
+
+    def short_values(self, *kinds: str) -> list[str]:
+        return [value.split("/")[-1] for kind in kinds for value in self.values(kind)]
+
+
+def about_symptoms(alert: schemas.Alert, place: Place) -> list[str]:
+    """The failure classes an alert is about (a resolver, certificates, a full disk ...)."""
+    said = {*words_of(alert.labels.get("alertname", "")), *place.short_values("service", "workload")}
+    return [
+        symptom
+        for symptom, (words, also) in SYMPTOM_WORDS.items()
+        if said & words and (not also or said & also)
+    ]
+
+
+def about_technologies(alert: schemas.Alert, place: Place) -> list[str]:
+    """The backing technologies an alert is about, by its name, job, service and workload
+    ("RedisDown", job "postgres-exporter", "KafkaConsumerGroupLag")."""
+    named = " ".join(
+        [
+            alert.labels.get("alertname", ""),
+            alert.labels.get("job", ""),
+            alert.labels.get("service", ""),
+            *place.short_values("service", "workload"),
+        ]
+    )
+    return sorted(technologies(words_of(named)))
+
+
+def causes(place: Place, alert: schemas.Alert, kind: Kind) -> frozenset[str]:
+    causes: dict[str, None] = {}
+    # An alert about a resolver, certificates or connection limits explains that symptom elsewhere,
+    # failing or warning: x509 errors next to "certificate expires soon" are one story.
+    for symptom in about_symptoms(alert, place):
+        causes[f"symptom={symptom}"] = None
+    about = about_technologies(alert, place)
+    for technology in about:
+        causes[f"technology={technology}"] = None
+    if kind.failing and "kubernetes-api" in about:
+        # Clients reach the API server as the "kubernetes" Service (_evidence: https://<any>/api/...).
+        causes["dependency=kubernetes"] = None
+    if not kind.failing:
+        return frozenset(causes)
+    for entity in place.own:
+        entity_kind, value = entity.split("=", 1)
+        if entity_kind in _CAUSE_KINDS:
+            causes[entity] = None
+        # the names others reach it by; a pod's own name too (a StatefulSet's pods are reached one by one)
+        if entity_kind in ("service", "host", "workload", "node", "pod"):
+            for name in {value.split("/")[-1], short_name(value.split("/")[-1])}:
+                causes[f"dependency={name}"] = None
+                causes[f"needs={name}"] = None
+    # A failing target of job "api" is "api" failing to those who depend on it by that name.
+    for job in (value for entity, value in _split(place.context) if entity == "job"):
+        causes[f"dependency={job}"] = None
+        causes[f"needs={job}"] = None
+    return frozenset(causes)
+
+
+def _split(names: dict[str, None]) -> list[tuple[str, str]]:
+    return [(name.split("=", 1)[0], name.split("=", 1)[1]) for name in names]

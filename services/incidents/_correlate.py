@@ -1,0 +1,251 @@
+"""Correlation: each firing alert of a batch joins the open incident it fits best, or opens one.
+
+Pure: the same index, batch and ``now`` give the same index and assignments (ids included), so a
+replica that loses a compare-and-set race recomputes and lands on the same answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import msgspec
+
+import schemas
+from services.incidents._footprint import Footprint, footprint
+from services.incidents._index import (
+    MAX_CAUSES,
+    MAX_CAUSES_PER_KIND,
+    MAX_ENTITIES,
+    MAX_GROUP_KEYS,
+    MAX_PER_KIND,
+    IndexEntry,
+    Names,
+    OpenIndex,
+    merged,
+)
+from services.incidents._open import OpenEntries
+from services.incidents._score import SUSPECT_KINDS, THRESHOLD, Score, View, cluster_allows, in_time, score
+from services.incidents._settings import IncidentSettings
+from services.incidents._topology import Topology
+
+# The index types are imported from here too: one module holds what callers of ``assign`` need.
+__all__ = ["Assignment", "Correlator", "IndexEntry", "OpenIndex", "incident_id"]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where one alert episode went, and why."""
+
+    episode: str  # schemas.episode_key(alert)
+    incident_id: str
+    role: schemas.MemberRole
+    signals: tuple[str, ...]  # e.g. ("node", "time"), ("override",); () when it opened the incident
+    opened: bool  # this alert opened the incident (its root, until a better one arrives)
+    reopened: bool  # it reopened a recently resolved incident
+    new_root: bool  # it joined and became the root: its cause explains members already there
+
+
+def incident_id(first_episode: str) -> str:
+    return "inc-" + hashlib.sha256(first_episode.encode()).hexdigest()[:12]
+
+
+class Correlator:
+    def __init__(self, settings: IncidentSettings, topology: Topology | None = None) -> None:
+        self._window = timedelta(seconds=settings.incident_window_seconds)
+        self._reopen = timedelta(seconds=settings.incident_reopen_seconds)
+        self._key_label = settings.incident_key_label
+        self._topology = topology
+
+    def footprint(self, message: schemas.EnrichedAlert) -> Footprint:
+        return footprint(message, self._topology, self._key_label)
+
+    def when(self, alert: schemas.Alert, now: datetime) -> datetime:
+        """The alert's start, or ``now`` when that start is in the future or more than a window ago:
+        a replayed or mis-clocked alert never joins or opens incidents of another time."""
+        starts = alert.starts_at
+        return now if starts > now or starts < now - self._window else starts
+
+    def assign(
+        self, index: OpenIndex, messages: Sequence[schemas.EnrichedAlert], now: datetime
+    ) -> tuple[OpenIndex, list[Assignment]]:
+        """Pure: same inputs, same outputs. Firing alerts only (resolved ones are skipped: the caller
+        resolves members by membership). The returned index drops incidents resolved longer than
+        INCIDENT_REOPEN_SECONDS and open ones idle longer than that (or twice the window, if longer)."""
+        firing = [
+            (schemas.episode_key(message.alert), message)
+            for message in messages
+            if message.alert.status == "firing"
+        ]
+        prints = {episode: self.footprint(message) for episode, message in firing}
+        wanted = {f"alert={_fingerprint(episode)}" for episode in prints}
+        for print_ in prints.values():
+            wanted.update(print_.entities, print_.causes)
+            wanted.add(f"group_key:{print_.group_key}")
+        wanted = {name for name in wanted if not name.startswith("cluster=")}  # shared by all: no lead
+        open_ = OpenEntries([entry for entry in index.entries if self._alive(entry, now)], wanted)
+        # Earliest first, so that a storm's first alert opens its incident whatever the batch order.
+        order = sorted(firing, key=lambda pair: (self.when(pair[1].alert, now), pair[0]))
+        done: dict[str, Assignment] = {}
+        for episode, message in order:
+            if episode not in done:
+                done[episode] = self._place(open_, message, prints[episode], episode, now)
+        return OpenIndex(entries=open_.entries), _first_only([done[episode] for episode, _ in firing])
+
+    def _alive(self, entry: IndexEntry, now: datetime) -> bool:
+        if entry.status == "resolved":
+            return entry.resolved_at is not None and now - entry.resolved_at <= self._reopen
+        # An open incident stays while it is open (the lifecycle marks it resolved); the bound only
+        # drops entries whose resolution never came.
+        return now - entry.last_at <= max(2 * self._window, self._reopen)
+
+    def _place(
+        self,
+        open_: OpenEntries,
+        message: schemas.EnrichedAlert,
+        print_: Footprint,
+        episode: str,
+        now: datetime,
+    ) -> Assignment:
+        own_id = incident_id(episode)
+        if own_id in open_.by_id:  # this episode opened it already: a re-send
+            root = open_.entries[open_.by_id[own_id]].root_alert == episode
+            return Assignment(episode, own_id, "root" if root else "related", (), False, False, False)
+        at = self.when(message.alert, now)
+        fingerprint = f"alert={_fingerprint(episode)}"
+        found = (
+            self._override_match(open_, print_)
+            if print_.override
+            else self._same_alert(open_, fingerprint) or self._best(open_, print_, at)
+        )
+        if found is None:
+            open_.add(_opened(own_id, episode, print_, at, fingerprint))
+            return Assignment(episode, own_id, "root", (), True, False, False)
+        position, fit = found
+        entry = open_.entries[position]
+        if episode == entry.root_alert or (set(entry.root_causes) & print_.entities):
+            role: schemas.MemberRole = "root" if episode == entry.root_alert else "caused"
+            new_root = False
+        else:
+            new_root = fit.explains
+            role = "root" if new_root else "related"
+        view = open_.view(position)
+        grown = _joined(view, print_, at, episode if new_root else "", fingerprint, _suspects(print_, view))
+        open_.replace(position, grown)
+        signals = fit.signals if print_.override or fit.signals == ("same_alert",) else (*fit.signals, "time")
+        return Assignment(episode, entry.id, role, signals, False, entry.status == "resolved", new_root)
+
+    def _override_match(self, open_: OpenEntries, print_: Footprint) -> tuple[int, Score] | None:
+        matches = [
+            (entry.last_at, entry.id, i)
+            for i, entry in enumerate(open_.entries)
+            if entry.override == print_.override
+        ]
+        if not matches:
+            return None
+        position = max(matches)[2]
+        return position, Score(1.0, ("override",), False, bool(print_.causes & open_.view(position).entities))
+
+    @staticmethod
+    def _same_alert(open_: OpenEntries, fingerprint: str) -> tuple[int, Score] | None:
+        """A new episode of an alert already in an incident (the same labels: it flaps) goes back to that
+        incident while the incident is in the index (open, or resolved less than INCIDENT_REOPEN_SECONDS
+        ago), whatever the window: one flapping alert is one story, not a new incident each time."""
+        positions = [position for position, view in open_.views.items() if fingerprint in view.entities]
+        if not positions:
+            return None
+        position = max(positions, key=lambda i: (open_.entries[i].last_at, open_.entries[i].id))
+        return position, Score(1.0, ("same_alert",), False, False)
+
+    def _best(self, open_: OpenEntries, print_: Footprint, at: datetime) -> tuple[int, Score] | None:
+        # A cause that explains the alert (or that it explains) beats any sum of shared places: a pod
+        # of one Deployment failing on the cache belongs to the cache outage, not to the node outage
+        # that took its sibling down.
+        best: tuple[bool, float, datetime, str, int, Score] | None = None
+        names = frozenset(
+            name for name in (*print_.entities, *print_.causes) if not name.startswith("cluster=")
+        )
+        for i in open_.sharing(names, print_.group_key) if print_.placed else ():
+            view = open_.views[i]
+            entry = view.entry
+            if entry.override or not cluster_allows(print_, view):
+                continue
+            if entry.status == "resolved" and (
+                entry.resolved_at is None or at < entry.opened_at - self._window
+            ):
+                continue
+            fit = score(print_, view)
+            late = entry.status == "open" and not in_time(entry, at, self._window)
+            if fit.value >= THRESHOLD and (not late or (fit.same_object and at > entry.last_at)):
+                candidate = (fit.explained or fit.explains, fit.value, entry.last_at, entry.id, i, fit)
+                if best is None or candidate[:4] > best[:4]:
+                    best = candidate
+        return None if best is None else (best[4], best[5])
+
+
+def _fingerprint(episode: str) -> str:
+    """The alert's label fingerprint: what every episode of one alert shares (schemas.episode_key)."""
+    return episode.rsplit("@", 1)[0]
+
+
+def _opened(id_: str, episode: str, print_: Footprint, at: datetime, fingerprint: str) -> IndexEntry:
+    # An alert placed nowhere keeps no entities nor group key: nothing can join it but its override
+    # and its own next episodes.
+    return IndexEntry(
+        id=id_,
+        opened_at=at,
+        last_at=at,
+        entities=Names([], MAX_ENTITIES, MAX_PER_KIND).grown(
+            (*print_.entities, fingerprint) if print_.placed else (fingerprint,)
+        ),
+        causes=Names([], MAX_CAUSES, MAX_CAUSES_PER_KIND).grown(print_.causes) if print_.placed else [],
+        group_keys=[print_.group_key] if print_.group_key and print_.placed else [],
+        override=print_.override,
+        root_alert=episode,
+        root_causes=sorted(print_.causes)[:MAX_CAUSES],
+        member_count=1,
+    )
+
+
+def _suspects(print_: Footprint, view: View) -> frozenset[str]:
+    """What two failing members turn out to share beyond their place, a release or an error line,
+    becomes a suspected cause of the incident: a third service failing on that release (or printing
+    that line) is explained by it (one change pushed everywhere)."""
+    if not print_.kind.failing:
+        return frozenset()
+    return frozenset(name for name in print_.entities & view.entities if name.startswith(SUSPECT_KINDS))
+
+
+def _joined(
+    view: View, print_: Footprint, at: datetime, new_root: str, fingerprint: str, suspects: frozenset[str]
+) -> IndexEntry:
+    entry = view.entry
+    keys = [print_.group_key] if print_.group_key and print_.placed else []
+    return msgspec.structs.replace(
+        entry,
+        status="open",
+        resolved_at=None,
+        opened_at=min(entry.opened_at, at),
+        last_at=max(entry.last_at, at),
+        entities=view.entity_names.grown((*print_.entities, fingerprint)),
+        causes=view.cause_names.grown(print_.causes | suspects),
+        group_keys=merged(entry.group_keys, keys, MAX_GROUP_KEYS),
+        root_alert=new_root or entry.root_alert,
+        root_causes=sorted(print_.causes)[:MAX_CAUSES] if new_root else entry.root_causes,
+        member_count=entry.member_count + 1,
+    )
+
+
+def _first_only(assignments: list[Assignment]) -> list[Assignment]:
+    """A batch may carry one episode twice (a re-send): only its first copy opens or changes anything."""
+    seen: set[str] = set()
+    result = []
+    for assignment in assignments:
+        if assignment.episode in seen:
+            assignment = dataclasses.replace(assignment, opened=False, reopened=False, new_root=False)
+        seen.add(assignment.episode)
+        result.append(assignment)
+    return result

@@ -1,0 +1,240 @@
+"""An alert's footprint: where it happens (entities) and what it says is failing (causes).
+
+Entities are "kind=value" strings, compared as they are:
+
+    cluster, zone, namespace     the wide places; alone they never group
+    service, workload, pod       what runs (workload and pod are "<namespace>/<name>")
+    app                          "<namespace>/<name>" of a service or workload: a Service and the Deployment
+                                 behind it share their name
+    node                         where a pod runs, or the machine a node-level alert is about (each of
+                                 its names: as given, without domain, its address)
+    host                         the alert's own host or probe target, without its port
+    dependency                   what it needs, by its labels or its logs' failed connections
+    needs                        what it needs, by the topology file: a link to a cause, never shared alone
+    volume                       a persistent volume claim ("<namespace>/<claim>") or a network share
+    symptom                      a failure class its logs show: dns, certificate, disk-full, connection-pool
+    technology                   a backing technology its logs fail on (redis, postgres, kafka ...)
+    release, topic               the version it runs, the topic or queue it reads
+    line                         a digest of an error line of its logs, values masked
+    job                          its scrape job beside an instance: many targets, a weak link
+    domain                       the registered domain of its host ("example.com")
+    rule                         "<namespace>/<alertname>": one rule firing in one namespace
+    unavailable-node/-zone/-domain  "something here is unavailable": two such alerts are one outage
+    alert                        its label fingerprint: every episode of one (flapping) alert shares it
+
+Causes (what the alert says is failing) are read in ``_causes``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import schemas
+from services.incidents import _labels as names
+from services.incidents._causes import Place, about_symptoms, about_technologies, causes
+from services.incidents._evidence import (
+    error_lines,
+    log_symptoms,
+    logged_hosts,
+    logged_technologies,
+    short_name,
+)
+from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind
+from services.incidents._pod_evidence import pod_claims, pod_owner, pod_placement
+from services.incidents._topology import Topology, host_name
+
+# A release label worth comparing: "v1" or "1" name no particular rollout.
+_SPECIFIC_RELEASE = re.compile(r"^(?=.*\d).{5,}$")
+
+
+@dataclass(frozen=True)
+class Footprint:
+    entities: frozenset[str]
+    causes: frozenset[str]
+    cluster: str
+    group_key: str
+    group_key_specific: bool
+    override: str
+    kind: Kind
+    # Whether anything but the cluster places it: an alert placed nowhere stays on its own.
+    placed: bool
+
+
+def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str) -> str:
+    """Service, workload, pod, release and topic; returns the pod's name."""
+    labels = message.alert.labels
+    job, service = names.label(labels, "job"), names.label(labels, "service")
+    for name in (service, *(labels.get(key, "") for key in ("app_kubernetes_io_name", "app", "k8s_app"))):
+        if name and not names.is_agent(name):
+            place.add("service", name)
+    if job and not names.is_agent(job) and not service:
+        # A job is a scrape configuration: many targets. It names the subject only when the alert is
+        # about the job as a whole (no instance: TargetDown by job); beside an instance it places
+        # nothing alone ("job=node" on two machines is no link), but in a namespace it is the Service a
+        # ServiceMonitor scrapes, one application with the workload of that name.
+        if labels.get("instance"):
+            place.add("job", job, own=False)
+        else:
+            place.add("service", job)
+        if namespace:
+            place.add("app", f"{namespace}/{job}")
+    pod = names.label(labels, "pod")
+    if pod:
+        place.add("pod", f"{namespace}/{pod}")
+    workload = names.workload(labels, pod)
+    if pod and not any(labels.get(key) for key in names.WORKLOAD_LABELS):
+        # the pod's owner as kube-state-metrics tells it beats a guess from the pod's name
+        workload = names.workload(pod_owner(message.evidence, pod, namespace), pod) or workload
+    if workload:
+        place.add("workload", f"{namespace}/{workload}")
+    # By Kubernetes convention a Service and the workload behind it share a name: one application.
+    if namespace:
+        for name in {*place.short_values("service", "workload")}:
+            place.add("app", f"{namespace}/{name}")
+    for release in names.releases(labels):
+        if _SPECIFIC_RELEASE.match(release):
+            place.add("release", release, own=False)
+    for key in names.TOPIC_LABELS:
+        place.add("topic", labels.get(key, ""), own=False)
+    return pod
+
+
+def _where_it_runs(
+    place: Place, message: schemas.EnrichedAlert, kind: Kind, pod: str, namespace: str
+) -> None:
+    """Node, hosts and volumes."""
+    labels = message.alert.labels
+    node = next((labels[key].strip() for key in names.NODE_LABELS if labels.get(key, "").strip()), "")
+    node_host = ""
+    if pod and not node:
+        node, node_host = pod_placement(message.evidence, pod, namespace)
+    for name in [*names.node_names(node), *names.node_names(node_host)]:
+        place.add("node", name, own=kind.node_level)
+    hosts = [labels.get(key, "") for key in names.HOST_LABELS]
+    instance = host_name(labels.get("instance", ""))
+    reporter = names.reporter(labels)
+    if reporter == "node":
+        for name in names.node_names(instance):
+            place.add("node", name, own=kind.node_level)
+    elif reporter == "subject":
+        hosts.append(instance)
+    for host in (host_name(raw) for raw in hosts if raw):
+        place.add("host", host)
+        place.add("domain", names.site_domain(host), own=False)
+        if kind.node_level:
+            for name in names.node_names(host):
+                place.add("node", name)
+        else:
+            # A target at a node's name or address (etcd, a hostNetwork pod, a VM's service) runs on
+            # that node. A pod's own address or a Service's name is no node's, so it meets none.
+            for name in names.node_names(host):
+                place.add("node", name, own=False)
+    claims = [labels.get("persistentvolumeclaim", "").strip()]
+    claims += pod_claims(message.evidence, pod) if pod else []
+    for claim in claims:
+        place.add("volume", f"{namespace}/{claim}" if claim else "", own=claim == claims[0])
+    device = labels.get("device", "")
+    if ":/" in device:  # a network share (nfs-server:/export), the same for every node mounting it
+        place.add("volume", device)
+    elif names.network_filesystem(labels.get("fstype", "")) and labels.get("mountpoint"):
+        # a network filesystem mounted at one path on every machine sharing it
+        place.add("volume", f"{labels['fstype'].lower()}:{labels['mountpoint']}")
+
+
+def _with_topology(place: Place, topology: Topology, kind: Kind) -> None:
+    for host in place.values("host"):
+        place.add("service", topology.service(host))
+        place.add("node", topology.node(host), own=kind.node_level)
+    for node in [
+        *place.values("node"),
+        *(e.split("=", 1)[1] for e in place.context if e.startswith("node=")),
+    ]:
+        place.add("zone", topology.zone(node), own=kind.zone_level)
+
+
+def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topology | None) -> None:
+    labels = message.alert.labels
+    own = set(place.short_values("service", "workload", "host"))
+    found = [
+        host_name(value)
+        for key in names.DEPENDENCY_LABELS
+        if key in labels
+        for value in labels[key].split(",")
+        if value
+    ]
+    found += [
+        names.workload_of(labels[key]) or labels[key] for key in names.PROXY_POD_LABELS if labels.get(key)
+    ]
+    found += logged_hosts(message.evidence)
+    declared = (
+        [dep for name in place.short_values("service", "workload") for dep in topology.dependencies(name)]
+        if topology
+        else []
+    )
+    for kind, dependencies in (("dependency", found), ("needs", declared)):
+        for dependency in dependencies:
+            for name in {
+                dependency,
+                short_name(dependency),
+                topology.service(dependency) if topology else "",
+                *names.stateful_names(dependency),
+            }:
+                if name and name not in own:
+                    place.add(kind, name, own=False)
+    for symptom in log_symptoms(message.evidence):
+        place.add("symptom", symptom, own=False)
+    for line in error_lines(message.evidence):
+        place.add("line", line, own=False)
+    if any(labels.get(key) for key in names.INGRESS_LABELS):
+        place.add("symptom", "ingress", own=False)
+    for technology in logged_technologies(message.evidence):
+        place.add("technology", technology, own=False)
+
+
+def footprint(
+    message: schemas.EnrichedAlert, topology: Topology | None = None, key_label: str = ""
+) -> Footprint:
+    alert = message.alert
+    labels = alert.labels
+    kind = alert_kind(alert)
+    place = Place()
+    cluster = labels.get("cluster", "").strip().lower()
+    place.add("cluster", cluster, own=False)
+    namespace = names.label(labels, "namespace")
+    place.add("namespace", namespace, own=False)
+    for key in names.ZONE_LABELS:
+        place.add("zone", labels.get(key, ""), own=kind.zone_level)
+    pod = _what_runs(place, message, namespace)
+    # One rule firing for many objects of a namespace at once: what Alertmanager groups by default.
+    if namespace and labels.get("alertname"):
+        place.add("rule", f"{namespace}/{labels['alertname']}", own=False)
+    _where_it_runs(place, message, kind, pod, namespace)
+    if topology:
+        _with_topology(place, topology, kind)
+    _dependencies(place, message, topology)
+    # Alerts about one technology (a broker down, a consumer group lagging on it) meet through it; it
+    # is a cause too (_causes), so a Redis down explains services whose logs fail on Redis.
+    for technology in about_technologies(alert, place):
+        place.add("technology", technology, own=False)
+    # Likewise two alerts about one shared service's failure class: two host names' certificates
+    # expired at once (one issuer, one renewal job), the resolver, the ingress controller. Not two
+    # full disks: each machine fills its own.
+    for symptom in about_symptoms(alert, place):
+        if symptom in SHARED_SYMPTOM_CLASSES:
+            place.add("symptom", symptom, own=False)
+    if kind.unavailable:
+        for entity in [*place.context, *place.own]:
+            if entity.startswith(("node=", "zone=", "domain=")):
+                place.add(f"unavailable-{entity.split('=', 1)[0]}", entity.split("=", 1)[1], own=False)
+    entities = frozenset(place.own) | frozenset(place.context)
+    return Footprint(
+        entities=entities,
+        causes=causes(place, alert, kind),
+        cluster=cluster,
+        group_key=message.group.group_key,
+        group_key_specific=names.group_key_specific(message.group),
+        override=labels.get(key_label, "").strip() if key_label else "",
+        kind=kind,
+        placed=any(not entity.startswith("cluster=") for entity in entities),
+    )

@@ -1,0 +1,95 @@
+"""The open-incident index: what matching needs to know of each open (or recently resolved) incident.
+
+One small msgspec value per shard in the key-value store (``_store``); its lists are capped so a storm
+of 50,000 alerts keeps it the size of a few hundred names per incident. Names are capped per kind, not
+as one list: a storm's 500 pods fill the pods' share and nothing else, so the node that is down, the
+workloads and services stay in the entry and later alerts still meet their incident through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import msgspec
+
+import schemas
+
+# Per kind ("pod", "service", "node" ...) and in all: a few hundred members' own names (the same
+# service's or pod's next alert joins by them), a few tens of kilobytes per incident at most.
+MAX_PER_KIND = 256
+MAX_ENTITIES = 2048
+MAX_CAUSES = 512
+MAX_CAUSES_PER_KIND = 128
+MAX_GROUP_KEYS = 8
+
+
+class IndexEntry(msgspec.Struct, kw_only=True):
+    """One open (or recently resolved) incident, as matching needs it."""
+
+    id: str
+    opened_at: datetime
+    last_at: datetime
+    status: schemas.IncidentStatus = "open"
+    resolved_at: datetime | None = None
+    # "kind=value", e.g. "node=ip-10-0-1-7", "service=checkout", "dependency=db-main"; capped
+    entities: list[str] = []
+    # entities a member says are down or failing (a node NotReady, a database unreachable); capped
+    causes: list[str] = []
+    group_keys: list[str] = []
+    # the INCIDENT_KEY_LABEL value, when members carry one
+    override: str = ""
+    # episode key of the current root, and what it says is failing (decides who explains whom)
+    root_alert: str = ""
+    root_causes: list[str] = []
+    member_count: int = 0
+
+
+class OpenIndex(msgspec.Struct, kw_only=True):
+    entries: list[IndexEntry] = []
+
+
+def merged(current: list[str], new: Iterable[str], cap: int) -> list[str]:
+    """``current`` then the new values it lacks, in sorted order, up to ``cap``: the first names stay."""
+    if len(current) >= cap:
+        return current
+    present = set(current)
+    added = [value for value in sorted(new) if value not in present]
+    return current + added[: cap - len(current)] if added else current
+
+
+def _kind(name: str) -> str:
+    return name.split("=", 1)[0]
+
+
+class Names:
+    """One capped list of "kind=value" names as a batch grows it: at most ``per_kind`` names of a kind
+    and ``cap`` in all, the first ones staying; ``present`` and the counts kept in step (no rescans)."""
+
+    def __init__(self, names: list[str], cap: int, per_kind: int) -> None:
+        self.names = names
+        self.present = set(names)
+        self._cap, self._per_kind = cap, per_kind
+        self._counts: dict[str, int] | None = None  # counted when first needed
+
+    def grown(self, new: Iterable[str]) -> list[str]:
+        """The list with the new names it lacks appended in sorted order, as far as the caps allow."""
+        added = sorted(name for name in new if name not in self.present)
+        if not added:
+            return self.names
+        if self._counts is None:
+            self._counts = {}
+            for name in self.names:
+                kind = _kind(name)
+                self._counts[kind] = self._counts.get(kind, 0) + 1
+        kept: list[str] = []
+        for name in added:
+            kind = _kind(name)
+            count = self._counts.get(kind, 0)
+            if count < self._per_kind and len(self.names) + len(kept) < self._cap:
+                self._counts[kind] = count + 1
+                self.present.add(name)
+                kept.append(name)
+        if kept:
+            self.names = self.names + kept
+        return self.names

@@ -1,0 +1,132 @@
+"""What an alert says about its subject: unavailable, failing, or neither; and what its subject is.
+
+Read from the alert name, the rule's expression and the summary, as whole words ("PrometheusTooManyRestarts"
+is not "oom"; "HaproxyHttpSlowingDown" slows down, it is not "down"). The word lists are general
+vocabulary of monitoring rules, not the names of any particular rule set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import schemas
+
+# CamelCase humps, all-caps runs (HTTP in HTTPErrors), numbers with a suffix (5xx).
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+[a-z]*")
+# `up == 0`, `up{job="x"} == 0`, `probe_success == 0`, `absent(up{...})`: the target is gone.
+_TARGET_GONE = re.compile(r"\b(?:up|probe_success)\s*(?:\{[^}]*\})?\s*(?:==|<)\s*[01]\b|\babsent\s*\(")
+
+Verdict = Literal["unavailable", "failing", "neutral"]
+
+# Longest phrase first; "neutral" phrases consume words that would otherwise read as a failure.
+_PHRASES: dict[tuple[str, ...], Verdict] = {}
+for _verdict, _texts in (
+    (
+        "unavailable",
+        "down|unreachable|not ready|notready|unavailable|offline|dead|lost|unknown state|shutdown|"
+        "shut down|absent|no route|not responding|unresponsive|partition|partitioned|network partition|"
+        "split brain|evicted|node lost|heartbeat missed|not reachable|probe failed|target missing",
+    ),
+    (
+        "failing",
+        "fail|fails|failing|failed|failure|failures|error|errors|errored|5xx|refused|timeout|timeouts|"
+        "timed out|expired|full|no space|out of space|out of disk|disk full|pressure|latency|slow|"
+        "crash|crashing|crashloop|crash loop|oom|oomkilled|unhealthy|degraded|saturated|exhausted|"
+        "rejected|broken|invalid certificate|backlog|lag|lagging|overload|overloaded|throttled|"
+        "throttling",
+    ),
+    (
+        "neutral",
+        "slowing down|scale down|scaled down|count down|going down soon|almost full|filling up|"
+        "almost out of space|almost out of disk|will fill|predicted full",
+    ),
+):
+    for _text in _texts.split("|"):
+        _PHRASES[tuple(_text.split())] = _verdict  # type: ignore[assignment]
+_LONGEST = max(len(phrase) for phrase in _PHRASES)
+
+# Words of an alert about a resolver, certificates, connection limits or an ingress controller: their
+# failure shows elsewhere as that symptom.
+SYMPTOM_WORDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # (any of, and any of when given)
+    "dns": (frozenset({"dns", "coredns", "resolver"}), frozenset()),
+    "certificate": (frozenset({"cert", "certificate", "ssl", "tls", "x509"}), frozenset()),
+    "connection-pool": (
+        frozenset({"connection", "connections"}),
+        frozenset({"many", "max", "exhausted", "pool", "limit", "saturated", "slots"}),
+    ),
+    # a filesystem or volume full: ENOSPC in the logs of whoever writes to it
+    "disk-full": (
+        frozenset({"filesystem", "disk", "volume", "storage", "pvc"}),
+        frozenset({"full", "space", "filling", "inodes", "enospc"}),
+    ),
+    # the ingress controller itself failing (not one ingress's errors): every ingress behind it
+    "ingress": (
+        frozenset({"ingress", "nginx", "haproxy", "envoy", "traefik"}),
+        frozenset({"config", "configuration", "reload", "controller", "down", "unavailable"}),
+    ),
+}
+# Failure classes of what a whole cluster shares (one resolver, one issuer, one ingress controller).
+SHARED_SYMPTOM_CLASSES = frozenset({"dns", "certificate", "ingress"})
+# Words naming a machine: an alert with them and no pod speaks of its node or host.
+_NODE_WORDS = frozenset({"node", "host", "kubelet", "machine", "instance", "server", "vm"})
+_ZONE_WORDS = frozenset({"zone", "az", "region", "partition", "partitioned", "datacenter", "rack"})
+
+
+@lru_cache(maxsize=8192)
+def words_of(text: str) -> tuple[str, ...]:
+    """The lower-cased words of a name or a sentence, in order."""
+    return tuple(word.lower() for word in _WORD.findall(text))
+
+
+def verdicts(words: tuple[str, ...]) -> set[Verdict]:
+    """The verdicts of the phrases in ``words``, each word in at most one phrase."""
+    found: set[Verdict] = set()
+    i = 0
+    while i < len(words):
+        for size in range(min(_LONGEST, len(words) - i), 0, -1):
+            verdict = _PHRASES.get(words[i : i + size])
+            if verdict is not None:
+                found.add(verdict)
+                i += size
+                break
+        else:
+            i += 1
+    return found
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an alert says: ``unavailable`` implies ``failing``."""
+
+    unavailable: bool
+    failing: bool
+    node_level: bool  # about a node or host, not one of its pods
+    zone_level: bool  # about a zone or a network partition
+
+
+@lru_cache(maxsize=4096)
+def _read(alertname: str, summary: str, expression: str) -> tuple[bool, bool, frozenset[str]]:
+    """(unavailable, failing, topic words) of one rule's texts: a storm repeats a few rules many times."""
+    name, said = words_of(alertname), words_of(summary)
+    found = verdicts(name) | verdicts(said) | verdicts(words_of(re.sub(r"\{[^}]*\}", " ", expression)))
+    unavailable = "unavailable" in found or bool(_TARGET_GONE.search(expression))
+    return unavailable, unavailable or "failing" in found, frozenset(name) | frozenset(said)
+
+
+def alert_kind(alert: schemas.Alert) -> Kind:
+    summary = alert.annotations.get("summary", "") or alert.annotations.get("message", "")
+    unavailable, failing, topic = _read(alert.labels.get("alertname", ""), summary, alert.rule_expression)
+    has_pod = bool(alert.labels.get("pod") or alert.labels.get("exported_pod"))
+    # A node label alone names where a target runs; the alert is about the node when its words say so or
+    # when nothing else (job, service, instance) is named.
+    named_else = any(alert.labels.get(key) for key in ("job", "service", "instance", "exported_job"))
+    node_level = not has_pod and (bool(topic & _NODE_WORDS) or ("node" in alert.labels and not named_else))
+    return Kind(
+        unavailable=unavailable,
+        failing=failing,
+        node_level=node_level,
+        zone_level=not has_pod and bool(topic & _ZONE_WORDS),
+    )

@@ -1,0 +1,208 @@
+"""What Prometheus, Kubernetes and exporter labels mean for an alert's place: names, not values."""
+
+from __future__ import annotations
+
+import re
+
+import schemas
+from services.incidents._kinds import words_of
+
+# Labels naming what the alert's service depends on (Envoy, OpenTelemetry, Istio, hand-written rules).
+DEPENDENCY_LABELS = (
+    "dependency", "depends_on", "upstream", "upstream_service", "upstream_cluster", "backend",
+    "backend_service", "peer_service", "net_peer_name", "server_address", "destination_service",
+    "destination_service_name", "destination_workload", "target_service", "remote_service",
+    "db_host", "database_host", "server",
+    # HAProxy's exporters: the backend (pool) or frontend an alert's traffic passes through
+    "proxy", "frontend",
+)  # fmt: skip
+# Labels of an alert on traffic through an ingress controller.
+INGRESS_LABELS = ("ingress", "controller_class", "controller_pod")
+# Labels naming the pod a request passes through (ingress-nginx's controller): a dependency by workload.
+PROXY_POD_LABELS = ("controller_pod", "proxy_pod")
+ZONE_LABELS = (
+    "zone", "availability_zone", "topology_kubernetes_io_zone", "label_topology_kubernetes_io_zone",
+    "failure_domain_beta_kubernetes_io_zone", "label_failure_domain_beta_kubernetes_io_zone",
+)  # fmt: skip
+WORKLOAD_LABELS = (
+    "deployment", "statefulset", "daemonset", "replicaset", "job_name", "cronjob", "owner_name",
+    "workload", "created_by_name",
+)  # fmt: skip
+HOST_LABELS = ("host", "hostname", "nodename")
+# What was rolled out: services failing on one release, in one place, are one bad deploy.
+RELEASE_LABELS = (
+    "version", "app_kubernetes_io_version", "label_app_kubernetes_io_version", "label_version",
+    "destination_version", "service_version", "app_version", "release", "image_tag", "tag", "build",
+    "build_id", "git_sha", "git_commit", "commit", "commit_sha", "revision", "deploy_id",
+    "deployment_id", "change_id",
+)  # fmt: skip
+# Labels holding a container image: its tag is the release ("registry/shop/cart:v2.14.0" -> "v2.14.0").
+IMAGE_LABELS = ("image", "container_image", "image_spec")
+# Labels naming the node a pod runs on, as relabelling rules commonly name it.
+NODE_LABELS = ("node", "kubernetes_node", "node_name", "exported_node", "host_ip")
+# A topic or queue several consumers read.
+TOPIC_LABELS = ("topic", "queue", "queue_name")
+# Monitoring agents report on others: their job or service is not the subject of the alert.
+_AGENT_WORDS = frozenset(
+    {"exporter", "kubelet", "cadvisor", "blackbox", "prometheus", "pushgateway", "probe", "probes", "vmagent"}
+)
+# Group-by labels that do not place an alert: sharing an Alertmanager group by these alone is weak.
+_WIDE_GROUP_LABELS = frozenset(
+    {"alertname", "severity", "cluster", "namespace", "env", "environment", "region", "zone", "team",
+     "owner", "prometheus", "receiver", "priority", "tier", "job"}
+)  # fmt: skip
+# Kubernetes's random suffixes (pod-template hash, pod name) use this alphabet: no vowels.
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
+_DEPLOYMENT_POD = re.compile(rf"^(.+)-{_SAFE}{{6,10}}-{_SAFE}{{5}}$")
+_HASHED = re.compile(rf"^(.+)-{_SAFE}{{6,10}}$")
+_DAEMON_POD = re.compile(rf"^(.+)-{_SAFE}{{5}}$")
+_ORDINAL_POD = re.compile(r"^(.+)-\d+$")
+_GROUP_KEY_LABEL = re.compile(r"(\w+)=")
+# EC2-style node names carry their address: ip-10-0-1-7.eu-west-1.compute.internal is 10.0.1.7.
+_IP_NODE = re.compile(r"^ip-(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})(?:\.|$)")
+_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+
+
+def label(labels: dict[str, str], key: str) -> str:
+    """A label's value, ``exported_<key>`` first (what the target said before the scrape relabelled it)."""
+    return (labels.get(f"exported_{key}") or labels.get(key) or "").strip()
+
+
+# Job names of node agents by convention: Prometheus's own examples scrape node_exporter as job "node".
+_NODE_AGENT_JOBS = frozenset({"node", "nodes", "node_exporter", "node-exporter"})
+
+
+def is_agent(name: str) -> bool:
+    words = words_of(name)
+    return (
+        name.strip().lower() in _NODE_AGENT_JOBS
+        or bool(_AGENT_WORDS & set(words))
+        or ("state" in words and "metrics" in words)
+    )
+
+
+def reporter(labels: dict[str, str]) -> str:
+    """Whose address ``instance`` is: "subject" (the alert's own host or probe target), "node" (a node
+    agent's: kubelet, cAdvisor, node-exporter), or "" (nobody's to compare: kube-state-metrics, or a
+    proxy reporting on the backend its labels name)."""
+    words = set(words_of(f"{label(labels, 'job')} {label(labels, 'service')}"))
+    if {"state", "metrics"} <= words or any(
+        labels.get(key) for key in (*DEPENDENCY_LABELS, *PROXY_POD_LABELS)
+    ):
+        return ""
+    if words & {"kubelet", "cadvisor"} or {"node", "exporter"} <= words:
+        return "node"
+    return "subject"
+
+
+def workload_of(pod: str) -> str:
+    """The workload a pod name belongs to ("checkout-7d9f8b6c4-x2k4q" -> "checkout"), "" if unknown."""
+    for pattern in (_DEPLOYMENT_POD, _ORDINAL_POD, _DAEMON_POD):
+        match = pattern.match(pod)
+        if match:
+            return match.group(1)
+    return ""
+
+
+# The label saying what kind of owner ``created_by_name`` / ``owner_name`` is (kube_pod_info, kube_pod_owner).
+_OWNER_KIND = {"created_by_name": "created_by_kind", "owner_name": "owner_kind"}
+# A ReplicaSet's name is its Deployment's and the pod-template hash; whatever alphabet a tool wrote
+# it in, a hash has a digit ("checkout-web" is a name, not a hash).
+_TEMPLATE_HASH = re.compile(r"^(.+)-(?=[a-z]*\d)[a-z0-9]{5,10}$")
+
+
+def deployment_of(replicaset: str) -> str:
+    """The Deployment a ReplicaSet belongs to ("checkout-7d9f8b6c4" -> "checkout")."""
+    match = _HASHED.match(replicaset) or _TEMPLATE_HASH.match(replicaset)
+    return match.group(1) if match else replicaset
+
+
+def workload(labels: dict[str, str], pod: str) -> str:
+    for key in WORKLOAD_LABELS:
+        value = labels.get(key, "").strip()
+        if value:
+            owner_kind = labels.get(_OWNER_KIND.get(key, ""), "")
+            if key == "replicaset" or owner_kind.lower() == "replicaset":
+                return deployment_of(value)
+            return value
+    return workload_of(pod) if pod else ""
+
+
+def is_address(host: str) -> bool:
+    return bool(_IPV4.match(host))
+
+
+def node_names(node: str) -> list[str]:
+    """The names one node goes by: as given, without its domain, and the address an EC2-style name holds."""
+    node = node.strip().lower()
+    if not node:
+        return []
+    names = [node]
+    if not _IPV4.match(node) and "." in node:
+        names.append(node.split(".", 1)[0])
+    match = _IP_NODE.match(node)
+    if match:
+        names.append(".".join(match.groups()))
+    return names
+
+
+def group_key_specific(group: schemas.GroupContext) -> bool:
+    """Whether Alertmanager grouped by a label that places alerts (not only by name, severity ...)."""
+    if not group.group_key:
+        return False
+    keys = set(group.group_labels) or set(_GROUP_KEY_LABEL.findall(group.group_key.rsplit(":", 1)[-1]))
+    return bool(keys - _WIDE_GROUP_LABELS)
+
+
+def releases(labels: dict[str, str]) -> list[str]:
+    """The release values an alert's labels name: version labels, and the tag of an image label."""
+    found = [labels[key].strip() for key in RELEASE_LABELS if labels.get(key, "").strip()]
+    for key in IMAGE_LABELS:
+        image = labels.get(key, "").split("@", 1)[0]
+        name, _, tag = image.rpartition(":")
+        if name and "/" not in tag and tag != "latest":
+            found.append(tag)
+    return found
+
+
+# Filesystems node-exporter reports whose data lives elsewhere: one share, many mounts.
+_NETWORK_FILESYSTEMS = re.compile(
+    r"^(?:nfs\d?|cifs|smb\d?|ceph|cephfs|glusterfs|lustre|fuse\.(?:s3fs|gcsfuse|glusterfs|ceph.*)|efs)$"
+)
+
+
+def network_filesystem(fstype: str) -> bool:
+    return bool(_NETWORK_FILESYSTEMS.match(fstype.strip().lower()))
+
+
+# Private name spaces: every node, every Service of a cluster shares these suffixes.
+_PRIVATE_SUFFIXES = frozenset(
+    {"local", "internal", "cluster", "svc", "lan", "home", "localdomain", "intranet"}
+)
+
+
+# Second-level labels under which countries register domains (example.co.uk, example.com.au).
+_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or"})
+
+
+def site_domain(host: str) -> str:
+    """The registered domain of a public host name ("api.shop.example.com" -> "example.com"): its
+    names share a load balancer, a wildcard certificate, a DNS zone. "" for addresses, private names
+    and single labels."""
+    labels = host.split(".")
+    if len(labels) < 2 or _IPV4.match(host) or not labels[-1].isalpha() or _PRIVATE_SUFFIXES & set(labels):
+        return ""
+    size = 3 if len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+    return ".".join(labels[-size:]) if len(labels) >= size else ""
+
+
+def stateful_names(host: str) -> list[str]:
+    """A StatefulSet pod's stable DNS name reaches the pod, its headless Service and its workload:
+    "kafka-1.kafka-headless.data.svc.cluster.local" and "kafka-1.kafka-headless" -> kafka-1,
+    kafka-headless, kafka. [] for other names."""
+    labels = host.split(".")
+    if "svc" in labels[2:]:
+        labels = labels[: labels.index("svc", 2) - 1]  # <pod>.<service> before <namespace>.svc
+    if len(labels) != 2 or not _ORDINAL_POD.match(labels[0]):
+        return []
+    return [labels[0], labels[1], workload_of(labels[0])]

@@ -1,0 +1,289 @@
+"""An incident's life as pure state transitions: members join and resolve, events fall due.
+
+    opened ──members, root, severity──> updated ──every member resolved + grace──> resolved
+       ^                                                                             │
+       └───────────── a related alert fires within INCIDENT_REOPEN_SECONDS ─────────┘ (updated, "reopened")
+
+``generation`` counts changes that may need an event; a review (``schemas.IncidentReview``) falls
+due and turns every change since the last event into one event (``_events``). Joins and resolutions
+are idempotent (``applied`` remembers the recent ones), so a batch redelivered after a crash between
+two writes counts nobody twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import msgspec
+
+import schemas
+from services.incidents._settings import IncidentSettings
+
+# Operations remembered for idempotency: more than the joins one incident sees between a crash and
+# the redelivery of the crashed batch (an ack wait), at a storm's rate.
+APPLIED_KEPT = 2048
+EXEMPLAR_SLOTS = 5  # the root's, and up to 4 other distinct alert names
+SEVERITY_RANK = {
+    "info": 1,
+    "low": 1,
+    "warning": 2,
+    "minor": 2,
+    "high": 3,
+    "error": 3,
+    "major": 3,
+    "critical": 4,
+}
+# Labels that say what an alert is, not where it happens: never part of an incident's scope.
+NOT_SCOPE = frozenset({"alertname", "severity", "priority"})
+
+
+@dataclass(frozen=True)
+class Joining:
+    """What a member brings to its incident (an ``Assignment``'s part, or a membership record's)."""
+
+    episode: str
+    incident_id: str
+    role: schemas.MemberRole
+    signals: tuple[str, ...] = ()
+    new_root: bool = False
+
+
+class Exemplar(msgspec.Struct, kw_only=True, frozen=True):
+    """A member whose enriched message is kept for the incident's analysis (slot 0: the root)."""
+
+    alertname: str
+    episode: str
+
+
+class IncidentState(msgspec.Struct, kw_only=True):
+    """An incident as its store keeps it (key ``incident.<id>``)."""
+
+    id: str
+    status: schemas.IncidentStatus = "open"
+    shard: str = "_"  # the index the incident is matched in
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    generation: int = 0  # +1 on every change that may need an event
+    sequence: int = 0  # events sent so far (the next event is sequence+1)
+    analysed_generation: int = 0  # the generation the last event covered
+    analysed_members: int = 0  # member_count at the last analysis
+    analyses: int = 0
+    llm_calls: int = 0
+    last_event_at: datetime | None = None
+    root: schemas.IncidentMember | None = None
+    members: list[schemas.IncidentMember] = []  # at most schemas.MAX_LISTED_MEMBERS, root kept
+    member_count: int = 0
+    firing_count: int = 0
+    alertnames: dict[str, int] = {}
+    severity: str = ""
+    scope: dict[str, str] = {}
+    analysis: schemas.Analysis | None = None
+    pending: list[schemas.IncidentChange] = []  # changes not yet in an event
+    changed_at: dict[str, int] = {}  # pending change -> the generation it last happened at
+    grace_until: datetime | None = None  # every member resolved: resolve after this
+    exemplars: list[Exemplar] = []
+    applied: list[str] = []  # recent joins and resolutions, newest last (idempotency)
+
+
+def firing_id(episode: str) -> str:
+    """The alert id of an episode's firing message (``schemas.alert_id``), from its episode key."""
+    return hashlib.sha256(f"{episode}|firing".encode()).hexdigest()[:32]
+
+
+def rank(severity: str) -> int:
+    return SEVERITY_RANK.get(severity.lower(), 0)
+
+
+def pend(
+    pending: list[schemas.IncidentChange], change: schemas.IncidentChange
+) -> list[schemas.IncidentChange]:
+    return pending if change in pending else [*pending, change]
+
+
+def _op(episode: str, kind: str = "") -> str:
+    """A short key of one join or resolution: 16 hex digits keep 2048 of them in ~40 kB."""
+    return hashlib.sha256(f"{episode}{kind}".encode()).hexdigest()[:16]
+
+
+def _applied(state: IncidentState, op: str) -> list[str]:
+    return [*state.applied[-(APPLIED_KEPT - 1) :], op]
+
+
+def join(
+    state: IncidentState | None,
+    member: schemas.IncidentMember,
+    joining: Joining,
+    now: datetime,
+    *,
+    shard: str = "_",
+) -> IncidentState:
+    """``member`` added to the incident (a new one when ``state`` is None); a no-op when already added."""
+    if state is None:
+        state = IncidentState(id=joining.incident_id, shard=shard, opened_at=now, updated_at=now)
+    op = _op(joining.episode)
+    if op in state.applied:
+        return state
+    opening = state.member_count == 0
+    made: list[schemas.IncidentChange] = ["opened" if opening else "members"]
+    status, resolved_at = state.status, state.resolved_at
+    if status == "resolved":
+        status, resolved_at = "open", None
+        made.append("reopened")
+    severity = state.severity
+    if rank(member.severity) > rank(severity):
+        severity = member.severity
+        if not opening:
+            made.append("severity")
+    labels = {key: value for key, value in member.labels.items() if key not in NOT_SCOPE}
+    scope = labels if opening else {k: v for k, v in state.scope.items() if labels.get(k) == v}
+    member = msgspec.structs.replace(member, role=joining.role, signals=list(joining.signals))
+    root, members, exemplars = state.root, list(state.members), list(state.exemplars)
+    exemplar = Exemplar(alertname=member.alertname, episode=joining.episode)
+    if root is None or joining.new_root:
+        if root is not None:
+            made.append("root")
+            demoted = root.alert_id
+            members = [
+                msgspec.structs.replace(m, role="caused") if m.alert_id == demoted else m for m in members
+            ]
+        root = member = msgspec.structs.replace(member, role="root")
+        if len(members) >= schemas.MAX_LISTED_MEMBERS:
+            members.pop()  # the newest listed member gives way: the root is always listed
+        exemplars[:1] = [exemplar]
+    elif len(exemplars) < EXEMPLAR_SLOTS and all(e.alertname != member.alertname for e in exemplars):
+        exemplars.append(exemplar)
+    if len(members) < schemas.MAX_LISTED_MEMBERS:
+        members.append(member)
+    alertnames = dict(state.alertnames)
+    alertnames[member.alertname] = alertnames.get(member.alertname, 0) + 1
+    generation = state.generation + 1
+    pending = state.pending
+    for change in made:
+        pending = pend(pending, change)
+    return msgspec.structs.replace(
+        state,
+        status=status,
+        resolved_at=resolved_at,
+        updated_at=now,
+        generation=generation,
+        changed_at={**state.changed_at, **dict.fromkeys(made, generation)},
+        root=root,
+        members=members,
+        member_count=state.member_count + 1,
+        firing_count=state.firing_count + 1,
+        alertnames=alertnames,
+        severity=severity,
+        scope=scope,
+        pending=pending,
+        grace_until=None,
+        exemplars=exemplars,
+        applied=_applied(state, op),
+    )
+
+
+def resolve_member(
+    state: IncidentState, episode: str, ends_at: datetime | None, now: datetime, settings: IncidentSettings
+) -> IncidentState:
+    """The member of ``episode`` resolved; when it was the last one firing, the grace period starts."""
+    op = _op(episode, "/resolved")
+    if op in state.applied or state.status == "resolved":
+        return state
+    alert_id = firing_id(episode)
+    ended = ends_at or now
+
+    def resolved(member: schemas.IncidentMember) -> schemas.IncidentMember:
+        if member.alert_id != alert_id:
+            return member
+        return msgspec.structs.replace(member, status="resolved", ends_at=ended)
+
+    firing = max(0, state.firing_count - 1)
+    root = resolved(state.root) if state.root is not None else None
+    grace_until, generation = state.grace_until, state.generation
+    if firing == 0 and state.grace_until is None:
+        grace_until = now + timedelta(seconds=settings.incident_resolve_grace_seconds)
+        generation += 1
+    return msgspec.structs.replace(
+        state,
+        root=root,
+        members=[resolved(member) for member in state.members],
+        firing_count=firing,
+        grace_until=grace_until,
+        generation=generation,
+        updated_at=now,
+        applied=_applied(state, op),
+    )
+
+
+# Changes a person must hear of at once; more members wait for the next batched update.
+URGENT: frozenset[schemas.IncidentChange] = frozenset({"root", "severity", "reopened"})
+
+
+# A few more alerts of a small incident say nothing new: growth is material from this many members on.
+MATERIAL_GROWTH = 10
+
+
+def material(state: IncidentState) -> bool:
+    """Worth a new analysis: a new root, severity up, reopened, or twice the members analysed last
+    (and at least MATERIAL_GROWTH more)."""
+    if URGENT & set(state.pending):
+        return True
+    analysed = state.analysed_members
+    return analysed > 0 and state.member_count >= max(2 * analysed, analysed + MATERIAL_GROWTH)
+
+
+def review_due(
+    state: IncidentState, settings: IncidentSettings, now: datetime
+) -> schemas.IncidentReview | None:
+    """The review the state asks for, or None when it needs no event.
+
+    An incident is always opened before it resolves, even when all its members resolved within
+    the grouping wait: a reader never sees the end of an incident whose start it was not told.
+    """
+    if state.status == "resolved":
+        return None
+    gathered = state.opened_at + timedelta(seconds=settings.incident_group_wait_seconds)
+    if state.sequence > 0 and state.firing_count == 0 and state.grace_until is not None:
+        return _review(state, "resolve", state.grace_until, now)
+    if state.generation <= state.analysed_generation:
+        return None
+    if state.sequence == 0 or URGENT & set(state.pending) or state.last_event_at is None:
+        return _review(state, "analyse", max(gathered, now), now)
+    batched = state.last_event_at + timedelta(seconds=settings.incident_update_seconds)
+    return _review(state, "analyse", max(batched, now), now)
+
+
+def new_review(
+    before: IncidentState | None, after: IncidentState, settings: IncidentSettings, now: datetime
+) -> schemas.IncidentReview | None:
+    """The review to publish after a change from ``before`` to ``after``: None when the review
+    ``before`` asked for is still on its way and falls due as early (it covers the change too, as a
+    review looks at the incident as it stands when due)."""
+    wanted = review_due(after, settings, now)
+    waiting = review_due(before, settings, now) if before is not None else None
+    if wanted is None or waiting is None:
+        return wanted
+    return wanted if wanted.kind != waiting.kind or wanted.due < waiting.due else None
+
+
+def _review(
+    state: IncidentState, kind: schemas.IncidentReviewKind, due: datetime, now: datetime
+) -> schemas.IncidentReview:
+    return schemas.IncidentReview(
+        id=state.id, kind=kind, generation=state.generation, due=due, requested_at=now
+    )
+
+
+def with_analysis(state: IncidentState, analysis: schemas.Analysis, *, llm: bool) -> IncidentState:
+    """A new analysis of the incident made (by the LLM when ``llm``)."""
+    pending = state.pending if state.analysis is None else pend(state.pending, "analysis")
+    return msgspec.structs.replace(
+        state,
+        analysis=analysis,
+        analyses=state.analyses + 1,
+        llm_calls=state.llm_calls + int(llm),
+        analysed_members=state.member_count,
+        pending=pending,
+    )

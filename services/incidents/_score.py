@@ -1,0 +1,147 @@
+"""How well an alert fits an open incident: signals, their weights, and the threshold.
+
+An alert joins the best-scoring incident at or above THRESHOLD; the score is the sum, over distinct
+signals, of each signal's weight. Time proximity is a gate, not a weight: without it nothing else
+counts (except the override label). Cause links and the entities that name one thing (pod, workload,
+service, instance, dependency, volume) reach the threshold alone; the wide places (node, zone, namespace)
+and a wide Alertmanager group only add to another signal, so alerts that merely share a node, a namespace
+or a moment stay apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.incidents._footprint import Footprint
+from services.incidents._index import (
+    MAX_CAUSES,
+    MAX_CAUSES_PER_KIND,
+    MAX_ENTITIES,
+    MAX_PER_KIND,
+    IndexEntry,
+    Names,
+)
+
+THRESHOLD = 0.6
+# One incident's cause is what this alert runs on or depends on, or the reverse.
+CAUSE_WEIGHT = 1.0
+# A cause known by its technology only ("Redis is down", "fails on Redis"): it joins alone, but a cause
+# named by its node, host or service wins over it (one of three etcd members down is on one node).
+CLASS_CAUSE_WEIGHT = 0.75
+# entity kind -> (signal, weight) when the alert and the incident share an entity of that kind
+SHARED: dict[str, tuple[str, float]] = {
+    "pod": ("pod", 1.0),
+    "workload": ("workload", 0.8),
+    "app": ("workload", 0.8),
+    "service": ("service", 0.7),
+    "host": ("instance", 0.7),
+    "dependency": ("dependency", 0.7),
+    "volume": ("volume", 0.7),
+    "topic": ("topic", 0.6),
+    # two alerts each saying something on one node (zone) is unavailable: one outage
+    "unavailable-node": ("node", 0.6),
+    "unavailable-zone": ("zone", 0.6),
+    # two probes of one site failing at once: its load balancer, certificate or DNS zone
+    "unavailable-domain": ("domain", 0.6),
+    # the same failure class in the logs (disk-full, connection-pool), the same release: with a place
+    "symptom": ("symptom", 0.45),
+    "technology": ("technology", 0.45),
+    # the same rule in the same namespace (so 0.45 with the namespace): with one more weak signal
+    "rule": ("alertname", 0.3),
+    # the same scrape job beside different instances: many targets, a link only with more
+    "job": ("job", 0.15),
+    "release": ("release", 0.45),
+    # the same error line (values masked) in both alerts' logs: with a place or a release
+    "line": ("line", 0.4),
+    "node": ("node", 0.35),
+    "zone": ("zone", 0.15),
+    "namespace": ("namespace", 0.15),
+    "domain": ("domain", 0.15),
+}
+# Failure classes that are rarely two at once in one cluster: resolvers and certificates fail for everyone.
+SHARED_SYMPTOMS = {"symptom=dns": 0.6, "symptom=certificate": 0.6}
+GROUP_KEY_WEIGHT = 0.6  # Alertmanager grouped them by a label that places them
+WIDE_GROUP_KEY_WEIGHT = 0.05  # grouped by alertname, severity, namespace ... only: next to nothing
+# Signals that say the alert is about the very object a member is about: no coincidence, whatever the
+# time, while the incident is open (an OOM kill, then the crash loop its `for: 15m` fires later).
+SAME_OBJECT = ("pod", "workload", "instance", "volume")
+# A full disk explains "no space left on device" of whoever writes to it, not of every writer in
+# the cluster: each machine fills its own disks. The link needs a place too (a namespace, a node).
+LOCAL_CAUSES = {"symptom=disk-full": 0.45}
+# Causes that name a class of things, not one: a technology, a release, an error line.
+_CLASS_CAUSES = frozenset({"technology", "release", "line"})
+# Shared by two failing members, these become a suspected cause of their incident (_correlate).
+SUSPECT_KINDS = ("release=", "line=")
+# Signal names of cause links, by the kind of the cause entity.
+_CAUSE_SIGNAL = {"host": "instance", "needs": "dependency"}
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float
+    signals: tuple[str, ...]  # strongest first
+    explained: bool  # one of the incident's causes explains the alert
+    explains: bool  # the alert's causes explain members of the incident
+    same_object: bool = False  # the alert is about an object a member is about (pod, workload, host, volume)
+
+
+NO_MATCH = Score(0.0, (), False, False)
+
+
+@dataclass
+class View:
+    """An index entry with its lists as sets, built once per batch and kept in step with the entry."""
+
+    entry: IndexEntry
+    entities: set[str]
+    causes: set[str]  # the listed causes and the root's
+    clusters: set[str]
+    entity_names: Names  # entry.entities as it grows (``entities`` is its set)
+    cause_names: Names
+
+    @classmethod
+    def of(cls, entry: IndexEntry) -> View:
+        clusters = {entity for entity in entry.entities if entity.startswith("cluster=")}
+        entity_names = Names(entry.entities, MAX_ENTITIES, MAX_PER_KIND)
+        cause_names = Names(entry.causes, MAX_CAUSES, MAX_CAUSES_PER_KIND)
+        causes = {*entry.causes, *entry.root_causes}
+        return cls(entry, entity_names.present, causes, clusters, entity_names, cause_names)
+
+
+def in_time(entry: IndexEntry, at: datetime, window: timedelta) -> bool:
+    """Within the window of the incident's span (members may arrive slightly out of order)."""
+    return entry.opened_at - window <= at <= entry.last_at + window
+
+
+def _kind(entity: str) -> str:
+    return entity.split("=", 1)[0]
+
+
+def score(print_: Footprint, view: View) -> Score:
+    """The fit of an alert to an incident, time and cluster aside (the caller gates those)."""
+    if not print_.placed:
+        return NO_MATCH
+    weights: dict[str, float] = {}
+    explained_by = print_.entities & view.causes
+    explains = print_.causes & view.entities
+    for entity in explained_by | explains:
+        kind = _kind(entity)
+        signal = _CAUSE_SIGNAL.get(kind, kind)
+        weight = LOCAL_CAUSES.get(entity) or (CLASS_CAUSE_WEIGHT if kind in _CLASS_CAUSES else CAUSE_WEIGHT)
+        weights[signal] = max(weights.get(signal, 0.0), weight)
+    for entity in print_.entities & view.entities:
+        signal, weight = SHARED.get(_kind(entity), ("", 0.0))
+        weight = SHARED_SYMPTOMS.get(entity, weight)
+        if signal and weight > weights.get(signal, 0.0):
+            weights[signal] = weight
+    if print_.group_key and print_.group_key in view.entry.group_keys:
+        weights["group_key"] = GROUP_KEY_WEIGHT if print_.group_key_specific else WIDE_GROUP_KEY_WEIGHT
+    signals = tuple(sorted(weights, key=lambda signal: (-weights[signal], signal)))
+    same_object = any(weights.get(signal, 0.0) >= THRESHOLD for signal in SAME_OBJECT)
+    return Score(round(sum(weights.values()), 6), signals, bool(explained_by), bool(explains), same_object)
+
+
+def cluster_allows(print_: Footprint, view: View) -> bool:
+    """Alerts of different clusters never meet (the override label aside)."""
+    return not print_.cluster or not view.clusters or f"cluster={print_.cluster}" in view.clusters

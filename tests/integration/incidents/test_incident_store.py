@@ -1,0 +1,123 @@
+"""Incident state in a real key-value bucket: racing writers and redelivered batches count each alert once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import msgspec
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+import schemas
+from services.analyst._incidents import Incidents
+from services.incidents import (
+    Correlator,
+    IncidentSettings,
+    IncidentStore,
+    Joining,
+    MemberRecord,
+    join,
+    member_key,
+)
+from services.runtime import provision
+from tests.integration.incidents._storm import incident_settings, node_storm
+from tests.support.nats_server import NatsServer
+
+SETTINGS = IncidentSettings(incidents_enabled=True)
+
+
+@pytest.fixture
+async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await provision(js, incident_settings(nats_server.url))
+    yield js
+    await nc.close()
+
+
+@pytest.fixture
+async def store(js: JetStreamContext, nats_server: NatsServer) -> IncidentStore:
+    return await IncidentStore.open(js, "test-incidents", incident_settings(nats_server.url))
+
+
+def grouping(store: IncidentStore, js: JetStreamContext) -> Incidents:
+    return Incidents(store, Correlator(SETTINGS), SETTINGS, js)
+
+
+def member(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
+    alert = message.alert
+    return schemas.IncidentMember(
+        alert_id=message.id, alertname=alert.labels["alertname"], status="firing", starts_at=alert.starts_at
+    )
+
+
+async def test_writers_racing_on_one_incident_lose_no_member(store: IncidentStore) -> None:
+    storm = node_storm(39)
+    now = datetime.now(UTC)
+
+    async def add(message: schemas.EnrichedAlert) -> None:
+        joining = Joining(schemas.episode_key(message.alert), "inc-race", "caused")
+        await store.change_state("inc-race", lambda state: join(state, member(message), joining, now))
+
+    await asyncio.gather(*(add(message) for message in storm))
+    state, _ = await store.state("inc-race")
+    assert state is not None
+    assert state.member_count == state.firing_count == 40
+    assert state.generation == 40
+
+
+async def test_a_batch_delivered_twice_is_counted_once(store: IncidentStore, js: JetStreamContext) -> None:
+    storm = node_storm(9)
+    incidents = grouping(store, js)
+    await incidents.prepare(storm)
+    first = [incidents.take(message) for message in storm]
+    await incidents.prepare(storm)
+    again = [incidents.take(message) for message in storm]
+    assert first == again
+    (incident_id,) = {placed.ref.id for placed in first if placed.ref is not None}
+    state, _ = await store.state(incident_id)
+    assert state is not None
+    assert state.member_count == 10
+
+
+async def test_members_claimed_by_a_replica_that_died_are_counted_by_the_redelivery(
+    store: IncidentStore, js: JetStreamContext
+) -> None:
+    storm = node_storm(9)
+    # What a replica wrote before it died: the index and the membership, no count yet.
+    now = datetime.now(UTC)
+    correlator = Correlator(SETTINGS)
+    assignments = await store.correlate("prod", lambda index: correlator.assign(index, storm, now))
+    for a in assignments:
+        await store.claim(a.episode, MemberRecord(incident=a.incident_id, role=a.role, shard="prod"))
+    incidents = grouping(store, js)
+    await incidents.prepare(storm)
+    placed = [incidents.take(message) for message in storm]
+    (incident_id,) = {p.ref.id for p in placed if p.ref is not None}
+    assert all(not p.degraded for p in placed)
+    state, _ = await store.state(incident_id)
+    assert state is not None
+    assert state.member_count == 10
+    assert state.root is not None
+    assert state.root.alertname == "KubeNodeNotReady"
+
+
+async def test_members_counted_by_a_replica_that_died_before_marking_them_are_not_counted_again(
+    store: IncidentStore, js: JetStreamContext
+) -> None:
+    storm = node_storm(9)
+    incidents = grouping(store, js)
+    await incidents.prepare(storm)
+    (incident_id,) = {p.ref.id for p in (incidents.take(m) for m in storm) if p.ref is not None}
+    kv = await js.key_value("test-incidents")
+    for message in storm:  # the records as they were before the replica could mark them counted
+        key = member_key(schemas.episode_key(message.alert))
+        record = schemas.decode((await kv.get(key)).value or b"", MemberRecord)
+        await kv.put(key, schemas.encode(msgspec.structs.replace(record, counted=False)))
+    await grouping(store, js).prepare(storm)
+    state, _ = await store.state(incident_id)
+    assert state is not None
+    assert state.member_count == 10

@@ -1,0 +1,237 @@
+"""Grouping of real failure cascades: what each one's alerts share, and what must stay apart.
+
+Written from how Kubernetes, Prometheus exporters and the cascades work (docs/incidents.md, "How
+alerts are grouped"), not from the storm benchmark's scenarios.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import schemas
+from services.incidents import Assignment, Correlator, IncidentSettings, OpenIndex
+from tests.unit.incidents._alerts import T0, enriched, pod_info
+
+KSM: dict[str, Any] = {"job": "kube-state-metrics", "instance": "10.9.9.9:8080", "cluster": "prod"}
+
+
+def _one_by_one(alerts: Sequence[schemas.EnrichedAlert]) -> list[Assignment]:
+    """Each alert in its own batch, a second after it starts: as a slow storm reaches the analyst."""
+    correlator, index, out = Correlator(IncidentSettings()), OpenIndex(), []
+    for alert in alerts:
+        index, (assignment,) = correlator.assign(index, [alert], alert.alert.starts_at + timedelta(seconds=1))
+        out.append(assignment)
+    return out
+
+
+def _ids(assignments: Sequence[Assignment]) -> list[str]:
+    return [assignment.incident_id for assignment in assignments]
+
+
+def test_a_full_node_of_pods_joins_even_past_the_first_hundred_names() -> None:
+    # A node runs up to 110 pods by default; each pod raises two alerts, the second naming only the pod.
+    storm = [enriched("KubeNodeNotReady", node="n1", **KSM)]
+    for i in range(110):
+        pod = f"app{i}-7d9f8b6c4-x2k4q"
+        storm.append(enriched("KubePodNotReady", at=1, namespace=f"ns{i % 9}", pod=pod, node="n1", **KSM))
+        storm.append(enriched("KubeContainerWaiting", at=2, namespace=f"ns{i % 9}", pod=pod, **KSM))
+    index, assignments = Correlator(IncidentSettings()).assign(OpenIndex(), storm, T0 + timedelta(seconds=5))
+    assert len(set(_ids(assignments))) == 1
+    (entry,) = index.entries
+    assert "node=n1" in entry.entities
+    assert "node=n1" in entry.causes
+
+
+def test_every_episode_of_a_flapping_alert_returns_to_its_incident_past_the_window() -> None:
+    # A heartbeat with no place at all, and a link flapping on one node: each new episode (new
+    # startsAt) minutes apart goes back where the first went; another alert of the node does not.
+    heartbeat = [enriched("WatchdogHeartbeatMissing", at=at, cluster="prod") for at in (0, 700, 1400)]
+    link = [
+        enriched("NodeNetworkInterfaceFlapping", at=at, instance="10.0.1.7:9100", job="node-exporter",
+                 device="eth0", cluster="prod")
+        for at in (10, 710, 1410)
+    ]  # fmt: skip
+    other = enriched(
+        "NodeHighCpuLoad", at=1420, instance="10.0.1.7:9100", job="node-exporter", cluster="prod"
+    )
+    alerts = sorted([*heartbeat, *link, other], key=lambda message: message.alert.starts_at)
+    by_name: dict[str, set[str]] = {}
+    for message, assignment in zip(alerts, _one_by_one(alerts), strict=True):
+        by_name.setdefault(message.alert.labels["alertname"], set()).add(assignment.incident_id)
+    assert len(by_name["WatchdogHeartbeatMissing"]) == 1
+    assert len(by_name["NodeNetworkInterfaceFlapping"]) == 1
+    assert by_name["WatchdogHeartbeatMissing"] != by_name["NodeNetworkInterfaceFlapping"]
+    assert by_name["NodeHighCpuLoad"].isdisjoint(by_name["NodeNetworkInterfaceFlapping"])
+
+
+def test_a_job_label_alone_links_nothing() -> None:
+    # node_exporter scraped as job "node" on two machines: a VM down, another machine's disk full
+    _, (down, disk) = Correlator(IncidentSettings()).assign(
+        OpenIndex(),
+        [
+            enriched("InstanceDown", expr="up == 0", job="node", instance="vm-app-3:9100"),
+            enriched("NodeFilesystemSpaceFull", at=5, job="node", instance="db-2:9100", mountpoint="/"),
+        ],
+        T0 + timedelta(seconds=10),
+    )
+    assert down.incident_id != disk.incident_id
+
+
+def test_an_aggregated_target_down_joins_the_pods_of_its_service() -> None:
+    # kube-prometheus's TargetDown is by job, namespace and service: no instance
+    storm = [
+        enriched("KubePodCrashLooping", namespace="shop", pod="cart-7d9f8b6c4-x2k4q", **KSM),
+        enriched("TargetDown", at=20, expr="100 * (count(up == 0) BY (job, namespace, service)) > 10",
+                 job="cart", namespace="shop", cluster="prod"),
+        enriched("TargetDown", at=25, job="search", namespace="shop", cluster="prod"),
+    ]  # fmt: skip
+    crash, target, other = _one_by_one(storm)
+    assert target.incident_id == crash.incident_id
+    assert other.incident_id != crash.incident_id
+
+
+def test_a_deployment_alert_joins_pods_its_replicaset_owns() -> None:
+    owner = pod_info("worker-1", "ip-10-0-1-7", "shop")
+    owner["series"][0]["labels"] |= {"created_by_kind": "ReplicaSet", "created_by_name": "checkout-7d9f8b6c4"}
+    storm = [
+        enriched("KubeDeploymentReplicasMismatch", namespace="shop", deployment="checkout", **KSM),
+        enriched("KubePodNotReady", at=10, namespace="shop", pod="worker-1", metrics=[owner], **KSM),
+    ]
+    deployment, pod = _one_by_one(storm)
+    assert pod.incident_id == deployment.incident_id
+    assert "workload" in pod.signals
+
+
+def test_a_pods_crash_loop_firing_minutes_after_its_oom_kill_joins_it() -> None:
+    # KubePodCrashLooping waits `for: 15m`: it fires long after the OOM kill of the same pod
+    pod = {"namespace": "shop", "pod": "cart-7d9f8b6c4-x2k4q"}
+    storm = [
+        enriched("KubeContainerOOMKilled", **pod, **KSM),
+        enriched("KubePodCrashLooping", at=900, **pod, **KSM),
+        enriched("KubePodNotReady", at=905, namespace="shop", pod="search-5f6b7c8d9-q7w2z", **KSM),
+    ]
+    oom, crash, other = _one_by_one(storm)
+    assert crash.incident_id == oom.incident_id
+    assert other.incident_id != oom.incident_id
+
+
+def test_a_cause_in_the_logs_beats_a_shared_workload() -> None:
+    # one Deployment: a replica dies with its node, another fails on the cache at the same minute
+    storm = [
+        enriched("KubeNodeNotReady", node="n1", **KSM),
+        enriched("KubePodNotReady", at=2, namespace="shop", pod="cart-7d9f8b6c4-aaaaa", node="n1", **KSM),
+        enriched("RedisDown", at=3, job="redis-exporter", instance="redis-cart:9121", namespace="shop",
+                 cluster="prod"),
+        enriched("KubePodCrashLooping", at=6, namespace="shop", pod="cart-7d9f8b6c4-bbbbb", node="n2",
+                 logs=("dial tcp redis-cart:6379: connect: connection refused",), **KSM),
+    ]  # fmt: skip
+    node, on_node, redis, on_cache = _one_by_one(storm)
+    assert on_node.incident_id == node.incident_id
+    assert on_cache.incident_id == redis.incident_id != node.incident_id
+
+
+def test_kafka_clients_and_lagging_consumers_join_the_broker_down() -> None:
+    storm = [
+        enriched("KafkaBrokerDown", expr='up{job="kafka-jmx"} == 0', namespace="data", pod="kafka-1",
+                 job="kafka-jmx", instance="10.2.3.4:5556", cluster="prod"),
+        # a producer addresses the broker by the StatefulSet pod's DNS name
+        enriched("HighErrorRate", at=20, namespace="shop", service="orders", cluster="prod", logs=(
+            "[Producer clientId=orders] Connection to node 1 (kafka-1.kafka-headless.data.svc.cluster.local/"
+            "10.2.3.4:9092) could not be established. Broker may not be available.",
+        )),
+        enriched("KafkaConsumerGroupLag", at=60, namespace="data", job="kafka-exporter",
+                 consumergroup="billing", topic="orders", instance="10.2.9.9:9308", cluster="prod"),
+        enriched("KubePodCrashLooping", at=30, namespace="web", pod="frontend-7d9f8b6c4-x2k4q", **KSM),
+    ]  # fmt: skip
+    broker, producer, lag, other = _one_by_one(storm)
+    assert broker.incident_id == producer.incident_id == lag.incident_id
+    assert "dependency" in producer.signals
+    assert other.incident_id != broker.incident_id
+
+
+def test_an_etcd_member_at_a_nodes_address_joins_that_nodes_outage() -> None:
+    storm = [
+        enriched("KubeNodeNotReady", node="ip-10-0-1-5.eu-west-1.compute.internal", **KSM),
+        enriched("etcdMembersDown", at=20, job="etcd", instance="10.0.1.5:2379", cluster="prod"),
+        # a pod's own address is no node's
+        enriched("TargetDown", at=25, expr="up == 0", job="api", instance="10.2.0.9:8080", cluster="prod"),
+    ]
+    node, etcd, target = _one_by_one(storm)
+    assert etcd.incident_id == node.incident_id
+    assert target.incident_id != node.incident_id
+
+
+def test_a_bad_release_groups_its_services_across_namespaces() -> None:
+    panic = (
+        "panic: runtime error: invalid memory address or nil pointer dereference [signal SIGSEGV addr=0x18]"
+    )
+    storm = [
+        enriched("HighErrorRate", namespace="shop", service="cart", version="v2.14.0", cluster="prod",
+                 logs=(panic,)),
+        enriched("HighErrorRate", at=20, namespace="pay", service="ledger", version="v2.14.0", cluster="prod",
+                 logs=(panic.replace("0x18", "0x40"),)),
+        # then the release alone (the first two made it a suspected cause), or the same panic alone
+        enriched("HighLatency", at=40, namespace="auth", service="login", version="v2.14.0", cluster="prod"),
+        enriched("KubePodCrashLooping", at=45, namespace="search", pod="search-5f6b7c8d9-q7w2z",
+                 logs=(panic,), **KSM),
+        # another release failing with its own error at the same time: apart
+        enriched("HighErrorRate", at=50, namespace="blog", service="cms", version="v1.3.7", cluster="prod",
+                 logs=("ERROR template header.html not found in theme directory",)),
+    ]  # fmt: skip
+    cart, ledger, login, search, cms = _one_by_one(storm)
+    assert cart.incident_id == ledger.incident_id == login.incident_id == search.incident_id
+    assert cms.incident_id != cart.incident_id
+
+
+def test_two_services_on_one_release_without_a_common_error_stay_apart() -> None:
+    storm = [
+        enriched("HighErrorRate", namespace="shop", service="cart", version="v2.14.0", cluster="prod"),
+        enriched("HighLatency", at=20, namespace="pay", service="ledger", version="v2.14.0", cluster="prod"),
+    ]
+    cart, ledger = _one_by_one(storm)
+    assert cart.incident_id != ledger.incident_id
+
+
+def test_probes_of_one_site_failing_together_are_one_incident() -> None:
+    blackbox = {"job": "blackbox", "cluster": "prod", "expr": "probe_success == 0"}
+    storm = [
+        enriched("BlackboxProbeFailed", instance="https://shop.example.com", **blackbox),
+        enriched("BlackboxProbeFailed", at=15, instance="https://api.example.com/health", **blackbox),
+        enriched("BlackboxProbeFailed", at=20, instance="https://status.other-vendor.io", **blackbox),
+        # a partner's client refusing the certificate
+        enriched("HighErrorRate", at=40, namespace="partner", service="sync", cluster="prod", logs=(
+            'Post "https://api.example.com/v1/orders": x509: certificate has expired or is not yet valid',
+        )),
+    ]  # fmt: skip
+    shop, api, vendor, partner = _one_by_one(storm)
+    assert shop.incident_id == api.incident_id == partner.incident_id
+    assert vendor.incident_id != shop.incident_id
+
+
+def test_haproxy_alerts_of_one_backend_join_the_server_that_is_down() -> None:
+    storm = [
+        enriched("InstanceDown", expr="up == 0", job="node", instance="vm-app-3:9100"),
+        enriched(
+            "HAProxyServerDown", at=20, job="haproxy", instance="lb-1:8405", proxy="app", server="vm-app-3"
+        ),
+        enriched("HAProxyBackendHttpErrors", at=30, job="haproxy", instance="lb-1:8405", proxy="app"),
+        enriched("HAProxyBackendHttpErrors", at=35, job="haproxy", instance="lb-1:8405", proxy="admin"),
+    ]
+    vm, server, errors, other = _one_by_one(storm)
+    assert vm.incident_id == server.incident_id == errors.incident_id
+    assert other.incident_id != vm.incident_id
+
+
+def test_a_full_volume_explains_its_writers_but_two_full_disks_stay_apart() -> None:
+    storm = [
+        enriched("KubePersistentVolumeFillingUp", namespace="media", persistentvolumeclaim="uploads", **KSM),
+        enriched("HighErrorRate", at=20, namespace="media", service="uploader", cluster="prod",
+                 logs=("write /data/uploads/x.jpg: no space left on device",)),
+        enriched("NodeFilesystemSpaceFull", at=25, job="node-exporter", instance="10.0.4.4:9100",
+                 mountpoint="/var/log", cluster="prod"),
+    ]  # fmt: skip
+    volume, writer, disk = _one_by_one(storm)
+    assert writer.incident_id == volume.incident_id
+    assert disk.incident_id != volume.incident_id

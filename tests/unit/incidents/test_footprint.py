@@ -1,0 +1,342 @@
+"""Footprints: what places an alert and what it says is failing, read as whole words and real hosts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.incidents import load_topology
+from services.incidents._evidence import hosts_in_line
+from services.incidents._footprint import footprint
+from services.incidents._kinds import alert_kind
+from services.incidents._labels import deployment_of, site_domain, stateful_names, workload_of
+from services.incidents._topology import host_name, parse_topology
+from services.runtime import ConfigError
+from tests.unit.incidents._alerts import enriched, pod_info
+
+
+@pytest.mark.parametrize(
+    ("line", "hosts"),
+    [
+        ("dial tcp db-main:5432: connect: connection refused", ("db-main",)),
+        (
+            'could not connect to server: Connection refused\n\tIs the server running on host "db-main"',
+            ("db-main",),
+        ),
+        ("Error: connect ECONNREFUSED 10.0.3.4:6379", ("10.0.3.4",)),
+        ("dial tcp: lookup redis-cart on 10.96.0.10:53: no such host", ("10.96.0.10", "redis-cart")),
+        ('Get "https://auth.example.com/token": x509: certificate has expired', ("auth.example.com",)),
+        ("dial tcp 10.0.5.1:9092: connect: no route to host", ("10.0.5.1",)),
+        (
+            "Connection to node 1 (kafka-1.kafka-headless/10.0.0.1:9092) could not be established.",
+            ("kafka-1.kafka-headless", "10.0.0.1"),
+        ),
+        # no failed connection, or no host written as a host
+        ("GET /orders 200 in 12ms from checkout-7d9f:8080", ()),
+        ("could not connect to database", ()),
+        ("2024-05-14T09:12:00Z request timed out after 30s", ()),
+        ("dial tcp 127.0.0.1:5432: connect: connection refused", ()),
+        # any address of the Kubernetes API is the "kubernetes" Service
+        (
+            'Get "https://10.96.0.1:443/apis/coordination.k8s.io/v1/leases": context deadline exceeded',
+            ("10.96.0.1", "kubernetes"),
+        ),
+    ],
+)
+def test_hosts_come_only_from_failed_connections(line: str, hosts: tuple[str, ...]) -> None:
+    assert hosts_in_line(line) == hosts
+
+
+@pytest.mark.parametrize(
+    ("pod", "workload"),
+    [
+        ("checkout-7d9f8b6c4-x2k4q", "checkout"),
+        ("db-main-0", "db-main"),
+        ("fluent-bit-x7k2p", "fluent-bit"),
+        ("nginx-proxy", ""),
+        ("api", ""),
+    ],
+)
+def test_the_workload_of_a_pod_strips_kubernetes_suffixes_only(pod: str, workload: str) -> None:
+    assert workload_of(pod) == workload
+
+
+@pytest.mark.parametrize(
+    ("alertname", "unavailable", "failing"),
+    [
+        ("KubeNodeNotReady", True, True),
+        ("TargetDown", True, True),
+        ("PostgresqlDown", True, True),
+        ("HaproxyHttpSlowingDown", False, False),
+        ("PrometheusTooManyRestarts", False, False),
+        ("KubePodCrashLooping", False, True),
+        ("SSLCertExpired", False, True),
+        ("NodeFilesystemFillingUp", False, False),
+        ("HighCPUUsage", False, False),
+    ],
+)
+def test_what_an_alert_says_is_read_as_words(alertname: str, unavailable: bool, failing: bool) -> None:
+    kind = alert_kind(enriched(alertname).alert)
+    assert (kind.unavailable, kind.failing) == (unavailable, failing)
+
+
+def test_up_equals_zero_says_the_target_is_gone() -> None:
+    message = enriched("ScrapeProblem", expr='up{job="api"} == 0', job="api", instance="10.1.0.4:8080")
+    assert alert_kind(message.alert).unavailable
+    print_ = footprint(message)
+    assert {"host=10.1.0.4", "dependency=api"} <= print_.causes
+    # beside an instance the job is a scrape configuration, not the alert's service
+    assert "job=api" in print_.entities
+    assert "service=api" not in print_.entities
+
+
+def test_a_pod_alert_is_placed_on_its_node_and_says_nothing_of_the_node() -> None:
+    message = enriched(
+        "KubePodNotReady",
+        namespace="shop",
+        pod="cart-7d9f8b6c4-x2k4q",
+        job="kube-state-metrics",
+        instance="10.9.9.9:8080",
+        metrics=[pod_info("cart-7d9f8b6c4-x2k4q", "ip-10-0-1-7", "shop", host_ip="10.0.1.7")],
+    )
+    print_ = footprint(message)
+    assert {
+        "pod=shop/cart-7d9f8b6c4-x2k4q",
+        "workload=shop/cart",
+        "node=ip-10-0-1-7",
+        "node=10.0.1.7",
+    } <= print_.entities
+    # kube-state-metrics' own address is not the pod's, and its job is no service of the pod
+    assert not any(entity.startswith(("host=", "service=")) for entity in print_.entities)
+    assert not any(cause.startswith("node=") for cause in print_.causes)
+
+
+def test_a_node_down_names_its_node_and_address_as_causes() -> None:
+    message = enriched("NodeDown", instance="10.0.1.7:9100", job="node-exporter", node="ip-10-0-1-7")
+    assert {"node=ip-10-0-1-7", "node=10.0.1.7", "dependency=10.0.1.7"} <= footprint(message).causes
+
+
+def test_an_ec2_style_node_name_is_also_its_address() -> None:
+    node_exporter = enriched("NodeDown", instance="10.0.1.7:9100", job="node-exporter")
+    pod = enriched(
+        "KubePodNotReady", namespace="shop", pod="cart-0", node="ip-10-0-1-7.eu-west-1.compute.internal"
+    )
+    assert "node=10.0.1.7" in footprint(node_exporter).causes & footprint(pod).entities
+    assert "node=ip-10-0-1-7" in footprint(pod).entities
+
+
+def test_an_agents_address_is_not_the_subjects_host() -> None:
+    # cAdvisor's instance is the node: two pods on one node do not share a host
+    throttled = enriched(
+        "CPUThrottlingHigh", namespace="shop", pod="cart-0", job="kubelet", instance="10.0.1.7:10250"
+    )
+    assert "host=10.0.1.7" not in footprint(throttled).entities
+    assert "node=10.0.1.7" in footprint(throttled).entities
+    # a proxy reporting on a backend names the backend, not itself
+    backend = enriched(
+        "HaproxyServerDown", backend="web", server="vm-web-1", instance="lb-1:8404", job="haproxy"
+    )
+    assert "host=lb-1" not in footprint(backend).entities
+    assert "dependency=vm-web-1" in footprint(backend).entities
+
+
+def test_topology_dependencies_link_to_a_cause_but_are_never_shared_alone() -> None:
+    topology = parse_topology(
+        {"services": {"orders": {"depends_on": ["db-main"]}, "cart": {"depends_on": ["db-main"]}}}
+    )
+    orders = footprint(enriched("HighLatency", service="orders"), topology)
+    cart = footprint(enriched("HighErrorRate", service="cart"), topology)
+    database = footprint(
+        enriched("PostgresqlDown", instance="db-main:9187", job="postgres-exporter"), topology
+    )
+    assert "needs=db-main" in orders.entities & cart.entities & database.causes
+
+
+def test_an_alert_with_no_place_is_placed_nowhere() -> None:
+    assert not footprint(enriched("Watchdog", cluster="prod", severity="none")).placed
+    assert footprint(enriched("HighLatency", service="search")).placed
+
+
+def test_the_topology_file_adds_dependencies_hosts_and_zones(tmp_path: Path) -> None:
+    file = tmp_path / "topology.yaml"
+    file.write_text(
+        "services:\n"
+        "  orders: {depends_on: [db-main]}\n"
+        "  db-main: {hosts: [10.0.3.4]}\n"
+        "nodes:\n"
+        "  ip-10-0-1-7: {zone: eu-west-1a, hosts: [10.0.1.7]}\n"
+    )
+    topology = load_topology(str(file))
+    assert topology is not None
+    orders = footprint(enriched("HighErrorRate", service="orders"), topology)
+    assert "needs=db-main" in orders.entities
+    database = footprint(enriched("InstanceDown", instance="10.0.3.4:9187", job="postgres"), topology)
+    assert {"service=db-main", "dependency=db-main"} <= database.causes
+    node = footprint(enriched("NodeDown", node="ip-10-0-1-7"), topology)
+    assert "zone=eu-west-1a" in node.entities
+
+
+def test_a_broken_topology_file_is_a_configuration_error(tmp_path: Path) -> None:
+    assert load_topology("") is None
+    file = tmp_path / "topology.yaml"
+    file.write_text("services:\n  orders: {depends_on: {db: 1}}\n")
+    with pytest.raises(ConfigError, match="depends_on"):
+        load_topology(str(file))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_topology(str(tmp_path / "missing.yaml"))
+
+
+def test_hosts_are_compared_without_scheme_path_or_port() -> None:
+    assert host_name("https://Shop.example.com:443/health") == "shop.example.com"
+    assert host_name("10.0.3.4:5432") == "10.0.3.4"
+    assert host_name("[::1]:9100") == "::1"
+
+
+@pytest.mark.parametrize(
+    ("line", "symptoms", "technologies"),
+    [
+        ("x509: certificate has expired or is not yet valid", ["certificate"], []),
+        ("dial tcp: lookup orders on 10.96.0.10:53: server misbehaving", ["dns"], []),
+        (
+            "HikariPool-1 - Connection is not available, request timed out after 30000ms",
+            ["connection-pool"],
+            [],
+        ),
+        ("redis: connection pool timeout", ["connection-pool"], ["redis"]),
+        ("pq: the database system is shutting down", [], ["postgres"]),
+        ("dial tcp 10.0.9.9:6379: connect: connection refused", [], ["redis"]),
+        ("write /data/segment-0042: no space left on device", ["disk-full"], []),
+        (
+            "org.apache.kafka.common.errors.TimeoutException: Topic orders not present in metadata",
+            [],
+            ["kafka"],
+        ),
+        # a database error that is no failure to reach the database
+        ("pq: duplicate key value violates unique constraint", [], []),
+    ],
+)
+def test_failure_classes_and_technologies_come_from_failing_lines(
+    line: str, symptoms: list[str], technologies: list[str]
+) -> None:
+    print_ = footprint(enriched("HighErrorRate", service="orders", logs=(line,)))
+    assert sorted(e.split("=", 1)[1] for e in print_.entities if e.startswith("symptom=")) == sorted(symptoms)
+    assert sorted(e.split("=", 1)[1] for e in print_.entities if e.startswith("technology=")) == technologies
+
+
+def test_a_service_and_its_same_named_workload_are_one_application() -> None:
+    service = footprint(enriched("HighLatency", namespace="shop", service="checkout"))
+    pod = footprint(enriched("KubePodCrashLooping", namespace="shop", pod="checkout-7d9f8b6c4-x2k4q"))
+    other_namespace = footprint(enriched("KubePodCrashLooping", namespace="dev", pod="checkout-0"))
+    assert "app=shop/checkout" in service.entities & pod.entities
+    assert "app=shop/checkout" not in other_namespace.entities
+
+
+def test_alerts_about_a_technology_or_a_failure_class_name_it_as_a_cause() -> None:
+    assert "technology=redis" in footprint(enriched("RedisDown", instance="redis-cart:6379")).causes
+    assert "symptom=dns" in footprint(enriched("CoreDNSErrorsHigh", job="coredns")).causes
+    assert (
+        "symptom=certificate"
+        in footprint(enriched("SSLCertExpiringSoon", instance="https://a.example")).causes
+    )
+    assert "symptom=connection-pool" in footprint(enriched("PostgresqlTooManyConnections", job="pg")).causes
+
+
+def test_an_ingress_controller_failing_explains_the_ingresses_behind_it() -> None:
+    controller = footprint(
+        enriched("NGINXConfigFailed", namespace="ingress-nginx", pod="ingress-nginx-controller-0")
+    )
+    errors = footprint(
+        enriched("NginxHighHttp5xxErrorRate", namespace="shop", ingress="shop", host="shop.example")
+    )
+    assert "symptom=ingress" in controller.causes & errors.entities
+    assert "symptom=ingress" not in errors.causes
+
+
+@pytest.mark.parametrize(
+    ("host", "names"),
+    [
+        # a StatefulSet pod's stable name: the pod, its headless Service, its workload
+        ("kafka-1.kafka-headless.data.svc.cluster.local", ["kafka-1", "kafka-headless", "kafka"]),
+        ("kafka-1.kafka-headless", ["kafka-1", "kafka-headless", "kafka"]),
+        # a Service's name, a public name: no pod in them
+        ("db-main.data.svc.cluster.local", []),
+        ("api.example.com", []),
+    ],
+)
+def test_a_statefulset_pods_dns_name_reaches_its_workload(host: str, names: list[str]) -> None:
+    assert stateful_names(host) == names
+
+
+@pytest.mark.parametrize(
+    ("host", "domain"),
+    [
+        ("shop.example.com", "example.com"),
+        ("api.v2.example.com", "example.com"),
+        ("example.com", "example.com"),
+        ("www.shop.example.co.uk", "example.co.uk"),
+        # addresses and private names share nothing public
+        ("10.0.3.4", ""),
+        ("ip-10-0-1-7.eu-west-1.compute.internal", ""),
+        ("db-main.data.svc.cluster.local", ""),
+        ("db-main", ""),
+    ],
+)
+def test_hosts_of_one_registered_domain_share_it(host: str, domain: str) -> None:
+    assert site_domain(host) == domain
+
+
+def test_an_error_line_is_compared_with_its_values_masked() -> None:
+    def digest(line: str) -> frozenset[str]:
+        return frozenset(
+            e
+            for e in footprint(enriched("HighErrorRate", service="a", logs=(line,))).entities
+            if e.startswith("line=")
+        )
+
+    panic = "panic: runtime error: invalid memory address or nil pointer dereference [addr=0x18 pc=0x4a2b1c]"
+    assert digest(panic) == digest(panic.replace("0x18", "0x40").replace("0x4a2b1c", "0x99"))
+    assert digest(panic) != digest("ERROR template header.html not found in theme directory")
+    # too short to say anything
+    assert digest("error: 42") == frozenset()
+
+
+def test_the_release_comes_from_version_labels_and_image_tags() -> None:
+    def releases(**labels: str) -> set[str]:
+        entities = footprint(enriched("HighErrorRate", service="a", **labels)).entities
+        return {e for e in entities if e.startswith("release=")}
+
+    assert releases(version="v2.14.0") == {"release=v2.14.0"}
+    assert releases(image="registry.example.com:5000/shop/cart:2026.03.02-1") == {"release=2026.03.02-1"}
+    # "v1" or "latest" name no particular rollout; a registry port is no tag
+    assert releases(version="v1", image="cart:latest") == set()
+    assert releases(image="registry.example.com:5000/shop/cart") == set()
+
+
+def test_a_network_share_is_one_volume_on_every_machine_mounting_it() -> None:
+    def volumes(instance: str, **labels: str) -> set[str]:
+        entities = footprint(
+            enriched("NodeFilesystemSpaceFull", instance=instance, job="node-exporter", **labels)
+        ).entities
+        return {e for e in entities if e.startswith("volume=")}
+
+    share = {"fstype": "nfs4", "mountpoint": "/mnt/uploads"}
+    assert volumes("10.0.1.7:9100", **share) == volumes("10.0.1.8:9100", **share) != set()
+    # a local disk's mountpoint is every machine's own
+    assert volumes("10.0.1.7:9100", fstype="ext4", mountpoint="/") == set()
+
+
+def test_a_target_at_an_address_stands_on_the_node_of_that_address() -> None:
+    etcd = footprint(enriched("etcdNoLeader", job="etcd", instance="10.0.1.5:2379"))
+    assert "node=10.0.1.5" in etcd.entities
+    assert "node=10.0.1.5" not in etcd.causes  # it runs there; it does not say the node is down
+
+
+def test_a_replicaset_owner_names_its_deployment() -> None:
+    owner = pod_info("worker-1", "n1", "shop")
+    owner["series"][0]["labels"] |= {"created_by_kind": "ReplicaSet", "created_by_name": "checkout-5d8f7c9b4"}
+    print_ = footprint(enriched("KubePodNotReady", namespace="shop", pod="worker-1", metrics=[owner]))
+    assert "workload=shop/checkout" in print_.entities
+    # a ReplicaSet label, and names that only look like a hash
+    assert deployment_of("checkout-7d9f8b6c4") == "checkout"
+    assert deployment_of("checkout-web") == "checkout-web"

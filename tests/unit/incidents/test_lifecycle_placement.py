@@ -1,0 +1,79 @@
+"""The pure parts of placing a batch: which members are counted, which resolved, and the index's size."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import schemas
+from services.analyst._placement import marked, sort_out
+from services.incidents import IndexEntry, Joining, MemberRecord, OpenIndex
+from services.incidents._store import bounded
+from tests.unit.incidents._alerts import T0, enriched
+
+
+def _resolved(message: schemas.EnrichedAlert) -> schemas.EnrichedAlert:
+    alert = message.alert
+    labels = {k: v for k, v in alert.labels.items() if k != "alertname"}
+    return enriched(alert.labels["alertname"], status="resolved", **labels)
+
+
+def test_members_are_counted_once_in_the_order_the_correlator_placed_them() -> None:
+    pod = enriched("KubePodNotReady", at=5, pod="web-1", node="n1")
+    node = enriched("KubeNodeNotReady", at=0, node="n1")
+    records: dict[str, MemberRecord | None] = {
+        schemas.episode_key(pod.alert): MemberRecord(incident="inc-1", role="root"),
+        schemas.episode_key(node.alert): MemberRecord(incident="inc-1", role="root"),
+    }
+    joins, resolves = sort_out([pod, node, pod], records, {}, lambda alert: alert.starts_at)
+    assert [message.id for message, _ in joins["inc-1"]] == [node.id, pod.id]
+    assert resolves == {}
+
+
+def test_counted_members_are_not_joined_again_and_only_counted_ones_resolve() -> None:
+    counted = enriched("KubePodNotReady", pod="web-1", node="n1")
+    never = enriched("KubePodNotReady", pod="web-2", node="n1")
+    records: dict[str, MemberRecord | None] = {
+        schemas.episode_key(counted.alert): MemberRecord(incident="inc-1", role="caused", counted=True),
+        schemas.episode_key(never.alert): MemberRecord(incident="inc-1", role="caused"),
+    }
+    gone = [_resolved(counted), _resolved(never)]
+    joins, resolves = sort_out([counted, *gone], records, {}, lambda alert: alert.starts_at)
+    assert joins == {}
+    assert [message.id for message in resolves["inc-1"]] == [gone[0].id]
+    after = marked(records, joins, resolves)
+    assert after == {
+        schemas.episode_key(counted.alert): MemberRecord(
+            incident="inc-1", role="caused", counted=True, resolved=True
+        )
+    }
+
+
+def test_a_new_member_is_marked_counted_with_the_role_the_correlator_gave() -> None:
+    pod = enriched("KubePodNotReady", pod="web-1", node="n1")
+    episode = schemas.episode_key(pod.alert)
+    records: dict[str, MemberRecord | None] = {episode: MemberRecord(incident="inc-1", role="caused")}
+    joining = Joining(episode, "inc-1", "caused", ("node", "time"))
+    joins, _ = sort_out([pod], records, {episode: joining}, lambda alert: alert.starts_at)
+    assert joins["inc-1"] == [(pod, joining)]
+    assert marked(records, joins, {})[episode].counted
+
+
+def test_an_index_too_big_for_one_value_keeps_the_grown_and_the_recent_incidents() -> None:
+    entries = [
+        IndexEntry(
+            id=f"inc-{n:012d}",
+            opened_at=T0,
+            last_at=T0 + timedelta(seconds=n),
+            entities=[f"instance=node-{n}", "job=node-exporter"],
+            member_count=40 if n == 3 else 1,
+        )
+        for n in range(5000)
+    ]
+    kept = bounded(OpenIndex(entries=entries), limit=64 * 1024)
+    ids = {entry.id for entry in kept.entries}
+    assert len(schemas.encode(kept)) <= 64 * 1024
+    assert "inc-000000000003" in ids  # an incident that grew is kept however quiet
+    assert "inc-000000004999" in ids  # the most recent one-alert incidents are kept
+    assert "inc-000000000010" not in ids
+    small = OpenIndex(entries=entries[:10])
+    assert bounded(small) is small
