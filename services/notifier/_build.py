@@ -7,7 +7,9 @@ from loguru import logger
 
 import schemas
 from services.notifier._destinations import from_environment
+from services.notifier._incidents import SPEC as INCIDENTS_SPEC
 from services.notifier._ledger import open_ledger
+from services.notifier._memory import MemoryLines, MemorySettings
 from services.notifier._metrics import NotifierMetrics
 from services.notifier._notifier import Notifier
 from services.notifier._probe import probe
@@ -44,12 +46,27 @@ async def build(settings: NotifierSettings, runtime: Runtime) -> Handler:
         router,
         ledger,
         session,
-        NotifierMetrics(runtime.registry),
+        NotifierMetrics.of(runtime.registry),
         links=links,
         timeout=settings.notify_timeout_seconds,
     )
+    notifier.memory = await _memory(settings, runtime) if router.destinations else None
     # Only logging, the notifier waits on nothing: the runtime handles whole batches.
     return Handler(notifier.handle, inline=not router.destinations)
+
+
+async def _memory(settings: NotifierSettings, runtime: Runtime) -> MemoryLines | None:
+    """History's line about each alert's past, when DATABASE_URL is set and the database opens."""
+    url = MemorySettings.of(settings).database_url
+    if not url:
+        return None
+    try:
+        memory = await MemoryLines.open(url)
+    except Exception as exc:
+        logger.warning("messages without memory: history did not open ({})", type(exc).__name__)
+        return None
+    runtime.on_close(memory.close)
+    return memory
 
 
 SPEC: StageSpec[schemas.AnalyzedAlert, NotifierSettings] = StageSpec(
@@ -58,4 +75,5 @@ SPEC: StageSpec[schemas.AnalyzedAlert, NotifierSettings] = StageSpec(
     input_type=schemas.AnalyzedAlert,
     output_subject=None,
     build=build,
+    companions=(INCIDENTS_SPEC,),
 )

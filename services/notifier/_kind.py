@@ -16,12 +16,17 @@ A kind whose delivery is a conversation (Jira: create, comment, transition) give
 ``converse`` instead of ``render`` and keeps its own records in the ledger; a kind
 that can tell at start-up that it cannot work (a refused token, an unknown project)
 gives ``probe``.
+
+Incident events (``schemas.IncidentEvent``) reach a kind as one alert standing for the
+incident (``_incident_view.as_alert``), through ``render`` or ``converse``, unless it gives
+``incident``: its own delivery of an event (Slack edits one message, a webhook posts the event).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 import aiohttp
@@ -76,6 +81,9 @@ class Result:
 
     outcome: str
     answer: Answer | None = None
+    # Why, and after how long, to try again when not the answer's (an incident update held back).
+    reason: str = ""
+    delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -102,9 +110,25 @@ def _fine(destination: Destination, names: Mapping[str, str]) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class IncidentExchange:
+    """What a kind's delivery of incident events may use; the ledger keeps what it told whom."""
+
+    session: aiohttp.ClientSession
+    ledger: Ledger
+    timeout: float
+    clock: Callable[[], datetime]
+    # Where a message cannot be edited: at most one update per incident this often.
+    update_seconds: float
+
+    async def call(self, request: Request) -> Answer:
+        return await post(self.session, request, self.timeout)
+
+
 Render = Callable[[Destination, AlertView, int], Request]
 Converse = Callable[[Exchange, Destination, AlertView], Awaitable[Result]]
 Probe = Callable[[aiohttp.ClientSession, Destination, float], Awaitable[None]]
+DeliverIncident = Callable[[IncidentExchange, Destination, schemas.IncidentEvent], Awaitable[Result]]
 
 
 @dataclass(frozen=True)
@@ -129,6 +153,7 @@ class DestinationKind:
     judge: Callable[[Answer], Verdict] = judge_http
     converse: Converse | None = None
     probe: Probe | None = None
+    incident: DeliverIncident | None = None
 
 
 def needs(destination: Destination, option: str, names: Mapping[str, str], what: str = "") -> ConfigError:

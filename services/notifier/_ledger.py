@@ -7,6 +7,9 @@ destination failed) skips the destinations that already have it.
     delivered.<alert id>[.replay-<id>].<destination>   one accepted post
     resolved.<episode hash>                            when an episode resolved (flap guard)
     episode.<episode hash>[.replay-<id>].<destination> what a conversation said (Jira: the issue key)
+    incident.<incident id>.<sequence>[.replay-<id>].<destination>   one incident event delivered
+    thread.<incident id>[.replay-<id>].<destination>   what a destination was told of an incident
+                                                       (Slack: the message to edit; the last update)
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class Delivery(msgspec.Struct, kw_only=True, frozen=True):
     at: datetime
 
 
-def _replay(message: schemas.AnalyzedAlert) -> str:
+def _replay(message: schemas.AnalyzedAlert | schemas.IncidentEvent) -> str:
     return f".replay-{_UNSAFE.sub('_', message.replay.id)[:64]}" if message.replay is not None else ""
 
 
@@ -53,6 +56,14 @@ def episode_record_key(message: schemas.AnalyzedAlert, destination: str) -> str:
     """Shared by a firing, its re-sends and its resolution (unlike the alert id)."""
     episode = hashlib.sha256(schemas.episode_key(message.alert).encode()).hexdigest()[:32]
     return f"episode.{episode}{_replay(message)}.{destination}"
+
+
+def incident_key(event: schemas.IncidentEvent, destination: str) -> str:
+    return f"incident.{_UNSAFE.sub('_', event.incident.id)}.{event.sequence}{_replay(event)}.{destination}"
+
+
+def thread_key(event: schemas.IncidentEvent, destination: str) -> str:
+    return f"thread.{_UNSAFE.sub('_', event.incident.id)}{_replay(event)}.{destination}"
 
 
 def resolution_key(alert: schemas.Alert) -> str:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Self
+from weakref import WeakKeyDictionary
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+# One set per registry: the notifier's consumers (alerts, incidents) share one process and registry.
+_SHARED: WeakKeyDictionary[CollectorRegistry, NotifierMetrics] = WeakKeyDictionary()
 
 
 class NotifierMetrics:
@@ -10,7 +16,7 @@ class NotifierMetrics:
         self.notifications = Counter(
             "aiops_notifications_total",
             "Notifications by destination and outcome "
-            "(delivered, duplicate, retry, rejected, held, suppressed_*, logged)",
+            "(delivered, duplicate, retry, rejected, held, suppressed_*, logged, grouped, superseded)",
             ["destination", "outcome"],
             registry=registry,
         )
@@ -21,6 +27,14 @@ class NotifierMetrics:
             registry=registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> Self:
+        """The metrics registered in ``registry``, registering them the first time."""
+        found = _SHARED.get(registry)
+        if found is None:
+            found = _SHARED[registry] = cls(registry)
+        return found  # type: ignore[return-value]
 
     def outcome(self, destination: str, outcome: str) -> None:
         self.notifications.labels(destination, outcome).inc()

@@ -5,6 +5,9 @@ destination does not want → skip; the flap guard → hold or stay quiet; post.
 Outcomes combine into one decision for the message: any destination to retry →
 ``RetryLater`` (the ledger keeps the others from posting twice); otherwise any
 refusal → ``Reject`` with the destination's answer, so it lands on ``alerts.dead``.
+
+An alert grouped into an incident (``incident`` set) is not posted on its own: its incident's
+events carry it (``_incidents.py``); only routes that say ``kind: alert`` still take it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from services.notifier._kind import Destination, DestinationKind, Exchange, Resu
 from services.notifier._kinds import kind_named
 from services.notifier._ledger import Delivery, Ledger, delivery_key
 from services.notifier._logline import summary_lines
+from services.notifier._memory import MemoryLines
 from services.notifier._metrics import NotifierMetrics
 from services.notifier._pacing import Pacer
 from services.notifier._render import render
@@ -43,6 +47,19 @@ class Outcome:
     outcome: str
     reason: str = ""
     delay: float | None = None
+
+
+def settle(outcomes: list[Outcome]) -> None:
+    """One decision for a message from its destinations' outcomes: retry, dead letter, or done."""
+    retries = [o for o in outcomes if o.outcome in ("retry", "held")]
+    if retries:
+        delays = [o.delay for o in retries if o.delay is not None]
+        reason = "; ".join(f"{o.destination}: {o.reason}" for o in retries)
+        raise RetryLater(reason, delay=max(delays) if delays else None, error_type="destination_unavailable")
+    refused = [o for o in outcomes if o.outcome == "rejected"]
+    if refused:
+        reason = "; ".join(f"{o.destination} refused the notification: {o.reason}" for o in refused)
+        raise Reject(reason, error_type="destination_rejected")
 
 
 class Notifier:
@@ -65,6 +82,8 @@ class Notifier:
         self.timeout = timeout
         self.clock = clock
         self.pacers = {d.name: Pacer(rate(d)) for d in router.destinations}
+        # History's line about the alert's past (DATABASE_URL): set by build, None without history.
+        self.memory: MemoryLines | None = None
         # Attempts per delivery in this process, for logs; bounded, oldest forgotten first.
 
     async def handle(self, message: schemas.AnalyzedAlert) -> None:
@@ -72,20 +91,12 @@ class Notifier:
         targets = self._targets(v)
         if not targets:
             return None
+        if self.memory is not None and not v.resolved:
+            v = view(message, self.links, await self.memory.line(message))
         if v.resolved and any(t.flap_guard_seconds > 0 for t in targets):
             await self.ledger.mark_resolved(message.alert)
         outcomes = await asyncio.gather(*(self._deliver(target, v) for target in targets))
-        retries = [o for o in outcomes if o.outcome in ("retry", "held")]
-        if retries:
-            delays = [o.delay for o in retries if o.delay is not None]
-            reason = "; ".join(f"{o.destination}: {o.reason}" for o in retries)
-            raise RetryLater(
-                reason, delay=max(delays) if delays else None, error_type="destination_unavailable"
-            )
-        refused = [o for o in outcomes if o.outcome == "rejected"]
-        if refused:
-            reason = "; ".join(f"{o.destination} refused the notification: {o.reason}" for o in refused)
-            raise Reject(reason, error_type="destination_rejected")
+        settle(list(outcomes))
         return None
 
     def _targets(self, v: AlertView) -> list[Target]:
@@ -97,8 +108,15 @@ class Notifier:
             )
             self.metrics.outcome("-", "suppressed_replay")
             return []
-        targets = self.router.targets(message)
-        if not targets:
+        grouped = message.incident is not None and bool(self.router.destinations)
+        targets = self.router.targets(message, "grouped" if grouped else "alert")
+        if grouped and not targets:
+            assert message.incident is not None
+            logger.info(
+                "{} is part of incident {}: its incident's messages carry it", v.name, message.incident.id
+            )
+            self.metrics.outcome("-", "grouped")
+        elif not targets:
             logger.info("no destination configured for this alert:\n{}", summary_lines(v))
             self.metrics.outcome("-", "logged")
         return targets

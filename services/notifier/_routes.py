@@ -5,6 +5,11 @@ list means "any of"). The first matching route stops the search unless it says
 ``continue: true``; when nothing stopped it, the ``default`` route applies too.
 ``${NAME}`` in a destination's values reads the environment, so secrets stay
 out of the file. A destination's keys are those of its kind (``_kinds.py``).
+
+Incident events are routed too, as an alert whose labels are the incident's scope, severity and
+root alert name (``_incident_view.py``). ``match: {kind: incident}`` takes incidents only,
+``kind: alert`` per-alert messages only, including those grouped into an incident (which a route
+without ``kind`` leaves to the incident's own messages, and the default route too).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import msgspec
 import yaml
@@ -27,6 +32,8 @@ from services.runtime import ConfigError
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 OneOrMany = str | list[str]
+# What is routed: an alert on its own, an alert its incident's messages carry, an incident event.
+Routed = Literal["alert", "grouped", "incident"]
 
 
 class Match(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -37,6 +44,7 @@ class Match(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     analyzer: schemas.Analyzer | None = None
     degraded: bool | None = None
     status: schemas.AlertStatus | None = None
+    kind: Literal["alert", "incident"] | None = None
 
 
 class RouteSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -95,12 +103,19 @@ class Route:
     analyzer: str | None = None
     degraded: bool | None = None
     status: str | None = None
+    kind: str | None = None
     continue_: bool = False
 
-    def matches(self, message: schemas.AnalyzedAlert) -> bool:
+    def takes(self, routed: Routed) -> bool:
+        if self.kind is None:
+            return routed != "grouped"
+        return self.kind == routed or (self.kind == "alert" and routed == "grouped")
+
+    def matches(self, message: schemas.AnalyzedAlert, routed: Routed = "alert") -> bool:
         labels, analysis = message.alert.labels, message.analysis
         return (
-            all(labels.get(key) in wanted for key, wanted in self.labels)
+            self.takes(routed)
+            and all(labels.get(key) in wanted for key, wanted in self.labels)
             and all(pattern.fullmatch(labels.get(key, "")) for key, pattern in self.labels_regex)
             and (not self.severity or labels.get("severity", "") in self.severity)
             and (not self.category or analysis.category in self.category)
@@ -115,20 +130,26 @@ class Router:
     routes: tuple[Route, ...]
     default: tuple[Target, ...]
 
-    def targets(self, message: schemas.AnalyzedAlert) -> list[Target]:
+    def targets(self, message: schemas.AnalyzedAlert, routed: Routed = "alert") -> list[Target]:
         """Each destination once, with the options of the first route that chose it."""
         chosen: dict[str, Target] = {}
         for route in self.routes:
-            if not route.matches(message):
+            if not route.matches(message, routed):
                 continue
             for target in route.targets:
                 chosen.setdefault(target.destination.name, target)
             if not route.continue_:
                 return list(chosen.values())
-        # Nothing stopped the search: the default route is the last one, matching everything.
-        for target in self.default:
+        # Nothing stopped the search: the default route is the last one, matching all but grouped alerts.
+        for target in self.default if routed != "grouped" else ():
             chosen.setdefault(target.destination.name, target)
         return list(chosen.values())
+
+    @property
+    def wants_incidents(self) -> bool:
+        """Whether any route (or the default) can send an incident event anywhere."""
+        routes = [r for r in self.routes if r.targets and r.takes("incident")]
+        return bool(routes or self.default)
 
     @property
     def destinations(self) -> list[Destination]:
@@ -204,6 +225,7 @@ def _compile(index: int, spec: RouteSpec, guard: float, known: dict[str, Destina
         analyzer=spec.match.analyzer,
         degraded=spec.match.degraded,
         status=spec.match.status,
+        kind=spec.match.kind,
         continue_=spec.continue_,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from services.notifier._kinds import KINDS
+from services.notifier._memory import MemorySettings
 from services.runtime import StageSettings, doc, with_parts
 
 
@@ -32,6 +33,10 @@ class GeneralSettings(StageSettings, kw_only=True, frozen=True):
         str, doc("JetStream key-value bucket recording deliveries (no double post on redelivery)")
     ] = "aiops-deliveries"
     deliveries_ttl_hours: Annotated[float, doc("How long a delivery record is kept")] = 168.0
+    notify_incident_update_seconds: Annotated[
+        float,
+        doc("At most one incident update per incident this often where messages cannot be edited (webhooks)"),
+    ] = 300.0
 
 
 if TYPE_CHECKING:
@@ -39,5 +44,5 @@ if TYPE_CHECKING:
     NotifierSettings = GeneralSettings
 else:
     NotifierSettings = with_parts(
-        "NotifierSettings", GeneralSettings, (kind.settings for kind in KINDS.values())
+        "NotifierSettings", GeneralSettings, (*(kind.settings for kind in KINDS.values()), MemorySettings)
     )

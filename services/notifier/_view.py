@@ -31,6 +31,8 @@ class LinkSettings:
 class AlertView:
     message: schemas.AnalyzedAlert
     links: tuple[Link, ...]
+    # What history remembers (_memory.py): "fired 3 times this week; last confirmed cause: …"; "" without.
+    memory: str = ""
 
     @property
     def alert(self) -> schemas.Alert:
@@ -134,7 +136,7 @@ def explore_url(grafana_url: str, datasource_uid: str, alert: schemas.Alert) -> 
     return f"{grafana_url.rstrip('/')}/explore?{urlencode(params)}"
 
 
-def view(message: schemas.AnalyzedAlert, settings: LinkSettings) -> AlertView:
+def view(message: schemas.AnalyzedAlert, settings: LinkSettings, memory: str = "") -> AlertView:
     alert = message.alert
     links: list[Link] = []
     if alert.generator_url:
@@ -149,4 +151,5 @@ def view(message: schemas.AnalyzedAlert, settings: LinkSettings) -> AlertView:
         links.append(
             Link("Grafana Explore", explore_url(settings.grafana_url, settings.grafana_datasource_uid, alert))
         )
-    return AlertView(message=message, links=tuple(link for link in links if is_web_url(link.url)))
+    shown = tuple(link for link in links if is_web_url(link.url))
+    return AlertView(message=message, links=shown, memory=memory)

@@ -1,15 +1,27 @@
-"""Generic webhooks: the analyzed message as JSON, signed, with an idempotency key."""
+"""Generic webhooks: the analyzed message as JSON, signed, with an idempotency key.
+
+Incident events are posted as they are on ``alerts.incidents.*`` (``schemas.IncidentEvent``),
+signed the same way, with ``X-Aiops-Incident-Id`` and the event's own idempotency key.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import msgspec
 
 import schemas
-from services.notifier._http import Request
-from services.notifier._kind import JSON_HEADERS, Destination, DestinationKind, tagged
-from services.notifier._ledger import delivery_key
+from services.notifier._http import Request, judge_http
+from services.notifier._kind import (
+    JSON_HEADERS,
+    Destination,
+    DestinationKind,
+    IncidentExchange,
+    Result,
+    tagged,
+)
+from services.notifier._ledger import delivery_key, incident_key
 from services.notifier._signing import signed_headers
 from services.notifier._view import AlertView
 from services.runtime import SettingsPart, doc
@@ -26,6 +38,22 @@ def webhook_request(destination: Destination, v: AlertView, now: int) -> Request
         **signed_headers(destination.secret, now, body),
     }
     return Request(destination.url, body, headers)
+
+
+def incident_request(destination: Destination, event: schemas.IncidentEvent, now: int) -> Request:
+    body = schemas.encode(event)
+    headers = {
+        **JSON_HEADERS,
+        "X-Aiops-Incident-Id": event.incident.id,
+        "Idempotency-Key": f'"{incident_key(event, destination.name).removeprefix("incident.")}"',
+        **signed_headers(destination.secret, now, body),
+    }
+    return Request(destination.url, body, headers)
+
+
+async def _incident(x: IncidentExchange, d: Destination, event: schemas.IncidentEvent) -> Result:
+    answer = await x.call(incident_request(d, event, int(time.time())))
+    return Result(judge_http(answer), answer)
 
 
 class WebhookSettings(SettingsPart, kw_only=True, frozen=True):
@@ -60,4 +88,5 @@ KIND = DestinationKind(
     from_settings=_from_settings,
     env_names={"url": "GENERIC_WEBHOOK_URL"},
     render=webhook_request,
+    incident=_incident,
 )
