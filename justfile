@@ -71,9 +71,10 @@ bench: venv
     {{ bin }}/python -m bench
 
 # the rules analyst on the labelled scenarios; `--benchmarks [--verbose]` adds the public inputs in
-# ../shared/benchmarks (docs/evaluation.md), `--llm` the LLM analyst (needs LLM_API_KEY)
+# ../shared/benchmarks (docs/evaluation.md), `--llm` the LLM analyst (needs LLM_API_KEY);
+# `--storms [--verbose]` scores the grouping of alerts into incidents instead (bench/storms/README.md)
 eval *args: venv
-    {{ bin }}/python -m services.analyst.eval {{ args }}
+    if [[ " {{ args }} " == *" --storms "* ]]; then {{ bin }}/python -m bench.storms {{ args }}; else {{ bin }}/python -m services.analyst.eval {{ args }}; fi
 
 # the end-to-end test: Debian's Prometheus and Alertmanager -> pipeline -> a local Slack
 e2e: venv
@@ -98,6 +99,10 @@ stack: venv
 # the Kubernetes manifests on stdout, for `kubectl apply -f -`; args: --values FILE, --set key=value (docs/deployment.md)
 k8s *args: venv
     {{ bin }}/python -m infra.kubernetes render {{ args }}
+
+# the console's main pages as PNG files in docs/screenshots/ (headless Debian chromium, sample data)
+screenshots: venv
+    {{ bin }}/python -m tests.browser.screenshots docs/screenshots
 
 # regenerate what is generated from the code: docs/schemas, infra/nats, the README's configuration table
 docs: venv

@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench.analyst",
     "bench.anonymisation",
     "bench.status",
+    "bench.history",
 ]
 
 failed = []

@@ -14,11 +14,12 @@ import msgspec
 
 from services.analyst._settings import AnalystSettings
 from services.enricher._settings import EnricherSettings
+from services.history._settings import HistorySettings
 from services.ingest._settings import IngestSettings
 from services.notifier._settings import NotifierSettings
 from services.runtime import CONSUMERS, describe
 
-STAGE_NAMES = ("ingest", "enricher", "analyst", "notifier")
+STAGE_NAMES = ("ingest", "enricher", "analyst", "notifier", "history")
 
 
 @dataclass(frozen=True)
@@ -60,4 +61,5 @@ def stages() -> dict[str, Stage]:
         "enricher": _stage("enricher", EnricherSettings, "health_port"),
         "analyst": _stage("analyst", AnalystSettings, "health_port"),
         "notifier": _stage("notifier", NotifierSettings, "health_port"),
+        "history": _stage("history", HistorySettings, "health_port"),
     }

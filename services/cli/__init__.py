@@ -1,4 +1,5 @@
-"""``aiops``: operator commands (setup, up, demo, send, status, tail, replay, dlq, nats-config)."""
+"""``aiops``: operator commands (setup, up, demo, send, status, tail, replay, dlq, feedback, history,
+nats-config)."""
 
 from __future__ import annotations
 
@@ -32,14 +33,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--timeout", type=float, default=float(os.environ.get("DEMO_TIMEOUT", "120")), help="seconds (--once)"
     )
-    tail = commands.add_parser("tail", help="follow alerts.analyzed and print each analysis")
+    tail = commands.add_parser("tail", help="follow alerts.analyzed (or incidents) and print each analysis")
     tail.add_argument("--since", type=parse_duration, help="start this far back, e.g. 1h (default: new only)")
     tail.add_argument("--json", action="store_true", help="print the raw JSON messages")
     tail.add_argument("-n", "--limit", type=int, help="stop after this many messages")
+    tail.add_argument("--incidents", action="store_true", help="follow incident events (alerts.incidents.*)")
     replay = commands.add_parser("replay", help="feed a past window back through the later stages")
     replay.add_argument("--since", required=True, type=parse_when, help="2h, 30m or an RFC 3339 time")
     replay.add_argument("--until", type=parse_when, help="end of the window (default: now)")
-    replay.add_argument("--subject", default="alerts.raw", help="alerts.raw (re-enrich) or alerts.enriched")
+    replay.add_argument(
+        "--subject",
+        default="alerts.raw",
+        help="alerts.raw (re-enrich), alerts.enriched, or alerts.incidents.opened|updated|resolved|>",
+    )
+    replay.add_argument("--incidents", action="store_true", help="every incident event: alerts.incidents.>")
     replay.add_argument(
         "--match",
         action="append",
@@ -90,6 +97,17 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--host", default="127.0.0.1", help="where the services listen (default 127.0.0.1)")
     docs = commands.add_parser("config-docs", help="regenerate the configuration table in README.md")
     docs.add_argument("--readme", default="README.md")
+    feedback = commands.add_parser("feedback", help="people's verdicts on analyses")
+    feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
+    feedback_export = feedback_commands.add_parser(
+        "export", help="write verdicts from history as scenarios for `just eval --feedback`"
+    )
+    feedback_export.add_argument("--since", type=parse_when, help="alerts received since: 30d or a time")
+    feedback_export.add_argument("--dir", default=".data/feedback", help="where (default .data/feedback)")
+    history = commands.add_parser("history", help="the SQL history of analyses, incidents and verdicts")
+    history_commands = history.add_subparsers(dest="history_command", required=True)
+    history_rebuild = history_commands.add_parser("rebuild", help="refill history from the stream")
+    history_rebuild.add_argument("--since", type=parse_when, help="7d, 12h or a time (default: all it holds)")
     export = commands.add_parser("nats-config", help="write the stream and consumer JSON for the nats CLI")
     export.add_argument("--dir", default="infra/nats", help="target folder (default infra/nats)")
     return parser
@@ -134,14 +152,14 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command == "tail":
         from services.cli._tail import tail
 
-        return await tail(args.since, args.json, args.limit)
+        return await tail(args.since, args.json, args.limit, incidents=args.incidents)
     if args.command == "replay":
         from services.cli._replay import replay
 
         return await replay(
             since=args.since,
             until=args.until,
-            subject=args.subject,
+            subject="alerts.incidents.>" if args.incidents else args.subject,
             selectors=_selectors(args.match),
             reanalyze=args.reanalyze,
             notify=args.notify,
@@ -161,6 +179,14 @@ async def _run(args: argparse.Namespace) -> int:
         from services.cli._status_command import status
 
         return await status(args.host, args.json, args.watch, args.interval)
+    if args.command == "feedback":
+        from services.cli._feedback import feedback_export
+
+        return await feedback_export(args.since, Path(args.dir))
+    if args.command == "history":
+        from services.cli._history import rebuild
+
+        return await rebuild(args.since)
     if args.command == "config-docs":
         from services.cli._config_doc import update_readme
 

@@ -16,7 +16,9 @@ END = "<!-- config:end -->"
 
 def _services() -> list[tuple[str, type[msgspec.Struct]]]:
     from services.analyst import AnalystSettings
+    from services.console import ConsoleSettings
     from services.enricher import EnricherSettings
+    from services.history import HistorySettings
     from services.ingest import IngestSettings
     from services.notifier import NotifierSettings
     from services.runtime import NatsSettings, StageSettings
@@ -28,6 +30,8 @@ def _services() -> list[tuple[str, type[msgspec.Struct]]]:
         ("enricher", EnricherSettings),
         ("analyst", AnalystSettings),
         ("notifier", NotifierSettings),
+        ("history", HistorySettings),
+        ("console", ConsoleSettings),
     ]
 
 

@@ -2,8 +2,9 @@
 
 A process that exits is restarted after a delay that doubles from ``first_delay`` up to ``max_delay``;
 a run that lasted ``healthy_after`` seconds resets the delay. A process whose first ``tries`` runs
-each ended within ``quick_exit`` seconds cannot start at all (bad configuration, say): restarting it
-would loop forever, so the supervisor gives up and shows why.
+each ended within ``quick_exit`` seconds, or with the configuration error's exit code (2, whenever it
+came: a loaded machine may take longer than ``quick_exit`` to read settings), cannot start at all:
+restarting it would loop forever, so the supervisor gives up and shows why.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+# What every service exits with when its settings are wrong (services.runtime.load_or_exit).
+CONFIG_ERROR_EXIT = 2
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,10 @@ class RestartPolicy:
         self._started_at = self.clock()
         self._runs += 1
 
-    def exited(self) -> Restart | GiveUp:
+    def exited(self, code: int | None = None) -> Restart | GiveUp:
         assert self._started_at is not None, "exited() before started()"
         ran = self.clock() - self._started_at
-        if ran >= self.quick_exit:
+        if ran >= self.quick_exit and code != CONFIG_ERROR_EXIT:
             self._has_started = True
         if not self._has_started and self._runs >= self.tries:
             return GiveUp(self._runs)

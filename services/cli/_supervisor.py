@@ -5,7 +5,8 @@ others keep running; one that cannot start at all stops everything with its own 
 
 The nats-server it starts (when ``NATS_URL`` is unset) listens on ``NATS_PORT`` (4222) with its
 monitor on ``NATS_MONITOR_PORT`` (8222). Ingest listens on 127.0.0.1 unless ``INGEST_HOST`` says
-otherwise: this is the laptop mode, and an address others can reach should come with credentials.
+otherwise, and the console (http://127.0.0.1:8080) unless ``CONSOLE_HOST`` does: this is the laptop
+mode, and an address others can reach should come with credentials.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import aiohttp
 from services.cli._common import out
 from services.cli._restarts import GiveUp, RestartPolicy
 
-SERVICES = ("ingest", "enricher", "analyst", "notifier")
-HEALTH_PORTS = {"enricher": "8001", "analyst": "8002", "notifier": "8003"}
+SERVICES = ("ingest", "enricher", "analyst", "notifier", "history", "console")
+HEALTH_PORTS = {"enricher": "8001", "analyst": "8002", "notifier": "8003", "history": "8005"}
 LOCAL_HOST = "127.0.0.1"
 # Output lines kept per process, shown when it cannot start.
 LAST_LINES = 20
@@ -68,6 +69,9 @@ class Supervisor:
         self.policy = policy
         self.env = dict(os.environ)
         self.env.setdefault("INGEST_HOST", LOCAL_HOST)
+        self.env.setdefault("CONSOLE_HOST", LOCAL_HOST)
+        # History and the console read one database: an SQLite file beside the stream's store.
+        self.env.setdefault("DATABASE_URL", f"sqlite:///{(data_dir / 'history.db').resolve()}")
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.pumps: list[asyncio.Task[None]] = []
         self.keepers: list[asyncio.Task[None]] = []
@@ -151,7 +155,7 @@ class Supervisor:
                 code = await process.wait()
                 if self.stopping.is_set():
                     return
-                decision = policy.exited()
+                decision = policy.exited(code)
                 if isinstance(decision, GiveUp):
                     # Its last lines may still be in the pipe: let its pump read them first.
                     if reading := [p for p in self.pumps if p.get_name() == f"pump {process.pid}"]:
@@ -262,7 +266,11 @@ class Supervisor:
 async def up(data_dir: Path) -> int:
     async with Supervisor(data_dir, policy=RestartPolicy) as supervisor:
         url = await supervisor.wait_ready()
-        out(f"pipeline up: webhook {url}/webhook/alertmanager, queue {url}/queue/status (Ctrl-C stops)")
+        console = f"http://127.0.0.1:{supervisor.env.get('CONSOLE_PORT', '8080')}"
+        out(
+            f"pipeline up: webhook {url}/webhook/alertmanager, queue {url}/queue/status,"
+            f" console {console} (Ctrl-C stops)"
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             # Ctrl-C in a terminal reaches the services too: `stopping` set first makes their exit the

@@ -94,15 +94,20 @@ class Up:
 def up_env(nats_url: str | None, **extra: str) -> tuple[dict[str, str], dict[str, int]]:
     """Free ports for ingest and each stage; ``nats_url`` None lets ``aiops up`` run its own nats-server
     (on free ports too, under ``ports["nats"]``)."""
-    ports = {name: free_port() for name in ("ingest", *STAGES)}
-    env = {**os.environ, **BASE_ENV, "INGEST_PORT": str(ports["ingest"])}
+    ports = {name: free_port() for name in ("ingest", "console", "history", *STAGES)}
+    env = {
+        **os.environ,
+        **BASE_ENV,
+        "INGEST_PORT": str(ports["ingest"]),
+        "CONSOLE_PORT": str(ports["console"]),
+    }
     env.pop("NATS_URL", None)
     if nats_url is None:
         ports["nats"], ports["nats_monitor"] = free_port(), free_port()
         env.update(NATS_PORT=str(ports["nats"]), NATS_MONITOR_PORT=str(ports["nats_monitor"]))
     else:
         env["NATS_URL"] = nats_url
-    for name in STAGES:
+    for name in (*STAGES, "history"):
         env[f"{name.upper()}_HEALTH_PORT"] = str(ports[name])
     env.update(extra)
     return env, ports

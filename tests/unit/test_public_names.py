@@ -160,6 +160,29 @@ EXPECTED: dict[str, frozenset[str]] = {
             "serve_ingest",
         }
     ),
+    "services.console": frozenset(
+        {"Access", "Console", "ConsoleSettings", "User", "hash_password", "run_console", "serve_console"}
+    ),
+    "services.history": frozenset(
+        {
+            "AlertQuery",
+            "AlertRow",
+            "BadCursor",
+            "CategoryPrecision",
+            "DayStats",
+            "History",
+            "HistorySettings",
+            "HistoryUnavailable",
+            "IncidentQuery",
+            "IncidentRow",
+            "Memory",
+            "Page",
+            "Recalled",
+            "RuleNoise",
+            "Stats",
+            "recall",
+        }
+    ),
     "services.enricher": frozenset(
         {
             "SOURCES",
@@ -259,7 +282,33 @@ EXPECTED: dict[str, frozenset[str]] = {
     ),
     "services.incidents": frozenset(
         {
+            "EXEMPLAR_SLOTS",
+            "Assignment",
+            "Conflicted",
+            "Correlator",
+            "Exemplar",
             "IncidentSettings",
+            "IncidentState",
+            "IncidentStore",
+            "IndexEntry",
+            "Joining",
+            "MemberRecord",
+            "OpenIndex",
+            "Topology",
+            "after_sent",
+            "event",
+            "firing_id",
+            "incident",
+            "incident_id",
+            "join",
+            "load_topology",
+            "material",
+            "member_key",
+            "new_review",
+            "resolve_member",
+            "review_due",
+            "shard_of",
+            "with_analysis",
         }
     ),
     "services.privacy": frozenset(

@@ -1,10 +1,11 @@
-"""``python -m services.analyst.eval [--benchmarks] [--verbose] [--llm] [--privacy]``: how right, how private.
+"""``python -m services.analyst.eval [--benchmarks] [--verbose] [--llm] [--privacy] [--feedback]``.
 
 The rules analyst always runs on the project's scenarios (tests/scenarios). ``--benchmarks`` also
 scores it on the public inputs in ../shared/benchmarks (500 alerting rules, 33 peer incidents)
 against the project's labels (tests/benchmarks/labels). ``--llm`` also runs the LLM analyst on the
 scenarios when LLM_API_KEY is set. ``--privacy`` measures what of the leak corpus (tests/privacy/corpus)
 reaches alerts.enriched and the LLM prompt, and that redaction leaves the scenarios' answers as they were.
+``--feedback DIR`` reports people's verdicts that ``aiops feedback export`` wrote (docs/feedback.md).
 Exits 1 when a set is below its floor (eval/_floors.py).
 """
 
@@ -130,6 +131,17 @@ def _privacy_loghub(directory: Path) -> list[str]:
     return []
 
 
+def _feedback(directory: Path, rules_dir: str) -> None:
+    """People's verdicts: precision and calibration then, and today's rules on the cases they labelled."""
+    from services.analyst.eval._feedback import feedback_lines
+
+    print(f"\n== feedback ({directory}) ==")
+    _print(feedback_lines(directory))
+    labelled = load_scenarios(directory) if directory.is_dir() else []
+    if labelled:
+        _print(summary("rules analyst today, on the verdicts' cases", run_rules(labelled, rules_dir)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.analyst.eval", description=__doc__)
     parser.add_argument("--llm", action="store_true", help="also run the LLM analyst (needs LLM_API_KEY)")
@@ -153,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--privacy-corpus", type=Path, default=PRIVACY_CORPUS, help="the leak corpus (JSON lines)"
     )
+    parser.add_argument(
+        "--feedback",
+        type=Path,
+        nargs="?",
+        const=Path(".data/feedback"),
+        help="also report people's verdicts exported by `aiops feedback export` (default .data/feedback)",
+    )
     args = parser.parse_args(argv)
     scenarios = load_scenarios(args.scenarios)
     if not scenarios:
@@ -170,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         below += _benchmarks(args)
     if args.privacy:
         below += _privacy(scenarios, args)
+    if args.feedback is not None:
+        _feedback(args.feedback, args.rules_dir)
     if args.llm:
         from services.analyst._llm_setup import llm_configured
 

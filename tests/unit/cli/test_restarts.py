@@ -17,10 +17,10 @@ def policy(clock: FakeClock) -> RestartPolicy:
     return RestartPolicy(clock=clock)  # the real timings: 1 s doubling to 30 s, 60 s healthy, 3 tries
 
 
-def run_for(p: RestartPolicy, clock: FakeClock, seconds: float) -> Restart | GiveUp:
+def run_for(p: RestartPolicy, clock: FakeClock, seconds: float, code: int = 1) -> Restart | GiveUp:
     p.started()
     clock.now += seconds
-    return p.exited()
+    return p.exited(code)
 
 
 def test_delays_double_from_one_second_up_to_thirty() -> None:
@@ -56,6 +56,15 @@ def test_does_not_give_up_when_one_early_run_lasted() -> None:
     run_for(p, clock, 15.0)  # started fine, then crashed: a crash, not a bad configuration
     decisions = [run_for(p, clock, 0.5) for _ in range(10)]
     assert all(isinstance(d, Restart) for d in decisions)
+
+
+def test_a_configuration_error_is_given_up_on_however_slowly_it_came() -> None:
+    # On a loaded machine a service may take longer than quick_exit to read its settings and exit 2.
+    clock = FakeClock()
+    p = policy(clock)
+    assert run_for(p, clock, 14.0, code=2) == Restart(1.0, 1)
+    assert run_for(p, clock, 12.0, code=2) == Restart(2.0, 2)
+    assert run_for(p, clock, 11.0, code=2) == GiveUp(3)
 
 
 def test_a_process_that_ran_long_then_crashes_quickly_is_restarted_forever() -> None:

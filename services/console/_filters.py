@@ -1,0 +1,155 @@
+"""The list's filters: GET parameters in, history queries out, and the same test for live rows.
+
+Unknown or malformed values are dropped (a filter that does not parse does not filter) rather than
+answered with an error page: the form is the user's, and a stale bookmark should still open.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+
+from services.history import AlertQuery, AlertRow, IncidentQuery, IncidentRow
+
+RANGES = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+STATUSES = ("firing", "resolved", "open")
+ANALYZERS = ("llm", "rules")
+MAX_TEXT = 200
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The form's values as the user gave them (shown back in the form), cleaned."""
+
+    range: str = ""
+    since: str = ""
+    until: str = ""
+    severity: str = ""
+    category: str = ""
+    service: str = ""
+    namespace: str = ""
+    status: str = ""
+    analyzer: str = ""
+    degraded: str = ""  # "", "yes", "no"
+    q: str = ""
+    before: str = ""
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> Filters:
+        values = {f.name: params.get(f.name, "").strip()[:MAX_TEXT] for f in fields(cls)}
+        if values["range"] not in RANGES:
+            values["range"] = ""
+        if values["status"] not in STATUSES:
+            values["status"] = ""
+        if values["analyzer"] not in ANALYZERS:
+            values["analyzer"] = ""
+        if values["degraded"] not in ("yes", "no"):
+            values["degraded"] = ""
+        return cls(**values)
+
+    def params(self) -> dict[str, str]:
+        """The non-empty filters, for links and the live stream's URL."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) and f.name != "before"
+        }
+
+    def window(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        since = _time(self.since) if self.since else None
+        if self.range:
+            since = (now or datetime.now(UTC)) - RANGES[self.range]
+        return since, _time(self.until) if self.until else None
+
+    @property
+    def degraded_flag(self) -> bool | None:
+        return {"yes": True, "no": False}.get(self.degraded)
+
+    def alert_query(self, limit: int = 50) -> AlertQuery:
+        since, until = self.window()
+        status = self.status if self.status in ("firing", "resolved") else ""
+        return AlertQuery(
+            since=since,
+            until=until,
+            severity=self.severity,
+            category=self.category,
+            service=self.service,
+            namespace=self.namespace,
+            status=status,
+            analyzer=self.analyzer,
+            degraded=self.degraded_flag,
+            text=self.q,
+            limit=limit,
+            before=self.before or None,
+        )
+
+    def incident_query(self, limit: int = 20) -> IncidentQuery:
+        since, until = self.window()
+        status = {"firing": "open", "open": "open", "resolved": "resolved"}.get(self.status, "")
+        return IncidentQuery(
+            since=since,
+            until=until,
+            severity=self.severity,
+            category=self.category,
+            status=status,
+            degraded=self.degraded_flag,
+            text=self.q,
+            limit=limit,
+        )
+
+    def matches_alert(self, row: AlertRow, haystack: str) -> bool:
+        """Whether a live row belongs on the filtered page (``haystack``: its searchable text)."""
+        since, until = self.window()
+        checks = (
+            (self.severity, row.severity),
+            (self.category, row.category),
+            (self.service, row.service),
+            (self.namespace, row.namespace),
+            (self.analyzer, row.analyzer),
+        )
+        if any(wanted and wanted.lower() != have.lower() for wanted, have in checks):
+            return False
+        if self.status in ("firing", "resolved") and row.status != self.status:
+            return False
+        if self.degraded_flag is not None and row.degraded != self.degraded_flag:
+            return False
+        if (since and row.received_at < since) or (until and row.received_at > until):
+            return False
+        return words_match(self.q, haystack)
+
+    def matches_incident(self, row: IncidentRow, haystack: str) -> bool:
+        if self.service or self.namespace or self.analyzer:
+            return False  # incidents are not filtered on these: a filtered page shows alerts only
+        if self.severity and self.severity.lower() != row.severity.lower():
+            return False
+        if self.category and self.category != row.category:
+            return False
+        wanted = {"firing": "open", "open": "open", "resolved": "resolved"}.get(self.status, "")
+        if wanted and row.status != wanted:
+            return False
+        if self.degraded_flag is not None and row.degraded != self.degraded_flag:
+            return False
+        return words_match(self.q, haystack)
+
+
+def words_match(query: str, text: str) -> bool:
+    """Every word of ``query`` is a whole word of ``text`` (case-insensitive), as the history's search."""
+    have = {w.lower() for w in WORD.findall(text)}
+    return all(w.lower() in have for w in WORD.findall(query))

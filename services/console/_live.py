@@ -1,0 +1,156 @@
+"""Live updates: a core NATS subscription on analyses and incident events, fanned out to every open
+page as server-sent events, and the recent messages kept for when the database is down.
+
+Core NATS, not a durable consumer: a page only wants what happens while it is open (the history
+holds the rest), and a console that restarts must not leave a consumer behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+from loguru import logger
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+import schemas
+from services.console._filters import Filters
+from services.console._rows import alert_row, alert_text, alert_tr, incident_row, incident_text, incident_tr
+from services.history import AlertRow, IncidentRow, Page
+
+# Events a slow page may fall behind by before it is dropped (it reconnects and reloads).
+CLIENT_QUEUE = 256
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    kind: str  # "alert" or "incident"
+    id: str
+    html: str  # the row, rendered (escaped) exactly as the list renders it
+    row: bytes  # the row as JSON, for API clients
+    matches: Callable[[Filters], bool]  # whether a page's Filters want it
+
+
+class Recent:
+    """The last messages seen, by id: what the console serves when the database is down."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.alerts: OrderedDict[str, schemas.AnalyzedAlert] = OrderedDict()
+        self.incidents: OrderedDict[str, schemas.IncidentEvent] = OrderedDict()
+
+    def keep_alert(self, message: schemas.AnalyzedAlert) -> None:
+        self.alerts[message.id] = message
+        self.alerts.move_to_end(message.id)
+        while len(self.alerts) > self.size:
+            self.alerts.popitem(last=False)
+
+    def keep_incident(self, event: schemas.IncidentEvent) -> None:
+        known = self.incidents.get(event.incident.id)
+        if known is not None and known.sequence > event.sequence:
+            return
+        self.incidents[event.incident.id] = event
+        self.incidents.move_to_end(event.incident.id)
+        while len(self.incidents) > self.size:
+            self.incidents.popitem(last=False)
+
+    def alert_page(self, f: Filters, limit: int = 50) -> Page[AlertRow]:
+        """The kept alerts a filtered list would show, newest first."""
+        rows = (
+            alert_row(m)
+            for m in reversed(self.alerts.values())
+            if f.matches_alert(alert_row(m), alert_text(m))
+        )
+        return Page(items=list(itertools.islice(rows, limit)))
+
+    def incident_page(self, f: Filters, limit: int = 20) -> Page[IncidentRow]:
+        rows = (
+            incident_row(e)
+            for e in reversed(self.incidents.values())
+            if f.matches_incident(incident_row(e), incident_text(e))
+        )
+        return Page(items=list(itertools.islice(rows, limit)))
+
+
+class LiveHub:
+    def __init__(self, recent: Recent) -> None:
+        self.recent = recent
+        self.clients: set[asyncio.Queue[LiveEvent | None]] = set()
+        self._subscriptions: list[Subscription] = []
+
+    async def start(self, nc: Client) -> None:
+        self._subscriptions = [
+            await nc.subscribe(schemas.ANALYZED, cb=self._on_alert),
+            await nc.subscribe(schemas.INCIDENTS, cb=self._on_incident),
+        ]
+
+    async def stop(self) -> None:
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        for queue in list(self.clients):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)  # ends the page's stream
+
+    def subscribe(self) -> asyncio.Queue[LiveEvent | None]:
+        queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(CLIENT_QUEUE)
+        self.clients.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[LiveEvent | None]) -> None:
+        self.clients.discard(queue)
+
+    def publish(self, event: LiveEvent) -> None:
+        for queue in list(self.clients):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self.clients.discard(queue)  # too slow: its stream ends, the browser reconnects
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+    async def _on_alert(self, msg: Msg) -> None:
+        try:
+            message = schemas.decode(msg.data, schemas.AnalyzedAlert)
+        except (schemas.DecodeError, schemas.ValidationError) as exc:
+            logger.warning("live: skipped an undecodable analysis: {}", str(exc)[:200])
+            return
+        self.recent.keep_alert(message)
+        self.publish(alert_event(message))
+
+    async def _on_incident(self, msg: Msg) -> None:
+        try:
+            event = schemas.decode(msg.data, schemas.IncidentEvent)
+        except (schemas.DecodeError, schemas.ValidationError) as exc:
+            logger.warning("live: skipped an undecodable incident event: {}", str(exc)[:200])
+            return
+        self.recent.keep_incident(event)
+        self.publish(incident_event(event))
+
+
+def alert_event(message: schemas.AnalyzedAlert) -> LiveEvent:
+    row = alert_row(message)
+    text = alert_text(message)
+    return LiveEvent(
+        "alert", row.id, alert_tr(row), msgspec.json.encode(row), lambda f: f.matches_alert(row, text)
+    )
+
+
+def incident_event(event: schemas.IncidentEvent) -> LiveEvent:
+    row = incident_row(event)
+    text = incident_text(event)
+    return LiveEvent(
+        "incident",
+        row.id,
+        incident_tr(row),
+        msgspec.json.encode(row),
+        lambda f: f.matches_incident(row, text),
+    )

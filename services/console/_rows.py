@@ -1,0 +1,134 @@
+"""A list row, from the history or from a message just published: one shape, one rendering.
+
+The live stream converts a message to the history's row type here, so a row that arrives while the
+page is open looks exactly like the same row after a reload.
+"""
+
+from __future__ import annotations
+
+import schemas
+from services.console._html import esc, when
+from services.history import AlertRow, IncidentRow
+
+SERVICE_LABELS = ("service", "job", "app", "deployment")
+
+
+def alert_row(message: schemas.AnalyzedAlert, feedback: str = "") -> AlertRow:
+    labels = message.alert.labels
+    analysis = message.analysis
+    return AlertRow(
+        id=message.id,
+        received_at=message.received_at,
+        alertname=labels.get("alertname", ""),
+        status=message.alert.status,
+        severity=labels.get("severity", ""),
+        namespace=labels.get("namespace", ""),
+        service=next((labels[k] for k in SERVICE_LABELS if labels.get(k)), ""),
+        category=analysis.category,
+        summary=analysis.summary,
+        analyzer=analysis.analyzer,
+        degraded=analysis.degraded,
+        incident_id=message.incident.id if message.incident else "",
+        confidence=analysis.confidence,
+        feedback=feedback,
+    )
+
+
+def alert_text(message: schemas.AnalyzedAlert) -> str:
+    """What free-text search looks in: the alert's name, labels, summary and cause."""
+    a = message.alert
+    return " ".join(
+        [*a.labels.values(), *a.labels.keys(), message.analysis.summary, message.analysis.root_cause]
+    )
+
+
+def incident_row(event: schemas.IncidentEvent, feedback: str = "") -> IncidentRow:
+    incident = event.incident
+    analysis = incident.analysis
+    return IncidentRow(
+        id=incident.id,
+        sequence=event.sequence,
+        status=incident.status,
+        title=incident.title,
+        severity=incident.severity,
+        opened_at=incident.opened_at,
+        updated_at=incident.updated_at,
+        resolved_at=incident.resolved_at,
+        category=analysis.category if analysis else "",
+        summary=analysis.summary if analysis else "",
+        member_count=incident.member_count,
+        firing_count=incident.firing_count,
+        llm_calls=incident.llm_calls,
+        degraded=incident.degraded,
+        feedback=feedback,
+    )
+
+
+def incident_text(event: schemas.IncidentEvent) -> str:
+    incident = event.incident
+    analysis = incident.analysis
+    words = [incident.title, *incident.scope.values(), *incident.alertnames]
+    if analysis:
+        words += [analysis.summary, analysis.root_cause]
+    return " ".join(words)
+
+
+def _badge(kind: str, value: str) -> str:
+    return f'<span class="badge {esc(kind)}-{esc(value.lower())}">{esc(value or "-")}</span>'
+
+
+def alert_tr(row: AlertRow) -> str:
+    where = " / ".join(v for v in (row.namespace, row.service) if v)
+    analyzer = row.analyzer + (" (degraded)" if row.degraded else "")
+    incident = f'<a href="/incidents/{esc(row.incident_id)}">incident</a>' if row.incident_id else ""
+    return (
+        f'<tr data-id="{esc(row.id)}"><td>{when(row.received_at)}</td><td>{_badge("sev", row.severity)}</td>'
+        f'<td><a class="name" href="/alerts/{esc(row.id)}">{esc(row.alertname or row.id)}</a></td>'
+        f"<td>{esc(where)}</td><td>{_badge('status', row.status)}</td><td>{esc(row.category)}</td>"
+        f'<td class="summary">{esc(row.summary)}</td><td>{esc(analyzer)}</td>'
+        f"<td>{round(row.confidence * 100)}%</td><td>{incident}</td><td>{esc(row.feedback)}</td></tr>"
+    )
+
+
+def incident_tr(row: IncidentRow) -> str:
+    return (
+        f'<tr data-id="{esc(row.id)}"><td>{when(row.updated_at)}</td><td>{_badge("sev", row.severity)}</td>'
+        f'<td><a class="name" href="/incidents/{esc(row.id)}">{esc(row.title or row.id)}</a></td>'
+        f"<td>{_badge('status', row.status)}</td><td>{row.firing_count}/{row.member_count}</td>"
+        f'<td>{esc(row.category)}</td><td class="summary">{esc(row.summary)}</td>'
+        f"<td>{'degraded' if row.degraded else ''}</td><td>{esc(row.feedback)}</td></tr>"
+    )
+
+
+ALERT_HEADINGS = (
+    "Received",
+    "Severity",
+    "Alert",
+    "Namespace / service",
+    "Status",
+    "Category",
+    "Summary",
+    "Analyzer",
+    "Confidence",
+    "Incident",
+    "Feedback",
+)
+INCIDENT_HEADINGS = (
+    "Updated",
+    "Severity",
+    "Incident",
+    "Status",
+    "Firing",
+    "Category",
+    "Summary",
+    "",
+    "Feedback",
+)
+
+
+def table(headings: tuple[str, ...], body_id: str, rows: list[str]) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in headings)
+    return (
+        f'<table class="list"><thead><tr>{head}</tr></thead>'
+        f'<tbody id="{esc(body_id)}">{"".join(rows)}</tbody></table>'
+    )

@@ -1,0 +1,173 @@
+"""The Query API: one ``History`` per process, SQLite or PostgreSQL behind it (docs/history.md).
+
+Every method may raise ``HistoryUnavailable`` when the database cannot be reached; a list filter
+with a cursor it did not hand out raises ``BadCursor`` (a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import schemas
+from services.history import _stats
+from services.history._db import Database, connect
+from services.history._filters import alert_where, cursor, incident_where, limit_of
+from services.history._migrations import migrate as apply_migrations
+from services.history._rows import (
+    AlertQuery,
+    AlertRow,
+    IncidentQuery,
+    IncidentRow,
+    Page,
+    RuleNoise,
+    Stats,
+)
+from services.history._write import message_of, micros, moment, write_batch
+
+M = TypeVar("M")
+
+ALERT_SELECT = (
+    "SELECT a.id, a.received_at, a.alertname, a.status, a.severity, a.namespace, a.service, a.category,"
+    " a.summary, a.analyzer, a.degraded, a.incident_id, a.confidence, COALESCE(f.verdict, '')"
+    " FROM alerts a LEFT JOIN feedback f ON f.target_id = a.id"
+)
+INCIDENT_SELECT = (
+    "SELECT i.id, i.updated_at, i.sequence, i.status, i.title, i.severity, i.opened_at, i.resolved_at,"
+    " i.category, i.summary, i.member_count, i.firing_count, i.llm_calls, i.degraded, COALESCE(f.verdict, '')"
+    " FROM incidents i LEFT JOIN feedback f ON f.target_id = i.id"
+)
+# How many member alerts an incident page lists at most.
+MAX_INCIDENT_ALERTS = 1000
+
+
+def _alert_row(row: tuple[Any, ...]) -> AlertRow:
+    return AlertRow(
+        id=row[0],
+        received_at=moment(row[1]),
+        alertname=row[2],
+        status=row[3],
+        severity=row[4],
+        namespace=row[5],
+        service=row[6],
+        category=row[7],
+        summary=row[8],
+        analyzer=row[9],
+        degraded=bool(row[10]),
+        incident_id=row[11],
+        confidence=float(row[12]),
+        feedback=row[13],
+    )
+
+
+def _incident_row(row: tuple[Any, ...]) -> IncidentRow:
+    return IncidentRow(
+        id=row[0],
+        updated_at=moment(row[1]),
+        sequence=row[2],
+        status=row[3],
+        title=row[4],
+        severity=row[5],
+        opened_at=moment(row[6]),
+        resolved_at=None if row[7] is None else moment(row[7]),
+        category=row[8],
+        summary=row[9],
+        member_count=row[10],
+        firing_count=row[11],
+        llm_calls=row[12],
+        degraded=bool(row[13]),
+        feedback=row[14],
+    )
+
+
+class History:
+    """Writes and reads the history; safe to share among the tasks of one process."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> History:
+        """Connect (``sqlite:///path`` or ``postgresql://…``) and apply pending migrations."""
+        db = await connect(url)
+        if migrate:
+            try:
+                await apply_migrations(db)
+            except BaseException:
+                await db.close()
+                raise
+        return cls(db)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def write(
+        self,
+        alerts: Sequence[schemas.AnalyzedAlert] = (),
+        incidents: Sequence[schemas.IncidentEvent] = (),
+        feedback: Sequence[schemas.Feedback] = (),
+    ) -> None:
+        """All of them in one transaction, each upserted by id."""
+        await self.db.run(write_batch(list(alerts), list(incidents), list(feedback)))
+
+    async def alerts(self, query: AlertQuery) -> Page[AlertRow]:
+        """Newest first (``received_at``), filtered; ``next_cursor`` continues where the page ends."""
+        where = alert_where(query, self.db.dialect)
+        limit = limit_of(query.limit)
+        sql = f"{ALERT_SELECT}{where.sql()} ORDER BY a.received_at DESC, a.id DESC LIMIT ?"
+        rows = await self.db.fetch(sql, [*where.params, limit + 1])
+        items = [_alert_row(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items=items, next_cursor=cursor(rows[limit - 1][1], items[-1].id) if more else None)
+
+    async def incidents(self, query: IncidentQuery) -> Page[IncidentRow]:
+        """Most recently updated first, filtered; ``next_cursor`` continues where the page ends."""
+        where = incident_where(query, self.db.dialect)
+        limit = limit_of(query.limit)
+        sql = f"{INCIDENT_SELECT}{where.sql()} ORDER BY i.updated_at DESC, i.id DESC LIMIT ?"
+        rows = await self.db.fetch(sql, [*where.params, limit + 1])
+        items = [_incident_row(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items=items, next_cursor=cursor(rows[limit - 1][1], items[-1].id) if more else None)
+
+    async def _body(self, sql: str, key: str, kind: type[M]) -> M | None:
+        rows = await self.db.fetch(sql, [key])
+        return None if not rows else message_of(bytes(rows[0][0]), kind)
+
+    async def alert(self, alert_id: str) -> schemas.AnalyzedAlert | None:
+        """The whole message as stored (over-long values clipped)."""
+        return await self._body("SELECT body FROM alerts WHERE id = ?", alert_id, schemas.AnalyzedAlert)
+
+    async def incident(self, incident_id: str) -> schemas.IncidentEvent | None:
+        """The incident's latest event."""
+        return await self._body("SELECT body FROM incidents WHERE id = ?", incident_id, schemas.IncidentEvent)
+
+    async def incident_alerts(self, incident_id: str) -> list[AlertRow]:
+        """The incident's alerts in the order they arrived (a timeline), at most 1,000."""
+        sql = f"{ALERT_SELECT} WHERE a.incident_id = ? ORDER BY a.received_at, a.id LIMIT ?"
+        return [_alert_row(row) for row in await self.db.fetch(sql, [incident_id, MAX_INCIDENT_ALERTS])]
+
+    async def feedback_for(self, target_id: str) -> schemas.Feedback | None:
+        """The latest verdict on an alert or an incident."""
+        return await self._body("SELECT body FROM feedback WHERE target_id = ?", target_id, schemas.Feedback)
+
+    async def stats(self, days: int) -> Stats:
+        """The last ``days`` UTC days, today included."""
+        return await _stats.stats(self.db, days)
+
+    async def noisiest(self, days: int, limit: int = 20) -> list[RuleNoise]:
+        """The rules that fired most over the last ``days`` days, with their flaps and quick resolutions."""
+        return await _stats.noisiest(self.db, days, limit)
+
+    async def purge(self, older_than: datetime) -> int:
+        """Delete what is older (alerts received, incidents last updated, verdicts given); rows deleted."""
+        cutoff = micros(older_than)
+        counts = await self.db.run(
+            [
+                ("DELETE FROM alerts WHERE received_at < ?", [(cutoff,)]),
+                ("DELETE FROM incidents WHERE updated_at < ?", [(cutoff,)]),
+                ("DELETE FROM feedback WHERE given_at < ?", [(cutoff,)]),
+            ]
+        )
+        return sum(max(count, 0) for count in counts)

@@ -1,0 +1,78 @@
+"""Asking history for memory: the candidates a new alert is compared with, and how often it fired.
+
+A few indexed queries (the alert's name, its service, its namespace; 90 days), then the full message of
+at most ``candidates`` of them for their log templates, and the verdicts people gave (on the alert or
+on its incident). The ranking itself is _similar.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import schemas
+from services.history._rows import AlertQuery, AlertRow
+from services.history._similar import WEEK, Memory, Past, family, rank
+from services.history._write import service_of
+
+if TYPE_CHECKING:
+    from services.history._queries import History
+
+
+async def _feedback_of(history: History, row: AlertRow) -> schemas.Feedback | None:
+    if row.feedback:
+        return await history.feedback_for(row.id)
+    if row.incident_id:
+        return await history.feedback_for(row.incident_id)
+    return None
+
+
+async def recall(
+    history: History,
+    message: schemas.EnrichedAlert,
+    *,
+    limit: int = 3,
+    now: datetime | None = None,
+    days: int = 90,
+    candidates: int = 20,
+) -> Memory:
+    """Similar past alerts from ``history`` (read only; a few queries, at most ``candidates`` fetched).
+
+    The window ends at ``now``, by default when the alert was received: a replayed or an old alert
+    is compared with what came before it, not with today's."""
+    now = now or message.received_at
+    labels = message.alert.labels
+    alertname = labels.get("alertname", "")
+    since = now - timedelta(days=days)
+    queries = [AlertQuery(text=alertname, since=since, status="firing", limit=200)] if alertname else []
+    if service := service_of(labels):
+        queries.append(AlertQuery(since=since, status="firing", limit=50, service=service))
+    if labels.get("namespace"):
+        queries.append(AlertQuery(since=since, status="firing", limit=50, namespace=labels["namespace"]))
+    rows: dict[str, AlertRow] = {}
+    for query in queries:
+        for row in (await history.alerts(query)).items:
+            rows.setdefault(row.id, row)
+    mine = family(alertname)
+    episode = schemas.episode_key(message.alert)
+    namespace = labels.get("namespace", "")
+    fired = sum(
+        family(r.alertname) == mine and r.received_at >= now - WEEK and r.namespace == namespace
+        for r in rows.values()
+        if r.id != message.id
+    )
+    # Same family first, then reviewed, then newest: the few worth a full fetch.
+    chosen = sorted(
+        (r for r in rows.values() if r.id != message.id),
+        key=lambda r: (family(r.alertname) == mine, bool(r.feedback), r.received_at),
+        reverse=True,
+    )[:candidates]
+    fetched = await asyncio.gather(*(history.alert(r.id) for r in chosen))
+    feedback = await asyncio.gather(*(_feedback_of(history, r) for r in chosen))
+    pasts = [
+        Past.of(full, verdict)
+        for full, verdict in zip(fetched, feedback, strict=True)
+        if full is not None and schemas.episode_key(full.alert) != episode
+    ]
+    return Memory(rank(Past.of(message), pasts, limit), fired)

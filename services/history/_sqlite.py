@@ -1,0 +1,104 @@
+"""SQLite: one connection used by one worker thread, so the event loop never waits on the disk."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from services.history._db import (
+    RECORD_VERSION,
+    VERSIONS_TABLE,
+    Batch,
+    Dialect,
+    HistoryUnavailable,
+    Migration,
+    Params,
+    split_statements,
+)
+
+R = TypeVar("R")
+
+
+class SqliteDatabase:
+    """One connection, used only by one thread: the event loop never waits on the disk."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-sqlite")
+        self.conn: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteDatabase:
+        db = cls(path)
+        await db._call(db._connect)
+        return db
+
+    def _connect(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # 64 MB of pages: at a million rows the filter indexes' hot pages stay in memory.
+        conn.execute("PRAGMA cache_size=-65536")
+        self.conn = conn
+
+    async def _call(self, fn: Callable[[], R]) -> R:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+        except sqlite3.OperationalError as exc:
+            raise HistoryUnavailable(f"sqlite: {exc}") from exc
+
+    def _db(self) -> sqlite3.Connection:
+        if self.conn is None:
+            raise HistoryUnavailable("sqlite: closed")
+        return self.conn
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return await self._call(lambda: self._db().execute(sql, params).fetchall())
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], R], begin: str = "BEGIN") -> R:
+        conn = self._db()
+        conn.execute(begin)
+        try:
+            result = work(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def run(self, batch: Batch) -> list[int]:
+        def work(conn: sqlite3.Connection) -> list[int]:
+            return [conn.executemany(sql, rows).rowcount for sql, rows in batch if rows]
+
+        return await self._call(lambda: self._transaction(work))
+
+    async def migrate(self, migrations: Sequence[Migration]) -> list[int]:
+        def work(conn: sqlite3.Connection) -> list[int]:
+            conn.execute(VERSIONS_TABLE)
+            applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            done = []
+            for migration in migrations:
+                if migration.version in applied:
+                    continue
+                for statement in split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(RECORD_VERSION, (migration.version, migration.name))
+                done.append(migration.version)
+            return done
+
+        # IMMEDIATE takes the write lock at once: a second process waits (timeout), then sees them applied.
+        return await self._call(lambda: self._transaction(work, "BEGIN IMMEDIATE"))
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            await asyncio.get_running_loop().run_in_executor(self.executor, conn.close)
+        self.executor.shutdown(wait=False)

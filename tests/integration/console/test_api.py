@@ -1,0 +1,91 @@
+"""The JSON API and the live stream, against the running console, a real nats-server and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import aiohttp
+import msgspec
+import nats
+import orjson
+
+import schemas
+from services.history import History
+from tests.support.console import console_settings, running_console, with_evidence
+from tests.support.history import T0, analyzed, incident_event
+from tests.support.nats_server import NatsServer
+
+
+async def test_lists_filters_and_details_as_json(
+    nats_server: NatsServer, database_url: str, history: History
+) -> None:
+    await history.write(
+        alerts=[
+            with_evidence(analyzed(1, alertname="DiskFull", category="disk_capacity", incident_id="inc-1")),
+            analyzed(2, alertname="HighCPU"),
+            analyzed(3, alertname="HighCPU", degraded=True),
+        ],
+        incidents=[incident_event("inc-1", 1), incident_event("inc-1", 2)],
+    )
+    async with (
+        running_console(console_settings(nats_server.url, database_url)) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(url + "/api/alerts") as listing:
+            body = await listing.json()
+        assert body["history"] is True
+        assert [row["id"] for row in body["items"]] == ["a0000003", "a0000002", "a0000001"]
+        async with http.get(url + "/api/alerts?category=disk_capacity") as filtered:
+            assert [row["id"] for row in (await filtered.json())["items"]] == ["a0000001"]
+        async with http.get(url + "/api/alerts?degraded=yes&limit=1") as degraded:
+            assert [row["id"] for row in (await degraded.json())["items"]] == ["a0000003"]
+        async with http.get(url + "/api/alerts/a0000001") as detail:
+            alert = msgspec.convert((await detail.json())["alert"], schemas.AnalyzedAlert, strict=False)
+        assert alert.evidence.metrics[0].series[0].points[0][1] == 0.2
+        async with http.get(url + "/api/incidents/inc-1") as incident:
+            body = await incident.json()
+        assert body["event"]["sequence"] == 2  # the latest event
+        assert [row["id"] for row in body["alerts"]] == ["a0000001"]
+        async with http.get(url + "/api/stats?days=30") as stats:
+            assert set(await stats.json()) == {"days", "stats", "noisiest"}
+        for missing in ("/api/alerts/nope", "/api/incidents/nope"):
+            async with http.get(url + missing) as answer:
+                assert answer.status == 404
+
+
+async def _next_event(stream: aiohttp.ClientResponse) -> tuple[str, dict[str, object]]:
+    kind = ""
+    while True:
+        line = (await stream.content.readline()).decode().rstrip("\n")
+        if line.startswith("event: "):
+            kind = line[len("event: ") :]
+        elif line.startswith("data: ") and kind:
+            return kind, orjson.loads(line[len("data: ") :])
+
+
+async def test_the_stream_sends_what_is_published_as_it_is_published(
+    nats_server: NatsServer, database_url: str
+) -> None:
+    async with (
+        running_console(console_settings(nats_server.url, database_url)) as url,
+        aiohttp.ClientSession() as http,
+        http.get(url + "/api/stream?severity=critical") as stream,
+    ):
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        await stream.content.readline()  # the opening comment: subscribed from here on
+        nc = await nats.connect(nats_server.url)
+        try:
+            # Bad input first: it is skipped, and the stream goes on.
+            await nc.publish(schemas.ANALYZED, b"{not json")
+            await nc.publish(schemas.INCIDENT_OPENED, b'{"schema": 1}')
+            quiet = analyzed(1, at=T0 + timedelta(minutes=1))
+            loud = analyzed(2, alertname="Down", labels={"severity": "critical"})
+            for message in (quiet, loud):
+                await nc.jetstream().publish(schemas.ANALYZED, schemas.encode(message))
+            kind, data = await asyncio.wait_for(_next_event(stream), 5)
+            assert (kind, data["id"]) == ("alert", "a0000002")  # the warning one was filtered out
+            assert data["row"]["alertname"] == "Down"  # type: ignore[index]
+            assert str(data["html"]).startswith('<tr data-id="a0000002">')
+        finally:
+            await nc.close()

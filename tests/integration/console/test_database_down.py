@@ -1,0 +1,97 @@
+"""With the history database down the console says so, and serves what arrived while it ran."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import nats
+import pytest
+
+import schemas
+from services.history import History
+from tests.support.console import console_settings, running_console
+from tests.support.history import analyzed
+from tests.support.nats_server import NatsServer
+from tests.support.postgres import Postgres, postgres_missing
+
+BANNER = "history database is unavailable"
+
+
+async def _published(nats_url: str, message: schemas.AnalyzedAlert) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().publish(schemas.ANALYZED, schemas.encode(message))
+    finally:
+        await nc.close()
+
+
+async def _until_listed(http: aiohttp.ClientSession, url: str, alert_id: str) -> dict[str, object]:
+    async with asyncio.timeout(5):
+        while True:
+            async with http.get(url + "/api/alerts") as answer:
+                body = await answer.json()
+            if alert_id in [row["id"] for row in body["items"]]:
+                return dict(body)
+            await asyncio.sleep(0.05)
+
+
+async def test_an_unreachable_database_shows_a_banner_and_the_live_analyses(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    secret = "pg-Passw0rd-not-for-pages"
+    unreachable = f"postgresql://aiops:{secret}@127.0.0.1:1/history"
+    async with (
+        running_console(console_settings(nats_server.url, unreachable)) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(url + "/") as page:
+            html = await page.text()
+        assert page.status == 200
+        assert BANNER in html
+        assert secret not in html
+        await _published(nats_server.url, analyzed(1, alertname="StillShown"))
+        body = await _until_listed(http, url, "a0000001")
+        assert body["history"] is False
+        async with http.get(url + "/alerts/a0000001") as detail:
+            text = await detail.text()
+        assert detail.status == 200
+        assert "StillShown" in text
+        assert BANNER in text
+
+
+@pytest.fixture
+def postgres() -> Iterator[Postgres]:
+    if missing := postgres_missing():
+        pytest.skip(missing)
+    server = Postgres().init().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+async def test_the_banner_comes_with_an_outage_and_goes_with_it(
+    nats_server: NatsServer, postgres: Postgres
+) -> None:
+    history = await History.open(postgres.url)
+    await history.write(alerts=[analyzed(1, alertname="Stored")])
+    await history.close()
+    settings = console_settings(nats_server.url, postgres.url)
+    async with running_console(settings) as url, aiohttp.ClientSession() as http:
+        async with http.get(url + "/") as page:
+            assert BANNER not in await page.text()
+        postgres.stop()
+        async with http.get(url + "/") as page:
+            assert BANNER in await page.text()
+        postgres.start()
+        async with asyncio.timeout(20):  # the console tries the database again every 5 s
+            while True:
+                async with http.get(url + "/") as page:
+                    html = await page.text()
+                if BANNER not in html:
+                    break
+                await asyncio.sleep(0.2)
+        assert "Stored" in html

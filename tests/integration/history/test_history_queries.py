@@ -1,0 +1,192 @@
+"""The Query API against both backends: what a person filtering, searching and paging would see."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from services.history import AlertQuery, History, IncidentQuery
+from tests.support.history import T0, analyzed, incident_event, verdict
+
+
+async def ids(history: History, **filters: object) -> list[str]:
+    page = await history.alerts(AlertQuery(**filters))  # type: ignore[arg-type]
+    return [row.id for row in page.items]
+
+
+async def test_migrations_apply_once_even_when_processes_start_together(database_url: str) -> None:
+    opened = await asyncio.gather(*(History.open(database_url) for _ in range(3)))
+    again = await History.open(database_url)
+    try:
+        rows = await again.db.fetch("SELECT version FROM schema_migrations")
+        assert sorted(row[0] for row in rows) == [1]
+        await again.write([analyzed(1)])
+        assert await ids(opened[0]) == ["a0000001"]
+    finally:
+        for history in (*opened, again):
+            await history.close()
+
+
+async def test_a_replayed_alert_is_stored_once_with_its_latest_analysis(history: History) -> None:
+    first = analyzed(1, summary="first look")
+    replayed = analyzed(1, summary="second look", at=first.received_at)
+    await history.write([first])
+    await history.write([first, replayed])  # a redelivery, then a re-analysis of the same alert
+    page = await history.alerts(AlertQuery())
+    assert [row.summary for row in page.items] == ["second look"]
+
+
+async def test_an_incident_holds_its_latest_event_whatever_order_they_arrive_in(history: History) -> None:
+    await history.write(incidents=[incident_event(sequence=1), incident_event(sequence=3)])
+    await history.write(incidents=[incident_event(sequence=2), incident_event(sequence=1)])
+    page = await history.incidents(IncidentQuery())
+    assert [(row.id, row.sequence) for row in page.items] == [("inc-1", 3)]
+    event = await history.incident("inc-1")
+    assert event is not None
+    assert (event.sequence, event.incident.member_count) == (3, 3)
+
+
+async def test_a_later_verdict_replaces_an_earlier_one_and_not_the_reverse(history: History) -> None:
+    await history.write([analyzed(1)])
+    later = verdict("a0000001", verdict="corrected", corrected="memory_pressure", at=T0 + timedelta(hours=2))
+    earlier = verdict("a0000001", at=T0 + timedelta(hours=1))
+    await history.write(feedback=[later])
+    await history.write(feedback=[earlier])  # replayed late
+    stored = await history.feedback_for("a0000001")
+    assert stored is not None
+    assert (stored.verdict, stored.corrected_category) == ("corrected", "memory_pressure")
+    assert [row.feedback for row in (await history.alerts(AlertQuery())).items] == ["corrected"]
+    assert await history.feedback_for("nothing") is None
+
+
+async def test_each_filter_narrows_the_list(history: History) -> None:
+    await history.write(
+        [
+            analyzed(1, labels={"severity": "critical"}),
+            analyzed(2, category="disk_capacity", labels={"service": "payments"}),
+            analyzed(3, labels={"namespace": "infra"}, analyzer="llm"),
+            analyzed(4, status="resolved", degraded=True),
+            analyzed(5, incident_id="inc-9"),
+        ]
+    )
+    assert await ids(history, severity="critical") == ["a0000001"]
+    assert await ids(history, category="disk_capacity") == ["a0000002"]
+    assert await ids(history, service="payments") == ["a0000002"]
+    assert await ids(history, namespace="infra") == ["a0000003"]
+    assert await ids(history, analyzer="llm") == ["a0000003"]
+    assert await ids(history, status="resolved") == ["r0000004"]
+    assert await ids(history, degraded=True) == ["r0000004"]
+    assert await ids(history, incident_id="inc-9") == ["a0000005"]
+    assert await ids(history, since=T0 + timedelta(seconds=2), until=T0 + timedelta(seconds=4)) == [
+        "a0000003",
+        "a0000002",
+    ]
+    assert await ids(history, severity="warning", status="firing") == ["a0000005", "a0000003", "a0000002"]
+
+
+async def test_search_matches_whole_words_in_name_labels_and_analysis(history: History) -> None:
+    await history.write(
+        [
+            analyzed(1, alertname="DiskFull", labels={"pod": "db-0"}, summary="volume data almost full"),
+            analyzed(2, alertname="HighCPU", summary="checkout CPU at 97%"),
+        ]
+    )
+    assert await ids(history, text="DiskFull") == ["a0000001"]
+    assert await ids(history, text="volume full") == ["a0000001"]  # every word, in any order
+    assert await ids(history, text="cpu") == ["a0000002"]
+    assert await ids(history, text="checko") == []  # part of a word is not a word
+    assert await ids(history, text="volume cpu") == []
+
+
+@pytest.mark.parametrize(
+    "text", ["'; DROP TABLE alerts; --", 'NEAR("a" "b")', "cpu OR 1=1", '"', "*", "%", "?", "a:b", "-x", "()"]
+)
+async def test_search_text_is_data_never_syntax(history: History, text: str) -> None:
+    await history.write([analyzed(1)])
+    assert await ids(history, text=text) == []
+    assert await ids(history) == ["a0000001"]  # the table is still there and whole
+
+
+async def test_pages_walk_the_whole_list_newest_first_without_gaps_or_repeats(history: History) -> None:
+    # Pairs share a receive time: the cursor must still tell them apart.
+    await history.write([analyzed(n, at=T0 + timedelta(seconds=n // 2)) for n in range(120)])
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await history.alerts(AlertQuery(limit=50, before=cursor))
+        seen += [row.id for row in page.items]
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert (pages, len(seen), len(set(seen))) == (3, 120, 120)
+    assert seen == sorted(seen, reverse=True)
+
+
+async def test_a_cursor_it_did_not_hand_out_is_refused(history: History) -> None:
+    with pytest.raises(ValueError, match="not a cursor"):
+        await history.alerts(AlertQuery(before="'; DROP TABLE alerts"))
+
+
+async def test_a_ten_megabyte_annotation_is_stored_clipped_with_a_marker(history: History) -> None:
+    huge = "x" * (10 * 1024 * 1024)
+    await history.write([analyzed(1, annotations={"description": huge, "summary": "short"})])
+    stored = await history.alert("a0000001")
+    assert stored is not None
+    description = stored.alert.annotations["description"]
+    assert len(description) < 20_000
+    assert description.startswith("xxx")
+    assert "[clipped:" in description
+    assert stored.alert.annotations["summary"] == "short"
+
+
+async def test_the_whole_message_comes_back_as_it_was_written(history: History) -> None:
+    message = analyzed(1, labels={"pod": "checkout-7"}, incident_id="inc-1")
+    await history.write([message])
+    assert await history.alert("a0000001") == message
+    assert await history.alert("missing") is None
+
+
+async def test_an_incident_lists_its_alerts_in_the_order_they_arrived(history: History) -> None:
+    await history.write([analyzed(3, incident_id="inc-1"), analyzed(1, incident_id="inc-1"), analyzed(2)])
+    assert [row.id for row in await history.incident_alerts("inc-1")] == ["a0000001", "a0000003"]
+
+
+async def test_incident_filters_and_search(history: History) -> None:
+    await history.write(
+        incidents=[
+            incident_event("inc-1", title="checkout degraded"),
+            incident_event("inc-2", status="resolved", title="disk filling", category="disk_capacity"),
+        ]
+    )
+    assert [row.id for row in (await history.incidents(IncidentQuery(status="resolved"))).items] == ["inc-2"]
+    assert [row.id for row in (await history.incidents(IncidentQuery(text="checkout"))).items] == ["inc-1"]
+    assert [row.id for row in (await history.incidents(IncidentQuery(category="disk_capacity"))).items] == [
+        "inc-2"
+    ]
+
+
+async def test_purge_deletes_what_is_older_than_the_retention(history: History) -> None:
+    await history.write([analyzed(n, at=T0 + timedelta(days=n)) for n in range(5)])
+    deleted = await history.purge(T0 + timedelta(days=3))
+    assert deleted == 3
+    assert await ids(history) == ["a0000004", "a0000003"]
+
+
+async def test_labels_with_nul_characters_are_stored_and_searchable(history: History) -> None:
+    await history.write([analyzed(1, labels={"pod": "web\x00-1", "service": "pay\x00"})])
+    assert [row.service for row in (await history.alerts(AlertQuery())).items] == ["pay\ufffd"]
+    stored = await history.alert("a0000001")
+    assert stored is not None
+    assert stored.alert.labels["pod"] == "web\x00-1"  # the message itself is kept exactly
+
+
+async def test_one_write_of_thousands_of_rows_stores_each_once(history: History) -> None:
+    # Past PostgreSQL's 65,535 parameters in one statement, with repeats of the same alert in the batch.
+    messages = [analyzed(n % 4000, at=T0 + timedelta(seconds=n % 4000)) for n in range(4500)]
+    await history.write(messages)
+    count = await history.db.fetch("SELECT COUNT(*), COUNT(DISTINCT id) FROM alerts")
+    assert count == [(4000, 4000)]

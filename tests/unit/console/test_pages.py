@@ -1,0 +1,78 @@
+"""The pages as HTML: everything that came from an alert is text, links only go to web addresses."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+import schemas
+from services.console._detail import alert_page, incident_page
+from services.console._filters import Filters
+from services.console._html import Frame, login_page, safe_url
+from services.console._index import index_page
+from services.console._rows import alert_row, incident_row
+from services.history import Page
+from services.notifier import LinkSettings
+from tests.support.console import with_evidence
+from tests.support.history import analyzed, incident_event
+
+EVIL = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+FRAME = Frame(user=EVIL, csrf="tok", can_give_feedback=True, banner=EVIL)
+
+
+def _markup(page: str) -> list[str]:
+    """Every tag the page really contains (escaped text is not a tag)."""
+    return re.findall(r"<(script|img)\b", page)
+
+
+def _evil_alert() -> schemas.AnalyzedAlert:
+    message = analyzed(
+        1,
+        alertname=EVIL,
+        summary=EVIL,
+        labels={"pod": EVIL, EVIL: "x"},
+        annotations={"description": EVIL, "runbook_url": "javascript:alert(3)"},
+    )
+    return with_evidence(message, log_line=EVIL, label=EVIL)
+
+
+def test_the_alert_page_shows_injected_values_as_text() -> None:
+    page = alert_page(FRAME, _evil_alert(), None, LinkSettings())
+    assert _markup(page) == ["script"]  # the console's own script tag only
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "javascript:" not in page.split("</head>", 1)[1].split("<table", 1)[0]  # no runbook link to it
+
+
+def test_the_list_and_incident_pages_show_injected_values_as_text() -> None:
+    message = _evil_alert()
+    event = incident_event(title=EVIL)
+    incident = msgspec.structs.replace(event.incident, scope={EVIL: EVIL})
+    event = msgspec.structs.replace(event, incident=incident)
+    f = Filters.parse({"q": EVIL, "service": EVIL})
+    listing = index_page(FRAME, f, Page(items=[alert_row(message)]), Page(items=[incident_row(event)]))
+    assert _markup(listing) == ["script"]
+    assert f'value="{EVIL}"' not in listing
+    detail = incident_page(FRAME, event, [alert_row(message)], None)
+    assert _markup(detail) == ["script"]
+
+
+def test_the_login_page_escapes_where_to_go_next() -> None:
+    page = login_page("", EVIL, "tok", token=True, users=True)
+    assert _markup(page) == []
+
+
+def test_only_web_addresses_become_links() -> None:
+    assert (
+        safe_url("https://grafana.example.com/d/x?a=1&b=2") == "https://grafana.example.com/d/x?a=1&amp;b=2"
+    )
+    for url in ("javascript:alert(1)", "data:text/html,<b>", "//evil.example", "ftp://x"):
+        assert safe_url(url) == "#"
+
+
+def test_a_read_only_user_sees_the_verdict_but_no_form() -> None:
+    reader = Frame(user="bob", csrf="tok", can_give_feedback=False)
+    page = alert_page(reader, analyzed(1), None, LinkSettings())
+    assert "feedback-form" not in page
+    writer = alert_page(FRAME, analyzed(1), None, LinkSettings())
+    assert 'name="csrf_token" value="tok"' in writer
