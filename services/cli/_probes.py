@@ -17,14 +17,26 @@ import aiohttp
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-SERVICES = ("ingest", "enricher", "analyst", "notifier")
-DEFAULT_PORTS = {"ingest": 8000, "enricher": 8001, "analyst": 8002, "notifier": 8003}
+SERVICES = ("ingest", "enricher", "analyst", "notifier", "history", "console")
+# The pipeline works without these (a deployment may run neither): shown, but nothing listening is no problem.
+OPTIONAL = frozenset({"history", "console"})
+DEFAULT_PORTS = {
+    "ingest": 8000,
+    "enricher": 8001,
+    "analyst": 8002,
+    "notifier": 8003,
+    "history": 8005,
+    "console": 8080,
+}
 PORT_VARIABLES = {
     "ingest": "INGEST_PORT",
     "enricher": "ENRICHER_HEALTH_PORT",
     "analyst": "ANALYST_HEALTH_PORT",
     "notifier": "NOTIFIER_HEALTH_PORT",
+    "history": "HISTORY_HEALTH_PORT",
+    "console": "CONSOLE_PORT",
 }
+NOT_LISTENING = "nothing listens there"
 # A service busy on a saturated machine answered /metrics in ~0.3 s (bench.status): a shorter wait
 # would call it down. One that has not answered in a second is in trouble, and status says so.
 PROBE_SECONDS = 1.0
@@ -77,7 +89,7 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {PROBE_SECONDS:g} s"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return "nothing listens there"
+        return NOT_LISTENING
     return type(exc).__name__
 
 

@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
 import schemas
-from services.cli._probes import PROBE_SECONDS, ServiceProbe, probe_all
+from services.cli._probes import NOT_LISTENING, OPTIONAL, PROBE_SECONDS, ServiceProbe, probe_all
 from services.runtime import CONSUMERS
 
 # Notifier outcomes that mean an analysis left the pipeline (posted, or written to the log).
@@ -135,6 +135,9 @@ def _counts(snapshot: Snapshot) -> dict[str, tuple[float | None, float | None]]:
         "enricher": (on(schemas.RAW), on(schemas.ENRICHED)),
         "analyst": (on(schemas.ENRICHED), on(schemas.ANALYZED)),
         "notifier": (on(schemas.ANALYZED), metric("notifier", "aiops_notifications_total", SENT)),
+        # Rows written: its consumers' acknowledged messages (analyses, incident events, verdicts).
+        "history": (on(schemas.ANALYZED), metric("history", "aiops_messages_total", ("ok",))),
+        "console": (None, None),
     }
 
 
@@ -167,7 +170,9 @@ def assess(before: Snapshot, now: Snapshot, daily_limit: int = 0) -> dict[str, A
     services: dict[str, dict[str, Any]] = {}
     for name, probe in now.services.items():
         row: dict[str, Any] = {"url": probe.url, "up": probe.up, "ready": probe.ready, "reason": probe.reason}
-        if not probe.up:
+        if not probe.up and name in OPTIONAL and probe.reason.startswith(NOT_LISTENING):
+            row["reason"] = f"not running ({probe.reason})"
+        elif not probe.up:
             problems.append(f"{name} is down: {probe.reason}")
         elif not probe.ready:
             problems.append(f"{name} is not ready: {probe.reason}")

@@ -8,7 +8,9 @@ from services.analyst import AnalystSettings
 from services.cli._probes import DEFAULT_PORTS, SERVICES, ServiceProbe, parse_metrics, service_urls
 from services.cli._status import NatsView, Snapshot, assess
 from services.cli._status_command import BUDGET_BUCKET
+from services.console import ConsoleSettings
 from services.enricher import EnricherSettings
+from services.history import HistorySettings
 from services.ingest import IngestSettings
 from services.notifier import NotifierSettings
 
@@ -113,6 +115,8 @@ def test_ports_are_found_where_aiops_up_starts_the_services() -> None:
         "enricher": "http://127.0.0.1:8001",
         "analyst": "http://127.0.0.1:9002",
         "notifier": "http://127.0.0.1:8003",
+        "history": "http://127.0.0.1:8005",
+        "console": "http://127.0.0.1:8080",
     }
 
 
@@ -126,5 +130,7 @@ def test_defaults_are_the_services_own() -> None:
         "enricher": default(EnricherSettings, "health_port"),
         "analyst": default(AnalystSettings, "health_port"),
         "notifier": default(NotifierSettings, "health_port"),
+        "history": default(HistorySettings, "health_port"),
+        "console": default(ConsoleSettings, "console_port"),
     } == DEFAULT_PORTS
     assert default(AnalystSettings, "llm_budget_bucket") == BUDGET_BUCKET
