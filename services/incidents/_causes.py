@@ -23,14 +23,17 @@ class Place:
     def __init__(self) -> None:
         self.own: dict[str, None] = {}
         self.context: dict[str, None] = {}
+        self._own_values: dict[str, dict[str, None]] = {}  # kind -> values, in order
 
     def add(self, kind: str, value: str, own: bool = True) -> None:
         if value:
-            (self.own if own else self.context)[f"{kind}={value.lower()}"] = None
+            value = value.lower()
+            (self.own if own else self.context)[f"{kind}={value}"] = None
+            if own:
+                self._own_values.setdefault(kind, {})[value] = None
 
     def values(self, kind: str) -> list[str]:
-        prefix = f"{kind}="
-        return [entity[len(prefix) :] for entity in self.own if entity.startswith(prefix)]
+        return list(self._own_values.get(kind, ()))
 
     def short_values(self, *kinds: str) -> list[str]:
         return [value.split("/")[-1] for kind in kinds for value in self.values(kind)]
@@ -60,13 +63,19 @@ def about_technologies(alert: schemas.Alert, place: Place) -> list[str]:
     return sorted(technologies(words_of(named)))
 
 
-def causes(place: Place, alert: schemas.Alert, kind: Kind) -> frozenset[str]:
+def causes(kind: Kind, place: Place, symptoms: list[str], about: list[str]) -> frozenset[str]:
+    """What an alert of this ``kind`` at this ``place`` says is failing; ``symptoms`` and ``about``: the
+    failure classes and technologies it is about (``about_symptoms``, ``about_technologies``)."""
     causes: dict[str, None] = {}
     # An alert about a resolver, certificates or connection limits explains that symptom elsewhere,
     # failing or warning: x509 errors next to "certificate expires soon" are one story.
-    for symptom in about_symptoms(alert, place):
+    for symptom in symptoms:
         causes[f"symptom={symptom}"] = None
-    about = about_technologies(alert, place)
+    if "disk-full" in symptoms and not any(":" in v or "/" in v for v in place.values("volume")):
+        # A machine's own disk explains only writers on it (a link that needs a place: _score's
+        # LOCAL_CAUSES); shared storage (a claim, a network share) explains its writers anywhere.
+        del causes["symptom=disk-full"]
+        causes["symptom=local-disk-full"] = None
     for technology in about:
         causes[f"technology={technology}"] = None
     if kind.failing and "kubernetes-api" in about:

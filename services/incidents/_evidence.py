@@ -161,6 +161,12 @@ def log_symptoms(evidence: schemas.Evidence) -> list[str]:
     return found
 
 
+def text_symptoms(text: str) -> list[str]:
+    """The failure classes a text (an alert's summary and description) shows, as in a log line."""
+    found = set(_line_symptoms(text.lower())) if text.strip() else set()
+    return [name for name, _ in _SYMPTOMS if name in found and name != "rollout"]
+
+
 @lru_cache(maxsize=4096)
 def _line_symptoms(line: str) -> tuple[str, ...]:
     return tuple(name for name, pattern in _SYMPTOMS if pattern.search(line))

@@ -39,6 +39,7 @@ from services.incidents._evidence import (
     logged_hosts,
     logged_technologies,
     short_name,
+    text_symptoms,
 )
 from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind
 from services.incidents._pod_evidence import pod_claims, pod_owner, pod_placement
@@ -85,7 +86,8 @@ def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str) -> 
     workload = names.workload(labels, pod)
     if pod and not any(labels.get(key) for key in names.WORKLOAD_LABELS):
         # the pod's owner as kube-state-metrics tells it beats a guess from the pod's name
-        workload = names.workload(pod_owner(message.evidence, pod, namespace), pod) or workload
+        owner = pod_owner(message.evidence, pod, namespace)
+        workload = (names.workload(owner, pod) if owner else "") or workload
     if workload:
         place.add("workload", f"{namespace}/{workload}")
     # By Kubernetes convention a Service and the workload behind it share a name: one application.
@@ -182,8 +184,14 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
             }:
                 if name and name not in own:
                     place.add(kind, name, own=False)
-    for symptom in log_symptoms(message.evidence):
+    # The alert's own words may show a failure class the way a log line does ("x509: certificate has
+    # expired" in a probe's description).
+    annotations = message.alert.annotations
+    said = f"{annotations.get('summary', '')}\n{annotations.get('description', '')}"
+    for symptom in [*log_symptoms(message.evidence), *text_symptoms(said)]:
         place.add("symptom", symptom, own=False)
+        if symptom == "disk-full":  # whichever disk it is: a full local disk may explain it too
+            place.add("symptom", "local-disk-full", own=False)
     for line in error_lines(message.evidence):
         place.add("line", line, own=False)
     if any(labels.get(key) for key in names.INGRESS_LABELS):
@@ -215,12 +223,13 @@ def footprint(
     _dependencies(place, message, topology)
     # Alerts about one technology (a broker down, a consumer group lagging on it) meet through it; it
     # is a cause too (_causes), so a Redis down explains services whose logs fail on Redis.
-    for technology in about_technologies(alert, place):
+    about, symptoms = about_technologies(alert, place), about_symptoms(alert, place)
+    for technology in about:
         place.add("technology", technology, own=False)
     # Likewise two alerts about one shared service's failure class: two host names' certificates
     # expired at once (one issuer, one renewal job), the resolver, the ingress controller. Not two
     # full disks: each machine fills its own.
-    for symptom in about_symptoms(alert, place):
+    for symptom in symptoms:
         if symptom in SHARED_SYMPTOM_CLASSES:
             place.add("symptom", symptom, own=False)
     if kind.unavailable:
@@ -230,7 +239,7 @@ def footprint(
     entities = frozenset(place.own) | frozenset(place.context)
     return Footprint(
         entities=entities,
-        causes=causes(place, alert, kind),
+        causes=causes(kind, place, symptoms, about),
         cluster=cluster,
         group_key=message.group.group_key,
         group_key_specific=names.group_key_specific(message.group),

@@ -8,6 +8,8 @@ workloads and services stay in the entry and later alerts still meet their incid
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -58,6 +60,9 @@ def merged(current: list[str], new: Iterable[str], cap: int) -> list[str]:
     return current + added[: cap - len(current)] if added else current
 
 
+_KINDS = re.compile(r"^([^=\n]*)=", re.MULTILINE)
+
+
 def _kind(name: str) -> str:
     return name.split("=", 1)[0]
 
@@ -70,18 +75,21 @@ class Names:
         self.names = names
         self.present = set(names)
         self._cap, self._per_kind = cap, per_kind
-        self._counts: dict[str, int] | None = None  # counted when first needed
+        self._counts: Counter[str] | None = None  # counted when first needed
+        self._refused: set[str] = set()  # over a cap: refused again and again in a storm
 
     def grown(self, new: Iterable[str]) -> list[str]:
         """The list with the new names it lacks appended in sorted order, as far as the caps allow."""
-        added = sorted(name for name in new if name not in self.present)
+        added = sorted(name for name in new if name not in self.present and name not in self._refused)
         if not added:
             return self.names
         if self._counts is None:
-            self._counts = {}
-            for name in self.names:
-                kind = _kind(name)
-                self._counts[kind] = self._counts.get(kind, 0) + 1
+            if len(self.names) + len(added) <= self._per_kind:  # no kind can reach its cap
+                self.present.update(added)
+                self.names = self.names + added
+                return self.names
+            # in C: a storm's entry holds thousands of names and is counted once per batch
+            self._counts = Counter(_KINDS.findall("\n".join(self.names)))
         kept: list[str] = []
         for name in added:
             kind = _kind(name)
@@ -90,6 +98,8 @@ class Names:
                 self._counts[kind] = count + 1
                 self.present.add(name)
                 kept.append(name)
+            else:
+                self._refused.add(name)
         if kept:
             self.names = self.names + kept
         return self.names

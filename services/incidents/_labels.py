@@ -156,9 +156,11 @@ def group_key_specific(group: schemas.GroupContext) -> bool:
 
 def releases(labels: dict[str, str]) -> list[str]:
     """The release values an alert's labels name: version labels, and the tag of an image label."""
-    found = [labels[key].strip() for key in RELEASE_LABELS if labels.get(key, "").strip()]
+    found = [labels[key].strip() for key in RELEASE_LABELS if key in labels]
     for key in IMAGE_LABELS:
-        image = labels.get(key, "").split("@", 1)[0]
+        if key not in labels:
+            continue
+        image = labels[key].split("@", 1)[0]
         name, _, tag = image.rpartition(":")
         if name and "/" not in tag and tag != "latest":
             found.append(tag)

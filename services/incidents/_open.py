@@ -42,9 +42,6 @@ class OpenEntries:
         before = view.entry
         view.entry = self.entries[position] = entry
         view.causes.update(entry.causes[len(before.causes) :], entry.root_causes)
-        view.clusters.update(
-            name for name in entry.entities[len(before.entities) :] if name.startswith("cluster=")
-        )
 
     def sharing(self, names: frozenset[str], group_key: str) -> list[int]:
         """The entries sharing one of ``names`` (an alert's, clusters aside) or its group key."""

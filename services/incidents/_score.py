@@ -68,7 +68,7 @@ WIDE_GROUP_KEY_WEIGHT = 0.05  # grouped by alertname, severity, namespace ... on
 SAME_OBJECT = ("pod", "workload", "instance", "volume")
 # A full disk explains "no space left on device" of whoever writes to it, not of every writer in
 # the cluster: each machine fills its own disks. The link needs a place too (a namespace, a node).
-LOCAL_CAUSES = {"symptom=disk-full": 0.45}
+LOCAL_CAUSES = {"symptom=local-disk-full": 0.45}
 # Causes that name a class of things, not one: a technology, a release, an error line.
 _CLASS_CAUSES = frozenset({"technology", "release", "line"})
 # Shared by two failing members, these become a suspected cause of their incident (_correlate).
@@ -96,17 +96,19 @@ class View:
     entry: IndexEntry
     entities: set[str]
     causes: set[str]  # the listed causes and the root's
-    clusters: set[str]
     entity_names: Names  # entry.entities as it grows (``entities`` is its set)
     cause_names: Names
 
     @classmethod
     def of(cls, entry: IndexEntry) -> View:
-        clusters = {entity for entity in entry.entities if entity.startswith("cluster=")}
         entity_names = Names(entry.entities, MAX_ENTITIES, MAX_PER_KIND)
         cause_names = Names(entry.causes, MAX_CAUSES, MAX_CAUSES_PER_KIND)
         causes = {*entry.causes, *entry.root_causes}
-        return cls(entry, entity_names.present, causes, clusters, entity_names, cause_names)
+        return cls(entry, entity_names.present, causes, entity_names, cause_names)
+
+    def clustered(self) -> bool:
+        """Whether any member named its cluster (looked at only when the alert's cluster is not there)."""
+        return any(name.startswith("cluster=") for name in self.entities)
 
 
 def in_time(entry: IndexEntry, at: datetime, window: timedelta) -> bool:
@@ -144,4 +146,4 @@ def score(print_: Footprint, view: View) -> Score:
 
 def cluster_allows(print_: Footprint, view: View) -> bool:
     """Alerts of different clusters never meet (the override label aside)."""
-    return not print_.cluster or not view.clusters or f"cluster={print_.cluster}" in view.clusters
+    return not print_.cluster or f"cluster={print_.cluster}" in view.entities or not view.clustered()

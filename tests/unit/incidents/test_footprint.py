@@ -206,7 +206,7 @@ def test_hosts_are_compared_without_scheme_path_or_port() -> None:
         ("redis: connection pool timeout", ["connection-pool"], ["redis"]),
         ("pq: the database system is shutting down", [], ["postgres"]),
         ("dial tcp 10.0.9.9:6379: connect: connection refused", [], ["redis"]),
-        ("write /data/segment-0042: no space left on device", ["disk-full"], []),
+        ("write /data/segment-0042: no space left on device", ["disk-full", "local-disk-full"], []),
         (
             "org.apache.kafka.common.errors.TimeoutException: Topic orders not present in metadata",
             [],
@@ -340,3 +340,26 @@ def test_a_replicaset_owner_names_its_deployment() -> None:
     # a ReplicaSet label, and names that only look like a hash
     assert deployment_of("checkout-7d9f8b6c4") == "checkout"
     assert deployment_of("checkout-web") == "checkout-web"
+
+
+def test_an_alerts_own_words_show_a_failure_class_as_a_log_line_would() -> None:
+    probe = enriched(
+        "BlackboxProbeFailed",
+        instance="https://shop.example.com",
+        job="blackbox",
+        summary='Probe failed: Get "https://shop.example.com": x509: certificate has expired',
+    )
+    assert "symptom=certificate" in footprint(probe).entities
+
+
+def test_a_full_local_disk_needs_a_place_a_full_shared_volume_does_not() -> None:
+    local = footprint(enriched("NodeFilesystemSpaceFull", job="node-exporter", instance="10.0.4.4:9100"))
+    claim = footprint(
+        enriched("KubePersistentVolumeFillingUp", namespace="media", persistentvolumeclaim="up")
+    )
+    writer = footprint(
+        enriched("HighErrorRate", service="a", logs=("write /data/x: no space left on device",))
+    )
+    assert "symptom=local-disk-full" in local.causes & writer.entities
+    assert "symptom=disk-full" in claim.causes & writer.entities
+    assert "symptom=disk-full" not in local.causes
