@@ -2,6 +2,8 @@
 
 ``python -m bench.pipeline [N]`` (default 20,000 alerts). No Prometheus, Loki or LLM: the
 enricher records them as not configured, the rules analyst answers, the notifier only logs.
+Then the same with incidents on (INCIDENTS_ENABLED=true) on a fresh server, against its own relay
+rounds; BENCH_INCIDENTS=off or =on runs only one of the two.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -117,19 +120,23 @@ def _profiled(name: str) -> list[str]:
 
 
 class Pipeline:
-    """The four services as separate processes on one server, started once for every round."""
+    """The services as separate processes on one server, started once for every round."""
 
-    NAMES = ("ingest", "enricher", "analyst", "notifier")
+    # History runs beside them, as under `just up` (the issue's figure: the pipeline with it running).
+    NAMES = ("ingest", "enricher", "analyst", "notifier", "history")
 
     def __init__(self, server: NatsServer, env: dict[str, str] | None = None) -> None:
         self.server = server
         port = free_port()
         env = {**os.environ, **BASE_ENV, **(env or {}), "NATS_URL": server.url, "INGEST_PORT": str(port)}
         self.ports = {name: port if name == "ingest" else free_port() for name in self.NAMES}
+        self.history_dir = tempfile.TemporaryDirectory(prefix="bench-history-")
+        # Only history gets DATABASE_URL: the analyst's memory of past incidents stays off, as before.
+        history_db = {"history": {"DATABASE_URL": f"sqlite:///{self.history_dir.name}/history.db"}}
         self.procs = {
             name: subprocess.Popen(
                 [sys.executable, *_profiled(name), "-m", f"services.{name}"],
-                env={**env, "HEALTH_PORT": str(self.ports[name])},
+                env={**env, "HEALTH_PORT": str(self.ports[name]), **history_db.get(name, {})},
                 stderr=subprocess.DEVNULL,
             )
             for name in self.NAMES
@@ -202,18 +209,22 @@ class Pipeline:
             proc.terminate()
         for proc in self.procs.values():
             proc.wait(30)
+        self.history_dir.cleanup()
         return memory
 
 
-async def analyzed_latencies(js: Any, total: int) -> list[float]:
+async def analyzed_latencies(js: Any, total: int) -> tuple[list[float], int]:
+    """Each analysed alert's latency, and how many of them name their incident."""
     sub = await js.subscribe(schemas.ANALYZED, ordered_consumer=True)
     latencies = []
+    grouped = 0
     for _ in range(total):
         msg = await sub.next_msg(timeout=30)
         message = schemas.decode(msg.data, schemas.AnalyzedAlert)
         latencies.append((message.analyzed_at - message.received_at).total_seconds())
+        grouped += message.incident is not None
     await sub.unsubscribe()
-    return latencies
+    return latencies, grouped
 
 
 FLOOR = 0.6
@@ -222,12 +233,19 @@ FLOOR = 0.6
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
-async def main(n: int) -> int:
+# With incidents on (issue #12) the analyst also groups every alert into an incident in the
+# key-value store and announces each incident once: the same floor, measured on a server of its own.
+INCIDENTS = {"off": {"INCIDENTS_ENABLED": "false"}, "on": {"INCIDENTS_ENABLED": "true"}}
+
+
+async def measure(n: int, env: dict[str, str], steady: bool) -> dict[str, Any]:
+    """ROUNDS of relay then pipeline on a fresh server; with ``steady``, the steady load after them."""
     server = NatsServer().start()
     relays: list[tuple[float, list[int]]] = []
     floods: list[dict[str, Any]] = []
+    steady_count = 0
     try:
-        pipeline = Pipeline(server)
+        pipeline = Pipeline(server, env)
         nc = await nats.connect(server.url)
         js = nc.jetstream()
         try:
@@ -239,8 +257,9 @@ async def main(n: int) -> int:
                 for round_ in range(ROUNDS):
                     relays.append(await bench_relay(server, n, round_))
                     floods.append(await pipeline.flood(http, js, n, f"{run}r{round_}"))
-                steady_count = await pipeline.steady(http, js, run + "s")
-            every = await analyzed_latencies(js, pipeline.total)
+                if steady:
+                    steady_count = await pipeline.steady(http, js, run + "s")
+            every, grouped = await analyzed_latencies(js, pipeline.total)
         finally:
             memory = pipeline.stop()
             await nc.close()
@@ -248,9 +267,22 @@ async def main(n: int) -> int:
         server.close()
     ratios = [flood["rate"] / relay for (relay, _), flood in zip(relays, floods, strict=True)]
     middle = sorted(range(ROUNDS), key=lambda i: ratios[i])[ROUNDS // 2]
-    (relay_rate, relay_cpu), result = relays[middle], floods[middle]
-    flood_latencies = every[middle * n : (middle + 1) * n]
-    steady = every[-steady_count:]
+    return {
+        "ratios": ratios,
+        "middle": middle,
+        "relay": relays[middle],
+        "flood": floods[middle],
+        "flood_latencies": every[middle * n : (middle + 1) * n],
+        "steady": every[-steady_count:] if steady_count else [],
+        "memory": memory,
+        "grouped": grouped,
+        "total": pipeline.total,
+    }
+
+
+def report_off(n: int, m: dict[str, Any]) -> None:
+    ratios, middle = m["ratios"], m["middle"]
+    (relay_rate, relay_cpu), result = m["relay"], m["flood"]
     heading(
         f"pipeline: {n} alerts through ingest -> enricher -> analyst -> notifier (2 cores, one nats-server), "
         f"{ROUNDS} rounds"
@@ -271,14 +303,60 @@ async def main(n: int) -> int:
         f"ratio {ratios[middle]:.2f} of the relay (floor {FLOOR:.2f})",
     )
     row("webhook intake (HTTP -> JetStream ack)", f"{result['ingest_rate']:,.0f} alerts/s")
-    row("latency webhook -> alerts.analyzed p50 (flood)", f"{percentile(flood_latencies, 50) * 1000:,.0f} ms")
-    row("latency webhook -> alerts.analyzed p99 (flood)", f"{percentile(flood_latencies, 99) * 1000:,.0f} ms")
+    flood, steady = m["flood_latencies"], m["steady"]
+    row("latency webhook -> alerts.analyzed p50 (flood)", f"{percentile(flood, 50) * 1000:,.0f} ms")
+    row("latency webhook -> alerts.analyzed p99 (flood)", f"{percentile(flood, 99) * 1000:,.0f} ms")
     row(f"latency at a steady {STEADY_RATE} alerts/s, p50", f"{percentile(steady, 50) * 1000:,.0f} ms")
     row(f"latency at a steady {STEADY_RATE} alerts/s, p99", f"{percentile(steady, 99) * 1000:,.0f} ms")
     row("nats-server: CPU per alert", "", f"{result['cpu']['nats-server']:,.0f} µs")
-    for name, mib in memory.items():
+    for name, mib in m["memory"].items():
         row(f"{name}: RSS after the run / CPU per alert", f"{mib:,.0f} MiB", f"{result['cpu'][name]:,.0f} µs")
-    return 0 if ratios[middle] >= FLOOR else 1
+
+
+def report_on(n: int, m: dict[str, Any]) -> None:
+    ratios, middle = m["ratios"], m["middle"]
+    (relay_rate, _), result = m["relay"], m["flood"]
+    heading(f"pipeline, incidents on: {n} distinct alerts, each its own incident (INCIDENTS_ENABLED=true)")
+    row(
+        "ratio pipeline, incidents on / relay, each round",
+        " ".join(f"{r:.2f}" for r in ratios),
+        f"median {ratios[middle]:.2f} (floor {FLOOR:.2f}), relay of the same run {relay_rate:,.0f} alerts/s",
+    )
+    row(
+        "pipeline, incidents on (webhook -> notified)",
+        f"{result['rate']:,.0f} alerts/s",
+        f"ratio {ratios[middle]:.2f} of the relay (floor {FLOOR:.2f})",
+    )
+    flood = m["flood_latencies"]
+    row(
+        "alerts analysed in an incident",
+        f"{m['grouped']:,} of {m['total']:,}",
+        "the others went on alone, marked degraded (incident store slower than its timeout)",
+    )
+    row("latency webhook -> alerts.analyzed p50 (flood)", f"{percentile(flood, 50) * 1000:,.0f} ms")
+    row("latency webhook -> alerts.analyzed p99 (flood)", f"{percentile(flood, 99) * 1000:,.0f} ms")
+    row("nats-server: CPU per alert", "", f"{result['cpu']['nats-server']:,.0f} µs")
+    for name in ("analyst", "notifier"):
+        row(
+            f"{name}: RSS after the run / CPU per alert",
+            f"{m['memory'][name]:,.0f} MiB",
+            f"{result['cpu'][name]:,.0f} µs",
+        )
+
+
+async def main(n: int) -> int:
+    # BENCH_INCIDENTS=off|on runs one of the two (both by default).
+    which = os.environ.get("BENCH_INCIDENTS", "off,on").split(",")
+    medians = []
+    if "off" in which:
+        off = await measure(n, INCIDENTS["off"], steady=True)
+        report_off(n, off)
+        medians.append(off["ratios"][off["middle"]])
+    if "on" in which:
+        on = await measure(n, INCIDENTS["on"], steady=False)
+        report_on(n, on)
+        medians.append(on["ratios"][on["middle"]])
+    return 0 if all(ratio >= FLOOR for ratio in medians) else 1
 
 
 if __name__ == "__main__":

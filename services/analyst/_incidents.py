@@ -22,12 +22,13 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from loguru import logger
 from nats.js import JetStreamContext
 
 import schemas
-from services.analyst._placement import Placed, marked, member_of, ref, rejoining, sort_out
+from services.analyst._placement import Joins, Placed, marked, member_of, ref, rejoining, sort_out
 from services.incidents import (
     Assignment,
     Correlator,
@@ -49,10 +50,11 @@ PAUSE_AFTER_FAILURE = timedelta(seconds=10)
 DEGRADED_REASON = "incident store unavailable: analysed on its own, not grouped into an incident"
 
 
-async def publish_review(js: JetStreamContext, review: schemas.IncidentReview) -> None:
-    """One review per incident, generation and kind, however many replicas ask for it."""
+def review_message(review: schemas.IncidentReview) -> tuple[str, bytes, str]:
+    """Subject, payload and Nats-Msg-Id: one review per incident, generation and kind, however many
+    replicas ask for it."""
     msg_id = f"review:{review.id}:{review.generation}:{review.kind}"
-    await js.publish(schemas.REVIEW, schemas.encode(review), headers={schemas.MSG_ID_HEADER: msg_id})
+    return schemas.REVIEW, schemas.encode(review), msg_id
 
 
 class Incidents:
@@ -74,24 +76,60 @@ class Incidents:
         # One batch of this replica at a time: batches of one replica racing each other on the same
         # index and incident keys would only make each other retry; replicas still race, and retry.
         self._turn = asyncio.Lock()
+        self._waiting: list[tuple[list[schemas.EnrichedAlert], asyncio.Future[None]]] = []
 
     def take(self, message: schemas.EnrichedAlert) -> Placed:
         return self._placed.pop(message.id, Placed())
 
     async def prepare(self, batch: list[schemas.EnrichedAlert]) -> None:
+        """The batch placed, with every batch that came while the one before was being placed: the
+        store's round trips, not its work, bound a batch's time, so batches waiting their turn are
+        placed together (one index read and write, one round of each kind for all of them). The
+        turn ends once the writes the next turn reads are acknowledged; the rest (exemplars,
+        reviews, marks) are awaited after it, before any alert of the batch goes on."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((batch, done))
         async with self._turn:
-            placed = await self._placed_or_degraded(batch)
-        for message in batch:
+            if all(waited is not done for _, waited in self._waiting):
+                taken = None  # placed in the turn of a batch before it
+            else:
+                taken, self._waiting = self._waiting, []
+                together = [message for listed, _ in taken for message in listed]
+                try:
+                    placed, sent = await self._placed_or_degraded(together)
+                except BaseException:
+                    self._waiting = taken + self._waiting  # cancelled: the next turn places them
+                    raise
+        if taken is None:
+            await done
+            return
+        try:
+            async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
+                await self.store.settle(sent)
+        except Exception as exc:
+            # Claimed and counted, but a review may be missing: the batch comes back, its alerts
+            # are found counted (no second count) and the review is asked for again.
+            for _, waited in taken:
+                if waited is not done:
+                    waited.set_exception(exc)
+                    waited.exception()  # retrieved: each waiting batch raises it itself
+            raise
+        for message in together:
             self._placed[message.id] = placed.get(message.id) or Placed(degraded=DEGRADED_REASON)
+        for _, waited in taken:
+            if waited is not done:
+                waited.set_result(None)
 
-    async def _placed_or_degraded(self, batch: list[schemas.EnrichedAlert]) -> dict[str, Placed]:
+    async def _placed_or_degraded(
+        self, batch: list[schemas.EnrichedAlert]
+    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
         now = self.clock()
-        placed: dict[str, Placed] = {}
         if self.paused_until is None or now >= self.paused_until:
             try:
                 async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
                     placed = await self._place(batch, now)
                 self.paused_until = None
+                return placed
             except Exception as exc:
                 logger.warning(
                     "incident store failed ({}: {}); alerts go on one by one for {}s",
@@ -100,9 +138,11 @@ class Incidents:
                     PAUSE_AFTER_FAILURE.total_seconds(),
                 )
                 self.paused_until = now + PAUSE_AFTER_FAILURE
-        return placed
+        return {}, []
 
-    async def _place(self, batch: list[schemas.EnrichedAlert], now: datetime) -> dict[str, Placed]:
+    async def _place(
+        self, batch: list[schemas.EnrichedAlert], now: datetime
+    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
         episodes = list(dict.fromkeys(schemas.episode_key(m.alert) for m in batch))
         records = dict(zip(episodes, await self.store.members(episodes), strict=True))
         live = [m for m in batch if m.replay is None]  # a replay reads its incident, never changes it
@@ -115,23 +155,22 @@ class Incidents:
 
         joins, resolves = sort_out(live, records, joinings, lambda alert: self.correlator.when(alert, now))
         touched = list(dict.fromkeys([*joins, *resolves]))
-        changes = await asyncio.gather(
-            *(self._count(i, records, joins.get(i, []), resolves.get(i, []), now) for i in touched)
-        )
-        await asyncio.gather(*(self._keep_exemplars(after, joins.get(after.id, [])) for _, after in changes))
+        changes = await self._count(touched, records, joins, resolves, now)
         reviews = [
             review
             for before, after in changes
             if (review := new_review(before, after, self.settings, now)) is not None
         ]
-        await asyncio.gather(
-            *(publish_review(self.js, review) for review in reviews),
-            *(
-                self.store.mark(episode, record)
-                for episode, record in marked(records, joins, resolves).items()
-            ),
+        # Exemplars, reviews and membership marks go out side by side, their acks awaited once.
+        sent = await self.store.send_all(
+            [
+                *(kept for _, after in changes for kept in self._exemplars(after, joins.get(after.id, []))),
+                *(self.store.marking(e, r) for e, r in marked(records, joins, resolves).items()),
+            ],
+            [review_message(review) for review in reviews],
         )
-        return {message.id: Placed(ref=ref(records[schemas.episode_key(message.alert)])) for message in batch}
+        placed = {m.id: Placed(ref=ref(records[schemas.episode_key(m.alert)])) for m in batch}
+        return placed, sent
 
     async def _claim(
         self, newcomers: list[schemas.EnrichedAlert], records: dict[str, MemberRecord | None], now: datetime
@@ -156,9 +195,9 @@ class Incidents:
             if episode not in joinings:
                 joinings[episode] = (Joining(episode, incident_id(episode), "root"), shard_of(message.alert))
         episodes = list(joinings)
-        claimed = await asyncio.gather(
-            *(
-                self.store.claim(
+        claimed = await self.store.claim_all(
+            [
+                (
                     episode,
                     MemberRecord(
                         incident=joining.incident_id,
@@ -168,7 +207,7 @@ class Incidents:
                     ),
                 )
                 for episode, (joining, shard) in joinings.items()
-            )
+            ]
         )
         kept: dict[str, Joining] = {}
         for episode, record in zip(episodes, claimed, strict=True):
@@ -185,39 +224,52 @@ class Incidents:
 
     async def _count(
         self,
-        incident_id: str,
+        touched: list[str],
         records: dict[str, MemberRecord | None],
-        joins: list[tuple[schemas.EnrichedAlert, Joining]],
-        resolves: list[schemas.EnrichedAlert],
+        joins: Joins,
+        resolves: dict[str, list[schemas.EnrichedAlert]],
         now: datetime,
-    ) -> tuple[IncidentState | None, IncidentState]:
-        """The incident's state before and after this batch's joins and resolutions."""
-        shard = next((r.shard for r in records.values() if r is not None and r.incident == incident_id), "_")
-        before: list[IncidentState | None] = [None]
+    ) -> list[tuple[IncidentState | None, IncidentState]]:
+        """Each touched incident's state before and after this batch's joins and resolutions: one
+        read and one compare-and-set write each, all at once (no read for incidents the batch opened)."""
+        shards = {r.incident: r.shard for r in records.values() if r is not None}
+        before: dict[str, IncidentState | None] = {}
 
-        def change(state: IncidentState | None) -> IncidentState | None:
-            before[0] = state
-            for message, joining in joins:
-                state = join(state, member_of(message), joining, now, shard=shard)
-            for message in resolves:
-                if state is not None:
-                    episode = schemas.episode_key(message.alert)
-                    state = resolve_member(state, episode, message.alert.ends_at, now, self.settings)
-            return state
+        def changer(incident_id: str) -> Callable[[IncidentState | None], IncidentState | None]:
+            def change(state: IncidentState | None) -> IncidentState | None:
+                before[incident_id] = state
+                for message, joining in joins.get(incident_id, []):
+                    shard = shards.get(incident_id, "_")
+                    state = join(state, member_of(message), joining, now, shard=shard)
+                for message in resolves.get(incident_id, []):
+                    if state is not None:
+                        episode = schemas.episode_key(message.alert)
+                        state = resolve_member(state, episode, message.alert.ends_at, now, self.settings)
+                return state
 
-        state = await self.store.change_state(incident_id, change)
-        if state is None:  # resolutions of an incident the store no longer has
-            return None, IncidentState(id=incident_id, status="resolved", opened_at=now, updated_at=now)
-        return before[0], state
+            return change
 
-    async def _keep_exemplars(
-        self, state: IncidentState, joins: list[tuple[schemas.EnrichedAlert, Joining]]
-    ) -> None:
-        messages = {joining.episode: message for message, joining in joins}
-        await asyncio.gather(
-            *(
-                self.store.keep_exemplar(state.id, slot, messages[exemplar.episode])
-                for slot, exemplar in enumerate(state.exemplars)
-                if exemplar.episode in messages
-            )
+        # An incident whose id derives from a joining episode was most likely opened by it now.
+        opened = frozenset(
+            i for i in touched if any(incident_id(j.episode) == i for _, j in joins.get(i, []))
         )
+        after = await self.store.change_states({i: changer(i) for i in touched}, opened)
+        changes: list[tuple[IncidentState | None, IncidentState]] = []
+        for i in touched:
+            state = after[i]
+            if state is None:  # resolutions of an incident the store no longer has
+                state = IncidentState(id=i, status="resolved", opened_at=now, updated_at=now)
+                changes.append((None, state))
+            else:
+                changes.append((before.get(i), state))
+        return changes
+
+    def _exemplars(
+        self, state: IncidentState, joins: list[tuple[schemas.EnrichedAlert, Joining]]
+    ) -> list[tuple[str, bytes]]:
+        messages = {joining.episode: message for message, joining in joins}
+        return [
+            self.store.exemplar(state.id, slot, messages[exemplar.episode])
+            for slot, exemplar in enumerate(state.exemplars)
+            if exemplar.episode in messages
+        ]

@@ -13,6 +13,7 @@ event (their own review is already queued).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from nats.js import JetStreamContext
 
 import schemas
 from services.analyst._incident_analysis import IncidentAnalyst
-from services.analyst._incidents import publish_review
+from services.analyst._incidents import review_message
 from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._rules import RulesAnalyst
@@ -60,12 +61,39 @@ class Reviewer:
         self.js = js
         self.llm = llm
         self.clock = clock
+        # Outcomes of reviews worked by ``prepare``, by review, until ``handle`` hands them back.
+        self._done: dict[tuple[str, int, str, datetime], BaseException | None] = {}
+
+    async def prepare(self, reviews: list[schemas.IncidentReview]) -> None:
+        """Inline (no LLM to wait for): a batch's due reviews, the first of each incident, worked
+        side by side, their key-value reads and writes in flight together; ``handle`` hands each
+        one's outcome back to the runtime."""
+        now = self.clock()
+        first: dict[str, schemas.IncidentReview] = {}
+        for review in reviews:
+            if review.due <= now:
+                first.setdefault(review.id, review)
+        outcomes = await asyncio.gather(*(self._review(r) for r in first.values()), return_exceptions=True)
+        for review, outcome in zip(first.values(), outcomes, strict=True):
+            self._done[_key(review)] = outcome
 
     async def handle(self, review: schemas.IncidentReview) -> None:
+        key = _key(review)
+        if key in self._done:
+            outcome = self._done.pop(key)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return
+        await self._review(review)
+
+    async def _review(self, review: schemas.IncidentReview) -> None:
         now = self.clock()
         if review.due > now:
-            raise RetryLater("not due yet", delay=(review.due - now).total_seconds(), error_type="not_due")
-        state, _ = await self.store.state(review.id)
+            raise RetryLater(
+                "not due yet", delay=(review.due - now).total_seconds(), error_type="not_due", expected=True
+            )
+        state, revision = await self.store.state(review.id)
+        read = state
         if state is None or state.status != "open":
             return
         # A review looks at the incident as it stands: what changed since it was asked for is covered too.
@@ -74,7 +102,10 @@ class Reviewer:
                 return  # firing again, or not opened yet: the review that state asks for does the work
             if state.grace_until > now:
                 raise RetryLater(
-                    "grace not over", delay=(state.grace_until - now).total_seconds(), error_type="not_due"
+                    "grace not over",
+                    delay=(state.grace_until - now).total_seconds(),
+                    error_type="not_due",
+                    expected=True,
                 )
             kind: schemas.IncidentEventKind = "resolved"
         else:
@@ -83,13 +114,11 @@ class Reviewer:
             kind = "opened" if state.sequence == 0 else "updated"
             state = await self._analysed(state)
         sent, message = event(state, kind, self.clock())  # after the analysis, which may take a while
-        ack = await self.js.publish(
-            schemas.incident_subject(kind),
-            schemas.encode(message),
-            headers={schemas.MSG_ID_HEADER: message.id},
+        duplicate = await self.store.pipe.publish(
+            schemas.incident_subject(kind), schemas.encode(message), message.id
         )
         saved = await self.store.change_state(
-            review.id, lambda current: _recorded(current, sent, bool(ack.duplicate))
+            review.id, lambda current: _recorded(current, sent, duplicate), known=(read, revision)
         )
         logger.info(
             "incident {} {} (event {}, {} members)", review.id, kind, message.sequence, state.member_count
@@ -98,7 +127,7 @@ class Reviewer:
             await self.store.change_index(state.shard, lambda index: _resolved_in(index, review.id, now))
         follow_up = None if saved is None else review_due(saved, self.settings, now)
         if follow_up is not None:
-            await publish_review(self.js, follow_up)
+            await self.store.write_all([], [review_message(follow_up)])
 
     async def _analysed(self, state: IncidentState) -> IncidentState:
         """A new analysis for the first event and for material changes; the last one kept otherwise."""
@@ -108,6 +137,10 @@ class Reviewer:
         exemplars = await self.store.exemplars(state.id, len(state.exemplars))
         analysis = await self.analyst.analyze(incident(state), exemplars, use_llm=use_llm)
         return with_analysis(state, analysis, llm=analysis.analyzer == "llm")
+
+
+def _key(review: schemas.IncidentReview) -> tuple[str, int, str, datetime]:
+    return review.id, review.generation, review.kind, review.due
 
 
 def _recorded(current: IncidentState | None, sent: IncidentState, duplicate: bool) -> IncidentState | None:
@@ -144,7 +177,11 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
     metrics = AnalystMetrics.of(runtime.registry)
     llm = await llm_for(settings, runtime, rules, metrics)
     analyst = IncidentAnalyst(rules, metrics, llm)
-    return Handler(Reviewer(store, analyst, incidents, runtime.js, llm=llm is not None).handle)
+    reviewer = Reviewer(store, analyst, incidents, runtime.js, llm=llm is not None)
+    if llm is not None:  # an LLM call takes seconds: each review waits on it in a task of its own
+        return Handler(reviewer.handle)
+    # The rules wait on nothing: whole batches, their reads and writes side by side.
+    return Handler(reviewer.handle, inline=True, prepare=reviewer.prepare)
 
 
 # Reviews are no alerts (StageSpec's input type is bound to RawAlert): typed Any like other companions.

@@ -10,6 +10,10 @@ winner's value and applies its change again, so replicas never overwrite each ot
 claimed with ``create`` (one replica wins, a redelivery finds it), counted in the state (idempotent:
 ``IncidentState.applied``), then marked counted, so a crash between any two writes is finished by
 the redelivery without counting anyone twice.
+
+Reads and writes go through ``_kv.Pipe``: a batch sends all its keys of one step at once and
+awaits their answers once (``*_all`` methods), and only the keys another writer won go round the
+compare-and-set loop again.
 """
 
 from __future__ import annotations
@@ -18,16 +22,17 @@ import asyncio
 import hashlib
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
+from loguru import logger
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 import schemas
 from services.incidents._index import OpenIndex
+from services.incidents._kv import Conflict, Pipe
 from services.incidents._lifecycle import IncidentState
 from services.runtime import NatsSettings, key_value_bucket
 
@@ -73,46 +78,86 @@ class IncidentStore:
     def __init__(self, kv: KeyValue, attempts: int = 200) -> None:
         self.kv = kv
         self.attempts = attempts
+        # nats-py's KeyValue keeps its connection and bucket name private; the pipe needs both.
+        self.pipe = Pipe(kv._js._nc, kv._name)
 
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str, settings: NatsSettings) -> IncidentStore:
         description = "Incidents: open index, state, membership, exemplars (aiops analyst)"
-        return cls(await key_value_bucket(js, settings, bucket, description, BUCKET_TTL_SECONDS))
+        store = cls(await key_value_bucket(js, settings, bucket, description, BUCKET_TTL_SECONDS))
+        store.pipe.direct = await allow_direct(js, f"KV_{bucket}")
+        return store
 
     # ---- compare-and-set ------------------------------------------------------------------------
-    async def _read(self, key: str, kind: type[T]) -> tuple[T | None, int]:
-        try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError:
-            return None, 0
-        revision = entry.revision or 0
-        if not entry.value:
-            return None, revision
-        try:
-            return schemas.decode(entry.value, kind), revision
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            # Unreadable (written by a newer, incompatible version): replaced by the next write.
-            return None, revision
+    async def _read(self, key: str, kind: type[T], *, latest: bool = False) -> tuple[T | None, int]:
+        return (await self._read_all([key], kind, latest=latest))[0]
 
-    async def _cas(self, key: str, kind: type[T], change: Callable[[T | None], T | None]) -> T | None:
-        """``change`` applied to the current value until the write wins; None from it writes nothing."""
+    async def _read_all(
+        self, keys: Sequence[str], kind: type[T], *, latest: bool = False
+    ) -> list[tuple[T | None, int]]:
+        read = await self.pipe.get_many(keys, latest=latest)
+        return [(_decoded(value, kind), revision) for value, revision in read]
+
+    async def _cas(
+        self,
+        key: str,
+        kind: type[T],
+        change: Callable[[T | None], T | None],
+        known: tuple[T | None, int] | None = None,
+    ) -> T | None:
+        """``change`` applied to the current value until the write wins; None from it writes nothing.
+        ``known``: the value and revision the caller read, tried before reading again."""
         for attempt in range(self.attempts):
-            current, revision = await self._read(key, kind)
+            if known is not None and attempt == 0:
+                current, revision = known
+            else:  # after a lost race, from the leader: a replica's copy may not have the winner yet
+                current, revision = await self._read(key, kind, latest=attempt > 0)
             updated = change(current)
             if updated is None or updated is current:
                 return current
-            value = schemas.encode(updated)
-            try:
-                if revision == 0:
-                    await self.kv.create(key, value)
-                else:
-                    await self.kv.update(key, value, last=revision)
+            (written,) = await self.pipe.settle(
+                [await self.pipe.write(key, schemas.encode(updated), revision)]
+            )
+            if not isinstance(written, Conflict):
                 return updated
-            except KeyWrongLastSequenceError:
-                # Another replica wrote first: read its value and apply ours again. The pause, random
-                # and growing, keeps many replicas on one key from colliding in lockstep.
-                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+            # Another replica wrote first: read its value and apply ours again. The pause, random
+            # and growing, keeps many replicas on one key from colliding in lockstep.
+            await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
         raise Conflicted(f"{key}: {self.attempts} conflicting updates")
+
+    async def _cas_all(
+        self,
+        key_of: Callable[[str], str],
+        kind: type[T],
+        changes: dict[str, Callable[[T | None], T | None]],
+        absent: frozenset[str] = frozenset(),
+    ) -> dict[str, T | None]:
+        """``_cas`` of many keys at once: one read of each (none for those in ``absent``, expected
+        new), one write of each, and the usual loop only for the keys another writer won."""
+        names = list(changes)
+        read = [name for name in names if name not in absent]
+        found = dict(zip(read, await self._read_all([key_of(name) for name in read], kind), strict=True))
+        outcome: dict[str, T | None] = {}
+        writes: list[tuple[str, T, Any]] = []
+        for name in names:
+            current, revision = found.get(name, (None, 0))
+            updated = changes[name](current)
+            if updated is None or updated is current:
+                outcome[name] = current
+            else:
+                writes.append(
+                    (name, updated, await self.pipe.write(key_of(name), schemas.encode(updated), revision))
+                )
+        settled = await self.pipe.settle([future for _, _, future in writes])
+        lost = []
+        for (name, updated, _), written in zip(writes, settled, strict=True):
+            if isinstance(written, Conflict):
+                lost.append(name)
+            else:
+                outcome[name] = updated
+        again = await asyncio.gather(*(self._cas(key_of(name), kind, changes[name]) for name in lost))
+        outcome.update(zip(lost, again, strict=True))
+        return outcome
 
     # ---- the open index -------------------------------------------------------------------------
     async def correlate(self, shard: str, assign: Callable[[OpenIndex], tuple[OpenIndex, T]]) -> T:
@@ -132,41 +177,115 @@ class IncidentStore:
 
     # ---- membership -----------------------------------------------------------------------------
     async def members(self, episodes: list[str]) -> list[MemberRecord | None]:
-        found = await asyncio.gather(*(self._read(member_key(episode), MemberRecord) for episode in episodes))
+        found = await self._read_all([member_key(episode) for episode in episodes], MemberRecord)
         return [record for record, _ in found]
 
     async def claim(self, episode: str, record: MemberRecord) -> MemberRecord:
         """``record`` written unless the episode has one already; the one that stands is returned."""
-        try:
-            await self.kv.create(member_key(episode), schemas.encode(record))
-            return record
-        except KeyWrongLastSequenceError:
-            existing, _ = await self._read(member_key(episode), MemberRecord)
-            return existing or record
+        return (await self.claim_all([(episode, record)]))[0]
+
+    async def claim_all(self, claims: Sequence[tuple[str, MemberRecord]]) -> list[MemberRecord]:
+        """``claim`` of many episodes at once: one ``create`` each, a read only for those taken."""
+        futures = [await self.pipe.write(member_key(e), schemas.encode(record), 0) for e, record in claims]
+        written = await self.pipe.settle(futures)
+        taken = [i for i, result in enumerate(written) if isinstance(result, Conflict)]
+        existing = [
+            record
+            for record, _ in await self._read_all(
+                [member_key(claims[i][0]) for i in taken], MemberRecord, latest=True
+            )
+        ]
+        standing = [record for _, record in claims]
+        for i, record in zip(taken, existing, strict=True):
+            standing[i] = record or standing[i]
+        return standing
 
     async def mark(self, episode: str, record: MemberRecord) -> None:
-        await self.kv.put(member_key(episode), schemas.encode(record))
+        await self.write_all([self.marking(episode, record)])
+
+    def marking(self, episode: str, record: MemberRecord) -> tuple[str, bytes]:
+        return member_key(episode), schemas.encode(record)
+
+    async def write_all(
+        self, puts: Sequence[tuple[str, bytes]], messages: Sequence[tuple[str, bytes, str]] = ()
+    ) -> None:
+        """Keys written and stream messages published (subject, payload, Nats-Msg-Id), side by side."""
+        await self.settle(await self.send_all(puts, messages))
+
+    async def send_all(
+        self, puts: Sequence[tuple[str, bytes]], messages: Sequence[tuple[str, bytes, str]] = ()
+    ) -> list[asyncio.Future[Any]]:
+        """``write_all`` sent, its acks to ``settle`` later."""
+        futures = [await self.pipe.write(key, value) for key, value in puts]
+        futures += [
+            await self.pipe.send(subject, payload, {schemas.MSG_ID_HEADER: msg_id})
+            for subject, payload, msg_id in messages
+        ]
+        return futures
+
+    async def settle(self, futures: Sequence[asyncio.Future[Any]]) -> None:
+        """Every write sent acknowledged; KvError when one was refused, TimeoutError when unanswered."""
+        await self.pipe.settle(futures)
 
     # ---- incident state -------------------------------------------------------------------------
     async def state(self, incident_id: str) -> tuple[IncidentState | None, int]:
         return await self._read(f"incident.{incident_id}", IncidentState)
 
     async def change_state(
-        self, incident_id: str, change: Callable[[IncidentState | None], IncidentState | None]
+        self,
+        incident_id: str,
+        change: Callable[[IncidentState | None], IncidentState | None],
+        known: tuple[IncidentState | None, int] | None = None,
     ) -> IncidentState | None:
-        return await self._cas(f"incident.{incident_id}", IncidentState, change)
+        return await self._cas(f"incident.{incident_id}", IncidentState, change, known)
+
+    async def change_states(
+        self,
+        changes: dict[str, Callable[[IncidentState | None], IncidentState | None]],
+        new: frozenset[str] = frozenset(),
+    ) -> dict[str, IncidentState | None]:
+        """``change_state`` of many incidents at once; those in ``new`` (opened by this batch) are
+        not read first: they are created, or read and changed if another writer has them already."""
+        return await self._cas_all(_state_key, IncidentState, changes, new)
 
     # ---- exemplars ------------------------------------------------------------------------------
+    def exemplar(self, incident_id: str, slot: int, message: schemas.EnrichedAlert) -> tuple[str, bytes]:
+        return f"exemplar.{incident_id}.{slot}", schemas.encode(message)
+
     async def keep_exemplar(self, incident_id: str, slot: int, message: schemas.EnrichedAlert) -> None:
-        await self.kv.put(f"exemplar.{incident_id}.{slot}", schemas.encode(message))
+        await self.write_all([self.exemplar(incident_id, slot, message)])
 
     async def exemplars(self, incident_id: str, slots: int) -> list[schemas.EnrichedAlert]:
-        found = await asyncio.gather(
-            *(self._read(f"exemplar.{incident_id}.{slot}", schemas.EnrichedAlert) for slot in range(slots)),
-            return_exceptions=True,
-        )
+        keys = [f"exemplar.{incident_id}.{slot}" for slot in range(slots)]
         # An exemplar that was never written (a crash after the state was saved) leaves a gap only.
-        return [value for value, _ in _values(found) if value is not None]
+        return [value for value, _ in await self._read_all(keys, schemas.EnrichedAlert) if value is not None]
+
+
+async def allow_direct(js: JetStreamContext, stream: str) -> bool:
+    """The bucket's stream answers reads itself (``allow_direct``), turned on if it was created without."""
+    try:
+        info = await js.stream_info(stream)
+        if not info.config.allow_direct:
+            info.config.allow_direct = True
+            await js.update_stream(info.config)
+        return True
+    except Exception as exc:  # reads through the JetStream API still work, only slower
+        logger.warning("cannot turn on direct reads of {} ({}: {})", stream, type(exc).__name__, exc)
+        return False
+
+
+def _state_key(incident_id: str) -> str:
+    return f"incident.{incident_id}"
+
+
+def _decoded(value: bytes | None, kind: type[T]) -> T | None:
+    if not value:
+        return None
+    try:
+        return schemas.decode(value, kind)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        # Unreadable (written by a newer, incompatible version): replaced by the next write.
+        return None
 
 
 def bounded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> OpenIndex:
@@ -179,7 +298,3 @@ def bounded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> OpenIndex:
     keep = max(1, int(len(index.entries) * limit / size * 0.9))
     ranked = sorted(index.entries, key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True)
     return OpenIndex(entries=ranked[:keep])
-
-
-def _values(found: list[Any]) -> list[tuple[Any, int]]:
-    return [item for item in found if isinstance(item, tuple)]

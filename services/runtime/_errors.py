@@ -15,11 +15,15 @@ from __future__ import annotations
 class RetryLater(Exception):
     """The work may succeed later; redeliver after ``delay`` seconds (None: runtime backoff)."""
 
-    def __init__(self, reason: str, *, delay: float | None = None, error_type: str = "retry") -> None:
+    def __init__(
+        self, reason: str, *, delay: float | None = None, error_type: str = "retry", expected: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.delay = delay
         self.error_type = error_type
+        # Work planned for later (a review not due yet), no failure: logged at debug, not as a warning.
+        self.expected = expected
 
 
 class Reject(Exception):

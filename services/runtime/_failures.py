@@ -56,7 +56,10 @@ class Failures:
             return
         delay = retry_delay(self.settings, attempts) if delay is None else delay
         trace_failure(reason)
-        logger.warning("attempt {} failed, retrying in {:.1f}s: {}", attempts, delay, reason)
+        if isinstance(exc, RetryLater) and exc.expected:
+            logger.debug("attempt {} deferred by {:.1f}s: {}", attempts, delay, reason)
+        else:
+            logger.warning("attempt {} failed, retrying in {:.1f}s: {}", attempts, delay, reason)
         self.metrics.retry.inc()
         with contextlib.suppress(Exception):
             await msg.nak(delay=delay)

@@ -1,0 +1,195 @@
+"""The incident bucket's reads and writes sent side by side, each answer awaited as a future.
+
+nats-py's key-value API makes one request per call and parses its answer as JSON into
+dataclasses (a read also decodes base64); a batch of alerts that each open an incident pays
+that for half a dozen keys per alert. Here a read is a ``STREAM.MSG.GET`` request and a write a
+publish to ``$KV.<bucket>.<key>`` (with ``Nats-Expected-Last-Subject-Sequence`` for a
+compare-and-set), all on one reply subscription, their answers decoded with msgspec; the caller
+sends a batch's worth and waits once, as the runtime's ``Publisher`` does for stage outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import Sequence
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+# JetStream's error codes: no message for the subject (an absent key); the subject's last
+# sequence is not the one the write expected (another writer won the compare-and-set).
+NO_MESSAGE = 10037
+WRONG_LAST_SEQUENCE = 10071
+DELETED = (b"KV-Operation: DEL", b"KV-Operation: PURGE")
+ANSWER_SECONDS = 10.0
+
+
+class Conflict(Exception):
+    """A compare-and-set write found another revision: read again and re-apply."""
+
+
+class KvError(Exception):
+    """The server refused a read or a write (no bucket, no stream, no responders...)."""
+
+
+class _ApiError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class _Stored(msgspec.Struct):
+    seq: int = 0
+    data: str = ""
+    hdrs: str = ""
+
+
+class _Answer(msgspec.Struct):
+    """A publish ack (``seq``) or a message read (``message``), or why not (``error``)."""
+
+    seq: int = 0
+    duplicate: bool = False
+    message: _Stored | None = None
+    error: _ApiError | None = None
+
+
+_decoder = msgspec.json.Decoder(_Answer)
+Read = tuple[bytes | None, int]  # the value (None: absent or deleted) and its revision (0: never written)
+
+
+class Pipe:
+    def __init__(self, nc: Client, bucket: str) -> None:
+        self.nc = nc
+        self.bucket = bucket
+        self.get_subject = f"$JS.API.STREAM.MSG.GET.KV_{bucket}"
+        self.direct_subject = f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}."
+        self.sent = 0
+        self.waiting: dict[str, asyncio.Future[Msg]] = {}
+        # Reads served by the stream itself (allow_direct), not through the JetStream API: no JSON
+        # or base64 on either side. ``open`` turns it on for the bucket.
+        self.direct = False
+        self.prefix = ""
+        self.sub: Subscription | None = None
+        self._starting = asyncio.Lock()
+
+    async def _request(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None
+    ) -> asyncio.Future[Msg]:
+        if self.sub is None:
+            async with self._starting:
+                if self.sub is None:
+                    self.prefix = self.nc.new_inbox() + "."
+                    self.sub = await self.nc.subscribe(self.prefix + "*", cb=self._answered)
+        self.sent += 1
+        reply = f"{self.prefix}{self.sent}"
+        future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+        self.waiting[reply] = future
+        try:
+            await self.nc.publish(subject, payload, reply=reply, headers=headers)
+        except BaseException:
+            del self.waiting[reply]
+            raise
+        return future
+
+    async def _answered(self, msg: Msg) -> None:
+        future = self.waiting.pop(msg.subject, None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+    async def _replies(self, futures: Sequence[asyncio.Future[Msg]]) -> list[Msg]:
+        try:
+            async with asyncio.timeout(ANSWER_SECONDS):
+                replies = list(await asyncio.gather(*futures))
+        finally:
+            unanswered = [future for future in futures if not future.done()]
+            if unanswered:  # given up on: forgotten, or they would wait here forever
+                for future in unanswered:
+                    future.cancel()
+                self.waiting = {reply: f for reply, f in self.waiting.items() if not f.done()}
+        for reply in replies:
+            if reply.headers and reply.headers.get("Status") == "503":
+                raise KvError(f"no responders: bucket {self.bucket} unavailable")
+        return replies
+
+    async def _answers(self, futures: Sequence[asyncio.Future[Msg]]) -> list[_Answer]:
+        try:
+            return [_decoder.decode(reply.data) for reply in await self._replies(futures)]
+        except msgspec.DecodeError as exc:
+            raise KvError(f"unreadable answer: {exc}") from None
+
+    # ---- reads ----------------------------------------------------------------------------------
+    async def get_many(self, keys: Sequence[str], *, latest: bool = False) -> list[Read]:
+        """Each key's value and revision, read side by side. ``latest``: from the stream's leader,
+        as a direct read may come from a replica a write or two behind."""
+        if self.direct and not latest:
+            futures = [await self._request(f"{self.direct_subject}{key}", b"", None) for key in keys]
+            return [_direct(reply) for reply in await self._replies(futures)]
+        body = [msgspec.json.encode({"last_by_subj": f"$KV.{self.bucket}.{key}"}) for key in keys]
+        futures = [await self._request(self.get_subject, payload, None) for payload in body]
+        return [_read(answer) for answer in await self._answers(futures)]
+
+    # ---- writes ---------------------------------------------------------------------------------
+    async def send(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> asyncio.Future[Msg]:
+        """A publish whose ack is awaited later (``settle``): a key write or a stream message."""
+        return await self._request(subject, payload, headers)
+
+    async def write(self, key: str, value: bytes, last: int | None = None) -> asyncio.Future[Msg]:
+        """``key`` written; with ``last``, only if its revision is still ``last`` (0: absent)."""
+        headers = None if last is None else {"Nats-Expected-Last-Subject-Sequence": str(last)}
+        return await self.send(f"$KV.{self.bucket}.{key}", value, headers)
+
+    async def settle(self, futures: Sequence[asyncio.Future[Msg]]) -> list[int | Conflict]:
+        """Each write's new revision, or a Conflict; any other refusal raises KvError."""
+        results: list[int | Conflict] = []
+        for answer in await self._answers(futures):
+            if answer.error is None:
+                results.append(answer.seq)
+            elif answer.error.err_code == WRONG_LAST_SEQUENCE:
+                results.append(Conflict(answer.error.description))
+            else:
+                raise KvError(f"{answer.error.description} ({answer.error.err_code})")
+        return results
+
+    async def publish(self, subject: str, payload: bytes, msg_id: str) -> bool:
+        """A stream message published once (``Nats-Msg-Id``); True when the stream had it already."""
+        (answer,) = await self._answers([await self.send(subject, payload, {"Nats-Msg-Id": msg_id})])
+        if answer.error is not None:
+            raise KvError(f"{answer.error.description} ({answer.error.err_code})")
+        return answer.duplicate
+
+    async def close(self) -> None:
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+
+
+def _read(answer: _Answer) -> Read:
+    if answer.error is not None:
+        if answer.error.err_code == NO_MESSAGE:
+            return None, 0
+        raise KvError(f"{answer.error.description} ({answer.error.err_code})")
+    stored = answer.message
+    if stored is None:
+        return None, 0
+    if stored.hdrs and any(op in base64.b64decode(stored.hdrs) for op in DELETED):
+        return None, stored.seq
+    return (base64.b64decode(stored.data) if stored.data else None), stored.seq
+
+
+def _direct(reply: Msg) -> Read:
+    headers = reply.headers or {}
+    status = headers.get("Status")
+    if status == "404":
+        return None, 0
+    if status:
+        raise KvError(f"direct read refused: {status} {headers.get('Description', '')}")
+    revision = int(headers.get("Nats-Sequence", "0"))
+    if headers.get("KV-Operation") in ("DEL", "PURGE"):
+        return None, revision
+    return reply.data or None, revision

@@ -1,0 +1,153 @@
+"""The store's batched paths on a real bucket: writes in flight together still count each alert once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import nats
+import pytest
+from loguru import logger
+from nats.js import JetStreamContext
+
+import schemas
+from services.analyst import SPEC
+from services.analyst._incidents import Incidents
+from services.incidents import (
+    Correlator,
+    IncidentSettings,
+    IncidentState,
+    IncidentStore,
+    Joining,
+    MemberRecord,
+    join,
+)
+from services.runtime import key_value_bucket, provision
+from tests.integration.incidents._storm import enriched, incident_settings, node_storm, publish
+from tests.support.nats_server import NatsServer
+from tests.support.services import running_stage
+from tests.support.stream import read_subject
+
+SETTINGS = IncidentSettings(incidents_enabled=True)
+
+
+@pytest.fixture
+async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await provision(js, incident_settings(nats_server.url))
+    yield js
+    await nc.close()
+
+
+@pytest.fixture
+async def store(js: JetStreamContext, nats_server: NatsServer) -> IncidentStore:
+    return await IncidentStore.open(js, "test-batches", incident_settings(nats_server.url))
+
+
+def distinct(count: int) -> list[schemas.EnrichedAlert]:
+    """Unrelated alerts, as the pipeline benchmark sends them: each opens an incident of its own."""
+    now = datetime.now(UTC)
+    return [
+        enriched("HighCPUUsage", now, instance=f"node-{n}:9100", job="node-exporter") for n in range(count)
+    ]
+
+
+async def test_a_bucket_made_without_direct_reads_is_given_them_and_reads_its_values(
+    js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    settings = incident_settings(nats_server.url)
+    kv = await key_value_bucket(js, settings, "test-direct", "made elsewhere", 0)
+    await kv.put("member.x", schemas.encode(MemberRecord(incident="inc-x", role="root")))
+    assert not (await js.stream_info("KV_test-direct")).config.allow_direct
+
+    store = await IncidentStore.open(js, "test-direct", settings)
+
+    assert (await js.stream_info("KV_test-direct")).config.allow_direct
+    assert store.pipe.direct
+    found, revision = await store._read("member.x", MemberRecord)
+    assert found == MemberRecord(incident="inc-x", role="root")
+    assert revision > 0
+    assert await store._read("member.absent", MemberRecord) == (None, 0)
+
+
+async def test_claims_in_one_round_keep_the_records_other_replicas_wrote_first(store: IncidentStore) -> None:
+    theirs = MemberRecord(incident="inc-theirs", role="caused")
+    await store.claim("episode-b", theirs)
+
+    ours = [(episode, MemberRecord(incident="inc-ours", role="root")) for episode in ("a", "episode-b", "c")]
+    standing = await store.claim_all(ours)
+
+    assert [record.incident for record in standing] == ["inc-ours", "inc-theirs", "inc-ours"]
+    assert await store.members(["a", "episode-b", "c"]) == standing
+
+
+async def test_an_incident_thought_new_that_exists_is_changed_not_overwritten(store: IncidentStore) -> None:
+    storm = node_storm(1)
+    now = datetime.now(UTC)
+    first, second = (
+        (m, Joining(schemas.episode_key(m.alert), "inc-both", "root" if i == 0 else "caused"))
+        for i, m in enumerate(storm)
+    )
+
+    def member(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
+        alert = message.alert
+        return schemas.IncidentMember(
+            alert_id=message.id,
+            alertname=alert.labels["alertname"],
+            status="firing",
+            starts_at=alert.starts_at,
+        )
+
+    await store.change_state("inc-both", lambda state: join(state, member(first[0]), first[1], now))
+
+    def joined(state: IncidentState | None) -> IncidentState:
+        return join(state, member(second[0]), second[1], now)
+
+    # Another replica opened it first: the create this one tries fails and its change is re-applied.
+    after = await store.change_states({"inc-both": joined}, new=frozenset({"inc-both"}))
+
+    state = after["inc-both"]
+    assert state is not None
+    assert state.member_count == 2
+    stored, _ = await store.state("inc-both")
+    assert stored == state
+
+
+async def test_batches_arriving_while_one_is_placed_are_placed_together_counting_each_alert_once(
+    store: IncidentStore, js: JetStreamContext
+) -> None:
+    incidents = Incidents(store, Correlator(SETTINGS), SETTINGS, js)
+    batches = [distinct(300)[i : i + 60] for i in range(0, 300, 60)]
+    # The second batch is delivered again while the first ones are being placed (a redelivery).
+    await asyncio.gather(*(incidents.prepare(batch) for batch in [*batches, batches[1]]))
+
+    placed = {message.id: incidents.take(message) for batch in batches for message in batch}
+    assert all(p.ref is not None and not p.degraded for p in placed.values())
+    ids = {p.ref.id for p in placed.values() if p.ref is not None}
+    assert len(ids) == 300  # unrelated alerts: an incident each
+    states = [state for state, _ in await asyncio.gather(*(store.state(i) for i in ids))]
+    assert all(state is not None and state.member_count == 1 for state in states)
+    reviews = await js.stream_info(schemas.STREAM, subjects_filter=schemas.REVIEW)
+    assert (reviews.state.subjects or {}).get(schemas.REVIEW) == 300  # one review for each new incident
+
+
+async def test_a_review_not_due_yet_waits_for_its_time_without_a_warning(
+    nats_server: NatsServer, js: JetStreamContext
+) -> None:
+    settings = incident_settings(nats_server.url)
+    warnings: list[str] = []
+    sink = logger.add(lambda message: warnings.append(message.record["message"]), level="WARNING")
+    try:
+        async with running_stage(SPEC, settings):
+            await publish(js, node_storm(3))
+            (opened,) = await read_subject(
+                js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=1, timeout=20
+            )
+    finally:
+        logger.remove(sink)
+
+    assert opened.incident.member_count == 4
+    # Its review came at once and was put back until the grouping wait was over: planned, no failure.
+    assert warnings == []
