@@ -14,6 +14,7 @@ from aiohttp import web
 from nats.aio.client import Client
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+import schemas
 from services.console import _feedback as feedback
 from services.console._access import SESSION_COOKIE, Access
 from services.console._api import add_api_routes
@@ -24,9 +25,11 @@ from services.console._html import Frame, login_page
 from services.console._index import index_page
 from services.console._live import LiveHub, Recent
 from services.console._settings import ConsoleSettings
+from services.console._similar import SHOWN, similar_section
 from services.console._slack_actions import SlackActionSettings
 from services.console._stats import stats_days, stats_page
 from services.console._store import HistoryHandle
+from services.history import recall
 from services.notifier import LinkSettings
 from services.runtime import add_health_routes, nats_readiness
 
@@ -130,7 +133,8 @@ class Console:
         if message is None:
             raise web.HTTPNotFound(text=f"no analysed alert {alert_id[:100]}")
         verdict = await self.store.ask(lambda h: h.feedback_for(alert_id))
-        return _html(alert_page(self.frame(request), message, verdict, self.links))
+        seen_before = await self._seen_before(message)
+        return _html(alert_page(self.frame(request), message, verdict, self.links, seen_before))
 
     async def incident(self, request: web.Request) -> web.Response:
         incident_id = request.match_info["id"]
@@ -141,7 +145,15 @@ class Console:
             raise web.HTTPNotFound(text=f"no incident {incident_id[:100]}")
         alerts = await self.store.ask(lambda h: h.incident_alerts(incident_id)) or []
         verdict = await self.store.ask(lambda h: h.feedback_for(incident_id))
-        return _html(incident_page(self.frame(request), event, alerts, verdict))
+        root = event.incident.root
+        root_message = await self.store.ask(lambda h: h.alert(root.alert_id)) if root is not None else None
+        seen_before = await self._seen_before(root_message) if root_message is not None else ""
+        return _html(incident_page(self.frame(request), event, alerts, verdict, seen_before))
+
+    async def _seen_before(self, message: schemas.EnrichedAlert) -> str:
+        """Similar past alerts with the causes people confirmed; nothing when history cannot say."""
+        memory = await self.store.ask(lambda h: recall(h, message, limit=SHOWN))
+        return similar_section(memory) if memory is not None else ""
 
     async def stats(self, request: web.Request) -> web.Response:
         days = stats_days(request.query.get("days", ""))

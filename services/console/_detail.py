@@ -31,8 +31,13 @@ def _links(message: schemas.AnalyzedAlert, settings: LinkSettings) -> str:
 
 
 def alert_page(
-    frame: Frame, message: schemas.AnalyzedAlert, feedback: schemas.Feedback | None, links: LinkSettings
+    frame: Frame,
+    message: schemas.AnalyzedAlert,
+    feedback: schemas.Feedback | None,
+    links: LinkSettings,
+    seen_before: str = "",
 ) -> str:
+    """``seen_before``: the rendered memory of similar past alerts (``_similar.similar_section``)."""
     alert = message.alert
     name = alert.labels.get("alertname", message.id)
     incident = (
@@ -47,7 +52,7 @@ def alert_page(
         f'<p class="meta">Started {when(alert.starts_at)}{ended} · received {when(message.received_at)}'
         f" · analysed {when(message.analyzed_at)} · id <code>{esc(message.id)}</code></p>"
         f"{incident}{_links(message, links)}"
-        f"{analysis_section(message.analysis)}"
+        f"{analysis_section(message.analysis)}{seen_before}"
         f"{metrics_section(message.evidence, alert)}{logs_section(message.evidence)}"
         f"{errors_section(message.evidence)}"
         f"<section><h2>Alert</h2>{pairs_table('Labels', alert.labels)}"
@@ -71,7 +76,11 @@ def _member_table(members: list[schemas.IncidentMember]) -> str:
 
 
 def incident_page(
-    frame: Frame, event: schemas.IncidentEvent, alerts: list[AlertRow], feedback: schemas.Feedback | None
+    frame: Frame,
+    event: schemas.IncidentEvent,
+    alerts: list[AlertRow],
+    feedback: schemas.Feedback | None,
+    seen_before: str = "",
 ) -> str:
     incident = event.incident
     until = incident.resolved_at or max(incident.updated_at, datetime.now(UTC))
@@ -97,7 +106,7 @@ def incident_page(
         f" · {incident.firing_count}/{incident.member_count} firing · {incident.llm_calls} LLM calls"
         f"{' · degraded' if incident.degraded else ''}</p>"
         f"{pairs_table('Scope', incident.scope)}{root_line}"
-        f"{analysis_section(incident.analysis)}"
+        f"{analysis_section(incident.analysis)}{seen_before}"
         f"<section><h2>Members</h2><p>{esc(counted)}{esc(listed)}</p>"
         f"{timeline_chart(incident.members, until)}{_member_table(incident.members)}</section>"
         f"<section><h2>Its alerts in the history</h2>"
