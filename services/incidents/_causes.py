@@ -9,6 +9,7 @@ An alert whose entities meet another's causes is explained by it.
 from __future__ import annotations
 
 import schemas
+from services.incidents import _labels
 from services.incidents._evidence import short_name
 from services.incidents._kinds import SYMPTOM_WORDS, Kind, words_of
 from services.incidents._technology import technologies
@@ -97,6 +98,20 @@ def causes(kind: Kind, place: Place, symptoms: list[str], about: list[str]) -> f
         causes[f"dependency={job}"] = None
         causes[f"needs={job}"] = None
     return frozenset(causes)
+
+
+def node_agents_of(labels: dict[str, str], kind: Kind) -> str:
+    """Node agents (node-exporter, the kubelet, cAdvisor) run on every node, so a node that is down
+    takes its agents' targets down: "node" when the alert says one node is unavailable (by its node
+    labels or its node agent's instance), "job" when it says a node agent's targets are down as a
+    whole (TargetDown by job: no instance, no node), "" otherwise."""
+    if not kind.unavailable:
+        return ""
+    agent = _labels.reporter(labels) == "node"
+    on_node = any(labels.get(key, "").strip() for key in _labels.NODE_LABELS)
+    if agent and not on_node and not labels.get("instance"):
+        return "job"
+    return "node" if kind.node_level and (agent or on_node) else ""
 
 
 def _split(names: dict[str, None]) -> list[tuple[str, str]]:

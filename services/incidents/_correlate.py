@@ -163,8 +163,9 @@ class Correlator:
     def _best(self, open_: OpenEntries, print_: Footprint, at: datetime) -> tuple[int, Score] | None:
         # A cause that explains the alert (or that it explains) beats any sum of shared places: a pod
         # of one Deployment failing on the cache belongs to the cache outage, not to the node outage
-        # that took its sibling down.
-        best: tuple[bool, float, datetime, str, int, Score] | None = None
+        # that took its sibling down. And a cause named (this host, this node) beats one known by its
+        # class (some etcd, some Redis): the etcd member failing to reach a downed node is that node's.
+        best: tuple[bool, bool, float, datetime, str, int, Score] | None = None
         names = frozenset(
             name for name in (*print_.entities, *print_.causes) if not name.startswith("cluster=")
         )
@@ -180,10 +181,12 @@ class Correlator:
             fit = score(print_, view)
             late = entry.status == "open" and not in_time(entry, at, self._window)
             if fit.value >= THRESHOLD and (not late or (fit.same_object and at > entry.last_at)):
-                candidate = (fit.explained or fit.explains, fit.value, entry.last_at, entry.id, i, fit)
-                if best is None or candidate[:4] > best[:4]:
+                explained = fit.explained or fit.explains
+                named = explained and fit.named_cause
+                candidate = (explained, named, fit.value, entry.last_at, entry.id, i, fit)
+                if best is None or candidate[:5] > best[:5]:
                     best = candidate
-        return None if best is None else (best[4], best[5])
+        return None if best is None else (best[5], best[6])
 
 
 def _fingerprint(episode: str) -> str:

@@ -25,6 +25,8 @@ _STEMS = (
     "refused", "timeout", "timed out", "unreachable", "no route", "connect", "reach", "resolve", "establish",
     "reset", "broken pipe", "no such host", "enotfound", "name or service", "name resolution", "x509",
     "certificate", "handshake", "deadline exceeded", "bad gateway", "service unavailable", "gateway timeout",
+    "not allowed", "read only", "too many", "max number of clients", "database system is",
+    "closed the connection",
 )  # fmt: skip
 _CONNECTION_FAILED = re.compile(
     r"\b(?:connection refused|refused|econnrefused|i/o timeout|timed out|timeout|etimedout|"
@@ -33,7 +35,11 @@ _CONNECTION_FAILED = re.compile(
     r"could not be established|connection reset|econnreset|broken pipe|no such host|enotfound|"
     r"name or service not known|temporary failure in name resolution|connection (?:error|lost|closed)|"
     r"x509|certificate has expired|certificate verify failed|tls handshake (?:error|timeout|failure)|"
-    r"context deadline exceeded|bad gateway|service unavailable|gateway timeout|upstream connect error)\b"
+    r"context deadline exceeded|bad gateway|service unavailable|gateway timeout|upstream connect error|"
+    # the server answers, refusing: out of memory, read-only, full, stopping (Redis, PostgreSQL, MySQL)
+    r"oom command not allowed|can't write against a read only replica|max number of clients reached|"
+    r"too many (?:clients|connections)|the database system is (?:shutting down|starting up|in recovery mode)|"
+    r"server closed the connection unexpectedly)\b"
 )
 # Failure classes a line shows whatever host it names: a resolver failing, a certificate refused, a full disk.
 _SYMPTOMS = (
@@ -45,7 +51,10 @@ _SYMPTOMS = (
     ("certificate", re.compile(
         r"\bx509\b|certificate (?:has expired|expired|verify failed|is not yet valid)|"
         r"certificate_verify_failed|\bbad certificate\b|\bexpired certificate\b|\bunknown authority\b|"
-        r"\btls error\b|\bssl routines\b"
+        r"\btls error\b|\bssl routines\b|"
+        # Java's TLS stack: the handshake refused, the chain not validated, the certificate expired
+        r"\bsslhandshakeexception\b|\bpkix path (?:building|validation) failed\b|"
+        r"\bcertpathvalidatorexception\b|\bcertificateexpiredexception\b|\bsslpeerunverifiedexception\b"
     )),
     ("disk-full", re.compile(r"\bno space left on device\b|\bdisk (?:quota exceeded|full)\b")),
     ("connection-pool", re.compile(
@@ -188,6 +197,12 @@ def logged_technologies(evidence: schemas.Evidence) -> list[str]:
 _VARYING = re.compile(r"""<[^>\s]*>|"[^"]*"|'[^']*'|\S*\d\S*""")
 # A line worth comparing says something: a few words, not "error" or "failed: <*>".
 _MIN_WORDS = 4
+# How a line is logged, not what it says: the one error printed by a Go panic ("panic: x"), a logger's
+# level ("ERROR x", "level=error msg=x") or a bare return ("x") is one error line.
+_LEVEL_WORDS = frozenset(
+    {"panic", "fatal", "error", "err", "warn", "warning", "info", "debug", "trace", "critical", "crit",
+     "severe", "emerg", "alert", "notice", "level", "msg", "message", "caused", "by", "uncaught", "exception"}
+)  # fmt: skip
 
 
 def error_lines(evidence: schemas.Evidence) -> list[str]:
@@ -210,6 +225,10 @@ def error_lines(evidence: schemas.Evidence) -> list[str]:
 def _line_digest(line: str) -> str:
     masked = _VARYING.sub(" ", line.lower())
     words = re.findall(r"[a-z]{2,}", masked)
+    start = 0
+    while start < len(words) and words[start] in _LEVEL_WORDS:
+        start += 1
+    words = words[start:]
     if len(words) < _MIN_WORDS:
         return ""
     return hashlib.sha256(" ".join(words).encode()).hexdigest()[:12]

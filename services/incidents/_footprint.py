@@ -20,6 +20,8 @@ Entities are "kind=value" strings, compared as they are:
     domain                       the registered domain of its host ("example.com")
     rule                         "<namespace>/<alertname>": one rule firing in one namespace
     unavailable-node/-zone/-domain  "something here is unavailable": two such alerts are one outage
+    node-agents                  "down": a node agent's targets down as a whole (TargetDown of node-exporter);
+                                 a cause of every alert saying a node is unavailable
     alert                        its label fingerprint: every episode of one (flapping) alert shares it
 
 Causes (what the alert says is failing) are read in ``_causes``.
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 import schemas
 from services.incidents import _labels as names
-from services.incidents._causes import Place, about_symptoms, about_technologies, causes
+from services.incidents._causes import Place, about_symptoms, about_technologies, causes, node_agents_of
 from services.incidents._evidence import (
     error_lines,
     log_symptoms,
@@ -124,6 +126,13 @@ def _where_it_runs(
     for host in (host_name(raw) for raw in hosts if raw):
         place.add("host", host)
         place.add("domain", names.site_domain(host), own=False)
+        if names.cluster_dns(host):
+            # A Service's or pod's cluster name is no node's ("catalog.shop.svc" runs on no node
+            # "catalog"). A probe of a Service's name is about that application: the Service and the
+            # workload behind it share its name.
+            service_namespace, service = names.service_address(host)
+            place.add("app", f"{service_namespace}/{service}" if service else "")
+            continue
         if kind.node_level:
             for name in names.node_names(host):
                 place.add("node", name)
@@ -236,10 +245,14 @@ def footprint(
         for entity in [*place.context, *place.own]:
             if entity.startswith(("node=", "zone=", "domain=")):
                 place.add(f"unavailable-{entity.split('=', 1)[0]}", entity.split("=", 1)[1], own=False)
+    node_agents = node_agents_of(labels, kind)
+    if node_agents == "job":
+        place.add("node-agents", "down", own=False)
     entities = frozenset(place.own) | frozenset(place.context)
+    said = causes(kind, place, symptoms, about)
     return Footprint(
         entities=entities,
-        causes=causes(kind, place, symptoms, about),
+        causes=said | {"node-agents=down"} if node_agents == "node" else said,
         cluster=cluster,
         group_key=message.group.group_key,
         group_key_specific=names.group_key_specific(message.group),

@@ -198,6 +198,23 @@ def site_domain(host: str) -> str:
     return ".".join(labels[-size:]) if len(labels) >= size else ""
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+
+
+def cluster_dns(host: str) -> bool:
+    """Whether a host is a name of the cluster's DNS: a Service or a pod, "<...>.svc[.<domain>]"."""
+    return "svc" in host.split(".")[1:]
+
+
+def service_address(host: str) -> tuple[str, str]:
+    """(namespace, service) of a Kubernetes Service's DNS name ("checkout.shop.svc",
+    "checkout.shop.svc.cluster.local" -> ("shop", "checkout")); ("", "") for other names."""
+    labels = host.split(".")
+    if len(labels) < 3 or labels[2] != "svc" or not all(_DNS_LABEL.match(label) for label in labels[:2]):
+        return "", ""
+    return labels[1], labels[0]
+
+
 def stateful_names(host: str) -> list[str]:
     """A StatefulSet pod's stable DNS name reaches the pod, its headless Service and its workload:
     "kafka-1.kafka-headless.data.svc.cluster.local" and "kafka-1.kafka-headless" -> kafka-1,

@@ -69,8 +69,9 @@ SAME_OBJECT = ("pod", "workload", "instance", "volume")
 # A full disk explains "no space left on device" of whoever writes to it, not of every writer in
 # the cluster: each machine fills its own disks. The link needs a place too (a namespace, a node).
 LOCAL_CAUSES = {"symptom=local-disk-full": 0.45}
-# Causes that name a class of things, not one: a technology, a release, an error line.
-_CLASS_CAUSES = frozenset({"technology", "release", "line"})
+# Causes that name a class of things, not one: a technology, a release, an error line, some node's
+# agents (a node agent's TargetDown says one of its targets is down, not which).
+_CLASS_CAUSES = frozenset({"technology", "release", "line", "node-agents"})
 # Shared by two failing members, these become a suspected cause of their incident (_correlate).
 SUSPECT_KINDS = ("release=", "line=")
 # Signal names of cause links, by the kind of the cause entity.
@@ -84,6 +85,8 @@ class Score:
     explained: bool  # one of the incident's causes explains the alert
     explains: bool  # the alert's causes explain members of the incident
     same_object: bool = False  # the alert is about an object a member is about (pod, workload, host, volume)
+    # a cause link names the very thing (a node, host, service, dependency), not only its class
+    named_cause: bool = False
 
 
 NO_MATCH = Score(0.0, (), False, False)
@@ -127,10 +130,12 @@ def score(print_: Footprint, view: View) -> Score:
     weights: dict[str, float] = {}
     explained_by = print_.entities & view.causes
     explains = print_.causes & view.entities
+    named_cause = False
     for entity in explained_by | explains:
         kind = _kind(entity)
         signal = _CAUSE_SIGNAL.get(kind, kind)
         weight = LOCAL_CAUSES.get(entity) or (CLASS_CAUSE_WEIGHT if kind in _CLASS_CAUSES else CAUSE_WEIGHT)
+        named_cause = named_cause or weight >= CAUSE_WEIGHT
         weights[signal] = max(weights.get(signal, 0.0), weight)
     for entity in print_.entities & view.entities:
         signal, weight = SHARED.get(_kind(entity), ("", 0.0))
@@ -141,7 +146,9 @@ def score(print_: Footprint, view: View) -> Score:
         weights["group_key"] = GROUP_KEY_WEIGHT if print_.group_key_specific else WIDE_GROUP_KEY_WEIGHT
     signals = tuple(sorted(weights, key=lambda signal: (-weights[signal], signal)))
     same_object = any(weights.get(signal, 0.0) >= THRESHOLD for signal in SAME_OBJECT)
-    return Score(round(sum(weights.values()), 6), signals, bool(explained_by), bool(explains), same_object)
+    return Score(
+        round(sum(weights.values()), 6), signals, bool(explained_by), bool(explains), same_object, named_cause
+    )
 
 
 def cluster_allows(print_: Footprint, view: View) -> bool:

@@ -36,8 +36,17 @@ _FAILED = re.compile(
     r"\b(?:refused|timeout|timed out|unreachable|unavailable|not available|could not connect|cannot connect|"
     r"failed to connect|unable to connect|connection (?:reset|closed|lost|error|blocked)|blocked|broken pipe|"
     r"shutting down|no route to host|deadline exceeded|not the leader|no leader|loading|"
+    r"command not allowed|read only replica|too many (?:clients|connections)|max number of clients|"
     r"\w*(?:timeout|connect|unavailable|disconnect)exception)\b"
 )
+# The Kubernetes API server's own refusals, as every client (client-go, kubectl, operators) prints them:
+# throttled (429), timed out (504), unavailable (503). And client-go's informers failing to list or
+# watch a resource ("failed to list *v1.Pod: ... connection refused") fail on the API whatever it says.
+_KUBERNETES_API_REFUSED = re.compile(
+    r"\bthe server has received too many requests\b|\bthe server was unable to return a response\b|"
+    r"\bthe server is currently unable to handle the request\b"
+)
+_INFORMER = re.compile(r"\bfailed to (?:list|watch) \*v\d\w*\.\w+")
 
 
 def technologies(words: set[str] | frozenset[str] | tuple[str, ...]) -> set[str]:
@@ -51,4 +60,9 @@ def failing_technologies(line: str) -> frozenset[str]:
     line = line.lower()
     found = technologies(tuple(_WORD.findall(line)))
     found |= {PORTS[port] for port in _PORT.findall(line) if port in PORTS}
-    return frozenset(found) if found and _FAILED.search(line) else frozenset()
+    failed = bool(_FAILED.search(line))
+    if not failed:
+        found.clear()
+    if _KUBERNETES_API_REFUSED.search(line) or (failed and _INFORMER.search(line)):
+        found.add("kubernetes-api")
+    return frozenset(found)
