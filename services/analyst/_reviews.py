@@ -134,6 +134,8 @@ class Reviewer:
         if state.analysis is not None and not material(state):
             return state
         use_llm = self.llm and state.llm_calls < self.settings.incident_max_analyses
+        if not use_llm and state.analysis is not None and state.analysis.analyzer == "llm":
+            return state  # past the bound: the model's last answer beats the rules' first
         exemplars = await self.store.exemplars(state.id, len(state.exemplars))
         analysis = await self.analyst.analyze(incident(state), exemplars, use_llm=use_llm)
         return with_analysis(state, analysis, llm=analysis.analyzer == "llm")

@@ -35,8 +35,12 @@ class IncidentSettings(SettingsPart, kw_only=True, frozen=True):
         float, doc("A related alert within this long after resolution reopens the incident")
     ] = 1800.0
     incident_max_analyses: Annotated[
-        int, doc("LLM analyses per incident: the first, then one per material change up to this many")
-    ] = 3
+        int,
+        doc(
+            "LLM analyses per incident: the first, then one per material change (a new root, reopened) "
+            "up to this many"
+        ),
+    ] = 2
     incident_topology_file: Annotated[
         str, doc("Optional YAML file of services, their dependencies and hosts (see docs/incidents.md)")
     ] = ""
