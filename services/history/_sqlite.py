@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,7 +44,7 @@ class SqliteDatabase:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         # 64 MB of pages: at a million rows the filter indexes' hot pages stay in memory.
         conn.execute("PRAGMA cache_size=-65536")
@@ -102,3 +103,20 @@ class SqliteDatabase:
             conn, self.conn = self.conn, None
             await asyncio.get_running_loop().run_in_executor(self.executor, conn.close)
         self.executor.shutdown(wait=False)
+
+
+def _switch_to_wal(conn: sqlite3.Connection, within: float = 30.0) -> None:
+    """WAL lets the console read while history writes. Switching to it answers "database is locked" at
+    once, without waiting on the busy timeout, while another process opening the same new file holds
+    its lock (processes starting together): try again for a while."""
+    deadline = time.monotonic() + within
+    delay = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -27,9 +27,12 @@ def _alert(n: int, **fields: Any) -> schemas.AnalyzedAlert:
 
 
 def _wait(browser: Any, condition: Any, timeout: float, what: str) -> Any:
-    return WebDriverWait(browser, timeout, poll_frequency=0.02).until(
-        condition, message=f"waiting for {what}"
-    )
+    # A page reloading under the check (the feedback form reloads after posting) detaches the element
+    # being read: chromedriver says so as a stale element or as an inspector error. Look again; a page
+    # that never gets there still fails at the timeout.
+    return WebDriverWait(
+        browser, timeout, poll_frequency=0.02, ignored_exceptions=(NoSuchElementException, WebDriverException)
+    ).until(condition, message=f"waiting for {what}")
 
 
 def _row_ids(browser: Any, body: str = "alerts-body") -> list[str]:

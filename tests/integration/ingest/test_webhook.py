@@ -14,6 +14,7 @@ import pytest
 
 import schemas
 from services.ingest import IngestSettings
+from services.runtime import CONSUMERS
 from tests.support.nats_server import NatsServer
 from tests.support.services import running_ingest, settings_for
 from tests.support.stream import read_subject, subject_count
@@ -147,7 +148,7 @@ async def test_queue_status_reports_consumers_and_dead_letters(ingest: str) -> N
     async with aiohttp.ClientSession() as http, http.get(f"{ingest}/queue/status") as response:
         assert response.status == 200
         status = await response.json()
-    assert set(status["consumers"]) == {"enricher", "analyst", "notifier"}
+    assert set(status["consumers"]) == set(CONSUMERS)  # the companions (incidents, history) included
     assert status["dead_letters"] == 0
 
 
