@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import msgspec
-import nats
-import pytest
 from nats.js import JetStreamContext
 
 import schemas
@@ -22,25 +19,9 @@ from services.incidents import (
     join,
     member_key,
 )
-from services.runtime import provision
-from tests.integration.incidents._storm import incident_settings, node_storm
-from tests.support.nats_server import NatsServer
+from tests.integration.incidents._storm import node_storm
 
 SETTINGS = IncidentSettings(incidents_enabled=True)
-
-
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await provision(js, incident_settings(nats_server.url))
-    yield js
-    await nc.close()
-
-
-@pytest.fixture
-async def store(js: JetStreamContext, nats_server: NatsServer) -> IncidentStore:
-    return await IncidentStore.open(js, "test-incidents", incident_settings(nats_server.url))
 
 
 def grouping(store: IncidentStore, js: JetStreamContext) -> Incidents:

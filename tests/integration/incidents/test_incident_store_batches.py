@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import nats
-import pytest
 from loguru import logger
 from nats.js import JetStreamContext
 
@@ -23,27 +20,13 @@ from services.incidents import (
     MemberRecord,
     join,
 )
-from services.runtime import key_value_bucket, provision
+from services.runtime import key_value_bucket
 from tests.integration.incidents._storm import enriched, incident_settings, node_storm, publish
 from tests.support.nats_server import NatsServer
 from tests.support.services import running_stage
 from tests.support.stream import read_subject
 
 SETTINGS = IncidentSettings(incidents_enabled=True)
-
-
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await provision(js, incident_settings(nats_server.url))
-    yield js
-    await nc.close()
-
-
-@pytest.fixture
-async def store(js: JetStreamContext, nats_server: NatsServer) -> IncidentStore:
-    return await IncidentStore.open(js, "test-batches", incident_settings(nats_server.url))
 
 
 def distinct(count: int) -> list[schemas.EnrichedAlert]:

@@ -1,0 +1,28 @@
+"""A JetStream connection with the pipeline provisioned, and an incident store on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+from services.incidents import IncidentStore
+from services.runtime import provision
+from tests.integration.incidents._storm import incident_settings
+from tests.support.nats_server import NatsServer
+
+
+@pytest.fixture
+async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await provision(js, incident_settings(nats_server.url))
+    yield js
+    await nc.close()
+
+
+@pytest.fixture
+async def store(js: JetStreamContext, nats_server: NatsServer) -> IncidentStore:
+    return await IncidentStore.open(js, "test-incidents", incident_settings(nats_server.url))
