@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from typing import Self
-from weakref import WeakKeyDictionary
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 import schemas
-
-# One set per registry: the analyst and its incidents consumer serve one /metrics.
-_SHARED: WeakKeyDictionary[CollectorRegistry, AnalystMetrics] = WeakKeyDictionary()
+from services.runtime import per_registry
 
 
 class AnalystMetrics:
@@ -55,11 +52,9 @@ class AnalystMetrics:
 
     @classmethod
     def of(cls, registry: CollectorRegistry) -> Self:
-        """The metrics registered in ``registry``, registering them the first time."""
-        found = _SHARED.get(registry)
-        if found is None:
-            found = _SHARED[registry] = cls(registry)
-        return found  # type: ignore[return-value]
+        """The metrics registered in ``registry``, registering them the first time (the stage and its
+        companion consumer serve one /metrics)."""
+        return per_registry(registry, cls)
 
     def published(self, analysis: schemas.Analysis) -> None:
         key = (analysis.analyzer, analysis.degraded, analysis.reused)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from typing import Self
-from weakref import WeakKeyDictionary
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-# One set per registry: the notifier's consumers (alerts, incidents) share one process and registry.
-_SHARED: WeakKeyDictionary[CollectorRegistry, NotifierMetrics] = WeakKeyDictionary()
+from services.runtime import per_registry
 
 
 class NotifierMetrics:
@@ -30,11 +28,9 @@ class NotifierMetrics:
 
     @classmethod
     def of(cls, registry: CollectorRegistry) -> Self:
-        """The metrics registered in ``registry``, registering them the first time."""
-        found = _SHARED.get(registry)
-        if found is None:
-            found = _SHARED[registry] = cls(registry)
-        return found  # type: ignore[return-value]
+        """The metrics registered in ``registry``, registering them the first time (the stage and its
+        companion consumer serve one /metrics)."""
+        return per_registry(registry, cls)
 
     def outcome(self, destination: str, outcome: str) -> None:
         self.notifications.labels(destination, outcome).inc()

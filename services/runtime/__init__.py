@@ -18,7 +18,7 @@ from services.runtime._jetstream import (
     stream_config,
 )
 from services.runtime._logging import configure_logging
-from services.runtime._metrics import StageMetrics
+from services.runtime._metrics import StageMetrics, per_registry
 from services.runtime._parts import SettingsPart, with_parts
 from services.runtime._publish import PubAck, Publisher, PublishFailed
 from services.runtime._settings import NatsSettings, StageSettings
@@ -76,6 +76,7 @@ __all__ = [
     "masked",
     "nats_readiness",
     "output_msg_id",
+    "per_registry",
     "provision",
     "run_service",
     "run_stage",

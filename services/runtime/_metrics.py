@@ -7,6 +7,7 @@ A retried message is counted as ``retry``, never as dropped; a message that reac
 from __future__ import annotations
 
 import weakref
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -14,8 +15,7 @@ LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 
 class _Families:
-    """The metric families of one registry, shared by the stages a process runs (a stage and its
-    companions): a family registered twice in one registry is an error."""
+    """The metric families of one registry, shared by the stages a process runs (``per_registry``)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.messages = Counter(
@@ -36,15 +36,24 @@ class _Families:
         )
 
 
-_FAMILIES: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
+M = TypeVar("M")
+_SHARED: weakref.WeakKeyDictionary[CollectorRegistry, dict[type[Any], Any]] = weakref.WeakKeyDictionary()
+
+
+def per_registry(registry: CollectorRegistry, kind: type[M]) -> M:
+    """The one ``kind(registry)`` of ``registry``, made the first time: a stage and its companions share
+    a process and one /metrics, and a metric family registered twice in one registry is an error."""
+    made = _SHARED.setdefault(registry, {})
+    if kind not in made:
+        made[kind] = kind(registry)  # type: ignore[call-arg]
+    found: M = made[kind]
+    return found
 
 
 class StageMetrics:
     def __init__(self, registry: CollectorRegistry, stage: str) -> None:
         self.stage = stage
-        families = _FAMILIES.get(registry)
-        if families is None:
-            families = _FAMILIES[registry] = _Families(registry)
+        families = per_registry(registry, _Families)
         self.dead_letters = families.dead_letters
         # Bound once: a label lookup per message is measurable on the hot path.
         self.handler_seconds = families.handler_seconds.labels(stage)
@@ -62,4 +71,4 @@ def exposition(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
 
 
-__all__ = ["CollectorRegistry", "StageMetrics", "exposition"]
+__all__ = ["CollectorRegistry", "StageMetrics", "exposition", "per_registry"]

@@ -132,6 +132,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "load_or_exit",
             "masked",
             "nats_readiness",
+            "per_registry",
             "output_msg_id",
             "provision",
             "run_service",
