@@ -10,6 +10,7 @@
   secret prefixes, binary junk) against ordinary log lines, and the same text at four times the size
   (linear time: the per-character cost stays near 1x; quadratic would make it 4x).
   Floors: ``ADVERSARIAL_FLOOR`` and ``LINEAR_FLOOR``, ratios only.
+- Ingest: what redaction adds per alert with the first-pass gate and without it (bench/_intake_redaction.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench._intake_redaction import GATE_FLOOR, intake
 from bench._report import heading, median, row
 from bench.enrichment import ALERTS
 from schemas import Alert, RawAlert
@@ -208,7 +210,9 @@ def main() -> int:
     logger.remove()
     ratio = max(asyncio.run(enrichment()), asyncio.run(metrics_enrichment()))
     worst_ratio, worst_growth = bad_input()
+    gate_ratio = intake()
     failed = ratio > ENRICHMENT_FLOOR or worst_ratio > ADVERSARIAL_FLOOR or worst_growth > LINEAR_FLOOR
+    failed = failed or gate_ratio > GATE_FLOOR
     return 1 if failed else 0
 
 

@@ -24,13 +24,16 @@ class IngestMetrics:
             "aiops_consumer_ack_pending", "Messages a stage holds unacked", ["consumer"], registry=registry
         )
         self.dead_letters = Gauge("aiops_dead_letters_stored", "Messages on alerts.dead", registry=registry)
+        # Bound once: every webhook counts both.
+        self._stored = self.alerts.labels("stored")
+        self._duplicates = self.alerts.labels("duplicate")
 
     def request(self, path: str, status: int) -> None:
         self.requests.labels(path, str(status)).inc()
 
     def stored(self, stored: int, duplicates: int) -> None:
-        self.alerts.labels("stored").inc(stored)
-        self.alerts.labels("duplicate").inc(duplicates)
+        self._stored.inc(stored)
+        self._duplicates.inc(duplicates)
 
     def consumer(self, name: str, pending: int, ack_pending: int) -> None:
         self.pending.labels(name).set(pending)

@@ -81,6 +81,10 @@ _PAIR_HINTS = (
     "contrase",
     "bearer",
 )
+# Words a header rule needs (the Redis ``AUTH`` and a bare bearer included): without one, none is tried.
+_HEADER_HINTS = ("auth", "bearer", "cookie")
+_URL_MARK = "://"
+_PEM_MARK = "PRIVATE KEY"
 # `Authorization: Bearer x`, `authorization="Basic x"`, `Proxy-Authorization: Digest …`, a bearer alone.
 _AUTH_HEADER = re.compile(
     r"""(?<![\w-])(?:proxy-)?authorization["']?\s{0,3}[:=]\s{0,3}["']?
@@ -170,7 +174,7 @@ def pairs(segment: str, lower: str) -> Iterator[Span]:
 
 
 def headers(segment: str, lower: str) -> Iterator[Span]:
-    if "auth" not in lower and "bearer" not in lower and "cookie" not in lower:
+    if not any(hint in lower for hint in _HEADER_HINTS):
         return
     for found in _AUTH_HEADER.finditer(segment):
         scheme = (found.group("scheme") or "").lower()
@@ -202,7 +206,7 @@ def headers(segment: str, lower: str) -> Iterator[Span]:
 
 
 def urls(segment: str, lower: str) -> Iterator[Span]:
-    if "://" not in segment:
+    if _URL_MARK not in segment:
         return
     for found in _URL_CREDENTIALS.finditer(segment):
         yield Span(found.start("value"), found.end("value"), "password")
@@ -220,7 +224,7 @@ def prefixed(segment: str, lower: str) -> Iterator[Span]:
 
 def private_keys(text: str) -> Iterator[Span]:
     """PEM blocks, searched in the whole text: their bodies run over several lines."""
-    if "PRIVATE KEY" not in text:
+    if _PEM_MARK not in text:
         return
     for found in _PEM.finditer(text):
         yield Span(found.start(), found.end(), "private-key")
@@ -229,3 +233,8 @@ def private_keys(text: str) -> Iterator[Span]:
 # Most specific first: where finds overlap, the placeholder names the first rule's kind (a provider's key
 # found as the value of ``api_key=`` is an ``openai-key``, a bearer token of JWT shape a ``jwt``).
 CONTEXT_RULES = (prefixed, headers, urls, pairs)
+# What the rules above return early without, for the first-pass gate (_gate.py): words looked for in the
+# lower-cased text, and marks looked for as they are written. A rule that gains an early return adds its
+# words here, or the gate would skip texts the rule could match.
+LOWER_TRIGGERS = (*_PAIR_HINTS, *_HEADER_HINTS)
+EXACT_TRIGGERS = (_URL_MARK, _PEM_MARK, *(prefix for _, _, prefix in _PREFIXED))

@@ -1,10 +1,11 @@
 """Secrets out of a text, the rest kept: ``redact("pwd=hunter2 ok")`` → ``pwd=<secret:password> ok``.
 
-Work is bounded per line: long lines are cut into segments of at most ``SEGMENT`` characters (at a space or
-separator where there is one), each pattern runs only when a word it cannot match without is in the
-segment (its gate: a substring test), and no pattern can backtrack over more than a segment. So the cost is
-linear in the text, whatever it holds (64 KB lines, a million-character token, binary junk decoded with
-replacement characters).
+Most texts hold none of the words any detector needs: a first pass over the whole text (_gate.py) returns
+those as they are. Work is bounded per line: long lines are cut into segments of at most ``SEGMENT``
+characters (at a space or separator where there is one), each pattern runs only when a word it cannot match
+without is in the segment (its gate: a substring test), and no pattern can backtrack over more than a
+segment. So the cost is linear in the text, whatever it holds (64 KB lines, a million-character token,
+binary junk decoded with replacement characters).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from services.privacy._context import CONTEXT_RULES, private_keys
 from services.privacy._detectors import Span, provider_spans
+from services.privacy._gate import might_hold_secret
 
 SEGMENT = 1024
 OVERLAP = 256
@@ -67,9 +69,13 @@ class Redactor:
 
     A site pattern with a group replaces only its first group (``api_id=(\\w+)`` keeps ``api_id=``);
     without one, the whole match. A pattern that does not compile raises ``ValueError`` naming it.
+    ``gated=False`` runs every built-in detector on every text: the reference the first pass is tested
+    and measured against. Site patterns always run.
     """
 
-    def __init__(self, site_patterns: Sequence[str] = (), cache_size: int = _CACHED_TEXTS) -> None:
+    def __init__(
+        self, site_patterns: Sequence[str] = (), cache_size: int = _CACHED_TEXTS, gated: bool = True
+    ) -> None:
         compiled = []
         for pattern in site_patterns:
             try:
@@ -77,12 +83,24 @@ class Redactor:
             except re.error as exc:
                 raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
         self._site = tuple(compiled)
+        self._gated = gated
         # Label values, hosts, job names and log templates recur from alert to alert: short texts are cached.
         self._cached = functools.lru_cache(maxsize=cache_size)(self._redact)
 
     def spans(self, text: str) -> list[tuple[int, int, str]]:
         """Where the secrets of ``text`` are and their kinds, overlapping finds merged."""
-        found: list[tuple[int, int, str, int]] = [(s, e, k, 0) for s, e, k in private_keys(text)]
+        return self._spans(text, self._detects(text))
+
+    def _detects(self, text: str) -> bool:
+        return not self._gated or might_hold_secret(text)
+
+    def _spans(self, text: str, detect: bool) -> list[tuple[int, int, str]]:
+        """``detect``: the built-in detectors run (the first pass opened); site patterns run regardless."""
+        if not detect and not self._site:
+            return []
+        found: list[tuple[int, int, str, int]] = []
+        if detect:
+            found.extend((s, e, k, 0) for s, e, k in private_keys(text))
         for start, end in _segments(text):
             segment = text[start:end]
             for site in self._site:
@@ -90,6 +108,8 @@ class Redactor:
                     group = 1 if site.groups else 0
                     if match.start(group) < match.end(group):
                         found.append((start + match.start(group), start + match.end(group), "site", 0))
+            if not detect:
+                continue
             lower = segment.lower()
             found.extend((start + s, start + e, k, 1) for s, e, k in provider_spans(segment, lower))
             for rank, rule in enumerate(CONTEXT_RULES, start=2):
@@ -100,10 +120,18 @@ class Redactor:
         """``text`` with every secret replaced by ``<secret:kind>``; the rest kept as it was."""
         if not text:
             return text
-        return self._cached(text) if len(text) <= _CACHED_LENGTH else self._redact(text)
+        if len(text) > _CACHED_LENGTH:
+            return self._redact(text)
+        redacted = self._cached(text)
+        # A text left as it was comes back as itself, not as the cache's equal copy: walks over a message
+        # keep every part that is the same object, and rebuild only what changed.
+        return text if redacted == text else redacted
 
     def _redact(self, text: str) -> str:
-        spans = self.spans(text)
+        detect = self._detects(text)
+        if not detect and not self._site:
+            return text
+        spans = self._spans(text, detect)
         if not spans:
             return text
         parts, position = [], 0

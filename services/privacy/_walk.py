@@ -6,6 +6,7 @@ Labels and annotations are redacted with their name in front (``password`` = ``h
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -16,6 +17,9 @@ from services.privacy._redact import DEFAULT, Redactor
 
 T = TypeVar("T")
 M = TypeVar("M", bound=RawAlert)
+
+# Field types that hold no text: a struct's fields of these are passed over without a call.
+_SCALARS = frozenset({type(None), bool, int, float, datetime})
 
 
 # kube-state-metrics' `secret` label names a Secret object (kube_secret_info{secret="db-credentials"}): its
@@ -30,16 +34,26 @@ def redact_pair(name: str, value: str, redactor: Redactor = DEFAULT) -> str:
     name = _NAMING_LABELS.get(name, name)
     if '"' in value or "\n" in value:
         return redactor.redact(value)
+    pair = f'"{name}": "{value}"'
+    joined = redactor.redact(pair)
+    if joined == pair:  # the common case, told apart without slicing
+        return value
     prefix = f'"{name}": "'
-    joined = redactor.redact(f'{prefix}{value}"')
     if joined.startswith(prefix) and joined.endswith('"'):
         return joined[len(prefix) : -1]
     return redactor.redact(value)
 
 
 def redact_labels(labels: dict[str, str], redactor: Redactor = DEFAULT) -> dict[str, str]:
-    redacted = {name: redact_pair(name, value, redactor) for name, value in labels.items()}
-    return labels if redacted == labels else redacted
+    """The same dict when nothing in it changed; else a new one, in the same order."""
+    redacted = labels
+    for name, value in labels.items():
+        new = redact_pair(name, value, redactor)
+        if new != value:
+            if redacted is labels:
+                redacted = dict(labels)
+            redacted[name] = new
+    return redacted
 
 
 def redact_value(value: T, redactor: Redactor = DEFAULT) -> T:
@@ -54,7 +68,10 @@ def _walk(value: Any, redactor: Redactor) -> Any:
         changes = {}
         for name in value.__struct_fields__:
             field = getattr(value, name)
-            new = _walk(field, redactor)
+            kind = type(field)
+            if kind in _SCALARS:
+                continue
+            new = redactor.redact(field) if kind is str else _walk(field, redactor)
             if new is not field:
                 changes[name] = new
         return msgspec.structs.replace(value, **changes) if changes else value
