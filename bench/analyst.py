@@ -5,6 +5,9 @@
 2. An Alertmanager storm: 200 alerts re-sent every 5 minutes for an hour (12 sends each) through
    the handler and a real JetStream key-value cache: LLM calls counted at the fake (floor: 200).
 3. Prompt tokens per analysis on the scenario set (estimated, and as the fake counted them).
+4. The rules analyst's CPU per alert (no LLM, as in the pipeline bench): decode, ``handle()``, encode,
+   on the pipeline bench's alerts and on the scenario set; best and median of 5 rounds. A figure to
+   read next to the pipeline bench's "analyst: CPU per alert" row (which adds nats-py's ~150 µs).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from bench._report import heading, median, row
 from services.analyst import Analyst, AnalystMetrics, AnalystSettings, EpisodeCache, LlmAnalyst, RulesAnalyst
 from services.analyst._prompt import build_prompt
 from services.analyst.eval import load_scenarios
+from services.ingest import parse_webhook
 from tests.fakes.llm import FakeLlm
 from tests.support.nats_server import NatsServer
+from tests.support.webhooks import ALERTS_PER_WEBHOOK, webhook
 
 IN_FLIGHT = 32
 LLM_SECONDS = 2.0
@@ -128,6 +133,41 @@ async def prompt_sizes() -> None:
     row("counted by the fake (chars/4), median / max", f"{median(counted):.0f} / {max(counted):.0f}")
 
 
+async def _cpu_per_alert(analyst: Analyst, datas: list[bytes]) -> tuple[float, float]:
+    """Best and median CPU µs per message of decode + handle + encode, the analyst's own work."""
+    rounds = []
+    for _ in range(5):
+        started = time.process_time()
+        for data in datas:
+            schemas.encode(await analyst.handle(schemas.decode(data, schemas.EnrichedAlert)))
+        rounds.append((time.process_time() - started) / len(datas) * 1e6)
+    return min(rounds), median(rounds)
+
+
+async def rules_cpu() -> None:
+    heading("rules analyst: CPU per alert of decode + handle() + encode, no LLM")
+    now = datetime.now(UTC)
+    unset = [
+        schemas.EnrichmentError(
+            source=s, reason=f"{s.upper()}_URL is not set", kind=schemas.SourceErrorKind.NOT_CONFIGURED
+        )
+        for s in ("prometheus", "loki")
+    ]
+    flood = [
+        schemas.encode(schemas.enriched(raw, schemas.Evidence(errors=unset), now))
+        for first in range(0, 4000, ALERTS_PER_WEBHOOK)
+        for raw in parse_webhook(webhook("cpu", first))
+    ]
+    scenarios = [schemas.encode(s.message) for s in load_scenarios()] * 10
+    analyst = Analyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
+    for name, datas in (
+        ("the pipeline bench's alerts", flood),
+        ("the scenario set (logs, metrics)", scenarios),
+    ):
+        best, middle = await _cpu_per_alert(analyst, datas)
+        row(name, f"{best:.0f} µs", f"median {middle:.0f} µs, {len(datas)} alerts a round")
+
+
 async def main() -> int:
     base = load_scenarios()[0].message
     base = msgspec.structs.replace(
@@ -136,6 +176,7 @@ async def main() -> int:
     speedup = await throughput(base)
     calls = await storm(base)
     await prompt_sizes()
+    await rules_cpu()
     failed = speedup < SPEEDUP_FLOOR or calls > STORM_ALERTS
     return 1 if failed else 0
 

@@ -68,7 +68,7 @@ def _search_texts(
             snippet = item.sample if item.kind == "log" else found.group(0)
             variables = {
                 "log": snippet[:200] if item.kind == "log" else "",
-                "log_count": str(item.count) if item.kind == "log" else "",
+                "log_count": str(item.repeats) if item.kind == "log" else "",
                 "signature": _around(item.sample, found) if item.kind == "log" else found.group(0).strip(),
                 **_captures(found, view, item.text),
             }

@@ -9,10 +9,12 @@ only the alert's name speaks for the cause.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import schemas
-from services.analyst._catalogue import Catalogue, Conditions, Rule, load_catalogue
-from services.analyst._match import Hit, first_match, match, name_holds
+from services.analyst._candidates import CandidateIndex
+from services.analyst._catalogue import Catalogue, Rule, load_catalogue
+from services.analyst._match import Hit, first_match, match
 from services.analyst._signals import SignalReader, Verdict
 from services.analyst._view import AlertView, expression_of, view_of
 
@@ -28,20 +30,27 @@ RIVAL_PENALTY = 0.15
 _PLACEHOLDER = re.compile(r"\$\{(\w+)(?:\|([^}]*))?\}")
 
 
+@lru_cache(maxsize=4096)
+def _pieces(template: str) -> tuple[str, tuple[tuple[str, str | None, str], ...]]:
+    """The template split once: the text before the first placeholder, then each placeholder's
+    name and default with the text that follows it."""
+    split = _PLACEHOLDER.split(template)
+    return split[0], tuple(zip(split[1::3], split[2::3], split[3::3], strict=True))
+
+
 def render(template: str, variables: dict[str, str], missing: list[str] | None = None) -> str:
     """``${name}`` or ``${name|default}``. A name with no value and no default reads as "the <name>"
     (never a raw placeholder in a message) and is recorded in ``missing`` for the catalogue's tests."""
-
-    def replace(found: re.Match[str]) -> str:
-        name, default = found.group(1), found.group(2)
+    head, placeholders = _pieces(template)
+    out = [head]
+    for name, default, text in placeholders:
         value = variables.get(name) or default
         if value is None:
             if missing is not None:
                 missing.append(name)
             value = f"the {name.replace('_', ' ')}"
-        return value
-
-    return _PLACEHOLDER.sub(replace, template).strip()
+        out += (value, text)
+    return "".join(out).strip()
 
 
 _FALLBACK = Rule(
@@ -54,42 +63,13 @@ _FALLBACK = Rule(
 )
 
 
-MAX_INDEXED_ALERTNAMES = 4096
-
-
-def _may_hold(block: Conditions, view: AlertView) -> bool:
-    """What a block asks of the alert's name, signals and kinds of evidence, without reading any."""
-    if block.logs and not view.logs:
-        return False
-    if block.metrics and not view.series:
-        return False
-    if block.signals is not None and block.signals != view.signal_category:
-        return False
-    return name_holds(block, view.alertname, view.name_words)
-
-
 class RulesAnalyst:
     """``analyze`` is a pure function of the message; the only state is an index of the catalogue."""
 
     def __init__(self, catalogue: Catalogue | None = None) -> None:
         self.catalogue = catalogue or load_catalogue()
         self.signals = SignalReader(self.catalogue.signals)
-        # (alertname, what evidence the alert has, its signal category) -> the rules with the blocks
-        # that can hold for such an alert: most blocks are ruled out once, not on every alert.
-        self._by_shape: dict[tuple[str, bool, bool, str], list[tuple[Rule, list[Conditions]]]] = {}
-
-    def _candidates(self, view: AlertView) -> list[tuple[Rule, list[Conditions]]]:
-        shape = (view.alertname, bool(view.logs), bool(view.series), view.signal_category)
-        found = self._by_shape.get(shape)
-        if found is None:
-            found = []
-            for rule in self.catalogue.rules:
-                blocks = [b for b in rule.when if _may_hold(b, view)]
-                if blocks:
-                    found.append((rule, blocks))
-            if len(self._by_shape) < MAX_INDEXED_ALERTNAMES:
-                self._by_shape[shape] = found
-        return found
+        self.index = CandidateIndex(self.catalogue)
 
     @classmethod
     def from_dir(cls, rules_dir: str = "") -> RulesAnalyst:
@@ -100,7 +80,7 @@ class RulesAnalyst:
         rule of another category with priority >= RIVAL_PRIORITY that holds too. Rules below
         that priority cannot be rivals, so they are not tried once a rule has decided."""
         found: list[tuple[Rule, Hit]] = []
-        for rule, blocks in self._candidates(view):
+        for rule, blocks in self.index.candidates(view):
             if found:
                 if rule.priority < RIVAL_PRIORITY:
                     break
@@ -121,7 +101,7 @@ class RulesAnalyst:
     def analyze(self, message: schemas.EnrichedAlert) -> schemas.Analysis:
         verdict = self.verdict(message)
         view = view_of(message, verdict.category)
-        basis = verdict.basis()
+        basis = verdict.basis
         (rule, hit), *others = self.matches(view)
         # matches() returns at most one other rule: a cause-level rival of another category.
         rival = others[0][0] if others else None
@@ -146,9 +126,9 @@ class RulesAnalyst:
                 confidence += CORROBORATION_BONUS
         variables = {
             **view.variables(),
-            "signal_says": verdict.says(),
+            "signal_says": verdict.says,
             "signal_basis": basis,
-            "signal_symptoms": verdict.symptom_words(),
+            "signal_symptoms": verdict.symptom_words,
             **hit.variables,
         }
         for key, value in hit.variables.items():

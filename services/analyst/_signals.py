@@ -12,8 +12,9 @@ phrases that decided it, so the explanation is written only from them.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from schemas import Category
 from services.analyst._catalogue import Signal
@@ -42,22 +43,27 @@ CLOSE_RATIO = 0.8
 MAX_TEXT = 2000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Clue:
+    """One phrase of one signal found in one field. Built once per catalogue and compared by
+    identity, so a tuple of clues is a cheap key for the verdict they lead to."""
+
     field: str
     phrase: str
     signal: Signal
 
 
-@dataclass
+@dataclass(frozen=True)
 class Verdict:
+    """Shared by every alert whose words lead to it: immutable, its readings computed once."""
+
     category: Category
     score: float
     runner_up: float
-    clues: list[Clue] = field(default_factory=list)
-    symptoms: list[Clue] = field(default_factory=list)
+    clues: tuple[Clue, ...] = ()
+    symptoms: tuple[Clue, ...] = ()
 
-    @property
+    @cached_property
     def confidence(self) -> float:
         """0.25-0.7: how strongly and how unambiguously the alert's own words point one way."""
         if self.category == "unknown" or self.score <= 0:
@@ -70,6 +76,7 @@ class Verdict:
         witnesses = {clue.field in ("expr", "expr_other") for clue in self.clues}
         return min(confidence, 0.55) if len(witnesses) < 2 else confidence
 
+    @cached_property
     def basis(self) -> str:
         """The deciding clues as a reader reads them: 'the alert's name says "out of memory"'."""
         by_field: dict[str, list[str]] = defaultdict(list)
@@ -84,10 +91,12 @@ class Verdict:
             parts.append(f"{where} {verb} {quoted}")
         return "; ".join(parts)
 
+    @cached_property
     def says(self) -> str:
         best = max(self.clues, key=lambda clue: clue.signal.weight * FIELD_WEIGHTS[clue.field], default=None)
         return best.signal.says if best is not None else ""
 
+    @cached_property
     def symptom_words(self) -> str:
         return ", ".join(dict.fromkeys(clue.phrase for clue in self.symptoms))
 
@@ -96,7 +105,8 @@ class Vocabulary:
     """The catalogue's signals indexed by stemmed phrase, per field."""
 
     def __init__(self, signals: list[Signal]) -> None:
-        self.by_field: dict[str, dict[tuple[str, ...], list[tuple[str, Signal]]]] = {
+        # The clues themselves, built once: a clue is immutable, every alert that says it shares it.
+        self.by_field: dict[str, dict[tuple[str, ...], list[Clue]]] = {
             name: {} for name in ("name", "expr", "summary", "description")
         }
         self.metrics: dict[str, list[Signal]] = defaultdict(list)
@@ -105,7 +115,7 @@ class Vocabulary:
             for phrase in signal.words:
                 key = phrase_key(phrase)
                 for name in signal.fields or self.by_field:
-                    self.by_field[name].setdefault(key, []).append((phrase, signal))
+                    self.by_field[name].setdefault(key, []).append(Clue(name, phrase, signal))
             for metric in signal.metrics:
                 self.metrics[metric.lower()].append(signal)
             for label in signal.labels:
@@ -113,7 +123,7 @@ class Vocabulary:
 
     def clues(self, name: str, words: tuple[str, ...]) -> list[Clue]:
         found = find_phrases(words, self.by_field[name])
-        return [Clue(name, phrase, signal) for entries in found for phrase, signal in entries]
+        return [clue for clues in found for clue in clues]
 
 
 def _expr_words(expr: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -152,16 +162,20 @@ class SignalReader:
         clues += [Clue("label", name, s) for name in sorted(label_names) for s in v.labels.get(name, [])]
         return tuple(clues)
 
+    @lru_cache(maxsize=4096)  # noqa: B019 - as above; a description repeats across a rule's alerts
+    def _said(self, name: str, text: str) -> tuple[Clue, ...]:
+        return tuple(self.vocabulary.clues(name, words_of(prose(text))))
+
     def read(self, alertname: str, expr: str, labels: dict[str, str], annotations: dict[str, str]) -> Verdict:
-        clues = list(self._fixed_clues(alertname, expr, frozenset(labels), labels.get("resource", "")))
+        clues = self._fixed_clues(alertname, expr, frozenset(labels), labels.get("resource", ""))
         for name in ("summary", "description"):
             text = annotations.get(name, "")
             if text and "{{" not in text:  # an unrendered template says nothing about this alert
-                clues += self.vocabulary.clues(name, words_of(prose(text[:MAX_TEXT])))
-        return decide(clues)
+                clues += self._said(name, text[:MAX_TEXT])
+        return _decided(clues)
 
 
-def decide(clues: list[Clue]) -> Verdict:
+def decide(clues: Sequence[Clue]) -> Verdict:
     scores: dict[Category, float] = defaultdict(float)
     counted: set[tuple[str, int]] = set()
     causes, symptoms = [], []
@@ -177,8 +191,14 @@ def decide(clues: list[Clue]) -> Verdict:
             causes.append(clue)
     ranked = sorted(scores.items(), key=lambda item: -item[1])
     if not ranked or ranked[0][0] == "unknown" or ranked[0][1] < DECIDING_SCORE:
-        return Verdict("unknown", 0.0, 0.0, [], symptoms)
+        return Verdict("unknown", 0.0, 0.0, (), tuple(symptoms))
     (best, score), runner_up = ranked[0], ranked[1][1] if len(ranked) > 1 else 0.0
     if runner_up >= CLOSE_RATIO * score:
-        return Verdict("unknown", 0.0, 0.0, causes, symptoms)
-    return Verdict(best, score, runner_up, [c for c in causes if c.signal.category == best], symptoms)
+        return Verdict("unknown", 0.0, 0.0, tuple(causes), tuple(symptoms))
+    return Verdict(
+        best, score, runner_up, tuple(c for c in causes if c.signal.category == best), tuple(symptoms)
+    )
+
+
+# Alerts of one rule say the same words: their clues, compared by identity, lead to one shared verdict.
+_decided = lru_cache(maxsize=4096)(decide)

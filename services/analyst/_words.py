@@ -27,6 +27,7 @@ MAX_PHRASE = 4
 T = TypeVar("T")
 
 
+@lru_cache(maxsize=16384)  # a vocabulary of words repeats across alerts; sentences do not
 def stem(word: str) -> str:
     word = word.lower()
     if len(word) > 4 and word.endswith("ies"):
@@ -53,7 +54,10 @@ def words_of(text: str) -> tuple[str, ...]:
 
 def prose(text: str) -> str:
     """Annotation text without the label dumps templates print into it."""
-    return _LABELS_LINE.sub(" ", _GO_MAP.sub(" ", text))
+    # Most annotations hold neither; a substring test is cheaper than running the patterns.
+    if "map[" in text:
+        text = _GO_MAP.sub(" ", text)
+    return _LABELS_LINE.sub(" ", text) if "=" in text else text
 
 
 @dataclass(frozen=True)
