@@ -107,9 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         f"  events (opened + updated) {sum(m.events for m in measured)}, of them shown to a person "
         f"{sum(m.notifications for m in measured)}, resolved {sum(m.run.count('resolved') for m in measured)}"
     )
+    shown_total = sum(m.notifications for m in measured)
     print(
         f"  storms whose notifications shown <= true causes + 10%: "
-        f"{sum('notifications' not in m.misses() for m in measured)} of {len(measured)}"
+        f"{sum('notifications' not in m.misses() for m in measured)} of {len(measured)}; "
+        f"all storms together {shown_total} for {causes} causes ({shown_total / max(1, causes) - 1:+.0%})"
     )
     print(
         f"  LLM calls {sum(m.run.llm_calls for m in measured)}; storms within 1.5 x true incidents: "

@@ -11,6 +11,7 @@ from services.analyst._incidents import Incidents
 from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._reviews import REVIEWS
+from services.analyst._root_analyses import shared_roots
 from services.analyst._rules import RulesAnalyst
 from services.analyst._settings import AnalystSettings
 from services.incidents import Correlator, IncidentSettings, IncidentStore, load_topology
@@ -48,7 +49,9 @@ async def _grouping(
     LLM explains each incident once (the ``incidents`` consumer), not each of its alerts."""
     store = await IncidentStore.open(runtime.js, grouping.incident_bucket, settings)
     topology = load_topology(grouping.incident_topology_file)
-    incidents = Incidents(store, Correlator(grouping, topology), grouping, runtime.js)
+    # The roots' own analyses are kept for their incidents' reviews (the same rules, not run twice).
+    roots = shared_roots(runtime, rules)
+    incidents = Incidents(store, Correlator(grouping, topology), grouping, runtime.js, roots=roots)
     analyst = Analyst(rules, metrics, incidents=incidents)
     logger.info("incidents on: alerts grouped in {}, analysed per incident", grouping.incident_bucket)
     return Handler(analyst.handle, inline=True, prepare=incidents.prepare)

@@ -26,6 +26,9 @@ from services.analyst._metrics import AnalystMetrics
 from services.analyst._placement import Placed
 from services.analyst._rules import RulesAnalyst
 
+# Without incidents every alert is placed nowhere, and says so with one shared value.
+_NOWHERE = Placed()
+
 
 class Explainer(Protocol):
     async def analyze(self, message: schemas.EnrichedAlert) -> schemas.Analysis: ...
@@ -70,8 +73,9 @@ class Analyst:
             analysis = msgspec.structs.replace(cached, reused=True)
         else:
             analysis, shared = await self._analyze_once(message, keep=alert.status == "firing")
-            analysis = msgspec.structs.replace(analysis, reused=shared)
-        placed = self.incidents.take(message) if self.incidents is not None else Placed()
+            if analysis.reused != shared:  # a fresh analysis already says it is not reused
+                analysis = msgspec.structs.replace(analysis, reused=shared)
+        placed = self.incidents.take(message, analysis) if self.incidents is not None else _NOWHERE
         return self._analyzed(message, analysis, placed)
 
     def _analyzed(

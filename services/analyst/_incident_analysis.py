@@ -13,6 +13,7 @@ them); when the root's is missing, the root member stands in, so bad state never
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import msgspec
 
@@ -140,11 +141,19 @@ class IncidentAnalyst:
         self.max_prompt_tokens = max_prompt_tokens or (llm.settings.llm_max_prompt_tokens if llm else 0)
 
     async def analyze(
-        self, incident: schemas.Incident, exemplars: list[schemas.EnrichedAlert], *, use_llm: bool
+        self,
+        incident: schemas.Incident,
+        exemplars: list[schemas.EnrichedAlert],
+        *,
+        use_llm: bool,
+        known: Sequence[tuple[schemas.EnrichedAlert, schemas.Analysis]] = (),
     ) -> schemas.Analysis:
+        """``known``: the rules' answers already made for some of the ``exemplars`` (the root's, when
+        it was analysed as an alert in this process), used instead of running the rules again."""
         root, others = root_exemplar(incident, exemplars)
         if not use_llm or self.llm is None:
-            analysis = self.explain_by_rules(incident, root)
+            own = next((analysis for message, analysis in known if message is root), None)
+            analysis = self.explain_by_rules(incident, root, own)
         else:
             budget = self.max_prompt_tokens
             analysis = await self.llm.explain(
@@ -156,9 +165,11 @@ class IncidentAnalyst:
         self.metrics.incident_analyses.labels(analysis.analyzer, str(analysis.degraded).lower()).inc()
         return analysis
 
-    def explain_by_rules(self, incident: schemas.Incident, root: schemas.EnrichedAlert) -> schemas.Analysis:
-        """The root's own rules analysis, widened to the incident it explains."""
-        base = self.rules.analyze(root)
+    def explain_by_rules(
+        self, incident: schemas.Incident, root: schemas.EnrichedAlert, own: schemas.Analysis | None = None
+    ) -> schemas.Analysis:
+        """The root's own rules analysis (``own``, when already made), widened to the incident it explains."""
+        base = own or self.rules.analyze(root)
         root_name = root.alert.labels.get("alertname", "") or incident.title
         others, names = explained(incident, root_name)
         if others == 0:

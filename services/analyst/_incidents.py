@@ -28,7 +28,17 @@ from loguru import logger
 from nats.js import JetStreamContext
 
 import schemas
-from services.analyst._placement import Joins, Placed, marked, member_of, ref, rejoining, sort_out
+from services.analyst._placement import (
+    Joins,
+    Placed,
+    marked,
+    member_of,
+    ref,
+    rejoined_roots,
+    rejoining,
+    sort_out,
+)
+from services.analyst._root_analyses import RootAnalyses
 from services.incidents import (
     Assignment,
     Correlator,
@@ -65,8 +75,10 @@ class Incidents:
         settings: IncidentSettings,
         js: JetStreamContext,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        roots: RootAnalyses | None = None,
     ) -> None:
         self.store = store
+        self.roots = roots  # the roots' own analyses, for their incidents' reviews
         self.correlator = correlator
         self.settings = settings
         self.js = js
@@ -78,7 +90,10 @@ class Incidents:
         self._turn = asyncio.Lock()
         self._waiting: list[tuple[list[schemas.EnrichedAlert], asyncio.Future[None]]] = []
 
-    def take(self, message: schemas.EnrichedAlert) -> Placed:
+    def take(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis | None = None) -> Placed:
+        """The alert's place; ``analysis``, the rules' answer for it, is kept when it is a root's."""
+        if analysis is not None and self.roots is not None:
+            self.roots.analysed(message, analysis)
         return self._placed.pop(message.id, Placed())
 
     async def prepare(self, batch: list[schemas.EnrichedAlert]) -> None:
@@ -151,9 +166,14 @@ class Incidents:
             episode = schemas.episode_key(message.alert)
             if message.alert.status == "firing" and records[episode] is None:
                 newcomers.setdefault(episode, message)
-        joinings = await self._claim(list(newcomers.values()), records, now)
+        indexes: dict[str, OpenIndex] = {}  # the shards' indexes as this batch wrote (or read) them
+        joinings = await self._claim(list(newcomers.values()), records, now, indexes)
+        if wanted := rejoined_roots(live, records, joinings) - indexes.keys():
+            indexes.update(await self.store.indexes(sorted(wanted)))
 
-        joins, resolves = sort_out(live, records, joinings, lambda alert: self.correlator.when(alert, now))
+        joins, resolves = sort_out(
+            live, records, joinings, lambda alert: self.correlator.when(alert, now), indexes
+        )
         touched = list(dict.fromkeys([*joins, *resolves]))
         changes = await self._count(touched, records, joins, resolves, now)
         reviews = [
@@ -173,15 +193,23 @@ class Incidents:
         return placed, sent
 
     async def _claim(
-        self, newcomers: list[schemas.EnrichedAlert], records: dict[str, MemberRecord | None], now: datetime
+        self,
+        newcomers: list[schemas.EnrichedAlert],
+        records: dict[str, MemberRecord | None],
+        now: datetime,
+        indexes: dict[str, OpenIndex],
     ) -> dict[str, Joining]:
-        """New firing alerts correlated (per cluster) and their membership claimed."""
+        """New firing alerts correlated (per cluster, each shard's index as written kept in ``indexes``)
+        and their membership claimed."""
         by_shard: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
         for message in newcomers:
             by_shard[shard_of(message.alert)].append(message)
         shards = list(by_shard)
         outcomes = await asyncio.gather(
-            *(self.store.correlate(shard, self._assigner(by_shard[shard], now)) for shard in shards)
+            *(
+                self.store.correlate(shard, self._assigner(shard, by_shard[shard], now, indexes))
+                for shard in shards
+            )
         )
         joinings: dict[str, tuple[Joining, str]] = {}
         for shard, assignments in zip(shards, outcomes, strict=True):
@@ -214,13 +242,19 @@ class Incidents:
             records[episode] = record
             joining = joinings[episode][0]
             # Another replica claimed the episode first: its record stands, whatever ours said.
-            kept[episode] = joining if record.incident == joining.incident_id else rejoining(episode, record)
+            if record.incident != joining.incident_id:
+                joining = rejoining(episode, record, indexes)
+            kept[episode] = joining
         return kept
 
     def _assigner(
-        self, messages: list[schemas.EnrichedAlert], now: datetime
+        self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime, indexes: dict[str, OpenIndex]
     ) -> Callable[[OpenIndex], tuple[OpenIndex, list[Assignment]]]:
-        return lambda index: self.correlator.assign(index, messages, now)
+        def assign(index: OpenIndex) -> tuple[OpenIndex, list[Assignment]]:
+            indexes[shard], assignments = self.correlator.assign(index, messages, now)
+            return indexes[shard], assignments  # the last attempt is the one written
+
+        return assign
 
     async def _count(
         self,
@@ -268,8 +302,11 @@ class Incidents:
         self, state: IncidentState, joins: list[tuple[schemas.EnrichedAlert, Joining]]
     ) -> list[tuple[str, bytes]]:
         messages = {joining.episode: message for message, joining in joins}
-        return [
-            self.store.exemplar(state.id, slot, messages[exemplar.episode])
-            for slot, exemplar in enumerate(state.exemplars)
-            if exemplar.episode in messages
-        ]
+        kept = []
+        for slot, exemplar in enumerate(state.exemplars):
+            if exemplar.episode in messages:
+                key, encoded = self.store.exemplar(state.id, slot, messages[exemplar.episode])
+                if slot == 0 and self.roots is not None:
+                    self.roots.expect(messages[exemplar.episode], encoded)
+                kept.append((key, encoded))
+        return kept

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
 
 import schemas
-from services.incidents import Joining, MemberRecord
+from services.incidents import Joining, MemberRecord, OpenIndex
 
 Joins = dict[str, list[tuple[schemas.EnrichedAlert, Joining]]]
 
@@ -37,11 +37,34 @@ def member_of(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
     )
 
 
-def rejoining(episode: str, record: MemberRecord) -> Joining:
-    """A member known from its record (claimed earlier, by this replica or another)."""
-    return Joining(
-        episode, record.incident, record.role, tuple(record.signals), new_root=record.role == "root"
-    )
+def rejoining(episode: str, record: MemberRecord, indexes: Mapping[str, OpenIndex]) -> Joining:
+    """A member known from its record (claimed earlier, by this replica or another).
+
+    Its record says "root" when it opened the incident or became its root at the time; it takes the
+    root only while its shard's index still names it so (``IndexEntry.root_alert``). A redelivered
+    opener would otherwise take the root back from the alert that explained it, and each such member
+    counted after the root would announce a new root of its own."""
+    new_root = record.role == "root" and root_in(indexes.get(record.shard), record.incident) == episode
+    return Joining(episode, record.incident, record.role, tuple(record.signals), new_root=new_root)
+
+
+def root_in(index: OpenIndex | None, incident: str) -> str:
+    """The episode the index names the incident's root ("" when the index no longer has it)."""
+    entries = index.entries if index is not None else []
+    return next((entry.root_alert for entry in entries if entry.id == incident), "")
+
+
+def rejoined_roots(
+    live: list[schemas.EnrichedAlert], records: dict[str, MemberRecord | None], joinings: dict[str, Joining]
+) -> set[str]:
+    """The shards whose index ``sort_out`` reads: those of root members to count from their records."""
+    shards = set()
+    for message in live:
+        episode = schemas.episode_key(message.alert)
+        record = records[episode]
+        if record is not None and record.role == "root" and not record.counted and episode not in joinings:
+            shards.add(record.shard)
+    return shards
 
 
 def ref(record: MemberRecord | None) -> schemas.IncidentRef | None:
@@ -55,11 +78,13 @@ def sort_out(
     records: dict[str, MemberRecord | None],
     joinings: dict[str, Joining],
     when: Callable[[schemas.Alert], datetime],
+    indexes: Mapping[str, OpenIndex],
 ) -> tuple[Joins, dict[str, list[schemas.EnrichedAlert]]]:
     """Per incident, the members to count (firing, not counted yet) and the resolutions to apply.
 
     Joins come in the order the correlator placed them (``when``, then episode), so the alert that
-    opened an incident joins before a root that arrived in the same batch.
+    opened an incident joins before a root that arrived in the same batch. ``indexes``: at least the
+    shards of ``rejoined_roots``.
     """
     joins: Joins = defaultdict(list)
     resolves: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
@@ -69,7 +94,7 @@ def sort_out(
         if record is None:
             continue
         if message.alert.status == "firing" and not record.counted:
-            joining = joinings.get(episode) or rejoining(episode, record)
+            joining = joinings.get(episode) or rejoining(episode, record, indexes)
             if all(episode != j.episode for _, j in joins[record.incident]):
                 joins[record.incident].append((message, joining))
         elif (

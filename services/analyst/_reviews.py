@@ -27,6 +27,7 @@ from services.analyst._incident_analysis import IncidentAnalyst
 from services.analyst._incidents import review_message
 from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
+from services.analyst._root_analyses import RootAnalyses, shared_roots
 from services.analyst._rules import RulesAnalyst
 from services.analyst._settings import AnalystSettings
 from services.incidents import (
@@ -54,8 +55,10 @@ class Reviewer:
         *,
         llm: bool,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        roots: RootAnalyses | None = None,
     ) -> None:
         self.store = store
+        self.roots = roots
         self.analyst = analyst
         self.settings = settings
         self.js = js
@@ -136,8 +139,15 @@ class Reviewer:
         use_llm = self.llm and state.llm_calls < self.settings.incident_max_analyses
         if not use_llm and state.analysis is not None and state.analysis.analyzer == "llm":
             return state  # past the bound: the model's last answer beats the rules' first
-        exemplars = await self.store.exemplars(state.id, len(state.exemplars))
-        analysis = await self.analyst.analyze(incident(state), exemplars, use_llm=use_llm)
+        kept = await self.store.exemplars_kept(state.id, len(state.exemplars))
+        # The rules' answers this process made for these very messages (the root's, as it was analysed).
+        known = [
+            (message, found)
+            for message, encoded in kept
+            if self.roots is not None and (found := self.roots.find(encoded)) is not None
+        ]
+        exemplars = [message for message, _ in kept]
+        analysis = await self.analyst.analyze(incident(state), exemplars, use_llm=use_llm, known=known)
         return with_analysis(state, analysis, llm=analysis.analyzer == "llm")
 
 
@@ -175,11 +185,12 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
     if not incidents.incidents_enabled:
         return None
     store = await IncidentStore.open(runtime.js, incidents.incident_bucket, settings)
-    rules = RulesAnalyst.from_dir(settings.rules_dir)
+    roots = shared_roots(runtime)
+    rules = roots.rules or RulesAnalyst.from_dir(settings.rules_dir)
     metrics = AnalystMetrics.of(runtime.registry)
     llm = await llm_for(settings, runtime, rules, metrics)
     analyst = IncidentAnalyst(rules, metrics, llm)
-    reviewer = Reviewer(store, analyst, incidents, runtime.js, llm=llm is not None)
+    reviewer = Reviewer(store, analyst, incidents, runtime.js, llm=llm is not None, roots=roots)
     if llm is not None:  # an LLM call takes seconds: each review waits on it in a task of its own
         return Handler(reviewer.handle)
     # The rules wait on nothing: whole batches, their reads and writes side by side.

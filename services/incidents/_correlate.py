@@ -126,13 +126,13 @@ class Correlator:
             return Assignment(episode, own_id, "root", (), True, False, False)
         position, fit = found
         entry = open_.entries[position]
+        view = open_.view(position)
         if episode == entry.root_alert or (set(entry.root_causes) & print_.entities):
             role: schemas.MemberRole = "root" if episode == entry.root_alert else "caused"
             new_root = False
         else:
-            new_root = fit.explains
+            new_root = _new_root(print_, view, fit)
             role = "root" if new_root else "related"
-        view = open_.view(position)
         grown = _joined(view, print_, at, episode if new_root else "", fingerprint, _suspects(print_, view))
         open_.replace(position, grown)
         signals = fit.signals if print_.override or fit.signals == ("same_alert",) else (*fit.signals, "time")
@@ -187,6 +187,17 @@ class Correlator:
                 if best is None or candidate[:5] > best[:5]:
                     best = candidate
         return None if best is None else (best[5], best[6])
+
+
+def _new_root(print_: Footprint, view: View, fit: Score) -> bool:
+    """Whether a joining alert takes the root's place: its causes explain members, by a cause the root
+    does not name already, and nothing in the incident explains it back. Two alerts about one failing
+    service (errors, then latency) explain each other: neither is the other's root, or every such
+    alert of a storm would take the root in turn. An alert saying only what the root says (a
+    StatefulSet short of replicas, after its database pod went down) leaves the root as it is."""
+    if fit.explained or not fit.explains:
+        return False
+    return not (print_.causes & view.entities) <= set(view.entry.root_causes)
 
 
 def _fingerprint(episode: str) -> str:

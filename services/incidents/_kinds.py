@@ -36,7 +36,7 @@ for _verdict, _texts in (
         "timed out|expired|full|no space|out of space|out of disk|disk full|pressure|latency|slow|"
         "crash|crashing|crashloop|crash loop|oom|oomkilled|unhealthy|degraded|saturated|exhausted|"
         "rejected|broken|invalid certificate|backlog|lag|lagging|overload|overloaded|throttled|"
-        "throttling",
+        "throttling|replicas mismatch",
     ),
     (
         "neutral",

@@ -80,6 +80,9 @@ class IncidentStore:
         self.attempts = attempts
         # nats-py's KeyValue keeps its connection and bucket name private; the pipe needs both.
         self.pipe = Pipe(kv._js._nc, kv._name)
+        # Each shard's index as this replica last wrote it, by revision (``correlate``). The correlator
+        # never changes an index it is given, so the value stays what the revision holds.
+        self._indexes: dict[str, tuple[int, OpenIndex]] = {}
 
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str, settings: NatsSettings) -> IncidentStore:
@@ -161,16 +164,33 @@ class IncidentStore:
 
     # ---- the open index -------------------------------------------------------------------------
     async def correlate(self, shard: str, assign: Callable[[OpenIndex], tuple[OpenIndex, T]]) -> T:
-        """``assign`` run on the shard's index and its result saved; re-run on a conflict."""
-        outcome: list[T] = []
+        """``assign`` run on the shard's index and its result saved; re-run on a conflict.
 
-        def change(index: OpenIndex | None) -> OpenIndex:
-            updated, result = assign(index or OpenIndex())
-            outcome[:] = [result]
-            return bounded(updated)
+        The index is the one value every batch reads and writes whole (up to INDEX_MAX_BYTES): it is
+        decoded only when another writer changed it since this replica last wrote or read it (the
+        revision says so), and encoded once per write."""
+        key = f"index.{shard}"
+        for attempt in range(self.attempts):
+            # After a lost race, from the leader: a replica's copy may not have the winner yet.
+            ((value, revision),) = await self.pipe.get_many([key], latest=attempt > 0)
+            known = self._indexes.get(key)
+            if known is not None and known[0] == revision and revision:
+                index = known[1]
+            else:
+                index = _decoded(value, OpenIndex) or OpenIndex()
+            updated, result = assign(index)
+            updated, encoded = bounded_encoded(updated)
+            (written,) = await self.pipe.settle([await self.pipe.write(key, encoded, revision)])
+            if not isinstance(written, Conflict):
+                self._indexes[key] = (written, updated)
+                return result
+            await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+        raise Conflicted(f"{key}: {self.attempts} conflicting updates")
 
-        await self._cas(f"index.{shard}", OpenIndex, change)
-        return outcome[0]
+    async def indexes(self, shards: Sequence[str]) -> dict[str, OpenIndex]:
+        """The shards' indexes as their leader has them (an empty one for a shard without)."""
+        found = await self._read_all([f"index.{shard}" for shard in shards], OpenIndex, latest=True)
+        return {shard: index or OpenIndex() for shard, (index, _) in zip(shards, found, strict=True)}
 
     async def change_index(self, shard: str, change: Callable[[OpenIndex], OpenIndex | None]) -> None:
         await self._cas(f"index.{shard}", OpenIndex, lambda index: None if index is None else change(index))
@@ -256,9 +276,18 @@ class IncidentStore:
         await self.write_all([self.exemplar(incident_id, slot, message)])
 
     async def exemplars(self, incident_id: str, slots: int) -> list[schemas.EnrichedAlert]:
+        return [message for message, _ in await self.exemplars_kept(incident_id, slots)]
+
+    async def exemplars_kept(self, incident_id: str, slots: int) -> list[tuple[schemas.EnrichedAlert, bytes]]:
+        """The exemplars, each with the bytes it is kept as."""
         keys = [f"exemplar.{incident_id}.{slot}" for slot in range(slots)]
+        kept = []
         # An exemplar that was never written (a crash after the state was saved) leaves a gap only.
-        return [value for value, _ in await self._read_all(keys, schemas.EnrichedAlert) if value is not None]
+        for value, _ in await self.pipe.get_many(keys):
+            message = _decoded(value, schemas.EnrichedAlert)
+            if message is not None and value is not None:
+                kept.append((message, value))
+        return kept
 
 
 async def allow_direct(js: JetStreamContext, stream: str) -> bool:
@@ -292,9 +321,15 @@ def bounded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> OpenIndex:
     """``index`` within ``limit`` bytes: beyond it, the incidents that grew least and were quiet longest
     are forgotten by matching (their state stays). Thousands of unrelated alerts at once would otherwise
     grow one value past what the server accepts, and every batch would pay to read it."""
-    size = len(schemas.encode(index))
-    if size <= limit or not index.entries:
-        return index
-    keep = max(1, int(len(index.entries) * limit / size * 0.9))
+    return bounded_encoded(index, limit)[0]
+
+
+def bounded_encoded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> tuple[OpenIndex, bytes]:
+    """``bounded``, and the value as written: encoded once when it fits."""
+    encoded = schemas.encode(index)
+    if len(encoded) <= limit or not index.entries:
+        return index, encoded
+    keep = max(1, int(len(index.entries) * limit / len(encoded) * 0.9))
     ranked = sorted(index.entries, key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True)
-    return OpenIndex(entries=ranked[:keep])
+    kept = OpenIndex(entries=ranked[:keep])
+    return kept, schemas.encode(kept)

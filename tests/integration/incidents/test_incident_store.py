@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 from nats.js import JetStreamContext
@@ -19,7 +19,7 @@ from services.incidents import (
     join,
     member_key,
 )
-from tests.integration.incidents._storm import node_storm
+from tests.integration.incidents._storm import NODE, enriched, node_storm
 
 SETTINGS = IncidentSettings(incidents_enabled=True)
 
@@ -102,3 +102,30 @@ async def test_members_counted_by_a_replica_that_died_before_marking_them_are_no
     state, _ = await store.state(incident_id)
     assert state is not None
     assert state.member_count == 10
+
+
+async def test_a_root_member_rejoined_after_a_later_root_was_counted_does_not_take_the_root_back(
+    store: IncidentStore, js: JetStreamContext
+) -> None:
+    # The pods' alerts came first: one of them opened the incident, the node's NotReady became its root.
+    starts = datetime.now(UTC)
+    pods = node_storm(4, starts)[1:]
+    down = enriched("KubeNodeNotReady", starts + timedelta(seconds=2), node=NODE, severity="critical")
+    now = datetime.now(UTC)
+    correlator = Correlator(SETTINGS)
+    # A replica placed them all and claimed them, then died before counting any.
+    assignments = await store.correlate("prod", lambda index: correlator.assign(index, [*pods, down], now))
+    for a in assignments:
+        await store.claim(a.episode, MemberRecord(incident=a.incident_id, role=a.role, shard="prod"))
+    opener = next(a for a in assignments if a.opened)
+    assert opener.episode != schemas.episode_key(down.alert)
+    # Their redeliveries reach two replicas in other batches: the NotReady first, then the pods.
+    await grouping(store, js).prepare([down])
+    await grouping(store, js).prepare(pods)
+
+    state, _ = await store.state(opener.incident_id)
+    assert state is not None
+    assert state.member_count == 5
+    assert state.root is not None
+    assert state.root.alertname == "KubeNodeNotReady"
+    assert "root" not in state.pending

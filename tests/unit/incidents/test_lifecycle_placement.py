@@ -24,7 +24,7 @@ def test_members_are_counted_once_in_the_order_the_correlator_placed_them() -> N
         schemas.episode_key(pod.alert): MemberRecord(incident="inc-1", role="root"),
         schemas.episode_key(node.alert): MemberRecord(incident="inc-1", role="root"),
     }
-    joins, resolves = sort_out([pod, node, pod], records, {}, lambda alert: alert.starts_at)
+    joins, resolves = sort_out([pod, node, pod], records, {}, lambda alert: alert.starts_at, {})
     assert [message.id for message, _ in joins["inc-1"]] == [node.id, pod.id]
     assert resolves == {}
 
@@ -37,7 +37,7 @@ def test_counted_members_are_not_joined_again_and_only_counted_ones_resolve() ->
         schemas.episode_key(never.alert): MemberRecord(incident="inc-1", role="caused"),
     }
     gone = [_resolved(counted), _resolved(never)]
-    joins, resolves = sort_out([counted, *gone], records, {}, lambda alert: alert.starts_at)
+    joins, resolves = sort_out([counted, *gone], records, {}, lambda alert: alert.starts_at, {})
     assert joins == {}
     assert [message.id for message in resolves["inc-1"]] == [gone[0].id]
     after = marked(records, joins, resolves)
@@ -53,7 +53,7 @@ def test_a_new_member_is_marked_counted_with_the_role_the_correlator_gave() -> N
     episode = schemas.episode_key(pod.alert)
     records: dict[str, MemberRecord | None] = {episode: MemberRecord(incident="inc-1", role="caused")}
     joining = Joining(episode, "inc-1", "caused", ("node", "time"))
-    joins, _ = sort_out([pod], records, {episode: joining}, lambda alert: alert.starts_at)
+    joins, _ = sort_out([pod], records, {episode: joining}, lambda alert: alert.starts_at, {})
     assert joins["inc-1"] == [(pod, joining)]
     assert marked(records, joins, {})[episode].counted
 
@@ -77,3 +77,20 @@ def test_an_index_too_big_for_one_value_keeps_the_grown_and_the_recent_incidents
     assert "inc-000000000010" not in ids
     small = OpenIndex(entries=entries[:10])
     assert bounded(small) is small
+
+
+def test_a_rejoined_root_member_takes_the_root_only_while_the_index_names_it_the_root() -> None:
+    opener = enriched("KubePodNotReady", pod="web-1", node="n1")
+    node = enriched("KubeNodeNotReady", at=5, node="n1")
+    episodes = [schemas.episode_key(opener.alert), schemas.episode_key(node.alert)]
+    # Both records say "root": the opener's from when it opened the incident, the node's since.
+    records: dict[str, MemberRecord | None] = {
+        episode: MemberRecord(incident="inc-1", role="root", shard="prod") for episode in episodes
+    }
+    entry = IndexEntry(id="inc-1", opened_at=T0, last_at=T0, root_alert=episodes[1])
+    indexes = {"prod": OpenIndex(entries=[entry])}
+    joins, _ = sort_out([opener, node], records, {}, lambda alert: alert.starts_at, indexes)
+    assert [joining.new_root for _, joining in joins["inc-1"]] == [False, True]
+    # An index that no longer has the incident names no root: nobody takes it by its record alone.
+    joins, _ = sort_out([opener, node], records, {}, lambda alert: alert.starts_at, {})
+    assert [joining.new_root for _, joining in joins["inc-1"]] == [False, False]

@@ -1,0 +1,73 @@
+"""The rules' answer for each incident's root alert, kept in the process from the alert's own analysis
+until the incident's review reads it back.
+
+An incident's rules analysis starts from its root's own: ``RulesAnalyst.analyze`` of the root's
+message, which is the answer the alert got a few seconds earlier (same message, same rules). A flood
+of unrelated alerts makes one incident per alert, and each paid the rules twice. The answer is kept
+under a digest of the very bytes the incident store keeps for the root (its exemplar), and a review
+reuses it only for the bytes it reads back: a root re-sent with other evidence, or kept by another
+replica, is analysed afresh, never answered from another message. Bounded: the reviews of the last
+few seconds of a flood find theirs; an older one is analysed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+import schemas
+from services.analyst._rules import RulesAnalyst
+from services.runtime import Runtime
+
+# More roots than a replica places in a grouping wait at a flood's rate (a few thousand a second).
+KEPT = 8_192
+
+
+def digest(encoded: bytes) -> bytes:
+    return hashlib.blake2b(encoded, digest_size=16).digest()
+
+
+class RootAnalyses:
+    def __init__(self, rules: RulesAnalyst | None = None, limit: int = KEPT) -> None:
+        self.rules = rules  # the analyst's, shared with its reviews: one catalogue, one answer
+        self.limit = limit
+        # Roots whose exemplar was written, by message id, until their alert is analysed.
+        self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, bytes]] = OrderedDict()
+        self._analyses: OrderedDict[bytes, schemas.Analysis] = OrderedDict()
+
+    def expect(self, message: schemas.EnrichedAlert, encoded: bytes) -> None:
+        """``message`` is an incident's root, kept in the store as ``encoded``."""
+        self._expected[message.id] = (message, digest(encoded))
+        _bound(self._expected, self.limit)
+
+    def analysed(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis) -> None:
+        """The rules' answer for ``message``, kept if it is the very message expected."""
+        found = self._expected.pop(message.id, None)
+        if found is not None and found[0] is message:
+            self._analyses[found[1]] = analysis
+            _bound(self._analyses, self.limit)
+
+    def find(self, encoded: bytes) -> schemas.Analysis | None:
+        """The answer made for the message stored as ``encoded``, if this process made it."""
+        return self._analyses.get(digest(encoded))
+
+
+def _bound(kept: OrderedDict[Any, Any], limit: int) -> None:
+    while len(kept) > limit:
+        kept.popitem(last=False)
+
+
+# One per serving process (the analyst's stage and its reviews share a runtime).
+_SHARED: weakref.WeakKeyDictionary[object, RootAnalyses] = weakref.WeakKeyDictionary()
+
+
+def shared_roots(runtime: Runtime, rules: RulesAnalyst | None = None) -> RootAnalyses:
+    """The process's ``RootAnalyses``; the analyst's build gives it its rules first."""
+    roots = _SHARED.get(runtime.registry)
+    if roots is None:
+        roots = _SHARED[runtime.registry] = RootAnalyses(rules)
+    elif roots.rules is None:
+        roots.rules = rules
+    return roots

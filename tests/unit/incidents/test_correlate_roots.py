@@ -1,0 +1,96 @@
+"""The root of an incident in every arrival order: replicas of the analyst place one storm's alerts in
+whatever order their batches win the index, so the root must not depend on who came first more than
+it must, and must not change with every member."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import schemas
+from services.incidents import Assignment, Correlator, IncidentSettings, OpenIndex
+from tests.unit.incidents._alerts import enriched
+
+KSM: dict[str, Any] = {"job": "kube-state-metrics", "instance": "10.0.5.12:8080", "cluster": "prod"}
+
+
+def _database_down() -> schemas.EnrichedAlert:
+    return enriched(
+        "PostgresqlDown", summary="Postgresql instance db-main-0 is down.", job="postgres-exporter",
+        service="postgres-exporter", namespace="data", pod="db-main-0", instance="10.1.3.4:9187",
+        cluster="prod",
+    )  # fmt: skip
+
+
+def _replicas_short() -> schemas.EnrichedAlert:
+    return enriched(
+        "KubeStatefulSetReplicasMismatch",
+        summary="StatefulSet data/db-main has not matched the expected replicas.",
+        namespace="data",
+        statefulset="db-main",
+        **KSM,
+    )
+
+
+def _dependants(count: int) -> list[schemas.EnrichedAlert]:
+    """Services failing on the database, several alerts each (errors, latency, 5xx)."""
+    kinds = ("DatabaseClientErrorsHigh", "DatabaseClientLatencyHigh", "HTTPServerErrorsHigh")
+    services = ("checkout", "orders", "payments")
+    alerts = []
+    for n in range(count):
+        service = services[n % len(services)]
+        labels = {"namespace": "shop", "service": service, "pod": f"{service}-7d9f8b6c4-x2k4{n}"}
+        alerts.append(
+            enriched(
+                kinds[n % len(kinds)],
+                at=1 + n,
+                summary=f"queries to db-main fail ({n})",
+                peer_service="db-main",
+                cluster="prod",
+                **labels,
+            )
+        )
+    return alerts
+
+
+def _one_by_one(alerts: Sequence[schemas.EnrichedAlert]) -> list[Assignment]:
+    """Each alert in a batch of its own, as the replicas' batches reach the index one after another."""
+    correlator, index, out = Correlator(IncidentSettings()), OpenIndex(), []
+    last = max(alert.alert.starts_at for alert in alerts) + timedelta(seconds=1)
+    for alert in alerts:
+        index, (assignment,) = correlator.assign(index, [alert], last)
+        out.append(assignment)
+    return out
+
+
+def test_alerts_of_services_failing_on_one_database_do_not_take_the_root_in_turn() -> None:
+    # The StatefulSet's alert came first; each dependant's alert explains the others of its service
+    # and is explained by the database's: none of them is the root of the rest.
+    dependants = _dependants(30)
+    assignments = _one_by_one([_replicas_short(), _database_down(), *dependants])
+    assert len({a.incident_id for a in assignments}) == 1
+    assert [a for a in assignments if a.new_root] == []
+    assert all(a.role != "root" for a in assignments[2:])
+
+
+def test_the_database_outage_is_one_incident_in_any_order_of_its_first_alerts() -> None:
+    # A dependant reaching the index before the database's own alerts must not leave the
+    # StatefulSet's alert in an incident of its own.
+    first = [_database_down(), _replicas_short(), *_dependants(1)]
+    rest = _dependants(7)[1:]
+    for order in itertools.permutations(first):
+        assignments = _one_by_one([*order, *rest])
+        assert len({a.incident_id for a in assignments}) == 1, [m.alert.labels["alertname"] for m in order]
+        assert sum(a.new_root for a in assignments) <= 1
+
+
+def test_an_alert_saying_only_what_the_root_says_leaves_the_root_in_place() -> None:
+    # The database's pod is down and explains the dependants; the StatefulSet short of a replica after
+    # it names the same database, nothing more.
+    down, short = _database_down(), _replicas_short()
+    dependant = _dependants(1)[0]
+    assignments = _one_by_one([dependant, down, short])
+    assert [a.new_root for a in assignments] == [False, True, False]
+    assert assignments[2].role != "root"
