@@ -8,7 +8,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
 import schemas
-from schemas import EnrichedAlert, RawAlert
+from schemas import EnrichedAlert, RawAlert, SourceErrorKind
 from services.enricher._cache import TtlCache
 from services.enricher._enrich import Enricher, Limits
 from services.enricher._logs import log_limits_from
@@ -51,15 +51,15 @@ def count_errors(registry: CollectorRegistry) -> Callable[[EnrichedAlert], None]
         registry=registry,
     )
 
-    children: dict[tuple[str, str], Counter] = {}
+    children: dict[tuple[str, SourceErrorKind], Counter] = {}
 
     def record(enriched: EnrichedAlert) -> None:
         for error in enriched.evidence.errors:
-            key = (error.source, error.kind.value)
+            # A label lookup per error is measurable when every alert records two (even ``kind.value`` is).
+            key = (error.source, error.kind)
             child = children.get(key)
             if child is None:
-                # A label lookup per error is measurable when every alert records two.
-                child = children[key] = errors.labels(*key)
+                child = children[key] = errors.labels(error.source, error.kind.value)
             child.inc()
 
     return record

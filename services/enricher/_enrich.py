@@ -6,6 +6,7 @@ Every failure of a source ends up in ``evidence.errors``; nothing here fails the
 from __future__ import annotations
 
 import asyncio
+import functools
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,9 +40,15 @@ class Limits:
     min_step_seconds: float = 15.0
 
 
+@functools.cache
+def _minutes(minutes: float) -> timedelta:
+    # Made from a float, a timedelta costs as much as the rest of the window; the setting is one value.
+    return timedelta(minutes=minutes)
+
+
 def alert_window(alert: Alert, limits: Limits, now: datetime) -> Window:
     """``window_minutes`` either side of startsAt, clipped to now, aligned to the step for the cache."""
-    span = timedelta(minutes=limits.window_minutes)
+    span = _minutes(limits.window_minutes)
     end = min(alert.starts_at + span, now).timestamp()
     start = min((alert.starts_at - span).timestamp(), end - 60)
     # Resolution follows the window, not MAX_METRICS_POINTS: down-sampling keeps the extremes,
@@ -76,6 +83,8 @@ class Enricher:
             )
             for source in missing
         ]
+        # So the same redaction too: done once here (the same list when there is nothing to redact).
+        self._not_configured_redacted = redact_value(self._not_configured, self._redactor)
         self._clock = clock
 
     @property
@@ -90,6 +99,14 @@ class Enricher:
         # Sources are queried with the alert as it came; what leaves the stage has its secrets removed:
         # every line quoted from the sources, and the alert's labels and annotations unless ingest did.
         if raw.redacted:
+            if not self._sources:
+                # Nothing was read: the evidence holds no string but the not-configured errors'.
+                if self._not_configured_redacted is self._not_configured:
+                    return enriched
+                evidence = msgspec.structs.replace(
+                    enriched.evidence, errors=list(self._not_configured_redacted)
+                )
+                return msgspec.structs.replace(enriched, evidence=evidence)
             evidence = redact_value(enriched.evidence, self._redactor)
             return (
                 enriched

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import aiohttp
+import msgspec
 
 from schemas import Alert, LogSource, MetricEvidence
 from services.enricher._backend import Backend, BackendConfig
@@ -64,9 +65,11 @@ class SourceSettings(SettingsPart, kw_only=True, frozen=True):
 Entry = tuple[float, str]
 
 
-@dataclass(frozen=True)
-class Window:
-    """The alert's evidence window in unix seconds, aligned to ``step``."""
+class Window(msgspec.Struct, frozen=True):
+    """The alert's evidence window in unix seconds, aligned to ``step``.
+
+    A Struct rather than a frozen dataclass: one is made per alert, and the dataclass's
+    ``__init__`` cost a few µs of it."""
 
     start: float
     end: float

@@ -25,6 +25,7 @@ class NotifierMetrics:
             registry=registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self._bound: dict[tuple[str, str], Counter] = {}
 
     @classmethod
     def of(cls, registry: CollectorRegistry) -> Self:
@@ -33,4 +34,8 @@ class NotifierMetrics:
         return per_registry(registry, cls)
 
     def outcome(self, destination: str, outcome: str) -> None:
-        self.notifications.labels(destination, outcome).inc()
+        child = self._bound.get((destination, outcome))
+        if child is None:
+            # Bound once per pair: a label lookup per alert is measurable when all the notifier does is log.
+            child = self._bound[destination, outcome] = self.notifications.labels(destination, outcome)
+        child.inc()

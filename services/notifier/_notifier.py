@@ -34,7 +34,7 @@ from services.notifier._metrics import NotifierMetrics
 from services.notifier._pacing import Pacer
 from services.notifier._render import render
 from services.notifier._routes import Router, Target
-from services.notifier._view import AlertView, LinkSettings, view
+from services.notifier._view import AlertView, LinkSettings, alert_name, view
 from services.runtime import Reject, RetryLater, current_delivery
 
 # A held firing message comes back just after its quiet period ends.
@@ -87,24 +87,25 @@ class Notifier:
         # Attempts per delivery in this process, for logs; bounded, oldest forgotten first.
 
     async def handle(self, message: schemas.AnalyzedAlert) -> None:
-        v = view(message, self.links)
-        targets = self._targets(v)
+        targets = self._targets(message)
         if not targets:
             return None
-        if self.memory is not None and not v.resolved:
-            v = view(message, self.links, await self.memory.line(message))
+        resolved = message.alert.status == "resolved"
+        memory = await self.memory.line(message) if self.memory is not None and not resolved else ""
+        v = view(message, self.links, memory)
         if v.resolved and any(t.flap_guard_seconds > 0 for t in targets):
             await self.ledger.mark_resolved(message.alert)
         outcomes = await asyncio.gather(*(self._deliver(target, v) for target in targets))
         settle(list(outcomes))
         return None
 
-    def _targets(self, v: AlertView) -> list[Target]:
+    def _targets(self, message: schemas.AnalyzedAlert) -> list[Target]:
         """Where the alert goes; when nowhere, it is logged (or skipped, for a replay) here."""
-        message = v.message
         if message.replay is not None and not message.replay.notify:
             logger.info(
-                "replayed alert {} not notified (replay {} did not ask for it)", v.name, message.replay.id
+                "replayed alert {} not notified (replay {} did not ask for it)",
+                alert_name(message.alert),
+                message.replay.id,
             )
             self.metrics.outcome("-", "suppressed_replay")
             return []
@@ -113,11 +114,18 @@ class Notifier:
         if grouped and not targets:
             assert message.incident is not None
             logger.info(
-                "{} is part of incident {}: its incident's messages carry it", v.name, message.incident.id
+                "{} is part of incident {}: its incident's messages carry it",
+                alert_name(message.alert),
+                message.incident.id,
             )
             self.metrics.outcome("-", "grouped")
         elif not targets:
-            logger.info("no destination configured for this alert:\n{}", summary_lines(v))
+            # The view and its lines are made only when INFO is written: they are most of the work
+            # when all this stage does is log.
+            logger.opt(lazy=True).info(
+                "no destination configured for this alert:\n{}",
+                lambda: summary_lines(view(message, self.links)),
+            )
             self.metrics.outcome("-", "logged")
         return targets
 

@@ -44,7 +44,7 @@ class AlertView:
 
     @property
     def name(self) -> str:
-        return self.alert.labels.get("alertname", "unnamed alert")
+        return alert_name(self.alert)
 
     @property
     def severity(self) -> str:
@@ -100,6 +100,10 @@ class AlertView:
         a = self.analysis
         text = f"{a.analyzer} ({a.model})" if a.model else a.analyzer
         return f"{text}, degraded: {a.degraded_reason or 'LLM unavailable'}" if a.degraded else text
+
+
+def alert_name(alert: schemas.Alert) -> str:
+    return alert.labels.get("alertname", "unnamed alert")
 
 
 def is_web_url(url: str) -> bool:

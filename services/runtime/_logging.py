@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import sys
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -18,7 +20,43 @@ _TEXT_FORMAT = (
 _TRACED_TEXT_FORMAT = _TEXT_FORMAT.replace("{extra[alert_id]} ", "{extra[alert_id]} {extra[trace_id]} ")
 
 
-def _add_trace_id(record: Any) -> None:
+# The alert being handled, named on every line logged meanwhile. loguru's ``contextualize`` would do
+# the same at several times the cost per message (two lock round trips and a dict copy, paid
+# whether or not a line is written); this is read only when a line is.
+_alert_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("alert_id", default=None)
+
+
+def about_alert(alert_id: str) -> _AboutAlert:
+    """Within the block, log lines carry ``alert_id`` (once ``configure_logging`` has run)."""
+    return _AboutAlert(alert_id)
+
+
+class _AboutAlert:
+    """A class rather than a generator: entered once per message."""
+
+    __slots__ = ("alert_id", "token")
+
+    def __init__(self, alert_id: str) -> None:
+        self.alert_id = alert_id
+
+    def __enter__(self) -> None:
+        self.token = _alert_id.set(self.alert_id)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _: TracebackType | None
+    ) -> None:
+        _alert_id.reset(self.token)
+
+
+def _add_alert_id(record: Any) -> None:
+    alert_id = _alert_id.get()
+    # A value bound by the caller (``logger.bind``/``contextualize``) is the more specific one.
+    if alert_id is not None and record["extra"].get("alert_id", "-") == "-":
+        record["extra"]["alert_id"] = alert_id
+
+
+def _add_alert_and_trace_ids(record: Any) -> None:
+    _add_alert_id(record)
     record["extra"]["trace_id"] = current_trace_id() or "-"
 
 
@@ -39,7 +77,8 @@ def configure_logging(stage: str, level: str = "INFO", fmt: str = "text") -> Non
     """Replace loguru's default sink; safe to call again (tests start several stages)."""
     logger.remove()
     traced = tracing_enabled()
-    logger.configure(extra={"stage": stage, "alert_id": "-"}, patcher=_add_trace_id if traced else None)
+    patcher = _add_alert_and_trace_ids if traced else _add_alert_id
+    logger.configure(extra={"stage": stage, "alert_id": "-"}, patcher=patcher)
     # diagnose=False: a traceback must never print local variables (settings, credentials).
     if fmt == "json":
         logger.add(_json_sink, level=level.upper(), diagnose=False)

@@ -44,8 +44,10 @@ class Publisher:
         self.waiting: dict[str, asyncio.Future[PubAck]] = {}
         self.sent = 0
         self.sub: Subscription | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # looked up once: every publish makes a future
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.prefix = self.nc.new_inbox() + "."
         self.sub = await self.nc.subscribe(self.prefix + "*", cb=self._answered)
 
@@ -53,7 +55,7 @@ class Publisher:
         """Send; the future resolves with JetStream's ack or fails with PublishFailed."""
         self.sent += 1
         reply = f"{self.prefix}{self.sent}"
-        future: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[PubAck] = (self.loop or asyncio.get_running_loop()).create_future()
         self.waiting[reply] = future
         try:
             await self.nc.publish(subject, payload, reply=reply, headers=headers)

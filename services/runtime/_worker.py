@@ -44,6 +44,7 @@ from nats.aio.msg import Msg
 import schemas
 from services.runtime._errors import Reject
 from services.runtime._failures import PUBLISH_TIMEOUT_SECONDS, Failures
+from services.runtime._logging import about_alert
 from services.runtime._metrics import StageMetrics
 from services.runtime._publish import PubAck, Publisher
 from services.runtime._pull import ContinuousPull
@@ -167,6 +168,7 @@ class Worker:
         for msg in messages:
             self.running[id(msg)] = (msg, received)
         self.metrics.in_flight.inc(len(messages))
+        acked = 0  # counted once per batch: a counter's lock and checks per message are measurable
         try:
             pending: list[Pending] = []
             decoded = await self._prepare(messages)
@@ -182,11 +184,13 @@ class Worker:
             for msg, alert_id, attempts, future, headers in pending:
                 answer = None if future is None else next(answers)
                 if isinstance(answer, BaseException):
-                    with logger.contextualize(alert_id=alert_id):
+                    with about_alert(alert_id):
                         await self._failed(msg, answer, attempts, headers)
-                else:
-                    await self._ack(msg)
+                elif await self._ack(msg):
+                    acked += 1
         finally:
+            if acked:
+                self.metrics.ok.inc(acked)
             # Also when cancelled at shutdown: what was not settled comes back after ack_wait.
             for msg in messages:
                 self.running.pop(id(msg), None)
@@ -212,7 +216,7 @@ class Worker:
             for msg in failed:
                 with (
                     traced_handling(self.name, msg.headers),
-                    logger.contextualize(alert_id=decoded[id(msg)].id),
+                    about_alert(decoded[id(msg)].id),
                 ):
                     await self._failed(msg, exc, deliveries(msg))
                 del decoded[id(msg)]
@@ -229,7 +233,7 @@ class Worker:
             except Reject as exc:
                 await self._failed(msg, exc, attempts)
                 return None
-            with logger.contextualize(alert_id=message.id):
+            with about_alert(message.id):
                 try:
                     if attempts > self.settings.max_deliver:
                         # Reached only when earlier attempts died with the process (e.g. killed mid-handle).
@@ -253,15 +257,16 @@ class Worker:
             # RecursionError: JSON nested deeper than the decoder follows; retrying cannot help.
             raise Reject(f"cannot decode {self.input_type.__name__}: {exc}", error_type="decode") from None
 
-    async def _ack(self, msg: Msg) -> None:
+    async def _ack(self, msg: Msg) -> bool:
+        """True when acked (the caller counts it)."""
         try:
             await msg.ack()
         except Exception as exc:
             # Published already: the redelivery after ack_wait is de-duplicated downstream.
             logger.warning("cannot ack ({}); it comes back after ack_wait", type(exc).__name__)
-            return
-        self.metrics.ok.inc()
+            return False
         self._settled(msg)
+        return True
 
     def _settled(self, msg: Msg) -> None:
         """Acked, retried or dead-lettered: the one place the handler latency is measured."""

@@ -8,10 +8,12 @@ from typing import Any
 
 import aiohttp
 import nats
+import orjson
 import pytest
+from loguru import logger
 
 import schemas
-from services.runtime import Handler, Reject, Runtime, StageSettings, StageSpec, provision
+from services.runtime import Handler, Reject, Runtime, StageSettings, StageSpec, configure_logging, provision
 from tests.integration.runtime.test_stage import enriched, fast_settings, publish_raw, raw_alert
 from tests.support.nats_server import NatsServer
 from tests.support.services import running_stage
@@ -106,3 +108,28 @@ async def test_a_result_jetstream_does_not_store_is_not_acked_but_retried_then_d
     assert figures["aiops_messages_total:retry"] == 2
     assert figures["aiops_messages_total:dead"] == 1
     assert figures["aiops_handler_seconds_count"] == 3
+
+
+@pytest.mark.parametrize("kind", HANDLER_KINDS)
+async def test_lines_logged_while_handling_or_failing_a_message_name_its_alert(
+    nats_server: NatsServer, js: Any, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("enricher", "INFO", "json")
+
+    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        logger.info("prometheus answered 503, evidence without metrics")
+        return enriched(message)
+
+    settings = fast_settings(nats_server.url, max_deliver=2)
+    await provision(js, settings)
+    message = raw_alert()
+    # Published nowhere: its failure is logged after the handling, when the publish goes unanswered.
+    async with running_stage(spec(kind, handle, output_subject="nowhere.enriched"), settings):
+        await publish_raw(js, schemas.encode(message), message.id)
+        await read_subject(js, schemas.DEAD, schemas.DeadLetter, count=1)
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    about = [
+        line for line in lines if "503" in line["msg"] or "retrying" in line["msg"] or "dead" in line["msg"]
+    ]
+    assert {line["msg"][:20] for line in about} >= {"prometheus answered ", "dead-lettered after "}
+    assert {line.get("alert_id") for line in about} == {message.id}
