@@ -6,13 +6,15 @@ span, which is the parent of the analyst's, then the notifier's, then its posts.
 
 With no ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) nothing is imported or
 set up and every helper returns at its first line. The standard ``OTEL_*`` variables
-(sampler, batch delay, headers, service name) are read by the SDK itself.
+(sampler, headers, service name) are read by the SDK itself, the batching ones
+(``OTEL_BSP_*``) by _span_queue.py.
 
 What tracing costs is paid per recorded span, so the hot path keeps that small: the headers
 are written and read here rather than through the SDK's propagator API; a message whose
 trace was not sampled upstream gets no span (its context is forwarded as it came, which is
 what a parent-based sampler would decide anyway); a stage's span under a sampled parent is a
-``StageSpan`` (_span.py) rather than the SDK's; and spans are encoded for export by _otlp.py.
+``StageSpan`` record (_span.py) rather than the SDK's, queued and exported by a thread of ours
+(_span_queue.py) beside the SDK's spans, and encoded for export by _otlp.py.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import contextlib
 import contextvars
 import os
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from schemas import MSG_ID_HEADER
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
+
+    from services.runtime._span import StageSpan
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
@@ -39,6 +43,7 @@ _follows_parent = False  # the sampler records a span only when the parent was s
 _propagator: Any = None
 # What the hot path calls, imported and bound by setup_tracing (an import statement per call costs).
 _otel: Any = None
+_StageSpan: Any = None  # the class, once set up: the hot path tests ``type(span) is _StageSpan``
 # What the message being handled continues: its trace context when unsampled (passed on unchanged),
 # or its StageSpan, kept out of OpenTelemetry's context (attaching to it costs a few µs a message);
 # None: ask OpenTelemetry's context (a span of the SDK's, or none).
@@ -55,29 +60,35 @@ def _wanted(environ: Mapping[str, str] = os.environ) -> bool:
 
 def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool:
     """Start exporting spans over OTLP/HTTP when an endpoint is set; True when tracing is on."""
-    global _tracer, _provider, _follows_parent, _propagator, _otel
+    global _tracer, _provider, _follows_parent, _propagator, _otel, _StageSpan
     if _tracer is not None or not _wanted(environ):
         return _tracer is not None
-    from functools import partial
     from types import SimpleNamespace
 
     from opentelemetry import context, trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.sampling import ParentBased
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import SpanKind, StatusCode
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    from services.runtime._otlp import DirectOTLPSpanExporter
-    from services.runtime._span import StageSpan, remote_parent
+    from services.runtime._otlp import DirectOTLPSpanExporter, encode_ended
+    from services.runtime._span import StageSpan, normal_tracestate, sampled_parent
+    from services.runtime._span_queue import SpanQueue
 
     named = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": f"aiops-{service}"}
     # The SDK flushes what is still queued when the process exits (SIGTERM included).
     _provider = TracerProvider(resource=Resource.create(named))
-    processor = BatchSpanProcessor(DirectOTLPSpanExporter())
-    _provider.add_span_processor(processor)
+    # One queue and export thread for the SDK's spans and the stages' records alike.
+    scope = InstrumentationScope("aiops")
+    exporter = DirectOTLPSpanExporter((_provider.resource, scope))
+    queue = SpanQueue(exporter, environ)
+    _provider.add_span_processor(queue)
+
+    def ended(span: StageSpan) -> None:
+        queue.add(encode_ended(span))
+
     trace.set_tracer_provider(_provider)
     _tracer = _provider.get_tracer("aiops")
     _follows_parent = isinstance(_provider.sampler, ParentBased)
@@ -89,13 +100,24 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool
         current_span=trace.get_current_span,
         consumer=SpanKind.CONSUMER,
         error=StatusCode.ERROR,
-        remote_parent=remote_parent,
+        sampled_parent=sampled_parent,
+        normal_tracestate=normal_tracestate,
         # A stage's span under a sampled parent: what a parent-based sampler records anyway.
-        stage_span=partial(
-            StageSpan, resource=_provider.resource, scope=InstrumentationScope("aiops"), processor=processor
+        stage_span=_stage_spans(
+            StageSpan, _provider.resource, scope, ended if exporter.direct else queue.add
         ),
     )
+    _StageSpan = StageSpan
     return True
+
+
+def _stage_spans(kind: Any, resource: Any, scope: Any, ended: Any) -> Any:
+    """Makes a stage's span with the provider's parts bound (a closure: faster to call than a partial)."""
+
+    def stage_span(name: str, parent: str, state: str | None, attributes: dict[str, str] | None) -> Any:
+        return kind(name, parent, state, attributes, resource, scope, ended)
+
+    return stage_span
 
 
 def tracing_enabled() -> bool:
@@ -144,9 +166,10 @@ class _Handling:
         # One attribute: the message id names the alert (and the stage that published it).
         message_id = headers.get(MSG_ID_HEADER)
         attributes = {"messaging.message.id": message_id} if message_id else None
-        parent = _otel.remote_parent(traceparent, headers.get(TRACESTATE)) if traceparent else None
-        if parent is not None and _follows_parent:
-            self.span = _otel.stage_span(self.stage, parent, attributes)
+        if traceparent and _follows_parent and _otel.sampled_parent(traceparent):
+            state = headers.get(TRACESTATE)
+            state = _otel.normal_tracestate(state) if state else None
+            self.span = _otel.stage_span(self.stage, traceparent, state, attributes)
             self.token = _handling.set(self.span)
         else:
             # A new trace (no parent, or one only the SDK's propagator reads), or a sampler of another kind.
@@ -250,6 +273,12 @@ def add_trace_context(headers: dict[str, str]) -> dict[str, str]:
     if isinstance(current, dict):  # an unsampled trace's context, forwarded
         headers.update(current)
         return headers
+    if type(current) is _StageSpan:  # its header written once, when it began
+        stage = cast("StageSpan", current)
+        headers[TRACEPARENT] = stage.traceparent
+        if stage.tracestate:
+            headers[TRACESTATE] = stage.tracestate
+        return headers
     context = (current or _otel.current_span()).get_span_context()
     if context.is_valid:
         headers[TRACEPARENT] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
@@ -265,5 +294,7 @@ def current_trace_id() -> str:
     current = _handling.get()
     if isinstance(current, dict):
         return current[TRACEPARENT][3:35]
+    if type(current) is _StageSpan:
+        return cast("StageSpan", current).trace_id
     context = (current or _otel.current_span()).get_span_context()
     return f"{context.trace_id:032x}" if context.is_valid else ""
