@@ -96,15 +96,17 @@ async def writes(backend: str, fresh: Fresh) -> bool:
 
 
 def _deferred(dialect: str) -> tuple[list[str], list[str]]:
-    """The migration's indexes and triggers on ``alerts``: dropped during a bulk load, created after."""
-    create, drop = [], []
+    """The indexes and triggers on ``alerts`` the migrations leave: dropped during a bulk load, created
+    after."""
+    created: dict[str, tuple[str, str]] = {}
     for migration in migrations(dialect):
         for statement in split_statements(migration.sql):
-            found = re.match(r"CREATE (INDEX|TRIGGER) (alerts_\w+)", statement)
-            if found:
-                create.append(statement)
-                drop.append(f"DROP {found[1]} {found[2]}")
-    return create, drop
+            # A statement may start with comment lines.
+            if found := re.search(r"^CREATE (INDEX|TRIGGER) (alerts_\w+)", statement, re.MULTILINE):
+                created[found[2]] = (statement, f"DROP {found[1]} {found[2]}")
+            elif found := re.search(r"^DROP (?:INDEX|TRIGGER) (alerts_\w+)", statement, re.MULTILINE):
+                created.pop(found[1], None)
+    return [create for create, _ in created.values()], [drop for _, drop in created.values()]
 
 
 async def load(history: History, count: int) -> float:

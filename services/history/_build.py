@@ -21,11 +21,22 @@ from services.runtime import Handler, Runtime, StageSpec
 Kind = Literal["alerts", "incidents", "feedback"]
 
 
+class _Group:
+    """Messages of the batches that arrived while another transaction ran: written together."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.written = False
+        self.error: Exception | None = None
+
+
 class BatchWriter:
     """``prepare`` writes a batch in one transaction; ``handle`` then only confirms each message.
 
-    The database unreachable fails the whole batch (each message retried: nothing is lost). Any other
-    error (a row the database refuses) sends the batch down one message at a time, so only the
+    Batches fetched while a transaction runs join one group, written by the next transaction: a
+    lagging consumer writes fewer, bigger transactions, each row cheaper, instead of queueing small
+    ones. The database unreachable fails the whole group (each message retried: nothing is lost). Any
+    other error (a row the database refuses) sends its batches down one message at a time, so only the
     offending message is retried and, at ``max_deliver``, dead-lettered.
     """
 
@@ -34,14 +45,30 @@ class BatchWriter:
         self.kind = kind
         self.rows = rows.labels(table=kind)
         self.written: set[int] = set()
+        self.lock = asyncio.Lock()
+        self.open: _Group | None = None
 
     async def prepare(self, messages: list[Any]) -> None:
-        try:
-            await self.history.write(**{self.kind: messages})
-        except HistoryUnavailable:
-            raise
-        except Exception as exc:
-            logger.warning("{}: batch of {} refused ({}); writing one by one", self.kind, len(messages), exc)
+        if not messages:
+            return
+        group = self.open = self.open or _Group()
+        group.messages.extend(messages)
+        async with self.lock:
+            # Whoever gets the lock first writes the group (cancelled meanwhile: the next one does).
+            if not group.written:
+                if self.open is group:
+                    self.open = None
+                try:
+                    await self.history.write(**{self.kind: group.messages})
+                except Exception as exc:
+                    group.error = exc
+                group.written = True
+        if isinstance(group.error, HistoryUnavailable):
+            raise group.error
+        if group.error is not None:
+            logger.warning(
+                "{}: batch of {} refused ({}); writing one by one", self.kind, len(messages), group.error
+            )
             return
         self.written.update(id(message) for message in messages)
         self.rows.inc(len(messages))

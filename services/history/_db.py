@@ -13,8 +13,24 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 Dialect = Literal["sqlite", "postgresql"]
 Params = Sequence[Any]
-# One statement and the parameter rows it runs with (executemany).
-Batch = list[tuple[str, list[Params]]]
+
+
+class Searchable(NamedTuple):
+    """An upsert into a table with free-text search over its ``search_text``, each row's first column its
+    ``id``. PostgreSQL runs it as any statement (its search column is generated); SQLite also keeps the
+    table's full-text index (``<table>_fts``) in step, in the same transaction."""
+
+    table: str
+    sql: str
+    rows: list[Params]
+
+
+# Statements and the parameter rows each runs with (executemany), in one transaction.
+Batch = list[tuple[str, list[Params]] | Searchable]
+
+
+def sql_and_rows(item: tuple[str, list[Params]] | Searchable) -> tuple[str, list[Params]]:
+    return (item.sql, item.rows) if isinstance(item, Searchable) else item
 
 
 class Migration(NamedTuple):

@@ -17,6 +17,7 @@ from services.history._db import (
     HistoryUnavailable,
     Migration,
     Params,
+    sql_and_rows,
 )
 
 
@@ -103,7 +104,8 @@ class PostgresDatabase:
             try:
                 counts = []
                 async with conn.transaction(), conn.cursor() as cursor:
-                    for sql, rows in batch:
+                    for item in batch:
+                        sql, rows = sql_and_rows(item)
                         if not rows:
                             continue
                         count = 0

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import schemas
 from services.history import _stats
-from services.history._db import Database, connect
+from services.history._db import Database, Params, connect
 from services.history._filters import alert_where, cursor, incident_where, limit_of
 from services.history._migrations import migrate as apply_migrations
 from services.history._rows import (
@@ -162,12 +162,12 @@ class History:
 
     async def purge(self, older_than: datetime) -> int:
         """Delete what is older (alerts received, incidents last updated, verdicts given); rows deleted."""
-        cutoff = micros(older_than)
+        cutoff: list[Params] = [(micros(older_than),)]
         counts = await self.db.run(
             [
-                ("DELETE FROM alerts WHERE received_at < ?", [(cutoff,)]),
-                ("DELETE FROM incidents WHERE updated_at < ?", [(cutoff,)]),
-                ("DELETE FROM feedback WHERE given_at < ?", [(cutoff,)]),
+                ("DELETE FROM alerts WHERE received_at < ?", cutoff),
+                ("DELETE FROM incidents WHERE updated_at < ?", cutoff),
+                ("DELETE FROM feedback WHERE given_at < ?", cutoff),
             ]
         )
         return sum(max(count, 0) for count in counts)

@@ -24,6 +24,10 @@ class HistorySettings(StageSettings, kw_only=True, frozen=True):
         float, doc("How long start-up waits for the database before giving up (the supervisor restarts it)")
     ] = 60.0
     health_port: Annotated[int, doc("Port of /healthz, /readyz and /metrics; 0 picks a free one")] = 8005
+    # Room for a lagging consumer to catch up in bigger transactions, each row of which costs less.
+    max_in_flight: Annotated[
+        int, doc("Messages one replica holds at once; what arrived during a write goes in the next one")
+    ] = 1024
     # A database outage is waited out, not dead-lettered: with the backoff's last step of 60 s,
     # 200 deliveries cover more than three hours.
     max_deliver: Annotated[

@@ -18,8 +18,11 @@ from services.history._db import (
     HistoryUnavailable,
     Migration,
     Params,
+    Searchable,
     split_statements,
+    sql_and_rows,
 )
+from services.history._sqlite_search import upsert_searchable
 
 R = TypeVar("R")
 
@@ -77,9 +80,20 @@ class SqliteDatabase:
 
     async def run(self, batch: Batch) -> list[int]:
         def work(conn: sqlite3.Connection) -> list[int]:
-            return [conn.executemany(sql, rows).rowcount for sql, rows in batch if rows]
+            counts = []
+            for item in batch:
+                sql, rows = sql_and_rows(item)
+                if not rows:
+                    continue
+                if isinstance(item, Searchable):
+                    counts.append(upsert_searchable(conn, item))
+                else:
+                    counts.append(conn.executemany(sql, rows).rowcount)
+            return counts
 
-        return await self._call(lambda: self._transaction(work))
+        # IMMEDIATE: the write lock before the first read (the full-text upkeep reads first), so another
+        # process' write (a rebuild, the console's verdicts) is waited for instead of failing the batch.
+        return await self._call(lambda: self._transaction(work, "BEGIN IMMEDIATE"))
 
     async def migrate(self, migrations: Sequence[Migration]) -> list[int]:
         def work(conn: sqlite3.Connection) -> list[int]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 
 import schemas
-from services.history._db import Batch, Params
+from services.history._db import Batch, Params, Searchable
 
 # One label or annotation value kept in full up to this many characters (a 10 MB annotation is clipped).
 MAX_VALUE_CHARS = 16_384
@@ -201,7 +201,7 @@ def write_batch(
 ) -> Batch:
     """The statements of one transaction writing these messages, each key once."""
     return [
-        (ALERT_UPSERT, newest([_storable(alert_row(message)) for message in alerts], 2)),
-        (INCIDENT_UPSERT, newest([_storable(incident_row(event)) for event in incidents], 1)),
+        Searchable("alerts", ALERT_UPSERT, newest([_storable(alert_row(message)) for message in alerts], 2)),
+        Searchable("incidents", INCIDENT_UPSERT, newest([_storable(incident_row(e)) for e in incidents], 1)),
         (FEEDBACK_UPSERT, newest([_storable(feedback_row(verdict)) for verdict in feedback], 6)),
     ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from services.history import AlertQuery, History, IncidentQuery
+from services.history._migrations import migrations
 from tests.support.history import T0, analyzed, incident_event, verdict
 
 
@@ -21,7 +23,7 @@ async def test_migrations_apply_once_even_when_processes_start_together(database
     again = await History.open(database_url)
     try:
         rows = await again.db.fetch("SELECT version FROM schema_migrations")
-        assert sorted(row[0] for row in rows) == [1]
+        assert sorted(row[0] for row in rows) == [m.version for m in migrations(again.db.dialect)]
         await again.write([analyzed(1)])
         assert await ids(opened[0]) == ["a0000001"]
     finally:
@@ -98,6 +100,27 @@ async def test_search_matches_whole_words_in_name_labels_and_analysis(history: H
     assert await ids(history, text="cpu") == ["a0000002"]
     assert await ids(history, text="checko") == []  # part of a word is not a word
     assert await ids(history, text="volume cpu") == []
+
+
+async def test_search_finds_an_alert_by_its_latest_analysis_only(history: History) -> None:
+    first = analyzed(1, summary="disk volume filling")
+    await history.write([first, analyzed(2, summary="disk latency")])
+    # A re-analysis of alert 1 beside a new alert, then a late redelivery of the first analysis.
+    relook = msgspec.structs.replace(
+        analyzed(1, summary="memory leak"), analyzed_at=first.analyzed_at + timedelta(minutes=1)
+    )
+    await history.write([analyzed(3, summary="disk errors"), relook])
+    await history.write([first])
+    assert await ids(history, text="leak") == ["a0000001"]
+    assert await ids(history, text="volume") == []
+    assert await ids(history, text="disk") == ["a0000003", "a0000002"]
+    incident = incident_event(sequence=1, title="checkout degraded")
+    await history.write(incidents=[incident])
+    await history.write(incidents=[incident_event(sequence=2, title="payments degraded"), incident])
+    searched = await history.incidents(IncidentQuery(text="checkout"))
+    assert [row.title for row in searched.items] == []
+    searched = await history.incidents(IncidentQuery(text="payments"))
+    assert [row.title for row in searched.items] == ["payments degraded"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,2 @@
+-- Nothing to change here: PostgreSQL's search column is generated from the row itself. SQLite's
+-- full-text tables are now kept in step by the writer, once per batch (see the SQLite migration).
