@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from services.cli._window import parse_duration, parse_when
+from services.cli._durations import parse_duration, parse_when
 
 __all__ = ["main"]
 

@@ -4,18 +4,19 @@ Each service is found where ``aiops up`` starts it: ingest on ``INGEST_PORT``, t
 ``<NAME>_HEALTH_PORT``, each defaulting to its settings class's port. The defaults are repeated here
 rather than imported because importing the services' settings loads every service's dependencies
 (two seconds for the analyst) and ``aiops status`` must answer within one; a unit test keeps them equal.
+For the same reason the requests are plain HTTP/1.0 over asyncio's streams rather than aiohttp, whose
+import alone costs a third of a second, and the Prometheus text parser is imported when first used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
 SERVICES = ("ingest", "enricher", "analyst", "notifier", "history", "console")
 # The pipeline works without these (a deployment may run neither): shown, but nothing listening is no problem.
@@ -78,6 +79,8 @@ class ServiceProbe:
 
 
 def parse_metrics(text: str) -> dict[str, list[Sample]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
     samples: dict[str, list[Sample]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -85,23 +88,42 @@ def parse_metrics(text: str) -> dict[str, list[Sample]]:
     return samples
 
 
+class NotListening(OSError):
+    """Nothing accepted the connection: refused, no route, or a host name that does not resolve."""
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {PROBE_SECONDS:g} s"
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, NotListening):
         return NOT_LISTENING
     return type(exc).__name__
 
 
-async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
-    async with http.get(url) as response:
-        return response.status, await response.text()
+async def _get(url: str) -> tuple[int, str]:
+    """(status, body) of a GET; HTTP/1.0, so the body comes whole (never chunked) and the server closes."""
+    parts = urlsplit(url)
+    async with asyncio.timeout(PROBE_SECONDS):
+        try:
+            reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+        except OSError as exc:
+            raise NotListening(str(exc)) from exc
+        try:
+            writer.write(f"GET {parts.path or '/'} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            status_line, *header_lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.lower().split(":", 1) for line in header_lines if ":" in line)
+            length = headers.get("content-length", "").strip()
+            body = await (reader.readexactly(int(length)) if length.isdigit() else reader.read())
+        finally:
+            writer.close()
+    return int(status_line.split(" ", 2)[1]), body.decode("utf-8", "replace")
 
 
-async def probe(http: aiohttp.ClientSession, name: str, url: str, metrics: bool = True) -> ServiceProbe:
+async def probe(name: str, url: str, metrics: bool = True) -> ServiceProbe:
     result = ServiceProbe(name, url)
     paths = ["/healthz", "/readyz"] + (["/metrics"] if metrics else [])
-    answers = await asyncio.gather(*(_get(http, url + path) for path in paths), return_exceptions=True)
+    answers = await asyncio.gather(*(_get(url + path) for path in paths), return_exceptions=True)
     health, ready = answers[0], answers[1]
     if isinstance(health, BaseException):
         result.reason = f"{_why(health)} ({url})"
@@ -127,7 +149,16 @@ def _reason_in(body: str) -> str:
 
 
 async def probe_all(urls: Mapping[str, str], metrics: bool = True) -> dict[str, ServiceProbe]:
-    timeout = aiohttp.ClientTimeout(total=PROBE_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        probes = await asyncio.gather(*(probe(http, name, url, metrics) for name, url in urls.items()))
+    probes = await asyncio.gather(*(probe(name, url, metrics) for name, url in urls.items()))
     return {p.name: p for p in probes}
+
+
+async def read_counters(urls: Mapping[str, str], of: Collection[str]) -> dict[str, ServiceProbe]:
+    """Only the /metrics of the services in ``of`` (the others are left empty): the counters of a rate."""
+    names = [name for name in urls if name in of]
+    answers = await asyncio.gather(*(_get(urls[name] + "/metrics") for name in names), return_exceptions=True)
+    probes = {name: ServiceProbe(name, url) for name, url in urls.items()}
+    for name, answer in zip(names, answers, strict=True):
+        if not isinstance(answer, BaseException) and answer[0] == 200:
+            probes[name].metrics = parse_metrics(answer[1])
+    return probes

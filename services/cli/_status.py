@@ -1,32 +1,38 @@
-"""What ``aiops status`` knows: one snapshot of the services and of JetStream, and a report from two.
+"""What ``aiops status`` knows: snapshots of the services and of JetStream, and the report from them.
 
-collect()  every service's /healthz, /readyz and /metrics, and the stream, the consumers and the
-           day's LLM tokens from NATS, all at once
-assess()   two snapshots -> the report: rates from their difference, and the problems that make
-           the command exit non-zero (a service down or not ready, NATS or the stream missing,
-           the LLM circuit breaker open). Dead letters and lag are shown, not failed on: they
-           are work to look at, not an outage.
+assess()   the report: every service's state from one full snapshot, rates from the counters of two
+           taken ONE_SHOT_RATE_SECONDS (or --interval) apart, and the problems that make the command
+           exit non-zero (a service down or not ready, NATS or the stream missing, the LLM circuit
+           breaker open). Dead letters and lag are shown, not failed on: they are work to look at, not
+           an outage.
+
+Pure: the probes are in ``_probes`` (HTTP) and ``_status_nats`` (JetStream).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from nats.aio.client import Client
-from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
-
 import schemas
-from services.cli._probes import NOT_LISTENING, OPTIONAL, PROBE_SECONDS, ServiceProbe, probe_all
-from services.runtime import CONSUMERS
+from services.cli._probes import NOT_LISTENING, OPTIONAL, ServiceProbe
 
 # Notifier outcomes that mean an analysis left the pipeline (posted, or written to the log).
 SENT = ("delivered", "logged")
+# The durable consumers (``runtime.CONSUMERS``, repeated so that status need not import the runtime;
+# a unit test keeps them equal): the pipeline's three stages, then their companions.
+CONSUMERS = (
+    "enricher",
+    "analyst",
+    "notifier",
+    "incidents",
+    "notifier-incidents",
+    "history",
+    "history-incidents",
+    "history-feedback",
+)
+# The services whose /metrics hold a counter behind a rate (the others' rates are the stream's counts).
+COUNTED = ("ingest", "notifier", "history")
 
 
 @dataclass
@@ -44,66 +50,6 @@ class Snapshot:
     services: dict[str, ServiceProbe]
     nats: NatsView
     took: float
-
-
-def _token_key(day: str) -> str:
-    # The key the analyst's SharedTally writes (services/analyst/_budget.py).
-    return f"tokens.{day}"
-
-
-async def _tokens_today(js: JetStreamContext, bucket: str) -> int | None:
-    try:
-        kv = await js.key_value(bucket)
-        entry = await kv.get(_token_key(datetime.now(UTC).date().isoformat()))
-    except BucketNotFoundError:
-        return None
-    except KeyNotFoundError:
-        return 0
-    try:
-        return int(entry.value or b"0")
-    except ValueError:
-        return None
-
-
-async def _consumer(js: JetStreamContext, name: str) -> dict[str, int] | str:
-    try:
-        info = await js.consumer_info(schemas.STREAM, name, timeout=PROBE_SECONDS)
-    except NotFoundError:
-        return "not created yet (the stage has never started)"
-    return {
-        "lag": info.num_pending or 0,
-        "ack_pending": info.num_ack_pending or 0,
-        "redelivered": info.num_redelivered or 0,
-    }
-
-
-async def read_nats(nc: Client | None, why_not: str, budget_bucket: str) -> NatsView:
-    if nc is None or not nc.is_connected:
-        return NatsView(error=why_not or "not connected")
-    js = nc.jetstream(timeout=PROBE_SECONDS)
-    try:
-        stream = await js.stream_info(schemas.STREAM, subjects_filter="alerts.>")
-    except NotFoundError:
-        return NatsView(error=f"stream {schemas.STREAM} missing: start any stage to create it")
-    except Exception as exc:
-        return NatsView(error=f"JetStream did not answer ({type(exc).__name__})")
-    consumers, tokens = await asyncio.gather(
-        asyncio.gather(*(_consumer(js, name) for name in CONSUMERS), return_exceptions=True),
-        _tokens_today(js, budget_bucket),
-        return_exceptions=True,
-    )
-    view = NatsView(subjects=dict(stream.state.subjects or {}), messages=stream.state.messages)
-    if not isinstance(consumers, BaseException):
-        for name, answer in zip(CONSUMERS, consumers, strict=True):
-            view.consumers[name] = answer if not isinstance(answer, BaseException) else type(answer).__name__
-    view.tokens_today = tokens if isinstance(tokens, int) else None
-    return view
-
-
-async def collect(urls: Mapping[str, str], nc: Client | None, why_not: str, budget_bucket: str) -> Snapshot:
-    started = time.monotonic()
-    services, nats_view = await asyncio.gather(probe_all(urls), read_nats(nc, why_not, budget_bucket))
-    return Snapshot(started, services, nats_view, time.monotonic() - started)
 
 
 def _per_second(before: float | None, after: float | None, seconds: float) -> float | None:
@@ -163,12 +109,17 @@ def _llm(analyst: ServiceProbe, tokens_today: int | None, daily_limit: int) -> d
     }
 
 
-def assess(before: Snapshot, now: Snapshot, daily_limit: int = 0) -> dict[str, Any]:
+def assess(
+    before: Snapshot, now: Snapshot, daily_limit: int = 0, state: Snapshot | None = None
+) -> dict[str, Any]:
+    """Rates from ``before`` to ``now``; everything else from ``state`` (default ``now``), a full snapshot
+    where ``now`` may hold only the counters (``COUNTED``'s /metrics and the stream's subjects)."""
     seconds = now.at - before.at
     counts_before, counts_now = _counts(before), _counts(now)
+    state = state or now
     problems: list[str] = []
     services: dict[str, dict[str, Any]] = {}
-    for name, probe in now.services.items():
+    for name, probe in state.services.items():
         row: dict[str, Any] = {"url": probe.url, "up": probe.up, "ready": probe.ready, "reason": probe.reason}
         if not probe.up and name in OPTIONAL and probe.reason.startswith(NOT_LISTENING):
             row["reason"] = f"not running ({probe.reason})"
@@ -179,27 +130,27 @@ def assess(before: Snapshot, now: Snapshot, daily_limit: int = 0) -> dict[str, A
         (in_a, out_a), (in_b, out_b) = counts_before[name], counts_now[name]
         row["in_per_s"] = _per_second(in_a, in_b, seconds)
         row["out_per_s"] = _per_second(out_a, out_b, seconds)
-        consumer = now.nats.consumers.get(name)
+        consumer = state.nats.consumers.get(name)
         if isinstance(consumer, dict):
             row.update(consumer)
-        elif consumer is not None and not now.nats.error:
+        elif consumer is not None and not state.nats.error:
             problems.append(f"{name} consumer: {consumer}")
         if name in CONSUMERS and probe.up:
             row["dead_lettered_since_start"] = int(probe.total("aiops_dead_letters_total"))
         services[name] = row
-    if now.nats.error:
-        problems.insert(0, f"NATS: {now.nats.error}")
-    llm = _llm(now.services["analyst"], now.nats.tokens_today, daily_limit)
+    if state.nats.error:
+        problems.insert(0, f"NATS: {state.nats.error}")
+    llm = _llm(state.services["analyst"], state.nats.tokens_today, daily_limit)
     if llm["breaker"] == "open":
         problems.append("analyst: the LLM circuit breaker is open; the rules analyst answers meanwhile")
     return {
         "healthy": not problems,
         "problems": problems,
         "services": services,
-        "dead_letters": now.nats.subjects.get(schemas.DEAD, 0) if not now.nats.error else None,
-        "stream_messages": now.nats.messages if not now.nats.error else None,
+        "dead_letters": state.nats.subjects.get(schemas.DEAD, 0) if not state.nats.error else None,
+        "stream_messages": state.nats.messages if not state.nats.error else None,
         "llm": llm,
-        "destinations": _destinations(now.services["notifier"]),
+        "destinations": _destinations(state.services["notifier"]),
         "rate_seconds": round(seconds, 2),
-        "took_ms": round(now.took * 1000, 1),
+        "took_ms": round(state.took * 1000, 1),
     }

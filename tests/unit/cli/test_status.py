@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-import msgspec
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import msgspec
+import orjson
+import pytest
+
+from services import runtime
 from services.analyst import AnalystSettings
 from services.cli._probes import DEFAULT_PORTS, SERVICES, ServiceProbe, parse_metrics, service_urls
-from services.cli._status import NatsView, Snapshot, assess
+from services.cli._status import CONSUMERS, NatsView, Snapshot, assess
 from services.cli._status_command import BUDGET_BUCKET
+from services.cli._status_nats import connection_options
 from services.console import ConsoleSettings
 from services.enricher import EnricherSettings
 from services.history import HistorySettings
 from services.ingest import IngestSettings
 from services.notifier import NotifierSettings
+from services.runtime._jetstream import nats_options
+
+REPO = Path(__file__).resolve().parents[3]
 
 ANALYST_METRICS = """
 # TYPE aiops_llm_breaker_open gauge
@@ -134,3 +146,57 @@ def test_defaults_are_the_services_own() -> None:
         "console": default(ConsoleSettings, "console_port"),
     } == DEFAULT_PORTS
     assert default(AnalystSettings, "llm_budget_bucket") == BUDGET_BUCKET
+
+
+def test_a_one_shot_report_shows_the_full_snapshot_and_rates_from_the_counters_read_after_it() -> None:
+    full = snapshot(10.0, 100, 90, 80, down=("history",))
+    # The second reading holds only counters: the stream's subjects and the COUNTED services' /metrics.
+    counters = {name: probe(name, up=False, ready=False) for name in SERVICES}
+    counters["notifier"].metrics = parse_metrics(NOTIFIER_METRICS.format(delivered=85))
+    later = Snapshot(
+        10.5, counters, NatsView(subjects={"alerts.raw": 110, "alerts.analyzed": 95}), took=0.002
+    )
+    report = assess(full, later, state=full)
+    assert report["healthy"] is True  # nothing in the counters' reading says a service is down
+    assert report["services"]["enricher"]["in_per_s"] == 20.0
+    assert report["services"]["notifier"]["out_per_s"] == 10.0
+    assert report["services"]["notifier"]["lag"] == 5
+    assert report["dead_letters"] == 2
+    assert (report["rate_seconds"], report["took_ms"]) == (0.5, 10.0)
+
+
+def test_consumers_are_the_runtimes_own() -> None:
+    # Repeated in the CLI so that `aiops status` need not import the runtime; kept equal here.
+    assert tuple(runtime.CONSUMERS) == CONSUMERS
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"NATS_URL": "nats://a:4222, nats://user:pw@b:4222", "NATS_CREDS": "/etc/x.creds", "NATS_TOKEN": "t"},
+    ],
+)
+def test_status_connects_as_every_service_does(env: dict[str, str]) -> None:
+    settings = runtime.load(runtime.NatsSettings, env)
+    assert connection_options(env, "aiops-cli-status") == nats_options(settings, "aiops-cli-status")
+
+
+def imported_by_status(nats_url: str) -> list[str]:
+    """Which of the slow imports loading `aiops status`'s modules pulls in, in a fresh interpreter."""
+    slow = ("aiohttp", "services.runtime", "loguru")
+    code = (
+        "import sys, orjson; import services.cli, services.cli._status_command, services.cli._status_nats; "
+        f"print(orjson.dumps([m for m in {slow!r} if m in sys.modules]).decode())"
+    )
+    env = {**os.environ, "NATS_URL": nats_url}
+    answer = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, check=True, timeout=60
+    )
+    return list(orjson.loads(answer.stdout))
+
+
+def test_status_imports_neither_aiohttp_nor_the_runtime_unless_nats_is_reached_over_websockets() -> None:
+    # aiohttp's import alone is a third of `aiops status`'s second; nats-py needs it for ws:// only.
+    assert imported_by_status("nats://127.0.0.1:4222") == []
+    assert "aiohttp" in imported_by_status("ws://127.0.0.1:8080")
