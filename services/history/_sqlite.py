@@ -22,7 +22,7 @@ from services.history._db import (
     split_statements,
     sql_and_rows,
 )
-from services.history._sqlite_search import upsert_searchable
+from services.history._sqlite_search import in_sqlite, upsert_searchable
 
 R = TypeVar("R")
 
@@ -88,7 +88,7 @@ class SqliteDatabase:
                 if isinstance(item, Searchable):
                     counts.append(upsert_searchable(conn, item))
                 else:
-                    counts.append(conn.executemany(sql, rows).rowcount)
+                    counts.append(conn.executemany(in_sqlite(sql), rows).rowcount)
             return counts
 
         # IMMEDIATE: the write lock before the first read (the full-text upkeep reads first), so another

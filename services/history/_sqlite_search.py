@@ -8,11 +8,20 @@ words go in with one statement, in the upsert's transaction.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 import msgspec
 
 from services.history._db import Searchable
+
+
+@functools.cache
+def in_sqlite(sql: str) -> str:
+    """A statement in SQLite's words: the upserts' "row changed" test (``IS DISTINCT FROM``) exists in
+    SQLite only since 3.39 (Ubuntu 22.04 ships 3.37); ``IS NOT`` between row values is the same test
+    there, and has been since 3.15."""
+    return sql.replace(" IS DISTINCT FROM ", " IS NOT ")
 
 
 def upsert_searchable(conn: sqlite3.Connection, item: Searchable) -> int:
@@ -29,12 +38,12 @@ def upsert_searchable(conn: sqlite3.Connection, item: Searchable) -> int:
         conn.execute(
             f"INSERT INTO {table}_fts ({table}_fts, rowid, search_text) SELECT 'delete', {of_batch}", ids
         )
-        changed = conn.executemany(item.sql, item.rows).rowcount
+        changed = conn.executemany(in_sqlite(item.sql), item.rows).rowcount
         conn.execute(f"INSERT INTO {table}_fts (rowid, search_text) SELECT {of_batch}", ids)
         return changed
     # All new: each insert takes the next ``seq``, so the batch's rows are those above the highest one now.
     (last,) = conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()
-    changed = conn.executemany(item.sql, item.rows).rowcount
+    changed = conn.executemany(in_sqlite(item.sql), item.rows).rowcount
     conn.execute(
         f"INSERT INTO {table}_fts (rowid, search_text) SELECT seq, search_text FROM {table} WHERE seq > ?",
         (last,),
