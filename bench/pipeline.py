@@ -244,9 +244,9 @@ FLOOR_INCIDENTS = 0.12
 GOAL_INCIDENTS = 0.6
 INCIDENTS = {"off": {"INCIDENTS_ENABLED": "false"}, "on": {"INCIDENTS_ENABLED": "true"}}
 # With the history service beside the stages (issue #13: the same goal, 0.6). On 2 cores it takes its
-# share of CPU (~390 µs per alert, as much as the analyst): ~0.40 on a quiet machine, so again a
-# regression floor with the goal printed beside it.
-FLOOR_HISTORY = 0.25
+# share of CPU (~230 µs per alert): 0.62 median on a quiet machine, rounds from 0.53. The floor sits
+# below the goal by that spread, so a noisy machine passes and a real regression does not.
+FLOOR_HISTORY = 0.5
 GOAL_HISTORY = 0.6
 
 
