@@ -14,9 +14,11 @@ from services.analyst._catalogue import Catalogue, Conditions, Rule
 from services.analyst._match import any_text, name_holds
 from services.analyst._view import AlertView
 
-MAX_SHAPES = 4096
+# Bounded for hostile input (made-up alert names, varied texts): about 6 MB at most; past the bound
+# a shape is computed each time (slower, never wrong).
+MAX_SHAPES = 1024
 # Distinct sets of present literals remembered per shape: alerts of one name mostly share one.
-MAX_PRESENT_SETS = 32
+MAX_PRESENT_SETS = 16
 # Looking up every literal costs in proportion to the text; past this many characters (logs) it
 # costs more than ``match``'s own prefilter, which stops at the deciding rule and its rival.
 MAX_SCANNED_CHARS = 256

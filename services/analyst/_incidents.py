@@ -91,8 +91,10 @@ class Incidents:
         self._waiting: list[tuple[list[schemas.EnrichedAlert], asyncio.Future[None]]] = []
 
     def take(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis | None = None) -> Placed:
-        """The alert's place; ``analysis``, the rules' answer for it, is kept when it is a root's."""
-        if analysis is not None and self.roots is not None:
+        """The alert's place; ``analysis``, the rules' answer for it, is kept when it is a root's (only
+        a fresh rules answer: a reused or another analyzer's is not what the review would compute)."""
+        fresh_rules = analysis is not None and analysis.analyzer == "rules" and not analysis.reused
+        if fresh_rules and analysis is not None and self.roots is not None:
             self.roots.analysed(message, analysis)
         return self._placed.pop(message.id, Placed())
 

@@ -43,9 +43,11 @@ def rejoining(episode: str, record: MemberRecord, indexes: Mapping[str, OpenInde
     Its record says "root" when it opened the incident or became its root at the time; it takes the
     root only while its shard's index still names it so (``IndexEntry.root_alert``). A redelivered
     opener would otherwise take the root back from the alert that explained it, and each such member
-    counted after the root would announce a new root of its own."""
+    counted after the root would announce a new root of its own. Not the root, it is one of the members
+    the root explains ("caused"): an incident lists one root."""
     new_root = record.role == "root" and root_in(indexes.get(record.shard), record.incident) == episode
-    return Joining(episode, record.incident, record.role, tuple(record.signals), new_root=new_root)
+    role: schemas.MemberRole = "caused" if record.role == "root" and not new_root else record.role
+    return Joining(episode, record.incident, role, tuple(record.signals), new_root=new_root)
 
 
 def root_in(index: OpenIndex | None, incident: str) -> str:

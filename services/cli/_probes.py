@@ -11,6 +11,7 @@ import alone costs a third of a second, and the Prometheus text parser is import
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ NOT_LISTENING = "nothing listens there"
 # A service busy on a saturated machine answered /metrics in ~0.3 s (bench.status): a shorter wait
 # would call it down. One that has not answered in a second is in trouble, and status says so.
 PROBE_SECONDS = 1.0
+# A /metrics page of a busy service is tens of KB; a body without a length is read up to this.
+MAX_BODY = 16 * 1024 * 1024
 
 # One metric sample: its labels and its value.
 Sample = tuple[dict[str, str], float]
@@ -103,6 +106,8 @@ def _why(exc: BaseException) -> str:
 async def _get(url: str) -> tuple[int, str]:
     """(status, body) of a GET; HTTP/1.0, so the body comes whole (never chunked) and the server closes."""
     parts = urlsplit(url)
+    if parts.scheme != "http":
+        raise NotListening(f"only http:// is probed, not {parts.scheme}://")
     async with asyncio.timeout(PROBE_SECONDS):
         try:
             reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
@@ -114,9 +119,11 @@ async def _get(url: str) -> tuple[int, str]:
             status_line, *header_lines = head.decode("latin-1").split("\r\n")
             headers = dict(line.lower().split(":", 1) for line in header_lines if ":" in line)
             length = headers.get("content-length", "").strip()
-            body = await (reader.readexactly(int(length)) if length.isdigit() else reader.read())
+            body = await (reader.readexactly(int(length)) if length.isdigit() else reader.read(MAX_BODY))
         finally:
             writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
     return int(status_line.split(" ", 2)[1]), body.decode("utf-8", "replace")
 
 

@@ -41,7 +41,7 @@ _ONE_ROW = re.compile(r"VALUES (\((?:\?, )*\?\))")
 MAX_PARAMETERS = 65_535
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4)  # a statement of a full chunk is ~0.5 MB of text; batch sizes repeat
 def _many_rows(sql: str, count: int) -> str:
     """``sql``'s ``VALUES`` group repeated ``count`` times, numbered (a batch's size repeats: cached)."""
     found = _ONE_ROW.search(sql)

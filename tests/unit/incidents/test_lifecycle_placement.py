@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import schemas
-from services.analyst._placement import marked, sort_out
-from services.incidents import IndexEntry, Joining, MemberRecord, OpenIndex
+from services.analyst._placement import marked, member_of, sort_out
+from services.incidents import IndexEntry, Joining, MemberRecord, OpenIndex, join
 from services.incidents._store import bounded
 from tests.unit.incidents._alerts import T0, enriched
 
@@ -94,3 +94,26 @@ def test_a_rejoined_root_member_takes_the_root_only_while_the_index_names_it_the
     # An index that no longer has the incident names no root: nobody takes it by its record alone.
     joins, _ = sort_out([opener, node], records, {}, lambda alert: alert.starts_at, {})
     assert [joining.new_root for _, joining in joins["inc-1"]] == [False, False]
+
+
+def test_a_redelivered_opener_counted_after_its_root_is_listed_as_caused_not_as_a_second_root() -> None:
+    opener = enriched("KubePodNotReady", pod="web-1", node="n1")
+    node = enriched("KubeNodeNotReady", at=5, node="n1")
+    episodes = [schemas.episode_key(opener.alert), schemas.episode_key(node.alert)]
+    records: dict[str, MemberRecord | None] = {
+        episode: MemberRecord(incident="inc-1", role="root", shard="prod") for episode in episodes
+    }
+    entry = IndexEntry(id="inc-1", opened_at=T0, last_at=T0, root_alert=episodes[1])
+    joins, _ = sort_out(
+        [node, opener], records, {}, lambda alert: alert.starts_at, {"prod": OpenIndex(entries=[entry])}
+    )
+    state = None
+    for message, joining in sorted(joins["inc-1"], key=lambda pair: pair[1].new_root, reverse=True):
+        state = join(state, member_of(message), joining, T0 + timedelta(seconds=5), shard="prod")
+    assert state is not None
+    assert state.root is not None
+    assert state.root.alertname == "KubeNodeNotReady"
+    assert [(m.alertname, m.role) for m in state.members] == [
+        ("KubeNodeNotReady", "root"),
+        ("KubePodNotReady", "caused"),
+    ]
