@@ -179,11 +179,12 @@ def coverage_problems(manifests: list[Manifest]) -> list[str]:
         for kind, key in (("PodDisruptionBudget", "selector"), ("NetworkPolicy", "podSelector")):
             if not any(_selects(m.get("spec", {}).get(key), deployment) for m in _of(manifests, kind)):
                 found.append(f"stage {name}: no {kind} selects its pods")
-        if name == "ingest" and not any(
+        # The HTTP services (ingest, console) are reached by name, not through NATS.
+        if stages()[name].consumer is None and not any(
             _selects({"matchLabels": s["spec"].get("selector")}, deployment)
             for s in _of(manifests, "Service")
         ):
-            found.append("stage ingest: no Service selects its pods")
+            found.append(f"stage {name}: no Service selects its pods")
     return found
 
 

@@ -1,8 +1,9 @@
 """One NetworkPolicy per stage: what may reach it, and the only places it may reach.
 
-In: /metrics from ``metricsFrom`` on every stage, the webhook from ``webhookFrom`` on ingest, nothing
-else (kubelet probes are not subject to NetworkPolicy). Out: DNS, the NATS servers' client port, and
-the stage's own backends from values (Prometheus and Loki; the LLM; the notification destinations).
+In: /metrics from ``metricsFrom`` on every stage, the webhook from ``webhookFrom`` on ingest, the pages
+and API from ``consoleFrom`` on the console, nothing else (kubelet probes are not subject to
+NetworkPolicy). Out: DNS, the NATS servers' client port, and the stage's own backends from values
+(Prometheus and Loki; the LLM; the notification destinations; PostgreSQL for history and the console).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def _nats_servers(values: Values) -> dict[str, Any]:
 def network_policy(values: Values, stage: Stage) -> Manifest:
     port = [{"port": stage.port, "protocol": "TCP"}]
     peers = list(values.metrics_from)
-    if stage.name == "ingest":
-        peers += [peer for peer in values.webhook_from if peer not in peers]
+    clients = {"ingest": values.webhook_from, "console": values.console_from}.get(stage.name, [])
+    peers += [peer for peer in clients if peer not in peers]
     # A rule with no peers would admit every source, so no peers means no rule at all.
     ingress = [{"from": peers, "ports": port}] if peers else []
     egress = [_dns(), _nats_servers(values), *values.egress, *values.stages[stage.name].egress]

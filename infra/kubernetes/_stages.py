@@ -13,13 +13,14 @@ from functools import cache
 import msgspec
 
 from services.analyst._settings import AnalystSettings
+from services.console._settings import ConsoleSettings
 from services.enricher._settings import EnricherSettings
 from services.history._settings import HistorySettings
 from services.ingest._settings import IngestSettings
 from services.notifier._settings import NotifierSettings
 from services.runtime import CONSUMERS, describe
 
-STAGE_NAMES = ("ingest", "enricher", "analyst", "notifier", "history")
+STAGE_NAMES = ("ingest", "enricher", "analyst", "notifier", "history", "console")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class Stage:
     name: str
     port: int
     port_env: str
-    # The durable JetStream consumer it pulls from; None for ingest, which only publishes.
+    # The durable JetStream consumer it pulls from; None for the HTTP services (ingest, console), which
+    # people and Alertmanager reach through a Service instead.
     consumer: str | None
     secret_env: tuple[str, ...]
     plain_env: frozenset[str]
@@ -62,4 +64,5 @@ def stages() -> dict[str, Stage]:
         "analyst": _stage("analyst", AnalystSettings, "health_port"),
         "notifier": _stage("notifier", NotifierSettings, "health_port"),
         "history": _stage("history", HistorySettings, "health_port"),
+        "console": _stage("console", ConsoleSettings, "console_port"),
     }

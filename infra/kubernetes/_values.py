@@ -119,6 +119,7 @@ class Values(_Closed, frozen=True):
     egress: list[dict[str, Any]] = msgspec.field(default_factory=list)
     metrics_from: list[Peer] = msgspec.field(default_factory=list)
     webhook_from: list[Peer] = msgspec.field(default_factory=list)
+    console_from: list[Peer] = msgspec.field(default_factory=list)
     pod_annotations: dict[str, str] = msgspec.field(default_factory=dict)
     termination_grace_period_seconds: int = 30
 

@@ -1,4 +1,4 @@
-"""One stage's workload: its ConfigMap, Deployment, PodDisruptionBudget and (ingest) Service.
+"""One stage's workload: its ConfigMap, Deployment, PodDisruptionBudget and (ingest, console) Service.
 
 Every pod runs as the image's unprivileged user on a read-only root filesystem with no capabilities,
 which the Pod Security "restricted" profile requires; /tmp is the only writable path.

@@ -18,11 +18,12 @@ from infra.kubernetes import ValuesError, chart_values, load_values, problems, r
 from infra.kubernetes.__main__ import main
 from infra.kubernetes._render import project_version
 from infra.kubernetes._stages import stages
+from services.console._guard import OPEN_PATHS
 from services.runtime import CONSUMERS
 
 # A recent release kubernetes-validate ships schemas for; strict: unknown fields are errors too.
 KUBERNETES = "1.33"
-STAGES = ("ingest", "enricher", "analyst", "notifier")
+STAGES = ("ingest", "enricher", "analyst", "notifier", "console")
 Manifest = dict[str, Any]
 
 
@@ -73,6 +74,52 @@ def test_every_stage_has_a_deployment_budget_policy_and_autoscaler(manifests: li
     hpa = _find(manifests, "HorizontalPodAutoscaler", "aiops-ingest")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "aiops-ingest"
     assert _find(manifests, "Service", "aiops-ingest")["spec"]["ports"][0]["port"] == 8000
+
+
+def test_the_console_is_a_service_on_its_port_probed_without_a_login(manifests: list[Manifest]) -> None:
+    console = [m for m in manifests if m["metadata"]["name"] == "aiops-console"]
+    assert sorted(m["kind"] for m in console) == [
+        "ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service",
+    ]  # fmt: skip
+    for manifest in console:
+        kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
+    deployment = _find(manifests, "Deployment", "aiops-console")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["services.console"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert _find(manifests, "ConfigMap", "aiops-console")["data"]["CONSOLE_PORT"] == "8080"
+    # The kubelet has no token: a probe behind the console's login would restart it forever.
+    probed = {
+        container[probe]["httpGet"]["path"] for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    assert probed == {"/healthz", "/readyz"}
+    assert probed <= OPEN_PATHS
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    refs = {env["name"]: env["valueFrom"]["secretKeyRef"]["name"] for env in container["env"]}
+    assert {"DATABASE_URL", "CONSOLE_AUTH_TOKEN", "CONSOLE_SESSION_SECRET", "SLACK_SIGNING_SECRET"} <= set(
+        refs
+    )
+    assert set(refs.values()) == {"aiops"}
+    service = _find(manifests, "Service", "aiops-console")["spec"]
+    assert service["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+    assert service["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    # Not a durable consumer: a fixed replica count, no autoscaler.
+    assert deployment["spec"]["replicas"] == 1
+    assert not [m for m in console if m["kind"] in ("ScaledObject", "HorizontalPodAutoscaler")]
+    policy = _find(manifests, "NetworkPolicy", "aiops-console")["spec"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    assert {"podSelector": {}} in ingress["from"]
+    egress_ports = {port["port"] for rule in policy["egress"] for port in rule["ports"]}
+    assert egress_ports == {53, 4222, 5432}  # DNS, NATS, PostgreSQL; nothing outside the cluster
+
+
+def test_the_console_scaled_on_request_gets_a_cpu_autoscaler_never_a_scaled_object() -> None:
+    scaled = render(load_values(sets=["stages.console.scaling.enabled=true"]))
+    assert _find(scaled, "HorizontalPodAutoscaler", "aiops-console")["spec"]["maxReplicas"] >= 1
+    assert not [m for m in scaled if m["kind"] == "ScaledObject" and m["metadata"]["name"] == "aiops-console"]
+    assert "replicas" not in _find(scaled, "Deployment", "aiops-console")["spec"]
+    assert problems(scaled) == []
 
 
 @pytest.mark.parametrize("stage", ["enricher", "analyst", "notifier"])

@@ -218,6 +218,10 @@ CASES: dict[str, tuple[Breaker, str]] = {
         lambda m: _drop(m, "Service", "ingest"),
         "stage ingest: no Service selects its pods",
     ),
+    "console without a Service": (
+        lambda m: _drop(m, "Service", "console"),
+        "stage console: no Service selects its pods",
+    ),
     "stage missing": (
         lambda m: _drop(m, "Deployment", "enricher"),
         "stage enricher: 0 Deployments, expected 1",
