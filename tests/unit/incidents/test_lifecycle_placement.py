@@ -79,16 +79,23 @@ def test_an_index_too_big_for_one_value_keeps_the_grown_and_the_recent_incidents
     assert bounded(small) is small
 
 
-def test_a_rejoined_root_member_takes_the_root_only_while_the_index_names_it_the_root() -> None:
+def _opener_then_its_root() -> tuple[
+    schemas.EnrichedAlert, schemas.EnrichedAlert, dict[str, MemberRecord | None], dict[str, OpenIndex]
+]:
+    """A pod alert that opened inc-1 and the node alert that became its root; both records say "root"
+    (the opener's from when it opened the incident, the node's since), the index names the node."""
     opener = enriched("KubePodNotReady", pod="web-1", node="n1")
     node = enriched("KubeNodeNotReady", at=5, node="n1")
     episodes = [schemas.episode_key(opener.alert), schemas.episode_key(node.alert)]
-    # Both records say "root": the opener's from when it opened the incident, the node's since.
     records: dict[str, MemberRecord | None] = {
         episode: MemberRecord(incident="inc-1", role="root", shard="prod") for episode in episodes
     }
     entry = IndexEntry(id="inc-1", opened_at=T0, last_at=T0, root_alert=episodes[1])
-    indexes = {"prod": OpenIndex(entries=[entry])}
+    return opener, node, records, {"prod": OpenIndex(entries=[entry])}
+
+
+def test_a_rejoined_root_member_takes_the_root_only_while_the_index_names_it_the_root() -> None:
+    opener, node, records, indexes = _opener_then_its_root()
     joins, _ = sort_out([opener, node], records, {}, lambda alert: alert.starts_at, indexes)
     assert [joining.new_root for _, joining in joins["inc-1"]] == [False, True]
     # An index that no longer has the incident names no root: nobody takes it by its record alone.
@@ -97,16 +104,8 @@ def test_a_rejoined_root_member_takes_the_root_only_while_the_index_names_it_the
 
 
 def test_a_redelivered_opener_counted_after_its_root_is_listed_as_caused_not_as_a_second_root() -> None:
-    opener = enriched("KubePodNotReady", pod="web-1", node="n1")
-    node = enriched("KubeNodeNotReady", at=5, node="n1")
-    episodes = [schemas.episode_key(opener.alert), schemas.episode_key(node.alert)]
-    records: dict[str, MemberRecord | None] = {
-        episode: MemberRecord(incident="inc-1", role="root", shard="prod") for episode in episodes
-    }
-    entry = IndexEntry(id="inc-1", opened_at=T0, last_at=T0, root_alert=episodes[1])
-    joins, _ = sort_out(
-        [node, opener], records, {}, lambda alert: alert.starts_at, {"prod": OpenIndex(entries=[entry])}
-    )
+    opener, node, records, indexes = _opener_then_its_root()
+    joins, _ = sort_out([node, opener], records, {}, lambda alert: alert.starts_at, indexes)
     state = None
     for message, joining in sorted(joins["inc-1"], key=lambda pair: pair[1].new_root, reverse=True):
         state = join(state, member_of(message), joining, T0 + timedelta(seconds=5), shard="prod")
