@@ -25,7 +25,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench._intake_redaction import GATE_FLOOR, intake
+from bench._intake_redaction import GATE_FLOOR, Unredacted, intake
 from bench._report import heading, median, row
 from bench.enrichment import ALERTS
 from schemas import Alert, RawAlert
@@ -44,13 +44,6 @@ ADVERSARIAL_FLOOR = 40.0
 LINEAR_FLOOR = 3.0
 GROWTH = 4
 ROUNDS = 20
-
-
-class Unredacted(Redactor):
-    """Today's enricher: every text passes as it is."""
-
-    def redact(self, text: str) -> str:
-        return text
 
 
 def _incident() -> tuple[list[LogLine], float]:
