@@ -325,16 +325,22 @@ def report_off(n: int, m: dict[str, Any]) -> None:
         row(f"{name}: RSS after the run / CPU per alert", f"{mib:,.0f} MiB", f"{result['cpu'][name]:,.0f} µs")
 
 
+def _rounds_row(label: str, m: dict[str, Any], floor: float, goal: float) -> None:
+    """Each round's ratio, the median against its floor and goal, and the relay it was measured against."""
+    ratios, middle = m["ratios"], m["middle"]
+    row(
+        label,
+        " ".join(f"{r:.2f}" for r in ratios),
+        f"median {ratios[middle]:.2f} (floor {floor:.2f}, goal {goal:.2f}), "
+        f"relay of the same run {m['relay'][0]:,.0f} alerts/s",
+    )
+
+
 def report_on(n: int, m: dict[str, Any]) -> None:
     ratios, middle = m["ratios"], m["middle"]
-    (relay_rate, _), result = m["relay"], m["flood"]
+    result = m["flood"]
     heading(f"pipeline, incidents on: {n} distinct alerts, each its own incident (INCIDENTS_ENABLED=true)")
-    row(
-        "ratio pipeline, incidents on / relay, each round",
-        " ".join(f"{r:.2f}" for r in ratios),
-        f"median {ratios[middle]:.2f} (floor {FLOOR_INCIDENTS:.2f}, goal {GOAL_INCIDENTS:.2f}), "
-        f"relay of the same run {relay_rate:,.0f} alerts/s",
-    )
+    _rounds_row("ratio pipeline, incidents on / relay, each round", m, FLOOR_INCIDENTS, GOAL_INCIDENTS)
     row(
         "pipeline, incidents on (webhook -> notified)",
         f"{result['rate']:,.0f} alerts/s",
@@ -358,15 +364,9 @@ def report_on(n: int, m: dict[str, Any]) -> None:
 
 
 def report_history(n: int, m: dict[str, Any]) -> None:
-    ratios, middle = m["ratios"], m["middle"]
-    (relay_rate, _), result = m["relay"], m["flood"]
+    result = m["flood"]
     heading(f"pipeline with the history service writing every analysis (SQLite): {n} alerts")
-    row(
-        "ratio pipeline + history / relay, each round",
-        " ".join(f"{r:.2f}" for r in ratios),
-        f"median {ratios[middle]:.2f} (floor {FLOOR_HISTORY:.2f}, goal {GOAL_HISTORY:.2f}), "
-        f"relay of the same run {relay_rate:,.0f} alerts/s",
-    )
+    _rounds_row("ratio pipeline + history / relay, each round", m, FLOOR_HISTORY, GOAL_HISTORY)
     row("pipeline + history (webhook -> notified)", f"{result['rate']:,.0f} alerts/s")
     row(
         "history: RSS after the run / CPU per alert",
