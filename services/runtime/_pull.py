@@ -160,11 +160,8 @@ class ContinuousPull:
         if self._room(held) >= self.refill and time.monotonic() >= self.paused_until:
             return
         self.wake.clear()
-        # A timeout scope rather than wait_for, which makes a task per wait: a stage that keeps up
-        # with its input waits once per batch of a few messages.
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(LIVENESS_CHECK_SECONDS):
-                await self.wake.wait()
+            await asyncio.wait_for(self.wake.wait(), LIVENESS_CHECK_SECONDS)
         await self._check_liveness()
 
     async def _check_liveness(self) -> None:
