@@ -32,9 +32,12 @@ async def jetstream(url: str) -> AsyncIterator[JetStreamContext]:
 async def wait_until(check: Callable[[], Awaitable[bool]], within: float, what: str) -> float:
     """Poll an observable condition; returns the seconds it took."""
     started = time.monotonic()
-    async with asyncio.timeout(within):
-        while not await check():
-            await asyncio.sleep(0.05)
+    try:
+        async with asyncio.timeout(within):
+            while not await check():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise TimeoutError(f"{what}: not within {within:g} s") from None
     return time.monotonic() - started
 
 
@@ -69,6 +72,23 @@ async def wait_delivered(js: JetStreamContext, sink: Sink, ids: set[str], within
     except TimeoutError:
         missing = len(ids - set(sink.per_id()))
         raise AssertionError(f"{missing} of {len(ids)} alerts not delivered after {within}s") from None
+
+
+async def where_things_stand(js: JetStreamContext, sink: Sink, ids: set[str]) -> str:
+    """What a stalled scenario's failure message says: each consumer's backlog and the sink's count."""
+    parts = [f"sink has {len(ids & set(sink.per_id()))} of {len(ids)} accepted alerts"]
+    for name in CONSUMER_NAMES:
+        try:
+            info = await js.consumer_info(schemas.STREAM, name, timeout=2)
+        except Exception as exc:
+            parts.append(f"{name}: consumer info failed ({type(exc).__name__})")
+            continue
+        leader = info.cluster.leader if info.cluster else "-"
+        parts.append(
+            f"{name}: pending {info.num_pending}, ack pending {info.num_ack_pending}, "
+            f"redelivered {info.num_redelivered}, waiting requests {info.num_waiting}, leader {leader}"
+        )
+    return "; ".join(parts)
 
 
 async def analysed(js: JetStreamContext) -> Counter[str]:
