@@ -35,6 +35,7 @@ SILENCE_GRACE_SECONDS = 1.5
 LIVENESS_CHECK_SECONDS = 1.0
 # After the server refused or ended requests (409), or while disconnected: ask again after this.
 RETRY_PAUSE_SECONDS = 0.5
+DRAIN_SECONDS = 5.0
 
 STATUS = "Status"
 DESCRIPTION = "Description"
@@ -194,8 +195,10 @@ class ContinuousPull:
         subs = [sub for sub, _ in self.retired] + ([self.sub] if self.sub is not None else [])
         self.retired, self.sub = [], None
         for sub in subs:
+            # Bounded: nats-py's drain waits for a flush round trip and for every queued message's
+            # callback, and a stage that is stopping must stop even when the server does not answer.
             with contextlib.suppress(Exception):
-                await sub.drain()  # type: ignore[no-untyped-call]
+                await asyncio.wait_for(sub.drain(), DRAIN_SECONDS)  # type: ignore[no-untyped-call]
         left, self.arrived = self.arrived, []
         for msg in left:
             await self._hand_back(msg)
