@@ -74,6 +74,37 @@ def realistic(count: int, offset: int = 0) -> list[schemas.AnalyzedAlert]:
     return out
 
 
+def unenriched(count: int, offset: int = 0) -> list[schemas.AnalyzedAlert]:
+    """Analyses without metric or log evidence (no source configured, as in the pipeline bench): 2 KB of
+    JSON each, the rules analyst's evidence and remediation lines."""
+    errors = [
+        schemas.EnrichmentError(
+            source=source,
+            reason=f"{source.upper()}_URL is not set",
+            kind=schemas.SourceErrorKind.NOT_CONFIGURED,
+        )
+        for source in ("prometheus", "loki")
+    ]
+    rng = random.Random(offset)
+    out = []
+    for n in range(offset, offset + count):
+        name, node = rng.choice(ALERTNAMES), f"node-{n % 50}:9100"
+        message = analyzed(
+            n, alertname=name, labels={"instance": node, "job": "node-exporter", "severity": "warning"},
+            annotations={"summary": f"{name} on {node}", "description": f"{name} above its threshold for 5m"},
+            evidence=[f"alert {name}: {name} on {node}", f"the alert's name says {name!r}",
+                      "no metric or log evidence was available; judged from the alert alone",
+                      "enrichment prometheus unavailable: PROMETHEUS_URL is not set",
+                      "enrichment loki unavailable: LOKI_URL is not set"],
+            remediation=[f"Find the consumer: `kubectl top pod -A --sort-by=cpu | head` or `top` on {node}",
+                         "Check throttling at a container limit: `rate(container_cpu_cfs_throttled_periods"
+                         "_total[5m]) / rate(container_cpu_cfs_periods_total[5m])`",
+                         "Raise the limit, scale out, or stop the runaway process"],
+        )  # fmt: skip
+        out.append(msgspec.structs.replace(message, evidence=schemas.Evidence(errors=errors)))
+    return out
+
+
 EMPTY_BODY = zlib.compress(b"{}")
 INSERT = f"INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ({', '.join('?' for _ in ALERT_COLUMNS.split(','))})"
 

@@ -7,6 +7,10 @@ beforehand) into a table with only its primary key (``executemany`` on SQLite, m
 PostgreSQL, as history itself writes). Floors are ratios of the two (median of paired rounds);
 the absolute rates are printed for docs/benchmarks.md (the issue's goals: 3,000/s SQLite, 2,000/s PostgreSQL).
 
+CPU per analysis of the stage's own write path (``bench/_history_cpu.py``), SQLite, in-process: short and long
+analyses decoded from their JSON and written as the stage does; printed, not enforced (the pipeline bench's
+"history: CPU per alert" row is the figure it explains).
+
 Lists: BENCH_HISTORY_ROWS rows (default 1,000,000, generated with ``executemany``; the indexes are built
 after the load, as a restore would) and typical list and search queries timed around ``History.alerts``:
 the p95 of each kind is printed (the issue's goal: 150 ms), not enforced.
@@ -27,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from bench._history_cpu import cpu_per_analysis
 from bench._history_rows import INSERT, bulk_rows, realistic
 from bench._report import heading, percentile, row
 from services.history import AlertQuery, History
@@ -188,6 +193,7 @@ async def main() -> int:
             return f"sqlite:///{folder}/writes-{next(rounds)}.db"
 
         ok &= await writes("sqlite", sqlite_file)
+        await cpu_per_analysis(folder, BATCH)
         await latency("sqlite", f"sqlite:///{folder}/lists.db")
     missing = postgres_missing()
     if missing:

@@ -16,6 +16,7 @@ import schemas
 from services.history._db import HistoryUnavailable
 from services.history._queries import History
 from services.history._settings import HistorySettings
+from services.history._write import Received
 from services.runtime import Handler, Runtime, StageSpec
 
 Kind = Literal["alerts", "incidents", "feedback"]
@@ -140,12 +141,19 @@ async def _history(settings: HistorySettings, runtime: Runtime) -> tuple[History
     return _shared[key]
 
 
+def _received(data: bytes) -> Received:
+    return Received(schemas.decode(data, schemas.AnalyzedAlert), data)
+
+
 def _builder(kind: Kind) -> Any:
     async def build(settings: HistorySettings, runtime: Runtime) -> Handler:
         history, rows = await _history(settings, runtime)
         writer = BatchWriter(history, kind, rows)
         # A write is one round trip per batch, made in ``prepare``: the handler itself waits on nothing.
-        return Handler(writer.handle, inline=True, prepare=writer.prepare)
+        # An analysis is validated as any stage's input, and its row keeps the JSON it came as (encoding
+        # it again cost as much as the rest of its row).
+        decode = _received if kind == "alerts" else None
+        return Handler(writer.handle, inline=True, prepare=writer.prepare, decode=decode)
 
     return build
 

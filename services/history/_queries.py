@@ -24,7 +24,7 @@ from services.history._rows import (
     RuleNoise,
     Stats,
 )
-from services.history._write import message_of, micros, moment, write_batch
+from services.history._write import Received, message_of, micros, moment, write_batch
 
 M = TypeVar("M")
 
@@ -104,11 +104,12 @@ class History:
 
     async def write(
         self,
-        alerts: Sequence[schemas.AnalyzedAlert] = (),
+        alerts: Sequence[schemas.AnalyzedAlert | Received] = (),
         incidents: Sequence[schemas.IncidentEvent] = (),
         feedback: Sequence[schemas.Feedback] = (),
     ) -> None:
-        """All of them in one transaction, each upserted by id."""
+        """All of them in one transaction, each upserted by id (an alert ``Received`` is stored as the
+        JSON it arrived as)."""
         await self.db.run(write_batch(list(alerts), list(incidents), list(feedback)))
 
     async def alerts(self, query: AlertQuery) -> Page[AlertRow]:

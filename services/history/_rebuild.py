@@ -10,6 +10,7 @@ from typing import Any
 
 import schemas
 from services.history._queries import History
+from services.history._write import Received
 
 BATCH = 256
 
@@ -33,10 +34,12 @@ class Rebuilder:
 
     async def add(self, data: bytes) -> None:
         try:
-            self.pending.append(schemas.decode(data, self.message_type))
+            message = schemas.decode(data, self.message_type)
         except (schemas.DecodeError, schemas.ValidationError):
             self.skipped += 1
             return
+        # An analysis keeps the JSON it was stored as, as the stage keeps the one it received.
+        self.pending.append(Received(message, data) if self.argument == "alerts" else message)
         if len(self.pending) >= BATCH:
             await self.flush()
 

@@ -8,8 +8,9 @@ Text a person or a sender controls is clipped with a visible marker before it is
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
@@ -55,14 +56,37 @@ def clipped(message: schemas.AnalyzedAlert) -> schemas.AnalyzedAlert:
     return msgspec.structs.replace(message, alert=alert)
 
 
-def body(message: msgspec.Struct) -> bytes:
-    """What the ``body`` column holds: the message's JSON, compressed (fast level: a 9 KB analysis takes
-    1.5 KB, so a row needs no overflow pages and a million analyses fit in a couple of GB)."""
-    return zlib.compress(schemas.encode(message), 1)
+# A body up to this many bytes is stored as the JSON it is; a longer one, zlib-compressed. On a short
+# analysis (2 KB: no metric or log evidence) zlib costs more CPU than the bytes it saves cost the database
+# (40 µs against 10-15 µs a row, docs/benchmarks.md "History"), and the row still fits in a page; a long
+# one (9 KB of metric points and log templates) compresses to 1.5 KB, which pays on both counts.
+COMPRESS_ABOVE = 4096
+
+
+def body(data: bytes) -> bytes:
+    """What the ``body`` column holds for a message's JSON: as is when short and starting with "{" (as
+    ``message_of`` tells them apart), else compressed (fast level: no overflow pages)."""
+    return data if len(data) <= COMPRESS_ABOVE and data[:1] == b"{" else zlib.compress(data, 1)
 
 
 def message_of(stored: bytes, kind: type[M]) -> M:
-    return schemas.decode(zlib.decompress(stored), kind)
+    # A zlib stream never starts with "{" (its first byte is 0x?8), so rows of either kind, and those of
+    # versions that compressed every body, read alike.
+    return schemas.decode(stored if stored[:1] == b"{" else zlib.decompress(stored), kind)
+
+
+def stored_json(
+    message: schemas.AnalyzedAlert, data: bytes | None = None
+) -> tuple[schemas.AnalyzedAlert, bytes]:
+    """The message as stored (over-long values clipped) and its JSON: ``data``, the bytes it arrived as,
+    when nothing needs clipping. No value is longer than the whole text: a short one is not looked into."""
+    if data is None:
+        data = schemas.encode(message)
+    if len(data) > MAX_VALUE_CHARS:
+        kept = clipped(message)
+        if kept is not message:
+            return kept, schemas.encode(kept)
+    return message, data
 
 
 def service_of(labels: dict[str, str]) -> str:
@@ -94,8 +118,9 @@ def _upsert(table: str, columns: str, newer: str) -> str:
 ALERT_UPSERT = _upsert("alerts", ALERT_COLUMNS, "excluded.analyzed_at >= alerts.analyzed_at")
 
 
-def alert_row(message: schemas.AnalyzedAlert) -> Params:
-    message = clipped(message)
+def alert_row(message: schemas.AnalyzedAlert, data: bytes | None = None) -> Params:
+    """``data``: the message's JSON as received, stored as it is unless a value is clipped."""
+    message, data = stored_json(message, data)
     alert, analysis = message.alert, message.analysis
     labels = alert.labels
     alertname = labels.get("alertname", "")
@@ -103,7 +128,7 @@ def alert_row(message: schemas.AnalyzedAlert) -> Params:
         (alertname, " ".join(labels.values()), analysis.summary, analysis.root_cause,
          alert.annotations.get("summary", ""), alert.annotations.get("description", ""))
     )  # fmt: skip
-    return (
+    row = (
         message.id,
         micros(message.received_at),
         micros(message.analyzed_at),
@@ -125,8 +150,9 @@ def alert_row(message: schemas.AnalyzedAlert) -> Params:
         analysis.prompt_tokens,
         analysis.completion_tokens,
         search[:MAX_SEARCH_CHARS],
-        body(message),
+        body(data),
     )
+    return _storable(row, data)
 
 
 INCIDENT_COLUMNS = (
@@ -143,7 +169,8 @@ def incident_row(event: schemas.IncidentEvent) -> Params:
     cause = "" if analysis is None else analysis.root_cause
     names = " ".join(incident.alertnames)
     search = " ".join((incident.title, " ".join(incident.scope.values()), names, summary, cause))
-    return (
+    data = schemas.encode(event)
+    row = (
         incident.id,
         event.sequence,
         incident.status,
@@ -159,8 +186,9 @@ def incident_row(event: schemas.IncidentEvent) -> Params:
         incident.llm_calls,
         int(incident.degraded or (analysis is not None and analysis.degraded)),
         search[:MAX_SEARCH_CHARS],
-        body(event),
+        body(data),
     )
+    return _storable(row, data)
 
 
 FEEDBACK_COLUMNS = "target_id, id, target, verdict, category, corrected_category, given_at, body"
@@ -168,7 +196,8 @@ FEEDBACK_UPSERT = _upsert("feedback", FEEDBACK_COLUMNS, "excluded.given_at >= fe
 
 
 def feedback_row(verdict: schemas.Feedback) -> Params:
-    return (
+    data = schemas.encode(verdict)
+    row = (
         verdict.target_id,
         verdict.id,
         verdict.target,
@@ -176,13 +205,16 @@ def feedback_row(verdict: schemas.Feedback) -> Params:
         verdict.category,
         verdict.corrected_category or "",
         micros(verdict.given_at),
-        body(verdict),
+        body(data),
     )
+    return _storable(row, data)
 
 
-def _storable(row: Params) -> Params:
-    """PostgreSQL's text cannot hold NUL: a label carrying one must not make its alert unstorable."""
-    if not any(isinstance(value, str) and "\x00" in value for value in row):
+def _storable(row: Params, data: bytes) -> Params:
+    """PostgreSQL's text cannot hold NUL: a label carrying one must not make its alert unstorable.
+    ``data``, the message's JSON, holds every text of the row: without a NUL (JSON writes it ``\\u0000``)
+    there, the row has none."""
+    if b"\\u0000" not in data or not any(isinstance(value, str) and "\x00" in value for value in row):
         return row
     return tuple(value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in row)
 
@@ -198,14 +230,29 @@ def newest(rows: list[Params], version: int) -> list[Params]:
     return list(kept.values()) if len(kept) < len(rows) else rows
 
 
+class Received(NamedTuple):
+    """An analysis with the JSON it arrived as (the stage's messages): stored without encoding it again."""
+
+    message: schemas.AnalyzedAlert
+    data: bytes
+
+    @property
+    def id(self) -> str:
+        return self.message.id
+
+
+def _alert_row(item: schemas.AnalyzedAlert | Received) -> Params:
+    return alert_row(item.message, item.data) if isinstance(item, Received) else alert_row(item)
+
+
 def write_batch(
-    alerts: list[schemas.AnalyzedAlert],
+    alerts: Sequence[schemas.AnalyzedAlert | Received],
     incidents: list[schemas.IncidentEvent],
     feedback: list[schemas.Feedback],
 ) -> Batch:
     """The statements of one transaction writing these messages, each key once."""
     return [
-        Searchable("alerts", ALERT_UPSERT, newest([_storable(alert_row(message)) for message in alerts], 2)),
-        Searchable("incidents", INCIDENT_UPSERT, newest([_storable(incident_row(e)) for e in incidents], 1)),
-        (FEEDBACK_UPSERT, newest([_storable(feedback_row(verdict)) for verdict in feedback], 6)),
+        Searchable("alerts", ALERT_UPSERT, newest([_alert_row(item) for item in alerts], 2)),
+        Searchable("incidents", INCIDENT_UPSERT, newest([incident_row(event) for event in incidents], 1)),
+        (FEEDBACK_UPSERT, newest([feedback_row(verdict) for verdict in feedback], 6)),
     ]

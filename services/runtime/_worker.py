@@ -69,6 +69,10 @@ class Handler:
     # instead of one per message (a transaction, a compare-and-set). Raising fails the whole batch,
     # each message retried as if ``handle`` had raised.
     prepare: Callable[[list[Any]], Awaitable[None]] | None = None
+    # Decodes one message's data in place of the input type's decoder, for a handler that keeps the
+    # bytes it received (history stores them as they came). It must validate as that decoder does and
+    # raise what it raises, so an invalid message is dead-lettered alike; its result has the ``id``.
+    decode: Callable[[bytes], Any] | None = None
 
 
 # A handled message waiting for its publish ack: alert id, attempts, the ack, the headers sent.
@@ -252,6 +256,8 @@ class Worker:
 
     def _decode(self, msg: Msg) -> Any:
         try:
+            if self.handler.decode is not None:
+                return self.handler.decode(msg.data)
             return schemas.decode(msg.data, self.input_type)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             # RecursionError: JSON nested deeper than the decoder follows; retrying cannot help.

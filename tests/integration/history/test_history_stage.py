@@ -19,7 +19,7 @@ from tests.support.history import analyzed, incident_event, verdict
 from tests.support.nats_server import NatsServer
 from tests.support.postgres import Postgres
 from tests.support.services import running_stage, settings_for
-from tests.support.stream import caught_up, subject_count
+from tests.support.stream import caught_up, read_subject
 
 
 def history_settings(nats_url: str, database_url: str) -> Any:
@@ -95,26 +95,53 @@ async def test_postgresql_down_fails_the_batch_and_every_alert_is_stored_once_it
         await history.close()
 
 
+def _not_an_analysis() -> dict[str, bytes]:
+    """By message id: payloads that are not a valid AnalyzedAlert, one of them wrong only in a part the
+    history's row never reads (the whole message is validated, as by any stage)."""
+    wrong_deep = msgspec.json.decode(schemas.encode(analyzed(7)))
+    wrong_deep["group"] = {"group_labels": ["not", "a", "map"]}
+    wrong_category = msgspec.json.decode(schemas.encode(analyzed(8)))
+    wrong_category["analysis"]["category"] = "weather"
+    return {
+        "bad-shape": b'{"not": "an analysis"}',
+        "bad-group": msgspec.json.encode(wrong_deep),
+        "bad-category": msgspec.json.encode(wrong_category),
+        "bad-bytes": b"\xff\xfe not even utf-8",
+    }
+
+
+def _refusal(data: bytes) -> str:
+    try:
+        schemas.decode(data, schemas.AnalyzedAlert)
+    except msgspec.DecodeError as exc:  # ValidationError is one
+        return f"cannot decode AnalyzedAlert: {exc}"
+    raise AssertionError("a valid analysis")
+
+
 async def test_a_message_that_is_not_an_analysis_is_dead_lettered_and_the_batch_still_written(
     nats_server: NatsServer, tmp_path: pytest.TempPathFactory
 ) -> None:
     url = f"sqlite:///{tmp_path}/history.db"
+    bad = _not_an_analysis()
     async with running_stage(SPEC, history_settings(nats_server.url, url)):
         nc = await nats.connect(nats_server.url)
         js = nc.jetstream()
         try:
-            await js.publish(
-                schemas.ANALYZED, b'{"not": "an analysis"}', headers={schemas.MSG_ID_HEADER: "bad"}
-            )
+            for msg_id, data in bad.items():
+                await js.publish(schemas.ANALYZED, data, headers={schemas.MSG_ID_HEADER: msg_id})
             for message in (analyzed(1), analyzed(2)):
                 await publish(js, schemas.ANALYZED, message, message.id)
             await caught_up(js, "history")
-            assert await subject_count(js, schemas.DEAD) == 1
+            dead = await read_subject(js, schemas.DEAD, schemas.DeadLetter, count=len(bad))
         finally:
             await nc.close()
+    assert {d.msg_id: (d.stage, d.error_type, d.error) for d in dead} == {
+        msg_id: ("history", "decode", _refusal(data)) for msg_id, data in bad.items()
+    }
     history = await History.open(url)
     try:
         assert [row.id for row in (await history.alerts(AlertQuery())).items] == ["a0000002", "a0000001"]
+        assert await history.alert("a0000001") == analyzed(1)
     finally:
         await history.close()
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 
+import schemas
 from services.history import BadCursor
 from services.history._db import backend_of, split_statements, sqlite_path
 from services.history._filters import cursor, fts_match, parse_cursor
 from services.history._migrations import migrations
-from services.history._write import MAX_VALUE_CHARS, alert_row, clip, clipped
+from services.history._write import (
+    COMPRESS_ABOVE,
+    MAX_VALUE_CHARS,
+    alert_row,
+    body,
+    clip,
+    clipped,
+    message_of,
+    stored_json,
+)
 from tests.support.history import analyzed
 
 
@@ -26,6 +38,42 @@ def test_only_a_message_with_an_over_long_value_is_rebuilt() -> None:
     assert len(kept.alert.annotations["description"]) < MAX_VALUE_CHARS + 100
     assert kept.alert.labels["pod"].endswith("more characters not stored]")
     assert kept.alert.labels["alertname"] == "HighCPU"
+
+
+def test_a_short_body_is_stored_as_its_json_a_long_one_compressed_and_both_read_back() -> None:
+    short = analyzed(1)
+    long = analyzed(2, annotations={"description": "disk filling on checkout " * 400})
+    short_json, long_json = schemas.encode(short), schemas.encode(long)
+    assert len(short_json) <= COMPRESS_ABOVE < len(long_json)
+    assert body(short_json) == short_json
+    assert len(body(long_json)) < len(long_json) // 10
+    assert message_of(body(short_json), schemas.AnalyzedAlert) == short
+    assert message_of(body(long_json), schemas.AnalyzedAlert) == long
+    # Rows of the versions that compressed every body read as before.
+    assert message_of(zlib.compress(short_json, 1), schemas.AnalyzedAlert) == short
+    # JSON from another writer may start with white space: it is compressed, so it reads back too.
+    spaced = b"\n " + short_json
+    assert message_of(body(spaced), schemas.AnalyzedAlert) == short
+
+
+def test_the_json_an_analysis_arrived_as_is_kept_unless_a_value_is_clipped() -> None:
+    message = analyzed(1)
+    data = schemas.encode(message)
+    assert stored_json(message, data) == (message, data)
+    assert stored_json(message, data)[1] is data
+    huge = analyzed(1, annotations={"description": "x" * 100_000})
+    kept, kept_json = stored_json(huge, schemas.encode(huge))
+    assert kept == clipped(huge) != huge
+    assert kept_json == schemas.encode(kept)
+    assert alert_row(huge, schemas.encode(huge)) == alert_row(huge)
+
+
+def test_a_nul_in_a_label_is_replaced_in_the_row_but_kept_in_the_body() -> None:
+    message = analyzed(1, labels={"pod": "web\x00-1"})
+    row = alert_row(message, schemas.encode(message))
+    assert not any(isinstance(value, str) and "\x00" in value for value in row)
+    assert "web\ufffd-1" in row[-2]
+    assert message_of(row[-1], schemas.AnalyzedAlert) == message
 
 
 def test_a_stored_row_carries_the_columns_a_list_filters_on() -> None:
