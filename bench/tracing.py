@@ -61,11 +61,13 @@ class Side:
 def span_cost(endpoint: str, flags: str, sampler: str, messages: int = 20_000) -> float:
     """µs of CPU per message of a stage's tracing, spans sent to ``endpoint``; run in a process of its own.
 
-    ``flags`` is the incoming trace's ("01" sampled, "00" not); ``sampler`` the SDK's
-    (``always_on`` is not parent-based, so the span is the SDK's own rather than a StageSpan).
+    ``flags`` is the incoming trace's ("01" sampled, "00" not; "request": ingest's span for a webhook
+    request without a ``traceparent``, per request); ``sampler`` the SDK's (``always_on`` is not
+    parent-based, so the span is the SDK's own rather than a StageSpan).
     The time covers making the spans and, in the exporter's thread, encoding and posting them.
     """
     import services.analyst  # noqa: F401  a service's long-lived objects, for the garbage collector to scan
+    from services.runtime._http_spans import trace_http_status, traced_request
     from services.runtime._tracing import setup_tracing, stop_tracing
 
     os.environ.update(
@@ -79,9 +81,15 @@ def span_cost(endpoint: str, flags: str, sampler: str, messages: int = 20_000) -
         "traceparent": f"00-{'ab' * 16}-{'cd' * 8}-{flags}",
     }
     started = time.process_time()
-    for _ in range(messages):
-        with traced_handling("analyst", headers):
-            add_trace_context({"Nats-Msg-Id": "analyst:0123456789abcdef"})
+    if flags == "request":
+        for _ in range(messages):
+            with traced_request("POST", "/webhook/alertmanager", {}) as span:
+                add_trace_context({})
+                trace_http_status(span, 200, False)
+    else:
+        for _ in range(messages):
+            with traced_handling("analyst", headers):
+                add_trace_context({"Nats-Msg-Id": "analyst:0123456789abcdef"})
     stop_tracing()  # every span encoded and sent
     return (time.process_time() - started) / messages * 1e6
 
@@ -94,6 +102,8 @@ async def span_costs(messages: int = 20_000) -> dict[str, float]:
         "stage": ("01", "parentbased_always_on"),
         "sdk": ("01", "always_on"),
         "unsampled": ("00", "parentbased_always_on"),
+        "request": ("request", "parentbased_always_on"),
+        "unsampled request": ("request", "parentbased_always_off"),
     }
     costs = {}
     try:
@@ -103,9 +113,8 @@ async def span_costs(messages: int = 20_000) -> dict[str, float]:
                 args = (sink.endpoint, flags, sampler, messages)
                 costs[name] = await asyncio.to_thread(pool.apply, span_cost, args)
                 recorded = sink.count - before
-                assert recorded == (0 if flags == "00" else messages), (
-                    f"{name}: {recorded} spans of {messages}"
-                )
+                dropped = flags == "00" or sampler.endswith("always_off")
+                assert recorded == (0 if dropped else messages), f"{name}: {recorded} spans of {messages}"
     finally:
         await sink.close()
     return costs
@@ -201,6 +210,8 @@ async def main(n: int) -> int:
     row("tracing on: a recorded stage span", f"{costs['stage']:.0f} µs", "CPU: made, encoded, sent")
     row("  the same with the SDK's own span", f"{costs['sdk']:.0f} µs", "(a sampler not parent-based)")
     row("  a message of an unsampled trace", f"{costs['unsampled']:.1f} µs", "context forwarded, no span")
+    row("ingest: a request's span (a root)", f"{costs['request']:.1f} µs", "CPU: made, encoded, sent")
+    row("  a request of an unsampled trace", f"{costs['unsampled request']:.1f} µs", "context made, no span")
     row("pipeline, tracing off", f"{off['rate']:,.0f} alerts/s", "the median round's figures follow")
     row(f"pipeline, {SAMPLED:.0%} of traces sampled", f"{sampled['rate']:,.0f} alerts/s")
     row("pipeline, every trace sampled", f"{every['rate']:,.0f} alerts/s")
@@ -232,6 +243,8 @@ async def spans_only(messages: int = 100_000) -> int:
     row("tracing on: a recorded stage span", f"{costs['stage']:.1f} µs", "CPU: made, encoded, sent")
     row("  the same with the SDK's own span", f"{costs['sdk']:.0f} µs", "(a sampler not parent-based)")
     row("  a message of an unsampled trace", f"{costs['unsampled']:.1f} µs", "context forwarded, no span")
+    row("ingest: a request's span (a root)", f"{costs['request']:.1f} µs", "CPU: made, encoded, sent")
+    row("  a request of an unsampled trace", f"{costs['unsampled request']:.1f} µs", "context made, no span")
     row("tracing off: its calls per message and stage", f"{off_cost():.2f} µs")
     return 0
 

@@ -7,6 +7,7 @@ pulling, acking, retrying, dead-lettering and shutting down lives here, once.
 from services.runtime._config import describe, doc, help_text, load, load_or_exit, masked
 from services.runtime._errors import ConfigError, Reject, RetryLater
 from services.runtime._http import add_health_routes, nats_readiness, start_http
+from services.runtime._http_spans import trace_http_status, traced_post, traced_request
 from services.runtime._jetstream import (
     CONSUMERS,
     close_connection,
@@ -31,15 +32,7 @@ from services.runtime._stage import (
     serve_stage,
     stage_main,
 )
-from services.runtime._tracing import (
-    add_trace_context,
-    current_trace_id,
-    setup_tracing,
-    trace_http_status,
-    traced_post,
-    traced_request,
-    tracing_enabled,
-)
+from services.runtime._tracing import add_trace_context, current_trace_id, setup_tracing, tracing_enabled
 from services.runtime._worker import AsyncHandler, Handler, output_msg_id
 
 __all__ = [

@@ -37,7 +37,6 @@ _DOUBLE = struct.Struct("<d").pack
 # flags 16 (fixed32): SpanFlags "has is_remote" (0x100), and "is remote" (0x200) for a remote parent.
 _LOCAL_PARENT, _REMOTE_PARENT = b"\x85\x01\x00\x01\x00\x00", b"\x85\x01\x00\x03\x00\x00"
 _UNSET_STATUS = b"\x7a\x00"
-_CONSUMER = 4  # SpanKind.CONSUMER.value: a stage's span
 _VALUE = [b"\x12" + _SMALL[size] + b"\x0a" for size in range(128)]  # KeyValue.value: AnyValue, a string
 _CODES = {StatusCode.UNSET: b"", StatusCode.OK: b"\x18\x01", StatusCode.ERROR: b"\x18\x02"}
 # Encoded once each: a span's name with its kind, an attribute's key (a few distinct ones).
@@ -155,6 +154,7 @@ def encode_stage_span(span: StageSpan) -> bytes:
         raise Unsupported("events")
     parent = span.parent  # "00-<trace id>-<parent id>-<flags>"
     state = _field(b"\x1a", span.tracestate.encode()) if span.tracestate else b""
+    root = span.is_root  # ingest's request span, when the request carried no traceparent
     return b"".join(
         (
             b"\x0a\x10",
@@ -162,13 +162,12 @@ def encode_stage_span(span: StageSpan) -> bytes:
             b"\x12\x08",
             span.span_id.to_bytes(8, "big"),
             state,
-            b"\x22\x08",
-            bytes.fromhex(parent[36:52]),
-            _name(span.name, _CONSUMER),
+            b"" if root else b"\x22\x08" + bytes.fromhex(parent[36:52]),
+            _name(span.name, span.kind),
             _TIMES(0x39, span.start_time, 0x41, span.end_time or 0),
             _attributes(b"\x4a", span.attributes),
             _status(span.status),
-            _REMOTE_PARENT,
+            _REMOTE_PARENT if span.remote and not root else _LOCAL_PARENT,
         )
     )
 

@@ -11,6 +11,11 @@ the outgoing one written once, so no ``SpanContext`` is built unless someone ask
 (the notifier's post span does, as its parent). When it ends it is written to OTLP by
 _otlp.py and queued for export (_span_queue.py); ``to_readable`` gives the SDK's form of the
 same span, for the SDK's encoder.
+
+Ingest's span for a webhook request is one too (kind SERVER): the child of the sender's sampled
+``traceparent``, or a root, whose ``parent`` is ``root_parent``'s (no parent span id); and so is
+the notifier's span for a post (kind CLIENT), the child of its stage span in the same process
+(``remote`` False).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import random
 import re
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +41,8 @@ if TYPE_CHECKING:
 _TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _NO_TRACE, _NO_SPAN = "0" * 32, "0" * 16
 UNSET_STATUS = Status(StatusCode.UNSET)  # every span's until one is set: shared
+# An enum's .value is slow to read: the kinds' values, once.
+CONSUMER, SERVER, CLIENT = SpanKind.CONSUMER.value, SpanKind.SERVER.value, SpanKind.CLIENT.value
 
 
 def sampled_parent(traceparent: str) -> bool:
@@ -47,8 +55,15 @@ def sampled_parent(traceparent: str) -> bool:
     )
 
 
+def root_parent(trace_id: int, flags: str) -> str:
+    """The ``parent`` of a root span: its trace id and flags, and no parent span id (all zeros,
+    which no valid ``traceparent`` carries)."""
+    return f"00-{trace_id:032x}-{_NO_SPAN}-{flags}"
+
+
 class StageSpan(Span):
-    """A consumer span continuing a sampled remote parent; queued for export when it ends."""
+    """A consumer span continuing a sampled remote parent (or another ``kind`` of span, or a
+    root: see ``root_parent``); queued for export when it ends."""
 
     __slots__ = (
         "_ended",
@@ -56,8 +71,10 @@ class StageSpan(Span):
         "end_time",
         "events",
         "instrumentation_scope",
+        "kind",
         "name",
         "parent",
+        "remote",
         "resource",
         "span_id",
         "start_time",
@@ -75,13 +92,17 @@ class StageSpan(Span):
         resource: Resource,
         scope: InstrumentationScope,
         ended: Callable[[StageSpan], None],
+        kind: int = CONSUMER,
+        remote: bool = True,
     ) -> None:
-        """``parent``: a ``traceparent`` that ``sampled_parent`` accepted; ``tracestate`` as
-        ``TraceState.to_header`` writes it (``normal_tracestate``)."""
+        """``parent``: a ``traceparent`` that ``sampled_parent`` accepted, or ``root_parent``'s;
+        ``tracestate`` as ``TraceState.to_header`` writes it (``normal_tracestate``); ``kind``: a
+        ``SpanKind``'s value; ``remote``: whether the parent is another process's."""
         span_id = random.getrandbits(64)
         while not span_id:
             span_id = random.getrandbits(64)
         self.name, self.parent, self.tracestate, self.span_id = name, parent, tracestate, span_id
+        self.kind, self.remote = kind, remote
         # The parent's trace id and flags (sampled, random trace id) carry on, as the SDK keeps them.
         self.traceparent = f"{parent[:36]}{span_id:016x}{parent[52:]}"
         self.attributes = attributes
@@ -100,10 +121,16 @@ class StageSpan(Span):
         flags = TraceFlags(int(self.parent[53:], 16))
         return SpanContext(int(self.trace_id, 16), self.span_id, False, flags, state)
 
-    def parent_context(self) -> SpanContext:
+    @property
+    def is_root(self) -> bool:
+        return self.parent[36:52] == _NO_SPAN
+
+    def parent_context(self) -> SpanContext | None:
+        if self.is_root:
+            return None
         state = TraceState.from_header([self.tracestate]) if self.tracestate else None
         flags = TraceFlags(int(self.parent[53:], 16))
-        return SpanContext(int(self.trace_id, 16), int(self.parent[36:52], 16), True, flags, state)
+        return SpanContext(int(self.trace_id, 16), int(self.parent[36:52], 16), self.remote, flags, state)
 
     def is_recording(self) -> bool:
         return self.end_time is None
@@ -149,9 +176,12 @@ class StageSpan(Span):
         timestamp: int | None = None,
         escaped: bool = False,
     ) -> None:
+        # As the SDK's span records one (an exception escaping ingest's request span is).
+        kind, module = type(exception).__qualname__, type(exception).__module__
         recorded: dict[str, Any] = {
-            "exception.type": type(exception).__name__,
+            "exception.type": f"{module}.{kind}" if module and module != "builtins" else kind,
             "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
             "exception.escaped": str(escaped),
         }
         self.add_event("exception", {**recorded, **(attributes or {})}, timestamp)
@@ -167,7 +197,7 @@ class StageSpan(Span):
             self.resource,
             self.attributes,
             self.events,
-            kind=SpanKind.CONSUMER,
+            kind=SpanKind(self.kind),
             status=self.status,
             start_time=self.start_time,
             end_time=self.end_time,

@@ -14,7 +14,9 @@ are written and read here rather than through the SDK's propagator API; a messag
 trace was not sampled upstream gets no span (its context is forwarded as it came, which is
 what a parent-based sampler would decide anyway); a stage's span under a sampled parent is a
 ``StageSpan`` record (_span.py) rather than the SDK's, queued and exported by a thread of ours
-(_span_queue.py) beside the SDK's spans, and encoded for export by _otlp.py.
+(_span_queue.py) beside the SDK's spans, and encoded for export by _otlp.py. Ingest's request
+span and the notifier's post spans are records too (_http_spans.py, which reads this module's
+state).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from schemas import MSG_ID_HEADER
@@ -68,13 +70,21 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool
     from opentelemetry import context, trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
     from opentelemetry.sdk.trace.sampling import ParentBased
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import SpanKind, StatusCode
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     from services.runtime._otlp import DirectOTLPSpanExporter, encode_ended
-    from services.runtime._span import StageSpan, normal_tracestate, sampled_parent
+    from services.runtime._span import (
+        CLIENT,
+        SERVER,
+        StageSpan,
+        normal_tracestate,
+        root_parent,
+        sampled_parent,
+    )
     from services.runtime._span_queue import SpanQueue
 
     named = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": f"aiops-{service}"}
@@ -102,6 +112,15 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool
         error=StatusCode.ERROR,
         sampled_parent=sampled_parent,
         normal_tracestate=normal_tracestate,
+        root_parent=root_parent,
+        server=SERVER,
+        client=CLIENT,
+        sampler=_provider.sampler,
+        server_kind=SpanKind.SERVER,
+        client_kind=SpanKind.CLIENT,
+        # Ingest's request span and the notifier's post spans as records too, when the SDK's would
+        # have ids drawn as ours are.
+        records=_follows_parent and type(_provider.id_generator) is RandomIdGenerator,
         # A stage's span under a sampled parent: what a parent-based sampler records anyway.
         stage_span=_stage_spans(
             StageSpan, _provider.resource, scope, ended if exporter.direct else queue.add
@@ -114,8 +133,15 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool
 def _stage_spans(kind: Any, resource: Any, scope: Any, ended: Any) -> Any:
     """Makes a stage's span with the provider's parts bound (a closure: faster to call than a partial)."""
 
-    def stage_span(name: str, parent: str, state: str | None, attributes: dict[str, str] | None) -> Any:
-        return kind(name, parent, state, attributes, resource, scope, ended)
+    def stage_span(
+        name: str,
+        parent: str,
+        state: str | None,
+        attributes: dict[str, Any] | None,
+        span_kind: int = 4,  # CONSUMER
+        remote: bool = True,
+    ) -> Any:
+        return kind(name, parent, state, attributes, resource, scope, ended, span_kind, remote)
 
     return stage_span
 
@@ -195,65 +221,6 @@ def _current_span() -> Span | None:
     if isinstance(current, dict):
         return None
     return current if current is not None else _otel.current_span()
-
-
-@contextlib.contextmanager
-def _sdk_span(opened: contextlib.AbstractContextManager[Span]) -> Iterator[Span]:
-    """An SDK span made current: inside it, trace context and log lines name it, not the handling's."""
-    token = _handling.set(None)
-    try:
-        with opened as span:
-            yield span
-    finally:
-        _handling.reset(token)
-
-
-def traced_request(
-    method: str, route: str, headers: Mapping[str, str]
-) -> contextlib.AbstractContextManager[Any]:
-    """A server span for a POST (a webhook), continuing the sender's ``traceparent`` if it sent one."""
-    if _tracer is None or method != "POST":
-        return _NOTHING
-    from opentelemetry.trace import SpanKind
-
-    # An unsampled sender still needs this span's context (unrecorded) passed on: the SDK's span.
-    context = _propagator.extract(headers) if TRACEPARENT in headers else None
-    attributes = {"http.request.method": method, "http.route": route}
-    return _sdk_span(
-        _tracer.start_as_current_span(
-            f"{method} {route}", context=context, kind=SpanKind.SERVER, attributes=attributes
-        )
-    )
-
-
-def traced_post(url: str, method: str = "POST") -> contextlib.AbstractContextManager[Any]:
-    """A client span for one outbound request, naming only the host: webhook paths are credentials.
-
-    None in an unsampled trace: the handling's context goes out with the request as it came.
-    """
-    if _tracer is None:
-        return _NOTHING
-    parent = _current_span()
-    if parent is None:
-        return _NOTHING
-    from opentelemetry.trace import SpanKind
-    from yarl import URL
-
-    attributes = {"http.request.method": method, "server.address": URL(url).host or ""}
-    context = _otel.in_context(parent)
-    return _sdk_span(_tracer.start_as_current_span(method, context, SpanKind.CLIENT, attributes))
-
-
-def trace_http_status(span: Span | None, status: int, failed: bool, reason: str = "") -> None:
-    """Record an HTTP answer on a span from ``traced_request`` or ``traced_post`` (status 0: none came)."""
-    if span is None:
-        return
-    from opentelemetry.trace import StatusCode
-
-    if status:
-        span.set_attribute("http.response.status_code", status)
-    if failed:
-        span.set_status(StatusCode.ERROR, reason or f"HTTP {status}")
 
 
 def trace_failure(reason: str) -> None:

@@ -11,11 +11,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanKind, StatusCode, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from services.runtime._otlp import encode_ended, encode_request, encode_stage_span
-from services.runtime._span import StageSpan, normal_tracestate, sampled_parent
+from services.runtime._span import CLIENT, SERVER, StageSpan, normal_tracestate, root_parent, sampled_parent
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SAMPLED = f"00-{TRACE}-00f067aa0ba902b7-01"
@@ -111,3 +111,93 @@ def test_a_record_with_events_is_left_to_the_sdks_encoder() -> None:
     assert encode_ended(span) is span
     expected = encode_spans([span.to_readable()]).SerializeToString()
     assert encode_request([span], {}, (resource, scope)) == expected
+
+
+def sdk_request_span(resource: Resource, sender: dict[str, str]) -> ReadableSpan:
+    """The SDK's own span for ingest's request, as ``traced_request`` made it before."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    parent = TraceContextTextMapPropagator().extract(sender) if sender else None
+    attributes = {"http.request.method": "POST", "http.route": "/webhook/alertmanager"}
+    tracer = provider.get_tracer("aiops")
+    with tracer.start_as_current_span(
+        "POST /webhook/alertmanager", parent, SpanKind.SERVER, attributes
+    ) as span:
+        span.set_attribute("http.response.status_code", 200)
+    (finished,) = memory.get_finished_spans()
+    return finished
+
+
+@pytest.mark.parametrize("sender", [{}, {"traceparent": SAMPLED, "tracestate": STATE}])
+def test_a_request_record_goes_out_as_the_sdks_server_span_would(sender: dict[str, str]) -> None:
+    """Ingest's request span: a root (the request carried no context) or the sender's child."""
+    resource, scope = Resource.create({"service.name": "aiops-ingest"}), InstrumentationScope("aiops")
+    theirs = message(sdk_request_span(resource, sender))
+    trace_id = int.from_bytes(theirs.trace_id, "big")
+    parent = sender.get("traceparent") or root_parent(trace_id, "03")  # sampled, random trace id
+    state = normal_tracestate(sender.get("tracestate"))
+    attributes = {"http.request.method": "POST", "http.route": "/webhook/alertmanager"}
+    ended: list[StageSpan] = []
+    ours = StageSpan(
+        "POST /webhook/alertmanager", parent, state, attributes, resource, scope, ended.append, SERVER
+    )
+    ours.set_attribute("http.response.status_code", 200)
+    ours.end()
+
+    sent = SpanMessage.FromString(encode_stage_span(ours))
+
+    for field in ("span_id", "start_time_unix_nano", "end_time_unix_nano"):
+        setattr(theirs, field, getattr(sent, field))
+    assert sent == theirs
+    assert encode_stage_span(ours) == message(ours.to_readable()).SerializeToString()
+    assert ours.is_root is not sender
+    assert ours.traceparent == f"00-{trace_id:032x}-{sent.span_id.hex()}-{parent[-2:]}"
+
+
+def test_an_exception_is_recorded_as_the_sdk_records_it() -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    error = KeyError("no such route")
+    try:
+        raise error
+    except KeyError:
+        sdk = provider.get_tracer("aiops").start_span("request")
+        sdk.record_exception(error)
+        sdk.end()
+    ours = StageSpan("request", SAMPLED, None, None, provider.resource, InstrumentationScope("aiops"), print)
+    ours.record_exception(error)
+
+    ((theirs,),) = [span.events for span in memory.get_finished_spans()]
+    (recorded,) = ours.events
+    assert (recorded.name, dict(recorded.attributes or {})) == (theirs.name, dict(theirs.attributes or {}))
+
+
+def test_a_post_record_goes_out_as_the_sdks_client_span_would() -> None:
+    """The notifier's post: the child of its stage's span, a parent in the same process."""
+    resource, scope = Resource.create({"service.name": "aiops-notifier"}), InstrumentationScope("aiops")
+    ended: list[StageSpan] = []
+    stage = StageSpan("notifier", SAMPLED, normal_tracestate(STATE), None, resource, scope, ended.append)
+    attributes = {"http.request.method": "POST", "server.address": "hooks.example.com"}
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    parent = set_span_in_context(NonRecordingSpan(stage.get_span_context()))
+    with provider.get_tracer("aiops").start_as_current_span(
+        "POST", parent, SpanKind.CLIENT, attributes
+    ) as span:
+        span.set_attribute("http.response.status_code", 200)
+    theirs = message(memory.get_finished_spans()[0])
+    post = StageSpan(
+        "POST", stage.traceparent, stage.tracestate, attributes, resource, scope, ended.append, CLIENT, False
+    )
+    post.set_attribute("http.response.status_code", 200)
+    post.end()
+
+    sent = SpanMessage.FromString(encode_stage_span(post))
+
+    for field in ("span_id", "start_time_unix_nano", "end_time_unix_nano"):
+        setattr(theirs, field, getattr(sent, field))
+    assert sent == theirs
+    assert encode_stage_span(post) == message(post.to_readable()).SerializeToString()

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from services.runtime import add_trace_context, current_trace_id, setup_tracing, tracing_enabled
-from services.runtime._tracing import stop_tracing, trace_failure, traced_handling, traced_post
+from services.runtime._http_spans import trace_http_status, traced_post, traced_request
+from services.runtime._tracing import stop_tracing, trace_failure, traced_handling
 from tests.fakes.otlp import FakeCollector, Span
 
 REPO = Path(__file__).resolve().parents[3]
@@ -158,6 +159,59 @@ async def test_a_ratio_sampler_follows_the_senders_decision(
     assert not int(root["traceparent"].split("-")[3], 16) & 1
     assert continued["traceparent"].split("-")[1] == TRACE
     assert spans[0].parent_id == SENDER
+
+
+def request(headers: dict[str, str], status: int = 200) -> tuple[dict[str, str], str]:
+    """What ingest sends on with a webhook's alerts (their headers) and the trace id its log lines name."""
+    with traced_request("POST", "/webhook/alertmanager", headers) as span:
+        out, logged = add_trace_context({}), current_trace_id()
+        trace_http_status(span, status, status >= 500)
+    return out, logged
+
+
+async def test_a_request_span_starts_a_trace_or_continues_the_senders(collector: FakeCollector) -> None:
+    root, logged = request({})
+    continued, _ = request({"traceparent": SAMPLED, "tracestate": "a=1"}, status=503)
+    unsampled, _ = request({"traceparent": UNSAMPLED, "tracestate": "a=1"})
+
+    spans = {span.parent_id: span for span in await exported(collector, 2)}
+    first, second = spans[""], spans[SENDER]
+    assert root["traceparent"] == f"00-{first.trace_id}-{first.span_id}-03"  # sampled, random trace id
+    assert logged == first.trace_id
+    assert (first.name, first.kind, first.service) == (
+        "POST /webhook/alertmanager",
+        "server",
+        "aiops-enricher",
+    )
+    assert first.attributes == {
+        "http.request.method": "POST",
+        "http.route": "/webhook/alertmanager",
+        "http.response.status_code": 200,
+    }
+    assert not first.error
+    assert continued == {"traceparent": f"00-{TRACE}-{second.span_id}-01", "tracestate": "a=1"}
+    assert (second.trace_id, second.error) == (TRACE, True)
+    assert unsampled == {"traceparent": UNSAMPLED, "tracestate": "a=1"}  # no span, passed on as it came
+
+
+async def test_a_request_span_follows_a_ratio_samplers_decision(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = await FakeCollector().start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", fake.endpoint)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")  # no new trace is sampled
+    try:
+        assert setup_tracing("ingest")
+        root, logged = request({})
+        continued, _ = request({"traceparent": SAMPLED})
+        spans = await exported(fake, 1)
+    finally:
+        await asyncio.to_thread(stop_tracing)
+        await fake.close()
+
+    version, trace_id, _, flags = root["traceparent"].split("-")
+    assert (version, flags, logged) == ("00", "02", trace_id)  # not sampled: later stages skip it too
+    assert spans[0].parent_id == SENDER
+    assert continued["traceparent"] == f"00-{TRACE}-{spans[0].span_id}-01"
 
 
 def test_with_tracing_off_nothing_is_added_nor_imported() -> None:
