@@ -8,22 +8,23 @@
 
 A crash between the publish and the save makes the review come back and publish the same event id
 again, which JetStream drops as a duplicate. Members that joined meanwhile stay pending for the next
-event (their own review is already queued).
+event (their own review is already queued). Without an LLM, a fetched batch's due reviews go step by
+step together: the states read side by side, the exemplars read side by side, every event published
+and the acks awaited together, then every state saved (compare-and-set on the revision read).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from loguru import logger
 from nats.js import JetStreamContext
 
 import schemas
 from services.analyst._incident_analysis import IncidentAnalyst
+from services.analyst._incident_review import Change, event_kind, not_due, recorded, resolving
 from services.analyst._incidents import review_message
 from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
@@ -34,8 +35,6 @@ from services.incidents import (
     IncidentSettings,
     IncidentState,
     IncidentStore,
-    OpenIndex,
-    after_sent,
     event,
     incident,
     material,
@@ -69,115 +68,141 @@ class Reviewer:
 
     async def prepare(self, reviews: list[schemas.IncidentReview]) -> None:
         """Inline (no LLM to wait for): a batch's due reviews, the first of each incident, worked
-        side by side, their key-value reads and writes in flight together; ``handle`` hands each
-        one's outcome back to the runtime."""
+        together, each step's key-value reads and writes (and the events) in flight at once;
+        ``handle`` hands each one's outcome back to the runtime."""
         now = self.clock()
         first: dict[str, schemas.IncidentReview] = {}
         for review in reviews:
             if review.due <= now:
                 first.setdefault(review.id, review)
-        outcomes = await asyncio.gather(*(self._review(r) for r in first.values()), return_exceptions=True)
-        for review, outcome in zip(first.values(), outcomes, strict=True):
+        due = list(first.values())
+        try:
+            outcomes = await self._review_all(due)
+        except Exception as exc:  # the store failed: every review of the batch comes back
+            outcomes = [exc] * len(due)
+        for review, outcome in zip(due, outcomes, strict=True):
             self._done[_key(review)] = outcome
 
     async def handle(self, review: schemas.IncidentReview) -> None:
         key = _key(review)
         if key in self._done:
             outcome = self._done.pop(key)
-            if isinstance(outcome, BaseException):
-                raise outcome
-            return
-        await self._review(review)
-
-    async def _review(self, review: schemas.IncidentReview) -> None:
-        now = self.clock()
-        if review.due > now:
-            raise RetryLater(
-                "not due yet", delay=(review.due - now).total_seconds(), error_type="not_due", expected=True
-            )
-        state, revision = await self.store.state(review.id)
-        read = state
-        if state is None or state.status != "open":
-            return
-        # A review looks at the incident as it stands: what changed since it was asked for is covered too.
-        if review.kind == "resolve":
-            if state.firing_count > 0 or state.grace_until is None or state.sequence == 0:
-                return  # firing again, or not opened yet: the review that state asks for does the work
-            if state.grace_until > now:
-                raise RetryLater(
-                    "grace not over",
-                    delay=(state.grace_until - now).total_seconds(),
-                    error_type="not_due",
-                    expected=True,
-                )
-            kind: schemas.IncidentEventKind = "resolved"
         else:
-            if state.analysed_generation >= state.generation:
-                return  # announced already (a redelivered or second review)
-            kind = "opened" if state.sequence == 0 else "updated"
-            state = await self._analysed(state)
-        sent, message = event(state, kind, self.clock())  # after the analysis, which may take a while
-        duplicate = await self.store.pipe.publish(
-            schemas.incident_subject(kind), schemas.encode(message), message.id
-        )
-        saved = await self.store.change_state(
-            review.id, lambda current: _recorded(current, sent, duplicate), known=(read, revision)
-        )
-        logger.info(
-            "incident {} {} (event {}, {} members)", review.id, kind, message.sequence, state.member_count
-        )
-        if kind == "resolved":
-            await self.store.change_index(state.shard, lambda index: _resolved_in(index, review.id, now))
-        follow_up = None if saved is None else review_due(saved, self.settings, now)
-        if follow_up is not None:
-            await self.store.write_all([], [review_message(follow_up)])
+            (outcome,) = await self._review_all([review])
+        if outcome is not None:
+            raise outcome
 
-    async def _analysed(self, state: IncidentState) -> IncidentState:
-        """A new analysis for the first event and for material changes; the last one kept otherwise."""
+    async def _review_all(self, reviews: list[schemas.IncidentReview]) -> list[Exception | None]:
+        """Reviews of distinct incidents, step by step: their states read, analysed, the events
+        published and their acks awaited, and only then the states saved; each review's outcome
+        (None, or what it raises to the runtime)."""
+        now = self.clock()
+        outcomes: dict[str, Exception | None] = dict.fromkeys((r.id for r in reviews), None)
+        for review in reviews:
+            if review.due > now:
+                outcomes[review.id] = not_due("not due yet", review.due, now)
+        wanted = [review for review in reviews if outcomes[review.id] is None]
+        if not wanted:
+            return [outcomes[review.id] for review in reviews]
+        work: list[tuple[schemas.IncidentReview, IncidentState, int, schemas.IncidentEventKind]] = []
+        for review, (state, revision) in zip(
+            wanted, await self.store.states([r.id for r in wanted]), strict=True
+        ):
+            try:
+                kind = event_kind(review, state, now)
+            except RetryLater as exc:
+                outcomes[review.id] = exc
+                continue
+            if kind is not None and state is not None:
+                work.append((review, state, revision, kind))
+        if not work:
+            return [outcomes[review.id] for review in reviews]
+        # A review looks at the incident as it stands: what changed since it was asked for is covered too.
+        states = await self._analysed_all(
+            [state if kind != "resolved" else None for _, state, _, kind in work]
+        )
+        made = [
+            event(state or read, kind, self.clock())  # after the analysis, which may take a while
+            for (_, read, _, kind), state in zip(work, states, strict=True)
+        ]
+        duplicates = await self.store.publish_all(
+            [
+                (schemas.incident_subject(message.event), schemas.encode(message), message.id)
+                for _, message in made
+            ]
+        )
+
+        def recorder(review: schemas.IncidentReview, sent: IncidentState, duplicate: bool) -> Change:
+            def record(current: IncidentState | None) -> IncidentState | None:
+                try:
+                    return recorded(current, sent, duplicate)
+                except RetryLater as exc:
+                    outcomes[review.id] = exc
+                    return None  # nothing written
+
+            return record
+
+        saved = await self.store.change_states(
+            {
+                review.id: recorder(review, sent, duplicate)
+                for (review, _, _, _), (sent, _), duplicate in zip(work, made, duplicates, strict=True)
+            },
+            known={review.id: (read, revision) for review, read, revision, _ in work},
+        )
+        follow_ups = []
+        for (review, read, _, kind), (_, message), state in zip(work, made, states, strict=True):
+            if outcomes[review.id] is not None:
+                continue  # another replica sent this event first: nothing recorded, the review comes back
+            members = (state or read).member_count
+            logger.info("incident {} {} (event {}, {} members)", review.id, kind, message.sequence, members)
+            if kind == "resolved":
+                await self.store.change_index(read.shard, resolving(review.id, now))
+            current = saved.get(review.id)
+            follow_up = None if current is None else review_due(current, self.settings, now)
+            if follow_up is not None:
+                follow_ups.append(review_message(follow_up))
+        if follow_ups:
+            await self.store.write_all([], follow_ups)
+        return [outcomes[review.id] for review in reviews]
+
+    async def _analysed_all(self, states: list[IncidentState | None]) -> list[IncidentState | None]:
+        """A new analysis for the first event and for material changes, the last one kept otherwise
+        (None in, None out); the exemplars of every incident analysed read side by side."""
+        wanted = [
+            (i, state, use_llm)
+            for i, state in enumerate(states)
+            if state is not None and (use_llm := self._analyse(state)) is not None
+        ]
+        kept_all = (
+            await self.store.exemplars_of([(state.id, len(state.exemplars)) for _, state, _ in wanted])
+            if wanted
+            else []
+        )
+        analysed = list(states)
+        for (i, state, use_llm), kept in zip(wanted, kept_all, strict=True):
+            # The rules' answers this process made for these very messages (the root's, as it was analysed).
+            known = [
+                (message, found)
+                for message, encoded in kept
+                if self.roots is not None and (found := self.roots.find(encoded)) is not None
+            ]
+            exemplars = [message for message, _ in kept]
+            analysis = await self.analyst.analyze(incident(state), exemplars, use_llm=use_llm, known=known)
+            analysed[i] = with_analysis(state, analysis, llm=analysis.analyzer == "llm")
+        return analysed
+
+    def _analyse(self, state: IncidentState) -> bool | None:
+        """Whether the incident needs a new analysis (None: the last one stands), and by the LLM."""
         if state.analysis is not None and not material(state):
-            return state
+            return None
         use_llm = self.llm and state.llm_calls < self.settings.incident_max_analyses
         if not use_llm and state.analysis is not None and state.analysis.analyzer == "llm":
-            return state  # past the bound: the model's last answer beats the rules' first
-        kept = await self.store.exemplars_kept(state.id, len(state.exemplars))
-        # The rules' answers this process made for these very messages (the root's, as it was analysed).
-        known = [
-            (message, found)
-            for message, encoded in kept
-            if self.roots is not None and (found := self.roots.find(encoded)) is not None
-        ]
-        exemplars = [message for message, _ in kept]
-        analysis = await self.analyst.analyze(incident(state), exemplars, use_llm=use_llm, known=known)
-        return with_analysis(state, analysis, llm=analysis.analyzer == "llm")
+            return None  # past the bound: the model's last answer beats the rules' first
+        return use_llm
 
 
 def _key(review: schemas.IncidentReview) -> tuple[str, int, str, datetime]:
     return review.id, review.generation, review.kind, review.due
-
-
-def _recorded(current: IncidentState | None, sent: IncidentState, duplicate: bool) -> IncidentState | None:
-    if current is None:
-        return None
-    if current.sequence >= sent.sequence:
-        # Another replica sent this sequence first; ours was dropped as its duplicate. Come back
-        # and send what it did not cover as the next event.
-        raise RetryLater("a concurrent review sent this event", delay=1.0, error_type="concurrent")
-    if duplicate:
-        logger.info("incident {} event {} was published before a crash; recording it", sent.id, sent.sequence)
-    return after_sent(current, sent)
-
-
-def _resolved_in(index: OpenIndex, incident_id: str, now: datetime) -> OpenIndex | None:
-    """The index learns the incident resolved: only a related alert within the reopen window joins it."""
-    if all(entry.id != incident_id for entry in index.entries):
-        return None  # pruned already
-    entries = [
-        msgspec.structs.replace(entry, status="resolved", resolved_at=now)
-        if entry.id == incident_id
-        else entry
-        for entry in index.entries
-    ]
-    return OpenIndex(entries=entries)
 
 
 async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:

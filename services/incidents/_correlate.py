@@ -154,7 +154,7 @@ class Correlator:
         """A new episode of an alert already in an incident (the same labels: it flaps) goes back to that
         incident while the incident is in the index (open, or resolved less than INCIDENT_REOPEN_SECONDS
         ago), whatever the window: one flapping alert is one story, not a new incident each time."""
-        positions = [position for position, view in open_.views.items() if fingerprint in view.entities]
+        positions = open_.holding(fingerprint)
         if not positions:
             return None
         position = max(positions, key=lambda i: (open_.entries[i].last_at, open_.entries[i].id))

@@ -158,10 +158,16 @@ class Pipe:
 
     async def publish(self, subject: str, payload: bytes, msg_id: str) -> bool:
         """A stream message published once (``Nats-Msg-Id``); True when the stream had it already."""
-        (answer,) = await self._answers([await self.send(subject, payload, {"Nats-Msg-Id": msg_id})])
-        if answer.error is not None:
-            raise KvError(f"{answer.error.description} ({answer.error.err_code})")
-        return answer.duplicate
+        return (await self.published([await self.send(subject, payload, {"Nats-Msg-Id": msg_id})]))[0]
+
+    async def published(self, futures: Sequence[asyncio.Future[Msg]]) -> list[bool]:
+        """Each sent stream message's ack: True when the stream had it already; a refusal raises KvError."""
+        duplicates = []
+        for answer in await self._answers(futures):
+            if answer.error is not None:
+                raise KvError(f"{answer.error.description} ({answer.error.err_code})")
+            duplicates.append(answer.duplicate)
+        return duplicates
 
     async def close(self) -> None:
         if self.sub is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from services.incidents._index import IndexEntry
 from services.incidents._score import View
 
@@ -9,12 +11,16 @@ from services.incidents._score import View
 class OpenEntries:
     """The index during one batch. Only entries that share a name with the batch (``wanted``: the
     batch's names but clusters) are turned into sets and scored; the others pass through untouched,
-    so a storm's alert is scored against the few incidents it shares a name with."""
+    so a storm's alert is scored against the few incidents it shares a name with. Which views hold a
+    name is kept by name (entities, causes, group keys), so finding them costs what they are, not
+    what the batch opened: a batch of a thousand unrelated alerts opens a thousand views."""
 
     def __init__(self, entries: list[IndexEntry], wanted: set[str]) -> None:
         self.entries: list[IndexEntry] = []
         self.views: dict[int, View] = {}
         self.by_id: dict[str, int] = {}
+        self._named: dict[str, set[int]] = {}  # an entity or cause -> the views holding it
+        self._grouped: dict[str, set[int]] = {}  # a group key -> the views holding it
         for entry in entries:
             self.add(entry, wanted)
 
@@ -32,8 +38,17 @@ class OpenEntries:
 
     def view(self, position: int) -> View:
         if position not in self.views:
-            self.views[position] = View.of(self.entries[position])
+            view = self.views[position] = View.of(self.entries[position])
+            self._hold(position, view.entities, view.causes, view.entry.group_keys)
         return self.views[position]
+
+    def _hold(
+        self, position: int, entities: Iterable[str], causes: Iterable[str], keys: Iterable[str]
+    ) -> None:
+        for name in (*entities, *causes):
+            self._named.setdefault(name, set()).add(position)
+        for key in keys:
+            self._grouped.setdefault(key, set()).add(position)
 
     def replace(self, position: int, entry: IndexEntry) -> None:
         """``entry`` is the view's entry grown (its lists only ever get names appended, and the view's
@@ -41,14 +56,22 @@ class OpenEntries:
         view = self.view(position)
         before = view.entry
         view.entry = self.entries[position] = entry
-        view.causes.update(entry.causes[len(before.causes) :], entry.root_causes)
+        causes = [*entry.causes[len(before.causes) :], *entry.root_causes]
+        view.causes.update(causes)
+        entities = entry.entities[len(before.entities) :]
+        self._hold(position, entities, causes, entry.group_keys[len(before.group_keys) :])
+
+    def holding(self, name: str) -> set[int]:
+        """The views holding ``name`` among their entities or causes."""
+        return self._named.get(name, set())
 
     def sharing(self, names: frozenset[str], group_key: str) -> list[int]:
         """The entries sharing one of ``names`` (an alert's, clusters aside) or its group key."""
-        return [
-            position
-            for position, view in sorted(self.views.items())
-            if not names.isdisjoint(view.entities)
-            or not names.isdisjoint(view.causes)
-            or (group_key and group_key in view.entry.group_keys)
-        ]
+        found: set[int] = set()
+        for name in names:
+            held = self._named.get(name)
+            if held:
+                found.update(held)
+        if group_key and group_key in self._grouped:
+            found.update(self._grouped[group_key])
+        return sorted(found)

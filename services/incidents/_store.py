@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -107,14 +108,17 @@ class IncidentStore:
         kind: type[T],
         change: Callable[[T | None], T | None],
         known: tuple[T | None, int] | None = None,
+        *,
+        lost: bool = False,
     ) -> T | None:
         """``change`` applied to the current value until the write wins; None from it writes nothing.
-        ``known``: the value and revision the caller read, tried before reading again."""
+        ``known``: the value and revision the caller read, tried before reading again; ``lost``: the
+        caller's write of it lost a race already."""
         for attempt in range(self.attempts):
             if known is not None and attempt == 0:
                 current, revision = known
             else:  # after a lost race, from the leader: a replica's copy may not have the winner yet
-                current, revision = await self._read(key, kind, latest=attempt > 0)
+                current, revision = await self._read(key, kind, latest=attempt > 0 or lost)
             updated = change(current)
             if updated is None or updated is current:
                 return current
@@ -134,12 +138,16 @@ class IncidentStore:
         kind: type[T],
         changes: dict[str, Callable[[T | None], T | None]],
         absent: frozenset[str] = frozenset(),
+        known: dict[str, tuple[T | None, int]] | None = None,
     ) -> dict[str, T | None]:
         """``_cas`` of many keys at once: one read of each (none for those in ``absent``, expected
-        new), one write of each, and the usual loop only for the keys another writer won."""
+        new, nor for those ``known``: the value and revision the caller read), one write of each, and
+        the usual loop only for the keys another writer won."""
         names = list(changes)
-        read = [name for name in names if name not in absent]
+        known = known or {}
+        read = [name for name in names if name not in absent and name not in known]
         found = dict(zip(read, await self._read_all([key_of(name) for name in read], kind), strict=True))
+        found.update(known)
         outcome: dict[str, T | None] = {}
         writes: list[tuple[str, T, Any]] = []
         for name in names:
@@ -158,7 +166,9 @@ class IncidentStore:
                 lost.append(name)
             else:
                 outcome[name] = updated
-        again = await asyncio.gather(*(self._cas(key_of(name), kind, changes[name]) for name in lost))
+        again = await asyncio.gather(
+            *(self._cas(key_of(name), kind, changes[name], lost=True) for name in lost)
+        )
         outcome.update(zip(lost, again, strict=True))
         return outcome
 
@@ -251,6 +261,10 @@ class IncidentStore:
     async def state(self, incident_id: str) -> tuple[IncidentState | None, int]:
         return await self._read(f"incident.{incident_id}", IncidentState)
 
+    async def states(self, incident_ids: Sequence[str]) -> list[tuple[IncidentState | None, int]]:
+        """``state`` of many incidents, read side by side."""
+        return await self._read_all([_state_key(i) for i in incident_ids], IncidentState)
+
     async def change_state(
         self,
         incident_id: str,
@@ -263,10 +277,21 @@ class IncidentStore:
         self,
         changes: dict[str, Callable[[IncidentState | None], IncidentState | None]],
         new: frozenset[str] = frozenset(),
+        known: dict[str, tuple[IncidentState | None, int]] | None = None,
     ) -> dict[str, IncidentState | None]:
         """``change_state`` of many incidents at once; those in ``new`` (opened by this batch) are
-        not read first: they are created, or read and changed if another writer has them already."""
-        return await self._cas_all(_state_key, IncidentState, changes, new)
+        not read first: they are created, or read and changed if another writer has them already;
+        those ``known`` are tried with the value and revision given before being read again."""
+        return await self._cas_all(_state_key, IncidentState, changes, new, known)
+
+    async def publish_all(self, messages: Sequence[tuple[str, bytes, str]]) -> list[bool]:
+        """Stream messages (subject, payload, Nats-Msg-Id) published side by side, their acks awaited
+        together; for each, whether the stream had it already (a duplicate)."""
+        futures = [
+            await self.pipe.send(subject, payload, {schemas.MSG_ID_HEADER: msg_id})
+            for subject, payload, msg_id in messages
+        ]
+        return await self.pipe.published(futures)
 
     # ---- exemplars ------------------------------------------------------------------------------
     def exemplar(self, incident_id: str, slot: int, message: schemas.EnrichedAlert) -> tuple[str, bytes]:
@@ -280,14 +305,24 @@ class IncidentStore:
 
     async def exemplars_kept(self, incident_id: str, slots: int) -> list[tuple[schemas.EnrichedAlert, bytes]]:
         """The exemplars, each with the bytes it is kept as."""
-        keys = [f"exemplar.{incident_id}.{slot}" for slot in range(slots)]
-        kept = []
-        # An exemplar that was never written (a crash after the state was saved) leaves a gap only.
-        for value, _ in await self.pipe.get_many(keys):
-            message = _decoded(value, schemas.EnrichedAlert)
-            if message is not None and value is not None:
-                kept.append((message, value))
-        return kept
+        return (await self.exemplars_of([(incident_id, slots)]))[0]
+
+    async def exemplars_of(
+        self, incidents: Sequence[tuple[str, int]]
+    ) -> list[list[tuple[schemas.EnrichedAlert, bytes]]]:
+        """``exemplars_kept`` of many incidents (id, slots), read side by side."""
+        keys = [f"exemplar.{incident_id}.{slot}" for incident_id, slots in incidents for slot in range(slots)]
+        read = iter(await self.pipe.get_many(keys))
+        found = []
+        for _, slots in incidents:
+            kept = []
+            # An exemplar that was never written (a crash after the state was saved) leaves a gap only.
+            for value, _ in itertools.islice(read, slots):
+                message = _decoded(value, schemas.EnrichedAlert)
+                if message is not None and value is not None:
+                    kept.append((message, value))
+            found.append(kept)
+        return found
 
 
 async def allow_direct(js: JetStreamContext, stream: str) -> bool:

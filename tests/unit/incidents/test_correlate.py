@@ -410,3 +410,22 @@ def test_one_rule_in_one_namespace_needs_one_more_sign() -> None:
     _, assignments = _assign(rolled)
     assert len(_incidents(assignments)) == 1
     assert assignments[1].signals[:2] == ("release", "alertname")
+
+
+def test_a_member_joins_through_names_another_brought_earlier_in_the_same_batch() -> None:
+    errors = enriched("HighErrorRate", at=0, service="checkout", cluster="prod")
+    latency = enriched("HighLatency", at=1, service="checkout", pod="cart-0", cluster="prod")
+    crashing = enriched("KubePodCrashLooping", at=2, pod="cart-0", cluster="prod")
+    # Without the latency alert, the crashing pod shares nothing with the errors: apart.
+    _, apart = _assign([errors, crashing])
+    assert len(_incidents(apart)) == 2
+    # With it, in one batch of unrelated alerts, the pod it named leads the crash to the same incident,
+    # exactly as when each arrives in a batch of its own.
+    others = [enriched("HighLatency", at=1, service=f"other-{n}", cluster="prod") for n in range(50)]
+    _, together = _assign([*others, errors, latency, crashing])
+    assert len(_incidents(together[-3:])) == 1
+    correlator, index, one_by_one = Correlator(IncidentSettings()), OpenIndex(), []
+    for message in [*others, errors, latency, crashing]:
+        index, placed = correlator.assign(index, [message], NOW)
+        one_by_one += placed
+    assert one_by_one == together
