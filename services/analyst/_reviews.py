@@ -118,9 +118,19 @@ class Reviewer:
         if not work:
             return [outcomes[review.id] for review in reviews]
         # A review looks at the incident as it stands: what changed since it was asked for is covered too.
-        states = await self._analysed_all(
+        analysed = await self._analysed_all(
             [state if kind != "resolved" else None for _, state, _, kind in work]
         )
+        # An analysis that failed sends its own review back, not the batch's.
+        for (review, *_), result in zip(work, analysed, strict=True):
+            if isinstance(result, Exception):
+                outcomes[review.id] = result
+        work = [
+            item for item, result in zip(work, analysed, strict=True) if not isinstance(result, Exception)
+        ]
+        states = [result for result in analysed if not isinstance(result, Exception)]
+        if not work:
+            return [outcomes[review.id] for review in reviews]
         made = [
             event(state or read, kind, self.clock())  # after the analysis, which may take a while
             for (_, read, _, kind), state in zip(work, states, strict=True)
@@ -149,25 +159,34 @@ class Reviewer:
             },
             known={review.id: (read, revision) for review, read, revision, _ in work},
         )
-        follow_ups = []
+        follow_ups, resolved = [], []
         for (review, read, _, kind), (_, message), state in zip(work, made, states, strict=True):
             if outcomes[review.id] is not None:
                 continue  # another replica sent this event first: nothing recorded, the review comes back
             members = (state or read).member_count
             logger.info("incident {} {} (event {}, {} members)", review.id, kind, message.sequence, members)
             if kind == "resolved":
-                await self.store.change_index(read.shard, resolving(review.id, now))
+                resolved.append((review.id, read.shard))
             current = saved.get(review.id)
             follow_up = None if current is None else review_due(current, self.settings, now)
             if follow_up is not None:
                 follow_ups.append(review_message(follow_up))
+        # Follow-ups first: a redelivered review finds its event recorded and would not write them again.
         if follow_ups:
             await self.store.write_all([], follow_ups)
+        for incident_id, shard in resolved:
+            try:
+                await self.store.change_index(shard, resolving(incident_id, now))
+            except Exception as exc:  # this review comes back; the others of the batch are done
+                outcomes[incident_id] = exc
         return [outcomes[review.id] for review in reviews]
 
-    async def _analysed_all(self, states: list[IncidentState | None]) -> list[IncidentState | None]:
+    async def _analysed_all(
+        self, states: list[IncidentState | None]
+    ) -> list[IncidentState | Exception | None]:
         """A new analysis for the first event and for material changes, the last one kept otherwise
-        (None in, None out); the exemplars of every incident analysed read side by side."""
+        (None in, None out; what an analysis raised in its place); the exemplars of every incident
+        analysed read side by side."""
         wanted = [
             (i, state, use_llm)
             for i, state in enumerate(states)
@@ -178,7 +197,7 @@ class Reviewer:
             if wanted
             else []
         )
-        analysed = list(states)
+        analysed: list[IncidentState | Exception | None] = list(states)
         for (i, state, use_llm), kept in zip(wanted, kept_all, strict=True):
             # The rules' answers this process made for these very messages (the root's, as it was analysed).
             known = [
@@ -187,7 +206,13 @@ class Reviewer:
                 if self.roots is not None and (found := self.roots.find(encoded)) is not None
             ]
             exemplars = [message for message, _ in kept]
-            analysis = await self.analyst.analyze(incident(state), exemplars, use_llm=use_llm, known=known)
+            try:
+                analysis = await self.analyst.analyze(
+                    incident(state), exemplars, use_llm=use_llm, known=known
+                )
+            except Exception as exc:
+                analysed[i] = exc
+                continue
             analysed[i] = with_analysis(state, analysis, llm=analysis.analyzer == "llm")
         return analysed
 
