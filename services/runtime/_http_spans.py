@@ -49,7 +49,9 @@ def traced_request(
         state = headers.get(TRACESTATE) if traceparent is not None else None
         state = otel.normal_tracestate(state) if state else None
         return _Recorded(f"{method} {route}", otel.server, attributes, traceparent, state)
-    if traceparent is not None and tracing._unsampled(traceparent):
+    # Validated in full here, where a header comes from outside: a malformed one starts a new trace
+    # (the SDK's path below), it never travels on through the stages' headers and logs.
+    if traceparent is not None and tracing._follows_parent and otel.unsampled_parent(traceparent):
         return _Forwarded(traceparent, headers.get(TRACESTATE))
     # Another sampler or id generator, or a header only the SDK's propagator reads.
     context = tracing._propagator.extract(headers) if traceparent is not None else None

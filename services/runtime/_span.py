@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 # A regex rather than slicing and set tests: measured, it is the faster check of the layout.
 _TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _NO_TRACE, _NO_SPAN = "0" * 32, "0" * 16
+# The flags' last hex digit: its lowest bit says whether the trace is sampled.
+_SAMPLED_FLAGS = frozenset("13579bdf")
+_UNSAMPLED_FLAGS = frozenset("02468ace")
 UNSET_STATUS = Status(StatusCode.UNSET)  # every span's until one is set: shared
 # An enum's .value is slow to read: the kinds' values, once.
 CONSUMER, SERVER, CLIENT = SpanKind.CONSUMER.value, SpanKind.SERVER.value, SpanKind.CLIENT.value
@@ -47,9 +50,17 @@ CONSUMER, SERVER, CLIENT = SpanKind.CONSUMER.value, SpanKind.SERVER.value, SpanK
 
 def sampled_parent(traceparent: str) -> bool:
     """True when ``traceparent`` is a valid version-00 header of a sampled trace."""
+    return traceparent[54:] in _SAMPLED_FLAGS and _valid(traceparent)
+
+
+def unsampled_parent(traceparent: str) -> bool:
+    """True when ``traceparent`` is a valid version-00 header of a trace not sampled."""
+    return traceparent[54:] in _UNSAMPLED_FLAGS and _valid(traceparent)
+
+
+def _valid(traceparent: str) -> bool:
     return (
         _TRACEPARENT.fullmatch(traceparent) is not None
-        and traceparent[54] in "13579bdf"
         and traceparent[3:35] != _NO_TRACE
         and traceparent[36:52] != _NO_SPAN
     )

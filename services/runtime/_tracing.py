@@ -84,6 +84,7 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool
         normal_tracestate,
         root_parent,
         sampled_parent,
+        unsampled_parent,
     )
     from services.runtime._span_queue import SpanQueue
 
@@ -111,6 +112,7 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool
         consumer=SpanKind.CONSUMER,
         error=StatusCode.ERROR,
         sampled_parent=sampled_parent,
+        unsampled_parent=unsampled_parent,
         normal_tracestate=normal_tracestate,
         root_parent=root_parent,
         server=SERVER,

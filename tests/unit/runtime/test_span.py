@@ -151,7 +151,7 @@ def test_a_request_record_goes_out_as_the_sdks_server_span_would(sender: dict[st
         setattr(theirs, field, getattr(sent, field))
     assert sent == theirs
     assert encode_stage_span(ours) == message(ours.to_readable()).SerializeToString()
-    assert ours.is_root is not sender
+    assert ours.is_root == (not sender)
     assert ours.traceparent == f"00-{trace_id:032x}-{sent.span_id.hex()}-{parent[-2:]}"
 
 

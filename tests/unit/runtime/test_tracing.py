@@ -194,6 +194,24 @@ async def test_a_request_span_starts_a_trace_or_continues_the_senders(collector:
     assert unsampled == {"traceparent": UNSAMPLED, "tracestate": "a=1"}  # no span, passed on as it came
 
 
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        "zz-" + "g" * 32 + "-" + "x" * 16 + "-00",  # the right length, not hex
+        f"00-{'0' * 32}-{'0' * 16}-00",  # ids all zeros: invalid by W3C
+        f"00-{TRACE}-{SENDER}-0",  # one character short
+    ],
+)
+async def test_a_malformed_traceparent_from_a_sender_starts_a_new_trace(
+    collector: FakeCollector, malformed: str
+) -> None:
+    out, logged = request({"traceparent": malformed})
+
+    (span,) = await exported(collector, 1)
+    assert out["traceparent"] == f"00-{span.trace_id}-{span.span_id}-03"  # never the sender's header
+    assert (logged, span.parent_id) == (span.trace_id, "")
+
+
 async def test_a_request_span_follows_a_ratio_samplers_decision(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = await FakeCollector().start()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", fake.endpoint)
