@@ -194,11 +194,14 @@ class ContinuousPull:
         self.closing = True
         subs = [sub for sub, _ in self.retired] + ([self.sub] if self.sub is not None else [])
         self.retired, self.sub = [], None
+        # Bounded, all inboxes together: nats-py's drain waits for a flush round trip and for every
+        # queued message's callback, and a stage that is stopping must stop even when the server does
+        # not answer (what is not handed back then returns after ack_wait).
+        deadline = time.monotonic() + DRAIN_SECONDS
         for sub in subs:
-            # Bounded: nats-py's drain waits for a flush round trip and for every queued message's
-            # callback, and a stage that is stopping must stop even when the server does not answer.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(sub.drain(), DRAIN_SECONDS)  # type: ignore[no-untyped-call]
+                left_seconds = max(0.0, deadline - time.monotonic())
+                await asyncio.wait_for(sub.drain(), left_seconds)  # type: ignore[no-untyped-call]
         left, self.arrived = self.arrived, []
         for msg in left:
             await self._hand_back(msg)
