@@ -128,7 +128,7 @@ class PostgresDatabase:
                             continue
                         count = 0
                         for statement, params in _statements(sql, rows):
-                            # Binary parameters: the compressed body as is, numbers unparsed (a fifth faster).
+                            # Binary parameters: the body as is, numbers unparsed (a fifth faster).
                             await cursor.execute(statement, params, binary=True)
                             count += max(cursor.rowcount, 0)
                         counts.append(count)

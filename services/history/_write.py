@@ -79,13 +79,14 @@ def stored_json(
     message: schemas.AnalyzedAlert, data: bytes | None = None
 ) -> tuple[schemas.AnalyzedAlert, bytes]:
     """The message as stored (over-long values clipped) and its JSON: ``data``, the bytes it arrived as,
-    when nothing needs clipping. No value is longer than the whole text: a short one is not looked into."""
+    when it is short. No value is longer than the whole text: a short one is not looked into. A long
+    one is encoded again, clipped or not, so that fields the contract does not know (a newer sender's)
+    cannot make a row as large as they like."""
     if data is None:
         data = schemas.encode(message)
     if len(data) > MAX_VALUE_CHARS:
         kept = clipped(message)
-        if kept is not message:
-            return kept, schemas.encode(kept)
+        return kept, schemas.encode(kept)
     return message, data
 
 

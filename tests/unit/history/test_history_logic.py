@@ -68,6 +68,15 @@ def test_the_json_an_analysis_arrived_as_is_kept_unless_a_value_is_clipped() -> 
     assert alert_row(huge, schemas.encode(huge)) == alert_row(huge)
 
 
+def test_fields_the_contract_does_not_know_cannot_make_a_row_as_large_as_they_like() -> None:
+    message = analyzed(1)
+    sent = schemas.encode(message)[:-1] + b',"from_a_newer_sender":"' + b"y" * 100_000 + b'"}'
+    decoded = schemas.decode(sent, schemas.AnalyzedAlert)
+    kept, kept_json = stored_json(decoded, sent)
+    assert kept == message
+    assert kept_json == schemas.encode(message)
+
+
 def test_a_nul_in_a_label_is_replaced_in_the_row_but_kept_in_the_body() -> None:
     message = analyzed(1, labels={"pod": "web\x00-1"})
     row = alert_row(message, schemas.encode(message))
