@@ -52,18 +52,23 @@ def message(span: ReadableSpan) -> SpanMessage:
     return encode_spans([span]).resource_spans[0].scope_spans[0].spans[0]
 
 
+def assert_sent_as_the_sdks(ours: StageSpan, theirs: SpanMessage) -> SpanMessage:
+    """Our record's wire form equals the SDK's span but for what differs by nature (a span's own random
+    id and its clock); returns ours."""
+    sent = SpanMessage.FromString(encode_stage_span(ours))
+    for field in ("span_id", "start_time_unix_nano", "end_time_unix_nano"):
+        setattr(theirs, field, getattr(sent, field))
+    assert sent == theirs
+    assert encode_stage_span(ours) == message(ours.to_readable()).SerializeToString()
+    return sent
+
+
 @pytest.mark.parametrize("fail", [None, "ValueError: no rule matched ✗"])
 def test_a_record_goes_out_as_the_sdks_span_would(fail: str | None) -> None:
     resource = Resource.create({"service.name": "aiops-analyst"})
     ours, theirs = record(resource, fail), message(sdk_span(resource, fail))
 
-    sent = SpanMessage.FromString(encode_stage_span(ours))
-
-    # Only what differs by nature: a span's own random id and its clock.
-    for field in ("span_id", "start_time_unix_nano", "end_time_unix_nano"):
-        setattr(theirs, field, getattr(sent, field))
-    assert sent == theirs
-    assert encode_stage_span(ours) == message(ours.to_readable()).SerializeToString()
+    sent = assert_sent_as_the_sdks(ours, theirs)
     assert ours.traceparent == f"00-{TRACE}-{sent.span_id.hex()}-01"
 
 
@@ -145,12 +150,7 @@ def test_a_request_record_goes_out_as_the_sdks_server_span_would(sender: dict[st
     ours.set_attribute("http.response.status_code", 200)
     ours.end()
 
-    sent = SpanMessage.FromString(encode_stage_span(ours))
-
-    for field in ("span_id", "start_time_unix_nano", "end_time_unix_nano"):
-        setattr(theirs, field, getattr(sent, field))
-    assert sent == theirs
-    assert encode_stage_span(ours) == message(ours.to_readable()).SerializeToString()
+    sent = assert_sent_as_the_sdks(ours, theirs)
     assert ours.is_root == (not sender)
     assert ours.traceparent == f"00-{trace_id:032x}-{sent.span_id.hex()}-{parent[-2:]}"
 
@@ -195,9 +195,4 @@ def test_a_post_record_goes_out_as_the_sdks_client_span_would() -> None:
     post.set_attribute("http.response.status_code", 200)
     post.end()
 
-    sent = SpanMessage.FromString(encode_stage_span(post))
-
-    for field in ("span_id", "start_time_unix_nano", "end_time_unix_nano"):
-        setattr(theirs, field, getattr(sent, field))
-    assert sent == theirs
-    assert encode_stage_span(post) == message(post.to_readable()).SerializeToString()
+    assert_sent_as_the_sdks(post, theirs)

@@ -29,6 +29,20 @@ UNSAMPLED = f"00-{TRACE}-{SENDER}-00"
 @pytest.fixture
 async def collector(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeCollector]:
     """Tracing on, exporting to a collector; stopped (every span sent) and off afterwards."""
+    async for fake in _collecting(monkeypatch):
+        yield fake
+
+
+@pytest.fixture
+async def no_new_trace_sampled(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeCollector]:
+    """As ``collector``, with a ratio sampler that samples no new trace and follows a sender's decision."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    async for fake in _collecting(monkeypatch):
+        yield fake
+
+
+async def _collecting(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeCollector]:
     fake = await FakeCollector().start()
     # The SDK reads its settings from the environment itself.
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", fake.endpoint)
@@ -139,21 +153,10 @@ async def test_a_post_in_an_unsampled_trace_has_no_span_and_forwards_the_context
     assert span.name == "analyst"
 
 
-async def test_a_ratio_sampler_follows_the_senders_decision(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    fake = await FakeCollector().start()
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", fake.endpoint)
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")  # no new trace is sampled
-    try:
-        assert setup_tracing("enricher")
-        root, _ = handle("enricher", {"Nats-Msg-Id": "alert-4"})
-        continued, _ = handle("enricher", {"traceparent": SAMPLED})
-        spans = await exported(fake, 1)
-    finally:
-        await asyncio.to_thread(stop_tracing)
-        await fake.close()
+async def test_a_ratio_sampler_follows_the_senders_decision(no_new_trace_sampled: FakeCollector) -> None:
+    root, _ = handle("enricher", {"Nats-Msg-Id": "alert-4"})
+    continued, _ = handle("enricher", {"traceparent": SAMPLED})
+    spans = await exported(no_new_trace_sampled, 1)
 
     # Not sampled, and passed on so that later stages skip it too.
     assert not int(root["traceparent"].split("-")[3], 16) & 1
@@ -212,19 +215,10 @@ async def test_a_malformed_traceparent_from_a_sender_starts_a_new_trace(
     assert (logged, span.parent_id) == (span.trace_id, "")
 
 
-async def test_a_request_span_follows_a_ratio_samplers_decision(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = await FakeCollector().start()
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", fake.endpoint)
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")  # no new trace is sampled
-    try:
-        assert setup_tracing("ingest")
-        root, logged = request({})
-        continued, _ = request({"traceparent": SAMPLED})
-        spans = await exported(fake, 1)
-    finally:
-        await asyncio.to_thread(stop_tracing)
-        await fake.close()
+async def test_a_request_span_follows_a_ratio_samplers_decision(no_new_trace_sampled: FakeCollector) -> None:
+    root, logged = request({})
+    continued, _ = request({"traceparent": SAMPLED})
+    spans = await exported(no_new_trace_sampled, 1)
 
     version, trace_id, _, flags = root["traceparent"].split("-")
     assert (version, flags, logged) == ("00", "02", trace_id)  # not sampled: later stages skip it too
