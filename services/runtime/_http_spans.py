@@ -65,9 +65,7 @@ class _Forwarded:
     __slots__ = ("kept", "token")
 
     def __init__(self, traceparent: str, tracestate: str | None) -> None:
-        self.kept = {TRACEPARENT: traceparent}
-        if tracestate is not None:
-            self.kept[TRACESTATE] = tracestate
+        self.kept = tracing.forwarded(traceparent, tracestate)
 
     def __enter__(self) -> None:
         self.token = tracing._handling.set(self.kept)

@@ -79,6 +79,7 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool
     from services.runtime._otlp import DirectOTLPSpanExporter, encode_ended
     from services.runtime._span import (
         CLIENT,
+        CONSUMER,
         SERVER,
         StageSpan,
         normal_tracestate,
@@ -125,14 +126,14 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool
         records=_follows_parent and type(_provider.id_generator) is RandomIdGenerator,
         # A stage's span under a sampled parent: what a parent-based sampler records anyway.
         stage_span=_stage_spans(
-            StageSpan, _provider.resource, scope, ended if exporter.direct else queue.add
+            StageSpan, _provider.resource, scope, ended if exporter.direct else queue.add, CONSUMER
         ),
     )
     _StageSpan = StageSpan
     return True
 
 
-def _stage_spans(kind: Any, resource: Any, scope: Any, ended: Any) -> Any:
+def _stage_spans(kind: Any, resource: Any, scope: Any, ended: Any, consumer: int) -> Any:
     """Makes a stage's span with the provider's parts bound (a closure: faster to call than a partial)."""
 
     def stage_span(
@@ -140,7 +141,7 @@ def _stage_spans(kind: Any, resource: Any, scope: Any, ended: Any) -> Any:
         parent: str,
         state: str | None,
         attributes: dict[str, Any] | None,
-        span_kind: int = 4,  # CONSUMER
+        span_kind: int = consumer,
         remote: bool = True,
     ) -> Any:
         return kind(name, parent, state, attributes, resource, scope, ended, span_kind, remote)
@@ -172,6 +173,14 @@ def _unsampled(traceparent: str) -> bool:
     return _follows_parent and len(traceparent) == 55 and traceparent[54] in "02468ace"
 
 
+def forwarded(traceparent: str, tracestate: str | None) -> dict[str, str]:
+    """The context of a trace not sampled, passed on as it came: no span, no new span id."""
+    kept = {TRACEPARENT: traceparent}
+    if tracestate is not None:
+        kept[TRACESTATE] = tracestate
+    return kept
+
+
 class _Handling:
     """A class rather than a generator: entered once per message, it is the hot path's tracing."""
 
@@ -186,10 +195,7 @@ class _Handling:
         headers = self.headers or {}
         traceparent = headers.get(TRACEPARENT)
         if traceparent is not None and _unsampled(traceparent):
-            kept = {TRACEPARENT: traceparent}
-            if TRACESTATE in headers:
-                kept[TRACESTATE] = headers[TRACESTATE]
-            self.token = _handling.set(kept)
+            self.token = _handling.set(forwarded(traceparent, headers.get(TRACESTATE)))
             return
         # One attribute: the message id names the alert (and the stage that published it).
         message_id = headers.get(MSG_ID_HEADER)
