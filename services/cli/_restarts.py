@@ -1,7 +1,10 @@
 """When ``aiops up`` starts a process again, and when it gives up: pure decisions, no processes.
 
-A process that exits is restarted after a delay that doubles from ``first_delay`` up to ``max_delay``;
-a run that lasted ``healthy_after`` seconds resets the delay. A process whose first ``tries`` runs
+Starts of one process are spaced by a delay that doubles from ``first_delay`` up to ``max_delay``; a
+run that lasted ``healthy_after`` seconds resets it. The delay counts from the previous start, not from
+the exit: what backoff guards against is a process started over and over, so one that crashes on start
+waits 1 s, 2 s, 4 s ... between tries, while one that ran longer than its delay (killed mid-run, say) is
+started again at once: its work waits for nobody. A process whose first ``tries`` runs
 each ended within ``quick_exit`` seconds, or with the configuration error's exit code (2, whenever it
 came: a loaded machine may take longer than ``quick_exit`` to read settings), cannot start at all:
 restarting it would loop forever, so the supervisor gives up and shows why.
@@ -66,7 +69,7 @@ class RestartPolicy:
             return GiveUp(self._runs)
         if ran >= self.healthy_after:
             self._next_delay = self.first_delay
-        delay = self._next_delay
-        self._next_delay = min(delay * 2, self.max_delay)
+        spacing = self._next_delay
+        self._next_delay = min(spacing * 2, self.max_delay)
         self.restarts += 1
-        return Restart(delay, self.restarts)
+        return Restart(max(0.0, spacing - ran), self.restarts)

@@ -162,9 +162,8 @@ class Supervisor:
                         await asyncio.wait(reading, timeout=2)
                     self._give_up(name, code, decision.tries)
                     return
-                out(
-                    f"aiops: {name} exited with code {code}; restart {decision.count} in {decision.delay:g} s"
-                )
+                restart = f"restart {decision.count} in {decision.delay:.1f} s"
+                out(f"aiops: {name} exited with code {code}; {restart}")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), decision.delay)
                     return

@@ -38,7 +38,7 @@ async def test_a_killed_service_is_restarted_and_the_others_keep_running(
             assert r.status == 202, await r.text()
 
         os.kill(first["enricher"], signal.SIGKILL)
-        await up.wait_for(r"aiops: enricher exited with code -9; restart 1 in 1 s", 30)
+        await up.wait_for(r"aiops: enricher exited with code -9; restart 1 in 0\.0 s", 30)
         await up.wait_for(r"aiops: started enricher \(pid \d+\)", 30, count=2)
         await wait_ready(f"http://127.0.0.1:{ports['enricher']}", 30, "enricher", log=up.output)
 
@@ -71,7 +71,7 @@ async def test_a_service_that_cannot_start_stops_up_with_its_own_error(
         await asyncio.wait_for(up.reader, 30)
     output = up.output()
     assert code != 0, output[-3000:]
-    assert "aiops: enricher exited with code 2; restart 2 in 2 s" in output
+    assert re.search(r"aiops: enricher exited with code 2; restart 2 in [\d.]+ s", output), output[-3000:]
     assert "restart 3" not in output
     error = output.split("aiops: enricher cannot start", 1)[1]
     assert "on each of its 3 tries" in error
