@@ -108,6 +108,3 @@ class IncidentReview(msgspec.Struct, kw_only=True, frozen=True):
     due: UtcTime
     requested_at: UtcTime
     replay: Replay | None = None
-    # Other incidents falling due at the same time, reviewed with this one: one message for all the
-    # incidents a batch of alerts changed (each entry's own ``also`` empty).
-    also: list[IncidentReview] = []

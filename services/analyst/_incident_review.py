@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,40 +13,6 @@ from services.incidents import IncidentState, OpenIndex, after_sent
 from services.runtime import RetryLater
 
 Change = Callable[[IncidentState | None], IncidentState | None]
-# Incidents one review message lists at most (~200 bytes each): far under the server's max payload.
-REVIEWS_PER_MESSAGE = 256
-
-
-def review_message(review: schemas.IncidentReview) -> tuple[str, bytes, str]:
-    """Subject, payload and Nats-Msg-Id: one review per incident, generation and kind, however many
-    replicas ask for it (per list of them, for a review with others ``also`` due)."""
-    entries = [f"{r.id}:{r.generation}:{r.kind}" for r in reviewed(review)]
-    if len(entries) == 1:
-        msg_id = f"review:{entries[0]}"
-    else:
-        msg_id = "reviews:" + hashlib.sha256("|".join(entries).encode()).hexdigest()[:40]
-    return schemas.REVIEW, schemas.encode(review), msg_id
-
-
-def review_messages(reviews: list[schemas.IncidentReview]) -> list[tuple[str, bytes, str]]:
-    """One message per due time (REVIEWS_PER_MESSAGE incidents at most): a batch that opens a hundred
-    incidents asks for one review of all of them, not a hundred (each a publish, a delivery and an ack)."""
-    by_due: dict[datetime, list[schemas.IncidentReview]] = defaultdict(list)
-    for review in reviews:
-        by_due[review.due].append(review)
-    lists = [
-        due[start : start + REVIEWS_PER_MESSAGE]
-        for due in by_due.values()
-        for start in range(0, len(due), REVIEWS_PER_MESSAGE)
-    ]
-    return [review_message(msgspec.structs.replace(first, also=others)) for first, *others in lists]
-
-
-def reviewed(review: schemas.IncidentReview) -> list[schemas.IncidentReview]:
-    """The incidents a review message asks to look at: its own, and those ``also`` due."""
-    if not review.also:
-        return [review]
-    return [msgspec.structs.replace(review, also=[]), *review.also]
 
 
 def not_due(reason: str, due: datetime, now: datetime) -> RetryLater:

@@ -2,15 +2,13 @@
 
 Once per batch (``prepare``), before any alert of it is handled:
 
-    membership   one read of every episode (``multi_last``): re-sent and redelivered alerts are
-                 members already
+    membership   one read per episode (concurrent): re-sent and redelivered alerts are members already
     correlate    new firing alerts matched against their cluster's open index: one compare-and-set per
                  cluster per batch
     claim        one ``create`` per new member (concurrent): one replica wins an episode, never two
-    count        one compare-and-set per touched incident: joins, then resolutions (a new root's
-                 message written inside the state)
-    exemplars    the other messages the incident's analysis will read (distinct alert names)
-    review       one ``IncidentReview`` per due time, listing the incidents that need an event
+    count        one compare-and-set per touched incident: joins, then resolutions
+    exemplars    the messages the incident's analysis will read (the root, distinct alert names)
+    review       an ``IncidentReview`` per incident that needs an event (de-duplicated per generation)
     mark         membership records marked counted / resolved
 
 ``handle`` then reads the alert's place with ``take``. When the store fails or is slower than
@@ -26,12 +24,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
 from loguru import logger
 from nats.js import JetStreamContext
 
 import schemas
-from services.analyst._incident_review import review_messages
 from services.analyst._placement import (
     Joins,
     Placed,
@@ -61,9 +57,14 @@ from services.incidents import (
 
 # After a store failure, how long alerts go on one by one before the store is tried again.
 PAUSE_AFTER_FAILURE = timedelta(seconds=10)
-# The largest root message kept inside its incident's state (the state is rewritten on every change).
-ROOT_KEPT_MAX_BYTES = 32 * 1024
 DEGRADED_REASON = "incident store unavailable: analysed on its own, not grouped into an incident"
+
+
+def review_message(review: schemas.IncidentReview) -> tuple[str, bytes, str]:
+    """Subject, payload and Nats-Msg-Id: one review per incident, generation and kind, however many
+    replicas ask for it."""
+    msg_id = f"review:{review.id}:{review.generation}:{review.kind}"
+    return schemas.REVIEW, schemas.encode(review), msg_id
 
 
 class Incidents:
@@ -188,7 +189,7 @@ class Incidents:
                 *(kept for _, after in changes for kept in self._exemplars(after, joins.get(after.id, []))),
                 *(self.store.marking(e, r) for e, r in marked(records, joins, resolves).items()),
             ],
-            review_messages(reviews),
+            [review_message(review) for review in reviews],
         )
         placed = {m.id: Placed(ref=ref(records[schemas.episode_key(m.alert)])) for m in batch}
         return placed, sent
@@ -276,8 +277,6 @@ class Incidents:
                 for message, joining in joins.get(incident_id, []):
                     shard = shards.get(incident_id, "_")
                     state = join(state, member_of(message), joining, now, shard=shard)
-                if state is not None and state is not before[incident_id]:
-                    state = self._root_kept(state, joins.get(incident_id, []))
                 for message in resolves.get(incident_id, []):
                     if state is not None:
                         episode = schemas.episode_key(message.alert)
@@ -301,31 +300,13 @@ class Incidents:
                 changes.append((before.get(i), state))
         return changes
 
-    def _root_kept(
-        self, state: IncidentState, joins: list[tuple[schemas.EnrichedAlert, Joining]]
-    ) -> IncidentState:
-        """``state`` with its root's message inside, when the root joined in this batch."""
-        if not state.exemplars or state.exemplars[0].kept:
-            return state
-        root = state.exemplars[0]
-        message = next((m for m, joining in joins if joining.episode == root.episode), None)
-        if message is None:
-            return state
-        encoded = schemas.encode(message)
-        if len(encoded) > ROOT_KEPT_MAX_BYTES:
-            return state  # under its own key (``_exemplars``)
-        if self.roots is not None:
-            self.roots.expect(message, encoded)
-        kept = msgspec.structs.replace(root, kept=msgspec.Raw(encoded))
-        return msgspec.structs.replace(state, exemplars=[kept, *state.exemplars[1:]])
-
     def _exemplars(
         self, state: IncidentState, joins: list[tuple[schemas.EnrichedAlert, Joining]]
     ) -> list[tuple[str, bytes]]:
         messages = {joining.episode: message for message, joining in joins}
         kept = []
         for slot, exemplar in enumerate(state.exemplars):
-            if exemplar.episode in messages and not exemplar.kept:
+            if exemplar.episode in messages:
                 key, encoded = self.store.exemplar(state.id, slot, messages[exemplar.episode])
                 if slot == 0 and self.roots is not None:
                     self.roots.expect(messages[exemplar.episode], encoded)

@@ -1,7 +1,6 @@
 """The analyst's ``incidents`` consumer: an incident falls due, is analysed once and announced once.
 
-    review not due yet            RetryLater(due - now): JetStream brings it back then (a message
-                                  listing several incidents, ``also``: the soonest retry any asks)
+    review not due yet            RetryLater(due - now): JetStream brings it back then
     review of an older generation nothing: a newer review of the incident is on its way
     due                           analyse (the LLM for the first analysis and for material changes,
                                   INCIDENT_MAX_ANALYSES at most), publish the IncidentEvent with
@@ -25,15 +24,8 @@ from nats.js import JetStreamContext
 
 import schemas
 from services.analyst._incident_analysis import IncidentAnalyst
-from services.analyst._incident_review import (
-    Change,
-    event_kind,
-    not_due,
-    recorded,
-    resolving,
-    review_messages,
-    reviewed,
-)
+from services.analyst._incident_review import Change, event_kind, not_due, recorded, resolving
+from services.analyst._incidents import review_message
 from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._root_analyses import RootAnalyses, shared_roots
@@ -80,10 +72,9 @@ class Reviewer:
         ``handle`` hands each one's outcome back to the runtime."""
         now = self.clock()
         first: dict[str, schemas.IncidentReview] = {}
-        for message in reviews:
-            for review in reviewed(message):
-                if review.due <= now:
-                    first.setdefault(review.id, review)
+        for review in reviews:
+            if review.due <= now:
+                first.setdefault(review.id, review)
         due = list(first.values())
         try:
             outcomes = await self._review_all(due)
@@ -92,24 +83,14 @@ class Reviewer:
         for review, outcome in zip(due, outcomes, strict=True):
             self._done[_key(review)] = outcome
 
-    async def handle(self, message: schemas.IncidentReview) -> None:
-        """The message's reviews done; else what the runtime should do with it: a failure first (it
-        comes back and its done reviews find their events recorded), or the soonest retry."""
-        outcomes: list[BaseException | None] = []
-        rest: dict[str, schemas.IncidentReview] = {}
-        for review in reviewed(message):
-            if _key(review) in self._done:
-                outcomes.append(self._done.pop(_key(review)))
-            else:
-                rest.setdefault(review.id, review)
-        if rest:
-            outcomes += await self._review_all(list(rest.values()))
-        failures = [outcome for outcome in outcomes if outcome is not None]
-        if failures:
-            later = [f for f in failures if isinstance(f, RetryLater)]
-            if len(later) < len(failures):
-                raise next(f for f in failures if not isinstance(f, RetryLater))
-            raise min(later, key=lambda retry: retry.delay if retry.delay is not None else float("inf"))
+    async def handle(self, review: schemas.IncidentReview) -> None:
+        key = _key(review)
+        if key in self._done:
+            outcome = self._done.pop(key)
+        else:
+            (outcome,) = await self._review_all([review])
+        if outcome is not None:
+            raise outcome
 
     async def _review_all(self, reviews: list[schemas.IncidentReview]) -> list[Exception | None]:
         """Reviews of distinct incidents, step by step: their states read, analysed, the events
@@ -189,10 +170,10 @@ class Reviewer:
             current = saved.get(review.id)
             follow_up = None if current is None else review_due(current, self.settings, now)
             if follow_up is not None:
-                follow_ups.append(follow_up)
+                follow_ups.append(review_message(follow_up))
         # Follow-ups first: a redelivered review finds its event recorded and would not write them again.
         if follow_ups:
-            await self.store.write_all([], review_messages(follow_ups))
+            await self.store.write_all([], follow_ups)
         for incident_id, shard in resolved:
             try:
                 await self.store.change_index(shard, resolving(incident_id, now))
@@ -211,7 +192,11 @@ class Reviewer:
             for i, state in enumerate(states)
             if state is not None and (use_llm := self._analyse(state)) is not None
         ]
-        kept_all = await self.store.exemplars_of([state for _, state, _ in wanted]) if wanted else []
+        kept_all = (
+            await self.store.exemplars_of([(state.id, len(state.exemplars)) for _, state, _ in wanted])
+            if wanted
+            else []
+        )
         analysed: list[IncidentState | Exception | None] = list(states)
         for (i, state, use_llm), kept in zip(wanted, kept_all, strict=True):
             # The rules' answers this process made for these very messages (the root's, as it was analysed).

@@ -50,16 +50,11 @@ class Joining:
     new_root: bool = False
 
 
-class Exemplar(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """A member whose enriched message is kept for the incident's analysis (slot 0: the root).
-
-    ``kept``: the root's message itself, written with the state that made it the root (one write
-    fewer, and no state without its root's message); empty for the others, kept under their own
-    keys, and for a root too large to ride in the state."""
+class Exemplar(msgspec.Struct, kw_only=True, frozen=True):
+    """A member whose enriched message is kept for the incident's analysis (slot 0: the root)."""
 
     alertname: str
     episode: str
-    kept: msgspec.Raw = msgspec.Raw(b"")
 
 
 class IncidentState(msgspec.Struct, kw_only=True):

@@ -3,8 +3,7 @@
     index.<shard>             OpenIndex: the incidents alerts of one cluster are matched against
     incident.<id>             IncidentState
     member.<sha of episode>   MemberRecord: which incident an alert episode belongs to
-    exemplar.<id>.<slot>      EnrichedAlert kept for the incident's analysis (the root's, slot 0,
-                              rides inside its state: ``Exemplar.kept``)
+    exemplar.<id>.<slot>      EnrichedAlert kept for the incident's analysis (slot 0: the root)
 
 Every update is a compare-and-set on the key's revision: a replica that lost the race reads the
 winner's value and applies its change again, so replicas never overwrite each other. A member is
@@ -21,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -90,7 +90,6 @@ class IncidentStore:
         description = "Incidents: open index, state, membership, exemplars (aiops analyst)"
         store = cls(await key_value_bucket(js, settings, bucket, description, BUCKET_TTL_SECONDS))
         store.pipe.direct = await allow_direct(js, f"KV_{bucket}")
-        store.pipe.multi = store.pipe.direct and reads_many(js)
         return store
 
     # ---- compare-and-set ------------------------------------------------------------------------
@@ -298,24 +297,27 @@ class IncidentStore:
     def exemplar(self, incident_id: str, slot: int, message: schemas.EnrichedAlert) -> tuple[str, bytes]:
         return f"exemplar.{incident_id}.{slot}", schemas.encode(message)
 
+    async def keep_exemplar(self, incident_id: str, slot: int, message: schemas.EnrichedAlert) -> None:
+        await self.write_all([self.exemplar(incident_id, slot, message)])
+
+    async def exemplars(self, incident_id: str, slots: int) -> list[schemas.EnrichedAlert]:
+        return [message for message, _ in await self.exemplars_kept(incident_id, slots)]
+
+    async def exemplars_kept(self, incident_id: str, slots: int) -> list[tuple[schemas.EnrichedAlert, bytes]]:
+        """The exemplars, each with the bytes it is kept as."""
+        return (await self.exemplars_of([(incident_id, slots)]))[0]
+
     async def exemplars_of(
-        self, states: Sequence[IncidentState]
+        self, incidents: Sequence[tuple[str, int]]
     ) -> list[list[tuple[schemas.EnrichedAlert, bytes]]]:
-        """Each incident's exemplars, each with the bytes it is kept as: the root's from inside the
-        state when it rides there, the others' read side by side."""
-        keys = [
-            f"exemplar.{state.id}.{slot}"
-            for state in states
-            for slot, exemplar in enumerate(state.exemplars)
-            if not exemplar.kept
-        ]
-        read = iter(await self.pipe.get_many(keys) if keys else [])
+        """``exemplars_kept`` of many incidents (id, slots), read side by side."""
+        keys = [f"exemplar.{incident_id}.{slot}" for incident_id, slots in incidents for slot in range(slots)]
+        read = iter(await self.pipe.get_many(keys))
         found = []
-        for state in states:
+        for _, slots in incidents:
             kept = []
-            for exemplar in state.exemplars:
-                value = bytes(exemplar.kept) if exemplar.kept else next(read)[0]
-                # An exemplar that was never written (a crash after the state was saved) leaves a gap only.
+            # An exemplar that was never written (a crash after the state was saved) leaves a gap only.
+            for value, _ in itertools.islice(read, slots):
                 message = _decoded(value, schemas.EnrichedAlert)
                 if message is not None and value is not None:
                     kept.append((message, value))
@@ -333,15 +335,6 @@ async def allow_direct(js: JetStreamContext, stream: str) -> bool:
         return True
     except Exception as exc:  # reads through the JetStream API still work, only slower
         logger.warning("cannot turn on direct reads of {} ({}: {})", stream, type(exc).__name__, exc)
-        return False
-
-
-def reads_many(js: JetStreamContext) -> bool:
-    """Whether the server answers a direct read of many keys in one request (nats-server 2.11+)."""
-    try:
-        version = js._nc.connected_server_version
-        return (version.major, version.minor) >= (2, 11)
-    except Exception:  # unknown: one request per key, which every server answers
         return False
 
 

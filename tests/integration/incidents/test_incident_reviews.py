@@ -11,7 +11,6 @@ from prometheus_client import CollectorRegistry
 import schemas
 from services.analyst import AnalystMetrics, RulesAnalyst
 from services.analyst._incident_analysis import IncidentAnalyst
-from services.analyst._incident_review import reviewed
 from services.analyst._incidents import Incidents
 from services.analyst._reviews import Reviewer
 from services.incidents import Correlator, IncidentSettings, IncidentStore
@@ -37,28 +36,25 @@ async def test_a_batch_of_due_reviews_announces_each_incident_once_and_puts_back
     await Incidents(store, Correlator(SETTINGS), SETTINGS, js, clock=lambda: now).prepare(alerts[:30])
     later = now + timedelta(seconds=SETTINGS.incident_group_wait_seconds / 2)
     await Incidents(store, Correlator(SETTINGS), SETTINGS, js, clock=lambda: later).prepare(alerts[30:])
-    # One review message per batch and due time, listing the batch's incidents.
-    messages = await read_subject(js, schemas.REVIEW, schemas.IncidentReview, count=2)
-    assert await subject_count(js, schemas.REVIEW) == 2
-    reviews = [review for message in messages for review in reviewed(message)]
-    assert len({review.id for review in reviews}) == 40
+    reviews = await read_subject(js, schemas.REVIEW, schemas.IncidentReview, count=40)
     due_at = now + timedelta(seconds=SETTINGS.incident_group_wait_seconds + 0.1)
     # One incident announced by another replica already: its review comes back to this one too.
     await _reviewer(store, js, due_at).handle(reviews[0])
 
     reviewer = _reviewer(store, js, due_at)
-    await reviewer.prepare(messages)
+    await reviewer.prepare(reviews)
     put_back = []
-    for message in messages:
+    for review in reviews:
         try:
-            await reviewer.handle(message)
+            await reviewer.handle(review)
         except RetryLater as exc:
-            put_back.append((sorted(r.id for r in reviewed(message)), exc.delay))
+            put_back.append((review.id, exc.delay))
 
-    # The ten opened later are not due: their message is put back until their grouping wait is over.
-    assert put_back == [
-        (sorted(r.id for r in reviews[30:]), pytest.approx(SETTINGS.incident_group_wait_seconds / 2 - 0.1))
-    ]
+    # The ten opened later are not due: each put back until its own grouping wait is over.
+    assert sorted(i for i, _ in put_back) == sorted(r.id for r in reviews[30:])
+    assert all(
+        delay == pytest.approx(SETTINGS.incident_group_wait_seconds / 2 - 0.1) for _, delay in put_back
+    )
     opened = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=30)
     assert await subject_count(js, schemas.INCIDENT_OPENED) == 30
     assert sorted(event.incident.id for event in opened) == sorted(r.id for r in reviews[:30])
