@@ -9,7 +9,8 @@ Once per batch (``prepare``), before any alert of it is handled:
     count        one compare-and-set per touched incident: joins, then resolutions
     exemplars    the messages the incident's analysis will read (the root, distinct alert names)
     review       an ``IncidentReview`` per incident that needs an event (de-duplicated per generation)
-    mark         membership records marked counted / resolved
+    mark         membership records marked counted / resolved, once the reviews are stored: a member
+                 left unmarked is how a redelivery finds a review that may not have gone out
 
 ``handle`` then reads the alert's place with ``take``. When the store fails or is slower than
 INCIDENT_STORE_TIMEOUT_SECONDS, the batch's alerts go on one by one (no incident, the analysis
@@ -52,6 +53,7 @@ from services.incidents import (
     join,
     new_review,
     resolve_member,
+    review_due,
     shard_of,
 )
 
@@ -113,7 +115,7 @@ class Incidents:
                 taken, self._waiting = self._waiting, []
                 together = [message for listed, _ in taken for message in listed]
                 try:
-                    placed, sent = await self._placed_or_degraded(together)
+                    placed, sent, marks = await self._placed_or_degraded(together)
                 except BaseException:
                     self._waiting = taken + self._waiting  # cancelled: the next turn places them
                     raise
@@ -123,9 +125,10 @@ class Incidents:
         try:
             async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
                 await self.store.settle(sent)
+                await self.store.settle(await self.store.send_all(marks))
         except Exception as exc:
             # Claimed and counted, but a review may be missing: the batch comes back, its alerts
-            # are found counted (no second count) and the review is asked for again.
+            # are found counted but unmarked (no second count) and the review is asked for again.
             for _, waited in taken:
                 if waited is not done:
                     waited.set_exception(exc)
@@ -139,7 +142,7 @@ class Incidents:
 
     async def _placed_or_degraded(
         self, batch: list[schemas.EnrichedAlert]
-    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
+    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]], list[tuple[str, bytes]]]:
         now = self.clock()
         if self.paused_until is None or now >= self.paused_until:
             try:
@@ -155,11 +158,13 @@ class Incidents:
                     PAUSE_AFTER_FAILURE.total_seconds(),
                 )
                 self.paused_until = now + PAUSE_AFTER_FAILURE
-        return {}, []
+        return {}, [], []
 
     async def _place(
         self, batch: list[schemas.EnrichedAlert], now: datetime
-    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
+    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]], list[tuple[str, bytes]]]:
+        """Each alert's place; the writes sent (exemplars, reviews) and the marks to send once they
+        are stored."""
         episodes = list(dict.fromkeys(schemas.episode_key(m.alert) for m in batch))
         records = dict(zip(episodes, await self.store.members(episodes), strict=True))
         live = [m for m in batch if m.replay is None]  # a replay reads its incident, never changes it
@@ -178,21 +183,27 @@ class Incidents:
         )
         touched = list(dict.fromkeys([*joins, *resolves]))
         changes = await self._count(touched, records, joins, resolves, now)
-        reviews = [
-            review
-            for before, after in changes
-            if (review := new_review(before, after, self.settings, now)) is not None
-        ]
-        # Exemplars, reviews and membership marks go out side by side, their acks awaited once.
+        reviews = [review for before, after in changes if (review := self._asked(before, after, now))]
+        # Exemplars and reviews go out side by side, their acks awaited once; the marks after them.
         sent = await self.store.send_all(
-            [
-                *(kept for _, after in changes for kept in self._exemplars(after, joins.get(after.id, []))),
-                *(self.store.marking(e, r) for e, r in marked(records, joins, resolves).items()),
-            ],
+            [kept for _, after in changes for kept in self._exemplars(after, joins.get(after.id, []))],
             [review_message(review) for review in reviews],
         )
+        marks = [self.store.marking(e, r) for e, r in marked(records, joins, resolves).items()]
         placed = {m.id: Placed(ref=ref(records[schemas.episode_key(m.alert)])) for m in batch}
-        return placed, sent
+        return placed, sent, marks
+
+    def _asked(
+        self, before: IncidentState | None, after: IncidentState, now: datetime
+    ) -> schemas.IncidentReview | None:
+        """The review to publish for a touched incident. Its state unchanged although the batch had
+        unmarked members for it means an earlier delivery counted them and did not finish (killed,
+        or its writes unacknowledged): its review may never have gone out, so it is asked for again
+        (the review's Nats-Msg-Id drops the copy if it did)."""
+        review = new_review(before, after, self.settings, now)
+        if review is None and before == after:
+            review = review_due(after, self.settings, now)
+        return review
 
     async def _claim(
         self,

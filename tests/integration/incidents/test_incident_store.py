@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import pytest
 from nats.js import JetStreamContext
 
 import schemas
@@ -20,6 +22,7 @@ from services.incidents import (
     member_key,
 )
 from tests.integration.incidents._storm import NODE, enriched, node_storm
+from tests.support.stream import read_subject, subject_count
 
 SETTINGS = IncidentSettings(incidents_enabled=True)
 
@@ -129,3 +132,58 @@ async def test_a_root_member_rejoined_after_a_later_root_was_counted_does_not_ta
     assert state.root is not None
     assert state.root.alertname == "KubeNodeNotReady"
     assert "root" not in state.pending
+
+
+async def test_a_review_lost_with_a_replica_that_died_after_counting_is_asked_for_again(
+    store: IncidentStore, js: JetStreamContext
+) -> None:
+    storm = node_storm(9)
+    # What a replica wrote before it died: the index, the membership and the count, then nothing
+    # more: no review went out and no member was marked counted.
+    now = datetime.now(UTC)
+    correlator = Correlator(SETTINGS)
+    assignments = await store.correlate("prod", lambda index: correlator.assign(index, storm, now))
+    by_episode = {schemas.episode_key(m.alert): m for m in storm}
+    for a in assignments:
+        await store.claim(a.episode, MemberRecord(incident=a.incident_id, role=a.role, shard="prod"))
+        joining = Joining(a.episode, a.incident_id, a.role, tuple(a.signals), new_root=a.new_root)
+        member_of_it = member(by_episode[a.episode])
+        await store.change_state(a.incident_id, lambda s, m=member_of_it, j=joining: join(s, m, j, now))
+    (incident_id,) = {a.incident_id for a in assignments}
+    assert await subject_count(js, schemas.REVIEW) == 0
+
+    await grouping(store, js).prepare(storm)  # the redelivery
+
+    reviews = await read_subject(js, schemas.REVIEW, schemas.IncidentReview, count=1)
+    assert [(r.id, r.kind) for r in reviews] == [(incident_id, "analyse")]
+    state, _ = await store.state(incident_id)
+    assert state is not None
+    assert state.member_count == 10
+
+
+async def test_members_stay_unmarked_until_their_incident_review_is_stored(
+    store: IncidentStore, js: JetStreamContext
+) -> None:
+    storm = node_storm(9)
+    # The stream takes no review for a while (every subject but alerts.review): the batch fails.
+    info = await js.stream_info(schemas.STREAM)
+    await js.update_stream(
+        config=dataclasses.replace(info.config, subjects=[schemas.RAW, schemas.ANALYZED, schemas.INCIDENTS])
+    )
+    with pytest.raises(Exception, match=r"review|responders|alerts"):
+        await grouping(store, js).prepare(storm)
+    kv = await js.key_value("test-incidents")
+    for message in storm:
+        entry = await kv.get(member_key(schemas.episode_key(message.alert)))
+        assert not schemas.decode(entry.value or b"", MemberRecord).counted  # for the redelivery to find
+    await js.update_stream(config=info.config)
+
+    incidents = grouping(store, js)
+    await incidents.prepare(storm)  # the redelivery
+
+    (incident_id,) = {p.ref.id for p in (incidents.take(m) for m in storm) if p.ref is not None}
+    reviews = await read_subject(js, schemas.REVIEW, schemas.IncidentReview, count=1)
+    assert [r.id for r in reviews] == [incident_id]
+    state, _ = await store.state(incident_id)
+    assert state is not None
+    assert state.member_count == 10
