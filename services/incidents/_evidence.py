@@ -68,6 +68,18 @@ _SYMPTOMS = (
         r"\b(?:errimagepull|imagepullbackoff|back-off pulling image|scalingreplicaset)\b"
     )),
 )  # fmt: skip
+# Cheap first look, as _STEMS: every match of a class's pattern holds one of its stems (a pattern of
+# many top-level branches is tried at every position of a line, the costliest part of a footprint).
+_SYMPTOM_STEMS: dict[str, tuple[str, ...]] = {
+    "dns": (
+        "host", "enotfound", "eai_again", "nxdomain", "not known", "misbehaving", "resolution", "resolve",
+        "lookup",
+    ),
+    "certificate": ("x509", "certificate", "authority", "tls error", "ssl", "pkix", "certpath"),
+    "disk-full": ("no space left", "disk"),
+    "connection-pool": ("connection", "pool", "too many", "timeout waiting"),
+    "rollout": ("image", "scalingreplicaset"),
+}  # fmt: skip
 # Series whose change means a rollout (the analyst's deployment-regression rule reads the same names).
 _ROLLOUT_METRIC = re.compile(
     r"observed_generation|metadata_generation|build_info|app_version|replicaset_created|rollout|container_info"
@@ -178,7 +190,14 @@ def text_symptoms(text: str) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def _line_symptoms(line: str) -> tuple[str, ...]:
-    return tuple(name for name, pattern in _SYMPTOMS if pattern.search(line))
+    found: list[str] = []
+    for name, pattern in _SYMPTOMS:
+        for stem in _SYMPTOM_STEMS[name]:
+            if stem in line:
+                if pattern.search(line):
+                    found.append(name)
+                break
+    return tuple(found)
 
 
 def _rolled_out(metric: schemas.MetricEvidence) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Literal
 
 import schemas
@@ -47,6 +47,10 @@ for _verdict, _texts in (
     for _text in _texts.split("|"):
         _PHRASES[tuple(_text.split())] = _verdict  # type: ignore[assignment]
 _LONGEST = max(len(phrase) for phrase in _PHRASES)
+# A phrase starts with one of these: any other word starts none, no lookup needed.
+_FIRST_WORDS = frozenset(phrase[0] for phrase in _PHRASES)
+# A selector's matchers ({job="x"}): their values are no words of the rule.
+_MATCHERS = re.compile(r"\{[^}]*\}")
 
 # Words of an alert about a resolver, certificates, connection limits or an ingress controller: their
 # failure shows elsewhere as that symptom.
@@ -78,7 +82,7 @@ _ZONE_WORDS = frozenset({"zone", "az", "region", "partition", "partitioned", "da
 @lru_cache(maxsize=8192)
 def words_of(text: str) -> tuple[str, ...]:
     """The lower-cased words of a name or a sentence, in order."""
-    return tuple(word.lower() for word in _WORD.findall(text))
+    return tuple(map(str.lower, _WORD.findall(text)))
 
 
 def verdicts(words: tuple[str, ...]) -> set[Verdict]:
@@ -86,6 +90,9 @@ def verdicts(words: tuple[str, ...]) -> set[Verdict]:
     found: set[Verdict] = set()
     i = 0
     while i < len(words):
+        if words[i] not in _FIRST_WORDS:
+            i += 1
+            continue
         for size in range(min(_LONGEST, len(words) - i), 0, -1):
             verdict = _PHRASES.get(words[i : i + size])
             if verdict is not None:
@@ -110,10 +117,18 @@ class Kind:
 @lru_cache(maxsize=4096)
 def _read(alertname: str, summary: str, expression: str) -> tuple[bool, bool, frozenset[str]]:
     """(unavailable, failing, topic words) of one rule's texts: a storm repeats a few rules many times."""
-    name, said = words_of(alertname), words_of(summary)
-    found = verdicts(name) | verdicts(said) | verdicts(words_of(re.sub(r"\{[^}]*\}", " ", expression)))
-    unavailable = "unavailable" in found or bool(_TARGET_GONE.search(expression))
-    return unavailable, unavailable or "failing" in found, frozenset(name) | frozenset(said)
+    said = words_of(summary)
+    found, gone = _read_rule(alertname, expression)
+    found = found | verdicts(said)
+    unavailable = "unavailable" in found or gone
+    return unavailable, unavailable or "failing" in found, frozenset(words_of(alertname)) | frozenset(said)
+
+
+@lru_cache(maxsize=1024)
+def _read_rule(alertname: str, expression: str) -> tuple[frozenset[Verdict], bool]:
+    """(verdicts, target gone) of a rule's name and expression: summaries differ by subject, rules do not."""
+    found = verdicts(words_of(alertname)) | verdicts(words_of(_MATCHERS.sub(" ", expression)))
+    return frozenset(found), bool(_TARGET_GONE.search(expression))
 
 
 def alert_kind(alert: schemas.Alert) -> Kind:
@@ -124,9 +139,10 @@ def alert_kind(alert: schemas.Alert) -> Kind:
     # when nothing else (job, service, instance) is named.
     named_else = any(alert.labels.get(key) for key in ("job", "service", "instance", "exported_job"))
     node_level = not has_pod and (bool(topic & _NODE_WORDS) or ("node" in alert.labels and not named_else))
-    return Kind(
-        unavailable=unavailable,
-        failing=failing,
-        node_level=node_level,
-        zone_level=not has_pod and bool(topic & _ZONE_WORDS),
-    )
+    return _kind(unavailable, failing, node_level, not has_pod and bool(topic & _ZONE_WORDS))
+
+
+@cache
+def _kind(unavailable: bool, failing: bool, node_level: bool, zone_level: bool) -> Kind:
+    """One frozen Kind per combination (16 at most), shared: building one per alert is a cost."""
+    return Kind(unavailable=unavailable, failing=failing, node_level=node_level, zone_level=zone_level)

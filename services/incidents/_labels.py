@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import schemas
 from services.incidents._kinds import words_of
@@ -81,14 +82,16 @@ def is_agent(name: str) -> bool:
     )
 
 
+# Labels of a proxy reporting on its backend: its instance is nobody's to compare.
+_PROXIED_LABELS = frozenset((*DEPENDENCY_LABELS, *PROXY_POD_LABELS))
+
+
 def reporter(labels: dict[str, str]) -> str:
     """Whose address ``instance`` is: "subject" (the alert's own host or probe target), "node" (a node
     agent's: kubelet, cAdvisor, node-exporter), or "" (nobody's to compare: kube-state-metrics, or a
     proxy reporting on the backend its labels name)."""
     words = set(words_of(f"{label(labels, 'job')} {label(labels, 'service')}"))
-    if {"state", "metrics"} <= words or any(
-        labels.get(key) for key in (*DEPENDENCY_LABELS, *PROXY_POD_LABELS)
-    ):
+    if {"state", "metrics"} <= words or any(labels[key] for key in _PROXIED_LABELS.intersection(labels)):
         return ""
     if words & {"kubelet", "cadvisor"} or {"node", "exporter"} <= words:
         return "node"
@@ -150,8 +153,15 @@ def group_key_specific(group: schemas.GroupContext) -> bool:
     """Whether Alertmanager grouped by a label that places alerts (not only by name, severity ...)."""
     if not group.group_key:
         return False
-    keys = set(group.group_labels) or set(_GROUP_KEY_LABEL.findall(group.group_key.rsplit(":", 1)[-1]))
-    return bool(keys - _WIDE_GROUP_LABELS)
+    if group.group_labels:
+        return bool(set(group.group_labels) - _WIDE_GROUP_LABELS)
+    return _key_specific(group.group_key)
+
+
+@lru_cache(maxsize=1024)
+def _key_specific(group_key: str) -> bool:
+    """Whether a group key's labels place alerts: a group's alerts arrive together, one key for all."""
+    return bool(set(_GROUP_KEY_LABEL.findall(group_key.rsplit(":", 1)[-1])) - _WIDE_GROUP_LABELS)
 
 
 def releases(labels: dict[str, str]) -> list[str]:
