@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -13,8 +14,10 @@ from nats.js import JetStreamContext
 import schemas
 from services.analyst._incidents import Incidents
 from services.incidents import (
+    Assignment,
     Correlator,
     IncidentSettings,
+    IncidentState,
     IncidentStore,
     Joining,
     MemberRecord,
@@ -36,6 +39,29 @@ def member(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
     return schemas.IncidentMember(
         alert_id=message.id, alertname=alert.labels["alertname"], status="firing", starts_at=alert.starts_at
     )
+
+
+def counting(
+    a: Assignment, joined: schemas.IncidentMember, now: datetime
+) -> Callable[[IncidentState | None], IncidentState]:
+    joining = Joining(a.episode, a.incident_id, a.role, tuple(a.signals), new_root=a.new_root)
+    return lambda state: join(state, joined, joining, now)
+
+
+async def written_before_dying(
+    store: IncidentStore, storm: list[schemas.EnrichedAlert], *, counted: bool
+) -> set[str]:
+    """What a replica wrote for ``storm`` before it died: the index and the membership claims, and
+    with ``counted`` the members counted into the state. The incidents it placed them in."""
+    now = datetime.now(UTC)
+    correlator = Correlator(SETTINGS)
+    assignments = await store.correlate("prod", lambda index: correlator.assign(index, storm, now))
+    by_episode = {schemas.episode_key(m.alert): m for m in storm}
+    for a in assignments:
+        await store.claim(a.episode, MemberRecord(incident=a.incident_id, role=a.role, shard="prod"))
+        if counted:
+            await store.change_state(a.incident_id, counting(a, member(by_episode[a.episode]), now))
+    return {a.incident_id for a in assignments}
 
 
 async def test_writers_racing_on_one_incident_lose_no_member(store: IncidentStore) -> None:
@@ -71,12 +97,7 @@ async def test_members_claimed_by_a_replica_that_died_are_counted_by_the_redeliv
     store: IncidentStore, js: JetStreamContext
 ) -> None:
     storm = node_storm(9)
-    # What a replica wrote before it died: the index and the membership, no count yet.
-    now = datetime.now(UTC)
-    correlator = Correlator(SETTINGS)
-    assignments = await store.correlate("prod", lambda index: correlator.assign(index, storm, now))
-    for a in assignments:
-        await store.claim(a.episode, MemberRecord(incident=a.incident_id, role=a.role, shard="prod"))
+    await written_before_dying(store, storm, counted=False)
     incidents = grouping(store, js)
     await incidents.prepare(storm)
     placed = [incidents.take(message) for message in storm]
@@ -138,18 +159,8 @@ async def test_a_review_lost_with_a_replica_that_died_after_counting_is_asked_fo
     store: IncidentStore, js: JetStreamContext
 ) -> None:
     storm = node_storm(9)
-    # What a replica wrote before it died: the index, the membership and the count, then nothing
-    # more: no review went out and no member was marked counted.
-    now = datetime.now(UTC)
-    correlator = Correlator(SETTINGS)
-    assignments = await store.correlate("prod", lambda index: correlator.assign(index, storm, now))
-    by_episode = {schemas.episode_key(m.alert): m for m in storm}
-    for a in assignments:
-        await store.claim(a.episode, MemberRecord(incident=a.incident_id, role=a.role, shard="prod"))
-        joining = Joining(a.episode, a.incident_id, a.role, tuple(a.signals), new_root=a.new_root)
-        member_of_it = member(by_episode[a.episode])
-        await store.change_state(a.incident_id, lambda s, m=member_of_it, j=joining: join(s, m, j, now))
-    (incident_id,) = {a.incident_id for a in assignments}
+    # The count written too, then nothing more: no review went out and no member was marked counted.
+    (incident_id,) = await written_before_dying(store, storm, counted=True)
     assert await subject_count(js, schemas.REVIEW) == 0
 
     await grouping(store, js).prepare(storm)  # the redelivery
