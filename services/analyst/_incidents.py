@@ -125,7 +125,7 @@ class Incidents:
         try:
             async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
                 await self.store.settle(sent)
-                await self.store.settle(await self.store.send_all(marks))
+                await self.store.write_all(marks)
         except Exception as exc:
             # Claimed and counted, but a review may be missing: the batch comes back, its alerts
             # are found counted but unmarked (no second count) and the review is asked for again.
