@@ -41,6 +41,12 @@ def member(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
     )
 
 
+async def stored_state(store: IncidentStore, incident_id: str) -> IncidentState:
+    state, _ = await store.state(incident_id)
+    assert state is not None, f"no state stored for {incident_id}"
+    return state
+
+
 def counting(
     a: Assignment, joined: schemas.IncidentMember, now: datetime
 ) -> Callable[[IncidentState | None], IncidentState]:
@@ -73,8 +79,7 @@ async def test_writers_racing_on_one_incident_lose_no_member(store: IncidentStor
         await store.change_state("inc-race", lambda state: join(state, member(message), joining, now))
 
     await asyncio.gather(*(add(message) for message in storm))
-    state, _ = await store.state("inc-race")
-    assert state is not None
+    state = await stored_state(store, "inc-race")
     assert state.member_count == state.firing_count == 40
     assert state.generation == 40
 
@@ -88,8 +93,7 @@ async def test_a_batch_delivered_twice_is_counted_once(store: IncidentStore, js:
     again = [incidents.take(message) for message in storm]
     assert first == again
     (incident_id,) = {placed.ref.id for placed in first if placed.ref is not None}
-    state, _ = await store.state(incident_id)
-    assert state is not None
+    state = await stored_state(store, incident_id)
     assert state.member_count == 10
 
 
@@ -103,8 +107,7 @@ async def test_members_claimed_by_a_replica_that_died_are_counted_by_the_redeliv
     placed = [incidents.take(message) for message in storm]
     (incident_id,) = {p.ref.id for p in placed if p.ref is not None}
     assert all(not p.degraded for p in placed)
-    state, _ = await store.state(incident_id)
-    assert state is not None
+    state = await stored_state(store, incident_id)
     assert state.member_count == 10
     assert state.root is not None
     assert state.root.alertname == "KubeNodeNotReady"
@@ -123,8 +126,7 @@ async def test_members_counted_by_a_replica_that_died_before_marking_them_are_no
         record = schemas.decode((await kv.get(key)).value or b"", MemberRecord)
         await kv.put(key, schemas.encode(msgspec.structs.replace(record, counted=False)))
     await grouping(store, js).prepare(storm)
-    state, _ = await store.state(incident_id)
-    assert state is not None
+    state = await stored_state(store, incident_id)
     assert state.member_count == 10
 
 
@@ -147,8 +149,7 @@ async def test_a_root_member_rejoined_after_a_later_root_was_counted_does_not_ta
     await grouping(store, js).prepare([down])
     await grouping(store, js).prepare(pods)
 
-    state, _ = await store.state(opener.incident_id)
-    assert state is not None
+    state = await stored_state(store, opener.incident_id)
     assert state.member_count == 5
     assert state.root is not None
     assert state.root.alertname == "KubeNodeNotReady"
@@ -167,8 +168,7 @@ async def test_a_review_lost_with_a_replica_that_died_after_counting_is_asked_fo
 
     reviews = await read_subject(js, schemas.REVIEW, schemas.IncidentReview, count=1)
     assert [(r.id, r.kind) for r in reviews] == [(incident_id, "analyse")]
-    state, _ = await store.state(incident_id)
-    assert state is not None
+    state = await stored_state(store, incident_id)
     assert state.member_count == 10
 
 
@@ -195,6 +195,5 @@ async def test_members_stay_unmarked_until_their_incident_review_is_stored(
     (incident_id,) = {p.ref.id for p in (incidents.take(m) for m in storm) if p.ref is not None}
     reviews = await read_subject(js, schemas.REVIEW, schemas.IncidentReview, count=1)
     assert [r.id for r in reviews] == [incident_id]
-    state, _ = await store.state(incident_id)
-    assert state is not None
+    state = await stored_state(store, incident_id)
     assert state.member_count == 10
