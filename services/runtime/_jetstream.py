@@ -13,7 +13,6 @@ from typing import Any
 
 import nats
 from loguru import logger
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -30,6 +29,7 @@ from nats.js.kv import KeyValue
 
 import schemas
 from services.runtime._errors import Stopped
+from services.runtime._nats_client import Client
 from services.runtime._settings import NatsSettings, StageSettings
 
 # Durable consumer name -> the subject it reads. The first three are the pipeline's stages; the others
