@@ -20,6 +20,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from services.runtime import ApiError
+
 # JetStream's error codes: no message for the subject (an absent key); the subject's last
 # sequence is not the one the write expected (another writer won the compare-and-set).
 NO_MESSAGE = 10037
@@ -36,12 +38,6 @@ class KvError(Exception):
     """The server refused a read or a write (no bucket, no stream, no responders...)."""
 
 
-class _ApiError(msgspec.Struct):
-    code: int = 0
-    err_code: int = 0
-    description: str = ""
-
-
 class _Stored(msgspec.Struct):
     seq: int = 0
     data: str = ""
@@ -54,7 +50,7 @@ class _Answer(msgspec.Struct):
     seq: int = 0
     duplicate: bool = False
     message: _Stored | None = None
-    error: _ApiError | None = None
+    error: ApiError | None = None
 
 
 _decoder = msgspec.json.Decoder(_Answer)

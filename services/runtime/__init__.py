@@ -21,7 +21,7 @@ from services.runtime._jetstream import (
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics, per_registry
 from services.runtime._parts import SettingsPart, with_parts
-from services.runtime._publish import PubAck, Publisher, PublishFailed
+from services.runtime._publish import ApiError, PubAck, Publisher, PublishFailed
 from services.runtime._settings import NatsSettings, StageSettings
 from services.runtime._stage import (
     Runtime,
@@ -37,6 +37,7 @@ from services.runtime._worker import AsyncHandler, Handler, output_msg_id
 
 __all__ = [
     "CONSUMERS",
+    "ApiError",
     "AsyncHandler",
     "ConfigError",
     "Handler",

@@ -21,7 +21,9 @@ class PublishFailed(Exception):
     """JetStream did not store the message: it answered with an error, or nothing stores the subject."""
 
 
-class _ApiError(msgspec.Struct):
+class ApiError(msgspec.Struct):
+    """The ``error`` of a JetStream API answer (a publish ack, a stream message read)."""
+
     code: int = 0
     err_code: int = 0
     description: str = ""
@@ -31,7 +33,7 @@ class PubAck(msgspec.Struct):
     stream: str = ""
     seq: int = 0
     duplicate: bool = False
-    error: _ApiError | None = None
+    error: ApiError | None = None
 
 
 _decoder = msgspec.json.Decoder(PubAck)

@@ -100,6 +100,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "services": frozenset(),
     "services.runtime": frozenset(
         {
+            "ApiError",
             "CONSUMERS",
             "AsyncHandler",
             "ConfigError",
