@@ -43,6 +43,9 @@ from services.incidents import (
 )
 from services.runtime import Handler, RetryLater, Runtime, StageSpec
 
+# A due review, the incident's state and revision as read, and the event it calls for.
+_Work = tuple[schemas.IncidentReview, IncidentState, int, schemas.IncidentEventKind]
+
 
 class Reviewer:
     def __init__(
@@ -95,16 +98,27 @@ class Reviewer:
     async def _review_all(self, reviews: list[schemas.IncidentReview]) -> list[Exception | None]:
         """Reviews of distinct incidents, step by step: their states read, analysed, the events
         published and their acks awaited, and only then the states saved; each review's outcome
-        (None, or what it raises to the runtime)."""
+        (None, or what it raises to the runtime). A review that fails at a step leaves the others."""
         now = self.clock()
         outcomes: dict[str, Exception | None] = dict.fromkeys((r.id for r in reviews), None)
+        work = await self._to_announce(reviews, now, outcomes)
+        if work:
+            analysed = await self._analysed_work(work, outcomes)
+            if analysed:
+                await self._announce(analysed, now, outcomes)
+        return [outcomes[review.id] for review in reviews]
+
+    async def _to_announce(
+        self, reviews: list[schemas.IncidentReview], now: datetime, outcomes: dict[str, Exception | None]
+    ) -> list[_Work]:
+        """The due reviews whose incident, as read now, has an event to announce."""
         for review in reviews:
             if review.due > now:
                 outcomes[review.id] = not_due("not due yet", review.due, now)
         wanted = [review for review in reviews if outcomes[review.id] is None]
         if not wanted:
-            return [outcomes[review.id] for review in reviews]
-        work: list[tuple[schemas.IncidentReview, IncidentState, int, schemas.IncidentEventKind]] = []
+            return []
+        work: list[_Work] = []
         for review, (state, revision) in zip(
             wanted, await self.store.states([r.id for r in wanted]), strict=True
         ):
@@ -115,25 +129,36 @@ class Reviewer:
                 continue
             if kind is not None and state is not None:
                 work.append((review, state, revision, kind))
-        if not work:
-            return [outcomes[review.id] for review in reviews]
+        return work
+
+    async def _analysed_work(
+        self, work: list[_Work], outcomes: dict[str, Exception | None]
+    ) -> list[tuple[_Work, IncidentState | None]]:
+        """Each incident with its analysis (None for a resolution); an analysis that failed sends its
+        own review back, not the batch's."""
         # A review looks at the incident as it stands: what changed since it was asked for is covered too.
         analysed = await self._analysed_all(
             [state if kind != "resolved" else None for _, state, _, kind in work]
         )
-        # An analysis that failed sends its own review back, not the batch's.
-        for (review, *_), result in zip(work, analysed, strict=True):
+        done: list[tuple[_Work, IncidentState | None]] = []
+        for item, result in zip(work, analysed, strict=True):
             if isinstance(result, Exception):
-                outcomes[review.id] = result
-        work = [
-            item for item, result in zip(work, analysed, strict=True) if not isinstance(result, Exception)
-        ]
-        states = [result for result in analysed if not isinstance(result, Exception)]
-        if not work:
-            return [outcomes[review.id] for review in reviews]
+                outcomes[item[0].id] = result
+            else:
+                done.append((item, result))
+        return done
+
+    async def _announce(
+        self,
+        analysed: list[tuple[_Work, IncidentState | None]],
+        now: datetime,
+        outcomes: dict[str, Exception | None],
+    ) -> None:
+        """Every event published and acknowledged, then every state saved, then the follow-up reviews
+        and the resolved incidents left out of matching."""
         made = [
             event(state or read, kind, self.clock())  # after the analysis, which may take a while
-            for (_, read, _, kind), state in zip(work, states, strict=True)
+            for (_, read, _, kind), state in analysed
         ]
         duplicates = await self.store.publish_all(
             [
@@ -155,12 +180,12 @@ class Reviewer:
         saved = await self.store.change_states(
             {
                 review.id: recorder(review, sent, duplicate)
-                for (review, _, _, _), (sent, _), duplicate in zip(work, made, duplicates, strict=True)
+                for ((review, *_), _), (sent, _), duplicate in zip(analysed, made, duplicates, strict=True)
             },
-            known={review.id: (read, revision) for review, read, revision, _ in work},
+            known={review.id: (read, revision) for (review, read, revision, _), _ in analysed},
         )
         follow_ups, resolved = [], []
-        for (review, read, _, kind), (_, message), state in zip(work, made, states, strict=True):
+        for ((review, read, _, kind), state), (_, message) in zip(analysed, made, strict=True):
             if outcomes[review.id] is not None:
                 continue  # another replica sent this event first: nothing recorded, the review comes back
             members = (state or read).member_count
@@ -179,7 +204,6 @@ class Reviewer:
                 await self.store.change_index(shard, resolving(incident_id, now))
             except Exception as exc:  # this review comes back; the others of the batch are done
                 outcomes[incident_id] = exc
-        return [outcomes[review.id] for review in reviews]
 
     async def _analysed_all(
         self, states: list[IncidentState | None]
