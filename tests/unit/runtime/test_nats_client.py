@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
+from importlib.metadata import version
 from typing import Any
 
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.errors import BadHeaderError
+from nats.js.api import Header
 
-from services.runtime._nats_client import Client, read_header_lines
+from services.runtime._nats_client import COMPARED_WITH, FAST_PATH, Client, read_header_lines
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 # Bytes where nats-py's rules bite: separators, whitespace bytes.strip() and str.strip() disagree on,
@@ -65,8 +67,18 @@ class _Wire:
         return self.sent.pop()
 
 
+def test_the_fast_path_runs_on_the_release_it_was_compared_with() -> None:
+    installed = version("nats-py")
+    if not installed.startswith(COMPARED_WITH):
+        pytest.skip(f"nats-py {installed}: its own header code runs (compared with {COMPARED_WITH}x)")
+    assert FAST_PATH
+    assert Client._send_publish is not NatsClient._send_publish
+
+
 def _headers(pick: random.Random) -> dict[str, Any]:
-    keys = ["Nats-Msg-Id", "traceparent", "tracestate", " padded ", "bad key", "", "X-\u00e9", "k"]
+    # nats-py's own Header enum too: its key API and publish options write headers with it.
+    keys: list[Any] = ["Nats-Msg-Id", "traceparent", "tracestate", " padded ", "bad key", "", "X-\u00e9", "k"]
+    keys += [Header.MSG_ID, Header.EXPECTED_LAST_SUBJECT_SEQUENCE]
     values: list[Any] = ["id-1", TRACEPARENT, " spaced ", "line\r\nbreak", "caf\u00e9", "", "\n", 5]
     return {pick.choice(keys): pick.choice(values) for _ in range(pick.randint(0, 4))}
 
