@@ -197,7 +197,7 @@ async def main(n: int) -> int:
         row(
             f"ratio on / off, {what}",
             " ".join(f"{r:.2f}" for r in ratios[name]),
-            f"median {median:.2f} {floor}",
+            f"median {median:.3f} {floor}",
         )
     for name, what in (("sampled", f"{SAMPLED:.0%} sampled"), ("every", "every trace")):
         median = sorted(cpu_ratios[name])[ROUNDS // 2]
@@ -236,11 +236,11 @@ async def main(n: int) -> int:
         cpu = " / ".join(f"{side['cpu'][name]:,.0f}" for side in (off, sampled, every))
         row(f"{name}: CPU per alert off / sampled / every", f"{cpu} µs")
     ratio = sorted(ratios["sampled"])[ROUNDS // 2]
-    cost = f"{1 - ratio:.0%}"
+    cost = f"{1 - ratio:.1%}"
     if ratio < FLOOR:
         print(f"  tracing {SAMPLED:.0%} of alerts costs {cost} of the throughput, more than {1 - FLOOR:.0%}")
     else:
-        met = "within" if ratio >= GOAL else "NOT within"
+        met = "within" if round(ratio, 3) >= GOAL else "NOT within"
         print(f"  tracing {SAMPLED:.0%} of alerts costs {cost} of the throughput in this run: {met} the goal")
     if not complete:
         print("  the collector did not receive every span: the figures understate what tracing costs")
