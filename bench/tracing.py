@@ -6,7 +6,7 @@ Each pipeline is the four services as processes on a nats-server of its own, all
 once; rounds flood one after the other, in an order that turns each round, so the machine's
 drift hits all alike. The issue's goal (tracing costs at most 10%: 0.90) is printed against the
 median round's ratio; the floor that fails the run is lower, a guard against regressions, because
-single runs of the same code on this shared machine land between 0.87 and 0.96 (docs/benchmarks.md).
+single runs of the same code on this shared machine land between 0.84 and 0.96 (docs/benchmarks.md).
 The traced services export over OTLP/HTTP to a local collector that counts spans and
 discards them; a round's traced figure counts only once every span has arrived, so a span
 dropped or still queued cannot make tracing look cheaper than it is.
@@ -34,7 +34,7 @@ from tests.support.nats_server import NatsServer
 from tests.support.webhooks import ALERTS_PER_WEBHOOK
 
 GOAL = 0.9  # throughput with tracing on / off: tracing costs at most 10% (issue #15)
-# What fails the run: below every run of today's code (0.87-0.96), above the 0.74 measured before
+# What fails the run: below every run of today's code (0.84-0.96), above the 0.74 measured before
 # the stages' spans became records of ours, which is the kind of regression it is there to catch.
 FLOOR = 0.8
 SAMPLED = 0.1  # the share of traces sampled in the run the goal and floor apply to
