@@ -94,3 +94,32 @@ def test_an_alert_saying_only_what_the_root_says_leaves_the_root_in_place() -> N
     assignments = _one_by_one([dependant, down, short])
     assert [a.new_root for a in assignments] == [False, True, False]
     assert assignments[2].role != "root"
+
+
+def test_a_probe_of_a_host_behind_a_failing_ingress_controller_does_not_take_the_root() -> None:
+    # The controller's reload fails; each host behind it answers 5XX ("returned 5XX": the host fails,
+    # as the probe says it does). The probe explains no more than the hosts' own alerts do.
+    controller = enriched(
+        "NGINXConfigFailed", namespace="ingress-nginx", pod="ingress-nginx-controller-6c9f7d-x2x9p",
+        controller_class="k8s.io/ingress-nginx", cluster="prod",
+    )  # fmt: skip
+    hosts = [
+        enriched(
+            "NGINXTooMany500s",
+            at=10 + n,
+            summary="More than 5% of all requests returned 5XX",
+            namespace="ingress-nginx",
+            ingress=name,
+            host=f"{name}.example.com",
+            cluster="prod",
+        )
+        for n, name in enumerate(("www", "api", "docs"))
+    ]
+    probe = enriched(
+        "BlackboxProbeHttpFailure", at=30, summary="HTTP status code is not 200-399 (502)", job="blackbox",
+        instance="https://www.example.com/", cluster="prod",
+    )  # fmt: skip
+    assignments = _one_by_one([controller, *hosts, probe])
+    assert len({a.incident_id for a in assignments}) == 1
+    assert [a.new_root for a in assignments] == [False] * 5
+    assert assignments[0].role == "root"

@@ -9,7 +9,7 @@ import pytest
 from services.incidents import load_topology
 from services.incidents._evidence import hosts_in_line
 from services.incidents._footprint import footprint
-from services.incidents._kinds import alert_kind
+from services.incidents._kinds import alert_kind, words_of
 from services.incidents._labels import deployment_of, site_domain, stateful_names, workload_of
 from services.incidents._topology import host_name, parse_topology
 from services.runtime import ConfigError
@@ -74,11 +74,41 @@ def test_the_workload_of_a_pod_strips_kubernetes_suffixes_only(pod: str, workloa
         ("SSLCertExpired", False, True),
         ("NodeFilesystemFillingUp", False, False),
         ("HighCPUUsage", False, False),
+        # a status class or code after a number, in either case: the failure is in the name
+        ("NGINXTooMany500s", False, True),
+        ("HTTP5XXErrorRateHigh", False, True),
+        ("Http5xxRate", False, True),
+        ("TooMany4xx", False, False),
     ],
 )
 def test_what_an_alert_says_is_read_as_words(alertname: str, unavailable: bool, failing: bool) -> None:
     kind = alert_kind(enriched(alertname).alert)
     assert (kind.unavailable, kind.failing) == (unavailable, failing)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("More than 5% of requests returned 5XX", ("more", "than", "5", "of", "requests", "returned", "5xx")),
+        ("HTTP5XXErrors", ("http", "5xx", "errors")),
+        ("TooMany500s", ("too", "many", "500s")),
+        (
+            "x509Error: certificate signed by unknown authority",
+            ("x509", "error", "certificate", "signed", "by"),
+        ),
+        ("K8sNodeDown", ("k", "8s", "node", "down")),
+    ],
+)
+def test_numbers_keep_their_suffix_in_either_case(text: str, words: tuple[str, ...]) -> None:
+    assert words_of(text)[: len(words)] == words
+
+
+def test_a_summary_counting_5xx_replies_says_the_subject_fails() -> None:
+    message = enriched(
+        "ProxyAlert", summary="More than 5% of all requests returned 5XX", host="shop.example.com"
+    )
+    assert alert_kind(message.alert).failing
+    assert "host=shop.example.com" in footprint(message).causes
 
 
 def test_up_equals_zero_says_the_target_is_gone() -> None:
