@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 
 import schemas
 from services.analyst._incident_analysis import IncidentAnalyst
-from services.analyst._incident_review import Change, event_kind, not_due, recorded, resolving
+from services.analyst._incident_review import Change, recorded, resolving
 from services.analyst._incidents import review_message
 from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
@@ -36,8 +36,10 @@ from services.incidents import (
     IncidentState,
     IncidentStore,
     event,
+    event_kind,
     incident,
     material,
+    not_due,
     review_due,
     with_analysis,
 )

@@ -19,6 +19,7 @@ from services.incidents._lifecycle import (
     review_due,
     with_analysis,
 )
+from services.incidents._review import event_kind, not_due, resolved_in
 from services.incidents._settings import IncidentSettings
 from services.incidents._store import Conflicted, IncidentStore, MemberRecord, member_key, shard_of
 from services.incidents._topology import Topology, load_topology
@@ -39,6 +40,7 @@ __all__ = [
     "Topology",
     "after_sent",
     "event",
+    "event_kind",
     "firing_id",
     "incident",
     "incident_id",
@@ -47,7 +49,9 @@ __all__ = [
     "material",
     "member_key",
     "new_review",
+    "not_due",
     "resolve_member",
+    "resolved_in",
     "review_due",
     "shard_of",
     "with_analysis",

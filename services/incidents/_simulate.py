@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import msgspec
-
 import schemas
 from services.incidents._correlate import Assignment, Correlator, incident_id
 from services.incidents._events import after_sent, event
@@ -33,9 +31,11 @@ from services.incidents._lifecycle import (
     review_due,
     with_analysis,
 )
+from services.incidents._review import event_kind, resolved_in
 from services.incidents._settings import IncidentSettings
 from services.incidents._store import shard_of
 from services.incidents._topology import Topology
+from services.runtime import RetryLater
 
 # Stands for the analysis the analyst would make: the simulation counts analyses, it does not make them.
 _ANALYSIS = schemas.Analysis(
@@ -190,19 +190,14 @@ class Simulation:
         """What the analyst's ``incidents`` consumer does with a review that fell due: it looks at the
         incident as it stands (services/analyst/_reviews.py)."""
         state = self._states[review.id]
-        if state.status != "open":
+        try:
+            kind = event_kind(review, state, now)
+        except RetryLater as later:  # JetStream delivers it again after the delay (a grace not over)
+            assert later.delay is not None, "a review not due always says when it is"
+            self._ask(review, due=now + timedelta(seconds=later.delay))
             return
-        if review.kind == "resolve":
-            if state.firing_count > 0 or state.grace_until is None or state.sequence == 0:
-                return
-            if state.grace_until > now:
-                self._ask(review, due=state.grace_until)  # RetryLater until the grace is over
-                return
-            kind: schemas.IncidentEventKind = "resolved"
-        else:
-            if state.analysed_generation >= state.generation:
-                return
-            kind = "opened" if state.sequence == 0 else "updated"
+        if kind is None:
+            return
         analysed, llm = state, False
         if kind != "resolved" and (state.analysis is None or material(state)):
             llm = state.llm_calls < self._settings.incident_max_analyses
@@ -211,15 +206,8 @@ class Simulation:
         self._states[review.id] = saved = after_sent(state, sent)
         self._run.notifications.append(Notification(now, kind, review.id, llm, tuple(message.changes)))
         if kind == "resolved":
-            shard = state.shard
-            self._indexes[shard] = OpenIndex(
-                entries=[
-                    msgspec.structs.replace(entry, status="resolved", resolved_at=now)
-                    if entry.id == review.id
-                    else entry
-                    for entry in self._indexes.get(shard, OpenIndex()).entries
-                ]
-            )
+            index = self._indexes.get(state.shard, OpenIndex())
+            self._indexes[state.shard] = resolved_in(index, review.id, now) or index
         self._ask(review_due(saved, self._settings, now))
 
 
