@@ -6,8 +6,9 @@ in-process (a minute, where the whole is four).
 Each pipeline is the four services as processes on a nats-server of its own, all started
 once; rounds flood one after the other, in an order that turns each round, so the machine's
 drift hits all alike. The issue's goal (tracing costs at most 10%: 0.90) is printed against the
-median round's ratio, with the interval the true median lies in at 95% or more (from the rounds' order
-alone: no assumption about how they scatter). Rounds of the same code scatter by ±10% on this shared
+median round's ratio, with the interval the true median lies in at 95% or more (the whole range, and
+how sure it is, with 5 rounds or fewer), from the rounds' order alone: no assumption about how they
+scatter. Rounds of the same code scatter by ±10% on this shared
 machine, so many short rounds say more than a few long ones; the floor that fails the run is lower than
 the goal, a guard against regressions, because single runs' medians land between 0.84 and 1.00
 (docs/benchmarks.md; over 64 rounds of today's code the median is 0.935, within 0.90-0.96).
@@ -22,6 +23,7 @@ import asyncio
 import math
 import multiprocessing
 import os
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -50,11 +52,12 @@ STAGES = 3  # one span per alert in the enricher, the analyst and the notifier (
 
 def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """(low, high, coverage): the narrowest pair of order statistics holding the true median with at
-    least ``confidence``, and what it holds it with. Each round lands above or below the median with
-    even odds whatever the distribution, so the count below it is binomial (n, 1/2)."""
+    least ``confidence``, and how sure it is; with too few values for that (5 or fewer at 0.95), the
+    whole range and how sure it is. Each round lands above or below the median with even odds whatever
+    the distribution, so the count below it is binomial (n, 1/2)."""
     ordered = sorted(values)
     n = len(ordered)
-    tail, below = 0.0, 0  # P(fewer than ``below + 1`` rounds under the median)
+    tail, below = 0.0, 0  # tail: P(fewer than ``below`` of the n values under the true median)
     while below < n // 2:
         more = tail + math.comb(n, below) / 2**n
         if 2 * more > 1 - confidence:
@@ -210,10 +213,11 @@ async def main(n: int) -> int:
         ]
         for name in ("sampled", "every")
     }
+    # The round whose figures are printed in full: the median one (the upper of two, for an even count).
     middle = sorted(range(ROUNDS), key=lambda i: ratios["sampled"][i])[ROUNDS // 2]
     heading(f"tracing: {n} alerts through the pipeline, spans exported over OTLP/HTTP, {ROUNDS} rounds")
     for name, what in (("sampled", f"{SAMPLED:.0%} of traces sampled"), ("every", "every trace sampled")):
-        median = sorted(ratios[name])[ROUNDS // 2]
+        median = statistics.median(ratios[name])
         floor = "(no floor: see docs/benchmarks.md)"
         if name == "sampled":
             floor = f"(floor {FLOOR:.2f}, goal {GOAL:.2f})"
@@ -225,7 +229,7 @@ async def main(n: int) -> int:
         low, high, coverage = median_interval(ratios[name])
         row("  the true median, from the rounds' order", f"{low:.2f} to {high:.2f}", f"{coverage:.1%} sure")
     for name, what in (("sampled", f"{SAMPLED:.0%} sampled"), ("every", "every trace")):
-        median = sorted(cpu_ratios[name])[ROUNDS // 2]
+        median = statistics.median(cpu_ratios[name])
         row(
             f"CPU per alert off / on, {what}",
             " ".join(f"{r:.2f}" for r in cpu_ratios[name]),
@@ -260,7 +264,7 @@ async def main(n: int) -> int:
     for name in ("ingest", "enricher", "analyst", "notifier"):
         cpu = " / ".join(f"{side['cpu'][name]:,.0f}" for side in (off, sampled, every))
         row(f"{name}: CPU per alert off / sampled / every", f"{cpu} µs")
-    ratio = sorted(ratios["sampled"])[ROUNDS // 2]
+    ratio = statistics.median(ratios["sampled"])
     cost = f"{1 - ratio:.1%}"
     if ratio < FLOOR:
         print(f"  tracing {SAMPLED:.0%} of alerts costs {cost} of the throughput, more than {1 - FLOOR:.0%}")

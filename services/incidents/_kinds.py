@@ -14,9 +14,10 @@ from typing import Literal
 
 import schemas
 
-# CamelCase humps, all-caps runs (HTTP in HTTPErrors), numbers with a suffix in either case (5xx,
-# 5XX in HTTP5XXErrors, 500s), and x509, which the humps would split.
-_WORD = re.compile(r"[xX]509|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+(?:[A-Z]+(?![a-z])|[a-z]+)?")
+# CamelCase humps, all-caps runs (HTTP in HTTPErrors), numbers with a lower-case suffix (5xx, 500ms)
+# or a status class's XX (5XX in HTTP5XXErrors; other capitals after a number start a word of their
+# own: Pod0OOMKilled), and x509, which the humps would split.
+_WORD = re.compile(r"[xX]509(?!\d)|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+(?:XXs?(?![a-z])|[a-z]+)?")
 # `up == 0`, `up{job="x"} == 0`, `probe_success == 0`, `absent(up{...})`: the target is gone.
 _TARGET_GONE = re.compile(r"\b(?:up|probe_success)\s*(?:\{[^}]*\})?\s*(?:==|<)\s*[01]\b|\babsent\s*\(")
 
@@ -37,8 +38,8 @@ for _verdict, _texts in (
         "timed out|expired|full|no space|out of space|out of disk|disk full|pressure|latency|slow|"
         "crash|crashing|crashloop|crash loop|oom|oomkilled|unhealthy|degraded|saturated|exhausted|"
         "rejected|broken|invalid certificate|backlog|lag|lagging|overload|overloaded|throttled|"
-        "throttling|replicas mismatch|" + "|".join(f"{status}s" for status in range(500, 600)),
-        # "too many 500s": an HTTP server error status in the plural is a count of failures
+        # "too many 503s" counts server error replies; "500s" alone may be seconds ("took 500s")
+        "throttling|replicas mismatch|5xxs|" + "|".join(f"many {status}s" for status in range(500, 600)),
     ),
     (
         "neutral",

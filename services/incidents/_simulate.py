@@ -193,7 +193,8 @@ class Simulation:
         try:
             kind = event_kind(review, state, now)
         except RetryLater as later:  # JetStream delivers it again after the delay (a grace not over)
-            assert later.delay is not None, "a review not due always says when it is"
+            if later.delay is None:
+                raise  # a review not due always says when it is
             self._ask(review, due=now + timedelta(seconds=later.delay))
             return
         if kind is None:

@@ -74,11 +74,14 @@ def test_the_workload_of_a_pod_strips_kubernetes_suffixes_only(pod: str, workloa
         ("SSLCertExpired", False, True),
         ("NodeFilesystemFillingUp", False, False),
         ("HighCPUUsage", False, False),
-        # a status class or code after a number, in either case: the failure is in the name
+        # a server error status class or "many" of one status: the failure is in the name
         ("NGINXTooMany500s", False, True),
         ("HTTP5XXErrorRateHigh", False, True),
         ("Http5xxRate", False, True),
         ("TooMany4xx", False, False),
+        # capitals after a number are a word of their own
+        ("Pod0OOMKilled", False, True),
+        ("Replica0DOWN", True, True),
     ],
 )
 def test_what_an_alert_says_is_read_as_words(alertname: str, unavailable: bool, failing: bool) -> None:
@@ -97,10 +100,18 @@ def test_what_an_alert_says_is_read_as_words(alertname: str, unavailable: bool, 
             ("x509", "error", "certificate", "signed", "by"),
         ),
         ("K8sNodeDown", ("k", "8s", "node", "down")),
+        ("Too many 5XXs", ("too", "many", "5xxs")),
+        ("Node1DNSFailures", ("node", "1", "dns", "failures")),
+        ("x5090", ("x", "5090")),
     ],
 )
-def test_numbers_keep_their_suffix_in_either_case(text: str, words: tuple[str, ...]) -> None:
+def test_numbers_keep_a_lower_case_suffix_or_a_status_class(text: str, words: tuple[str, ...]) -> None:
     assert words_of(text)[: len(words)] == words
+
+
+@pytest.mark.parametrize("summary", ["Backup took longer than 500s", "Scrape took 512s"])
+def test_a_number_of_seconds_is_no_server_error(summary: str) -> None:
+    assert not alert_kind(enriched("BackupSlowish", summary=summary).alert).failing
 
 
 def test_a_summary_counting_5xx_replies_says_the_subject_fails() -> None:
