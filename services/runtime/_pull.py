@@ -36,6 +36,8 @@ LIVENESS_CHECK_SECONDS = 1.0
 # After the server refused or ended requests (409), or while disconnected: ask again after this.
 RETRY_PAUSE_SECONDS = 0.5
 DRAIN_SECONDS = 5.0
+# How long a stopping stage's inboxes keep listening after the server saw their unsubscribe.
+STRAGGLER_SECONDS = 0.1
 
 STATUS = "Status"
 DESCRIPTION = "Description"
@@ -156,9 +158,14 @@ class ContinuousPull:
 
     async def wait(self, held: int) -> None:
         """Until messages arrive, room frees up, or a second passed; notices requests the server forgot."""
-        if self.arrived or self.closing:
-            return
-        if self._room(held) >= self.refill and time.monotonic() >= self.paused_until:
+        if (
+            self.arrived
+            or self.closing
+            or (self._room(held) >= self.refill and time.monotonic() >= self.paused_until)
+        ):
+            # Nothing to wait for, but others run first: a caller looping on wait() (without the
+            # top_up that would make it wait) must not starve the loop and its timeouts.
+            await asyncio.sleep(0)
             return
         self.wake.clear()
         with contextlib.suppress(TimeoutError):
@@ -198,6 +205,8 @@ class ContinuousPull:
         # queued message's callback, and a stage that is stopping must stop even when the server does
         # not answer (what is not handed back then returns after ack_wait).
         deadline = time.monotonic() + DRAIN_SECONDS
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._stragglers(subs), DRAIN_SECONDS)
         for sub in subs:
             with contextlib.suppress(Exception):
                 left_seconds = max(0.0, deadline - time.monotonic())
@@ -205,6 +214,22 @@ class ContinuousPull:
         left, self.arrived = self.arrived, []
         for msg in left:
             await self._hand_back(msg)
+
+    async def _stragglers(self, subs: list[Subscription]) -> None:
+        """Interest withdrawn at the server while the inboxes still hand back what reaches them.
+
+        The server sends a pull request's message from the consumer's own queue, not in order with
+        its answers to this connection: a message it took for one of these requests just before it
+        saw the unsubscribe can arrive after the flush that follows it. Dropped by a subscription
+        already gone, it would count as delivered and come back only after ack_wait. nats-py's drain
+        removes the subscription right after its flush, so the unsubscribe is sent first (nats-py's
+        own call: its public ones also drop the handler), then the inboxes keep listening a moment;
+        the drain's second unsubscribe is one the server ignores."""
+        for sub in subs:
+            await self.nc._send_unsubscribe(sub._id)
+        await self.nc.flush()
+        if self.requested > 0 or len(subs) > 1:  # else no request is waiting at the server
+            await asyncio.sleep(STRAGGLER_SECONDS)
 
     async def _hand_back(self, msg: Msg) -> None:
         with contextlib.suppress(Exception):
