@@ -38,8 +38,9 @@ for _verdict, _texts in (
         "timed out|expired|full|no space|out of space|out of disk|disk full|pressure|latency|slow|"
         "crash|crashing|crashloop|crash loop|oom|oomkilled|unhealthy|degraded|saturated|exhausted|"
         "rejected|broken|invalid certificate|backlog|lag|lagging|overload|overloaded|throttled|"
-        # "too many 503s" counts server error replies; "500s" alone may be seconds ("took 500s")
-        "throttling|replicas mismatch|5xxs|" + "|".join(f"many {status}s" for status in range(500, 600)),
+        # "too many 503s", "HTTP 500s" count server error replies; "500s" alone may be seconds
+        "throttling|replicas mismatch|5xxs|"
+        + "|".join(f"{before} {status}s" for status in range(500, 600) for before in ("many", "http")),
     ),
     (
         "neutral",

@@ -195,18 +195,20 @@ class ContinuousPull:
 
         Dropping the inbox's interest makes the server drop this replica's pull requests, so a
         message handed back goes to another replica instead of coming straight back here (which
-        would count a delivery each time). Draining the subscription hands back what the server
-        sent before it saw that.
+        would count a delivery each time). The inboxes then keep listening a moment
+        (``_withdraw_then_listen``) and are drained, handing back what the server sent before it saw
+        that; what is still queued here is handed back last.
         """
         self.closing = True
         subs = [sub for sub, _ in self.retired] + ([self.sub] if self.sub is not None else [])
         self.retired, self.sub = [], None
-        # Bounded, all inboxes together: nats-py's drain waits for a flush round trip and for every
-        # queued message's callback, and a stage that is stopping must stop even when the server does
-        # not answer (what is not handed back then returns after ack_wait).
+        # Bounded, all inboxes and both steps together: nats-py's drain waits for a flush round trip
+        # and for every queued message's callback, and a stage that is stopping must stop even when
+        # the server does not answer (what is not handed back then returns after ack_wait).
         deadline = time.monotonic() + DRAIN_SECONDS
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._stragglers(subs), DRAIN_SECONDS)
+        if subs:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._withdraw_then_listen(subs), DRAIN_SECONDS)
         for sub in subs:
             with contextlib.suppress(Exception):
                 left_seconds = max(0.0, deadline - time.monotonic())
@@ -215,7 +217,7 @@ class ContinuousPull:
         for msg in left:
             await self._hand_back(msg)
 
-    async def _stragglers(self, subs: list[Subscription]) -> None:
+    async def _withdraw_then_listen(self, subs: list[Subscription]) -> None:
         """Interest withdrawn at the server while the inboxes still hand back what reaches them.
 
         The server sends a pull request's message from the consumer's own queue, not in order with
@@ -223,12 +225,15 @@ class ContinuousPull:
         saw the unsubscribe can arrive after the flush that follows it. Dropped by a subscription
         already gone, it would count as delivered and come back only after ack_wait. nats-py's drain
         removes the subscription right after its flush, so the unsubscribe is sent first (nats-py's
-        own call: its public ones also drop the handler), then the inboxes keep listening a moment;
-        the drain's second unsubscribe is one the server ignores."""
+        own call: its public ones also drop the handler; limit 0, which older releases did not
+        default to), then the inboxes keep listening a moment; the drain's second unsubscribe is one
+        the server ignores. The moment narrows the race rather than closing it: on a machine slower
+        still, such a message may yet come back only after ack_wait."""
         for sub in subs:
-            await self.nc._send_unsubscribe(sub._id)
+            await self.nc._send_unsubscribe(sub._id, limit=0)
         await self.nc.flush()
-        if self.requested > 0 or len(subs) > 1:  # else no request is waiting at the server
+        # Requests outstanding on this inbox, or older inboxes whose requests may still be waiting.
+        if self.requested > 0 or len(subs) > 1:
             await asyncio.sleep(STRAGGLER_SECONDS)
 
     async def _hand_back(self, msg: Msg) -> None:

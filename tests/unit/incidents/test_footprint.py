@@ -114,6 +114,11 @@ def test_a_number_of_seconds_is_no_server_error(summary: str) -> None:
     assert not alert_kind(enriched("BackupSlowish", summary=summary).alert).failing
 
 
+@pytest.mark.parametrize("summary", ["Too many HTTP 500s on checkout", "checkout answers many 503s"])
+def test_server_error_statuses_counted_say_the_subject_fails(summary: str) -> None:
+    assert alert_kind(enriched("CheckoutReplies", summary=summary).alert).failing
+
+
 def test_a_summary_counting_5xx_replies_says_the_subject_fails() -> None:
     message = enriched(
         "ProxyAlert", summary="More than 5% of all requests returned 5XX", host="shop.example.com"
