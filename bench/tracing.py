@@ -8,10 +8,10 @@ once; rounds flood one after the other, in an order that turns each round, so th
 drift hits all alike. The issue's goal (tracing costs at most 10%: 0.90) is printed against the
 median round's ratio, with the interval the true median lies in at 95% or more (the whole range, and
 how sure it is, with 5 rounds or fewer), from the rounds' order alone: no assumption about how they
-scatter. Rounds of the same code scatter by ±10% on this shared
-machine, so many short rounds say more than a few long ones; the floor that fails the run is lower than
-the goal, a guard against regressions, because single runs' medians land between 0.84 and 1.00
-(docs/benchmarks.md; over 64 rounds of today's code the median is 0.935, within 0.90-0.96).
+scatter. Rounds of the same code scatter by ±10% on this shared machine, so many short rounds say
+more than a few long ones; the floor that fails the run is lower than the goal, a guard against
+regressions, because single runs' medians land between 0.84 and 1.00 (docs/benchmarks.md; over 64
+rounds of today's code the median is 0.935, within 0.90-0.96).
 The traced services export over OTLP/HTTP to a local collector that counts spans and
 discards them; a round's traced figure counts only once every span has arrived, so a span
 dropped or still queued cannot make tracing look cheaper than it is.
@@ -57,14 +57,14 @@ def median_interval(values: list[float], confidence: float = 0.95) -> tuple[floa
     the distribution, so the count below it is binomial (n, 1/2)."""
     ordered = sorted(values)
     n = len(ordered)
-    tail, below = 0.0, 0  # tail: P(fewer than ``below`` of the n values under the true median)
+    # From the whole range (it misses only when every value falls on one side) inwards, while the
+    # next pair is sure enough. tail: P(fewer than ``below`` of the n values under the true median).
+    tail, below = 1 / 2**n, 1
     while below < n // 2:
         more = tail + math.comb(n, below) / 2**n
         if 2 * more > 1 - confidence:
             break
         tail, below = more, below + 1
-    if below == 0:  # too few rounds for the confidence: the whole range, and what it holds
-        return ordered[0], ordered[-1], 1 - 2 / 2**n
     return ordered[below - 1], ordered[n - below], 1 - 2 * tail
 
 
