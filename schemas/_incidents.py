@@ -84,6 +84,10 @@ class IncidentEvent(msgspec.Struct, kw_only=True, frozen=True):
     # 1 for ``opened``, then +1 for each event of this incident.
     sequence: int
     changes: list[IncidentChange] = []
+    # With "root" in ``changes``: the new root alert is about what the previous one was about (a node's
+    # memory pressure after its memory warning), the cause said more precisely rather than another one.
+    # A destination that cannot edit its message need not post for it.
+    root_refined: bool = False
     incident: Incident
     sent_at: UtcTime
     replay: Replay | None = None

@@ -2,8 +2,8 @@
 
 Events are what the analyst publishes (``opened``, ``updated``, ``resolved``). A Slack message edited
 in place shows every event without a new notification; an incoming webhook cannot edit, so the
-notifier posts ``opened``, then an ``updated`` only for a change a person needs (a new root,
-severity up, reopened: ``services.notifier._incident_view.IMPORTANT_CHANGES``) at most once per
+notifier posts ``opened``, then an ``updated`` only for a change a person needs (a new root about
+another subject, severity up, reopened: ``services.notifier._incident_view.needs_post``) at most once per
 NOTIFY_INCIDENT_UPDATE_SECONDS (a held one carries every change until it is posted), and
 ``resolved``. This counts those posts, opening and updates, per storm.
 """
@@ -14,7 +14,7 @@ import os
 from datetime import datetime, timedelta
 
 from services.incidents._simulate import Run
-from services.notifier._incident_view import IMPORTANT_CHANGES
+from services.notifier._incident_view import needs_post
 
 UPDATE_SECONDS = float(os.environ.get("NOTIFY_INCIDENT_UPDATE_SECONDS") or 300)
 
@@ -29,7 +29,7 @@ def shown(run: Run, update_seconds: float = UPDATE_SECONDS) -> int:
         if note.kind == "opened":
             posts += 1
             last_post[note.incident] = note.at
-        elif note.kind == "updated" and IMPORTANT_CHANGES.intersection(note.changes):
+        elif note.kind == "updated" and needs_post(note.changes, note.root_refined):
             held = held_until.get(note.incident)
             if held is not None and note.at <= held:
                 continue  # carried by the update already held

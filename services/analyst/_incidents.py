@@ -228,7 +228,14 @@ class Incidents:
         for shard, assignments in zip(shards, outcomes, strict=True):
             for a in assignments:
                 joinings[a.episode] = (
-                    Joining(a.episode, a.incident_id, a.role, tuple(a.signals), new_root=a.new_root),
+                    Joining(
+                        a.episode,
+                        a.incident_id,
+                        a.role,
+                        tuple(a.signals),
+                        new_root=a.new_root,
+                        refines=a.refines,
+                    ),
                     shard,
                 )
         for message in newcomers:  # the correlator places every firing alert; this is a safety net

@@ -22,6 +22,7 @@ from services.incidents._index import (
     MAX_ENTITIES,
     MAX_GROUP_KEYS,
     MAX_PER_KIND,
+    MAX_SUBJECT,
     IndexEntry,
     Names,
     OpenIndex,
@@ -47,6 +48,9 @@ class Assignment:
     opened: bool  # this alert opened the incident (its root, until a better one arrives)
     reopened: bool  # it reopened a recently resolved incident
     new_root: bool  # it joined and became the root: its cause explains members already there
+    # the new root is about what the old one was about (a node's memory pressure after its memory
+    # warning): the cause said more precisely, not another one
+    refines: bool = False
 
 
 def incident_id(first_episode: str) -> str:
@@ -133,10 +137,12 @@ class Correlator:
         else:
             new_root = _new_root(print_, view, fit)
             role = "root" if new_root else "related"
+        refines = new_root and not print_.subject.isdisjoint(entry.root_subject)
         grown = _joined(view, print_, at, episode if new_root else "", fingerprint, _suspects(print_, view))
         open_.replace(position, grown)
         signals = fit.signals if print_.override or fit.signals == ("same_alert",) else (*fit.signals, "time")
-        return Assignment(episode, entry.id, role, signals, False, entry.status == "resolved", new_root)
+        reopened = entry.status == "resolved"
+        return Assignment(episode, entry.id, role, signals, False, reopened, new_root, refines)
 
     def _override_match(self, open_: OpenEntries, print_: Footprint) -> tuple[int, Score] | None:
         matches = [
@@ -220,6 +226,7 @@ def _opened(id_: str, episode: str, print_: Footprint, at: datetime, fingerprint
         override=print_.override,
         root_alert=episode,
         root_causes=sorted(print_.causes)[:MAX_CAUSES],
+        root_subject=_subject(print_),
         member_count=1,
     )
 
@@ -249,8 +256,13 @@ def _joined(
         group_keys=merged(entry.group_keys, keys, MAX_GROUP_KEYS),
         root_alert=new_root or entry.root_alert,
         root_causes=sorted(print_.causes)[:MAX_CAUSES] if new_root else entry.root_causes,
+        root_subject=_subject(print_) if new_root else entry.root_subject,
         member_count=entry.member_count + 1,
     )
+
+
+def _subject(print_: Footprint) -> list[str]:
+    return sorted(print_.subject)[:MAX_SUBJECT]
 
 
 def _first_only(assignments: list[Assignment]) -> list[Assignment]:
@@ -259,7 +271,9 @@ def _first_only(assignments: list[Assignment]) -> list[Assignment]:
     result = []
     for assignment in assignments:
         if assignment.episode in seen:
-            assignment = dataclasses.replace(assignment, opened=False, reopened=False, new_root=False)
+            assignment = dataclasses.replace(
+                assignment, opened=False, reopened=False, new_root=False, refines=False
+            )
         seen.add(assignment.episode)
         result.append(assignment)
     return result

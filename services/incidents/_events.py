@@ -72,8 +72,15 @@ def event(
         pending=[],
         changed_at={},
     )
+    # Every root change since the last event kept the root's subject: said more precisely, not moved.
+    refined = "root" in pending and state.root_moved_at <= state.analysed_generation
     message = schemas.IncidentEvent(
-        event=kind, sequence=sent.sequence, changes=pending, incident=incident(sent), sent_at=now
+        event=kind,
+        sequence=sent.sequence,
+        changes=pending,
+        root_refined=refined,
+        incident=incident(sent),
+        sent_at=now,
     )
     return sent, message
 

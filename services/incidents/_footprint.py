@@ -62,6 +62,9 @@ class Footprint:
     kind: Kind
     # Whether anything but the cluster places it: an alert placed nowhere stays on its own.
     placed: bool
+    # What it is about (its own entities: the machine, service, pod or volume, not where that stands):
+    # a new root about the same subject as the old one says the cause more precisely.
+    subject: frozenset[str] = frozenset()
 
 
 def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str) -> str:
@@ -259,4 +262,5 @@ def footprint(
         override=labels.get(key_label, "").strip() if key_label else "",
         kind=kind,
         placed=any(not entity.startswith("cluster=") for entity in entities),
+        subject=frozenset(place.own),
     )

@@ -23,6 +23,8 @@ MAX_PER_KIND = 256
 MAX_ENTITIES = 2048
 MAX_CAUSES = 512
 MAX_CAUSES_PER_KIND = 128
+# names kept of what the root is about: a machine's few names, a service and its workload
+MAX_SUBJECT = 16
 MAX_GROUP_KEYS = 8
 
 
@@ -44,6 +46,8 @@ class IndexEntry(msgspec.Struct, kw_only=True):
     # episode key of the current root, and what it says is failing (decides who explains whom)
     root_alert: str = ""
     root_causes: list[str] = []
+    # what the root is about (Footprint.subject): a new root meeting it refines the cause, not moves it
+    root_subject: list[str] = []
     member_count: int = 0
 
 

@@ -48,6 +48,7 @@ class Joining:
     role: schemas.MemberRole
     signals: tuple[str, ...] = ()
     new_root: bool = False
+    refines: bool = False  # the new root is about the old root's subject (``Assignment.refines``)
 
 
 class Exemplar(msgspec.Struct, kw_only=True, frozen=True):
@@ -83,6 +84,7 @@ class IncidentState(msgspec.Struct, kw_only=True):
     analysis: schemas.Analysis | None = None
     pending: list[schemas.IncidentChange] = []  # changes not yet in an event
     changed_at: dict[str, int] = {}  # pending change -> the generation it last happened at
+    root_moved_at: int = 0  # the generation the root last went to another subject (not a refinement)
     grace_until: datetime | None = None  # every member resolved: resolve after this
     exemplars: list[Exemplar] = []
     applied: list[str] = []  # recent joins and resolutions, newest last (idempotency)
@@ -142,9 +144,12 @@ def join(
     member = msgspec.structs.replace(member, role=joining.role, signals=list(joining.signals))
     root, members, exemplars = state.root, list(state.members), list(state.exemplars)
     exemplar = Exemplar(alertname=member.alertname, episode=joining.episode)
+    root_moved_at = state.root_moved_at
     if root is None or joining.new_root:
         if root is not None:
             made.append("root")
+            if not joining.refines:
+                root_moved_at = state.generation + 1
             demoted = root.alert_id
             members = [
                 msgspec.structs.replace(m, role="caused") if m.alert_id == demoted else m for m in members
@@ -170,6 +175,7 @@ def join(
         updated_at=now,
         generation=generation,
         changed_at={**state.changed_at, **dict.fromkeys(made, generation)},
+        root_moved_at=root_moved_at,
         root=root,
         members=members,
         member_count=state.member_count + 1,

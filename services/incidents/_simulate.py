@@ -67,6 +67,7 @@ class Notification:
     incident: str
     llm: bool  # this event's analysis called the LLM
     changes: tuple[schemas.IncidentChange, ...] = ()
+    root_refined: bool = False
 
 
 @dataclass
@@ -149,7 +150,9 @@ class Simulation:
             index = self._indexes.get(shard, OpenIndex())
             self._indexes[shard], assignments = self._correlator.assign(index, list(messages.values()), now)
             placed = {
-                a.episode: Joining(a.episode, a.incident_id, a.role, tuple(a.signals), new_root=a.new_root)
+                a.episode: Joining(
+                    a.episode, a.incident_id, a.role, tuple(a.signals), new_root=a.new_root, refines=a.refines
+                )
                 for a in assignments
             }
             for episode, message in messages.items():
@@ -205,7 +208,9 @@ class Simulation:
             analysed = with_analysis(state, _ANALYSIS, llm=llm)
         sent, message = event(analysed, kind, now)
         self._states[review.id] = saved = after_sent(state, sent)
-        self._run.notifications.append(Notification(now, kind, review.id, llm, tuple(message.changes)))
+        self._run.notifications.append(
+            Notification(now, kind, review.id, llm, tuple(message.changes), message.root_refined)
+        )
         if kind == "resolved":
             index = self._indexes.get(state.shard, OpenIndex())
             self._indexes[state.shard] = resolved_in(index, review.id, now) or index

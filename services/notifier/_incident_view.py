@@ -8,6 +8,7 @@ and root alert name plus ``incident=<id>``; its fingerprint is the incident id, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import schemas
@@ -34,8 +35,15 @@ def new_counts(now: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {name: count - before.get(name, 0) for name, count in now.items() if count > before.get(name, 0)}
 
 
+def needs_post(changes: Iterable[str], root_refined: bool = False) -> bool:
+    """Whether an update is worth a new message where the first cannot be edited: a new root (one
+    about another subject, not the same one said more precisely), severity up, reopened."""
+    wanted = IMPORTANT_CHANGES - {"root"} if root_refined else IMPORTANT_CHANGES
+    return not wanted.isdisjoint(changes)
+
+
 def important(event: schemas.IncidentEvent) -> bool:
-    return bool(IMPORTANT_CHANGES.intersection(event.changes))
+    return needs_post(event.changes, event.root_refined)
 
 
 def member_line(member: schemas.IncidentMember) -> str:

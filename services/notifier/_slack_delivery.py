@@ -3,9 +3,9 @@
 With a bot token, ``opened`` posts the message (its channel and ``ts`` kept in the ledger),
 later events edit it in place (``chat.update``) and say in its thread what changed and which
 alerts joined. An incoming webhook cannot edit: it posts at ``opened`` and ``resolved``, and an
-``updated`` only for a change a person needs (a new root, severity up, reopened), at most once
-per ``NOTIFY_INCIDENT_UPDATE_SECONDS``; an update due sooner is held, and one that a newer event
-superseded is dropped, the newer one carrying it.
+``updated`` only for a change a person needs (a new root about another subject, severity up,
+reopened), at most once per ``NOTIFY_INCIDENT_UPDATE_SECONDS``; an update due sooner is held, and
+one that a newer event superseded is dropped, the newer one carrying it.
 
 Events of one incident reach this one at a time in a process (``_incidents.py``), but may
 arrive out of order: what the thread shows only moves forward (``shown``).

@@ -50,6 +50,7 @@ def event(
     severity: str = "critical",
     incident_id: str = "inc-0123456789ab",
     minutes: float = 0,
+    root_refined: bool = False,
 ) -> schemas.IncidentEvent:
     """Event ``sequence`` of an incident whose members are ``counts`` (alert name -> how many)."""
     at = START + timedelta(minutes=minutes)
@@ -80,7 +81,12 @@ def event(
         analysis=ANALYSIS,
     )
     return schemas.IncidentEvent(
-        event=kind, sequence=sequence, changes=changes, incident=incident, sent_at=at
+        event=kind,
+        sequence=sequence,
+        changes=changes,
+        root_refined=root_refined,
+        incident=incident,
+        sent_at=at,
     )
 
 

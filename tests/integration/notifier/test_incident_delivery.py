@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
+import schemas
 from services.notifier import Destination, Ledger, NotifierMetrics, single_route
 from services.notifier._incidents import IncidentNotifier
 from services.notifier._slack_bot import SlackSpec
@@ -114,6 +115,24 @@ async def test_a_webhook_posts_an_important_update_once_per_interval_and_the_new
     assert len(posts) == 2
     assert "35 alerts" in posts[1]["text"]
     assert "severity raised to critical" not in str(posts[1])  # the newest event's changes are shown
+
+
+async def test_a_webhook_posts_a_root_that_moved_and_not_one_said_more_precisely(
+    make: Make, slack: FakeSlack
+) -> None:
+    notifier, clock = make(room(slack), update_seconds=60)
+    changes: list[schemas.IncidentChange] = ["members", "root", "analysis"]
+    refined = event("updated", 2, GROWN, changes=changes, root_refined=True, minutes=2)
+    moved = event("updated", 3, GROWN, changes=changes, minutes=4)
+    await notifier.handle(node_down()[0])
+    clock.now = START + timedelta(minutes=2)
+    await notifier.handle(refined)  # the same node's pressure after its NotReady: nothing new to post
+    assert len(slack.received) == 1
+    clock.now = START + timedelta(minutes=4)
+    await notifier.handle(moved)
+    posts = [r.json() for r in slack.received]
+    assert len(posts) == 2
+    assert "root is now" in str(posts[1])
 
 
 async def test_a_webhook_stays_quiet_about_members_alone(make: Make, slack: FakeSlack) -> None:

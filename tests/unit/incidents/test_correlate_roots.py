@@ -11,7 +11,7 @@ from typing import Any
 
 import schemas
 from services.incidents import Assignment, Correlator, IncidentSettings, OpenIndex
-from tests.unit.incidents._alerts import enriched
+from tests.unit.incidents._alerts import enriched, pod_info
 
 KSM: dict[str, Any] = {"job": "kube-state-metrics", "instance": "10.0.5.12:8080", "cluster": "prod"}
 
@@ -123,3 +123,29 @@ def test_a_probe_of_a_host_behind_a_failing_ingress_controller_does_not_take_the
     assert len({a.incident_id for a in assignments}) == 1
     assert [a.new_root for a in assignments] == [False] * 5
     assert assignments[0].role == "root"
+
+
+def test_a_new_root_about_the_old_roots_subject_refines_it_and_another_subject_moves_it() -> None:
+    # node-exporter warns of memory on 10.0.5.31, then kube-state-metrics reports the same machine,
+    # by its EC2 name, under memory pressure: the cause said more precisely, still that node.
+    memory_high = enriched(
+        "NodeMemoryHighUtilization", summary="Host memory is filling up", job="node-exporter",
+        instance="10.0.5.31:9100", cluster="prod",
+    )  # fmt: skip
+    pressure = enriched(
+        "KubeNodePressure", at=60, summary="ip-10-0-5-31.ec2.internal has MemoryPressure",
+        node="ip-10-0-5-31.ec2.internal", condition="MemoryPressure", **KSM,
+    )  # fmt: skip
+    refined = _one_by_one([memory_high, pressure])
+    assert len({a.incident_id for a in refined}) == 1
+    assert [(a.new_root, a.refines) for a in refined] == [(False, False), (True, True)]
+    # A dependant's errors, then the database they fail on: another subject takes the root.
+    moved = _one_by_one([_dependants(1)[0], _database_down()])
+    assert [(a.new_root, a.refines) for a in moved] == [(False, False), (True, False)]
+    # A pod's alert, then its node NotReady: the pod stands on the node, it is not the node.
+    pod = enriched(
+        "KubePodNotReady", summary="Pod shop/cart-0 not ready", namespace="shop", pod="cart-0",
+        metrics=[pod_info("cart-0", "ip-10-0-1-7", "shop")], cluster="prod",
+    )  # fmt: skip
+    node_down = enriched("KubeNodeNotReady", at=30, node="ip-10-0-1-7", **KSM)
+    assert [(a.new_root, a.refines) for a in _one_by_one([pod, node_down])] == [(False, False), (True, False)]

@@ -45,8 +45,10 @@ def add(
     *,
     role: schemas.MemberRole = "caused",
     new_root: bool = False,
+    refines: bool = False,
 ) -> IncidentState:
-    joining = Joining(schemas.episode_key(message.alert), ID, role, ("node", "time"), new_root=new_root)
+    episode = schemas.episode_key(message.alert)
+    joining = Joining(episode, ID, role, ("node", "time"), new_root=new_root, refines=refines)
     return join(state, member(message), joining, T0 + timedelta(seconds=at))
 
 
@@ -275,6 +277,27 @@ def test_a_new_root_told_by_an_event_is_not_told_again_when_members_joined_meanw
     assert not material(recorded)
     assert review is not None
     assert review.due == at(8 + SETTINGS.incident_update_seconds)  # batched, not at once
+
+
+def test_an_event_says_whether_every_root_change_since_the_last_one_kept_the_subject() -> None:
+    state = add(None, node_down(), 0, role="root")
+    state, _ = analysed(state, 5)
+    pressure = enriched("KubeNodePressure", at=8, node="ip-10-0-1-7", severity="warning")
+    state = add(state, pressure, 8, role="root", new_root=True, refines=True)
+    state, refined = analysed(state, 8)
+    assert "root" in refined.changes
+    assert refined.root_refined
+    # A refinement, then a move to another subject before the next event: that event moved the root.
+    memory = enriched("NodeMemoryHighUtilization", at=20, node="ip-10-0-1-7", severity="warning")
+    state = add(state, memory, 20, role="root", new_root=True, refines=True)
+    state = add(state, enriched("PostgresqlDown", at=21, service="db"), 21, role="root", new_root=True)
+    state, moved = analysed(state, 21)
+    assert "root" in moved.changes
+    assert not moved.root_refined
+    # Members only: no root change, nothing to refine.
+    state = add(state, pod_alert(3, at=60), 60)
+    _, members = analysed(state, 60)
+    assert (members.changes, members.root_refined) == (["members"], False)
 
 
 def test_only_a_new_root_or_a_reopening_is_worth_a_new_analysis() -> None:

@@ -182,6 +182,15 @@ def test_a_person_sees_the_opening_and_needed_updates_at_most_once_per_interval(
     assert shown(Run(notifications=notes), update_seconds=300) == 3
 
 
+def test_a_root_said_more_precisely_is_no_new_post() -> None:
+    t0 = EPOCH
+    refined = Notification(t0 + timedelta(seconds=400), "updated", "i", False, ("root",), root_refined=True)
+    moved = Notification(t0 + timedelta(seconds=800), "updated", "i", False, ("root",))
+    opened = Notification(t0, "opened", "i", llm=True, changes=("opened",))
+    assert shown(Run(notifications=[opened, refined]), update_seconds=300) == 1
+    assert shown(Run(notifications=[opened, refined, moved]), update_seconds=300) == 2
+
+
 def test_the_benchmark_has_the_issues_scenarios_each_with_unrelated_alerts() -> None:
     storms = load_storms(DIRECTORY)
     assert len(storms) >= 24
