@@ -88,7 +88,8 @@ class Correlator:
         wanted = {f"alert={_fingerprint(episode)}" for episode in prints}
         for print_ in prints.values():
             wanted.update(print_.entities, print_.causes)
-            wanted.add(f"group_key:{print_.group_key}")
+            if print_.group_key_specific:
+                wanted.add(f"group_key:{print_.group_key}")
         wanted = {name for name in wanted if not name.startswith("cluster=")}  # shared by all: no lead
         open_ = OpenEntries([entry for entry in index.entries if self._alive(entry, now)], wanted)
         # Earliest first, so that a storm's first alert opens its incident whatever the batch order.
@@ -175,7 +176,11 @@ class Correlator:
         names = frozenset(
             name for name in (*print_.entities, *print_.causes) if not name.startswith("cluster=")
         )
-        for i in open_.sharing(names, print_.group_key) if print_.placed else ():
+        # A group by alert name or namespace only (0.05) never reaches the threshold alone: incidents
+        # sharing nothing else with the alert are not worth scoring (a webhook's fifty distinct alerts
+        # would each be scored against every sibling before it).
+        group_key = print_.group_key if print_.group_key_specific else ""
+        for i in open_.sharing(names, group_key) if print_.placed else ():
             view = open_.views[i]
             entry = view.entry
             if entry.override or not cluster_allows(print_, view):
