@@ -4,7 +4,8 @@ One hour of 15-second samples, four hours in the past (so blocks are final and t
 alert window is never clipped by "now"). The alerts start at minute 30. Patterns:
 a CPU spike (node-1), a filesystem filling (node-2), memory climbing to its limit
 (shop/cart-0), a container restarting after OOM kills (shop/api-1), a 5xx burst
-(job checkout) and a rollout at minute 25 (shop/cart, checkout 1.4.0 → 1.5.0).
+(job checkout), a rollout at minute 25 (shop/cart, checkout 1.4.0 → 1.5.0), and where shop/api-1
+runs (kube-state-metrics' pod info, owner and claims).
 Also used by ``bench/enrichment.py``.
 """
 
@@ -87,7 +88,24 @@ def _series() -> dict[str, Sequence[float | None]]:
     series['http_requests_total{job="checkout",code="200"}'] = _counter(lambda m: 50.0)
     series['http_requests_total{job="checkout",code="500"}'] = _counter(lambda m: 20.0 if burst(m) else 0.1)
     series.update(_rollout())
+    series.update(_placement())
     return series
+
+
+def _placement() -> dict[str, Sequence[float | None]]:
+    """kube-state-metrics' view of shop/api-1: on node ip-10-0-1-7, owned by StatefulSet api, mounting
+    claim data-api-1 (what places a pod alert without a node label on its node)."""
+    ksm = 'job="kube-state-metrics",instance="10.244.3.12:8080"'
+    pod = 'namespace="shop",pod="api-1"'
+    owner = 'owner_kind="StatefulSet",owner_name="api",owner_is_controller="true"'
+    info = 'node="ip-10-0-1-7.eu-west-1.compute.internal",host_ip="10.0.1.7",pod_ip="10.244.5.17"'
+    created = 'created_by_kind="StatefulSet",created_by_name="api"'
+    claim = 'volume="data",persistentvolumeclaim="data-api-1"'
+    return {
+        f"kube_pod_info{{{ksm},{pod},{info},{created}}}": [1.0] * SAMPLES,
+        f"kube_pod_owner{{{ksm},{pod},{owner}}}": [1.0] * SAMPLES,
+        f"kube_pod_spec_volumes_persistentvolumeclaims_info{{{ksm},{pod},{claim}}}": [1.0] * SAMPLES,
+    }
 
 
 def _rollout() -> dict[str, Sequence[float | None]]:

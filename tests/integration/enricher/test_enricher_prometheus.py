@@ -12,6 +12,8 @@ from loguru import logger
 
 from schemas import Alert, EnrichedAlert, MetricEvidence, RawAlert
 from services.enricher import EnricherSettings, make_enricher
+from services.incidents import Correlator, IncidentSettings, OpenIndex
+from services.incidents._footprint import footprint
 from services.runtime import load
 from tests.integration.enricher.prometheus_tsdb import (
     IncidentPrometheus,
@@ -114,6 +116,35 @@ async def test_a_restarting_container_and_why_it_was_last_terminated(
     assert reason.labels == {"container": "api", "reason": "OOMKilled"}
 
 
+async def test_a_pod_alert_without_a_node_label_joins_its_nodes_outage_by_the_pods_placement(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    # kube-prometheus's pod alerts carry no node: kube-state-metrics' series of the pod say where it runs.
+    pod_alert = await enrich(
+        prometheus, session, {"alertname": "KubePodNotReady", "namespace": "shop", "pod": "api-1"}
+    )
+    print_ = footprint(pod_alert)
+    assert {
+        "node=ip-10-0-1-7",
+        "node=10.0.1.7",
+        "workload=shop/api",
+        "volume=shop/data-api-1",
+    } <= print_.entities
+    node = "ip-10-0-1-7.eu-west-1.compute.internal"
+    node_down = await enrich(prometheus, session, {"alertname": "KubeNodeNotReady", "node": node})
+    now = datetime.fromtimestamp(prometheus.starts_at + 60, UTC)
+    correlator = Correlator(IncidentSettings())
+    index, (down,) = correlator.assign(OpenIndex(), [node_down], now)
+    _, (pod,) = correlator.assign(index, [pod_alert], now)
+    assert (pod.incident_id, pod.role) == (down.incident_id, "caused")
+    # A pod kube-state-metrics knows nothing of is placed nowhere, and asks Prometheus for nothing more.
+    elsewhere = await enrich(
+        prometheus, session, {"alertname": "KubePodNotReady", "namespace": "shop", "pod": "web-9"}
+    )
+    assert "pod_placement" not in by_name(elsewhere)
+    assert not any(name.startswith("node=") for name in footprint(elsewhere).entities)
+
+
 async def test_a_5xx_burst_is_an_error_ratio_not_a_rise_in_demand(
     prometheus: IncidentPrometheus, session: aiohttp.ClientSession
 ) -> None:
@@ -200,7 +231,7 @@ async def test_one_short_info_line_per_alert_and_the_plan_only_at_debug(
         logger.remove(sink)
     info = [message for level, message in records if level == "INFO"]
     assert len(info) == 1
-    assert info[0].startswith("enriched KubePodCrashLooping: 3 of ")
+    assert info[0].startswith("enriched KubePodCrashLooping: 4 of ")
     assert len(info[0]) <= 300
     [plan] = [message for level, message in records if level == "DEBUG" and "enrichment plan" in message]
     assert "kubernetes-pod/container_restarts" in plan
