@@ -44,7 +44,7 @@ from services.incidents._evidence import (
     text_symptoms,
 )
 from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind
-from services.incidents._pod_evidence import pod_claims, pod_owner, pod_placement
+from services.incidents._pod_evidence import claim_shares, pod_claims, pod_owner, pod_placement
 from services.incidents._topology import Topology, host_name
 
 # A release label worth comparing: "v1" or "1" name no particular rollout.
@@ -148,12 +148,38 @@ def _where_it_runs(
     claims += pod_claims(message.evidence, pod) if pod else []
     for claim in claims:
         place.add("volume", f"{namespace}/{claim}" if claim else "", own=claim == claims[0])
+        # The share behind the claim is where it lives, not what the alert is about (a full share
+        # on a file server's full disk: the disk explains the claim, not the other way round).
+        for server, path in claim_shares(message.evidence, claim, namespace) if claim else ():
+            for share in _shares(server, path):
+                place.add("volume", share, own=False)
     device = labels.get("device", "")
+    mountpoint = labels.get("mountpoint", "")
     if ":/" in device:  # a network share (nfs-server:/export), the same for every node mounting it
         place.add("volume", device)
-    elif names.network_filesystem(labels.get("fstype", "")) and labels.get("mountpoint"):
+    elif names.network_filesystem(labels.get("fstype", "")) and mountpoint:
         # a network filesystem mounted at one path on every machine sharing it
-        place.add("volume", f"{labels['fstype'].lower()}:{labels['mountpoint']}")
+        place.add("volume", f"{labels['fstype'].lower()}:{mountpoint}")
+    elif reporter == "node" and mountpoint.startswith("/") and mountpoint.rstrip("/"):
+        # A machine's own filesystem, as an NFS client names a share exported from it: a full export
+        # on the file server is the full claim of every pod writing to the share. A place to meet
+        # such a claim, not a shared volume of its own: a full local disk still explains only its
+        # own writers (_causes).
+        for name in names.node_names(instance):
+            place.add("volume", f"{name}:{mountpoint.rstrip('/')}", own=False)
+
+
+# Directories of a share that may be the file server's mountpoint: a provisioner's claim is a
+# subdirectory of the export (nfs-subdir-external-provisioner: <export>/<namespace>-<claim>-<volume>).
+_SHARE_DEPTH = 3
+
+
+def _shares(server: str, path: str) -> list[str]:
+    """``server:path`` and ``server:<parent>`` up to the first directory (the root names no share),
+    under each name of the server."""
+    parts = [part for part in path.split("/") if part]
+    paths = ["/" + "/".join(parts[:depth]) for depth in range(len(parts), 0, -1)][:_SHARE_DEPTH]
+    return [f"{name}:{directory}" for name in names.node_names(server) for directory in paths]
 
 
 def _with_topology(place: Place, topology: Topology, kind: Kind) -> None:

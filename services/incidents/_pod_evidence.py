@@ -1,7 +1,9 @@
-"""What the evidence says of an alert's pod: the node it runs on, its owner, the claims it mounts.
+"""What the evidence says of an alert's pod (the node it runs on, its owner, the claims it mounts) and
+of its claim (the network share behind it).
 
 kube-state-metrics series the enricher attaches (``kube_pod_info``, ``kube_pod_owner``,
-``kube_pod_spec_volumes_persistentvolumeclaims_info``) and the scheduler's event in the pod's events.
+``kube_pod_spec_volumes_persistentvolumeclaims_info``; ``kube_persistentvolume_info`` joined to the
+claim) and the scheduler's event in the pod's events.
 """
 
 from __future__ import annotations
@@ -60,3 +62,18 @@ def pod_owner(evidence: schemas.Evidence, pod: str, namespace: str) -> dict[str,
             if owner:
                 return owner
     return {}
+
+
+def claim_shares(evidence: schemas.Evidence, claim: str, namespace: str) -> list[tuple[str, str]]:
+    """(server, path) of the NFS share behind ``claim``: the ``nfs_server`` and ``nfs_path`` of its
+    PersistentVolume in the evidence's series (``kube_persistentvolume_info`` joined to the claim)."""
+    shares = {
+        (labels["nfs_server"], labels["nfs_path"])
+        for metric in evidence.metrics
+        for labels in (series.labels for series in metric.series)
+        if labels.get("persistentvolumeclaim") == claim
+        and labels.get("namespace", namespace) == namespace
+        and labels.get("nfs_server")
+        and labels.get("nfs_path", "").startswith("/")
+    }
+    return sorted(shares)

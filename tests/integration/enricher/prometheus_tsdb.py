@@ -4,8 +4,8 @@ One hour of 15-second samples, four hours in the past (so blocks are final and t
 alert window is never clipped by "now"). The alerts start at minute 30. Patterns:
 a CPU spike (node-1), a filesystem filling (node-2), memory climbing to its limit
 (shop/cart-0), a container restarting after OOM kills (shop/api-1), a 5xx burst
-(job checkout), a rollout at minute 25 (shop/cart, checkout 1.4.0 → 1.5.0), and where shop/api-1
-runs (kube-state-metrics' pod info, owner and claims).
+(job checkout), a rollout at minute 25 (shop/cart, checkout 1.4.0 → 1.5.0), where shop/api-1
+runs (kube-state-metrics' pod info, owner and claims), and the NFS share behind media/shared-uploads.
 Also used by ``bench/enrichment.py``.
 """
 
@@ -105,6 +105,12 @@ def _placement() -> dict[str, Sequence[float | None]]:
         f"kube_pod_info{{{ksm},{pod},{info},{created}}}": [1.0] * SAMPLES,
         f"kube_pod_owner{{{ksm},{pod},{owner}}}": [1.0] * SAMPLES,
         f"kube_pod_spec_volumes_persistentvolumeclaims_info{{{ksm},{pod},{claim}}}": [1.0] * SAMPLES,
+        # media/shared-uploads: a volume an NFS provisioner made in a subdirectory of nfs-01's export
+        f'kube_persistentvolumeclaim_info{{{ksm},namespace="media",persistentvolumeclaim="shared-uploads",'
+        'storageclass="nfs-client",volumename="pvc-3f1c"}': [1.0] * SAMPLES,
+        f'kube_persistentvolume_info{{{ksm},persistentvolume="pvc-3f1c",storageclass="nfs-client",'
+        'nfs_server="nfs-01.storage.internal",nfs_path="/export/shared/media-shared-uploads-pvc-3f1c"}': [1.0]
+        * SAMPLES,
     }
 
 

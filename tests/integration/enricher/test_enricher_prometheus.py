@@ -145,6 +145,35 @@ async def test_a_pod_alert_without_a_node_label_joins_its_nodes_outage_by_the_po
     assert not any(name.startswith("node=") for name in footprint(elsewhere).entities)
 
 
+async def test_a_full_claim_joins_the_full_export_of_the_file_server_behind_it(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    # The claim's PersistentVolume names its NFS server and path; the server's node-exporter reports
+    # the exported filesystem. Neither alert names the other.
+    export_full = await enrich(
+        prometheus, session, {"alertname": "NodeFilesystemAlmostOutOfSpace", "job": "node-exporter",
+        "instance": "nfs-01.storage.internal:9100", "mountpoint": "/export/shared", "fstype": "xfs"},
+    )  # fmt: skip
+    claim = {"namespace": "media", "persistentvolumeclaim": "shared-uploads"}
+    claim_full = await enrich(prometheus, session, {"alertname": "KubePersistentVolumeFillingUp", **claim})
+    [volume] = by_name(claim_full)["claim_volume"].series
+    assert volume.labels["nfs_path"] == "/export/shared/media-shared-uploads-pvc-3f1c"
+    assert "volume=nfs-01.storage.internal:/export/shared" in footprint(claim_full).entities
+    now = datetime.fromtimestamp(prometheus.starts_at + 60, UTC)
+    correlator = Correlator(IncidentSettings())
+    index, (server,) = correlator.assign(OpenIndex(), [export_full], now)
+    _, (joined,) = correlator.assign(index, [claim_full], now)
+    assert joined.incident_id == server.incident_id
+    # Another machine's filesystem at the same path is another disk.
+    other = await enrich(
+        prometheus, session, {"alertname": "NodeFilesystemAlmostOutOfSpace", "job": "node-exporter",
+        "instance": "10.0.9.9:9100", "mountpoint": "/export/shared", "fstype": "xfs"},
+    )  # fmt: skip
+    index, (elsewhere,) = correlator.assign(OpenIndex(), [other], now)
+    _, (alone,) = correlator.assign(index, [claim_full], now)
+    assert alone.incident_id != elsewhere.incident_id
+
+
 async def test_a_5xx_burst_is_an_error_ratio_not_a_rise_in_demand(
     prometheus: IncidentPrometheus, session: aiohttp.ClientSession
 ) -> None:

@@ -409,3 +409,40 @@ def test_a_full_local_disk_needs_a_place_a_full_shared_volume_does_not() -> None
     assert "symptom=local-disk-full" in local.causes & writer.entities
     assert "symptom=disk-full" in claim.causes & writer.entities
     assert "symptom=disk-full" not in local.causes
+
+
+def test_a_claim_on_an_nfs_share_meets_the_file_servers_exported_filesystem_not_its_root() -> None:
+    volume = {
+        "name": "claim_volume",
+        "query": "kube_persistentvolume_info * on (persistentvolume) ...",
+        "series": [
+            {
+                "labels": {"persistentvolume": "pvc-3f1c", "namespace": "media",
+                           "persistentvolumeclaim": "uploads", "nfs_server": "nfs-01.storage.internal",
+                           "nfs_path": "/srv/export/shared/media-uploads-pvc-3f1c"},
+                "samples": 1, "min": 1, "max": 1, "mean": 1, "last": 1,
+            }
+        ],
+    }  # fmt: skip
+    claim = footprint(
+        enriched("KubePersistentVolumeFillingUp", namespace="media", persistentvolumeclaim="uploads",
+                 metrics=[volume])
+    )  # fmt: skip
+    shares = {name for name in claim.entities if name.startswith("volume=nfs-01.storage.internal:")}
+    assert shares == {
+        "volume=nfs-01.storage.internal:/srv/export/shared/media-uploads-pvc-3f1c",
+        "volume=nfs-01.storage.internal:/srv/export/shared",
+        "volume=nfs-01.storage.internal:/srv/export",
+    }
+    assert "volume=nfs-01:/srv/export/shared" in claim.entities  # the server's short name too
+    assert not any(name.startswith("volume=nfs-01") for name in claim.causes | claim.subject)
+    server = footprint(
+        enriched("NodeFilesystemSpaceFull", job="node-exporter", instance="nfs-01.storage.internal:9100",
+                 mountpoint="/srv/export/shared", fstype="xfs")
+    )  # fmt: skip
+    assert "volume=nfs-01.storage.internal:/srv/export/shared" in server.entities
+    root = footprint(
+        enriched("NodeFilesystemSpaceFull", job="node-exporter", instance="nfs-01.storage.internal:9100",
+                 mountpoint="/", fstype="ext4")
+    )  # fmt: skip
+    assert not any(name.startswith("volume=") for name in root.entities)
