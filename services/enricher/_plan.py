@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -41,6 +42,9 @@ class Plan(msgspec.Struct, frozen=True):
 
 def _variables(alert: Alert) -> dict[str, str]:
     variables = {name: quote_value(value)[1:-1] for name, value in alert.labels.items()}
+    host = _url_host(alert.labels.get("instance", ""))
+    if host:
+        variables["instance_url_host"] = quote_value(host)[1:-1]
     expr = alert.rule_expression
     if expr:
         variables["alert_expr"] = expr
@@ -48,6 +52,16 @@ def _variables(alert: Alert) -> dict[str, str]:
         if inner:
             variables["alert_inner_expr"] = inner
     return variables
+
+
+def _url_host(instance: str) -> str:
+    """The host of an ``instance`` that is a URL (a blackbox probe's target), lower-cased; "" otherwise."""
+    if "://" not in instance:
+        return ""
+    try:
+        return urlsplit(instance.strip()).hostname or ""
+    except ValueError:  # a malformed URL names no host
+        return ""
 
 
 def _render(template: str, variables: dict[str, str]) -> tuple[str, list[str]]:

@@ -44,7 +44,13 @@ from services.incidents._evidence import (
     text_symptoms,
 )
 from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind
-from services.incidents._pod_evidence import claim_shares, pod_claims, pod_owner, pod_placement
+from services.incidents._pod_evidence import (
+    claim_shares,
+    ingress_backends,
+    pod_claims,
+    pod_owner,
+    pod_placement,
+)
 from services.incidents._topology import Topology, host_name
 
 # A release label worth comparing: "v1" or "1" name no particular rollout.
@@ -129,6 +135,8 @@ def _where_it_runs(
     for host in (host_name(raw) for raw in hosts if raw):
         place.add("host", host)
         place.add("domain", names.site_domain(host), own=False)
+        for backend in ingress_backends(message.evidence, host):
+            place.add("app", backend)  # a probe of a site is about the application its Ingress serves
         if names.cluster_dns(host):
             # A Service's or pod's cluster name is no node's ("catalog.shop.svc" runs on no node
             # "catalog"). A probe of a Service's name is about that application: the Service and the

@@ -1,9 +1,9 @@
-"""What the evidence says of an alert's pod (the node it runs on, its owner, the claims it mounts) and
-of its claim (the network share behind it).
+"""What the evidence says of an alert's pod (the node it runs on, its owner, the claims it mounts), of
+its claim (the network share behind it) and of its probed host (the Services behind its Ingress).
 
 kube-state-metrics series the enricher attaches (``kube_pod_info``, ``kube_pod_owner``,
 ``kube_pod_spec_volumes_persistentvolumeclaims_info``; ``kube_persistentvolume_info`` joined to the
-claim) and the scheduler's event in the pod's events.
+claim; ``kube_ingress_path``) and the scheduler's event in the pod's events.
 """
 
 from __future__ import annotations
@@ -77,3 +77,14 @@ def claim_shares(evidence: schemas.Evidence, claim: str, namespace: str) -> list
         and labels.get("nfs_path", "").startswith("/")
     }
     return sorted(shares)
+
+
+def ingress_backends(evidence: schemas.Evidence, host: str) -> list[str]:
+    """``namespace/service`` of each Service an Ingress sends ``host`` to (``kube_ingress_path``)."""
+    backends = {
+        f"{labels['namespace']}/{labels['service_name']}"
+        for metric in evidence.metrics
+        for labels in (series.labels for series in metric.series)
+        if labels.get("host", "").lower() == host and labels.get("service_name") and labels.get("namespace")
+    }
+    return sorted(backends)

@@ -5,7 +5,8 @@ alert window is never clipped by "now"). The alerts start at minute 30. Patterns
 a CPU spike (node-1), a filesystem filling (node-2), memory climbing to its limit
 (shop/cart-0), a container restarting after OOM kills (shop/api-1), a 5xx burst
 (job checkout), a rollout at minute 25 (shop/cart, checkout 1.4.0 → 1.5.0), where shop/api-1
-runs (kube-state-metrics' pod info, owner and claims), and the NFS share behind media/shared-uploads.
+runs (kube-state-metrics' pod info, owner and claims), the NFS share behind media/shared-uploads
+and the Service behind sso.example.com.
 Also used by ``bench/enrichment.py``.
 """
 
@@ -111,6 +112,9 @@ def _placement() -> dict[str, Sequence[float | None]]:
         f'kube_persistentvolume_info{{{ksm},persistentvolume="pvc-3f1c",storageclass="nfs-client",'
         'nfs_server="nfs-01.storage.internal",nfs_path="/export/shared/media-shared-uploads-pvc-3f1c"}': [1.0]
         * SAMPLES,
+        # sso.example.com is served by auth/keycloak
+        f'kube_ingress_path{{{ksm},namespace="auth",ingress="keycloak",host="sso.example.com",path="/",'
+        'service_name="keycloak",service_port="8080"}': [1.0] * SAMPLES,
     }
 
 

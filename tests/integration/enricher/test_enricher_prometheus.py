@@ -174,6 +174,30 @@ async def test_a_full_claim_joins_the_full_export_of_the_file_server_behind_it(
     assert alone.incident_id != elsewhere.incident_id
 
 
+async def test_a_failing_probe_of_a_site_joins_the_crash_loop_of_the_service_its_ingress_serves(
+    prometheus: IncidentPrometheus, session: aiohttp.ClientSession
+) -> None:
+    url = "https://sso.example.com/realms/prod/.well-known/openid-configuration"
+    probe = await enrich(
+        prometheus, session, {"alertname": "BlackboxProbeFailed", "job": "blackbox", "instance": url}
+    )
+    assert "app=auth/keycloak" in footprint(probe).entities
+    crash = await enrich(
+        prometheus, session, {"alertname": "KubePodCrashLooping", "namespace": "auth", "pod": "keycloak-0"}
+    )
+    now = datetime.fromtimestamp(prometheus.starts_at + 60, UTC)
+    correlator = Correlator(IncidentSettings())
+    index, (opened,) = correlator.assign(OpenIndex(), [probe], now)
+    _, (joined,) = correlator.assign(index, [crash], now)
+    assert joined.incident_id == opened.incident_id
+    # A site without an Ingress in the cluster is only its host.
+    other = await enrich(
+        prometheus, session, {"alertname": "BlackboxProbeFailed", "instance": "https://x.example.org"}
+    )
+    assert "ingress_backends" not in by_name(other)
+    assert not any(name.startswith("app=") for name in footprint(other).entities)
+
+
 async def test_a_5xx_burst_is_an_error_ratio_not_a_rise_in_demand(
     prometheus: IncidentPrometheus, session: aiohttp.ClientSession
 ) -> None:

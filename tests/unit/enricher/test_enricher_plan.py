@@ -114,6 +114,22 @@ def test_an_expression_without_a_threshold_is_run_as_written() -> None:
     assert [(q.name, q.expr) for q in planned] == [("alert_expression", "rate(errors_total[5m])")]
 
 
+def test_a_probe_alert_asks_which_services_the_probed_hosts_ingress_sends_it_to() -> None:
+    probe = alert(
+        {"alertname": "BlackboxProbeFailed", "instance": "https://SSO.example.com:8443/realms/prod"}
+    )
+    [query] = [q for q in build_plan(probe, BUILTIN, 50).queries if q.pack == "kubernetes-ingress-backend"]
+    assert 'kube_ingress_path{host="sso.example.com"}' in query.expr
+    assert query.exists == 'kube_ingress_path{host="sso.example.com"}'
+    hostile = alert({"alertname": "X", "instance": 'https://a"}or vector(1)#/'})
+    [escaped] = [
+        q for q in build_plan(hostile, BUILTIN, 50).queries if q.pack == "kubernetes-ingress-backend"
+    ]
+    assert escaped.exists == 'kube_ingress_path{host="a\\"}or vector(1)"}'
+    not_a_url = names(alert({"alertname": "InstanceDown", "instance": "10.0.1.7:9100"}))
+    assert not any(name.startswith("kubernetes-ingress-backend/") for name in not_a_url)
+
+
 def test_every_ranged_query_except_the_alerts_own_is_checked_for_existence_first() -> None:
     plan = build_plan(alert({"alertname": "X", "instance": "h:9100", "job": "j"}, "up == 0"), BUILTIN, 50)
     assert all(q.exists for q in plan.queries if q.pack != "alert")

@@ -446,3 +446,24 @@ def test_a_claim_on_an_nfs_share_meets_the_file_servers_exported_filesystem_not_
                  mountpoint="/", fstype="ext4")
     )  # fmt: skip
     assert not any(name.startswith("volume=") for name in root.entities)
+
+
+def test_a_probe_of_a_site_is_about_the_service_its_ingress_sends_the_host_to() -> None:
+    paths = {
+        "name": "ingress_backends",
+        "query": 'kube_ingress_path{host="sso.example.com"}',
+        "series": [
+            {
+                "labels": {"namespace": "auth", "ingress": "keycloak", "host": "sso.example.com", "path": "/",
+                           "service_name": "keycloak"},
+                "samples": 1, "min": 1, "max": 1, "mean": 1, "last": 1,
+            }
+        ],
+    }  # fmt: skip
+    url = "https://SSO.example.com/realms/prod"
+    probe = footprint(enriched("BlackboxProbeFailed", job="blackbox", instance=url, metrics=[paths]))
+    assert {"host=sso.example.com", "app=auth/keycloak"} <= probe.entities
+    other = footprint(
+        enriched("BlackboxProbeFailed", job="blackbox", instance="https://www.example.com", metrics=[paths])
+    )
+    assert not any(name.startswith("app=") for name in other.entities)
