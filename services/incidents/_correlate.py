@@ -98,7 +98,14 @@ class Correlator:
         for episode, message in order:
             if episode not in done:
                 done[episode] = self._place(open_, message, prints[episode], episode, now)
-        return OpenIndex(entries=open_.entries), _first_only([done[episode] for episode, _ in firing])
+        # The batch arrived together: an alert that opened an incident nobody joined is placed again
+        # against what the rest of its batch made, as it would be had it come a moment later (the etcd
+        # members' alert, then the member failing to reach the downed zone that ties them).
+        for episode, message in order:
+            if done[episode].opened and not prints[episode].override:
+                done[episode] = self._again(open_, message, prints[episode], episode, now) or done[episode]
+        entries = [entry for i, entry in enumerate(open_.entries) if i not in open_.dropped]
+        return OpenIndex(entries=entries), _first_only([done[episode] for episode, _ in firing])
 
     def _alive(self, entry: IndexEntry, now: datetime) -> bool:
         if entry.status == "resolved":
@@ -129,7 +136,32 @@ class Correlator:
         if found is None:
             open_.add(_opened(own_id, episode, print_, at, fingerprint))
             return Assignment(episode, own_id, "root", (), True, False, False)
+        return self._join(open_, found, print_, episode, at)
+
+    def _again(
+        self,
+        open_: OpenEntries,
+        message: schemas.EnrichedAlert,
+        print_: Footprint,
+        episode: str,
+        now: datetime,
+    ) -> Assignment | None:
+        """The alert's own new incident given up for one the batch made it fit, if any."""
+        own = open_.by_id[incident_id(episode)]
+        if open_.entries[own].member_count != 1:
+            return None
+        at = self.when(message.alert, now)
+        found = self._best(open_, print_, at, excluded=own)
+        if found is None:
+            return None
+        open_.drop(own)
+        return self._join(open_, found, print_, episode, at)
+
+    def _join(
+        self, open_: OpenEntries, found: tuple[int, Score], print_: Footprint, episode: str, at: datetime
+    ) -> Assignment:
         position, fit = found
+        fingerprint = f"alert={_fingerprint(episode)}"
         entry = open_.entries[position]
         view = open_.view(position)
         if episode == entry.root_alert or (set(entry.root_causes) & print_.entities):
@@ -167,7 +199,9 @@ class Correlator:
         position = max(positions, key=lambda i: (open_.entries[i].last_at, open_.entries[i].id))
         return position, Score(1.0, ("same_alert",), False, False)
 
-    def _best(self, open_: OpenEntries, print_: Footprint, at: datetime) -> tuple[int, Score] | None:
+    def _best(
+        self, open_: OpenEntries, print_: Footprint, at: datetime, excluded: int = -1
+    ) -> tuple[int, Score] | None:
         # A cause that explains the alert (or that it explains) beats any sum of shared places: a pod
         # of one Deployment failing on the cache belongs to the cache outage, not to the node outage
         # that took its sibling down. And a cause named (this host, this node) beats one known by its
@@ -181,6 +215,8 @@ class Correlator:
         # would each be scored against every sibling before it).
         group_key = print_.group_key if print_.group_key_specific else ""
         for i in open_.sharing(names, group_key) if print_.placed else ():
+            if i == excluded:
+                continue
             view = open_.views[i]
             entry = view.entry
             if entry.override or not cluster_allows(print_, view):

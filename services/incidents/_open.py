@@ -21,6 +21,7 @@ class OpenEntries:
         self.by_id: dict[str, int] = {}
         self._named: dict[str, set[int]] = {}  # an entity or cause -> the views holding it
         self._grouped: dict[str, set[int]] = {}  # a group key -> the views holding it
+        self.dropped: set[int] = set()  # entries given up within the batch (``drop``)
         for entry in entries:
             self.add(entry, wanted)
 
@@ -60,6 +61,13 @@ class OpenEntries:
         view.causes.update(causes)
         entities = entry.entities[len(before.entities) :]
         self._hold(position, entities, causes, entry.group_keys[len(before.group_keys) :])
+
+    def drop(self, position: int) -> None:
+        """The entry leaves the index: nothing finds it any more, and the batch's index omits it."""
+        self.dropped.add(position)
+        del self.by_id[self.entries[position].id]
+        for held in (*self._named.values(), *self._grouped.values()):
+            held.discard(position)
 
     def holding(self, name: str) -> set[int]:
         """The views holding ``name`` among their entities or causes."""

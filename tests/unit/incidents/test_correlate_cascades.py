@@ -235,3 +235,52 @@ def test_a_full_volume_explains_its_writers_but_two_full_disks_stay_apart() -> N
     volume, writer, disk = _one_by_one(storm)
     assert writer.incident_id == volume.incident_id
     assert disk.incident_id != volume.incident_id
+
+
+def test_an_alert_of_a_batch_joins_the_incident_a_later_alert_of_the_same_batch_ties_it_to() -> None:
+    # A zone's node is down. In one Alertmanager notification: "etcd members down" (no instance,
+    # nothing of the node), then an etcd member failing to reach the downed node's address, which
+    # belongs to the node's outage and is the same etcd as the first.
+    correlator = Correlator(IncidentSettings())
+    node = enriched("KubeNodeNotReady", node="ip-10-0-2-12.eu-west-1.compute.internal", **KSM)
+    index, (down,) = correlator.assign(OpenIndex(), [node], T0 + timedelta(seconds=5))
+    members_down = enriched(
+        "etcdMembersDown", at=20, summary="etcd cluster members are down.", job="etcd",
+        namespace="kube-system", cluster="prod",
+    )  # fmt: skip
+    failing = enriched(
+        "etcdHighNumberOfFailedGRPCRequests", at=25, job="etcd", instance="10.0.1.21:2379",
+        namespace="kube-system", cluster="prod",
+        logs=("rafthttp: failed to dial 4f2d on stream MsgApp v2 (dial tcp 10.0.2.12:2380: i/o timeout)",),
+    )  # fmt: skip
+    unrelated = enriched("KubeJobFailed", at=22, namespace="reporting", job_name="export-1", **KSM)
+    index, batch = correlator.assign(index, [members_down, failing, unrelated], T0 + timedelta(seconds=50))
+    sent = [members_down, failing, unrelated]
+    by_name = {m.alert.labels["alertname"]: a for m, a in zip(sent, batch, strict=True)}
+    assert by_name["etcdHighNumberOfFailedGRPCRequests"].incident_id == down.incident_id
+    assert by_name["etcdMembersDown"].incident_id == down.incident_id
+    assert not by_name["etcdMembersDown"].opened
+    assert by_name["KubeJobFailed"].incident_id != down.incident_id
+    assert by_name["KubeJobFailed"].opened
+    # The incident etcdMembersDown opened for a moment is not in the index.
+    assert {entry.id for entry in index.entries} == {down.incident_id, by_name["KubeJobFailed"].incident_id}
+
+
+def test_an_alert_that_opened_an_incident_others_of_its_batch_joined_keeps_it() -> None:
+    # A pod's two alerts open and join one incident; a sibling placed on the downed node ties their
+    # workload to the node's outage, yet the incident they share stays theirs (its members went
+    # there, and an incident is never emptied under them).
+    correlator = Correlator(IncidentSettings())
+    index, (down,) = correlator.assign(OpenIndex(), [enriched("KubeNodeNotReady", node="n1", **KSM)], T0)
+    pod, sibling = "cart-7d9f8b6c4-x2k4q", "cart-7d9f8b6c4-b8n2m"
+    batch = [
+        enriched("KubePodNotReady", at=5, namespace="shop", pod=pod, cluster="prod"),
+        enriched("KubePodCrashLooping", at=6, namespace="shop", pod=pod, cluster="prod"),
+        enriched("KubePodNotReady", at=7, namespace="shop", pod=sibling, cluster="prod",
+                 metrics=[pod_info(sibling, "n1", "shop")]),
+    ]  # fmt: skip
+    index, (opened, joined, placed) = correlator.assign(index, batch, T0 + timedelta(seconds=30))
+    assert placed.incident_id == down.incident_id
+    assert opened.opened
+    assert joined.incident_id == opened.incident_id != down.incident_id
+    assert opened.incident_id in {entry.id for entry in index.entries}
