@@ -92,6 +92,7 @@ class Correlator:
                 wanted.add(f"group_key:{print_.group_key}")
         wanted = {name for name in wanted if not name.startswith("cluster=")}  # shared by all: no lead
         open_ = OpenEntries([entry for entry in index.entries if self._alive(entry, now)], wanted)
+        before = len(open_.entries)  # incidents the batch found; later positions it opened
         # Earliest first, so that a storm's first alert opens its incident whatever the batch order.
         order = sorted(firing, key=lambda pair: (self.when(pair[1].alert, now), pair[0]))
         done: dict[str, Assignment] = {}
@@ -103,7 +104,8 @@ class Correlator:
         # members' alert, then the member failing to reach the downed zone that ties them).
         for episode, message in order:
             if done[episode].opened and not prints[episode].override:
-                done[episode] = self._again(open_, message, prints[episode], episode, now) or done[episode]
+                again = self._again(open_, message, prints[episode], episode, now, before)
+                done[episode] = again or done[episode]
         entries = [entry for i, entry in enumerate(open_.entries) if i not in open_.dropped]
         return OpenIndex(entries=entries), _first_only([done[episode] for episode, _ in firing])
 
@@ -145,14 +147,18 @@ class Correlator:
         print_: Footprint,
         episode: str,
         now: datetime,
+        before: int,
     ) -> Assignment | None:
-        """The alert's own new incident given up for one the batch made it fit, if any."""
+        """The alert's own new incident given up for one the batch made it fit, if any: an incident
+        that was open before the batch (the opener of one opened in it is applied after this earlier
+        alert: the analyst applies a batch's joins by start time), and never as its new root (the
+        root the batch's own placement chose stays the one the index and the state agree on)."""
         own = open_.by_id[incident_id(episode)]
         if open_.entries[own].member_count != 1:
             return None
         at = self.when(message.alert, now)
         found = self._best(open_, print_, at, excluded=own)
-        if found is None:
+        if found is None or found[0] >= before or _takes_root(open_, found, print_, episode):
             return None
         open_.drop(own)
         return self._join(open_, found, print_, episode, at)
@@ -170,7 +176,13 @@ class Correlator:
         else:
             new_root = _new_root(print_, view, fit)
             role = "root" if new_root else "related"
-        refines = new_root and not print_.subject.isdisjoint(entry.root_subject)
+        # A subject said to be down is news however it was named before (a node's memory warning, then
+        # NotReady); a bare service name is no subject (two namespaces' "api").
+        refines = (
+            new_root
+            and not print_.kind.unavailable
+            and any(name in print_.subject for name in entry.root_subject if not name.startswith("service="))
+        )
         grown = _joined(view, print_, at, episode if new_root else "", fingerprint, _suspects(print_, view))
         open_.replace(position, grown)
         signals = fit.signals if print_.override or fit.signals == ("same_alert",) else (*fit.signals, "time")
@@ -234,6 +246,14 @@ class Correlator:
                 if best is None or candidate[:5] > best[:5]:
                     best = candidate
         return None if best is None else (best[5], best[6])
+
+
+def _takes_root(open_: OpenEntries, found: tuple[int, Score], print_: Footprint, episode: str) -> bool:
+    position, fit = found
+    entry = open_.entries[position]
+    if episode == entry.root_alert or (set(entry.root_causes) & print_.entities):
+        return False
+    return _new_root(print_, open_.view(position), fit)
 
 
 def _new_root(print_: Footprint, view: View, fit: Score) -> bool:

@@ -73,7 +73,8 @@ def event(
         changed_at={},
     )
     # Every root change since the last event kept the root's subject: said more precisely, not moved.
-    refined = "root" in pending and state.root_moved_at <= state.analysed_generation
+    moved = state.root_moved_at
+    refined = "root" in pending and moved is not None and moved <= state.analysed_generation
     message = schemas.IncidentEvent(
         event=kind,
         sequence=sent.sequence,

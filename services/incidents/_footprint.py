@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import schemas
 from services.incidents import _labels as names
@@ -135,7 +136,7 @@ def _where_it_runs(
     for host in (host_name(raw) for raw in hosts if raw):
         place.add("host", host)
         place.add("domain", names.site_domain(host), own=False)
-        for backend in ingress_backends(message.evidence, host):
+        for backend in ingress_backends(message.evidence, host, _url_path(labels.get("instance", ""), host)):
             place.add("app", backend)  # a probe of a site is about the application its Ingress serves
         if names.cluster_dns(host):
             # A Service's or pod's cluster name is no node's ("catalog.shop.svc" runs on no node
@@ -158,9 +159,12 @@ def _where_it_runs(
         place.add("volume", f"{namespace}/{claim}" if claim else "", own=claim == claims[0])
         # The share behind the claim is where it lives, not what the alert is about (a full share
         # on a file server's full disk: the disk explains the claim, not the other way round).
+        # Claims on the very same share meet (volume); its directories meet only what a file server
+        # says of its own filesystem (a cause, ``exports``), never another claim's directories.
         for server, path in claim_shares(message.evidence, claim, namespace) if claim else ():
+            place.add("volume", f"{server}:{path.rstrip('/')}", own=False)
             for share in _shares(server, path):
-                place.add("volume", share, own=False)
+                place.add("export", share, own=False)
     device = labels.get("device", "")
     mountpoint = labels.get("mountpoint", "")
     if ":/" in device:  # a network share (nfs-server:/export), the same for every node mounting it
@@ -168,13 +172,37 @@ def _where_it_runs(
     elif names.network_filesystem(labels.get("fstype", "")) and mountpoint:
         # a network filesystem mounted at one path on every machine sharing it
         place.add("volume", f"{labels['fstype'].lower()}:{mountpoint}")
-    elif reporter == "node" and mountpoint.startswith("/") and mountpoint.rstrip("/"):
-        # A machine's own filesystem, as an NFS client names a share exported from it: a full export
-        # on the file server is the full claim of every pod writing to the share. A place to meet
-        # such a claim, not a shared volume of its own: a full local disk still explains only its
-        # own writers (_causes).
-        for name in names.node_names(instance):
-            place.add("volume", f"{name}:{mountpoint.rstrip('/')}", own=False)
+
+
+def _url_path(instance: str, host: str) -> str:
+    """The path of an ``instance`` that is a URL of ``host`` ("/" otherwise): which Ingress path it probes."""
+    if "://" not in instance or host_name(instance) != host:
+        return "/"
+    try:
+        return urlsplit(instance.strip()).path or "/"
+    except ValueError:
+        return "/"
+
+
+def exports(labels: dict[str, str]) -> frozenset[str]:
+    """``export=<host>:<mountpoint>`` of a node agent's alert about a machine's own filesystem (not
+    its root): what a file server filling up explains, the claims on shares exported from it. A
+    cause, so it meets a claim's share directories and nothing else: two alerts of one machine's
+    disk, or two machines' same path, share no name by it."""
+    mountpoint = labels.get("mountpoint", "").rstrip("/")
+    if names.reporter(labels) != "node" or not mountpoint.startswith("/") or ":/" in labels.get("device", ""):
+        return frozenset()
+    if names.network_filesystem(labels.get("fstype", "")):
+        return frozenset()
+    instance = host_name(labels.get("instance", ""))
+    return frozenset(f"export={name}:{mountpoint}" for name in _server_names(instance))
+
+
+def _server_names(server: str) -> list[str]:
+    """A file server's names as given and the address an EC2-style name holds; not its name without
+    domain (web-1.dc1 and web-1.dc2 are two machines)."""
+    short = server.strip().lower().split(".", 1)[0]
+    return [name for name in names.node_names(server) if name != short or name == server.strip().lower()]
 
 
 # Directories of a share that may be the file server's mountpoint: a provisioner's claim is a
@@ -187,7 +215,7 @@ def _shares(server: str, path: str) -> list[str]:
     under each name of the server."""
     parts = [part for part in path.split("/") if part]
     paths = ["/" + "/".join(parts[:depth]) for depth in range(len(parts), 0, -1)][:_SHARE_DEPTH]
-    return [f"{name}:{directory}" for name in names.node_names(server) for directory in paths]
+    return [f"{name}:{directory}" for name in _server_names(server) for directory in paths]
 
 
 def _with_topology(place: Place, topology: Topology, kind: Kind) -> None:
@@ -289,7 +317,7 @@ def footprint(
     said = causes(kind, place, symptoms, about)
     return Footprint(
         entities=entities,
-        causes=said | {"node-agents=down"} if node_agents == "node" else said,
+        causes=said | exports(labels) | ({"node-agents=down"} if node_agents == "node" else set()),
         cluster=cluster,
         group_key=message.group.group_key,
         group_key_specific=names.group_key_specific(message.group),

@@ -84,7 +84,9 @@ class IncidentState(msgspec.Struct, kw_only=True):
     analysis: schemas.Analysis | None = None
     pending: list[schemas.IncidentChange] = []  # changes not yet in an event
     changed_at: dict[str, int] = {}  # pending change -> the generation it last happened at
-    root_moved_at: int = 0  # the generation the root last went to another subject (not a refinement)
+    # The generation the root last went to another subject (not a refinement); None when unknown (a
+    # state written before this field, or by a replica that does not know it): taken as moved.
+    root_moved_at: int | None = None
     grace_until: datetime | None = None  # every member resolved: resolve after this
     exemplars: list[Exemplar] = []
     applied: list[str] = []  # recent joins and resolutions, newest last (idempotency)
@@ -124,7 +126,9 @@ def join(
 ) -> IncidentState:
     """``member`` added to the incident (a new one when ``state`` is None); a no-op when already added."""
     if state is None:
-        state = IncidentState(id=joining.incident_id, shard=shard, opened_at=now, updated_at=now)
+        state = IncidentState(
+            id=joining.incident_id, shard=shard, opened_at=now, updated_at=now, root_moved_at=0
+        )
     op = _op(joining.episode)
     if op in state.applied:
         return state

@@ -79,12 +79,19 @@ def claim_shares(evidence: schemas.Evidence, claim: str, namespace: str) -> list
     return sorted(shares)
 
 
-def ingress_backends(evidence: schemas.Evidence, host: str) -> list[str]:
-    """``namespace/service`` of each Service an Ingress sends ``host`` to (``kube_ingress_path``)."""
-    backends = {
-        f"{labels['namespace']}/{labels['service_name']}"
-        for metric in evidence.metrics
-        for labels in (series.labels for series in metric.series)
-        if labels.get("host", "").lower() == host and labels.get("service_name") and labels.get("namespace")
-    }
-    return sorted(backends)
+def ingress_backends(evidence: schemas.Evidence, host: str, path: str = "/") -> list[str]:
+    """``namespace/service`` of the Services an Ingress sends ``host``'s ``path`` to (``kube_ingress_path``):
+    those of the longest Ingress path that is a prefix of ``path`` ("/healthz" is not "/admin"'s)."""
+    routes: dict[str, set[str]] = {}
+    for metric in evidence.metrics:
+        for labels in (series.labels for series in metric.series):
+            if labels.get("host", "").lower() != host or not labels.get("service_name"):
+                continue
+            if not labels.get("namespace"):
+                continue
+            prefix = labels.get("path", "") or "/"
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/") or prefix == "/":
+                routes.setdefault(prefix, set()).add(f"{labels['namespace']}/{labels['service_name']}")
+    if not routes:
+        return []
+    return sorted(routes[max(routes, key=len)])

@@ -158,7 +158,7 @@ async def test_a_full_claim_joins_the_full_export_of_the_file_server_behind_it(
     claim_full = await enrich(prometheus, session, {"alertname": "KubePersistentVolumeFillingUp", **claim})
     [volume] = by_name(claim_full)["claim_volume"].series
     assert volume.labels["nfs_path"] == "/export/shared/media-shared-uploads-pvc-3f1c"
-    assert "volume=nfs-01.storage.internal:/export/shared" in footprint(claim_full).entities
+    assert "export=nfs-01.storage.internal:/export/shared" in footprint(claim_full).entities
     now = datetime.fromtimestamp(prometheus.starts_at + 60, UTC)
     correlator = Correlator(IncidentSettings())
     index, (server,) = correlator.assign(OpenIndex(), [export_full], now)

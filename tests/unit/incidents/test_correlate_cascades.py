@@ -284,3 +284,26 @@ def test_an_alert_that_opened_an_incident_others_of_its_batch_joined_keeps_it() 
     assert opened.opened
     assert joined.incident_id == opened.incident_id != down.incident_id
     assert opened.incident_id in {entry.id for entry in index.entries}
+
+
+def test_an_alert_is_not_moved_into_an_incident_a_later_alert_of_its_batch_opened() -> None:
+    # The analyst applies a batch's joins by start time: an earlier alert moved into an incident a
+    # later one opened would reach the incident's state before its opener and take its root.
+    correlator = Correlator(IncidentSettings())
+    members_down = enriched(
+        "etcdMembersDown", at=20, summary="etcd cluster members are down.", job="etcd",
+        namespace="kube-system", cluster="prod",
+    )  # fmt: skip
+    node = enriched("KubeNodeNotReady", at=22, node="ip-10-0-2-12.eu-west-1.compute.internal", **KSM)
+    failing = enriched(
+        "etcdHighNumberOfFailedGRPCRequests", at=25, job="etcd", instance="10.0.1.21:2379",
+        namespace="kube-system", cluster="prod",
+        logs=("rafthttp: failed to dial 4f2d on stream MsgApp v2 (dial tcp 10.0.2.12:2380: i/o timeout)",),
+    )  # fmt: skip
+    index, (first, down, joined) = correlator.assign(
+        OpenIndex(), [members_down, node, failing], T0 + timedelta(seconds=50)
+    )
+    assert joined.incident_id == down.incident_id
+    assert first.opened
+    assert first.incident_id != down.incident_id
+    assert {a.incident_id for a in (first, down, joined)} <= {entry.id for entry in index.entries}

@@ -139,6 +139,10 @@ def test_a_new_root_about_the_old_roots_subject_refines_it_and_another_subject_m
     refined = _one_by_one([memory_high, pressure])
     assert len({a.incident_id for a in refined}) == 1
     assert [(a.new_root, a.refines) for a in refined] == [(False, False), (True, True)]
+    # The same machine said to be down: news, whatever it was called before.
+    not_ready = enriched("KubeNodeNotReady", at=90, node="ip-10-0-5-31.ec2.internal", **KSM)
+    down = _one_by_one([memory_high, not_ready])
+    assert [(a.new_root, a.refines) for a in down] == [(False, False), (True, False)]
     # A dependant's errors, then the database they fail on: another subject takes the root.
     moved = _one_by_one([_dependants(1)[0], _database_down()])
     assert [(a.new_root, a.refines) for a in moved] == [(False, False), (True, False)]

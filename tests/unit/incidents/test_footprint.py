@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from services.incidents import load_topology
+import schemas
+from services.incidents import Correlator, IncidentSettings, OpenIndex, load_topology
 from services.incidents._evidence import hosts_in_line
 from services.incidents._footprint import footprint
 from services.incidents._kinds import alert_kind, words_of
 from services.incidents._labels import deployment_of, site_domain, stateful_names, workload_of
 from services.incidents._topology import host_name, parse_topology
 from services.runtime import ConfigError
-from tests.unit.incidents._alerts import enriched, pod_info
+from tests.unit.incidents._alerts import T0, enriched, pod_info
 
 
 @pytest.mark.parametrize(
@@ -428,24 +429,47 @@ def test_a_claim_on_an_nfs_share_meets_the_file_servers_exported_filesystem_not_
         enriched("KubePersistentVolumeFillingUp", namespace="media", persistentvolumeclaim="uploads",
                  metrics=[volume])
     )  # fmt: skip
-    shares = {name for name in claim.entities if name.startswith("volume=nfs-01.storage.internal:")}
-    assert shares == {
-        "volume=nfs-01.storage.internal:/srv/export/shared/media-uploads-pvc-3f1c",
-        "volume=nfs-01.storage.internal:/srv/export/shared",
-        "volume=nfs-01.storage.internal:/srv/export",
+    server_name = "nfs-01.storage.internal"
+    assert {name for name in claim.entities if server_name in name} == {
+        f"volume={server_name}:/srv/export/shared/media-uploads-pvc-3f1c",
+        f"export={server_name}:/srv/export/shared/media-uploads-pvc-3f1c",
+        f"export={server_name}:/srv/export/shared",
+        f"export={server_name}:/srv/export",
     }
-    assert "volume=nfs-01:/srv/export/shared" in claim.entities  # the server's short name too
-    assert not any(name.startswith("volume=nfs-01") for name in claim.causes | claim.subject)
+    assert not any("nfs-01" in name for name in claim.causes | claim.subject)
     server = footprint(
-        enriched("NodeFilesystemSpaceFull", job="node-exporter", instance="nfs-01.storage.internal:9100",
+        enriched("NodeFilesystemSpaceFull", job="node-exporter", instance=f"{server_name}:9100",
                  mountpoint="/srv/export/shared", fstype="xfs")
     )  # fmt: skip
-    assert "volume=nfs-01.storage.internal:/srv/export/shared" in server.entities
+    # The server's filesystem explains the claim (a cause meeting its directories) ...
+    assert f"export={server_name}:/srv/export/shared" in server.causes & claim.entities
+    # ... but is no place another alert of that disk, or of a namesake machine, meets.
+    assert not any(name.startswith(("export=", "volume=")) for name in server.entities)
+    assert not any("=nfs-01:" in name for name in server.causes)
     root = footprint(
-        enriched("NodeFilesystemSpaceFull", job="node-exporter", instance="nfs-01.storage.internal:9100",
+        enriched("NodeFilesystemSpaceFull", job="node-exporter", instance=f"{server_name}:9100",
                  mountpoint="/", fstype="ext4")
     )  # fmt: skip
-    assert not any(name.startswith("volume=") for name in root.entities)
+    assert not any(name.startswith("export=") for name in root.causes)
+
+
+def test_claims_in_sibling_directories_of_one_export_stay_apart() -> None:
+    def claim(name: str, path: str) -> schemas.EnrichedAlert:
+        labels = {
+            "namespace": name,
+            "persistentvolumeclaim": "data",
+            "nfs_server": "10.0.5.5",
+            "nfs_path": path,
+        }
+        series = {"labels": labels, "samples": 1, "min": 1, "max": 1, "mean": 1, "last": 1}
+        volume = {"name": "claim_volume", "query": "kube_persistentvolume_info", "series": [series]}
+        return enriched("KubePersistentVolumeFillingUp", namespace=name, persistentvolumeclaim="data",
+                        metrics=[volume], cluster="prod")  # fmt: skip
+
+    _, (fast, slow) = Correlator(IncidentSettings()).assign(
+        OpenIndex(), [claim("team-a", "/srv/fast/a"), claim("team-b", "/srv/slow/b")], T0
+    )
+    assert fast.incident_id != slow.incident_id
 
 
 def test_a_probe_of_a_site_is_about_the_service_its_ingress_sends_the_host_to() -> None:
@@ -467,3 +491,23 @@ def test_a_probe_of_a_site_is_about_the_service_its_ingress_sends_the_host_to() 
         enriched("BlackboxProbeFailed", job="blackbox", instance="https://www.example.com", metrics=[paths])
     )
     assert not any(name.startswith("app=") for name in other.entities)
+
+
+def test_a_probe_is_about_the_backend_of_the_longest_ingress_path_it_falls_under() -> None:
+    def route(path: str, service: str) -> dict[str, object]:
+        labels = {"namespace": "web", "host": "www.example.com", "path": path, "service_name": service}
+        return {"labels": labels, "samples": 1, "min": 1, "max": 1, "mean": 1, "last": 1}
+
+    paths = {
+        "name": "ingress_backends",
+        "query": "kube_ingress_path",
+        "series": [route("/", "site"), route("/admin", "admin")],
+    }
+
+    def apps(url: str) -> set[str]:
+        print_ = footprint(enriched("BlackboxProbeFailed", job="blackbox", instance=url, metrics=[paths]))
+        return {name for name in print_.entities if name.startswith("app=")}
+
+    assert apps("https://www.example.com/healthz") == {"app=web/site"}
+    assert apps("https://www.example.com/admin/login") == {"app=web/admin"}
+    assert apps("https://www.example.com/administrator") == {"app=web/site"}

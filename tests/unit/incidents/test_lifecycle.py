@@ -300,6 +300,18 @@ def test_an_event_says_whether_every_root_change_since_the_last_one_kept_the_sub
     assert (members.changes, members.root_refined) == (["members"], False)
 
 
+def test_a_state_that_does_not_say_when_its_root_last_moved_reports_a_moved_root() -> None:
+    # Written before root_moved_at existed, or by a replica that drops it: "refined" is never guessed.
+    state = add(None, node_down(), 0, role="root")
+    state, _ = analysed(state, 5)
+    state = msgspec.structs.replace(state, root_moved_at=None)
+    pressure = enriched("KubeNodePressure", at=8, node="ip-10-0-1-7", severity="warning")
+    state = add(state, pressure, 8, role="root", new_root=True, refines=True)
+    _, sent = analysed(state, 8)
+    assert "root" in sent.changes
+    assert not sent.root_refined
+
+
 def test_only_a_new_root_or_a_reopening_is_worth_a_new_analysis() -> None:
     state = add(None, pod_alert(0), 0, role="root")
     state, _ = analysed(state, 5)
