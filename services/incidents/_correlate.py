@@ -106,8 +106,7 @@ class Correlator:
             if done[episode].opened and not prints[episode].override:
                 again = self._again(open_, message, prints[episode], episode, now, before)
                 done[episode] = again or done[episode]
-        entries = [entry for i, entry in enumerate(open_.entries) if i not in open_.dropped]
-        return OpenIndex(entries=entries), _first_only([done[episode] for episode, _ in firing])
+        return OpenIndex(entries=open_.kept()), _first_only([done[episode] for episode, _ in firing])
 
     def _alive(self, entry: IndexEntry, now: datetime) -> bool:
         if entry.status == "resolved":
@@ -158,7 +157,7 @@ class Correlator:
             return None
         at = self.when(message.alert, now)
         found = self._best(open_, print_, at, excluded=own)
-        if found is None or found[0] >= before or _takes_root(open_, found, print_, episode):
+        if found is None or found[0] >= before or _role(print_, open_.view(found[0]), found[1], episode)[1]:
             return None
         open_.drop(own)
         return self._join(open_, found, print_, episode, at)
@@ -170,12 +169,7 @@ class Correlator:
         fingerprint = f"alert={_fingerprint(episode)}"
         entry = open_.entries[position]
         view = open_.view(position)
-        if episode == entry.root_alert or (set(entry.root_causes) & print_.entities):
-            role: schemas.MemberRole = "root" if episode == entry.root_alert else "caused"
-            new_root = False
-        else:
-            new_root = _new_root(print_, view, fit)
-            role = "root" if new_root else "related"
+        role, new_root = _role(print_, view, fit, episode)
         # A subject said to be down is news however it was named before (a node's memory warning, then
         # NotReady); a bare service name is no subject (two namespaces' "api").
         refines = (
@@ -248,12 +242,13 @@ class Correlator:
         return None if best is None else (best[5], best[6])
 
 
-def _takes_root(open_: OpenEntries, found: tuple[int, Score], print_: Footprint, episode: str) -> bool:
-    position, fit = found
-    entry = open_.entries[position]
+def _role(print_: Footprint, view: View, fit: Score, episode: str) -> tuple[schemas.MemberRole, bool]:
+    """The joining alert's role in the incident, and whether it becomes its new root."""
+    entry = view.entry
     if episode == entry.root_alert or (set(entry.root_causes) & print_.entities):
-        return False
-    return _new_root(print_, open_.view(position), fit)
+        return ("root" if episode == entry.root_alert else "caused"), False
+    new_root = _new_root(print_, view, fit)
+    return ("root" if new_root else "related"), new_root
 
 
 def _new_root(print_: Footprint, view: View, fit: Score) -> bool:

@@ -21,7 +21,7 @@ class OpenEntries:
         self.by_id: dict[str, int] = {}
         self._named: dict[str, set[int]] = {}  # an entity or cause -> the views holding it
         self._grouped: dict[str, set[int]] = {}  # a group key -> the views holding it
-        self.dropped: set[int] = set()  # entries given up within the batch (``drop``)
+        self._dropped: set[int] = set()  # entries given up within the batch (``drop``)
         for entry in entries:
             self.add(entry, wanted)
 
@@ -63,11 +63,18 @@ class OpenEntries:
         self._hold(position, entities, causes, entry.group_keys[len(before.group_keys) :])
 
     def drop(self, position: int) -> None:
-        """The entry leaves the index: nothing finds it any more, and the batch's index omits it."""
-        self.dropped.add(position)
-        del self.by_id[self.entries[position].id]
-        for held in (*self._named.values(), *self._grouped.values()):
-            held.discard(position)
+        """The entry leaves the index: nothing finds it any more, and ``kept`` omits it."""
+        self._dropped.add(position)
+        view = self.view(position)
+        del self.by_id[view.entry.id]
+        for name in (*view.entities, *view.causes):
+            self._named.get(name, set()).discard(position)
+        for key in view.entry.group_keys:
+            self._grouped.get(key, set()).discard(position)
+
+    def kept(self) -> list[IndexEntry]:
+        """The entries, those dropped within the batch left out."""
+        return [entry for i, entry in enumerate(self.entries) if i not in self._dropped]
 
     def holding(self, name: str) -> set[int]:
         """The views holding ``name`` among their entities or causes."""
