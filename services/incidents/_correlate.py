@@ -22,6 +22,7 @@ from services.incidents._index import (
     MAX_ENTITIES,
     MAX_GROUP_KEYS,
     MAX_PER_KIND,
+    MAX_ROOT_ENTITIES,
     MAX_SUBJECT,
     IndexEntry,
     Names,
@@ -177,7 +178,10 @@ class Correlator:
             and not print_.kind.unavailable
             and any(name in print_.subject for name in entry.root_subject if not name.startswith("service="))
         )
-        grown = _joined(view, print_, at, episode if new_root else "", fingerprint, _suspects(print_, view))
+        new_root_alert = episode if new_root else ""
+        grown = _joined(
+            view, print_, at, new_root_alert, role == "caused", fingerprint, _suspects(print_, view)
+        )
         open_.replace(position, grown)
         signals = fit.signals if print_.override or fit.signals == ("same_alert",) else (*fit.signals, "time")
         reopened = entry.status == "resolved"
@@ -212,7 +216,10 @@ class Correlator:
         # of one Deployment failing on the cache belongs to the cache outage, not to the node outage
         # that took its sibling down. And a cause named (this host, this node) beats one known by its
         # class (some etcd, some Redis): the etcd member failing to reach a downed node is that node's.
-        best: tuple[bool, bool, float, datetime, str, int, Score] | None = None
+        # Then a root that explains it beats a member that does: a checkout replica failing on the
+        # database belongs to the database's outage, not to the node's that another replica's database
+        # errors joined by their workload (and whose causes name checkout).
+        best: tuple[bool, bool, bool, float, datetime, str, int, Score] | None = None
         names = frozenset(
             name for name in (*print_.entities, *print_.causes) if not name.startswith("cluster=")
         )
@@ -232,14 +239,17 @@ class Correlator:
             ):
                 continue
             fit = score(print_, view)
+            if fit.value >= THRESHOLD and _another_cause(print_, view, fit):
+                fit = score(print_, view, explaining=False)
             late = entry.status == "open" and not in_time(entry, at, self._window)
             if fit.value >= THRESHOLD and (not late or (fit.same_object and at > entry.last_at)):
                 explained = fit.explained or fit.explains
                 named = explained and fit.named_cause
-                candidate = (explained, named, fit.value, entry.last_at, entry.id, i, fit)
-                if best is None or candidate[:5] > best[:5]:
+                by_root = explained and not print_.entities.isdisjoint(entry.root_causes)
+                candidate = (explained, named, by_root, fit.value, entry.last_at, entry.id, i, fit)
+                if best is None or candidate[:6] > best[:6]:
                     best = candidate
-        return None if best is None else (best[5], best[6])
+        return None if best is None else (best[6], best[7])
 
 
 def _role(print_: Footprint, view: View, fit: Score, episode: str) -> tuple[schemas.MemberRole, bool]:
@@ -249,6 +259,20 @@ def _role(print_: Footprint, view: View, fit: Score, episode: str) -> tuple[sche
         return ("root" if episode == entry.root_alert else "caused"), False
     new_root = _new_root(print_, view, fit)
     return ("root" if new_root else "related"), new_root
+
+
+def _another_cause(print_: Footprint, view: View, fit: Score) -> bool:
+    """Whether the alert is a second cause beside the incident's root: its causes explain members but
+    not the root, the root explains members of its own, and nothing there explains the alert. A
+    database down explaining the one dependant's error that joined a node's outage by its workload
+    (a sibling pod of that Deployment was on the node) is another incident, not the node's new root,
+    or every alert of the database's outage would follow it into the node's. What it explains then
+    counts for nothing there; what it shares otherwise still counts."""
+    entry = view.entry
+    if fit.explained or not fit.explains or not entry.root_explains:
+        return False
+    root = entry.root_entities or (entry.entities if entry.member_count == 1 else [])
+    return bool(root) and print_.causes.isdisjoint(root)
 
 
 def _new_root(print_: Footprint, view: View, fit: Score) -> bool:
@@ -297,9 +321,19 @@ def _suspects(print_: Footprint, view: View) -> frozenset[str]:
 
 
 def _joined(
-    view: View, print_: Footprint, at: datetime, new_root: str, fingerprint: str, suspects: frozenset[str]
+    view: View,
+    print_: Footprint,
+    at: datetime,
+    new_root: str,
+    caused: bool,
+    fingerprint: str,
+    suspects: frozenset[str],
 ) -> IndexEntry:
     entry = view.entry
+    # the root's own names, kept before the first joiner's mix with them
+    root_entities = entry.root_entities or (
+        entry.entities[:MAX_ROOT_ENTITIES] if entry.member_count == 1 else []
+    )
     keys = [print_.group_key] if print_.group_key and print_.placed else []
     return msgspec.structs.replace(
         entry,
@@ -313,6 +347,9 @@ def _joined(
         root_alert=new_root or entry.root_alert,
         root_causes=sorted(print_.causes)[:MAX_CAUSES] if new_root else entry.root_causes,
         root_subject=_subject(print_) if new_root else entry.root_subject,
+        # a new root explains members: that is what made it the root
+        root_entities=sorted(print_.entities)[:MAX_ROOT_ENTITIES] if new_root else root_entities,
+        root_explains=bool(new_root) or caused or entry.root_explains,
         member_count=entry.member_count + 1,
     )
 

@@ -25,6 +25,9 @@ MAX_CAUSES = 512
 MAX_CAUSES_PER_KIND = 128
 # names kept of what the root is about: a machine's few names, a service and its workload
 MAX_SUBJECT = 16
+# names kept of the root's own footprint once others joined: enough to tell whether a later cause
+# explains the root itself (a machine's names, its service, pod, namespace, hosts)
+MAX_ROOT_ENTITIES = 128
 MAX_GROUP_KEYS = 8
 
 
@@ -48,6 +51,11 @@ class IndexEntry(msgspec.Struct, kw_only=True):
     root_causes: list[str] = []
     # what the root is about (Footprint.subject): a new root meeting it refines the cause, not moves it
     root_subject: list[str] = []
+    # the root's entities, kept once a second member joined (until then ``entities`` are the root's);
+    # empty in an entry written before they were kept: unknown
+    root_entities: list[str] = []
+    # a member joined that the current root explains: the root is a cause, not only a symptom
+    root_explains: bool = False
     member_count: int = 0
 
 

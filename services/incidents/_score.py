@@ -123,13 +123,14 @@ def _kind(entity: str) -> str:
     return entity.split("=", 1)[0]
 
 
-def score(print_: Footprint, view: View) -> Score:
-    """The fit of an alert to an incident, time and cluster aside (the caller gates those)."""
+def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
+    """The fit of an alert to an incident, time and cluster aside (the caller gates those);
+    ``explaining=False`` leaves out what the alert's causes explain of the members."""
     if not print_.placed:
         return NO_MATCH
     weights: dict[str, float] = {}
     explained_by = print_.entities & view.causes
-    explains = print_.causes & view.entities
+    explains = print_.causes & view.entities if explaining else frozenset()
     named_cause = False
     for entity in explained_by | explains:
         kind = _kind(entity)

@@ -153,3 +153,49 @@ def test_a_new_root_about_the_old_roots_subject_refines_it_and_another_subject_m
     )  # fmt: skip
     node_down = enriched("KubeNodeNotReady", at=30, node="ip-10-0-1-7", **KSM)
     assert [(a.new_root, a.refines) for a in _one_by_one([pod, node_down])] == [(False, False), (True, False)]
+
+
+def _node_outage_with_a_checkout_pod() -> list[schemas.EnrichedAlert]:
+    """A node NotReady and the NotReady pods it explains, one of them a replica of checkout."""
+    node = "ip-10-0-1-7.eu-west-1.compute.internal"
+    pods = [
+        enriched(
+            "KubePodNotReady",
+            at=1 + n,
+            summary=f"Pod shop/{pod} not ready",
+            namespace="shop",
+            pod=pod,
+            node=node,
+            cluster="prod",
+        )
+        for n, pod in enumerate(("checkout-7d9f8b6c4-q2w8z", "cart-5c8d7f9b6-m4n7p"))
+    ]
+    return [enriched("KubeNodeNotReady", node=node, **KSM), *pods]
+
+
+def test_a_second_cause_explaining_one_member_of_another_outage_opens_its_own_incident() -> None:
+    # A checkout replica's database errors reach the index before the database's own alert and join
+    # the node's outage by their workload (a sibling pod of checkout was on the node). The database
+    # down then explains that one member, not the node: it is another cause, and its dependants'
+    # alerts follow it, not the node.
+    node_storm = _node_outage_with_a_checkout_pod()
+    dependants = _dependants(6)
+    early, rest = dependants[0], dependants[1:]
+    assert early.alert.labels["service"] == "checkout"
+    assignments = _one_by_one([*node_storm, early, _database_down(), *rest])
+    node_incident = assignments[0].incident_id
+    assert [a.incident_id for a in assignments[: len(node_storm) + 1]] == [node_incident] * 4
+    database = assignments[len(node_storm) + 1]
+    assert database.incident_id != node_incident
+    assert database.opened
+    assert not any(a.new_root for a in assignments)
+    assert {a.incident_id for a in assignments[len(node_storm) + 2 :]} == {database.incident_id}
+
+
+def test_a_cause_explaining_the_root_itself_still_takes_the_root() -> None:
+    # The node NotReady explains the pod that opened the incident and the sibling that joined it.
+    node_down, *pods = _node_outage_with_a_checkout_pod()
+    node = enriched("KubeNodeNotReady", at=30, node=node_down.alert.labels["node"], **KSM)
+    assignments = _one_by_one([*pods, node])
+    assert len({a.incident_id for a in assignments}) == 1
+    assert [a.new_root for a in assignments] == [False, False, True]
