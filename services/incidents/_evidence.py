@@ -224,9 +224,18 @@ _LEVEL_WORDS = frozenset(
 )  # fmt: skip
 
 
+# A Kubernetes event as shippers write it (Alloy's kubernetes_events, event-exporter, the enricher's own
+# source): ``type=Warning reason=BackOff ... msg="..."``, in logfmt or JSON.
+_EVENT_TYPE = re.compile(r"""\btype["']?\s*[=:]\s*["']?(?:warning|normal)\b""")
+_EVENT_REASON = re.compile(r"""\breason["']?\s*[=:]\s*["']?[a-z]""")
+
+
 def error_lines(evidence: schemas.Evidence) -> list[str]:
     """A short digest of each error line of the evidence, its values masked: two services printing one
-    new error line (the same panic after one release) share it."""
+    new error line (the same panic after one release) share it. Only what a program printed counts:
+    not a Kubernetes event (every crash-looping pod has the kubelet's "Back-off restarting failed
+    container", its values masked: a symptom, which the alert says already), nor a line ending in a
+    colon, which announces what follows (Python's "Traceback (most recent call last):")."""
     if evidence.logs is None:
         return []
     return sorted(
@@ -242,7 +251,10 @@ def error_lines(evidence: schemas.Evidence) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def _line_digest(line: str) -> str:
-    masked = _VARYING.sub(" ", line.lower())
+    low = line.lower()
+    if low.rstrip().endswith(":") or (_EVENT_TYPE.search(low) and _EVENT_REASON.search(low)):
+        return ""
+    masked = _VARYING.sub(" ", low)
     words = re.findall(r"[a-z]{2,}", masked)
     start = 0
     while start < len(words) and words[start] in _LEVEL_WORDS:

@@ -191,3 +191,29 @@ def test_a_services_cluster_name_gives_its_namespace_and_name() -> None:
     assert service_address("catalog") == ("", "")
     probe = footprint(enriched("ProbeFailed", job="blackbox", instance="http://catalog.store.svc:8080/ready"))
     assert "app=store/catalog" in probe.entities
+
+
+def test_two_applications_crash_looping_share_no_error_line_through_the_kubelet() -> None:
+    # Two applications of one namespace crash-loop at once. Both pods' logs hold the kubelet's back-off
+    # event and a Python traceback's header; their own errors differ. Two crash loops, not one: neither
+    # the platform's words nor a header are what the programs printed (the same rule in one namespace
+    # needs one more signal).
+    def crashing(at: int, namespace: str, pod: str, error: str) -> schemas.EnrichedAlert:
+        back_off = (
+            f"name={pod}.1 kind=Pod type=Warning reason=BackOff "
+            f'msg="Back-off restarting failed container main in pod {pod}"'
+        )
+        return enriched(
+            "KubePodCrashLooping", at=at, namespace=namespace, pod=pod, **KSM,
+            logs=(back_off, "Traceback (most recent call last):", error),
+        )  # fmt: skip
+
+    first, second = _incidents(
+        [
+            crashing(0, "billing", "invoicer-5c7d9b8f6-kq2zx", "KeyError: 'currency' in invoice renderer"),
+            crashing(
+                20, "billing", "indexer-6f8b7d9c5-px2nm", "ValueError: shard count must be positive here"
+            ),
+        ]
+    )
+    assert first != second

@@ -348,6 +348,23 @@ def test_an_error_line_is_compared_with_its_values_masked() -> None:
     assert digest("error: 42") == frozenset()
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        # the kubelet's event, as Alloy ships it and the enricher's events source writes it: every
+        # crash-looping pod has it, its values masked
+        "name=api-7d9f8b6c4-x2k4q.17f3 kind=Pod type=Warning reason=BackOff "
+        'msg="Back-off restarting failed container api in pod api-7d9f8b6c4-x2k4q"',
+        # a header: the error is what follows it
+        "Traceback (most recent call last):",
+        "Exception in worker loop, caused by:",
+    ],
+)
+def test_what_the_platform_says_and_headers_are_no_error_line(line: str) -> None:
+    entities = footprint(enriched("HighErrorRate", service="a", logs=(line,))).entities
+    assert not [e for e in entities if e.startswith("line=")]
+
+
 def test_the_release_comes_from_version_labels_and_image_tags() -> None:
     def releases(**labels: str) -> set[str]:
         entities = footprint(enriched("HighErrorRate", service="a", **labels)).entities
