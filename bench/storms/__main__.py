@@ -19,6 +19,7 @@ from pathlib import Path
 import schemas
 from bench._report import heading
 from bench.storms._measure import PRECISION_GOAL, RECALL_GOAL, Measured, measure, overall
+from bench.storms._public import public_coincidences
 from bench.storms._scenario import DIRECTORY, load_storms
 from bench.storms._score import PairScore, wrong_pairs
 from services.incidents._settings import IncidentSettings
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     firsts = [m.first_seconds for m in measured if not math.isnan(m.first_seconds)]
     print(f"  first notification after the first alert: max {max(firsts, default=math.nan):.1f}s")
+    _public(settings)
     below = [
         name
         for name, value, goal in (("precision", precision, PRECISION_GOAL), ("recall", recall, RECALL_GOAL))
@@ -128,6 +130,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbelow the goal: {', '.join(below)}")
         return 1
     return 0
+
+
+def _public(settings: IncidentSettings) -> None:
+    found = public_coincidences(settings=settings)
+    if found is None:
+        print("\n(public incidents not found at ../shared/benchmarks: their coincidence check is skipped)")
+        return
+    heading(f"public incidents fired together: {found.entries} independent failures (HolmesGPT's fixtures)")
+    print(
+        f"  {found.incidents} incidents, {found.alone} failures alone; {found.pairs} pairs grouped, "
+        "each a coincidence by construction:"
+    )
+    for joined in found.joined:
+        print(f"    {joined.alertname} joined {joined.opener}'s incident by {', '.join(joined.signals)}")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from bench.storms._measure import NOTIFICATIONS_SLACK, PRECISION_GOAL, RECALL_GOAL, measure, overall
+from bench.storms._public import public_coincidences
 from bench.storms._scenario import load_storms
+from services.analyst.eval._paths import DEFAULT_BENCHMARKS_DIR
 from services.incidents import IncidentSettings
 
 
@@ -27,3 +31,17 @@ def test_grouping_reaches_the_issues_goals_on_every_storm_scenario() -> None:
     shown = sum(m.notifications for m in measured)
     causes = sum(m.storm.causes for m in measured)
     assert shown <= math.floor(causes * NOTIFICATIONS_SLACK), f"{shown} posts for {causes} causes"
+
+
+def test_independent_public_incidents_fired_together_mostly_stay_apart() -> None:
+    # HolmesGPT's fixtures are separate failures nobody here wrote: fired together, whatever the
+    # correlator groups is a coincidence (some, such as resolver failures at once, one cluster would
+    # make one incident). Kubernetes' own event lines once tied six crash loops into one.
+    found = public_coincidences()
+    if found is None:
+        pytest.skip(
+            f"the public benchmark inputs are not at {DEFAULT_BENCHMARKS_DIR} (see docs/evaluation.md)"
+        )
+    assert found.incidents >= 0.8 * found.entries, [
+        f"{j.alertname} joined {j.opener} by {j.signals}" for j in found.joined
+    ]
