@@ -44,7 +44,7 @@ from services.incidents._evidence import (
     short_name,
     text_symptoms,
 )
-from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind
+from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind, words_of
 from services.incidents._pod_evidence import (
     claim_shares,
     ingress_backends,
@@ -52,6 +52,7 @@ from services.incidents._pod_evidence import (
     pod_owner,
     pod_placement,
 )
+from services.incidents._technology import technologies
 from services.incidents._topology import Topology, host_name
 
 # A release label worth comparing: "v1" or "1" name no particular rollout.
@@ -242,7 +243,8 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
     found += [
         names.workload_of(labels[key]) or labels[key] for key in names.PROXY_POD_LABELS if labels.get(key)
     ]
-    found += logged_hosts(message.evidence)
+    dialled = logged_hosts(message.evidence)
+    found += dialled
     declared = (
         [dep for name in place.short_values("service", "workload") for dep in topology.dependencies(name)]
         if topology
@@ -258,6 +260,17 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
             }:
                 if name and name not in own:
                     place.add(kind, name, own=False)
+    # A host its logs fail to reach, named by a technology's word, says where that Redis is: a bare
+    # Service name ("redis-master") resolves in the alert's own namespace, "rabbitmq.messaging.svc" in
+    # messaging, an outside name ("redis-staging.internal") outside. An outage of a Redis elsewhere,
+    # known by its class only, does not explain the alert (_score). Labels name a peer logically
+    # (peer_service=redis-cache), not where it resolves: they place nothing here.
+    namespace = names.label(labels, "namespace")
+    for dependency in dialled:
+        for technology in technologies(words_of(dependency)):
+            parts = dependency.split(".")
+            place.add("pinned", technology, own=False)
+            place.add("pinned", f"{technology}@{parts[1] if len(parts) > 1 else namespace}", own=False)
     # The alert's own words may show a failure class the way a log line does ("x509: certificate has
     # expired" in a probe's description).
     annotations = message.alert.annotations
@@ -300,6 +313,9 @@ def footprint(
     about, symptoms = about_technologies(alert, place), about_symptoms(alert, place)
     for technology in about:
         place.add("technology", technology, own=False)
+        # where this one runs, for the alerts that say where theirs is (``pinned``)
+        place.add("technology-in", technology, own=False)
+        place.add("technology-in", f"{technology}@{namespace}", own=False)
     # Likewise two alerts about one shared service's failure class: two host names' certificates
     # expired at once (one issuer, one renewal job), the resolver, the ingress controller. Not two
     # full disks: each machine fills its own.

@@ -129,8 +129,12 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
     if not print_.placed:
         return NO_MATCH
     weights: dict[str, float] = {}
-    explained_by = print_.entities & view.causes
-    explains = print_.causes & view.entities if explaining else frozenset()
+    explained_by = _elsewhere_dropped(print_.entities & view.causes, print_.entities, view.entities)
+    explains = (
+        _elsewhere_dropped(print_.causes & view.entities, view.entities, print_.entities)
+        if explaining
+        else frozenset()
+    )
     named_cause = False
     for entity in explained_by | explains:
         kind = _kind(entity)
@@ -140,6 +144,10 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
         weights[signal] = max(weights.get(signal, 0.0), weight)
     for entity in print_.entities & view.entities:
         signal, weight = SHARED.get(_kind(entity), ("", 0.0))
+        if signal == "technology" and _elsewhere(
+            entity.removeprefix("technology="), print_.entities, "pinned=", view.entities, "pinned="
+        ):
+            continue  # two services failing each on its own Redis
         weight = SHARED_SYMPTOMS.get(entity, weight)
         if signal and weight > weights.get(signal, 0.0):
             weights[signal] = weight
@@ -150,6 +158,44 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
     return Score(
         round(sum(weights.values()), 6), signals, bool(explained_by), bool(explains), same_object, named_cause
     )
+
+
+def _elsewhere_dropped(
+    links: frozenset[str] | set[str], failing: frozenset[str] | set[str], failed: frozenset[str] | set[str]
+) -> frozenset[str] | set[str]:
+    """Cause links without a technology known by its class only when the side failing on it says where
+    its own is (``pinned=redis@shop``) and the side whose alert is about that technology runs it
+    elsewhere (``technology-in=redis@cache``): a service failing on its namespace's redis-master is not
+    explained by another namespace's Redis crash-looping. A named cause (dependency=redis-master)
+    still explains it, and so does a technology nobody placed."""
+    if not any(link.startswith("technology=") for link in links):
+        return links
+    return {
+        link
+        for link in links
+        if not (
+            link.startswith("technology=")
+            and _elsewhere(link.removeprefix("technology="), failing, "pinned=", failed, "technology-in=")
+        )
+    }
+
+
+def _elsewhere(
+    technology: str,
+    one: frozenset[str] | set[str],
+    one_kind: str,
+    other: frozenset[str] | set[str],
+    other_kind: str,
+) -> bool:
+    """Both sides place ``technology`` (``one_kind``/``other_kind``: pinned or technology-in), and
+    in no namespace in common."""
+    if f"{one_kind}{technology}" not in one or f"{other_kind}{technology}" not in other:
+        return False
+    if len(one) > len(other):  # look up the smaller side's places in the larger set
+        one, one_kind, other, other_kind = other, other_kind, one, one_kind
+    prefix = f"{one_kind}{technology}@"
+    places = [name.removeprefix(prefix) for name in one if name.startswith(prefix)]
+    return not any(f"{other_kind}{technology}@{place}" in other for place in places)
 
 
 def cluster_allows(print_: Footprint, view: View) -> bool:

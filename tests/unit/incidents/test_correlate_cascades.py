@@ -307,3 +307,25 @@ def test_an_alert_is_not_moved_into_an_incident_a_later_alert_of_its_batch_opene
     assert first.opened
     assert first.incident_id != down.incident_id
     assert {a.incident_id for a in (first, down, joined)} <= {entry.id for entry in index.entries}
+
+
+def test_a_redis_down_explains_the_services_that_dial_it_not_those_whose_redis_is_elsewhere() -> None:
+    # The cache namespace's Redis crash-loops. checkout dials it by its namespaced name; payments dials
+    # its own namespace's redis-master; billing fails on "redis" without saying which.
+    redis_down = enriched(
+        "KubePodCrashLooping", namespace="cache", pod="redis-5c7d9b8f6-kq2zx", **KSM,
+        logs=("Fatal error, can't open config file '/etc/redis/redis.conf': Permission denied",),
+    )  # fmt: skip
+
+    def failing(at: int, namespace: str, service: str, line: str) -> schemas.EnrichedAlert:
+        return enriched(
+            "HighErrorRate", at=at, namespace=namespace, service=service, cluster="prod", logs=(line,)
+        )
+
+    checkout = failing(10, "shop", "checkout", "dial tcp redis.cache.svc:6379: connect: connection refused")
+    payments = failing(20, "payments", "payments", "dial tcp redis-master:6379: connect: connection refused")
+    billing = failing(30, "billing", "billing", "redis: connection pool timeout")
+    ids = _ids(_one_by_one([redis_down, checkout, payments, billing]))
+    assert ids[1] == ids[0], "checkout dials the Redis that is down"
+    assert ids[3] == ids[0], "billing names no Redis: the one down explains it"
+    assert ids[2] != ids[0], "payments' Redis is its own namespace's redis-master"
