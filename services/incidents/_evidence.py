@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 
 import schemas
-from services.incidents._technology import failing_technologies
+from services.incidents._technology import failing_technologies, technologies
 from services.incidents._topology import host_name
 
 # At most this many hosts per alert: a service that fails to reach everything points at itself.
@@ -164,6 +164,28 @@ def logged_hosts(evidence: schemas.Evidence) -> list[str]:
             if len(hosts) >= MAX_LOGGED_HOSTS:
                 return hosts
     return hosts
+
+
+_IP_LIKE = re.compile(r"^[\d.]+$|:")  # an address places nothing: a pod's or a Service's, anywhere
+
+
+def dialled_technologies(evidence: schemas.Evidence) -> list[tuple[str, str]]:
+    """(technology, host) for each host the logs fail to reach that is known to be one: named by a
+    technology's word (``redis-master``), or the one host of a line failing on that technology by
+    name or well-known port (``Connection refused (db-staging.internal:5432)``). Addresses are left out."""
+    if evidence.logs is None:
+        return []
+    found: dict[tuple[str, str], None] = {}
+    for template in evidence.logs.templates:
+        line = template.sample or template.template
+        hosts = [host for host in hosts_in_line(line) if not _IP_LIKE.search(host)]
+        for host in hosts:
+            for technology in technologies(tuple(re.findall(r"[a-z][a-z0-9]*", host))):
+                found[technology, host] = None
+        if len(hosts) == 1:
+            for technology in failing_technologies(line):
+                found[technology, hosts[0]] = None
+    return list(found)
 
 
 def lines(evidence: schemas.Evidence) -> list[str]:

@@ -37,6 +37,7 @@ import schemas
 from services.incidents import _labels as names
 from services.incidents._causes import Place, about_symptoms, about_technologies, causes, node_agents_of
 from services.incidents._evidence import (
+    dialled_technologies,
     error_lines,
     log_symptoms,
     logged_hosts,
@@ -44,7 +45,7 @@ from services.incidents._evidence import (
     short_name,
     text_symptoms,
 )
-from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind, words_of
+from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind
 from services.incidents._pod_evidence import (
     claim_shares,
     ingress_backends,
@@ -52,7 +53,6 @@ from services.incidents._pod_evidence import (
     pod_owner,
     pod_placement,
 )
-from services.incidents._technology import technologies
 from services.incidents._topology import Topology, host_name
 
 # A release label worth comparing: "v1" or "1" name no particular rollout.
@@ -243,8 +243,7 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
     found += [
         names.workload_of(labels[key]) or labels[key] for key in names.PROXY_POD_LABELS if labels.get(key)
     ]
-    dialled = logged_hosts(message.evidence)
-    found += dialled
+    found += logged_hosts(message.evidence)
     declared = (
         [dep for name in place.short_values("service", "workload") for dep in topology.dependencies(name)]
         if topology
@@ -260,17 +259,16 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
             }:
                 if name and name not in own:
                     place.add(kind, name, own=False)
-    # A host its logs fail to reach, named by a technology's word, says where that Redis is: a bare
-    # Service name ("redis-master") resolves in the alert's own namespace, "rabbitmq.messaging.svc" in
-    # messaging, an outside name ("redis-staging.internal") outside. An outage of a Redis elsewhere,
-    # known by its class only, does not explain the alert (_score). Labels name a peer logically
-    # (peer_service=redis-cache), not where it resolves: they place nothing here.
+    # A host its logs fail to reach that is a Redis (by its name, or the port of the failing line) says
+    # where that Redis is: a bare Service name ("redis-master") resolves in the alert's own namespace,
+    # "rabbitmq.messaging.svc" in messaging, an outside name ("redis-staging.internal") outside. An
+    # outage of a Redis elsewhere, known by its class only, does not explain the alert (_score).
+    # Labels name a peer logically (peer_service=redis-cache), not where it resolves: they pin nothing.
     namespace = names.label(labels, "namespace")
-    for dependency in dialled:
-        for technology in technologies(words_of(dependency)):
-            parts = dependency.split(".")
-            place.add("pinned", technology, own=False)
-            place.add("pinned", f"{technology}@{parts[1] if len(parts) > 1 else namespace}", own=False)
+    for technology, host in dialled_technologies(message.evidence):
+        parts = host.split(".")
+        place.add("pinned", technology, own=False)
+        place.add("pinned", f"{technology}@{parts[1] if len(parts) > 1 else namespace}", own=False)
     # The alert's own words may show a failure class the way a log line does ("x509: certificate has
     # expired" in a probe's description).
     annotations = message.alert.annotations

@@ -325,7 +325,14 @@ def test_a_redis_down_explains_the_services_that_dial_it_not_those_whose_redis_i
     checkout = failing(10, "shop", "checkout", "dial tcp redis.cache.svc:6379: connect: connection refused")
     payments = failing(20, "payments", "payments", "dial tcp redis-master:6379: connect: connection refused")
     billing = failing(30, "billing", "billing", "redis: connection pool timeout")
-    ids = _ids(_one_by_one([redis_down, checkout, payments, billing]))
+    # an address says nothing of where it is; a managed Redis outside, by its port, is not the pod's
+    search = failing(40, "search", "search", "dial tcp 10.96.4.12:6379: connect: connection refused")
+    sessions = failing(
+        50, "web", "sessions", "Cache connection failed: Connection refused (cache.internal:6379)"
+    )
+    ids = _ids(_one_by_one([redis_down, checkout, payments, billing, search, sessions]))
     assert ids[1] == ids[0], "checkout dials the Redis that is down"
     assert ids[3] == ids[0], "billing names no Redis: the one down explains it"
+    assert ids[4] == ids[0], "search names an address only"
     assert ids[2] != ids[0], "payments' Redis is its own namespace's redis-master"
+    assert ids[5] not in (ids[0], ids[2]), "sessions' Redis is outside the cluster"
