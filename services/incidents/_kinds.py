@@ -18,8 +18,9 @@ import schemas
 # or a status class's XX (5XX in HTTP5XXErrors; other capitals after a number start a word of their
 # own: Pod0OOMKilled), and x509, which the humps would split.
 _WORD = re.compile(r"[xX]509(?!\d)|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+(?:XXs?(?![a-z])|[a-z]+)?")
-# `up == 0`, `up{job="x"} == 0`, `probe_success == 0`, `absent(up{...})`: the target is gone.
-_TARGET_GONE = re.compile(r"\b(?:up|probe_success)\s*(?:\{[^}]*\})?\s*(?:==|<)\s*[01]\b|\babsent\s*\(")
+# `up == 0`, `up{job="x"} == 0`, `sum by (job) (up) == 0`, `probe_success == 0`, `absent(up{...})`:
+# the target is gone.
+_TARGET_GONE = re.compile(r"\b(?:up|probe_success)\s*(?:\{[^}]*\})?\s*\)?\s*(?:==|<)\s*[01]\b|\babsent\s*\(")
 
 Verdict = Literal["unavailable", "failing", "neutral"]
 
@@ -30,7 +31,8 @@ for _verdict, _texts in (
         "unavailable",
         "down|unreachable|not ready|notready|unavailable|offline|dead|lost|unknown state|shutdown|"
         "shut down|absent|no route|not responding|unresponsive|partition|partitioned|network partition|"
-        "split brain|evicted|node lost|heartbeat missed|not reachable|probe failed|target missing",
+        "split brain|evicted|node lost|heartbeat missed|not reachable|probe failed|target missing|"
+        "targets missing",
     ),
     (
         "failing",
@@ -39,7 +41,8 @@ for _verdict, _texts in (
         "crash|crashing|crashloop|crash loop|oom|oomkilled|unhealthy|degraded|saturated|exhausted|"
         "rejected|broken|invalid certificate|backlog|lag|lagging|overload|overloaded|throttled|"
         # "too many 503s", "HTTP 500s" count server error replies; "500s" alone may be seconds
-        "throttling|replicas mismatch|5xxs|"
+        "throttling|replicas mismatch|5xxs|out of memory|out of inodes|crashed|killed|corrupt|corrupted|"
+        "corruption|corruptions|insufficient|not running|not connected|"
         + "|".join(f"{before} {status}s" for status in range(500, 600) for before in ("many", "http")),
     ),
     (

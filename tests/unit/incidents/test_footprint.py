@@ -83,6 +83,16 @@ def test_the_workload_of_a_pod_strips_kubernetes_suffixes_only(pod: str, workloa
         # capitals after a number are a word of their own
         ("Pod0OOMKilled", False, True),
         ("Replica0DOWN", True, True),
+        # what a machine, a process or its data runs out of, or how it stopped
+        ("HostOutOfMemory", False, True),
+        ("DiskOutOfInodes", False, True),
+        ("WorkerCrashed", False, True),
+        ("ContainerKilled", False, True),
+        ("StoreWalCorruptions", False, True),
+        ("RaidInsufficientDrives", False, True),
+        ("ReplicationThreadNotRunning", False, True),
+        ("ExporterNotConnectedToBroker", False, True),
+        ("AllTargetsMissing", True, True),
     ],
 )
 def test_what_an_alert_says_is_read_as_words(alertname: str, unavailable: bool, failing: bool) -> None:
@@ -136,6 +146,11 @@ def test_up_equals_zero_says_the_target_is_gone() -> None:
     # beside an instance the job is a scrape configuration, not the alert's service
     assert "job=api" in print_.entities
     assert "service=api" not in print_.entities
+
+
+@pytest.mark.parametrize("expr", ["sum by (job) (up) == 0", 'max(probe_success{job="blackbox"}) < 1'])
+def test_a_summed_up_equal_to_zero_says_the_targets_are_gone(expr: str) -> None:
+    assert alert_kind(enriched("ScrapeProblem", expr=expr, job="api").alert).unavailable
 
 
 def test_a_pod_alert_is_placed_on_its_node_and_says_nothing_of_the_node() -> None:
