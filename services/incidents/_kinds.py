@@ -32,7 +32,7 @@ for _verdict, _texts in (
         "down|unreachable|not ready|notready|unavailable|offline|dead|lost|unknown state|shutdown|"
         "shut down|absent|no route|not responding|unresponsive|partition|partitioned|network partition|"
         "split brain|evicted|node lost|heartbeat missed|not reachable|probe failed|target missing|"
-        "targets missing",
+        "targets missing|no leader",
     ),
     (
         "failing",
@@ -42,7 +42,8 @@ for _verdict, _texts in (
         "rejected|broken|invalid certificate|backlog|lag|lagging|overload|overloaded|throttled|"
         # "too many 503s", "HTTP 500s" count server error replies; "500s" alone may be seconds
         "throttling|replicas mismatch|5xxs|out of memory|out of inodes|crashed|killed|corrupt|corrupted|"
-        "corruption|corruptions|insufficient|not running|not connected|"
+        "corruption|corruptions|insufficient|not running|not connected|crashlooping|not healthy|"
+        "not ingesting|evicting|eviction|stuck|"
         + "|".join(f"{before} {status}s" for status in range(500, 600) for before in ("many", "http")),
     ),
     (

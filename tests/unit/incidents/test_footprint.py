@@ -93,6 +93,10 @@ def test_the_workload_of_a_pod_strips_kubernetes_suffixes_only(pod: str, workloa
         ("ReplicationThreadNotRunning", False, True),
         ("ExporterNotConnectedToBroker", False, True),
         ("AllTargetsMissing", True, True),
+        ("EtcdNoLeader", True, True),
+        ("AlertmanagerClusterCrashlooping", False, True),
+        ("KubeDaemonSetRolloutStuck", False, True),
+        ("KubeNodeEviction", False, True),
     ],
 )
 def test_what_an_alert_says_is_read_as_words(alertname: str, unavailable: bool, failing: bool) -> None:
