@@ -241,6 +241,8 @@ class Correlator:
             fit = score(print_, view)
             if fit.value >= THRESHOLD and _another_cause(print_, view, fit):
                 fit = score(print_, view, explaining=False)
+            if fit.value >= THRESHOLD and _points_elsewhere(print_, view, fit):
+                continue
             late = entry.status == "open" and not in_time(entry, at, self._window)
             if fit.value >= THRESHOLD and (not late or (fit.same_object and at > entry.last_at)):
                 explained = fit.explained or fit.explains
@@ -273,6 +275,17 @@ def _another_cause(print_: Footprint, view: View, fit: Score) -> bool:
         return False
     root = entry.root_entities or (entry.entities if entry.member_count == 1 else [])
     return bool(root) and print_.causes.isdisjoint(root)
+
+
+def _points_elsewhere(print_: Footprint, view: View, fit: Score) -> bool:
+    """A failing alert that names what it fails on (a dependency) meets an incident only through its
+    place (the same workload, service, namespace): nothing there explains it, and what it names is not
+    there. A checkout replica's "queries to db-main fail" is not the node outage that took another
+    checkout replica down; it waits for the database's own incident, or opens one."""
+    if fit.explained or fit.explains or not print_.kind.failing:
+        return False
+    named = [name for name in print_.entities if name.startswith("dependency=")]
+    return bool(named) and not any(name in view.entities for name in named)
 
 
 def _new_root(print_: Footprint, view: View, fit: Score) -> bool:

@@ -173,15 +173,35 @@ def _node_outage_with_a_checkout_pod() -> list[schemas.EnrichedAlert]:
     return [enriched("KubeNodeNotReady", node=node, **KSM), *pods]
 
 
-def test_a_second_cause_explaining_one_member_of_another_outage_opens_its_own_incident() -> None:
-    # A checkout replica's database errors reach the index before the database's own alert and join
-    # the node's outage by their workload (a sibling pod of checkout was on the node). The database
-    # down then explains that one member, not the node: it is another cause, and its dependants'
-    # alerts follow it, not the node.
+def test_an_error_naming_its_database_does_not_join_a_node_outage_by_its_workload() -> None:
+    # A checkout replica's database errors reach the index before the database's own alert. Another
+    # checkout replica was on the node that died, but nothing there explains "queries to db-main
+    # fail", and db-main is not there: the errors open their own incident, which the database's
+    # alert then roots, and the other dependants join.
     node_storm = _node_outage_with_a_checkout_pod()
     dependants = _dependants(6)
     early, rest = dependants[0], dependants[1:]
     assert early.alert.labels["service"] == "checkout"
+    assignments = _one_by_one([*node_storm, early, _database_down(), *rest])
+    node_incident = assignments[0].incident_id
+    assert [a.incident_id for a in assignments[: len(node_storm)]] == [node_incident] * 3
+    database = {a.incident_id for a in assignments[len(node_storm) :]}
+    assert len(database) == 1
+    assert node_incident not in database
+    assert assignments[len(node_storm) + 1].new_root
+
+
+def test_a_second_cause_explaining_one_member_of_another_outage_opens_its_own_incident() -> None:
+    # A checkout replica's errors say only that PostgreSQL is shutting down (no host) and join the
+    # node's outage by their workload. The database down then explains that one member by its
+    # technology, not the node: it is another cause, not the node's new root, and its dependants'
+    # alerts follow it.
+    node_storm = _node_outage_with_a_checkout_pod()
+    early = enriched(
+        "HTTPServerErrorsHigh", at=5, namespace="shop", service="checkout", pod="checkout-7d9f8b6c4-x2k49",
+        cluster="prod", logs=("pq: the database system is shutting down",),
+    )  # fmt: skip
+    rest = _dependants(6)
     assignments = _one_by_one([*node_storm, early, _database_down(), *rest])
     node_incident = assignments[0].incident_id
     assert [a.incident_id for a in assignments[: len(node_storm) + 1]] == [node_incident] * 4
