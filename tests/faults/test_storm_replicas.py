@@ -26,15 +26,9 @@ from tests.support.nats_server import NatsServer
 from tests.support.processes import ServiceProcess
 from tests.support.stream import read_subject, subject_count
 
-pytestmark = [
-    pytest.mark.faults,
-    # Issue #12's figure, not met reliably yet: in some arrival orders with three replicas the database
-    # outage splits (7 incidents for 5 causes; docs/benchmarks.md). Run on purpose until it holds.
-    pytest.mark.skipif(
-        os.environ.get("FAULTS_STORM") != "1",
-        reason="the storm figure of issue #12 is still open (some runs split a cause): set FAULTS_STORM=1",
-    ),
-]
+# About 50 s: part of `just test` since each incident held one cause in every run (docs/benchmarks.md,
+# "Storm through replicas"); FAULTS_STORM_* set its size (the issue's: 10,000 alerts over 300 s).
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 ALERTS = int(os.environ.get("FAULTS_STORM_ALERTS", "1000"))
 SECONDS = float(os.environ.get("FAULTS_STORM_SECONDS", "30"))
