@@ -265,13 +265,15 @@ def _role(print_: Footprint, view: View, fit: Score, episode: str) -> tuple[sche
 
 def _another_cause(print_: Footprint, view: View, fit: Score) -> bool:
     """Whether the alert is a second cause beside the incident's root: its causes explain members but
-    not the root, the root explains members of its own, and nothing there explains the alert. A
+    not the root, the root says its subject is down and explains members of its own, and nothing
+    there explains the alert (a root that only fails, such as a service's error rate, is a symptom a
+    later cause may explain through its members: the node under a checkout pod becomes the root). A
     database down explaining the one dependant's error that joined a node's outage by its workload
     (a sibling pod of that Deployment was on the node) is another incident, not the node's new root,
     or every alert of the database's outage would follow it into the node's. What it explains then
     counts for nothing there; what it shares otherwise still counts."""
     entry = view.entry
-    if fit.explained or not fit.explains or not entry.root_explains:
+    if fit.explained or not fit.explains or not (entry.root_explains and entry.root_down):
         return False
     root = entry.root_entities or (entry.entities if entry.member_count == 1 else [])
     return bool(root) and print_.causes.isdisjoint(root)
@@ -281,11 +283,11 @@ def _points_elsewhere(print_: Footprint, view: View, fit: Score) -> bool:
     """A failing alert that names what it fails on (a dependency) meets an incident only through its
     place (the same workload, service, namespace): nothing there explains it, and what it names is not
     there. A checkout replica's "queries to db-main fail" is not the node outage that took another
-    checkout replica down; it waits for the database's own incident, or opens one."""
-    if fit.explained or fit.explains or not print_.kind.failing:
-        return False
-    named = [name for name in print_.entities if name.startswith("dependency=")]
-    return bool(named) and not any(name in view.entities for name in named)
+    checkout replica down; it waits for the database's own incident, or opens one. Its own pod's
+    alerts are another matter (the same pod, not ready, then crash-looping on the database)."""
+    if fit.explained or fit.explains or not print_.kind.failing or "pod" in fit.signals:
+        return False  # the very same pod: its next alert, whatever it names, is one story
+    return bool(print_.dependencies) and view.entities.isdisjoint(print_.dependencies)
 
 
 def _new_root(print_: Footprint, view: View, fit: Score) -> bool:
@@ -320,6 +322,7 @@ def _opened(id_: str, episode: str, print_: Footprint, at: datetime, fingerprint
         root_alert=episode,
         root_causes=sorted(print_.causes)[:MAX_CAUSES],
         root_subject=_subject(print_),
+        root_down=print_.kind.unavailable,
         member_count=1,
     )
 
@@ -363,6 +366,7 @@ def _joined(
         # a new root explains members: that is what made it the root
         root_entities=sorted(print_.entities)[:MAX_ROOT_ENTITIES] if new_root else root_entities,
         root_explains=bool(new_root) or caused or entry.root_explains,
+        root_down=print_.kind.unavailable if new_root else entry.root_down,
         member_count=entry.member_count + 1,
     )
 

@@ -45,7 +45,7 @@ from services.incidents._evidence import (
     short_name,
     text_symptoms,
 )
-from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind
+from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind, words_of
 from services.incidents._pod_evidence import (
     claim_shares,
     ingress_backends,
@@ -53,6 +53,7 @@ from services.incidents._pod_evidence import (
     pod_owner,
     pod_placement,
 )
+from services.incidents._technology import technologies
 from services.incidents._topology import Topology, host_name
 
 # A release label worth comparing: "v1" or "1" name no particular rollout.
@@ -73,6 +74,8 @@ class Footprint:
     # What it is about (its own entities: the machine, service, pod or volume, not where that stands):
     # a new root about the same subject as the old one says the cause more precisely.
     subject: frozenset[str] = frozenset()
+    # what it says it depends on, by name (``dependency=...``): a failing alert naming one points there
+    dependencies: frozenset[str] = frozenset()
 
 
 def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str) -> str:
@@ -266,9 +269,10 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
     # Labels name a peer logically (peer_service=redis-cache), not where it resolves: they pin nothing.
     namespace = names.label(labels, "namespace")
     for technology, host in dialled_technologies(message.evidence):
-        parts = host.split(".")
-        place.add("pinned", technology, own=False)
-        place.add("pinned", f"{technology}@{parts[1] if len(parts) > 1 else namespace}", own=False)
+        where = _namespace_of(host, namespace)
+        if where:
+            place.add("pinned", technology, own=False)
+            place.add("pinned", f"{technology}@{where}", own=False)
     # The alert's own words may show a failure class the way a log line does ("x509: certificate has
     # expired" in a probe's description).
     annotations = message.alert.annotations
@@ -283,6 +287,25 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
         place.add("symptom", "ingress", own=False)
     for technology in logged_technologies(message.evidence):
         place.add("technology", technology, own=False)
+
+
+# A StatefulSet pod's name: ``kafka-0`` in ``kafka-0.kafka-headless`` (a pod of a headless Service).
+_ORDINAL = re.compile(r"-\d+$")
+
+
+def _namespace_of(host: str, namespace: str) -> str:
+    """Where a Kubernetes name resolves: a bare Service name in the client's own namespace,
+    ``<svc>.<ns>[.svc...]`` and ``<pod>.<headless>.<ns>.svc...`` in ``<ns>``; an outside name
+    (three labels or more without ``svc``) outside. "" when it does not say: a pod of a headless Service
+    without its namespace, a bare name in an alert without namespace."""
+    parts = host.split(".")
+    if "svc" in parts[2:]:
+        return parts[parts.index("svc", 2) - 1]
+    if len(parts) == 1:
+        return namespace
+    if len(parts) == 2:
+        return "" if _ORDINAL.search(parts[0]) else parts[1]
+    return "~outside"
 
 
 def footprint(
@@ -311,9 +334,19 @@ def footprint(
     about, symptoms = about_technologies(alert, place), about_symptoms(alert, place)
     for technology in about:
         place.add("technology", technology, own=False)
-        # where this one runs, for the alerts that say where theirs is (``pinned``)
-        place.add("technology-in", technology, own=False)
-        place.add("technology-in", f"{technology}@{namespace}", own=False)
+    # Where the technology it is about runs, for the alerts that say where theirs is (``pinned``): the
+    # namespace of its own service or workload named after it (a Redis Deployment), the place of a
+    # host named after it. Not an exporter's namespace: RedisDown from an exporter in ``monitoring``
+    # is about a Redis anywhere, and places nothing.
+    own_names = place.short_values("service", "workload")
+    located = {(t, namespace) for t in technologies(words_of(" ".join(own_names))) if namespace}
+    for host in place.values("host"):
+        where = _namespace_of(host, namespace)
+        located |= {(t, where) for t in technologies(words_of(host)) if where}
+    for technology, where in sorted(located):
+        if technology in about:
+            place.add("technology-in", technology, own=False)
+            place.add("technology-in", f"{technology}@{where}", own=False)
     # Likewise two alerts about one shared service's failure class: two host names' certificates
     # expired at once (one issuer, one renewal job), the resolver, the ingress controller. Not two
     # full disks: each machine fills its own.
@@ -339,4 +372,5 @@ def footprint(
         kind=kind,
         placed=any(not entity.startswith("cluster=") for entity in entities),
         subject=frozenset(place.own),
+        dependencies=frozenset(entity for entity in entities if entity.startswith("dependency=")),
     )

@@ -56,6 +56,8 @@ class IndexEntry(msgspec.Struct, kw_only=True):
     root_entities: list[str] = []
     # a member joined that the current root explains: the root is a cause, not only a symptom
     root_explains: bool = False
+    # the current root says its subject is down (a node NotReady, a database down)
+    root_down: bool = False
     member_count: int = 0
 
 

@@ -20,7 +20,9 @@ import schemas
 _WORD = re.compile(r"[xX]509(?!\d)|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+(?:XXs?(?![a-z])|[a-z]+)?")
 # `up == 0`, `up{job="x"} == 0`, `sum by (job) (up) == 0`, `probe_success == 0`, `absent(up{...})`:
 # the target is gone.
-_TARGET_GONE = re.compile(r"\b(?:up|probe_success)\s*(?:\{[^}]*\})?\s*\)?\s*(?:==|<)\s*[01]\b|\babsent\s*\(")
+_TARGET_GONE = re.compile(
+    r"\b(?:up|probe_success)\s*(?:\{[^}]*\})?\s*\)?\s*(?:==\s*0|<\s*(?:1|0?\.\d+))(?![.\d])|\babsent\s*\("
+)
 
 Verdict = Literal["unavailable", "failing", "neutral"]
 
@@ -41,7 +43,7 @@ for _verdict, _texts in (
         "crash|crashing|crashloop|crash loop|oom|oomkilled|unhealthy|degraded|saturated|exhausted|"
         "rejected|broken|invalid certificate|backlog|lag|lagging|overload|overloaded|throttled|"
         # "too many 503s", "HTTP 500s" count server error replies; "500s" alone may be seconds
-        "throttling|replicas mismatch|5xxs|out of memory|out of inodes|crashed|killed|corrupt|corrupted|"
+        "throttling|replicas mismatch|5xxs|crashed|killed|corrupt|corrupted|"
         "corruption|corruptions|insufficient|not running|not connected|crashlooping|not healthy|"
         "not ingesting|evicting|eviction|stuck|"
         + "|".join(f"{before} {status}s" for status in range(500, 600) for before in ("many", "http")),

@@ -144,10 +144,6 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
         weights[signal] = max(weights.get(signal, 0.0), weight)
     for entity in print_.entities & view.entities:
         signal, weight = SHARED.get(_kind(entity), ("", 0.0))
-        if signal == "technology" and _elsewhere(
-            entity.removeprefix("technology="), print_.entities, "pinned=", view.entities, "pinned="
-        ):
-            continue  # two services failing each on its own Redis
         weight = SHARED_SYMPTOMS.get(entity, weight)
         if signal and weight > weights.get(signal, 0.0):
             weights[signal] = weight

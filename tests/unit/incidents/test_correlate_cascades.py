@@ -336,3 +336,25 @@ def test_a_redis_down_explains_the_services_that_dial_it_not_those_whose_redis_i
     assert ids[4] == ids[0], "search names an address only"
     assert ids[2] != ids[0], "payments' Redis is its own namespace's redis-master"
     assert ids[5] not in (ids[0], ids[2]), "sessions' Redis is outside the cluster"
+
+
+def test_two_services_failing_each_on_its_own_redis_stay_apart() -> None:
+    # The same Go error, masked alike, from two namespaces: each dials its own Redis. The error line and
+    # the technology would reach the threshold; each names what it fails on, and that is not in the
+    # other's incident.
+    line = "dial tcp {}:6379: connect: connection refused"
+    web = enriched("HighErrorRate", namespace="web", service="sessions", cluster="prod",
+                   logs=(line.format("sessions-redis"),))  # fmt: skip
+    shop = enriched("HighErrorRate", at=10, namespace="shop", service="cart", cluster="prod",
+                    logs=(line.format("cart-redis"),))  # fmt: skip
+    ids = _ids(_one_by_one([web, shop]))
+    assert ids[1] != ids[0]
+
+
+def test_a_pods_crash_loop_naming_its_database_joins_that_pods_earlier_alert() -> None:
+    # The same pod, not ready, then crash-looping on its database: one story, whatever it names.
+    pod = {"namespace": "shop", "pod": "checkout-7d9f8b6c4-q2w8z"}
+    not_ready = enriched("KubePodNotReady", **pod, **KSM)
+    crash = enriched("KubePodCrashLooping", at=60, **pod, **KSM, logs=("Connection refused (db-main:5432)",))
+    ids = _ids(_one_by_one([not_ready, crash]))
+    assert ids[1] == ids[0]

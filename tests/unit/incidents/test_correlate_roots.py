@@ -219,3 +219,22 @@ def test_a_cause_explaining_the_root_itself_still_takes_the_root() -> None:
     assignments = _one_by_one([*pods, node])
     assert len({a.incident_id for a in assignments}) == 1
     assert [a.new_root for a in assignments] == [False, False, True]
+
+
+def test_a_node_takes_the_root_from_a_services_error_rate_through_the_pod_it_explains() -> None:
+    # kube-prometheus' order: a 5-minute error-rate rule fires for checkout, a checkout pod's latency
+    # joins it, then the node under that pod goes NotReady (for: 15m). An error rate is a symptom,
+    # not a cause beside the node: the node becomes the root, and the node's other pods follow.
+    node = "ip-10-0-1-7.eu-west-1.compute.internal"
+    errors = enriched("HighErrorRate", namespace="shop", service="checkout", cluster="prod",
+                      summary="checkout 5xx ratio above 5%")  # fmt: skip
+    pod = "checkout-7d9f8b6c4-q2w8z"
+    latency = enriched("HTTPServerLatencyHigh", at=10, namespace="shop", service="checkout", pod=pod,
+                       cluster="prod", metrics=[pod_info(pod, node, "shop")])  # fmt: skip
+    node_down = enriched("KubeNodeNotReady", at=60, node=node, **KSM)
+    other = enriched(
+        "KubePodNotReady", at=70, namespace="web", pod="frontend-5c8d7f9b6-m4n7p", node=node, **KSM
+    )
+    assignments = _one_by_one([errors, latency, node_down, other])
+    assert len({a.incident_id for a in assignments}) == 1
+    assert [a.new_root for a in assignments] == [False, False, True, False]

@@ -83,9 +83,8 @@ def test_the_workload_of_a_pod_strips_kubernetes_suffixes_only(pod: str, workloa
         # capitals after a number are a word of their own
         ("Pod0OOMKilled", False, True),
         ("Replica0DOWN", True, True),
-        # what a machine, a process or its data runs out of, or how it stopped
-        ("HostOutOfMemory", False, True),
-        ("DiskOutOfInodes", False, True),
+        # how a process or its data stopped; what is left of a machine's memory is a threshold
+        ("HostOutOfMemory", False, False),
         ("WorkerCrashed", False, True),
         ("ContainerKilled", False, True),
         ("StoreWalCorruptions", False, True),
@@ -152,9 +151,18 @@ def test_up_equals_zero_says_the_target_is_gone() -> None:
     assert "service=api" not in print_.entities
 
 
-@pytest.mark.parametrize("expr", ["sum by (job) (up) == 0", 'max(probe_success{job="blackbox"}) < 1'])
-def test_a_summed_up_equal_to_zero_says_the_targets_are_gone(expr: str) -> None:
-    assert alert_kind(enriched("ScrapeProblem", expr=expr, job="api").alert).unavailable
+@pytest.mark.parametrize(
+    ("expr", "gone"),
+    [
+        ("sum by (job) (up) == 0", True),
+        ('max(probe_success{job="blackbox"}) < 1', True),
+        ("avg(up) < 0.5", True),
+        ('up{job="api"} == 1', False),
+        ("sum(up) == 10", False),
+    ],
+)
+def test_up_at_zero_or_below_one_says_the_targets_are_gone(expr: str, gone: bool) -> None:
+    assert alert_kind(enriched("ScrapeProblem", expr=expr, job="api").alert).unavailable == gone
 
 
 def test_a_pod_alert_is_placed_on_its_node_and_says_nothing_of_the_node() -> None:
