@@ -58,7 +58,7 @@ class Exemplar(msgspec.Struct, kw_only=True, frozen=True):
     episode: str
 
 
-class IncidentState(msgspec.Struct, kw_only=True):
+class IncidentState(msgspec.Struct, kw_only=True, omit_defaults=True):
     """An incident as its store keeps it (key ``incident.<id>``)."""
 
     id: str

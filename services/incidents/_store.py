@@ -46,7 +46,7 @@ INDEX_MAX_BYTES = 256 * 1024
 BUCKET_TTL_SECONDS = 7 * 86400
 
 
-class MemberRecord(msgspec.Struct, kw_only=True, frozen=True):
+class MemberRecord(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """An alert episode's membership: written once (``create``), then marked as it is applied."""
 
     incident: str
