@@ -76,6 +76,7 @@ class Footprint:
     subject: frozenset[str] = frozenset()
     # what it says it depends on, by name (``dependency=...``): a failing alert naming one points there
     dependencies: frozenset[str] = frozenset()
+    namespace: str = ""
 
 
 def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str) -> str:
@@ -373,4 +374,5 @@ def footprint(
         placed=any(not entity.startswith("cluster=") for entity in entities),
         subject=frozenset(place.own),
         dependencies=frozenset(entity for entity in entities if entity.startswith("dependency=")),
+        namespace=namespace,
     )

@@ -60,6 +60,7 @@ class OpenEntries:
         causes = [*entry.causes[len(before.causes) :], *entry.root_causes]
         view.causes.update(causes)
         entities = entry.entities[len(before.entities) :]
+        view.namespaced = view.namespaced or any(name.startswith("namespace=") for name in entities)
         self._hold(position, entities, causes, entry.group_keys[len(before.group_keys) :])
 
     def drop(self, position: int) -> None:

@@ -101,13 +101,15 @@ class View:
     causes: set[str]  # the listed causes and the root's
     entity_names: Names  # entry.entities as it grows (``entities`` is its set)
     cause_names: Names
+    namespaced: bool = False  # a member named its namespace
 
     @classmethod
     def of(cls, entry: IndexEntry) -> View:
         entity_names = Names(entry.entities, MAX_ENTITIES, MAX_PER_KIND)
         cause_names = Names(entry.causes, MAX_CAUSES, MAX_CAUSES_PER_KIND)
         causes = {*entry.causes, *entry.root_causes}
-        return cls(entry, entity_names.present, causes, entity_names, cause_names)
+        namespaced = any(name.startswith("namespace=") for name in entry.entities)
+        return cls(entry, entity_names.present, causes, entity_names, cause_names, namespaced)
 
     def clustered(self) -> bool:
         """Whether any member named its cluster (looked at only when the alert's cluster is not there)."""
@@ -135,6 +137,10 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
         if explaining
         else frozenset()
     )
+    shared: frozenset[str] | set[str] = print_.entities & view.entities
+    if print_.namespace and view.namespaced and f"namespace={print_.namespace}" not in view.entities:
+        # A bare service name in two namespaces is two services (every team has a "frontend").
+        explained_by, explains, shared = (_no_service(names) for names in (explained_by, explains, shared))
     named_cause = False
     for entity in explained_by | explains:
         kind = _kind(entity)
@@ -142,7 +148,7 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
         weight = LOCAL_CAUSES.get(entity) or (CLASS_CAUSE_WEIGHT if kind in _CLASS_CAUSES else CAUSE_WEIGHT)
         named_cause = named_cause or weight >= CAUSE_WEIGHT
         weights[signal] = max(weights.get(signal, 0.0), weight)
-    for entity in print_.entities & view.entities:
+    for entity in shared:
         signal, weight = SHARED.get(_kind(entity), ("", 0.0))
         weight = SHARED_SYMPTOMS.get(entity, weight)
         if signal and weight > weights.get(signal, 0.0):
@@ -154,6 +160,12 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
     return Score(
         round(sum(weights.values()), 6), signals, bool(explained_by), bool(explains), same_object, named_cause
     )
+
+
+def _no_service(names: frozenset[str] | set[str]) -> frozenset[str] | set[str]:
+    if not any(name.startswith("service=") for name in names):
+        return names
+    return {name for name in names if not name.startswith("service=")}
 
 
 def _elsewhere_dropped(

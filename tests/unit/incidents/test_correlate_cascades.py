@@ -358,3 +358,16 @@ def test_a_pods_crash_loop_naming_its_database_joins_that_pods_earlier_alert() -
     crash = enriched("KubePodCrashLooping", at=60, **pod, **KSM, logs=("Connection refused (db-main:5432)",))
     ids = _ids(_one_by_one([not_ready, crash]))
     assert ids[1] == ids[0]
+
+
+def test_a_service_name_in_two_namespaces_is_two_services() -> None:
+    # Every team has a "frontend": two namespaces' error rates at once are two stories; the same
+    # namespace's latency joins its errors, and so does an alert naming the service without a namespace.
+    web = enriched("HTTPErrorsHigh", namespace="web", service="frontend", cluster="prod")
+    shop = enriched("HTTPErrorsHigh", at=10, namespace="shop", service="frontend", cluster="prod")
+    latency = enriched("HTTPLatencyHigh", at=20, namespace="web", service="frontend", cluster="prod")
+    mesh = enriched("RequestsFailing", at=30, service="frontend", cluster="prod")
+    ids = _ids(_one_by_one([web, shop, latency, mesh]))
+    assert ids[1] != ids[0]
+    assert ids[2] == ids[0]
+    assert ids[3] in (ids[0], ids[1])
