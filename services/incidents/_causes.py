@@ -64,6 +64,11 @@ def about_technologies(alert: schemas.Alert, place: Place) -> list[str]:
     return sorted(technologies(words_of(named)))
 
 
+def _claim(volume: str) -> bool:
+    """A PersistentVolumeClaim as ``namespace/claim`` (a share is ``server:/path``, a mount ``/path``)."""
+    return "/" in volume and ":" not in volume and not volume.startswith("/")
+
+
 def causes(kind: Kind, place: Place, symptoms: list[str], about: list[str]) -> frozenset[str]:
     """What an alert of this ``kind`` at this ``place`` says is failing; ``symptoms`` and ``about``: the
     failure classes and technologies it is about (``about_symptoms``, ``about_technologies``)."""
@@ -72,11 +77,18 @@ def causes(kind: Kind, place: Place, symptoms: list[str], about: list[str]) -> f
     # failing or warning: x509 errors next to "certificate expires soon" are one story.
     for symptom in symptoms:
         causes[f"symptom={symptom}"] = None
-    if "disk-full" in symptoms and not any(":" in v or "/" in v for v in place.values("volume")):
+    volumes = place.values("volume")
+    if "disk-full" in symptoms and not any(":" in v or "/" in v for v in volumes):
         # A machine's own disk explains only writers on it (a link that needs a place: _score's
-        # LOCAL_CAUSES); shared storage (a claim, a network share) explains its writers anywhere.
+        # LOCAL_CAUSES); a network share explains its writers anywhere.
         del causes["symptom=disk-full"]
         causes["symptom=local-disk-full"] = None
+    elif "disk-full" in symptoms and all(_claim(v) for v in volumes if ":" in v or "/" in v):
+        # A claim is mounted only by pods of its namespace: it explains the writers there.
+        del causes["symptom=disk-full"]
+        for volume in volumes:
+            if _claim(volume):
+                causes[f"symptom=disk-full@{volume.split('/', 1)[0]}"] = None
     for technology in about:
         causes[f"technology={technology}"] = None
     if kind.failing and "kubernetes-api" in about:

@@ -282,6 +282,10 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
         place.add("symptom", symptom, own=False)
         if symptom == "disk-full":  # whichever disk it is: a full local disk may explain it too
             place.add("symptom", "local-disk-full", own=False)
+            if names.label(
+                labels, "namespace"
+            ):  # and a full claim of its namespace (a pod mounts only those)
+                place.add("symptom", f"disk-full@{names.label(labels, 'namespace')}", own=False)
     for line in error_lines(message.evidence):
         place.add("line", line, own=False)
     if any(labels.get(key) for key in names.INGRESS_LABELS):

@@ -9,7 +9,7 @@ import pytest
 import schemas
 from services.incidents import Correlator, IncidentSettings, OpenIndex, load_topology
 from services.incidents._evidence import hosts_in_line
-from services.incidents._footprint import footprint
+from services.incidents._footprint import Footprint, footprint
 from services.incidents._kinds import alert_kind, words_of
 from services.incidents._labels import deployment_of, site_domain, stateful_names, workload_of
 from services.incidents._topology import host_name, parse_topology
@@ -448,12 +448,21 @@ def test_a_full_local_disk_needs_a_place_a_full_shared_volume_does_not() -> None
     claim = footprint(
         enriched("KubePersistentVolumeFillingUp", namespace="media", persistentvolumeclaim="up")
     )
-    writer = footprint(
-        enriched("HighErrorRate", service="a", logs=("write /data/x: no space left on device",))
-    )
-    assert "symptom=local-disk-full" in local.causes & writer.entities
-    assert "symptom=disk-full" in claim.causes & writer.entities
+
+    def writer(namespace: str) -> Footprint:
+        line = "write /data/x: no space left on device"
+        return footprint(enriched("HighErrorRate", service="a", namespace=namespace, logs=(line,)))
+
+    share = footprint(
+        enriched("NodeFilesystemSpaceFull", job="node-exporter", instance="10.0.4.4:9100",
+                 device="nfs-01:/export", fstype="nfs4", mountpoint="/mnt/export")
+    )  # fmt: skip
+    assert "symptom=local-disk-full" in local.causes & writer("shop").entities
     assert "symptom=disk-full" not in local.causes
+    # a claim is mounted only in its namespace; a network share anywhere
+    assert claim.causes & writer("media").entities == {"symptom=disk-full@media"}
+    assert not claim.causes & writer("shop").entities
+    assert "symptom=disk-full" in share.causes & writer("shop").entities
 
 
 def test_a_claim_on_an_nfs_share_meets_the_file_servers_exported_filesystem_not_its_root() -> None:
