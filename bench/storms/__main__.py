@@ -19,8 +19,8 @@ from pathlib import Path
 import schemas
 from bench._report import heading
 from bench.storms._measure import PRECISION_GOAL, RECALL_GOAL, Measured, measure, overall
-from bench.storms._public import public_coincidences
-from bench.storms._scenario import DIRECTORY, load_storms
+from bench.storms._public import during_storms, public_coincidences
+from bench.storms._scenario import DIRECTORY, Storm, load_storms
 from bench.storms._score import PairScore, wrong_pairs
 from services.incidents._settings import IncidentSettings
 from services.incidents._simulate import Arrival
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     firsts = [m.first_seconds for m in measured if not math.isnan(m.first_seconds)]
     print(f"  first notification after the first alert: max {max(firsts, default=math.nan):.1f}s")
-    _public(settings)
+    _public(settings, storms)
     below = [
         name
         for name, value, goal in (("precision", precision, PRECISION_GOAL), ("recall", recall, RECALL_GOAL))
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _public(settings: IncidentSettings) -> None:
+def _public(settings: IncidentSettings, storms: list[Storm]) -> None:
     found = public_coincidences(settings=settings)
     if found is None:
         print("\n(public incidents not found at ../shared/benchmarks: their coincidence check is skipped)")
@@ -144,6 +144,13 @@ def _public(settings: IncidentSettings) -> None:
     )
     for joined in found.joined:
         print(f"    {joined.alertname} joined {joined.opener}'s incident by {', '.join(joined.signals)}")
+    absorbed = during_storms(storms, settings) or []
+    print(
+        f"  fired during each of the {len(storms)} storms: {len(absorbed)} storm incidents took in "
+        f"public alerts{':' if absorbed else ''}"
+    )
+    for found_in in absorbed:
+        print(f"    {found_in.storm}: {', '.join(found_in.public)} with {', '.join(found_in.members[:4])}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ correlator groups is a coincidence by construction: the figure is precision on a
 was not written for. Some such pairs are what one real cluster would make one incident (three services
 failing name resolution at once share a resolver), so each grouped pair is listed with the signals that
 joined it, for a reader to judge.
+
+The same incidents are then fired during each storm of bench/storms, spread over its span and in its
+cluster, as unrelated alerts nobody here wrote: an incident holding both a storm's alerts and a public
+one is a false link (``during_storms``).
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import msgspec
+
 import schemas
+from bench.storms._scenario import Storm
 from services.analyst.eval._benchmarks import incident_message
 from services.analyst.eval._paths import DEFAULT_BENCHMARKS_DIR, INCIDENTS_INPUT
 from services.incidents import Correlator, IncidentSettings, OpenIndex
+from services.incidents._simulate import Arrival, simulate
 
 
 @dataclass(frozen=True)
@@ -46,11 +54,9 @@ def public_coincidences(
     directory: Path = DEFAULT_BENCHMARKS_DIR, settings: IncidentSettings | None = None
 ) -> Coincidences | None:
     """The public incidents through the correlator, a second apart; None when the input is absent."""
-    path = directory / INCIDENTS_INPUT
-    if not path.is_file():
+    messages = public_incidents(directory)
+    if messages is None:
         return None
-    cases = json.loads(path.read_text(encoding="utf-8"))["cases"]
-    messages = [incident_message(case)[0] for case in cases]
     correlator = Correlator(settings or IncidentSettings(incidents_enabled=True))
     index = OpenIndex()
     members: dict[str, list[str]] = defaultdict(list)
@@ -81,3 +87,61 @@ def public_coincidences(
     pairs = sum(len(list(itertools.combinations(names, 2))) for names in members.values())
     alone = sum(1 for names in members.values() if len(names) == 1)
     return Coincidences(len(messages), len(members), alone, pairs, joined)
+
+
+def public_incidents(directory: Path = DEFAULT_BENCHMARKS_DIR) -> list[schemas.EnrichedAlert] | None:
+    """The public incidents as the enricher would publish them; None when the input is absent."""
+    path = directory / INCIDENTS_INPUT
+    if not path.is_file():
+        return None
+    return [incident_message(case)[0] for case in json.loads(path.read_text(encoding="utf-8"))["cases"]]
+
+
+@dataclass(frozen=True)
+class Absorbed:
+    """A storm's incident that took in public alerts: the storm, their names and the storm's."""
+
+    storm: str
+    public: list[str]
+    members: list[str]
+
+
+def during_storms(
+    storms: list[Storm], settings: IncidentSettings, directory: Path = DEFAULT_BENCHMARKS_DIR
+) -> list[Absorbed] | None:
+    """Each storm replayed with the public incidents fired during it (spread over its span, in its
+    cluster): the incidents holding both. None when the input is absent."""
+    public = public_incidents(directory)
+    if public is None:
+        return None
+    absorbed = []
+    for storm in storms:
+        arrivals = sorted(storm.arrivals, key=lambda arrival: arrival.at)
+        start = arrivals[0].at
+        span = max((arrivals[-1].at - start).total_seconds(), 60.0)
+        cluster = next((c for a in arrivals if (c := a.message.alert.labels.get("cluster"))), "")
+        extra = [
+            _fired(message, start + timedelta(seconds=span * n / len(public)), cluster, f"public-{n}")
+            for n, message in enumerate(public)
+        ]
+        run = simulate(sorted([*arrivals, *extra], key=lambda a: a.at), settings, storm.topology)
+        names = {schemas.episode_key(a.message.alert): (a.truth, a.message.alert.labels.get("alertname", "?"))
+                 for a in [*arrivals, *extra]}  # fmt: skip
+        members: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for episode, incident in run.incident_of.items():
+            members[incident].append(names[episode])
+        for listed in members.values():
+            theirs = sorted({name for truth, name in listed if truth.startswith("public-")})
+            ours = sorted({name for truth, name in listed if not truth.startswith("public-")})
+            if theirs and ours:
+                absorbed.append(Absorbed(storm.path.stem, theirs, ours))
+    return absorbed
+
+
+def _fired(message: schemas.EnrichedAlert, at: datetime, cluster: str, truth: str) -> Arrival:
+    labels = {**message.alert.labels, **({"cluster": cluster} if cluster else {})}
+    alert = msgspec.structs.replace(message.alert, labels=labels, starts_at=at)
+    fired = msgspec.structs.replace(
+        message, alert=alert, id=schemas.alert_id(alert), received_at=at, enriched_at=at
+    )
+    return Arrival(at=at, message=fired, truth=truth)
