@@ -78,12 +78,14 @@ def causes(kind: Kind, place: Place, symptoms: list[str], about: list[str]) -> f
     for symptom in symptoms:
         causes[f"symptom={symptom}"] = None
     volumes = place.values("volume")
-    if "disk-full" in symptoms and not any(":" in v or "/" in v for v in volumes):
+    # the network share a claim is on (its PersistentVolume's NFS server and path) counts as shared
+    shares = [entity.split("=", 1)[1] for entity in place.context if entity.startswith("volume=")]
+    if "disk-full" in symptoms and not any(":" in v or "/" in v for v in [*volumes, *shares]):
         # A machine's own disk explains only writers on it (a link that needs a place: _score's
         # LOCAL_CAUSES); a network share explains its writers anywhere.
         del causes["symptom=disk-full"]
         causes["symptom=local-disk-full"] = None
-    elif "disk-full" in symptoms and all(_claim(v) for v in volumes if ":" in v or "/" in v):
+    elif "disk-full" in symptoms and all(_claim(v) for v in [*volumes, *shares] if ":" in v or "/" in v):
         # A claim is mounted only by pods of its namespace: it explains the writers there.
         del causes["symptom=disk-full"]
         for volume in volumes:

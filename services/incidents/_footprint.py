@@ -76,7 +76,7 @@ class Footprint:
     subject: frozenset[str] = frozenset()
     # what it says it depends on, by name (``dependency=...``): a failing alert naming one points there
     dependencies: frozenset[str] = frozenset()
-    namespace: str = ""
+    namespace: str = ""  # of its subject, lower-cased; "" when a monitoring agent's own
 
 
 def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str) -> str:
@@ -313,6 +313,15 @@ def _namespace_of(host: str, namespace: str) -> str:
     return "~outside"
 
 
+def _subject_namespace(labels: dict[str, str], namespace: str) -> str:
+    """The namespace of what the alert is about: not a monitoring agent's own (a blackbox probe or a
+    node-exporter target scraped in ``monitoring``); kube-state-metrics names its object's."""
+    job = names.label(labels, "job")
+    if job and names.is_agent(job) and names.reporter(labels) != "":
+        return ""
+    return namespace.lower()
+
+
 def footprint(
     message: schemas.EnrichedAlert, topology: Topology | None = None, key_label: str = ""
 ) -> Footprint:
@@ -378,5 +387,5 @@ def footprint(
         placed=any(not entity.startswith("cluster=") for entity in entities),
         subject=frozenset(place.own),
         dependencies=frozenset(entity for entity in entities if entity.startswith("dependency=")),
-        namespace=namespace,
+        namespace=_subject_namespace(labels, namespace),
     )

@@ -131,9 +131,11 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
     if not print_.placed:
         return NO_MATCH
     weights: dict[str, float] = {}
-    explained_by = _elsewhere_dropped(print_.entities & view.causes, print_.entities, view.entities)
+    explained_by = _elsewhere_dropped(
+        print_.entities & view.causes, print_.entities, view.entities, view.causes
+    )
     explains = (
-        _elsewhere_dropped(print_.causes & view.entities, view.entities, print_.entities)
+        _elsewhere_dropped(print_.causes & view.entities, view.entities, print_.entities, print_.causes)
         if explaining
         else frozenset()
     )
@@ -169,23 +171,40 @@ def _no_service(names: frozenset[str] | set[str]) -> frozenset[str] | set[str]:
 
 
 def _elsewhere_dropped(
-    links: frozenset[str] | set[str], failing: frozenset[str] | set[str], failed: frozenset[str] | set[str]
+    links: frozenset[str] | set[str],
+    failing: frozenset[str] | set[str],
+    failed: frozenset[str] | set[str],
+    failed_causes: frozenset[str] | set[str],
 ) -> frozenset[str] | set[str]:
-    """Cause links without a technology known by its class only when the side failing on it says where
-    its own is (``pinned=redis@shop``) and the side whose alert is about that technology runs it
-    elsewhere (``technology-in=redis@cache``): a service failing on its namespace's redis-master is not
-    explained by another namespace's Redis crash-looping. A named cause (dependency=redis-master)
-    still explains it, and so does a technology nobody placed."""
-    if not any(link.startswith("technology=") for link in links):
+    """Cause links without those that the two sides' own words refute:
+
+    - a technology known by its class only, when the side failing on it says where its own is
+      (``pinned=redis@shop``) and the side whose alert is about that technology runs it elsewhere
+      (``technology-in=redis@cache``): a service failing on its namespace's redis-master is not
+      explained by another namespace's Redis crash-looping. A named cause (dependency=redis-master)
+      still explains it, and so does a technology nobody placed;
+    - exhausted connections, when the failing side says on which technology (a Redis client's pool) and
+      the side that names the limit is about others only (PostgreSQL's too many connections)."""
+    if not any(link.startswith(("technology=", "symptom=connection-pool")) for link in links):
         return links
     return {
         link
         for link in links
         if not (
-            link.startswith("technology=")
-            and _elsewhere(link.removeprefix("technology="), failing, "pinned=", failed, "technology-in=")
+            (
+                link.startswith("technology=")
+                and _elsewhere(link.removeprefix("technology="), failing, "pinned=", failed, "technology-in=")
+            )
+            or (link == "symptom=connection-pool" and _other_technology(failing, failed_causes))
         )
     }
+
+
+def _other_technology(failing: frozenset[str] | set[str], failed_causes: frozenset[str] | set[str]) -> bool:
+    """The failing side fails on some technology, the cause side is about some, and none is both."""
+    theirs = {name for name in failed_causes if name.startswith("technology=")}
+    ours = {name for name in failing if name.startswith("technology=")}
+    return bool(theirs) and bool(ours) and theirs.isdisjoint(ours)
 
 
 def _elsewhere(

@@ -12,6 +12,7 @@ from typing import Any
 
 import schemas
 from services.incidents import Assignment, Correlator, IncidentSettings, OpenIndex
+from services.incidents._topology import parse_topology
 from tests.unit.incidents._alerts import T0, enriched, pod_info
 
 KSM: dict[str, Any] = {"job": "kube-state-metrics", "instance": "10.9.9.9:8080", "cluster": "prod"}
@@ -371,3 +372,37 @@ def test_a_service_name_in_two_namespaces_is_two_services() -> None:
     assert ids[1] != ids[0]
     assert ids[2] == ids[0]
     assert ids[3] in (ids[0], ids[1])
+
+
+def test_a_probe_scraped_in_the_monitoring_namespace_still_meets_the_service_it_probes() -> None:
+    # A blackbox exporter's alert carries the exporter's namespace, not the probed service's.
+    topology = parse_topology({"services": {"frontend": {"hosts": ["shop.example.com"]}}})
+    web = enriched("HTTPErrorsHigh", namespace="web", service="frontend", cluster="prod")
+    probe = enriched("BlackboxProbeFailed", at=10, job="blackbox-exporter", namespace="monitoring",
+                     instance="https://shop.example.com", cluster="prod")  # fmt: skip
+    index, correlator = OpenIndex(), Correlator(IncidentSettings(), topology)
+    ids = []
+    for alert in (web, probe):
+        index, (assignment,) = correlator.assign(index, [alert], alert.alert.starts_at + timedelta(seconds=1))
+        ids.append(assignment.incident_id)
+    assert ids[1] == ids[0]
+
+
+def test_a_namespace_written_in_capitals_is_the_same_namespace() -> None:
+    first = enriched("HighErrorRate", namespace="Payments", service="api", cluster="prod")
+    second = enriched("HighErrorRate", at=10, namespace="Payments", service="api", upstream_service="ledger",
+                      cluster="prod")  # fmt: skip
+    ids = _ids(_one_by_one([first, second]))
+    assert ids[1] == ids[0]
+
+
+def test_a_redis_clients_exhausted_pool_is_not_explained_by_postgresqls_connection_limit() -> None:
+    too_many = enriched("PostgresqlTooManyConnections", job="postgres-exporter", namespace="data",
+                        instance="10.1.3.4:9187", cluster="prod")  # fmt: skip
+    redis_pool = enriched("HighErrorRate", at=10, namespace="shop", service="cart", cluster="prod",
+                          logs=("redis: connection pool timeout",))  # fmt: skip
+    some_pool = enriched("HighErrorRate", at=20, namespace="billing", service="ledger", cluster="prod",
+                         logs=("error: connection pool exhausted while acquiring a connection",))  # fmt: skip
+    ids = _ids(_one_by_one([too_many, redis_pool, some_pool]))
+    assert ids[1] != ids[0], "the cart's pool is a Redis client's"
+    assert ids[2] == ids[0], "a pool exhausted on no named technology: the database's limit explains it"

@@ -463,6 +463,21 @@ def test_a_full_local_disk_needs_a_place_a_full_shared_volume_does_not() -> None
     assert claim.causes & writer("media").entities == {"symptom=disk-full@media"}
     assert not claim.causes & writer("shop").entities
     assert "symptom=disk-full" in share.causes & writer("shop").entities
+    # a claim whose PersistentVolume is an NFS share is that share: its writers anywhere
+    nfs = {
+        "name": "claim_volume",
+        "query": "kube_persistentvolume_info * on (persistentvolume) ...",
+        "series": [{"labels": {"persistentvolume": "pvc-3f1c", "namespace": "media",
+                               "persistentvolumeclaim": "up", "nfs_server": "nfs-01",
+                               "nfs_path": "/export/shared"},
+                    "samples": 1, "min": 1, "max": 1, "mean": 1, "last": 1}],
+    }  # fmt: skip
+    shared_claim = footprint(
+        enriched(
+            "KubePersistentVolumeFillingUp", namespace="media", persistentvolumeclaim="up", metrics=[nfs]
+        )
+    )
+    assert "symptom=disk-full" in shared_claim.causes & writer("shop").entities
 
 
 def test_a_claim_on_an_nfs_share_meets_the_file_servers_exported_filesystem_not_its_root() -> None:
