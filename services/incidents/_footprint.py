@@ -280,6 +280,8 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
     said = f"{annotations.get('summary', '')}\n{annotations.get('description', '')}"
     for symptom in [*log_symptoms(message.evidence), *text_symptoms(said)]:
         place.add("symptom", symptom, own=False)
+        if symptom == "certificate":  # a certificate said to expire soon may explain it, with a place
+            place.add("symptom", "certificate-expiring", own=False)
         if symptom == "disk-full":  # whichever disk it is: a full local disk may explain it too
             place.add("symptom", "local-disk-full", own=False)
             if names.label(
@@ -346,6 +348,10 @@ def footprint(
     # Alerts about one technology (a broker down, a consumer group lagging on it) meet through it; it
     # is a cause too (_causes), so a Redis down explains services whose logs fail on Redis.
     about, symptoms = about_technologies(alert, place), about_symptoms(alert, place)
+    if "certificate" in symptoms and not (kind.failing or kind.unavailable):
+        # A certificate that will expire explains no failure yet: it meets other expiring ones (one
+        # issuer, one renewal job), not every x509 error of the moment.
+        symptoms = [("certificate-expiring" if s == "certificate" else s) for s in symptoms]
     for technology in about:
         place.add("technology", technology, own=False)
     # Where the technology it is about runs, for the alerts that say where theirs is (``pinned``): the

@@ -83,7 +83,7 @@ SYMPTOM_WORDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # (any of, 
     ),
 }
 # Failure classes of what a whole cluster shares (one resolver, one issuer, one ingress controller).
-SHARED_SYMPTOM_CLASSES = frozenset({"dns", "certificate", "ingress"})
+SHARED_SYMPTOM_CLASSES = frozenset({"dns", "certificate", "certificate-expiring", "ingress"})
 # Words naming a machine: an alert with them and no pod speaks of its node or host.
 _NODE_WORDS = frozenset({"node", "host", "kubelet", "machine", "instance", "server", "vm"})
 _ZONE_WORDS = frozenset({"zone", "az", "region", "partition", "partitioned", "datacenter", "rack"})

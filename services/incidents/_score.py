@@ -68,7 +68,9 @@ WIDE_GROUP_KEY_WEIGHT = 0.05  # grouped by alertname, severity, namespace ... on
 SAME_OBJECT = ("pod", "workload", "instance", "volume")
 # A full disk explains "no space left on device" of whoever writes to it, not of every writer in
 # the cluster: each machine fills its own disks. The link needs a place too (a namespace, a node).
-LOCAL_CAUSES = {"symptom=local-disk-full": 0.45}
+# Likewise a certificate that will expire soon and the x509 errors of the moment: one story only
+# where they meet (the mesh's issuer warned of, then its proxies failing), not cluster-wide.
+LOCAL_CAUSES = {"symptom=local-disk-full": 0.45, "symptom=certificate-expiring": 0.45}
 # Causes that name a class of things, not one: a technology, a release, an error line, some node's
 # agents (a node agent's TargetDown says one of its targets is down, not which).
 _CLASS_CAUSES = frozenset({"technology", "release", "line", "node-agents"})

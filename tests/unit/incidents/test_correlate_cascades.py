@@ -406,3 +406,18 @@ def test_a_redis_clients_exhausted_pool_is_not_explained_by_postgresqls_connecti
     ids = _ids(_one_by_one([too_many, redis_pool, some_pool]))
     assert ids[1] != ids[0], "the cart's pool is a Redis client's"
     assert ids[2] == ids[0], "a pool exhausted on no named technology: the database's limit explains it"
+
+
+def test_a_certificate_that_will_expire_soon_explains_x509_errors_only_where_it_is() -> None:
+    # "Expires in 11 days" explains no x509 error of another team's pod now; in its own namespace, the
+    # proxies failing on the issuer it warned of are its story.
+    soon = enriched("CertManagerCertExpirySoon", namespace="linkerd", name="linkerd-identity-issuer",
+                    job="cert-manager", cluster="prod", summary="It expires in 11 days.")  # fmt: skip
+    line = "x509: certificate signed by unknown authority"
+    elsewhere = enriched("KubePodCrashLooping", at=10, namespace="billing", pod="invoicer-5c7d9b8f6-kq2zx",
+                         logs=(line,), **KSM)  # fmt: skip
+    here = enriched("KubePodCrashLooping", at=20, namespace="linkerd", pod="linkerd-identity-6f8b7d9c5-px2nm",
+                    logs=(line,), **KSM)  # fmt: skip
+    ids = _ids(_one_by_one([soon, elsewhere, here]))
+    assert ids[1] != ids[0]
+    assert ids[2] == ids[0]

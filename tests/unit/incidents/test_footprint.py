@@ -270,7 +270,7 @@ def test_hosts_are_compared_without_scheme_path_or_port() -> None:
 @pytest.mark.parametrize(
     ("line", "symptoms", "technologies"),
     [
-        ("x509: certificate has expired or is not yet valid", ["certificate"], []),
+        ("x509: certificate has expired or is not yet valid", ["certificate", "certificate-expiring"], []),
         ("dial tcp: lookup orders on 10.96.0.10:53: server misbehaving", ["dns"], []),
         (
             "HikariPool-1 - Connection is not available, request timed out after 30000ms",
@@ -309,10 +309,11 @@ def test_a_service_and_its_same_named_workload_are_one_application() -> None:
 def test_alerts_about_a_technology_or_a_failure_class_name_it_as_a_cause() -> None:
     assert "technology=redis" in footprint(enriched("RedisDown", instance="redis-cart:6379")).causes
     assert "symptom=dns" in footprint(enriched("CoreDNSErrorsHigh", job="coredns")).causes
-    assert (
-        "symptom=certificate"
-        in footprint(enriched("SSLCertExpiringSoon", instance="https://a.example")).causes
-    )
+    assert "symptom=certificate" in footprint(enriched("SSLCertExpired", instance="https://a.example")).causes
+    # one that will expire explains x509 errors where it is only (_score.LOCAL_CAUSES)
+    soon = footprint(enriched("SSLCertExpiringSoon", instance="https://a.example")).causes
+    assert "symptom=certificate-expiring" in soon
+    assert "symptom=certificate" not in soon
     assert "symptom=connection-pool" in footprint(enriched("PostgresqlTooManyConnections", job="pg")).causes
 
 
