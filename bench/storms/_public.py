@@ -64,23 +64,9 @@ def public_coincidences(
     for n, message in enumerate(messages):
         # Each fires a second after the one before, as its own Alertmanager notification.
         at = message.alert.starts_at + timedelta(seconds=n)
-        alert = schemas.Alert(
-            status="firing",
-            labels=message.alert.labels,
-            annotations=message.alert.annotations,
-            starts_at=at,
-            generator_url=message.alert.generator_url,
-        )
-        fired = schemas.EnrichedAlert(
-            id=message.id,
-            alert=alert,
-            group=message.group,
-            received_at=at,
-            enriched_at=at,
-            evidence=message.evidence,
-        )
+        fired = _fired(message, at, "", "").message
         index, (assignment,) = correlator.assign(index, [fired], at + timedelta(seconds=1))
-        name = alert.labels.get("alertname", "?")
+        name = fired.alert.labels.get("alertname", "?")
         if not assignment.opened:
             joined.append(Joined(name, members[assignment.incident_id][0], assignment.signals))
         members[assignment.incident_id].append(name)

@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 
 import schemas
-from services.incidents._technology import failing_technologies, technologies
+from services.incidents._technology import failing_technologies, named_technologies
 from services.incidents._topology import host_name
 
 # At most this many hosts per alert: a service that fails to reach everything points at itself.
@@ -180,7 +180,7 @@ def dialled_technologies(evidence: schemas.Evidence) -> list[tuple[str, str]]:
         line = template.sample or template.template
         hosts = [host for host in hosts_in_line(line) if not _IP_LIKE.search(host)]
         for host in hosts:
-            for technology in technologies(tuple(re.findall(r"[a-z][a-z0-9]*", host))):
+            for technology in named_technologies(host):
                 found[technology, host] = None
         if len(hosts) == 1:
             for technology in failing_technologies(line):

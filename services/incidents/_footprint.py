@@ -45,7 +45,7 @@ from services.incidents._evidence import (
     short_name,
     text_symptoms,
 )
-from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind, words_of
+from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind
 from services.incidents._pod_evidence import (
     claim_shares,
     ingress_backends,
@@ -53,7 +53,7 @@ from services.incidents._pod_evidence import (
     pod_owner,
     pod_placement,
 )
-from services.incidents._technology import technologies
+from services.incidents._technology import named_technologies
 from services.incidents._topology import Topology, host_name
 
 # A release label worth comparing: "v1" or "1" name no particular rollout.
@@ -284,10 +284,8 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
             place.add("symptom", "certificate-expiring", own=False)
         if symptom == "disk-full":  # whichever disk it is: a full local disk may explain it too
             place.add("symptom", "local-disk-full", own=False)
-            if names.label(
-                labels, "namespace"
-            ):  # and a full claim of its namespace (a pod mounts only those)
-                place.add("symptom", f"disk-full@{names.label(labels, 'namespace')}", own=False)
+            if namespace:  # and a full claim of its namespace (a pod mounts only those)
+                place.add("symptom", f"disk-full@{namespace}", own=False)
     for line in error_lines(message.evidence):
         place.add("line", line, own=False)
     if any(labels.get(key) for key in names.INGRESS_LABELS):
@@ -358,15 +356,16 @@ def footprint(
     # namespace of its own service or workload named after it (a Redis Deployment), the place of a
     # host named after it. Not an exporter's namespace: RedisDown from an exporter in ``monitoring``
     # is about a Redis anywhere, and places nothing.
-    own_names = place.short_values("service", "workload")
-    located = {(t, namespace) for t in technologies(words_of(" ".join(own_names))) if namespace}
-    for host in place.values("host"):
-        where = _namespace_of(host, namespace)
-        located |= {(t, where) for t in technologies(words_of(host)) if where}
-    for technology, where in sorted(located):
-        if technology in about:
-            place.add("technology-in", technology, own=False)
-            place.add("technology-in", f"{technology}@{where}", own=False)
+    if about:
+        own_names = " ".join(place.short_values("service", "workload"))
+        located = {(t, namespace) for t in named_technologies(own_names) if namespace}
+        for host in place.values("host"):
+            where = _namespace_of(host, namespace)
+            located |= {(t, where) for t in named_technologies(host) if where}
+        for technology, where in sorted(located):
+            if technology in about:
+                place.add("technology-in", technology, own=False)
+                place.add("technology-in", f"{technology}@{where}", own=False)
     # Likewise two alerts about one shared service's failure class: two host names' certificates
     # expired at once (one issuer, one renewal job), the resolver, the ingress controller. Not two
     # full disks: each machine fills its own.

@@ -54,6 +54,11 @@ def technologies(words: set[str] | frozenset[str] | tuple[str, ...]) -> set[str]
     return {TECHNOLOGIES[word] for word in words if word in TECHNOLOGIES}
 
 
+def named_technologies(name: str) -> set[str]:
+    """The technologies a host, service or workload name names by its words ("redis-master": redis)."""
+    return technologies(tuple(_WORD.findall(name.lower())))
+
+
 @lru_cache(maxsize=4096)
 def failing_technologies(line: str) -> frozenset[str]:
     """The technologies a log line fails on, none when the line reports no failure to reach one."""
