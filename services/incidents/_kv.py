@@ -6,6 +6,11 @@ that for half a dozen keys per alert. Here a read is a ``STREAM.MSG.GET`` reques
 publish to ``$KV.<bucket>.<key>`` (with ``Nats-Expected-Last-Subject-Sequence`` for a
 compare-and-set), all on one reply subscription, their answers decoded with msgspec; the caller
 sends a batch's worth and waits once, as the runtime's ``Publisher`` does for stage outputs.
+
+Reads of many keys are one batched direct read (``multi_last``, nats-server 2.11+) per 1,024 keys:
+the server answers with the keys it has, then an end-of-batch status, so a batch of alerts that are
+members of nothing yet (the common case: a new alert) costs one request, not one per alert. A server
+that does not know batched reads answers with an error status; the pipe then reads key by key.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 from collections.abc import Sequence
 
 import msgspec
+from loguru import logger
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -28,6 +34,10 @@ NO_MESSAGE = 10037
 WRONG_LAST_SEQUENCE = 10071
 DELETED = (b"KV-Operation: DEL", b"KV-Operation: PURGE")
 ANSWER_SECONDS = 10.0
+# The most keys one batched read asks for: nats-server answers 413 when more than 1,024 would be found.
+BATCH_READ_MAX = 1024
+# How a batched read ends: every key found sent (204 EOB), or none of them was (404).
+_BATCH_END = ("204", "404")
 
 
 class Conflict(Exception):
@@ -63,18 +73,30 @@ class Pipe:
         self.bucket = bucket
         self.get_subject = f"$JS.API.STREAM.MSG.GET.KV_{bucket}"
         self.direct_subject = f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}."
+        self.batch_subject = f"$JS.API.DIRECT.GET.KV_{bucket}"
         self.sent = 0
         self.waiting: dict[str, asyncio.Future[Msg]] = {}
+        # A batched read's messages before its end, by reply subject; the end resolves ``waiting``.
+        self.collecting: dict[str, list[Msg]] = {}
         # Reads served by the stream itself (allow_direct), not through the JetStream API: no JSON
         # or base64 on either side. ``open`` turns it on for the bucket.
         self.direct = False
+        # Reads of many keys in one request (``multi_last``); ``open`` turns it on for a server that has it.
+        self.batched = False
         self.prefix = ""
         self.sub: Subscription | None = None
         self._starting = asyncio.Lock()
 
     async def _request(
-        self, subject: str, payload: bytes, headers: dict[str, str] | None
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str] | None,
+        *,
+        collect: list[Msg] | None = None,
     ) -> asyncio.Future[Msg]:
+        """The answer's future; with ``collect``, a batched read's messages gather there and the
+        future holds its end."""
         if self.sub is None:
             async with self._starting:
                 if self.sub is None:
@@ -84,14 +106,23 @@ class Pipe:
         reply = f"{self.prefix}{self.sent}"
         future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
         self.waiting[reply] = future
+        if collect is not None:
+            self.collecting[reply] = collect
         try:
             await self.nc.publish(subject, payload, reply=reply, headers=headers)
         except BaseException:
             del self.waiting[reply]
+            self.collecting.pop(reply, None)
             raise
         return future
 
     async def _answered(self, msg: Msg) -> None:
+        collect = self.collecting.get(msg.subject)
+        if collect is not None:
+            if not (msg.headers and "Status" in msg.headers):
+                collect.append(msg)
+                return
+            del self.collecting[msg.subject]
         future = self.waiting.pop(msg.subject, None)
         if future is not None and not future.done():
             future.set_result(msg)
@@ -106,6 +137,7 @@ class Pipe:
                 for future in unanswered:
                     future.cancel()
                 self.waiting = {reply: f for reply, f in self.waiting.items() if not f.done()}
+                self.collecting = {r: c for r, c in self.collecting.items() if r in self.waiting}
         for reply in replies:
             if reply.headers and reply.headers.get("Status") == "503":
                 raise KvError(f"no responders: bucket {self.bucket} unavailable")
@@ -122,11 +154,43 @@ class Pipe:
         """Each key's value and revision, read side by side. ``latest``: from the stream's leader,
         as a direct read may come from a replica a write or two behind."""
         if self.direct and not latest:
+            if self.batched and len(keys) > 1:
+                read = await self._get_batched(keys)
+                if read is not None:
+                    return read
             futures = [await self._request(f"{self.direct_subject}{key}", b"", None) for key in keys]
             return [_direct(reply) for reply in await self._replies(futures)]
         body = [msgspec.json.encode({"last_by_subj": f"$KV.{self.bucket}.{key}"}) for key in keys]
         futures = [await self._request(self.get_subject, payload, None) for payload in body]
         return [_read(answer) for answer in await self._answers(futures)]
+
+    async def _get_batched(self, keys: Sequence[str]) -> list[Read] | None:
+        """``get_many`` as batched direct reads; None (and key-by-key reads from now on) when the
+        server does not answer them."""
+        subjects = [f"$KV.{self.bucket}.{key}" for key in keys]
+        unique = list(dict.fromkeys(subjects))
+        chunks = [unique[i : i + BATCH_READ_MAX] for i in range(0, len(unique), BATCH_READ_MAX)]
+        collected: list[list[Msg]] = [[] for _ in chunks]
+        futures = [
+            await self._request(
+                self.batch_subject, msgspec.json.encode({"multi_last": chunk}), None, collect=c
+            )
+            for chunk, c in zip(chunks, collected, strict=True)
+        ]
+        for end in await self._replies(futures):
+            status = (end.headers or {}).get("Status")
+            if status not in _BATCH_END:
+                description = (end.headers or {}).get("Description", "")
+                logger.warning(
+                    "batched reads of bucket {} refused ({} {}); reading key by key",
+                    self.bucket,
+                    status,
+                    description,
+                )
+                self.batched = False
+                return None
+        found = {(msg.headers or {}).get("Nats-Subject"): _direct(msg) for c in collected for msg in c}
+        return [found.get(subject, (None, 0)) for subject in subjects]
 
     # ---- writes ---------------------------------------------------------------------------------
     async def send(

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from loguru import logger
+from nats.aio.client import ServerVersion
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
@@ -90,6 +91,7 @@ class IncidentStore:
         description = "Incidents: open index, state, membership, exemplars (aiops analyst)"
         store = cls(await key_value_bucket(js, settings, bucket, description, BUCKET_TTL_SECONDS))
         store.pipe.direct = await allow_direct(js, f"KV_{bucket}")
+        store.pipe.batched = store.pipe.direct and batched_reads(js._nc.connected_server_version)
         return store
 
     # ---- compare-and-set ------------------------------------------------------------------------
@@ -335,6 +337,14 @@ async def allow_direct(js: JetStreamContext, stream: str) -> bool:
         return True
     except Exception as exc:  # reads through the JetStream API still work, only slower
         logger.warning("cannot turn on direct reads of {} ({}: {})", stream, type(exc).__name__, exc)
+        return False
+
+
+def batched_reads(version: ServerVersion) -> bool:
+    """Whether the server reads many keys in one request (``multi_last`` direct reads: 2.11 on)."""
+    try:
+        return (version.major, version.minor) >= (2, 11)
+    except (TypeError, ValueError, AttributeError):  # an unparsable version: read key by key
         return False
 
 

@@ -20,6 +20,7 @@ from services.incidents import (
     MemberRecord,
     join,
 )
+from services.incidents._kv import BATCH_READ_MAX
 from services.runtime import key_value_bucket
 from tests.integration.incidents._storm import enriched, incident_settings, node_storm, publish
 from tests.support.nats_server import NatsServer
@@ -53,6 +54,26 @@ async def test_a_bucket_made_without_direct_reads_is_given_them_and_reads_its_va
     assert found == MemberRecord(incident="inc-x", role="root")
     assert revision > 0
     assert await store._read("member.absent", MemberRecord) == (None, 0)
+
+
+async def test_many_keys_read_at_once_are_each_what_a_read_of_that_key_alone_finds(
+    store: IncidentStore,
+) -> None:
+    # More keys than one batched read asks for, present, deleted, absent and asked twice.
+    present = [f"member.p{i}" for i in range(BATCH_READ_MAX + 200)]
+    await store.write_all([(key, schemas.encode(MemberRecord(incident=key, role="root"))) for key in present])
+    await store.kv.delete(present[3])
+    keys = [*present, "member.absent", present[0], "member.absent-too"]
+
+    assert store.pipe.batched  # the suite's nats-server reads many keys in one request
+    together = await store._read_all(keys, MemberRecord)
+
+    alone = [await store._read(key, MemberRecord) for key in keys]
+    assert together == alone
+    assert together[3][0] is None  # deleted: no value, its revision kept
+    assert together[3][1] > 0
+    assert together[-3] == (None, 0)
+    assert together[0][0] == MemberRecord(incident=present[0], role="root")
 
 
 async def test_claims_in_one_round_keep_the_records_other_replicas_wrote_first(store: IncidentStore) -> None:
@@ -132,5 +153,5 @@ async def test_a_review_not_due_yet_waits_for_its_time_without_a_warning(
         logger.remove(sink)
 
     assert opened.incident.member_count == 4
-    # Its review came at once and was put back until the grouping wait was over: planned, no failure.
+    # Its review came at once and was held until the grouping wait was over: planned, no failure.
     assert warnings == []

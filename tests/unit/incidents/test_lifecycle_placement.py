@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from nats.aio.client import ServerVersion
+
 import schemas
 from services.analyst._placement import marked, member_of, sort_out
 from services.incidents import IndexEntry, Joining, MemberRecord, OpenIndex, join
-from services.incidents._store import bounded
+from services.incidents._store import batched_reads, bounded
 from tests.unit.incidents._alerts import T0, enriched
 
 
@@ -116,3 +118,12 @@ def test_a_redelivered_opener_counted_after_its_root_is_listed_as_caused_not_as_
         ("KubeNodeNotReady", "root"),
         ("KubePodNotReady", "caused"),
     ]
+
+
+def test_many_keys_are_read_in_one_request_only_from_servers_that_answer_it() -> None:
+    # nats-server 2.11 brought batched direct reads; an older or unknown server is read key by key.
+    assert batched_reads(ServerVersion("2.11.0"))
+    assert batched_reads(ServerVersion("2.15.1"))
+    assert batched_reads(ServerVersion("3.0.0"))
+    assert not batched_reads(ServerVersion("2.10.29"))
+    assert not batched_reads(ServerVersion("0.0.0-unknown"))
