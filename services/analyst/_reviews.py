@@ -1,10 +1,16 @@
 """The analyst's ``incidents`` consumer: an incident falls due, is analysed once and announced once.
 
-    review not due yet            RetryLater(due - now): JetStream brings it back then
+    review due within the wait    held until due, then as below (its slot kept, no second delivery)
+    review not due for longer     RetryLater(due - now): JetStream brings it back then
     review of an older generation nothing: a newer review of the incident is on its way
     due                           analyse (the LLM for the first analysis and for material changes,
                                   INCIDENT_MAX_ANALYSES at most), publish the IncidentEvent with
                                   Nats-Msg-Id = event.id and await its ack, then save the state
+
+Reviews come in the order they were asked for, and a new incident's is due one grouping wait after
+its alerts came, so the consumer runs that wait behind and most reviews are due when they arrive; one
+that is not yet is held for the little that is left rather than sent back and delivered again (two
+more messages for every incident). A review held when the analyst stops comes back after the ack wait.
 
 A crash between the publish and the save makes the review come back and publish the same event id
 again, which JetStream drops as a duplicate. Members that joined meanwhile stay pending for the next
@@ -15,8 +21,9 @@ and the acks awaited together, then every state saved (compare-and-set on the re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loguru import logger
@@ -68,6 +75,8 @@ class Reviewer:
         self.js = js
         self.llm = llm
         self.clock = clock
+        # Reviews due within this long are held until due; later ones go back to the stream.
+        self.hold = settings.incident_group_wait_seconds + 1.0
         # Outcomes of reviews worked by ``prepare``, by review, until ``handle`` hands them back.
         self._done: dict[tuple[str, int, str, datetime], BaseException | None] = {}
 
@@ -78,14 +87,22 @@ class Reviewer:
         now = self.clock()
         first: dict[str, schemas.IncidentReview] = {}
         for review in reviews:
-            if review.due <= now:
+            if review.due <= now + timedelta(seconds=self.hold):
                 first.setdefault(review.id, review)
-        due = list(first.values())
+        due = [review for review in first.values() if review.due <= now]
+        await self._review_batch(due)
+        if soon := [review for review in first.values() if review.due > now]:
+            await asyncio.sleep((max(review.due for review in soon) - now).total_seconds())
+            await self._review_batch(soon)
+
+    async def _review_batch(self, reviews: list[schemas.IncidentReview]) -> None:
+        if not reviews:
+            return
         try:
-            outcomes = await self._review_all(due)
+            outcomes = await self._review_all(reviews)
         except Exception as exc:  # the store failed: every review of the batch comes back
-            outcomes = [exc] * len(due)
-        for review, outcome in zip(due, outcomes, strict=True):
+            outcomes = [exc] * len(reviews)
+        for review, outcome in zip(reviews, outcomes, strict=True):
             self._done[_key(review)] = outcome
 
     async def handle(self, review: schemas.IncidentReview) -> None:
@@ -93,6 +110,9 @@ class Reviewer:
         if key in self._done:
             outcome = self._done.pop(key)
         else:
+            wait = (review.due - self.clock()).total_seconds()
+            if 0 < wait <= self.hold:
+                await asyncio.sleep(wait)
             (outcome,) = await self._review_all([review])
         if outcome is not None:
             raise outcome

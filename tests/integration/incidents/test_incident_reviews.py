@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
+import msgspec
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
@@ -21,45 +22,55 @@ from tests.support.stream import read_subject, subject_count
 SETTINGS = IncidentSettings(incidents_enabled=True)
 
 
-def _reviewer(store: IncidentStore, js: JetStreamContext, at: datetime) -> Reviewer:
+def _reviewer(store: IncidentStore, js: JetStreamContext, clock: Callable[[], datetime]) -> Reviewer:
     analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
-    return Reviewer(store, analyst, SETTINGS, js, llm=False, clock=lambda: at)
+    return Reviewer(store, analyst, SETTINGS, js, llm=False, clock=clock)
 
 
-async def test_a_batch_of_due_reviews_announces_each_incident_once_and_puts_back_those_not_due(
+def _from(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads ``start`` now and goes on as time does."""
+    began = datetime.now(UTC)
+    return lambda: start + (datetime.now(UTC) - began)
+
+
+async def test_a_batch_of_reviews_announces_each_incident_once_holding_those_due_soon(
     store: IncidentStore, js: JetStreamContext
 ) -> None:
     now = datetime.now(UTC)
+    wait = SETTINGS.incident_group_wait_seconds
     alerts = [
         enriched("HighCPUUsage", now, instance=f"node-{n}:9100", job="node-exporter") for n in range(40)
     ]
     await Incidents(store, Correlator(SETTINGS), SETTINGS, js, clock=lambda: now).prepare(alerts[:30])
-    later = now + timedelta(seconds=SETTINGS.incident_group_wait_seconds / 2)
+    later = now + timedelta(seconds=wait / 2)
     await Incidents(store, Correlator(SETTINGS), SETTINGS, js, clock=lambda: later).prepare(alerts[30:])
     reviews = await read_subject(js, schemas.REVIEW, schemas.IncidentReview, count=40)
-    due_at = now + timedelta(seconds=SETTINGS.incident_group_wait_seconds + 0.1)
+    due_at = now + timedelta(seconds=wait + 0.1)
     # One incident announced by another replica already: its review comes back to this one too.
-    await _reviewer(store, js, due_at).handle(reviews[0])
+    await _reviewer(store, js, lambda: due_at).handle(reviews[0])
+    # A review due long after the batch (a resolution's grace, say) is not held: it goes back.
+    far = msgspec.structs.replace(reviews[1], kind="resolve", due=due_at + timedelta(seconds=60))
 
-    reviewer = _reviewer(store, js, due_at)
-    await reviewer.prepare(reviews)
+    reviewer = _reviewer(store, js, _from(due_at))
+    await reviewer.prepare([*reviews, far])
     put_back = []
-    for review in reviews:
+    for review in [*reviews, far]:
         try:
             await reviewer.handle(review)
         except RetryLater as exc:
-            put_back.append((review.id, exc.delay))
+            put_back.append((review, exc.delay))
 
-    # The ten opened later are not due: each put back until its own grouping wait is over.
-    assert sorted(i for i, _ in put_back) == sorted(r.id for r in reviews[30:])
-    assert all(
-        delay == pytest.approx(SETTINGS.incident_group_wait_seconds / 2 - 0.1) for _, delay in put_back
-    )
-    opened = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=30)
-    assert await subject_count(js, schemas.INCIDENT_OPENED) == 30
-    assert sorted(event.incident.id for event in opened) == sorted(r.id for r in reviews[:30])
+    ((sent_back, delay),) = put_back
+    assert sent_back == far
+    assert 50 < delay <= 60  # what is left of its minute once the others were held
+    opened = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=40)
+    assert await subject_count(js, schemas.INCIDENT_OPENED) == 40
+    assert sorted(event.incident.id for event in opened) == sorted(r.id for r in reviews)
     assert all(event.sequence == 1 and event.incident.member_count == 1 for event in opened)
-    for state, _ in await store.states([r.id for r in reviews[:30]]):
+    # The ten opened later were held until their own grouping wait was over, not announced early.
+    due = {review.id: review.due for review in reviews}
+    assert all(event.sent_at >= due[event.incident.id] for event in opened)
+    for state, _ in await store.states([r.id for r in reviews]):
         assert state is not None
         assert (state.sequence, state.analysed_generation) == (1, state.generation)
         assert state.analysis is not None
