@@ -13,7 +13,9 @@ class OpenEntries:
     batch's names but clusters) are turned into sets and scored; the others pass through untouched,
     so a storm's alert is scored against the few incidents it shares a name with. Which views hold a
     name is kept by name (entities, causes, group keys), so finding them costs what they are, not
-    what the batch opened: a batch of a thousand unrelated alerts opens a thousand views."""
+    what the batch opened: a batch of a thousand unrelated alerts opens a thousand views. Only the
+    batch's own names are kept so: an alert asks for no other, and a storm's incident holds thousands
+    of names its next batch would otherwise file, one by one, each time."""
 
     def __init__(self, entries: list[IndexEntry], wanted: set[str]) -> None:
         self.entries: list[IndexEntry] = []
@@ -22,6 +24,7 @@ class OpenEntries:
         self._named: dict[str, set[int]] = {}  # an entity or cause -> the views holding it
         self._grouped: dict[str, set[int]] = {}  # a group key -> the views holding it
         self._dropped: set[int] = set()  # entries given up within the batch (``drop``)
+        self._wanted = wanted
         for entry in entries:
             self.add(entry, wanted)
 
@@ -46,10 +49,13 @@ class OpenEntries:
     def _hold(
         self, position: int, entities: Iterable[str], causes: Iterable[str], keys: Iterable[str]
     ) -> None:
+        wanted = self._wanted
         for name in (*entities, *causes):
-            self._named.setdefault(name, set()).add(position)
+            if name in wanted:
+                self._named.setdefault(name, set()).add(position)
         for key in keys:
-            self._grouped.setdefault(key, set()).add(position)
+            if f"group_key:{key}" in wanted:
+                self._grouped.setdefault(key, set()).add(position)
 
     def replace(self, position: int, entry: IndexEntry) -> None:
         """``entry`` is the view's entry grown (its lists only ever get names appended, and the view's
