@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -72,6 +73,13 @@ class NatsServer:
                 return bool(response.status == 200)
         except OSError:
             return False
+
+    def messages(self) -> int:
+        """Messages the server received and sent so far (its monitoring endpoint's counts)."""
+        url = f"http://127.0.0.1:{self.monitor_port}/varz"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            varz = json.loads(response.read())
+        return int(varz["in_msgs"]) + int(varz["out_msgs"])
 
     def kill(self) -> None:
         """SIGKILL: what a crash looks like."""
