@@ -10,7 +10,8 @@
 Reviews come in the order they were asked for, and a new incident's is due one grouping wait after
 its alerts came, so the consumer runs that wait behind and most reviews are due when they arrive; one
 that is not yet is held for the little that is left rather than sent back and delivered again (two
-more messages for every incident). A review held when the analyst stops comes back after the ack wait.
+more messages for every incident). Stopped (SIGTERM), the analyst finishes what it holds within its
+shutdown grace; killed, what it held comes back after the ack wait, like any message in flight.
 
 A crash between the publish and the save makes the review come back and publish the same event id
 again, which JetStream drops as a duplicate. Members that joined meanwhile stay pending for the next
