@@ -7,10 +7,11 @@ publish to ``$KV.<bucket>.<key>`` (with ``Nats-Expected-Last-Subject-Sequence`` 
 compare-and-set), all on one reply subscription, their answers decoded with msgspec; the caller
 sends a batch's worth and waits once, as the runtime's ``Publisher`` does for stage outputs.
 
-Reads of many keys are one batched direct read (``multi_last``, nats-server 2.11+) per 1,024 keys:
-the server answers with the keys it has, then an end-of-batch status, so a batch of alerts that are
-members of nothing yet (the common case: a new alert) costs one request, not one per alert. A server
-that does not know batched reads answers with an error status; the pipe then reads key by key.
+Reads of many keys are one batched direct read (``multi_last``, nats-server 2.11+) per 1,024 keys
+and 256 KiB of answer: the server answers with the keys it has, then an end-of-batch status, so a
+batch of alerts that are members of nothing yet (the common case: a new alert) costs one request, not
+one per alert. A server that does not know batched reads answers with an error status; the pipe then
+reads key by key.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ DELETED = (b"KV-Operation: DEL", b"KV-Operation: PURGE")
 ANSWER_SECONDS = 10.0
 # The most keys one batched read asks for: nats-server answers 413 when more than 1,024 would be found.
 BATCH_READ_MAX = 1024
-# How a batched read ends: every key found sent (204 EOB), or none of them was (404).
-_BATCH_END = ("204", "404")
+# The most one batched read's answer carries (the server stops there and says how many it kept back):
+# a burst of a few hundred KiB on the connection, never megabytes of a storm's exemplars at once.
+BATCH_READ_BYTES = 256 * 1024
 
 
 class Conflict(Exception):
@@ -119,7 +121,7 @@ class Pipe:
     async def _answered(self, msg: Msg) -> None:
         collect = self.collecting.get(msg.subject)
         if collect is not None:
-            if not (msg.headers and "Status" in msg.headers):
+            if msg.headers and "Nats-Sequence" in msg.headers:  # a key's value, not the batch's end
                 collect.append(msg)
                 return
             del self.collecting[msg.subject]
@@ -132,8 +134,10 @@ class Pipe:
             async with asyncio.timeout(ANSWER_SECONDS):
                 replies = list(await asyncio.gather(*futures))
         finally:
-            unanswered = [future for future in futures if not future.done()]
-            if unanswered:  # given up on: forgotten, or they would wait here forever
+            # Given up on (gather cancels what it waited for on a timeout): forgotten, or their
+            # entries would stay here forever.
+            unanswered = [future for future in futures if not future.done() or future.cancelled()]
+            if unanswered:
                 for future in unanswered:
                     future.cancel()
                 self.waiting = {reply: f for reply, f in self.waiting.items() if not f.done()}
@@ -165,31 +169,55 @@ class Pipe:
         return [_read(answer) for answer in await self._answers(futures)]
 
     async def _get_batched(self, keys: Sequence[str]) -> list[Read] | None:
-        """``get_many`` as batched direct reads; None (and key-by-key reads from now on) when the
-        server does not answer them."""
+        """``get_many`` as batched direct reads. A batch ends early when its answer reaches
+        BATCH_READ_BYTES (or a key expired as it was read): the keys it did not send are asked for
+        again, one by one if a batch sent none of them. None (and key-by-key reads from now on) when
+        the server does not understand the request."""
         subjects = [f"$KV.{self.bucket}.{key}" for key in keys]
-        unique = list(dict.fromkeys(subjects))
-        chunks = [unique[i : i + BATCH_READ_MAX] for i in range(0, len(unique), BATCH_READ_MAX)]
-        collected: list[list[Msg]] = [[] for _ in chunks]
-        futures = [
-            await self._request(
-                self.batch_subject, msgspec.json.encode({"multi_last": chunk}), None, collect=c
-            )
-            for chunk, c in zip(chunks, collected, strict=True)
-        ]
-        for end in await self._replies(futures):
-            status = (end.headers or {}).get("Status")
-            if status not in _BATCH_END:
-                description = (end.headers or {}).get("Description", "")
-                logger.warning(
-                    "batched reads of bucket {} refused ({} {}); reading key by key",
-                    self.bucket,
-                    status,
-                    description,
+        found: dict[str, Read] = {}
+        wanted = list(dict.fromkeys(subjects))
+        while wanted:
+            chunks = [wanted[i : i + BATCH_READ_MAX] for i in range(0, len(wanted), BATCH_READ_MAX)]
+            collected: list[list[Msg]] = [[] for _ in chunks]
+            futures = [
+                await self._request(
+                    self.batch_subject,
+                    msgspec.json.encode({"multi_last": chunk, "max_bytes": BATCH_READ_BYTES}),
+                    None,
+                    collect=c,
                 )
-                self.batched = False
-                return None
-        found = {(msg.headers or {}).get("Nats-Subject"): _direct(msg) for c in collected for msg in c}
+                for chunk, c in zip(chunks, collected, strict=True)
+            ]
+            ends = await self._replies(futures)
+            unsent: list[str] = []
+            for chunk, messages, end in zip(chunks, collected, ends, strict=True):
+                for msg in messages:
+                    found[(msg.headers or {}).get("Nats-Subject", "")] = _direct(msg)
+                headers = end.headers or {}
+                status, description = headers.get("Status"), headers.get("Description", "")
+                if status == "204" and headers.get("Nats-Num-Pending", "0") == "0":
+                    continue  # every key it has was sent
+                if status == "404" and description == "No Results" and not messages:
+                    continue  # it has none of them
+                if status not in ("204", "404", "413"):  # no batch cut short: a request not understood
+                    logger.warning(
+                        "batched reads of bucket {} refused ({} {}); reading key by key",
+                        self.bucket,
+                        status,
+                        description,
+                    )
+                    self.batched = False
+                    return None
+                unsent += [subject for subject in chunk if subject not in found]
+            if unsent and not any(collected):  # no progress: the rest one by one
+                prefix = len(f"$KV.{self.bucket}.")
+                singles = [
+                    await self._request(f"{self.direct_subject}{s[prefix:]}", b"", None) for s in unsent
+                ]
+                answers = await self._replies(singles)
+                found.update(zip(unsent, (_direct(reply) for reply in answers), strict=True))
+                break
+            wanted = unsent
         return [found.get(subject, (None, 0)) for subject in subjects]
 
     # ---- writes ---------------------------------------------------------------------------------

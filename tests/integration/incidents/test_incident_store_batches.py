@@ -20,7 +20,7 @@ from services.incidents import (
     MemberRecord,
     join,
 )
-from services.incidents._kv import BATCH_READ_MAX
+from services.incidents._kv import BATCH_READ_BYTES, BATCH_READ_MAX
 from services.runtime import key_value_bucket
 from tests.integration.incidents._storm import enriched, incident_settings, node_storm, publish
 from tests.support.nats_server import NatsServer
@@ -74,6 +74,19 @@ async def test_many_keys_read_at_once_are_each_what_a_read_of_that_key_alone_fin
     assert together[3][1] > 0
     assert together[-3] == (None, 0)
     assert together[0][0] == MemberRecord(incident=present[0], role="root")
+
+
+async def test_values_beyond_one_batched_answer_are_all_read(store: IncidentStore) -> None:
+    # A storm's exemplars can weigh tens of KiB each: one batched answer stops at BATCH_READ_BYTES and
+    # says how many it kept back; those are asked for again until every key is read.
+    keys = [f"exemplar.inc-{i}.0" for i in range(30)]
+    values = [key.encode() * (BATCH_READ_BYTES // 8 // len(key)) for key in keys]  # ~4 answers' worth
+    await store.write_all(list(zip(keys, values, strict=True)))
+
+    read = await store.pipe.get_many([*keys, "exemplar.absent.0"])
+
+    assert [value for value, _ in read] == [*values, None]
+    assert store.pipe.batched  # a batch cut short is no reason to stop batching
 
 
 async def test_claims_in_one_round_keep_the_records_other_replicas_wrote_first(store: IncidentStore) -> None:
