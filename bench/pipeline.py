@@ -208,10 +208,9 @@ class Pipeline:
         return {"cpu": cpu, "messages": (self.server.messages() - messages_before) / n}
 
     async def _announced(self, js: Any) -> None:
-        """Every alert posted so far opened its incident, and every review is done (the states saved)."""
-        async with asyncio.timeout(300):
-            while await _subject_count(js, schemas.INCIDENT_OPENED) < self.total:
-                await asyncio.sleep(0.1)
+        """Every alert posted so far placed (its incident's review stored before the alert goes on)
+        and every review worked: nothing of the incidents' work left to come."""
+        await wait_consumed(js, schemas.STREAM, "analyst", self.total, within=300)
         await wait_consumed(js, schemas.STREAM, "incidents", 0, within=300)
 
     async def steady(self, http: aiohttp.ClientSession, js: Any, run: str) -> int:
@@ -237,11 +236,6 @@ class Pipeline:
             proc.wait(30)
         self.history_dir.cleanup()
         return memory
-
-
-async def _subject_count(js: Any, subject: str) -> int:
-    info = await js.stream_info(schemas.STREAM, subjects_filter=subject)
-    return int((info.state.subjects or {}).get(subject, 0))
 
 
 async def analyzed_latencies(js: Any, total: int) -> tuple[list[float], int]:

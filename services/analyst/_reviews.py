@@ -7,11 +7,12 @@
                                   INCIDENT_MAX_ANALYSES at most), publish the IncidentEvent with
                                   Nats-Msg-Id = event.id and await its ack, then save the state
 
-Reviews come in the order they were asked for, and a new incident's is due one grouping wait after
-its alerts came, so the consumer runs that wait behind and most reviews are due when they arrive; one
-that is not yet is held for the little that is left rather than sent back and delivered again (two
-more messages for every incident). Stopped (SIGTERM), the analyst finishes what it holds within its
-shutdown grace; killed, what it held comes back after the ack wait, like any message in flight.
+A new incident's review is asked for as its first alerts are placed and falls due one grouping wait
+later. It is held in its slot until then rather than sent back and delivered again (two more messages
+for every incident); under a flood the held reviews fill the consumer's capacity, it pulls no more
+until they fall due, and what it pulls then is due or nearly. A review is held at most half the
+shutdown grace, so a stopped (SIGTERM) analyst finishes what it holds; a killed one's come back after
+the ack wait, like any message in flight.
 
 A crash between the publish and the save makes the review come back and publish the same event id
 again, which JetStream drops as a duplicate. Members that joined meanwhile stay pending for the next
@@ -23,6 +24,7 @@ and the acks awaited together, then every state saved (compare-and-set on the re
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,6 +55,10 @@ from services.incidents import (
 )
 from services.runtime import Handler, RetryLater, Runtime, StageSpec
 
+# Sleeps are timed by the monotonic clock, dues read on the wall clock: a held review wakes this much
+# after its due, not a hair before it (which would send it back for a few milliseconds).
+CLOCK_MARGIN_SECONDS = 0.01
+
 # A due review, the incident's state and revision as read, and the event it calls for.
 _Work = tuple[schemas.IncidentReview, IncidentState, int, schemas.IncidentEventKind]
 
@@ -68,6 +74,7 @@ class Reviewer:
         llm: bool,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         roots: RootAnalyses | None = None,
+        hold: float | None = None,
     ) -> None:
         self.store = store
         self.roots = roots
@@ -77,7 +84,7 @@ class Reviewer:
         self.llm = llm
         self.clock = clock
         # Reviews due within this long are held until due; later ones go back to the stream.
-        self.hold = settings.incident_group_wait_seconds + 1.0
+        self.hold = settings.incident_group_wait_seconds + 1.0 if hold is None else hold
         # Outcomes of reviews worked by ``prepare``, by review, until ``handle`` hands them back.
         self._done: dict[tuple[str, int, str, datetime], BaseException | None] = {}
 
@@ -90,11 +97,17 @@ class Reviewer:
         for review in reviews:
             if review.due <= now + timedelta(seconds=self.hold):
                 first.setdefault(review.id, review)
-        due = [review for review in first.values() if review.due <= now]
-        await self._review_batch(due)
-        if soon := [review for review in first.values() if review.due > now]:
-            await asyncio.sleep((max(review.due for review in soon) - now).total_seconds())
-            await self._review_batch(soon)
+        waiting = sorted(first.values(), key=lambda review: review.due)
+        while waiting:
+            now = self.clock()
+            if waiting[0].due > now:  # held: each step reviews what fell due, earliest first
+                await asyncio.sleep((waiting[0].due - now).total_seconds() + CLOCK_MARGIN_SECONDS)
+                now = self.clock()
+            count = bisect.bisect_right([review.due for review in waiting], now)
+            if not count:
+                break  # the clock went back: ``handle`` sends them back with their delay
+            due, waiting = waiting[:count], waiting[count:]
+            await self._review_batch(due)
 
     async def _review_batch(self, reviews: list[schemas.IncidentReview]) -> None:
         if not reviews:
@@ -112,8 +125,8 @@ class Reviewer:
             outcome = self._done.pop(key)
         else:
             wait = (review.due - self.clock()).total_seconds()
-            if 0 < wait <= self.hold:
-                await asyncio.sleep(wait)
+            if self.llm and 0 < wait <= self.hold:  # inline, ``prepare`` held what it would
+                await asyncio.sleep(wait + CLOCK_MARGIN_SECONDS)
             (outcome,) = await self._review_all([review])
         if outcome is not None:
             raise outcome
@@ -287,7 +300,9 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
     metrics = AnalystMetrics.of(runtime.registry)
     llm = await llm_for(settings, runtime, rules, metrics)
     analyst = IncidentAnalyst(rules, metrics, llm)
-    reviewer = Reviewer(store, analyst, incidents, runtime.js, llm=llm is not None, roots=roots)
+    # Held reviews are finished within the shutdown grace, however long the grouping wait.
+    hold = min(incidents.incident_group_wait_seconds + 1.0, settings.shutdown_grace_seconds / 2)
+    reviewer = Reviewer(store, analyst, incidents, runtime.js, llm=llm is not None, roots=roots, hold=hold)
     if llm is not None:  # an LLM call takes seconds: each review waits on it in a task of its own
         return Handler(reviewer.handle)
     # The rules wait on nothing: whole batches, their reads and writes side by side.
