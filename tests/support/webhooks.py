@@ -31,3 +31,37 @@ def webhook(run: str, first: int, count: int = ALERTS_PER_WEBHOOK) -> bytes:
     ]
     group = {"receiver": "aiops", "status": "firing", "version": "4", "groupKey": f"{run}/{first}"}
     return orjson.dumps({**group, "alerts": alerts})
+
+
+def storm_webhook(run: str, first: int, count: int = ALERTS_PER_WEBHOOK, per_cause: int = 100) -> bytes:
+    """Like ``webhook``, but the alerts are storms: every ``per_cause`` of them a node NotReady, then
+    the pods on it not ready, spread over seven namespaces; grouping makes one incident of each."""
+    starts = (datetime.now(UTC) - timedelta(minutes=3)).isoformat().replace("+00:00", "Z")
+    alerts = []
+    for n in range(first, first + count):
+        cause, member = divmod(n, per_cause)
+        node = f"node-{run}-{cause}"
+        if member == 0:
+            labels = {"alertname": "KubeNodeNotReady", "node": node, "severity": "critical"}
+            summary = f"Node {node} is not ready"
+        else:
+            labels = {
+                "alertname": "KubePodNotReady",
+                "namespace": f"team-{cause % 7}",
+                "pod": f"app-{cause}-{member}",
+                "node": node,
+                "severity": "warning",
+            }
+            summary = f"Pod app-{cause}-{member} on {node} has been in a non-ready state for 15 minutes"
+        alerts.append(
+            {
+                "status": "firing",
+                "labels": {**labels, "job": "kube-state-metrics", "run": run},
+                "annotations": {"summary": summary},
+                "startsAt": starts,
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=kube_node_status_condition",
+                "fingerprint": f"{run}-{n:08d}",
+            }
+        )
+    group = {"receiver": "aiops", "status": "firing", "version": "4", "groupKey": f"{run}/{first}"}
+    return orjson.dumps({**group, "alerts": alerts})
