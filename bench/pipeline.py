@@ -209,10 +209,10 @@ class Pipeline:
         }
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         messages_before = self.server.messages()
-        await self.flood(http, js, n, run)
+        posted = (await self.flood(http, js, n, run))["alerts"]
         await self._announced(js)
-        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / n * 1e6 for name, pid in pids.items()}
-        return {"cpu": cpu, "messages": (self.server.messages() - messages_before) / n}
+        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / posted * 1e6 for name, pid in pids.items()}
+        return {"cpu": cpu, "messages": (self.server.messages() - messages_before) / posted}
 
     async def _announced(self, js: Any) -> None:
         """Every alert posted so far placed (its incident's review stored before the alert goes on)
@@ -326,7 +326,8 @@ async def measure(
         "middle": middle,
         "relay": relays[middle],
         "flood": floods[middle],
-        "flood_latencies": every[middle * n : (middle + 1) * n],
+        # Each flood posts whole webhooks: n rounded down to them.
+        "flood_latencies": every[middle * floods[0]["alerts"] : (middle + 1) * floods[0]["alerts"]],
         "steady": every[-steady_count:] if steady_count else [],
         "memory": memory,
         "grouped": grouped,

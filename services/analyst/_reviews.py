@@ -58,6 +58,8 @@ from services.runtime import Handler, RetryLater, Runtime, StageSpec
 # Sleeps are timed by the monotonic clock, dues read on the wall clock: a held review wakes this much
 # after its due, not a hair before it (which would send it back for a few milliseconds).
 CLOCK_MARGIN_SECONDS = 0.01
+# Held reviews due this close together are reviewed together, their reads and writes side by side.
+STEP = timedelta(milliseconds=50)
 
 # A due review, the incident's state and revision as read, and the event it calls for.
 _Work = tuple[schemas.IncidentReview, IncidentState, int, schemas.IncidentEventKind]
@@ -89,19 +91,22 @@ class Reviewer:
         self._done: dict[tuple[str, int, str, datetime], BaseException | None] = {}
 
     async def prepare(self, reviews: list[schemas.IncidentReview]) -> None:
-        """Inline (no LLM to wait for): a batch's due reviews, the first of each incident, worked
-        together, each step's key-value reads and writes (and the events) in flight at once;
-        ``handle`` hands each one's outcome back to the runtime."""
+        """Inline (no LLM to wait for): a batch's due reviews, the earliest of each incident (it
+        looks at the incident as it stands, as a later one would), worked together, each step's
+        key-value reads and writes (and the events) in flight at once; ``handle`` hands each one's
+        outcome back to the runtime."""
         now = self.clock()
-        first: dict[str, schemas.IncidentReview] = {}
-        for review in reviews:
+        earliest: dict[str, schemas.IncidentReview] = {}
+        for review in sorted(reviews, key=lambda review: review.due):
             if review.due <= now + timedelta(seconds=self.hold):
-                first.setdefault(review.id, review)
-        waiting = sorted(first.values(), key=lambda review: review.due)
+                earliest.setdefault(review.id, review)
+        waiting = sorted(earliest.values(), key=lambda review: review.due)
         while waiting:
             now = self.clock()
-            if waiting[0].due > now:  # held: each step reviews what fell due, earliest first
-                await asyncio.sleep((waiting[0].due - now).total_seconds() + CLOCK_MARGIN_SECONDS)
+            if waiting[0].due > now:  # held: wake for the earliest and those due just after it
+                step = waiting[0].due + STEP
+                wake = max(review.due for review in waiting if review.due <= step)
+                await asyncio.sleep((wake - now).total_seconds() + CLOCK_MARGIN_SECONDS)
                 now = self.clock()
             count = bisect.bisect_right([review.due for review in waiting], now)
             if not count:

@@ -171,8 +171,8 @@ class Pipe:
     async def _get_batched(self, keys: Sequence[str]) -> list[Read] | None:
         """``get_many`` as batched direct reads. A batch ends early when its answer reaches
         BATCH_READ_BYTES (or a key expired as it was read): the keys it did not send are asked for
-        again, one by one if a batch sent none of them. None (and key-by-key reads from now on) when
-        the server does not understand the request."""
+        again, one by one once a round reads none of them. None (and key-by-key reads from now on)
+        when the server does not understand the request (400, 408: a server before 2.11)."""
         subjects = [f"$KV.{self.bucket}.{key}" for key in keys]
         found: dict[str, Read] = {}
         wanted = list(dict.fromkeys(subjects))
@@ -191,15 +191,18 @@ class Pipe:
             ends = await self._replies(futures)
             unsent: list[str] = []
             for chunk, messages, end in zip(chunks, collected, ends, strict=True):
+                asked = set(chunk)
                 for msg in messages:
-                    found[(msg.headers or {}).get("Nats-Subject", "")] = _direct(msg)
+                    subject = (msg.headers or {}).get("Nats-Subject", "")
+                    if subject in asked:
+                        found[subject] = _direct(msg)
                 headers = end.headers or {}
                 status, description = headers.get("Status"), headers.get("Description", "")
                 if status == "204" and headers.get("Nats-Num-Pending", "0") == "0":
                     continue  # every key it has was sent
                 if status == "404" and description == "No Results" and not messages:
                     continue  # it has none of them
-                if status not in ("204", "404", "413"):  # no batch cut short: a request not understood
+                if status in ("400", "408"):  # a request not understood: a server before 2.11
                     logger.warning(
                         "batched reads of bucket {} refused ({} {}); reading key by key",
                         self.bucket,
@@ -208,8 +211,10 @@ class Pipe:
                     )
                     self.batched = False
                     return None
+                if status not in ("204", "404", "413"):
+                    raise KvError(f"batched read refused: {status} {description}")
                 unsent += [subject for subject in chunk if subject not in found]
-            if unsent and not any(collected):  # no progress: the rest one by one
+            if len(unsent) == len(wanted):  # not one more key read: the rest one by one
                 prefix = len(f"$KV.{self.bucket}.")
                 singles = [
                     await self._request(f"{self.direct_subject}{s[prefix:]}", b"", None) for s in unsent

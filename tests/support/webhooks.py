@@ -35,7 +35,8 @@ def webhook(run: str, first: int, count: int = ALERTS_PER_WEBHOOK) -> bytes:
 
 def storm_webhook(run: str, first: int, count: int = ALERTS_PER_WEBHOOK, per_cause: int = 100) -> bytes:
     """Like ``webhook``, but the alerts are storms: every ``per_cause`` of them a node NotReady, then
-    the pods on it not ready, spread over seven namespaces; grouping makes one incident of each."""
+    the pods on it not ready (each storm's in one namespace, the storms over seven); grouping makes
+    one incident of each."""
     starts = (datetime.now(UTC) - timedelta(minutes=3)).isoformat().replace("+00:00", "Z")
     alerts = []
     for n in range(first, first + count):
