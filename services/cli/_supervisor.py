@@ -266,15 +266,15 @@ async def up(data_dir: Path) -> int:
     async with Supervisor(data_dir, policy=RestartPolicy) as supervisor:
         url = await supervisor.wait_ready()
         console = f"http://127.0.0.1:{supervisor.env.get('CONSOLE_PORT', '8080')}"
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Ctrl-C in a terminal reaches the services too: `stopping` set first makes their exit the
+            # stop, not a crash to restart. Before the line below: whoever reads it may stop us at once.
+            loop.add_signal_handler(sig, supervisor.stopping.set)
         out(
             f"pipeline up: webhook {url}/webhook/alertmanager, queue {url}/queue/status,"
             f" console {console} (Ctrl-C stops)"
         )
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            # Ctrl-C in a terminal reaches the services too: `stopping` set first makes their exit the
-            # stop, not a crash to restart.
-            loop.add_signal_handler(sig, supervisor.stopping.set)
         watcher = asyncio.create_task(supervisor.watch())
         stopping = asyncio.create_task(supervisor.stopping.wait())
         await asyncio.wait({watcher, stopping}, return_when=asyncio.FIRST_COMPLETED)
