@@ -202,7 +202,8 @@ class Pipeline:
         """One flood followed to its end, its incidents announced: the CPU every process spent and the
         messages nats-server carried, per alert. The rounds above overlap one round's reviews with the
         next flood; this counts a round's whole incident work, so a change to it shows through the
-        machine's noise (these figures vary by a few percent where the rounds' ratios vary by a third)."""
+        machine's noise (the messages are the same from run to run, the CPU moves by about a tenth,
+        where the rounds' ratios move by a third)."""
         await self._announced(js)  # the rounds before: their reviews are not this flood's work
         pids = {name: proc.pid for name, proc in self.procs.items()} | {
             "nats-server": self.server.process.pid
