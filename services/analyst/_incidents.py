@@ -5,9 +5,7 @@ Once per batch (``prepare``), before any alert of it is handled:
     membership   one read per episode (concurrent): re-sent and redelivered alerts are members already
     correlate    new firing alerts matched against their cluster's open index: one compare-and-set per
                  cluster per batch
-    claim        one ``create`` per member joining another alert's incident (concurrent): one
-                 replica wins an episode, never two (an alert opening its own incident needs none:
-                 the index names it, and its record is written once, with the marks)
+    claim        one ``create`` per new member (concurrent): one replica wins an episode, never two
     count        one compare-and-set per touched incident: joins, then resolutions
     exemplars    the messages the incident's analysis will read (the root, distinct alert names)
     review       an ``IncidentReview`` per incident that needs an event (de-duplicated per generation)
@@ -244,22 +242,24 @@ class Incidents:
             episode = schemas.episode_key(message.alert)
             if episode not in joinings:
                 joinings[episode] = (Joining(episode, incident_id(episode), "root"), shard_of(message.alert))
-        proposed = {
-            episode: MemberRecord(
-                incident=joining.incident_id, role=joining.role, signals=list(joining.signals), shard=shard
-            )
-            for episode, (joining, shard) in joinings.items()
-        }
-        # An alert in the incident named after itself needs no claim: the index says so to every
-        # replica (a replica placing it again, after losing the index's compare-and-set or on a
-        # redelivery, finds that incident first), and its membership record is written once, counted,
-        # with the marks. Joining another incident, it is claimed: only the index's capped names say who
-        # is in a storm's incident, and two replicas must not put one alert in two.
-        claims = [(e, record) for e, record in proposed.items() if record.incident != incident_id(e)]
-        claimed = dict(zip([e for e, _ in claims], await self.store.claim_all(claims), strict=True))
+        episodes = list(joinings)
+        claimed = await self.store.claim_all(
+            [
+                (
+                    episode,
+                    MemberRecord(
+                        incident=joining.incident_id,
+                        role=joining.role,
+                        signals=list(joining.signals),
+                        shard=shard,
+                    ),
+                )
+                for episode, (joining, shard) in joinings.items()
+            ]
+        )
         kept: dict[str, Joining] = {}
-        for episode, proposal in proposed.items():
-            record = records[episode] = claimed.get(episode, proposal)
+        for episode, record in zip(episodes, claimed, strict=True):
+            records[episode] = record
             joining = joinings[episode][0]
             # Another replica claimed the episode first: its record stands, whatever ours said.
             if record.incident != joining.incident_id:
