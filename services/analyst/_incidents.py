@@ -32,6 +32,7 @@ import schemas
 from services.analyst._placement import (
     Joins,
     Placed,
+    early,
     marked,
     member_of,
     ref,
@@ -190,7 +191,11 @@ class Incidents:
             [review_message(review) for review in reviews],
         )
         marks = [self.store.marking(e, r) for e, r in marked(records, joins, resolves).items()]
-        placed = {m.id: Placed(ref=ref(records[schemas.episode_key(m.alert)])) for m in batch}
+        placed = {}
+        for message in batch:
+            record = records[schemas.episode_key(message.alert)]
+            late = message.replay is None and early(message, record, joinings)
+            placed[message.id] = Placed(ref=ref(record), early=late)
         return placed, sent, marks
 
     def _asked(

@@ -17,10 +17,12 @@ Joins = dict[str, list[tuple[schemas.EnrichedAlert, Joining]]]
 
 @dataclass(frozen=True)
 class Placed:
-    """An alert's place: its incident, or why it has none (``degraded``)."""
+    """An alert's place: its incident, or why it has none (``degraded``); ``early``: a resolution that
+    came before its firing alert was counted (claimed, not marked yet), to come back once it is."""
 
     ref: schemas.IncidentRef | None = None
     degraded: str = ""
+    early: bool = False
 
 
 def member_of(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
@@ -73,6 +75,21 @@ def ref(record: MemberRecord | None) -> schemas.IncidentRef | None:
     if record is None:
         return None
     return schemas.IncidentRef(id=record.incident, role=record.role, signals=list(record.signals))
+
+
+def early(
+    message: schemas.EnrichedAlert, record: MemberRecord | None, joinings: Mapping[str, Joining]
+) -> bool:
+    """A resolution whose firing alert is claimed but not counted yet (its batch still writing, or
+    killed before it counted): applying it now would count a resolution of a member the incident does
+    not have, and skipping it would leave the member firing once its batch is done."""
+    return (
+        message.alert.status == "resolved"
+        and record is not None
+        and not record.counted
+        and not record.resolved
+        and schemas.episode_key(message.alert) not in joinings
+    )
 
 
 def sort_out(

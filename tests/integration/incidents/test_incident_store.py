@@ -10,8 +10,11 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
 
 import schemas
+from services.analyst import AnalystMetrics, RulesAnalyst
+from services.analyst._handler import Analyst
 from services.analyst._incidents import Incidents
 from services.incidents import (
     Assignment,
@@ -24,7 +27,8 @@ from services.incidents import (
     join,
     member_key,
 )
-from tests.integration.incidents._storm import NODE, enriched, node_storm
+from services.runtime import RetryLater
+from tests.integration.incidents._storm import NODE, enriched, node_storm, resolved
 from tests.support.stream import read_subject, subject_count
 
 SETTINGS = IncidentSettings(incidents_enabled=True)
@@ -170,6 +174,36 @@ async def test_a_review_lost_with_a_replica_that_died_after_counting_is_asked_fo
     assert [(r.id, r.kind) for r in reviews] == [(incident_id, "analyse")]
     state = await stored_state(store, incident_id)
     assert state.member_count == 10
+
+
+async def test_a_resolution_before_its_firing_alert_is_counted_waits_and_then_resolves_the_incident(
+    store: IncidentStore, js: JetStreamContext
+) -> None:
+    (firing,) = node_storm(0)
+    # Its batch claims and counts it, then fails before the marks (no review stored): "still writing".
+    info = await js.stream_info(schemas.STREAM)
+    await js.update_stream(
+        config=dataclasses.replace(info.config, subjects=[schemas.RAW, schemas.ANALYZED, schemas.INCIDENTS])
+    )
+    with pytest.raises(Exception, match=r"review|responders|alerts"):
+        await grouping(store, js).prepare([firing])
+    await js.update_stream(config=info.config)
+    incidents = grouping(store, js)
+    analyst = Analyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()), incidents=incidents)
+    ended = resolved(firing)
+
+    await incidents.prepare([ended])
+    with pytest.raises(RetryLater) as early:
+        await analyst.handle(ended)  # applied now it would be lost: the member is not marked counted
+    assert (early.value.delay or 0) > 0  # it comes back, not dead-lettered
+    await incidents.prepare([firing])  # the firing batch's redelivery finishes it
+    await incidents.prepare([ended])  # the resolution's
+    analyzed = await analyst.handle(ended)
+
+    assert analyzed.incident is not None
+    state = await stored_state(store, analyzed.incident.id)
+    assert (state.member_count, state.firing_count) == (1, 0)
+    assert state.grace_until is not None  # the incident resolves once its grace is over
 
 
 async def test_members_stay_unmarked_until_their_incident_review_is_stored(
