@@ -183,20 +183,25 @@ class Pipeline:
             while not queue.empty():
                 await self.post(http, queue.get_nowait())
 
-        cpu_before = {name: cpu_seconds(proc.pid) for name, proc in self.procs.items()}
-        cpu_before["nats-server"] = cpu_seconds(self.server.process.pid)
+        cpu_before = self._cpu()
         started = time.perf_counter()
         await asyncio.gather(*(poster() for _ in range(CONCURRENT_POSTS)))
         ingested = time.perf_counter() - started
         self.total += posted
         await wait_consumed(js, schemas.STREAM, "notifier", self.total, within=900)
         elapsed = time.perf_counter() - started
-        cpu = {
-            name: (cpu_seconds(proc.pid) - cpu_before[name]) / posted * 1e6
-            for name, proc in self.procs.items()
-        }
-        cpu["nats-server"] = (cpu_seconds(self.server.process.pid) - cpu_before["nats-server"]) / posted * 1e6
+        cpu = self._cpu_per_alert(cpu_before, posted)
         return {"rate": posted / elapsed, "ingest_rate": posted / ingested, "cpu": cpu, "alerts": posted}
+
+    def _cpu(self) -> dict[str, float]:
+        """CPU seconds each service and nats-server have used so far."""
+        cpu = {name: cpu_seconds(proc.pid) for name, proc in self.procs.items()}
+        cpu["nats-server"] = cpu_seconds(self.server.process.pid)
+        return cpu
+
+    def _cpu_per_alert(self, before: dict[str, float], alerts: int) -> dict[str, float]:
+        """µs of CPU per alert each used since ``before``."""
+        return {name: (now - before[name]) / alerts * 1e6 for name, now in self._cpu().items()}
 
     async def whole(self, http: aiohttp.ClientSession, js: Any, n: int, run: str) -> dict[str, Any]:
         """One flood followed to its end, its incidents announced: the CPU every process spent and the
@@ -205,14 +210,10 @@ class Pipeline:
         machine's noise (the messages are the same from run to run, the CPU moves by about a tenth,
         where the rounds' ratios move by a third)."""
         await self._announced(js)  # the rounds before: their reviews are not this flood's work
-        pids = {name: proc.pid for name, proc in self.procs.items()} | {
-            "nats-server": self.server.process.pid
-        }
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        messages_before = self.server.messages()
+        cpu_before, messages_before = self._cpu(), self.server.messages()
         posted = (await self.flood(http, js, n, run))["alerts"]
         await self._announced(js)
-        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / posted * 1e6 for name, pid in pids.items()}
+        cpu = self._cpu_per_alert(cpu_before, posted)
         return {"cpu": cpu, "messages": (self.server.messages() - messages_before) / posted}
 
     async def _announced(self, js: Any) -> None:

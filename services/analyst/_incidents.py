@@ -193,8 +193,9 @@ class Incidents:
         marks = [self.store.marking(e, r) for e, r in marked(records, joins, resolves).items()]
         placed = {}
         for message in batch:
-            record = records[schemas.episode_key(message.alert)]
-            late = message.replay is None and early(message, record, joinings)
+            episode = schemas.episode_key(message.alert)
+            record = records[episode]
+            late = message.replay is None and early(message, record, episode in joinings)
             placed[message.id] = Placed(ref=ref(record), early=late)
         return placed, sent, marks
 

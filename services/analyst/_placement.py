@@ -77,18 +77,17 @@ def ref(record: MemberRecord | None) -> schemas.IncidentRef | None:
     return schemas.IncidentRef(id=record.incident, role=record.role, signals=list(record.signals))
 
 
-def early(
-    message: schemas.EnrichedAlert, record: MemberRecord | None, joinings: Mapping[str, Joining]
-) -> bool:
+def early(message: schemas.EnrichedAlert, record: MemberRecord | None, joining: bool) -> bool:
     """A resolution whose firing alert is claimed but not counted yet (its batch still writing, or
-    killed before it counted): applying it now would count a resolution of a member the incident does
-    not have, and skipping it would leave the member firing once its batch is done."""
+    killed before it counted; ``joining``: counted by this batch): applying it now would count a
+    resolution of a member the incident does not have, and skipping it would leave the member firing
+    once its batch is done."""
     return (
         message.alert.status == "resolved"
         and record is not None
         and not record.counted
         and not record.resolved
-        and schemas.episode_key(message.alert) not in joinings
+        and not joining
     )
 
 

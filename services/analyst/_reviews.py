@@ -86,7 +86,7 @@ class Reviewer:
         self.llm = llm
         self.clock = clock
         # Reviews due within this long are held until due; later ones go back to the stream.
-        self.hold = settings.incident_group_wait_seconds + 1.0 if hold is None else hold
+        self.hold = hold_seconds(settings) if hold is None else hold
         # Outcomes of reviews worked by ``prepare``, by review, until ``handle`` hands them back.
         self._done: dict[tuple[str, int, str, datetime], BaseException | None] = {}
 
@@ -100,7 +100,7 @@ class Reviewer:
         for review in sorted(reviews, key=lambda review: review.due):
             if review.due <= now + timedelta(seconds=self.hold):
                 earliest.setdefault(review.id, review)
-        waiting = sorted(earliest.values(), key=lambda review: review.due)
+        waiting = list(earliest.values())  # in order of due, as they were taken
         while waiting:
             now = self.clock()
             if waiting[0].due > now:  # held: wake for the earliest and those due just after it
@@ -115,8 +115,6 @@ class Reviewer:
             await self._review_batch(due)
 
     async def _review_batch(self, reviews: list[schemas.IncidentReview]) -> None:
-        if not reviews:
-            return
         try:
             outcomes = await self._review_all(reviews)
         except Exception as exc:  # the store failed: every review of the batch comes back
@@ -291,6 +289,12 @@ class Reviewer:
         return use_llm
 
 
+def hold_seconds(settings: IncidentSettings, shutdown_grace: float = float("inf")) -> float:
+    """How long before its due a review is held rather than sent back: the grouping wait and a second,
+    at most half the shutdown grace (a stopping analyst finishes what it holds)."""
+    return min(settings.incident_group_wait_seconds + 1.0, shutdown_grace / 2)
+
+
 def _key(review: schemas.IncidentReview) -> tuple[str, int, str, datetime]:
     return review.id, review.generation, review.kind, review.due
 
@@ -305,8 +309,7 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
     metrics = AnalystMetrics.of(runtime.registry)
     llm = await llm_for(settings, runtime, rules, metrics)
     analyst = IncidentAnalyst(rules, metrics, llm)
-    # Held reviews are finished within the shutdown grace, however long the grouping wait.
-    hold = min(incidents.incident_group_wait_seconds + 1.0, settings.shutdown_grace_seconds / 2)
+    hold = hold_seconds(incidents, settings.shutdown_grace_seconds)
     reviewer = Reviewer(store, analyst, incidents, runtime.js, llm=llm is not None, roots=roots, hold=hold)
     if llm is not None:  # an LLM call takes seconds: each review waits on it in a task of its own
         return Handler(reviewer.handle)

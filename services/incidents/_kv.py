@@ -162,20 +162,25 @@ class Pipe:
                 read = await self._get_batched(keys)
                 if read is not None:
                     return read
-            futures = [await self._request(f"{self.direct_subject}{key}", b"", None) for key in keys]
-            return [_direct(reply) for reply in await self._replies(futures)]
+            return await self._get_direct(keys)
         body = [msgspec.json.encode({"last_by_subj": f"$KV.{self.bucket}.{key}"}) for key in keys]
         futures = [await self._request(self.get_subject, payload, None) for payload in body]
         return [_read(answer) for answer in await self._answers(futures)]
+
+    async def _get_direct(self, keys: Sequence[str]) -> list[Read]:
+        """Each key a direct read of its own, all in flight at once."""
+        futures = [await self._request(f"{self.direct_subject}{key}", b"", None) for key in keys]
+        return [_direct(reply) for reply in await self._replies(futures)]
 
     async def _get_batched(self, keys: Sequence[str]) -> list[Read] | None:
         """``get_many`` as batched direct reads. A batch ends early when its answer reaches
         BATCH_READ_BYTES (or a key expired as it was read): the keys it did not send are asked for
         again, one by one once a round reads none of them. None (and key-by-key reads from now on)
         when the server does not understand the request (400, 408: a server before 2.11)."""
-        subjects = [f"$KV.{self.bucket}.{key}" for key in keys]
+        subjects = [f"$KV.{self.bucket}.{key}" for key in keys]  # what the answers name
+        key_of = dict(zip(subjects, keys, strict=True))
         found: dict[str, Read] = {}
-        wanted = list(dict.fromkeys(subjects))
+        wanted = list(key_of)
         while wanted:
             chunks = [wanted[i : i + BATCH_READ_MAX] for i in range(0, len(wanted), BATCH_READ_MAX)]
             collected: list[list[Msg]] = [[] for _ in chunks]
@@ -215,12 +220,7 @@ class Pipe:
                     raise KvError(f"batched read refused: {status} {description}")
                 unsent += [subject for subject in chunk if subject not in found]
             if len(unsent) == len(wanted):  # not one more key read: the rest one by one
-                prefix = len(f"$KV.{self.bucket}.")
-                singles = [
-                    await self._request(f"{self.direct_subject}{s[prefix:]}", b"", None) for s in unsent
-                ]
-                answers = await self._replies(singles)
-                found.update(zip(unsent, (_direct(reply) for reply in answers), strict=True))
+                found.update(zip(unsent, await self._get_direct([key_of[s] for s in unsent]), strict=True))
                 break
             wanted = unsent
         return [found.get(subject, (None, 0)) for subject in subjects]
