@@ -234,7 +234,9 @@ def _with_topology(place: Place, topology: Topology, kind: Kind) -> None:
         place.add("zone", topology.zone(node), own=kind.zone_level)
 
 
-def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topology | None) -> None:
+def _dependencies(
+    place: Place, message: schemas.EnrichedAlert, topology: Topology | None, namespace: str
+) -> None:
     labels = message.alert.labels
     own = set(place.short_values("service", "workload", "host"))
     found = [
@@ -268,7 +270,6 @@ def _dependencies(place: Place, message: schemas.EnrichedAlert, topology: Topolo
     # "rabbitmq.messaging.svc" in messaging, an outside name ("redis-staging.internal") outside. An
     # outage of a Redis elsewhere, known by its class only, does not explain the alert (_score).
     # Labels name a peer logically (peer_service=redis-cache), not where it resolves: they pin nothing.
-    namespace = names.label(labels, "namespace")
     for technology, host in dialled_technologies(message.evidence):
         where = _namespace_of(host, namespace)
         if where:
@@ -342,7 +343,7 @@ def footprint(
     _where_it_runs(place, message, kind, pod, namespace)
     if topology:
         _with_topology(place, topology, kind)
-    _dependencies(place, message, topology)
+    _dependencies(place, message, topology, namespace)
     # Alerts about one technology (a broker down, a consumer group lagging on it) meet through it; it
     # is a cause too (_causes), so a Redis down explains services whose logs fail on Redis.
     about, symptoms = about_technologies(alert, place), about_symptoms(alert, place)
