@@ -31,7 +31,7 @@ MAX_ROOT_ENTITIES = 128
 MAX_GROUP_KEYS = 8
 
 
-class IndexEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+class IndexEntry(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
     """One open (or recently resolved) incident, as matching needs it."""
 
     id: str

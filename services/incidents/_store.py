@@ -33,7 +33,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 import schemas
-from services.incidents._index import OpenIndex
+from services.incidents._index import IndexEntry, OpenIndex
 from services.incidents._kv import Conflict, Pipe
 from services.incidents._lifecycle import IncidentState
 from services.runtime import NatsSettings, key_value_bucket
@@ -85,6 +85,7 @@ class IncidentStore:
         # Each shard's index as this replica last wrote it, by revision (``correlate``). The correlator
         # never changes an index it is given, so the value stays what the revision holds.
         self._indexes: dict[str, tuple[int, OpenIndex]] = {}
+        self._encoders: dict[str, IndexEncoder] = {}  # by index key: the entries' bytes as last written
 
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str, settings: NatsSettings) -> IncidentStore:
@@ -191,7 +192,7 @@ class IncidentStore:
             else:
                 index = _decoded(value, OpenIndex) or OpenIndex()
             updated, result = assign(index)
-            updated, encoded = bounded_encoded(updated)
+            updated, encoded = self._encoders.setdefault(key, IndexEncoder()).bounded(updated)
             (written,) = await self.pipe.settle([await self.pipe.write(key, encoded, revision)])
             if not isinstance(written, Conflict):
                 self._indexes[key] = (written, updated)
@@ -370,11 +371,39 @@ def bounded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> OpenIndex:
 
 
 def bounded_encoded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> tuple[OpenIndex, bytes]:
-    """``bounded``, and the value as written: encoded once when it fits."""
-    encoded = schemas.encode(index)
-    if len(encoded) <= limit or not index.entries:
-        return index, encoded
-    keep = max(1, int(len(index.entries) * limit / len(encoded) * 0.9))
-    ranked = sorted(index.entries, key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True)
-    kept = OpenIndex(entries=ranked[:keep])
-    return kept, schemas.encode(kept)
+    """``bounded``, and the value as written."""
+    return IndexEncoder().bounded(index, limit)
+
+
+class IndexEncoder:
+    """An index encoded as ``schemas.encode`` would, byte for byte, each entry's bytes kept from the
+    write before: a batch changes the few entries its alerts joined or opened, and the index holds
+    hundreds (up to INDEX_MAX_BYTES), which encoding whole, twice when over the bound, cost more than
+    the batch's own matching. Entries are frozen: one the correlator did not replace is the same
+    object, with the same bytes."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[IndexEntry, bytes]] = {}  # id(entry) -> the entry, its bytes
+
+    def bounded(self, index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> tuple[OpenIndex, bytes]:
+        """``index`` within ``limit`` bytes: beyond it, the incidents that grew least and were quiet
+        longest are forgotten by matching (their state stays)."""
+        known, encoded = self._known, {}
+        for entry in index.entries:
+            found = known.get(id(entry))
+            encoded[id(entry)] = (
+                entry,
+                found[1] if found is not None and found[0] is entry else schemas.encode(entry),
+            )
+        self._known = encoded  # only what this write holds: the entries it dropped are let go
+        size = len(_EMPTY_INDEX) + sum(len(encoded[id(entry)][1]) + 1 for entry in index.entries) - 1
+        if size > limit and index.entries:
+            keep = max(1, int(len(index.entries) * limit / size * 0.9))
+            ranked = sorted(
+                index.entries, key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True
+            )
+            index = OpenIndex(entries=ranked[:keep])
+        return index, b'{"entries":[' + b",".join(encoded[id(entry)][1] for entry in index.entries) + b"]}"
+
+
+_EMPTY_INDEX = schemas.encode(OpenIndex())

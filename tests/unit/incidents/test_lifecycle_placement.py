@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import msgspec
 from nats.aio.client import ServerVersion
 
 import schemas
 from services.analyst._placement import marked, member_of, sort_out
 from services.incidents import IndexEntry, Joining, MemberRecord, OpenIndex, join
-from services.incidents._store import batched_reads, bounded
+from services.incidents._store import IndexEncoder, batched_reads, bounded
 from tests.unit.incidents._alerts import T0, enriched
 
 
@@ -79,6 +80,36 @@ def test_an_index_too_big_for_one_value_keeps_the_grown_and_the_recent_incidents
     assert "inc-000000000010" not in ids
     small = OpenIndex(entries=entries[:10])
     assert bounded(small) is small
+
+
+def test_an_index_written_batch_after_batch_is_the_bytes_its_encoding_gives() -> None:
+    """The store keeps each entry's bytes from one write to the next (a batch changes few of the
+    hundreds): what it writes must still be the index, over the bound as under it."""
+    entries = [
+        IndexEntry(
+            id=f"inc-{n:012d}",
+            opened_at=T0,
+            last_at=T0 + timedelta(seconds=n),
+            member_count=1,
+            entities=[f"instance=node-{n}", "job=node-exporter"],
+        )
+        for n in range(600)
+    ]
+    encoder = IndexEncoder()
+    first, written = encoder.bounded(OpenIndex(entries=entries), limit=1 << 20)
+    assert written == schemas.encode(first)
+    assert first.entries == entries
+    grown = msgspec.structs.replace(entries[7], member_count=2, entities=[*entries[7].entities, "pod=a"])
+    later = OpenIndex(entries=[*entries[:7], grown, *entries[8:], entries[0]])  # the same one twice too
+    again, written = encoder.bounded(later, limit=1 << 20)
+    assert again is later
+    assert schemas.decode(written, OpenIndex) == later
+    assert written == schemas.encode(later)
+    small, written = encoder.bounded(later, limit=16 * 1024)
+    assert written == schemas.encode(small)
+    assert len(written) <= 16 * 1024
+    assert small == bounded(later, limit=16 * 1024)
+    assert grown in small.entries
 
 
 def _opener_then_its_root() -> tuple[
