@@ -32,7 +32,7 @@ class StageSettings(NatsSettings, kw_only=True, frozen=True):
         int,
         doc(
             "Messages one replica processes at once; a stage with no I/O to do (no sources, rules only,"
-            " log only) takes whole batches of up to 256"
+            " log only) takes whole batches of up to 512"
         ),
     ] = 64
     ack_wait_seconds: Annotated[float, doc("Seconds before JetStream redelivers an unacked message")] = 30.0

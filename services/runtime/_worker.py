@@ -79,7 +79,7 @@ class Handler:
 Pending = tuple[Msg, str, int, "asyncio.Future[PubAck] | None", dict[str, str] | None]
 
 # What a stage without I/O takes at once: it holds no task or connection per message.
-INLINE_CAPACITY = 256
+INLINE_CAPACITY = 512
 
 # How many times JetStream has delivered the message being handled (1 on the first try),
 # so a handler can report attempts that survive restarts.
