@@ -395,7 +395,7 @@ class IndexEncoder:
                 entry,
                 found[1] if found is not None and found[0] is entry else schemas.encode(entry),
             )
-        self._known = encoded  # only what this write holds: the entries it dropped are let go
+        self._known = encoded  # this write's entries (those bounded out too, until the next write)
         size = len(_EMPTY_INDEX) + sum(len(encoded[id(entry)][1]) + 1 for entry in index.entries) - 1
         if size > limit and index.entries:
             keep = max(1, int(len(index.entries) * limit / size * 0.9))

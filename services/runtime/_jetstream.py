@@ -71,7 +71,8 @@ def consumer_config(name: str, settings: StageSettings) -> ConsumerConfig:
         ack_wait=settings.ack_wait_seconds,
         # The runtime dead-letters at max_deliver itself; the server never drops silently.
         max_deliver=-1,
-        max_ack_pending=max(1000, settings.max_in_flight * 16),
+        # Room for 16 replicas each holding all it may (an inline stage's batch included).
+        max_ack_pending=max(1000, settings.most_held * 16),
     )
 
 

@@ -27,6 +27,12 @@ class NatsSettings(msgspec.Struct, kw_only=True, frozen=True):
     log_format: Annotated[Literal["text", "json"], doc("text for people, json for log shippers")] = "text"
 
 
+# What a stage without I/O (no sources, rules only, log only) takes at once: it holds no task or
+# connection per message, and a batch's fixed work (the analyst's turn placing alerts in incidents)
+# is shared by more alerts.
+INLINE_CAPACITY = 512
+
+
 class StageSettings(NatsSettings, kw_only=True, frozen=True):
     max_in_flight: Annotated[
         int,
@@ -43,3 +49,8 @@ class StageSettings(NatsSettings, kw_only=True, frozen=True):
     health_port: Annotated[int, doc("Port of /healthz, /readyz and /metrics; 0 picks a free one")] = 0
     health_host: Annotated[str, doc("Address the health server listens on")] = "0.0.0.0"
     shutdown_grace_seconds: Annotated[float, doc("Time in-flight work gets to finish on SIGTERM")] = 20.0
+
+    @property
+    def most_held(self) -> int:
+        """The most messages one replica holds unacknowledged: MAX_IN_FLIGHT, or an inline batch."""
+        return max(self.max_in_flight, INLINE_CAPACITY)

@@ -78,9 +78,6 @@ class Handler:
 # A handled message waiting for its publish ack: alert id, attempts, the ack, the headers sent.
 Pending = tuple[Msg, str, int, "asyncio.Future[PubAck] | None", dict[str, str] | None]
 
-# What a stage without I/O takes at once: it holds no task or connection per message.
-INLINE_CAPACITY = 512
-
 # How many times JetStream has delivered the message being handled (1 on the first try),
 # so a handler can report attempts that survive restarts.
 delivery: contextvars.ContextVar[int] = contextvars.ContextVar("delivery", default=1)
@@ -115,8 +112,7 @@ class Worker:
         self.tasks: set[asyncio.Task[None]] = set()
         self.held = 0  # messages fetched and not finished yet
         # A stage without I/O holds no task or connection per message: it takes whole batches.
-        inline_capacity = max(settings.max_in_flight, INLINE_CAPACITY)
-        self.capacity = inline_capacity if handler.inline else settings.max_in_flight
+        self.capacity = settings.most_held if handler.inline else settings.max_in_flight
         self.refill_at = self.capacity - max(1, self.capacity // 4)
         self.pull: ContinuousPull | None = None
         self.keep_alive: asyncio.Task[None] | None = None
