@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from schemas._alertmanager import Alert
 
@@ -17,9 +18,14 @@ def label_fingerprint(labels: dict[str, str]) -> str:
 
 def episode_key(alert: Alert) -> str:
     """Fingerprint and start time: what a firing and its resolution share."""
-    fingerprint = alert.fingerprint or label_fingerprint(alert.labels)
-    starts = alert.starts_at.astimezone(UTC).isoformat(timespec="microseconds")
-    return f"{fingerprint}@{starts}"
+    return _episode(alert.fingerprint or label_fingerprint(alert.labels), alert.starts_at)
+
+
+# The analyst asks for an alert's episode at every step of placing its batch (ten times or so): the
+# time's formatting was 2% of its CPU on a flood. A batch is at most 512 alerts.
+@lru_cache(maxsize=4096)
+def _episode(fingerprint: str, starts_at: datetime) -> str:
+    return f"{fingerprint}@{starts_at.astimezone(UTC).isoformat(timespec='microseconds')}"
 
 
 def alert_id(alert: Alert) -> str:
