@@ -18,7 +18,7 @@ def main() -> None:
     except ValueError as exc:
         print(f"{PROGRAM}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    run_stage(SPEC, settings)  # the collector's threshold and frozen start-up: the runtime's, as everywhere
+    run_stage(SPEC, settings)
 
 
 if __name__ == "__main__":

@@ -367,12 +367,7 @@ def bounded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> OpenIndex:
     """``index`` within ``limit`` bytes: beyond it, the incidents that grew least and were quiet longest
     are forgotten by matching (their state stays). Thousands of unrelated alerts at once would otherwise
     grow one value past what the server accepts, and every batch would pay to read it."""
-    return bounded_encoded(index, limit)[0]
-
-
-def bounded_encoded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> tuple[OpenIndex, bytes]:
-    """``bounded``, and the value as written."""
-    return IndexEncoder().bounded(index, limit)
+    return IndexEncoder().bounded(index, limit)[0]
 
 
 class IndexEncoder:
@@ -386,24 +381,23 @@ class IndexEncoder:
         self._known: dict[int, tuple[IndexEntry, bytes]] = {}  # id(entry) -> the entry, its bytes
 
     def bounded(self, index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> tuple[OpenIndex, bytes]:
-        """``index`` within ``limit`` bytes: beyond it, the incidents that grew least and were quiet
-        longest are forgotten by matching (their state stays)."""
-        known, encoded = self._known, {}
+        """``bounded(index, limit)``, and the value as written."""
+        known, encoded, parts = self._known, {}, []
         for entry in index.entries:
             found = known.get(id(entry))
-            encoded[id(entry)] = (
-                entry,
-                found[1] if found is not None and found[0] is entry else schemas.encode(entry),
-            )
+            part = found[1] if found is not None and found[0] is entry else schemas.encode(entry)
+            encoded[id(entry)] = (entry, part)
+            parts.append(part)
         self._known = encoded  # this write's entries (those bounded out too, until the next write)
-        size = len(_EMPTY_INDEX) + sum(len(encoded[id(entry)][1]) + 1 for entry in index.entries) - 1
+        size = len(_EMPTY_INDEX) + sum(map(len, parts)) + max(len(parts) - 1, 0)  # and the commas
         if size > limit and index.entries:
             keep = max(1, int(len(index.entries) * limit / size * 0.9))
             ranked = sorted(
                 index.entries, key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True
             )
             index = OpenIndex(entries=ranked[:keep])
-        return index, b'{"entries":[' + b",".join(encoded[id(entry)][1] for entry in index.entries) + b"]}"
+            parts = [encoded[id(entry)][1] for entry in index.entries]
+        return index, b'{"entries":[' + b",".join(parts) + b"]}"
 
 
 _EMPTY_INDEX = schemas.encode(OpenIndex())
