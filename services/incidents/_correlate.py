@@ -30,7 +30,16 @@ from services.incidents._index import (
     merged,
 )
 from services.incidents._open import OpenEntries
-from services.incidents._score import SUSPECT_KINDS, THRESHOLD, Score, View, cluster_allows, in_time, score
+from services.incidents._score import (
+    SUSPECT_KINDS,
+    THRESHOLD,
+    Score,
+    View,
+    cluster_allows,
+    in_time,
+    may_reach,
+    score,
+)
 from services.incidents._settings import IncidentSettings
 from services.incidents._topology import Topology
 
@@ -232,7 +241,7 @@ class Correlator:
                 continue
             view = open_.views[i]
             entry = view.entry
-            if entry.override or not cluster_allows(print_, view):
+            if entry.override or not cluster_allows(print_, view) or not may_reach(print_, view):
                 continue
             if entry.status == "resolved" and (
                 entry.resolved_at is None or at < entry.opened_at - self._window

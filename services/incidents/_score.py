@@ -166,6 +166,23 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
     )
 
 
+def may_reach(print_: Footprint, view: View) -> bool:
+    """Whether ``score`` could reach THRESHOLD, from a bound cheaper than the score: any cause link
+    may weigh a whole 1.0, and without one the score is at most every shared entity's weight plus the
+    group key's. A storm's alert shares its namespace and rule with the other storms there (0.45
+    together) and is scored against the one incident that can take it, not against all of them."""
+    if not print_.placed:
+        return False
+    if not (print_.causes.isdisjoint(view.entities) and print_.entities.isdisjoint(view.causes)):
+        return True
+    bound = 0.0
+    for entity in print_.entities & view.entities:
+        bound += SHARED_SYMPTOMS.get(entity, SHARED.get(_kind(entity), ("", 0.0))[1])
+    if print_.group_key and print_.group_key in view.entry.group_keys:
+        bound += GROUP_KEY_WEIGHT if print_.group_key_specific else WIDE_GROUP_KEY_WEIGHT
+    return bound >= THRESHOLD - 1e-6  # ``score`` rounds its sum to 6 places
+
+
 def _no_service(names: frozenset[str] | set[str]) -> frozenset[str] | set[str]:
     if not any(name.startswith("service=") for name in names):
         return names
