@@ -108,7 +108,7 @@ def causes(kind: Kind, place: Place, symptoms: list[str], about: list[str]) -> f
                 causes[f"dependency={name}"] = None
                 causes[f"needs={name}"] = None
     # A failing target of job "api" is "api" failing to those who depend on it by that name.
-    for job in (value for entity, value in _split(place.context) if entity == "job"):
+    for job in (name.removeprefix("job=") for name in place.context if name.startswith("job=")):
         causes[f"dependency={job}"] = None
         causes[f"needs={job}"] = None
     return frozenset(causes)
@@ -126,7 +126,3 @@ def node_agents_of(labels: dict[str, str], kind: Kind) -> str:
     if agent and not on_node and not labels.get("instance"):
         return "job"
     return "node" if kind.node_level and (agent or on_node) else ""
-
-
-def _split(names: dict[str, None]) -> list[tuple[str, str]]:
-    return [(name.split("=", 1)[0], name.split("=", 1)[1]) for name in names]

@@ -56,9 +56,11 @@ for _verdict, _texts in (
 ):
     for _text in _texts.split("|"):
         _PHRASES[tuple(_text.split())] = _verdict  # type: ignore[assignment]
-_LONGEST = max(len(phrase) for phrase in _PHRASES)
-# A phrase starts with one of these: any other word starts none, no lookup needed.
-_FIRST_WORDS = frozenset(phrase[0] for phrase in _PHRASES)
+# A phrase starts with one of these words, and has one of its sizes (longest first): any other word
+# starts none, no lookup needed.
+_SIZES: dict[str, tuple[int, ...]] = {}
+for _phrase in _PHRASES:
+    _SIZES[_phrase[0]] = tuple(sorted({*_SIZES.get(_phrase[0], ()), len(_phrase)}, reverse=True))
 # A selector's matchers ({job="x"}): their values are no words of the rule.
 _MATCHERS = re.compile(r"\{[^}]*\}")
 
@@ -100,11 +102,12 @@ def verdicts(words: tuple[str, ...]) -> set[Verdict]:
     found: set[Verdict] = set()
     i = 0
     while i < len(words):
-        if words[i] not in _FIRST_WORDS:
+        sizes = _SIZES.get(words[i])
+        if sizes is None:
             i += 1
             continue
-        for size in range(min(_LONGEST, len(words) - i), 0, -1):
-            verdict = _PHRASES.get(words[i : i + size])
+        for size in sizes:
+            verdict = _PHRASES.get(words[i : i + size]) if i + size <= len(words) else None
             if verdict is not None:
                 found.add(verdict)
                 i += size

@@ -90,8 +90,17 @@ def reporter(labels: dict[str, str]) -> str:
     """Whose address ``instance`` is: "subject" (the alert's own host or probe target), "node" (a node
     agent's: kubelet, cAdvisor, node-exporter), or "" (nobody's to compare: kube-state-metrics, or a
     proxy reporting on the backend its labels name)."""
-    words = set(words_of(f"{label(labels, 'job')} {label(labels, 'service')}"))
-    if {"state", "metrics"} <= words or any(labels[key] for key in _PROXIED_LABELS.intersection(labels)):
+    proxied = not _PROXIED_LABELS.isdisjoint(labels) and any(
+        labels[key] for key in _PROXIED_LABELS.intersection(labels)
+    )
+    return _reporter(label(labels, "job"), label(labels, "service"), proxied)
+
+
+@lru_cache(maxsize=1024)
+def _reporter(job: str, service: str, proxied: bool) -> str:
+    """``reporter`` by what decides it: a footprint asks four times, and a storm has a few jobs."""
+    words = set(words_of(f"{job} {service}"))
+    if {"state", "metrics"} <= words or proxied:
         return ""
     if words & {"kubelet", "cadvisor"} or {"node", "exporter"} <= words:
         return "node"
