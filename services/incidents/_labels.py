@@ -90,9 +90,7 @@ def reporter(labels: dict[str, str]) -> str:
     """Whose address ``instance`` is: "subject" (the alert's own host or probe target), "node" (a node
     agent's: kubelet, cAdvisor, node-exporter), or "" (nobody's to compare: kube-state-metrics, or a
     proxy reporting on the backend its labels name)."""
-    proxied = not _PROXIED_LABELS.isdisjoint(labels) and any(
-        labels[key] for key in _PROXIED_LABELS.intersection(labels)
-    )
+    proxied = any(labels[key] for key in _PROXIED_LABELS.intersection(labels))
     return _reporter(label(labels, "job"), label(labels, "service"), proxied)
 
 

@@ -129,7 +129,9 @@ def _kind(entity: str) -> str:
 
 def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
     """The fit of an alert to an incident, time and cluster aside (the caller gates those);
-    ``explaining=False`` leaves out what the alert's causes explain of the members."""
+    ``explaining=False`` leaves out what the alert's causes explain of the members. ``may_reach``
+    bounds it by the names both sides share: a new weight must stay within that bound, or the
+    incidents it would join are never scored (tests/unit/incidents/test_score_bound.py)."""
     if not print_.placed:
         return NO_MATCH
     weights: dict[str, float] = {}
