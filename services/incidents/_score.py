@@ -155,8 +155,7 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
         named_cause = named_cause or weight >= CAUSE_WEIGHT
         weights[signal] = max(weights.get(signal, 0.0), weight)
     for entity in shared:
-        signal, weight = SHARED.get(_kind(entity), ("", 0.0))
-        weight = SHARED_SYMPTOMS.get(entity, weight)
+        signal, weight = _shared(entity)
         if signal and weight > weights.get(signal, 0.0):
             weights[signal] = weight
     if print_.group_key and print_.group_key in view.entry.group_keys:
@@ -177,12 +176,18 @@ def may_reach(print_: Footprint, view: View) -> bool:
         return False
     if not (print_.causes.isdisjoint(view.entities) and print_.entities.isdisjoint(view.causes)):
         return True
-    bound = 0.0
-    for entity in print_.entities & view.entities:
-        bound += SHARED_SYMPTOMS.get(entity, SHARED.get(_kind(entity), ("", 0.0))[1])
+    bound = sum(_shared(entity)[1] for entity in print_.entities & view.entities)
     if print_.group_key and print_.group_key in view.entry.group_keys:
         bound += GROUP_KEY_WEIGHT if print_.group_key_specific else WIDE_GROUP_KEY_WEIGHT
     return bound >= THRESHOLD - 1e-6  # ``score`` rounds its sum to 6 places
+
+
+def _shared(entity: str) -> tuple[str, float]:
+    """The signal and weight of an entity both sides hold, not as a cause: its kind's, or its class's
+    for the failure classes a whole cluster shares (SHARED_SYMPTOMS). ``score`` and ``may_reach`` both
+    ask here, so the bound cannot fall behind the score."""
+    signal, weight = SHARED.get(_kind(entity), ("", 0.0))
+    return signal, SHARED_SYMPTOMS.get(entity, weight)
 
 
 def _no_service(names: frozenset[str] | set[str]) -> frozenset[str] | set[str]:
