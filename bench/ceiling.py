@@ -1,23 +1,24 @@
 """``python -m bench.ceiling``: the analyst with incidents on, minus everything it keeps for replicas
-and restarts. It shows the most the pipeline could pass with correlation on, on this machine.
+and restarts. It shows the most the pipeline passes with this correlator and runtime, on this machine.
 
 Per batch it does what no design of issue #12 can leave out. It groups the firing alerts with the
 real correlator, against each cluster's index held in memory and bounded as the store bounds it. It
-publishes each new incident's ``opened`` event to the incident stream, and sends every alert on with
-its incident, as the analyst does. It keeps no membership, state, exemplar or review, so another
-replica or a restart cannot read anything it did, and its events carry no analysis. Any design that
-keeps the state #12 asks for costs more than this; ``python -m bench.pipeline`` runs it as
+sends every firing alert on with its incident, as the analyst does, and publishes each new incident's
+``opened`` event to the incident stream once the grouping wait has passed, when the analyst would. It
+keeps no membership, state, exemplar or review, so another replica or a restart cannot read anything
+it did, and its events carry no analysis. ``python -m bench.pipeline`` runs it as
 ``BENCH_INCIDENTS=ceiling`` (docs/incidents.md, "The ceiling on this machine").
 
 ``CEILING_CORRELATION=false`` leaves out the correlation too: each alert is an incident of its own,
 with no footprint and no matching, which is the cost of the events alone.
 
-A measuring tool, never a service: a replica groups only the alerts it sees itself, and a restart
-forgets every incident.
+A measuring tool, never a service: a replica groups only the alerts it sees itself, a restart forgets
+every incident, and events still waiting when it stops are never sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 from collections import defaultdict
@@ -52,6 +53,7 @@ class CeilingIncidents(Incidents):
     def __init__(self, *args: Any, correlated: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.correlated = correlated
+        self._announcing: set[asyncio.Task[None]] = set()  # events held for the grouping wait
         self._indexes: dict[str, OpenIndex] = {}
         self._encoders: dict[str, IndexEncoder] = {}
         self._refs: dict[str, schemas.IncidentRef | None] = {}
@@ -78,9 +80,17 @@ class CeilingIncidents(Incidents):
                     state = join(None, member_of(by_episode[episode]), joining, now, shard=shard)
                     _, opened = event(state, "opened", now)
                     events.append((schemas.incident_subject(opened.event), schemas.encode(opened), opened.id))
-        await self.store.publish_all(events)
+        if events:
+            task = asyncio.get_running_loop().create_task(self._announce(events))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
         for message in batch:
             self._refs[message.id] = refs.get(schemas.episode_key(message.alert))
+
+    async def _announce(self, events: list[tuple[str, bytes, str]]) -> None:
+        """The events published once the incidents have gathered members, as the analyst's reviews are."""
+        await asyncio.sleep(self.settings.incident_group_wait_seconds)
+        await self.store.publish_all(events)
 
     def _assigned(self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime) -> list[Assignment]:
         if not self.correlated:
