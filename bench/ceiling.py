@@ -25,6 +25,8 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from loguru import logger
+
 import schemas
 from services.analyst import SPEC as ANALYST
 from services.analyst import Analyst, AnalystMetrics, AnalystSettings, RulesAnalyst
@@ -83,7 +85,7 @@ class CeilingIncidents(Incidents):
         if events:
             task = asyncio.get_running_loop().create_task(self._announce(events))
             self._announcing.add(task)
-            task.add_done_callback(self._announcing.discard)
+            task.add_done_callback(self._announced)
         for message in batch:
             self._refs[message.id] = refs.get(schemas.episode_key(message.alert))
 
@@ -91,6 +93,16 @@ class CeilingIncidents(Incidents):
         """The events published once the incidents have gathered members, as the analyst's reviews are."""
         await asyncio.sleep(self.settings.incident_group_wait_seconds)
         await self.store.publish_all(events)
+
+    def _announced(self, task: asyncio.Task[None]) -> None:
+        self._announcing.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # Said, not swallowed: fewer events than incidents would make the figure wrong.
+            logger.error("ceiling: incident events not published ({}: {})", type(exc).__name__, exc)
+
+    async def sent(self) -> None:
+        """Every event held so far published."""
+        await asyncio.gather(*self._announcing)
 
     def _assigned(self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime) -> list[Assignment]:
         if not self.correlated:

@@ -42,6 +42,7 @@ async def test_the_ceiling_announces_each_incident_once_and_keeps_nothing_in_the
         for message, incident in zip(first + second, ids, strict=True):
             by_node[message.alert.labels["node"]].add(incident)
         assert [len(incidents) for incidents in by_node.values()] == [1, 1]
+    await ceiling.sent()
     events = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=incidents)
     assert sorted(event.incident.id for event in events) == sorted(set(ids))
     assert await subject_count(js, schemas.INCIDENT_OPENED) == incidents
