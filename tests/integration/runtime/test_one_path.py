@@ -128,8 +128,13 @@ async def test_lines_logged_while_handling_or_failing_a_message_name_its_alert(
         await publish_raw(js, schemas.encode(message), message.id)
         await read_subject(js, schemas.DEAD, schemas.DeadLetter, count=1)
     lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    # The connection's own lines ("nats: cannot connect ...; retrying") are about no message: a stage
+    # of an earlier test still reconnecting to its stopped server may log one here.
+    handling = [line for line in lines if not line["msg"].startswith("nats: ")]
     about = [
-        line for line in lines if "503" in line["msg"] or "retrying" in line["msg"] or "dead" in line["msg"]
+        line
+        for line in handling
+        if "503" in line["msg"] or "retrying" in line["msg"] or "dead" in line["msg"]
     ]
     assert {line["msg"][:20] for line in about} >= {"prometheus answered ", "dead-lettered after "}
-    assert {line.get("alert_id") for line in about} == {message.id}
+    assert [line for line in about if line.get("alert_id") != message.id] == []
