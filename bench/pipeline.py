@@ -5,9 +5,10 @@ enricher records them as not configured, the rules analyst answers, the notifier
 Then the same with incidents on (INCIDENTS_ENABLED=true) on a fresh server, against its own relay
 rounds: distinct alerts (each its own incident, the worst case), then storms (a node and its pods,
 one incident each); and with the history service beside the stages. Last, the ceiling: the same
-distinct alerts through ``bench.ceiling``, an analyst that groups them and keeps no state, the most any
-design of the incidents' state could pass here. BENCH_INCIDENTS=off, on, storm, history, ceiling or
-ceiling-uncorrelated (comma-separated) runs only those; BENCH_ANALYSTS=N runs N analyst replicas.
+distinct alerts through ``bench.ceiling``, an analyst that groups them and keeps no state: with this
+correlator, no design of the incidents' state passes more with as many analyst replicas.
+BENCH_INCIDENTS=off, on, storm, history, ceiling or ceiling-uncorrelated (comma-separated) runs only
+those; BENCH_ANALYSTS=N runs N analyst replicas.
 """
 
 from __future__ import annotations
