@@ -237,8 +237,7 @@ class Pipeline:
         backlog shows them: they are all out once their count has not moved for longer than that."""
         await wait_consumed(js, schemas.STREAM, "analyst", self.total, within=300)
         await wait_consumed(js, schemas.STREAM, "incidents", 0, within=300)
-        held = os.environ.get("INCIDENT_GROUP_WAIT_SECONDS")
-        quiet = (float(held) if held else IncidentSettings().incident_group_wait_seconds) + 1
+        quiet = load(IncidentSettings).incident_group_wait_seconds + 1
         counted, since = -1, time.perf_counter()
         async with asyncio.timeout(300):
             while time.perf_counter() - since < quiet:

@@ -58,9 +58,10 @@ for _verdict, _texts in (
         _PHRASES[tuple(_text.split())] = _verdict  # type: ignore[assignment]
 # A phrase starts with one of these words, and has one of its sizes (longest first): any other word
 # starts none, no lookup needed.
-_SIZES: dict[str, tuple[int, ...]] = {}
+_LENGTHS: dict[str, set[int]] = {}
 for _phrase in _PHRASES:
-    _SIZES[_phrase[0]] = tuple(sorted({*_SIZES.get(_phrase[0], ()), len(_phrase)}, reverse=True))
+    _LENGTHS.setdefault(_phrase[0], set()).add(len(_phrase))
+_SIZES = {word: tuple(sorted(lengths, reverse=True)) for word, lengths in _LENGTHS.items()}
 # A selector's matchers ({job="x"}): their values are no words of the rule.
 _MATCHERS = re.compile(r"\{[^}]*\}")
 
