@@ -30,7 +30,7 @@ from loguru import logger
 import schemas
 from services.analyst import SPEC as ANALYST
 from services.analyst import Analyst, AnalystMetrics, AnalystSettings, RulesAnalyst
-from services.analyst._incidents import Incidents
+from services.analyst._incidents import Incidents, shared_journal
 from services.analyst._placement import Placed, member_of
 from services.incidents import (
     Assignment,
@@ -118,7 +118,8 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
     store = await IncidentStore.open(runtime.js, grouping.incident_bucket, settings)
     correlator = Correlator(grouping, load_topology(grouping.incident_topology_file))
     correlated = os.environ.get("CEILING_CORRELATION", "true").lower() != "false"
-    incidents = CeilingIncidents(store, correlator, grouping, runtime.js, correlated=correlated)
+    journal = await shared_journal(settings, runtime)  # read by nothing: the ceiling keeps no state
+    incidents = CeilingIncidents(journal, store, correlator, grouping, runtime.js, correlated=correlated)
     rules = RulesAnalyst.from_dir(settings.rules_dir)
     analyst = Analyst(rules, AnalystMetrics.of(runtime.registry), incidents=incidents)
     return Handler(analyst.handle, inline=True, prepare=incidents.prepare)

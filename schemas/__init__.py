@@ -18,6 +18,7 @@ from schemas._incidents import (
     IncidentMember,
     IncidentReview,
     IncidentReviewKind,
+    IncidentReviews,
     IncidentStatus,
 )
 from schemas._messages import (
@@ -108,6 +109,7 @@ __all__ = [
     "IncidentRef",
     "IncidentReview",
     "IncidentReviewKind",
+    "IncidentReviews",
     "IncidentStatus",
     "LabelSet",
     "LogEvidence",

@@ -5,8 +5,8 @@ Incident events live in the ``ALERTS`` stream beside the alerts (one retention, 
     IncidentEvent   alerts.incidents.opened    first analysis of a new incident, after the grouping wait
                     alerts.incidents.updated   new members, a new root, severity up, re-analysis, reopened
                     alerts.incidents.resolved  every member resolved, and the grace period passed
-    IncidentReview  alerts.review              internal work: an incident falls due for (re)analysis or
-                                               for resolution; the analyst's ``incidents`` consumer takes it
+    IncidentReviews alerts.review              internal work: incidents fall due for (re)analysis or for
+                                               resolution; the analyst's ``incidents`` consumer takes them
 
 Each event carries the whole incident as it stands (members summarised, counts kept), so a subscriber
 needs no earlier event. ``sequence`` counts an incident's events from 1: the notifier's ledger and
@@ -112,3 +112,17 @@ class IncidentReview(msgspec.Struct, kw_only=True, frozen=True):
     due: UtcTime
     requested_at: UtcTime
     replay: Replay | None = None
+
+
+class IncidentReviews(msgspec.Struct, kw_only=True, frozen=True):
+    """``alerts.review``: the reviews one batch of alerts asked for, due about together (a flood's
+    batch opens an incident per alert: one message for them, not one each)."""
+
+    schema: int = SCHEMA_VERSION
+    reviews: list[IncidentReview]
+
+    @property
+    def id(self) -> str:
+        """What logs and dead letters name the message by: its first incident, and how many more."""
+        first = self.reviews[0].id if self.reviews else "no incident"
+        return first if len(self.reviews) < 2 else f"{first} and {len(self.reviews) - 1} more"

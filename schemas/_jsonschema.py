@@ -11,7 +11,7 @@ import orjson
 from schemas import _subjects
 from schemas._alertmanager import AlertmanagerWebhook
 from schemas._feedback import Feedback
-from schemas._incidents import IncidentEvent, IncidentReview
+from schemas._incidents import IncidentEvent, IncidentReviews
 from schemas._messages import (
     AnalyzedAlert,
     DeadLetter,
@@ -29,7 +29,7 @@ DOCUMENTED: dict[str, tuple[str, type[Any]]] = {
     "alerts.analyzed": (_subjects.ANALYZED, AnalyzedAlert),
     "alerts.dead": (_subjects.DEAD, DeadLetter),
     "alerts.incidents": (_subjects.INCIDENTS, IncidentEvent),
-    "alerts.review": (_subjects.REVIEW, IncidentReview),
+    "alerts.review": (_subjects.REVIEW, IncidentReviews),
     "alerts.feedback": (_subjects.FEEDBACK, Feedback),
 }
 

@@ -16,7 +16,7 @@ INCIDENTS: Final = "alerts.incidents.>"
 INCIDENT_OPENED: Final = "alerts.incidents.opened"
 INCIDENT_UPDATED: Final = "alerts.incidents.updated"
 INCIDENT_RESOLVED: Final = "alerts.incidents.resolved"
-# Incidents falling due for (re)analysis or resolution (``IncidentReview``): internal work.
+# Incidents falling due for (re)analysis or resolution (``IncidentReviews``): internal work.
 REVIEW: Final = "alerts.review"
 # A person's verdict on an analysis (``Feedback``).
 FEEDBACK: Final = "alerts.feedback"

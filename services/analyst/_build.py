@@ -7,7 +7,7 @@ from loguru import logger
 import schemas
 from services.analyst._cache import EpisodeCache
 from services.analyst._handler import Analyst
-from services.analyst._incidents import Incidents
+from services.analyst._incidents import Incidents, shared_journal
 from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._reviews import REVIEWS
@@ -48,10 +48,12 @@ async def _grouping(
     """Incidents on: alerts are placed in incidents per batch and explained by rules one by one; the
     LLM explains each incident once (the ``incidents`` consumer), not each of its alerts."""
     store = await IncidentStore.open(runtime.js, grouping.incident_bucket, settings)
+    journal = await shared_journal(settings, runtime)
     topology = load_topology(grouping.incident_topology_file)
     # The roots' own analyses are kept for their incidents' reviews (the same rules, not run twice).
     roots = shared_roots(runtime, rules)
-    incidents = Incidents(store, Correlator(grouping, topology), grouping, runtime.js, roots=roots)
+    correlator = Correlator(grouping, topology)
+    incidents = Incidents(journal, store, correlator, grouping, runtime.js, roots=roots)
     analyst = Analyst(rules, metrics, incidents=incidents)
     logger.info("incidents on: alerts grouped in {}, analysed per incident", grouping.incident_bucket)
     return Handler(analyst.handle, inline=True, prepare=incidents.prepare)

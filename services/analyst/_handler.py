@@ -25,15 +25,9 @@ from services.analyst._incidents import Incidents
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._placement import Placed
 from services.analyst._rules import RulesAnalyst
-from services.runtime import RetryLater, current_delivery
 
 # Without incidents every alert is placed nowhere, and says so with one shared value.
 _NOWHERE = Placed()
-# A resolution that came before its firing alert was counted waits for it, 3 s more each time: a batch
-# still writing is done within a second or two, a killed one is redelivered after the ack wait (30 s).
-# Past these deliveries the firing alert went on without its incident (the store failed it after its
-# claim) and the resolution goes on as well, applied to nothing.
-EARLY_RESOLUTION_DELIVERIES = 6
 
 
 class Explainer(Protocol):
@@ -82,14 +76,6 @@ class Analyst:
             if analysis.reused != shared:  # a fresh analysis already says it is not reused
                 analysis = msgspec.structs.replace(analysis, reused=shared)
         placed = self.incidents.take(message, analysis) if self.incidents is not None else _NOWHERE
-        attempt = current_delivery()
-        if placed.early and attempt < EARLY_RESOLUTION_DELIVERIES:
-            raise RetryLater(
-                "resolved before its firing alert was counted in its incident",
-                delay=3.0 * attempt,
-                error_type="early_resolution",
-                expected=True,
-            )
         return self._analyzed(message, analysis, placed)
 
     def _analyzed(

@@ -1,25 +1,28 @@
 """The analyst's per-alert side of incidents: place each alert of a batch in its incident.
 
-Once per batch (``prepare``), before any alert of it is handled:
+Once per batch (``prepare``), before any alert of it is handled, per shard (a cluster's alerts):
 
-    membership   one read per episode (concurrent): re-sent and redelivered alerts are members already
-    correlate    new firing alerts matched against their cluster's open index: one compare-and-set per
-                 cluster per batch
-    claim        one ``create`` per new member (concurrent): one replica wins an episode, never two
-    count        one compare-and-set per touched incident: joins, then resolutions
-    exemplars    the messages the incident's analysis will read (the root, distinct alert names)
-    review       an ``IncidentReview`` per incident that needs an event (de-duplicated per generation)
-    mark         membership records marked counted / resolved, once the reviews are stored: a member
-                 left unmarked is how a redelivery finds a review that may not have gone out
+    place       new firing alerts correlated against the shard's view, resolutions applied, on the
+                view this replica has read (``_placement.place``)
+    commit      everything the batch changed appended to the shard's log as one entry, only if no
+                other replica appended since the view was read; placed again on the newer view if
+                one did (``Journal.commit``)
+    exemplars   the messages the incidents' analyses will read (the root, distinct alert names)
+    reviews     an ``IncidentReview`` per incident that needs an event, in one message per second
+                they fall due in (de-duplicated by the reviews it holds)
 
-``handle`` then reads the alert's place with ``take``. When the store fails or is slower than
-INCIDENT_STORE_TIMEOUT_SECONDS, the batch's alerts go on one by one (no incident, the analysis
-degraded) and the store is left alone for a while, so an outage never blocks the pipeline.
+``handle`` then reads the alert's place with ``take``. A kill -9 before the entry is written leaves
+nothing behind (the batch comes back and is placed afresh); after it, the batch comes back placed,
+and asks again for the reviews and exemplars it may not have sent. When the log fails or is slower
+than INCIDENT_STORE_TIMEOUT_SECONDS, the batch's alerts go on one by one (no incident, the analysis
+degraded) and the log is left alone for a while, so an outage never blocks the pipeline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,50 +32,66 @@ from loguru import logger
 from nats.js import JetStreamContext
 
 import schemas
-from services.analyst._placement import (
-    Joins,
-    Placed,
-    early,
-    marked,
-    member_of,
-    ref,
-    rejoined_roots,
-    rejoining,
-    sort_out,
-)
+from services.analyst._placement import Outcome, Placed, place, ref
 from services.analyst._root_analyses import RootAnalyses
+from services.analyst._settings import AnalystSettings
 from services.incidents import (
-    Assignment,
     Correlator,
+    EntryTooLarge,
     IncidentSettings,
-    IncidentState,
     IncidentStore,
-    Joining,
-    MemberRecord,
-    OpenIndex,
-    incident_id,
-    join,
-    new_review,
-    resolve_member,
-    review_due,
+    Journal,
+    LogEntry,
+    ShardView,
     shard_of,
 )
+from services.runtime import Runtime
 
+# The most alerts of one shard one entry records: a flood's batches waiting their turn together are
+# written in parts of this size, each well within a message (one-alert incidents weigh ~1 kB each).
+MOST_PER_ENTRY = 500
 # After a store failure, how long alerts go on one by one before the store is tried again.
 PAUSE_AFTER_FAILURE = timedelta(seconds=10)
 DEGRADED_REASON = "incident store unavailable: analysed on its own, not grouped into an incident"
 
 
-def review_message(review: schemas.IncidentReview) -> tuple[str, bytes, str]:
-    """Subject, payload and Nats-Msg-Id: one review per incident, generation and kind, however many
-    replicas ask for it."""
-    msg_id = f"review:{review.id}:{review.generation}:{review.kind}"
-    return schemas.REVIEW, schemas.encode(review), msg_id
+_JOURNALS: weakref.WeakKeyDictionary[object, asyncio.Future[Journal]] = weakref.WeakKeyDictionary()
+
+
+async def shared_journal(settings: AnalystSettings, runtime: Runtime) -> Journal:
+    """The process's ``Journal``, opened by whichever of the analyst's consumers is built first: the
+    placement and the reviews read one view of the log."""
+    opening = _JOURNALS.get(runtime.registry)
+    if opening is None:
+        grouping = IncidentSettings.of(settings)
+        reopen = timedelta(seconds=grouping.incident_reopen_seconds)
+        opening = _JOURNALS[runtime.registry] = asyncio.ensure_future(
+            Journal.open(runtime.js, grouping.incident_bucket, settings, reopen)
+        )
+    return await asyncio.shield(opening)
+
+
+def review_messages(reviews: list[schemas.IncidentReview]) -> list[tuple[str, bytes, str]]:
+    """Subject, payload and Nats-Msg-Id of each message the reviews go in: one per second they fall
+    due in (a batch's new incidents all fall due one grouping wait later), so a message is reviewed
+    whole when it comes, never sent back for a part due later. The id names its reviews (incident,
+    generation, kind): the same reviews asked for again, by a redelivery or another replica, are one
+    message."""
+    by_second: dict[datetime, list[schemas.IncidentReview]] = defaultdict(list)
+    for review in reviews:
+        by_second[review.due.replace(microsecond=0)].append(review)
+    messages = []
+    for listed in by_second.values():
+        names = "\n".join(sorted(f"{r.id}:{r.generation}:{r.kind}" for r in listed))
+        msg_id = "reviews:" + hashlib.blake2b(names.encode(), digest_size=16).hexdigest()
+        messages.append((schemas.REVIEW, schemas.encode(schemas.IncidentReviews(reviews=listed)), msg_id))
+    return messages
 
 
 class Incidents:
     def __init__(
         self,
+        journal: Journal,
         store: IncidentStore,
         correlator: Correlator,
         settings: IncidentSettings,
@@ -80,7 +99,8 @@ class Incidents:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         roots: RootAnalyses | None = None,
     ) -> None:
-        self.store = store
+        self.journal = journal
+        self.store = store  # exemplars, and the reviews' stream
         self.roots = roots  # the roots' own analyses, for their incidents' reviews
         self.correlator = correlator
         self.settings = settings
@@ -89,7 +109,7 @@ class Incidents:
         self.paused_until: datetime | None = None
         self._placed: dict[str, Placed] = {}
         # One batch of this replica at a time: batches of one replica racing each other on the same
-        # index and incident keys would only make each other retry; replicas still race, and retry.
+        # shard would only make each other place again; replicas still race, and place again.
         self._turn = asyncio.Lock()
         self._waiting: list[tuple[list[schemas.EnrichedAlert], asyncio.Future[None]]] = []
 
@@ -103,10 +123,9 @@ class Incidents:
 
     async def prepare(self, batch: list[schemas.EnrichedAlert]) -> None:
         """The batch placed, with every batch that came while the one before was being placed: the
-        store's round trips, not its work, bound a batch's time, so batches waiting their turn are
-        placed together (one index read and write, one round of each kind for all of them). The
-        turn ends once the writes the next turn reads are acknowledged; the rest (exemplars,
-        reviews, marks) are awaited after it, before any alert of the batch goes on."""
+        log's round trips, not its work, bound a batch's time, so batches waiting their turn are
+        placed together (one entry per shard for all of them). The turn ends once the entries are
+        written; the exemplars and reviews are awaited after it, before any alert of the batch goes on."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((batch, done))
         async with self._turn:
@@ -116,7 +135,7 @@ class Incidents:
                 taken, self._waiting = self._waiting, []
                 together = [message for listed, _ in taken for message in listed]
                 try:
-                    placed, sent, marks = await self._placed_or_degraded(together)
+                    placed, sent = await self._placed_or_degraded(together)
                 except BaseException:
                     self._waiting = taken + self._waiting  # cancelled: the next turn places them
                     raise
@@ -126,10 +145,11 @@ class Incidents:
         try:
             async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
                 await self.store.settle(sent)
-                await self.store.write_all(marks)
         except Exception as exc:
-            # Claimed and counted, but a review may be missing: the batch comes back, its alerts
-            # are found counted but unmarked (no second count) and the review is asked for again.
+            # Placed, but a review may be missing: the batch comes back, finds itself placed, and
+            # asks for its incidents' reviews again; while the store is paused it goes on degraded,
+            # so a bucket that is gone never holds alerts back.
+            self.paused_until = self.clock() + PAUSE_AFTER_FAILURE
             for _, waited in taken:
                 if waited is not done:
                     waited.set_exception(exc)
@@ -143,7 +163,7 @@ class Incidents:
 
     async def _placed_or_degraded(
         self, batch: list[schemas.EnrichedAlert]
-    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]], list[tuple[str, bytes]]]:
+    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
         now = self.clock()
         if self.paused_until is None or now >= self.paused_until:
             try:
@@ -159,180 +179,63 @@ class Incidents:
                     PAUSE_AFTER_FAILURE.total_seconds(),
                 )
                 self.paused_until = now + PAUSE_AFTER_FAILURE
-        return {}, [], []
+        return {}, []
 
     async def _place(
         self, batch: list[schemas.EnrichedAlert], now: datetime
-    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]], list[tuple[str, bytes]]]:
-        """Each alert's place; the writes sent (exemplars, reviews) and the marks to send once they
-        are stored."""
-        episodes = list(dict.fromkeys(schemas.episode_key(m.alert) for m in batch))
-        records = dict(zip(episodes, await self.store.members(episodes), strict=True))
-        live = [m for m in batch if m.replay is None]  # a replay reads its incident, never changes it
-        newcomers: dict[str, schemas.EnrichedAlert] = {}
-        for message in live:
-            episode = schemas.episode_key(message.alert)
-            if message.alert.status == "firing" and records[episode] is None:
-                newcomers.setdefault(episode, message)
-        indexes: dict[str, OpenIndex] = {}  # the shards' indexes as this batch wrote (or read) them
-        joinings = await self._claim(list(newcomers.values()), records, now, indexes)
-        if wanted := rejoined_roots(live, records, joinings) - indexes.keys():
-            indexes.update(await self.store.indexes(sorted(wanted)))
-
-        joins, resolves = sort_out(
-            live, records, joinings, lambda alert: self.correlator.when(alert, now), indexes
-        )
-        touched = list(dict.fromkeys([*joins, *resolves]))
-        changes = await self._count(touched, records, joins, resolves, now)
-        reviews = [review for before, after in changes if (review := self._asked(before, after, now))]
-        # Exemplars and reviews go out side by side, their acks awaited once; the marks after them.
-        sent = await self.store.send_all(
-            [kept for _, after in changes for kept in self._exemplars(after, joins.get(after.id, []))],
-            [review_message(review) for review in reviews],
-        )
-        marks = [self.store.marking(e, r) for e, r in marked(records, joins, resolves).items()]
+    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
+        """Each alert's place, and the writes sent (exemplars, reviews) to settle."""
+        by_shard: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
+        for message in batch:
+            if message.replay is None:  # a replay reads its incident, never changes it
+                by_shard[shard_of(message.alert)].append(message)
+        shards = list(by_shard)
+        outcomes = await asyncio.gather(*(self._committed(s, by_shard[s], now) for s in shards))
+        records = {}
+        reviews: list[schemas.IncidentReview] = []
+        kept: list[tuple[str, bytes]] = []
+        for outcome in outcomes:
+            records.update(outcome.records)
+            reviews += outcome.reviews
+            for incident, slot, message in outcome.exemplars:
+                key, encoded = self.store.exemplar(incident, slot, message)
+                if slot == 0 and self.roots is not None:
+                    self.roots.expect(message, encoded)
+                kept.append((key, encoded))
+        sent = await self.store.send_all(kept, review_messages(reviews))
         placed = {}
         for message in batch:
             episode = schemas.episode_key(message.alert)
-            record = records[episode]
-            late = message.replay is None and early(message, record, episode in joinings)
-            placed[message.id] = Placed(ref=ref(record), early=late)
-        return placed, sent, marks
+            record = records.get(episode)
+            if record is None and message.replay is not None:
+                record = self.journal.view(shard_of(message.alert)).members.get(episode)
+            placed[message.id] = Placed(ref=ref(record))
+        return placed, sent
 
-    def _asked(
-        self, before: IncidentState | None, after: IncidentState, now: datetime
-    ) -> schemas.IncidentReview | None:
-        """The review to publish for a touched incident. Its state unchanged although the batch had
-        unmarked members for it means an earlier delivery counted them and did not finish (killed,
-        or its writes unacknowledged): its review may never have gone out, so it is asked for again
-        (the review's Nats-Msg-Id drops the copy if it did)."""
-        review = new_review(before, after, self.settings, now)
-        if review is None and before == after:
-            review = review_due(after, self.settings, now)
-        return review
+    async def _committed(self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime) -> Outcome:
+        """The shard's part of the batch placed and its entry written; in halves when the entry would
+        not fit one message (a storm's batches waiting their turn together)."""
 
-    async def _claim(
-        self,
-        newcomers: list[schemas.EnrichedAlert],
-        records: dict[str, MemberRecord | None],
-        now: datetime,
-        indexes: dict[str, OpenIndex],
-    ) -> dict[str, Joining]:
-        """New firing alerts correlated (per cluster, each shard's index as written kept in ``indexes``)
-        and their membership claimed."""
-        by_shard: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
-        for message in newcomers:
-            by_shard[shard_of(message.alert)].append(message)
-        shards = list(by_shard)
-        outcomes = await asyncio.gather(
-            *(
-                self.store.correlate(shard, self._assigner(shard, by_shard[shard], now, indexes))
-                for shard in shards
-            )
-        )
-        joinings: dict[str, tuple[Joining, str]] = {}
-        for shard, assignments in zip(shards, outcomes, strict=True):
-            for a in assignments:
-                joinings[a.episode] = (
-                    Joining(
-                        a.episode,
-                        a.incident_id,
-                        a.role,
-                        tuple(a.signals),
-                        new_root=a.new_root,
-                        refines=a.refines,
-                    ),
-                    shard,
-                )
-        for message in newcomers:  # the correlator places every firing alert; this is a safety net
-            episode = schemas.episode_key(message.alert)
-            if episode not in joinings:
-                joinings[episode] = (Joining(episode, incident_id(episode), "root"), shard_of(message.alert))
-        episodes = list(joinings)
-        claimed = await self.store.claim_all(
-            [
-                (
-                    episode,
-                    MemberRecord(
-                        incident=joining.incident_id,
-                        role=joining.role,
-                        signals=list(joining.signals),
-                        shard=shard,
-                    ),
-                )
-                for episode, (joining, shard) in joinings.items()
-            ]
-        )
-        kept: dict[str, Joining] = {}
-        for episode, record in zip(episodes, claimed, strict=True):
-            records[episode] = record
-            joining = joinings[episode][0]
-            # Another replica claimed the episode first: its record stands, whatever ours said.
-            if record.incident != joining.incident_id:
-                joining = rejoining(episode, record, indexes)
-            kept[episode] = joining
-        return kept
+        def placing(view: ShardView) -> tuple[LogEntry | None, Outcome]:
+            return place(view, messages, now, self.correlator, self.settings)
 
-    def _assigner(
-        self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime, indexes: dict[str, OpenIndex]
-    ) -> Callable[[OpenIndex], tuple[OpenIndex, list[Assignment]]]:
-        def assign(index: OpenIndex) -> tuple[OpenIndex, list[Assignment]]:
-            indexes[shard], assignments = self.correlator.assign(index, messages, now)
-            return indexes[shard], assignments  # the last attempt is the one written
+        if len(messages) > MOST_PER_ENTRY:
+            first = await self._committed(shard, messages[:MOST_PER_ENTRY], now)
+            rest = await self._committed(shard, messages[MOST_PER_ENTRY:], now)
+            return _joined(first, rest)
+        try:
+            return await self.journal.commit(shard, placing)
+        except EntryTooLarge:
+            if len(messages) < 2:
+                raise
+            half = len(messages) // 2
+            first = await self._committed(shard, messages[:half], now)
+            return _joined(first, await self._committed(shard, messages[half:], now))
 
-        return assign
 
-    async def _count(
-        self,
-        touched: list[str],
-        records: dict[str, MemberRecord | None],
-        joins: Joins,
-        resolves: dict[str, list[schemas.EnrichedAlert]],
-        now: datetime,
-    ) -> list[tuple[IncidentState | None, IncidentState]]:
-        """Each touched incident's state before and after this batch's joins and resolutions: one
-        read and one compare-and-set write each, all at once (no read for incidents the batch opened)."""
-        shards = {r.incident: r.shard for r in records.values() if r is not None}
-        before: dict[str, IncidentState | None] = {}
-
-        def changer(incident_id: str) -> Callable[[IncidentState | None], IncidentState | None]:
-            def change(state: IncidentState | None) -> IncidentState | None:
-                before[incident_id] = state
-                for message, joining in joins.get(incident_id, []):
-                    shard = shards.get(incident_id, "_")
-                    state = join(state, member_of(message), joining, now, shard=shard)
-                for message in resolves.get(incident_id, []):
-                    if state is not None:
-                        episode = schemas.episode_key(message.alert)
-                        state = resolve_member(state, episode, message.alert.ends_at, now, self.settings)
-                return state
-
-            return change
-
-        # An incident whose id derives from a joining episode was most likely opened by it now.
-        opened = frozenset(
-            i for i in touched if any(incident_id(j.episode) == i for _, j in joins.get(i, []))
-        )
-        after = await self.store.change_states({i: changer(i) for i in touched}, opened)
-        changes: list[tuple[IncidentState | None, IncidentState]] = []
-        for i in touched:
-            state = after[i]
-            if state is None:  # resolutions of an incident the store no longer has
-                state = IncidentState(id=i, status="resolved", opened_at=now, updated_at=now)
-                changes.append((None, state))
-            else:
-                changes.append((before.get(i), state))
-        return changes
-
-    def _exemplars(
-        self, state: IncidentState, joins: list[tuple[schemas.EnrichedAlert, Joining]]
-    ) -> list[tuple[str, bytes]]:
-        messages = {joining.episode: message for message, joining in joins}
-        kept = []
-        for slot, exemplar in enumerate(state.exemplars):
-            if exemplar.episode in messages:
-                key, encoded = self.store.exemplar(state.id, slot, messages[exemplar.episode])
-                if slot == 0 and self.roots is not None:
-                    self.roots.expect(messages[exemplar.episode], encoded)
-                kept.append((key, encoded))
-        return kept
+def _joined(first: Outcome, second: Outcome) -> Outcome:
+    return Outcome(
+        records={**first.records, **second.records},
+        reviews=first.reviews + second.reviews,
+        exemplars=first.exemplars + second.exemplars,
+    )

@@ -1,28 +1,53 @@
-"""Where the alerts of a batch go, given their membership records: the pure part of ``_incidents``."""
+"""Where the alerts of a batch go, given their shard's view: the pure part of ``_incidents``.
+
+``place`` is run on the view as this replica has read it; the journal publishes the entry it returns
+only if the view was the shard's latest, and runs it again on the newer view otherwise. It reads
+nothing but its arguments, so placing again lands where the first placement would have, had it read
+the newer view.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import msgspec
 
 import schemas
-from services.incidents import Joining, MemberRecord, OpenIndex
-
-Joins = dict[str, list[tuple[schemas.EnrichedAlert, Joining]]]
+from services.incidents import (
+    Correlator,
+    IncidentSettings,
+    IncidentState,
+    Joining,
+    LogEntry,
+    MemberRecord,
+    ShardView,
+    incident_id,
+    join,
+    new_review,
+    resolve_member,
+    review_due,
+)
 
 
 @dataclass(frozen=True)
 class Placed:
-    """An alert's place: its incident, or why it has none (``degraded``); ``early``: a resolution that
-    came before its firing alert was counted (claimed, not marked yet), to come back once it is."""
+    """An alert's place: its incident, or why it has none (``degraded``)."""
 
     ref: schemas.IncidentRef | None = None
     degraded: str = ""
-    early: bool = False
+
+
+@dataclass
+class Outcome:
+    """What a placed batch asks for once its entry is written: each episode's record (its place), the
+    reviews to publish, and the messages to keep as exemplars (incident, slot, message)."""
+
+    records: dict[str, MemberRecord] = field(default_factory=dict)
+    reviews: list[schemas.IncidentReview] = field(default_factory=list)
+    exemplars: list[tuple[str, int, schemas.EnrichedAlert]] = field(default_factory=list)
 
 
 def member_of(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
@@ -39,107 +64,148 @@ def member_of(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
     )
 
 
-def rejoining(episode: str, record: MemberRecord, indexes: Mapping[str, OpenIndex]) -> Joining:
-    """A member known from its record (claimed earlier, by this replica or another).
-
-    Its record says "root" when it opened the incident or became its root at the time; it takes the
-    root only while its shard's index still names it so (``IndexEntry.root_alert``). A redelivered
-    opener would otherwise take the root back from the alert that explained it, and each such member
-    counted after the root would announce a new root of its own. Not the root, it is one of the members
-    the root explains ("caused"): an incident lists one root."""
-    new_root = record.role == "root" and root_in(indexes.get(record.shard), record.incident) == episode
-    role: schemas.MemberRole = "caused" if record.role == "root" and not new_root else record.role
-    return Joining(episode, record.incident, role, tuple(record.signals), new_root=new_root)
-
-
-def root_in(index: OpenIndex | None, incident: str) -> str:
-    """The episode the index names the incident's root ("" when the index no longer has it)."""
-    entries = index.entries if index is not None else []
-    return next((entry.root_alert for entry in entries if entry.id == incident), "")
-
-
-def rejoined_roots(
-    live: list[schemas.EnrichedAlert], records: dict[str, MemberRecord | None], joinings: dict[str, Joining]
-) -> set[str]:
-    """The shards whose index ``sort_out`` reads: those of root members to count from their records."""
-    shards = set()
-    for message in live:
-        episode = schemas.episode_key(message.alert)
-        record = records[episode]
-        if record is not None and record.role == "root" and not record.counted and episode not in joinings:
-            shards.add(record.shard)
-    return shards
-
-
 def ref(record: MemberRecord | None) -> schemas.IncidentRef | None:
-    if record is None:
+    if record is None or not record.incident:
         return None
     return schemas.IncidentRef(id=record.incident, role=record.role, signals=list(record.signals))
 
 
-def early(message: schemas.EnrichedAlert, record: MemberRecord | None, joining: bool) -> bool:
-    """A resolution whose firing alert is claimed but not counted yet (its batch still writing, or
-    killed before it counted; ``joining``: counted by this batch): applying it now would count a
-    resolution of a member the incident does not have, and skipping it would leave the member firing
-    once its batch is done."""
-    return (
-        message.alert.status == "resolved"
-        and record is not None
-        and not record.counted
-        and not record.resolved
-        and not joining
-    )
+def place(
+    view: ShardView,
+    messages: list[schemas.EnrichedAlert],
+    now: datetime,
+    correlator: Correlator,
+    settings: IncidentSettings,
+) -> tuple[LogEntry | None, Outcome]:
+    """The batch's live alerts of one shard placed against ``view``: new firing alerts correlated and
+    counted, resolutions applied to their incidents, and the entry that records it all (None when the
+    batch changed nothing).
 
-
-def sort_out(
-    live: list[schemas.EnrichedAlert],
-    records: dict[str, MemberRecord | None],
-    joinings: dict[str, Joining],
-    when: Callable[[schemas.Alert], datetime],
-    indexes: Mapping[str, OpenIndex],
-) -> tuple[Joins, dict[str, list[schemas.EnrichedAlert]]]:
-    """Per incident, the members to count (firing, not counted yet) and the resolutions to apply.
-
-    Joins come in the order the correlator placed them (``when``, then episode), so the alert that
-    opened an incident joins before a root that arrived in the same batch. ``indexes``: at least the
-    shards of ``rejoined_roots``.
-    """
-    joins: Joins = defaultdict(list)
-    resolves: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
-    for message in live:
+    An alert the view has a record of was placed before (a re-send, or a redelivery after a crash):
+    it changes nothing, but when its incident has a change no event told yet, the review and its
+    exemplars are asked for again, as the crash may have come between the entry and them (a review
+    sent twice is dropped by its Nats-Msg-Id). A resolution the view has no record of writes an empty
+    entry all the same: written, it proves the view was the latest, so the firing alert was never
+    placed; refused, the batch is placed again on the newer view, which may have it."""
+    outcome = Outcome()
+    known = {schemas.episode_key(m.alert): view.members.get(schemas.episode_key(m.alert)) for m in messages}
+    newcomers: dict[str, schemas.EnrichedAlert] = {}
+    for message in messages:
         episode = schemas.episode_key(message.alert)
-        record = records[episode]
-        if record is None:
+        if message.alert.status == "firing" and known[episode] is None:
+            newcomers.setdefault(episode, message)
+    index = view.index
+    joins: dict[str, list[tuple[schemas.EnrichedAlert, Joining]]] = defaultdict(list)
+    records: dict[str, MemberRecord] = {}
+    if newcomers:
+        index, assignments = correlator.assign(view.index, list(newcomers.values()), now)
+        # Thousands of unrelated alerts would otherwise grow the index every batch matches against.
+        index = view.encoder.bounded(index)[0]
+        placed = {a.episode: a for a in assignments}
+        for episode, message in newcomers.items():
+            a = placed.get(episode)
+            # The correlator places every firing alert; this is a safety net.
+            joining = (
+                Joining(
+                    episode, a.incident_id, a.role, tuple(a.signals), new_root=a.new_root, refines=a.refines
+                )
+                if a is not None
+                else Joining(episode, incident_id(episode), "root")
+            )
+            records[episode] = MemberRecord(
+                incident=joining.incident_id,
+                role=joining.role,
+                signals=list(joining.signals),
+                shard=view.shard,
+            )
+            joins[joining.incident_id].append((message, joining))
+        when: Callable[[schemas.Alert], datetime] = lambda alert: correlator.when(alert, now)  # noqa: E731
+        for listed in joins.values():  # in the order the correlator placed them: the opener first
+            listed.sort(key=lambda item: (when(item[0].alert), item[1].episode))
+    resolves: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
+    unknown_resolution = False
+    for message in messages:
+        episode = schemas.episode_key(message.alert)
+        record = known[episode]
+        if message.alert.status != "resolved":
             continue
-        if message.alert.status == "firing" and not record.counted:
-            joining = joinings.get(episode) or rejoining(episode, record, indexes)
-            if all(episode != j.episode for _, j in joins[record.incident]):
-                joins[record.incident].append((message, joining))
-        elif (
-            message.alert.status == "resolved"
-            and not record.resolved
-            and (record.counted or episode in joinings)
-        ):
+        if record is None:
+            unknown_resolution = True
+        elif not record.resolved and record.incident and episode not in records:
+            records[episode] = msgspec.structs.replace(record, resolved=True)
             resolves[record.incident].append(message)
-    for listed in joins.values():
-        listed.sort(key=lambda item: (when(item[0].alert), item[1].episode))
-    return joins, resolves
+    states = _changed_states(view, joins, resolves, now, settings)
+    for incident, (before, after) in states.items():
+        review = new_review(before, after, settings, now)
+        if review is not None:
+            outcome.reviews.append(review)
+        by_episode = {joining.episode: message for message, joining in joins.get(incident, [])}
+        outcome.exemplars += _exemplars(after, by_episode)
+    _asked_again(view, messages, known, states, now, settings, outcome)
+    outcome.records = {**{e: r for e, r in known.items() if r is not None}, **records}
+    if not records and not states and not unknown_resolution and index is view.index:
+        return None, outcome
+    entry = view.entry(now, records, (after for _, after in states.values()), index)
+    return entry, outcome
 
 
-def marked(
-    records: dict[str, MemberRecord | None], joins: Joins, resolves: dict[str, list[schemas.EnrichedAlert]]
-) -> dict[str, MemberRecord]:
-    """The membership records once this batch's joins and resolutions are counted."""
-    changed: dict[str, MemberRecord] = {}
-    for listed in joins.values():
-        for _, joining in listed:
-            record = records[joining.episode]
-            if record is not None:
-                changed[joining.episode] = msgspec.structs.replace(record, counted=True)
-    for messages in resolves.values():
-        for message in messages:
-            episode = schemas.episode_key(message.alert)
-            record = changed.get(episode) or records[episode]
-            if record is not None:
-                changed[episode] = msgspec.structs.replace(record, counted=True, resolved=True)
+def _changed_states(
+    view: ShardView,
+    joins: dict[str, list[tuple[schemas.EnrichedAlert, Joining]]],
+    resolves: dict[str, list[schemas.EnrichedAlert]],
+    now: datetime,
+    settings: IncidentSettings,
+) -> dict[str, tuple[IncidentState | None, IncidentState]]:
+    """Each touched incident's state before and after the batch's joins, then its resolutions."""
+    changed: dict[str, tuple[IncidentState | None, IncidentState]] = {}
+    for incident in dict.fromkeys([*joins, *resolves]):
+        before = view.states.get(incident)
+        state = before
+        for message, joining in joins.get(incident, []):
+            state = join(state, member_of(message), joining, now, shard=view.shard)
+        for message in resolves.get(incident, []):
+            if state is not None:
+                episode = schemas.episode_key(message.alert)
+                state = resolve_member(state, episode, message.alert.ends_at, now, settings)
+        if state is not None and state is not before:
+            # The log makes every change once (a batch is written whole or not at all): the recent
+            # operations the key-value store kept for idempotency are not carried.
+            changed[incident] = (before, msgspec.structs.replace(state, applied=[]))
     return changed
+
+
+def _exemplars(
+    state: IncidentState, by_episode: dict[str, schemas.EnrichedAlert]
+) -> list[tuple[str, int, schemas.EnrichedAlert]]:
+    return [
+        (state.id, slot, by_episode[exemplar.episode])
+        for slot, exemplar in enumerate(state.exemplars)
+        if exemplar.episode in by_episode
+    ]
+
+
+def _asked_again(
+    view: ShardView,
+    messages: list[schemas.EnrichedAlert],
+    known: dict[str, MemberRecord | None],
+    states: dict[str, tuple[IncidentState | None, IncidentState]],
+    now: datetime,
+    settings: IncidentSettings,
+    outcome: Outcome,
+) -> None:
+    """Reviews and exemplars asked for again by alerts placed before, for incidents this batch did
+    not change and whose last change no event told yet."""
+    again: dict[str, dict[str, schemas.EnrichedAlert]] = defaultdict(dict)
+    for message in messages:
+        episode = schemas.episode_key(message.alert)
+        record = known[episode]
+        if record is not None and record.incident and record.incident not in states:
+            again[record.incident][episode] = message
+    for incident, by_episode in again.items():
+        state = view.states.get(incident)
+        if state is None or state.generation <= state.analysed_generation:
+            continue
+        review = review_due(state, settings, now)
+        if review is not None:
+            outcome.reviews.append(review)
+        outcome.exemplars += _exemplars(state, by_episode)

@@ -14,11 +14,14 @@ until they fall due, and what it pulls then is due or nearly. A review is held a
 shutdown grace, so a stopped (SIGTERM) analyst finishes what it holds; a killed one's come back after
 the ack wait, like any message in flight.
 
+The incident's state is read from this replica's view of its shard's log (``Journal``), once the
+view has the change the review was asked for (the change was written before the review was sent).
 A crash between the publish and the save makes the review come back and publish the same event id
 again, which JetStream drops as a duplicate. Members that joined meanwhile stay pending for the next
 event (their own review is already queued). Without an LLM, a fetched batch's due reviews go step by
-step together: the states read side by side, the exemplars read side by side, every event published
-and the acks awaited together, then every state saved (compare-and-set on the revision read).
+step together: the exemplars read side by side, every event published and the acks awaited together,
+then every state saved, one log entry per shard (written again on the newer view when another
+replica wrote first).
 """
 
 from __future__ import annotations
@@ -34,22 +37,27 @@ from nats.js import JetStreamContext
 
 import schemas
 from services.analyst._incident_analysis import IncidentAnalyst
-from services.analyst._incident_review import Change, recorded, resolving
-from services.analyst._incidents import review_message
+from services.analyst._incident_review import recorded
+from services.analyst._incidents import review_messages, shared_journal
 from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._root_analyses import RootAnalyses, shared_roots
 from services.analyst._rules import RulesAnalyst
 from services.analyst._settings import AnalystSettings
 from services.incidents import (
+    EntryTooLarge,
     IncidentSettings,
     IncidentState,
     IncidentStore,
+    Journal,
+    LogEntry,
+    ShardView,
     event,
     event_kind,
     incident,
     material,
     not_due,
+    resolved_in,
     review_due,
     with_analysis,
 )
@@ -60,14 +68,20 @@ from services.runtime import Handler, RetryLater, Runtime, StageSpec
 CLOCK_MARGIN_SECONDS = 0.01
 # Held reviews due this close together are reviewed together, their reads and writes side by side.
 STEP = timedelta(milliseconds=50)
+# The most events one log entry records: analysed states weigh a few kB, a message is at most 1 MiB.
+MOST_PER_ENTRY = 200
+# How long a review waits for this replica's view to have the change it was asked for: the log's
+# entries reach every replica within milliseconds; beyond this the review comes back later.
+CATCH_UP_SECONDS = 2.0
 
-# A due review, the incident's state and revision as read, and the event it calls for.
-_Work = tuple[schemas.IncidentReview, IncidentState, int, schemas.IncidentEventKind]
+# A due review, the incident's state as read, and the event it calls for.
+_Work = tuple[schemas.IncidentReview, IncidentState, schemas.IncidentEventKind]
 
 
 class Reviewer:
     def __init__(
         self,
+        journal: Journal,
         store: IncidentStore,
         analyst: IncidentAnalyst,
         settings: IncidentSettings,
@@ -78,7 +92,8 @@ class Reviewer:
         roots: RootAnalyses | None = None,
         hold: float | None = None,
     ) -> None:
-        self.store = store
+        self.journal = journal
+        self.store = store  # exemplars, events and follow-up reviews
         self.roots = roots
         self.analyst = analyst
         self.settings = settings
@@ -90,13 +105,14 @@ class Reviewer:
         # Outcomes of reviews worked by ``prepare``, by review, until ``handle`` hands them back.
         self._done: dict[tuple[str, int, str, datetime], BaseException | None] = {}
 
-    async def prepare(self, reviews: list[schemas.IncidentReview]) -> None:
+    async def prepare(self, messages: list[schemas.IncidentReviews]) -> None:
         """Inline (no LLM to wait for): a batch's due reviews, the earliest of each incident (it
         looks at the incident as it stands, as a later one would), worked together, each step's
-        key-value reads and writes (and the events) in flight at once; ``handle`` hands each one's
-        outcome back to the runtime."""
+        reads and writes (and the events) in flight at once; ``handle`` hands each one's outcome
+        back to the runtime."""
         now = self.clock()
         earliest: dict[str, schemas.IncidentReview] = {}
+        reviews = [review for message in messages for review in message.reviews]
         for review in sorted(reviews, key=lambda review: review.due):
             if review.due <= now + timedelta(seconds=self.hold):
                 earliest.setdefault(review.id, review)
@@ -122,17 +138,38 @@ class Reviewer:
         for review, outcome in zip(reviews, outcomes, strict=True):
             self._done[_key(review)] = outcome
 
-    async def handle(self, review: schemas.IncidentReview) -> None:
-        key = _key(review)
-        if key in self._done:
-            outcome = self._done.pop(key)
+    async def handle(self, message: schemas.IncidentReviews) -> None:
+        """The message's reviews done (by ``prepare``, or here); it comes back when one of them
+        failed (the others are then found done), or after the earliest delay one of them asks for."""
+        outcomes: list[BaseException | None] = []
+        rest = []
+        for review in message.reviews:
+            key = _key(review)
+            if key in self._done:
+                outcomes.append(self._done.pop(key))
+            else:
+                rest.append(review)
+        if self.llm:  # an LLM call takes seconds: each review of the message in a task of its own
+            outcomes += await asyncio.gather(*(self._one(review) for review in rest))
         else:
-            wait = (review.due - self.clock()).total_seconds()
-            if self.llm and 0 < wait <= self.hold:  # inline, ``prepare`` held what it would
-                await asyncio.sleep(wait + CLOCK_MARGIN_SECONDS)
-            (outcome,) = await self._review_all([review])
-        if outcome is not None:
-            raise outcome
+            while rest:  # a message may hold two reviews of one incident: distinct ones together
+                distinct: dict[str, schemas.IncidentReview] = {}
+                later = [review for review in rest if distinct.setdefault(review.id, review) is not review]
+                outcomes += await self._review_all(list(distinct.values()))
+                rest = later
+        failures = [outcome for outcome in outcomes if outcome is not None]
+        if failures:
+            retries = [f for f in failures if isinstance(f, RetryLater)]
+            if len(retries) < len(failures):
+                raise next(f for f in failures if not isinstance(f, RetryLater))
+            raise min(retries, key=lambda retry: retry.delay or 0.0)
+
+    async def _one(self, review: schemas.IncidentReview) -> Exception | None:
+        wait = (review.due - self.clock()).total_seconds()
+        if 0 < wait <= self.hold:  # held until due, as ``prepare`` holds them inline
+            await asyncio.sleep(wait + CLOCK_MARGIN_SECONDS)
+        (outcome,) = await self._review_all([review])
+        return outcome
 
     async def _review_all(self, reviews: list[schemas.IncidentReview]) -> list[Exception | None]:
         """Reviews of distinct incidents, step by step: their states read, analysed, the events
@@ -158,17 +195,28 @@ class Reviewer:
         if not wanted:
             return []
         work: list[_Work] = []
-        for review, (state, revision) in zip(
-            wanted, await self.store.states([r.id for r in wanted]), strict=True
-        ):
+        for review in wanted:
+            state = await self._state(review)
             try:
                 kind = event_kind(review, state, now)
             except RetryLater as exc:
                 outcomes[review.id] = exc
                 continue
             if kind is not None and state is not None:
-                work.append((review, state, revision, kind))
+                work.append((review, state, kind))
         return work
+
+    async def _state(self, review: schemas.IncidentReview) -> IncidentState | None:
+        """The incident as this replica's view has it, once the view has the review's generation
+        (at most CATCH_UP_SECONDS: then as it stands, which a later review covers)."""
+        state = self.journal.state(review.id)
+        if state is not None and state.generation >= review.generation:
+            return state
+        try:
+            async with asyncio.timeout(CATCH_UP_SECONDS):
+                return await self.journal.until_state(review.id, review.generation)
+        except TimeoutError:
+            return self.journal.state(review.id)
 
     async def _analysed_work(
         self, work: list[_Work], outcomes: dict[str, Exception | None]
@@ -176,9 +224,8 @@ class Reviewer:
         """Each incident with its analysis (None for a resolution); an analysis that failed sends its
         own review back, not the batch's."""
         # A review looks at the incident as it stands: what changed since it was asked for is covered too.
-        analysed = await self._analysed_all(
-            [state if kind != "resolved" else None for _, state, _, kind in work]
-        )
+        states = [state if kind != "resolved" else None for _, state, kind in work]
+        analysed = await self._analysed_all(states)
         done: list[tuple[_Work, IncidentState | None]] = []
         for item, result in zip(work, analysed, strict=True):
             if isinstance(result, Exception):
@@ -197,7 +244,7 @@ class Reviewer:
         and the resolved incidents left out of matching."""
         made = [
             event(state or read, kind, self.clock())  # after the analysis, which may take a while
-            for (_, read, _, kind), state in analysed
+            for (_, read, kind), state in analysed
         ]
         duplicates = await self.store.publish_all(
             [
@@ -206,43 +253,33 @@ class Reviewer:
             ]
         )
 
-        def recorder(review: schemas.IncidentReview, sent: IncidentState, duplicate: bool) -> Change:
-            def record(current: IncidentState | None) -> IncidentState | None:
+        sent_by_shard: dict[str, list[tuple[schemas.IncidentReview, IncidentState, bool]]] = {}
+        for ((review, read, _), _), (sent, _), duplicate in zip(analysed, made, duplicates, strict=True):
+            sent_by_shard.setdefault(read.shard, []).append((review, sent, duplicate))
+        saved: dict[str, IncidentState | None] = {}
+        for shard, sent_here in sent_by_shard.items():
+            for start in range(0, len(sent_here), MOST_PER_ENTRY):
+                part = sent_here[start : start + MOST_PER_ENTRY]
                 try:
-                    return recorded(current, sent, duplicate)
-                except RetryLater as exc:
-                    outcomes[review.id] = exc
-                    return None  # nothing written
-
-            return record
-
-        saved = await self.store.change_states(
-            {
-                review.id: recorder(review, sent, duplicate)
-                for ((review, *_), _), (sent, _), duplicate in zip(analysed, made, duplicates, strict=True)
-            },
-            known={review.id: (read, revision) for (review, read, revision, _), _ in analysed},
-        )
-        follow_ups, resolved = [], []
-        for ((review, read, _, kind), state), (_, message) in zip(analysed, made, strict=True):
+                    recorded_here, lost = await self._record(shard, part, now)
+                except Exception as exc:  # these reviews come back; the others are done
+                    for review, _, _ in part:
+                        outcomes[review.id] = exc
+                    continue
+                saved.update(recorded_here)
+                outcomes.update(lost)
+        follow_ups = []
+        for ((review, read, kind), state), (_, message) in zip(analysed, made, strict=True):
             if outcomes[review.id] is not None:
                 continue  # another replica sent this event first: nothing recorded, the review comes back
             members = (state or read).member_count
             logger.info("incident {} {} (event {}, {} members)", review.id, kind, message.sequence, members)
-            if kind == "resolved":
-                resolved.append((review.id, read.shard))
             current = saved.get(review.id)
             follow_up = None if current is None else review_due(current, self.settings, now)
             if follow_up is not None:
-                follow_ups.append(review_message(follow_up))
-        # Follow-ups first: a redelivered review finds its event recorded and would not write them again.
+                follow_ups.append(follow_up)
         if follow_ups:
-            await self.store.write_all([], follow_ups)
-        for incident_id, shard in resolved:
-            try:
-                await self.store.change_index(shard, resolving(incident_id, now))
-            except Exception as exc:  # this review comes back; the others of the batch are done
-                outcomes[incident_id] = exc
+            await self.store.write_all([], review_messages(follow_ups))
 
     async def _analysed_all(
         self, states: list[IncidentState | None]
@@ -279,6 +316,21 @@ class Reviewer:
             analysed[i] = with_analysis(state, analysis, llm=analysis.analyzer == "llm")
         return analysed
 
+    async def _record(
+        self, shard: str, sent: list[tuple[schemas.IncidentReview, IncidentState, bool]], now: datetime
+    ) -> _Recorded:
+        """The events recorded as one entry of the shard's log, or in halves when that would not fit
+        one message (analysed states weigh a few kB each)."""
+        try:
+            return await self.journal.commit(shard, _recorder(sent, now))
+        except EntryTooLarge:
+            if len(sent) < 2:
+                raise
+            half = len(sent) // 2
+            first_saved, first_lost = await self._record(shard, sent[:half], now)
+            saved, lost = await self._record(shard, sent[half:], now)
+            return {**first_saved, **saved}, {**first_lost, **lost}
+
     def _analyse(self, state: IncidentState) -> bool | None:
         """Whether the incident needs a new analysis (None: the last one stands), and by the LLM."""
         if state.analysis is not None and not material(state):
@@ -287,6 +339,39 @@ class Reviewer:
         if not use_llm and state.analysis is not None and state.analysis.analyzer == "llm":
             return None  # past the bound: the model's last answer beats the rules' first
         return use_llm
+
+
+_Recorded = tuple[dict[str, IncidentState | None], dict[str, Exception | None]]
+
+
+def _recorder(
+    sent_here: list[tuple[schemas.IncidentReview, IncidentState, bool]], now: datetime
+) -> Callable[[ShardView], tuple[LogEntry | None, _Recorded]]:
+    """The shard's events recorded in the states as the view has them (and resolved incidents left
+    out of matching but by a related alert within the reopen window), as one entry; with the states
+    saved, and the reviews to come back (another replica sent their event first)."""
+
+    def record(view: ShardView) -> tuple[LogEntry | None, _Recorded]:
+        states: dict[str, IncidentState] = {}
+        saved: dict[str, IncidentState | None] = {}
+        lost: dict[str, Exception | None] = {}
+        index = view.index
+        for review, sent, duplicate in sent_here:
+            try:
+                after = recorded(view.states.get(review.id), sent, duplicate)
+            except RetryLater as exc:
+                lost[review.id] = exc
+                continue
+            saved[review.id] = after
+            if after is not None:
+                states[review.id] = after
+                if after.status == "resolved":
+                    index = resolved_in(index, review.id, now) or index
+        if not states:
+            return None, (saved, lost)
+        return view.entry(now, {}, states.values(), index), (saved, lost)
+
+    return record
 
 
 def hold_seconds(settings: IncidentSettings, shutdown_grace: float = float("inf")) -> float:
@@ -310,7 +395,10 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
     llm = await llm_for(settings, runtime, rules, metrics)
     analyst = IncidentAnalyst(rules, metrics, llm)
     hold = hold_seconds(incidents, settings.shutdown_grace_seconds)
-    reviewer = Reviewer(store, analyst, incidents, runtime.js, llm=llm is not None, roots=roots, hold=hold)
+    journal = await shared_journal(settings, runtime)
+    reviewer = Reviewer(
+        journal, store, analyst, incidents, runtime.js, llm=llm is not None, roots=roots, hold=hold
+    )
     if llm is not None:  # an LLM call takes seconds: each review waits on it in a task of its own
         return Handler(reviewer.handle)
     # The rules wait on nothing: whole batches, their reads and writes side by side.
@@ -321,7 +409,7 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
 REVIEWS: StageSpec[Any, AnalystSettings] = StageSpec(
     name="incidents",
     input_subject=schemas.REVIEW,
-    input_type=schemas.IncidentReview,
+    input_type=schemas.IncidentReviews,
     output_subject=None,
     build=build,
 )

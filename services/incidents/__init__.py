@@ -1,11 +1,12 @@
 """Incidents: related alerts grouped across replicas, analysed once, notified once (docs/incidents.md).
 
-A library the analyst uses; pure logic except ``_store`` (JetStream key-value).
+A library the analyst uses; pure logic except ``_journal`` (the log) and ``_store`` (exemplars).
 """
 
 from services.incidents._correlate import Assignment, Correlator, incident_id
 from services.incidents._events import after_sent, event, incident
 from services.incidents._index import IndexEntry, OpenIndex
+from services.incidents._journal import EntryTooLarge, Journal
 from services.incidents._lifecycle import (
     EXEMPLAR_SLOTS,
     Exemplar,
@@ -21,22 +22,27 @@ from services.incidents._lifecycle import (
 )
 from services.incidents._review import event_kind, not_due, resolved_in
 from services.incidents._settings import IncidentSettings
-from services.incidents._store import Conflicted, IncidentStore, MemberRecord, member_key, shard_of
+from services.incidents._store import Conflicted, IncidentStore, MemberRecord, shard_of
 from services.incidents._topology import Topology, load_topology
+from services.incidents._views import LogEntry, ShardView
 
 __all__ = [
     "EXEMPLAR_SLOTS",
     "Assignment",
     "Conflicted",
     "Correlator",
+    "EntryTooLarge",
     "Exemplar",
     "IncidentSettings",
     "IncidentState",
     "IncidentStore",
     "IndexEntry",
     "Joining",
+    "Journal",
+    "LogEntry",
     "MemberRecord",
     "OpenIndex",
+    "ShardView",
     "Topology",
     "after_sent",
     "event",
@@ -47,7 +53,6 @@ __all__ = [
     "join",
     "load_topology",
     "material",
-    "member_key",
     "new_review",
     "not_due",
     "resolve_member",

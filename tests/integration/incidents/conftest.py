@@ -1,14 +1,15 @@
-"""A JetStream connection with the pipeline provisioned, and an incident store on it."""
+"""A JetStream connection with the pipeline provisioned, and an incident store and log on it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import nats
 import pytest
 from nats.js import JetStreamContext
 
-from services.incidents import IncidentStore
+from services.incidents import IncidentSettings, IncidentStore, Journal
 from services.runtime import provision
 from tests.integration.incidents._storm import incident_settings
 from tests.support.nats_server import NatsServer
@@ -26,3 +27,16 @@ async def js(nats_server: NatsServer) -> AsyncIterator[JetStreamContext]:
 @pytest.fixture
 async def store(js: JetStreamContext, nats_server: NatsServer) -> IncidentStore:
     return await IncidentStore.open(js, "test-incidents", incident_settings(nats_server.url))
+
+
+@pytest.fixture
+async def journal(js: JetStreamContext, nats_server: NatsServer) -> AsyncIterator[Journal]:
+    opened = await open_journal(js, nats_server)
+    yield opened
+    await opened.close()
+
+
+async def open_journal(js: JetStreamContext, nats_server: NatsServer) -> Journal:
+    """The log of the store's bucket as a replica started now reads it."""
+    reopen = timedelta(seconds=IncidentSettings().incident_reopen_seconds)
+    return await Journal.open(js, "test-incidents", incident_settings(nats_server.url), reopen)

@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 
 import schemas
 from bench.ceiling import CeilingIncidents
-from services.incidents import Correlator, IncidentSettings, IncidentStore
+from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
 from tests.integration.incidents._storm import node_storm
 from tests.support.stream import read_subject, subject_count
 
@@ -22,10 +22,10 @@ SETTINGS = IncidentSettings(incidents_enabled=True, incident_group_wait_seconds=
 
 @pytest.mark.parametrize(("correlated", "incidents"), [(True, 2), (False, 41)])
 async def test_the_ceiling_announces_each_incident_once_and_keeps_nothing_in_the_store(
-    js: JetStreamContext, store: IncidentStore, correlated: bool, incidents: int
+    js: JetStreamContext, store: IncidentStore, journal: Journal, correlated: bool, incidents: int
 ) -> None:
     storm, other = node_storm(20), node_storm(19, node="node-b")
-    ceiling = CeilingIncidents(store, Correlator(SETTINGS), SETTINGS, js, correlated=correlated)
+    ceiling = CeilingIncidents(journal, store, Correlator(SETTINGS), SETTINGS, js, correlated=correlated)
 
     # Each storm's node and first pods in one batch, the rest of its pods in the next.
     first, second = [*storm[:10], *other[:10]], [*storm[10:], *other[10:]]
@@ -47,4 +47,6 @@ async def test_the_ceiling_announces_each_incident_once_and_keeps_nothing_in_the
     assert sorted(event.incident.id for event in events) == sorted(set(ids))
     assert await subject_count(js, schemas.INCIDENT_OPENED) == incidents
     bucket = await js.stream_info(f"KV_{store.kv._name}")
-    assert bucket.state.messages == 0  # no membership, state, index or exemplar: that is what it measures
+    assert bucket.state.messages == 0  # no exemplar: that is what it measures
+    log = await js.stream_info(journal.stream)
+    assert log.state.messages == 0  # no membership, state or index either

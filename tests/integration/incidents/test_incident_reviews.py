@@ -1,4 +1,4 @@
-"""The incidents consumer's batches on a real bucket: every due review of a batch announced once."""
+"""The incidents consumer's batches on a real log: every due review of a batch announced once."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from services.analyst import AnalystMetrics, RulesAnalyst
 from services.analyst._incident_analysis import IncidentAnalyst
 from services.analyst._incidents import Incidents
 from services.analyst._reviews import Reviewer
-from services.incidents import Correlator, IncidentSettings, IncidentStore
+from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
 from services.runtime import RetryLater
 from tests.integration.incidents._storm import enriched
 from tests.support.stream import read_subject, subject_count
@@ -22,9 +22,15 @@ from tests.support.stream import read_subject, subject_count
 SETTINGS = IncidentSettings(incidents_enabled=True)
 
 
-def _reviewer(store: IncidentStore, js: JetStreamContext, clock: Callable[[], datetime]) -> Reviewer:
+def _reviewer(
+    journal: Journal, store: IncidentStore, js: JetStreamContext, clock: Callable[[], datetime]
+) -> Reviewer:
     analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
-    return Reviewer(store, analyst, SETTINGS, js, llm=False, clock=clock)
+    return Reviewer(journal, store, analyst, SETTINGS, js, llm=False, clock=clock)
+
+
+def _one(review: schemas.IncidentReview) -> schemas.IncidentReviews:
+    return schemas.IncidentReviews(reviews=[review])
 
 
 def _from(start: datetime) -> Callable[[], datetime]:
@@ -34,29 +40,34 @@ def _from(start: datetime) -> Callable[[], datetime]:
 
 
 async def test_a_batch_of_reviews_announces_each_incident_once_holding_those_due_soon(
-    store: IncidentStore, js: JetStreamContext
+    store: IncidentStore, journal: Journal, js: JetStreamContext
 ) -> None:
     now = datetime.now(UTC)
     wait = SETTINGS.incident_group_wait_seconds
     alerts = [
         enriched("HighCPUUsage", now, instance=f"node-{n}:9100", job="node-exporter") for n in range(40)
     ]
-    await Incidents(store, Correlator(SETTINGS), SETTINGS, js, clock=lambda: now).prepare(alerts[:30])
+    correlator = Correlator(SETTINGS)
+    await Incidents(journal, store, correlator, SETTINGS, js, clock=lambda: now).prepare(alerts[:30])
     later = now + timedelta(seconds=wait / 2)
-    await Incidents(store, Correlator(SETTINGS), SETTINGS, js, clock=lambda: later).prepare(alerts[30:])
-    reviews = await read_subject(js, schemas.REVIEW, schemas.IncidentReview, count=40)
+    await Incidents(journal, store, correlator, SETTINGS, js, clock=lambda: later).prepare(alerts[30:])
+    # A batch's reviews go in one message (two batches, due at two times: two messages).
+    messages = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=2)
+    assert await subject_count(js, schemas.REVIEW) == 2
+    reviews = [review for message in messages for review in message.reviews]
+    assert len(reviews) == 40
     due_at = now + timedelta(seconds=wait + 0.1)
     # One incident announced by another replica already: its review comes back to this one too.
-    await _reviewer(store, js, lambda: due_at).handle(reviews[0])
+    await _reviewer(journal, store, js, lambda: due_at).handle(_one(reviews[0]))
     # A review due long after the batch (a resolution's grace, say) is not held: it goes back.
     far = msgspec.structs.replace(reviews[1], kind="resolve", due=due_at + timedelta(seconds=60))
 
-    reviewer = _reviewer(store, js, _from(due_at))
-    await reviewer.prepare([*reviews, far])
+    reviewer = _reviewer(journal, store, js, _from(due_at))
+    await reviewer.prepare([*messages, _one(far)])
     put_back = []
     for review in [*reviews, far]:
         try:
-            await reviewer.handle(review)
+            await reviewer.handle(_one(review))
         except RetryLater as exc:
             put_back.append((review, exc.delay))
 
@@ -70,7 +81,7 @@ async def test_a_batch_of_reviews_announces_each_incident_once_holding_those_due
     # The ten opened later were held until their own grouping wait was over, not announced early.
     due = {review.id: review.due for review in reviews}
     assert all(event.sent_at >= due[event.incident.id] for event in opened)
-    for state, _ in await store.states([r.id for r in reviews]):
+    for state in map(journal.state, (r.id for r in reviews)):
         assert state is not None
         assert (state.sequence, state.analysed_generation) == (1, state.generation)
         assert state.analysis is not None

@@ -14,8 +14,8 @@ from nats.js import JetStreamContext
 
 import schemas
 from services.analyst import SPEC
-from services.incidents import IncidentSettings, IncidentState, IncidentStore
-from services.runtime import provision, serve_stage
+from services.incidents import IncidentSettings, IncidentState, Journal
+from services.runtime import NatsSettings, provision, serve_stage
 from tests.fakes.llm import FakeLlm
 from tests.integration.incidents._storm import (
     by_incident,
@@ -137,7 +137,7 @@ async def test_a_replica_killed_mid_batch_loses_no_member_and_counts_none_twice(
     doomed = asyncio.create_task(serve_stage(SPEC, settings, stop=stop, started=started))
     await asyncio.wait_for(started, timeout=20)
     await publish(js, storm)
-    await _first_member_claimed(js, IncidentSettings.of(settings).incident_bucket)
+    await _first_batch_placed(js, IncidentSettings.of(settings).incident_bucket)
     doomed.cancel()  # no graceful stop: what it was writing is left half done
     with contextlib.suppress(asyncio.CancelledError):
         await doomed
@@ -153,14 +153,16 @@ async def test_a_replica_killed_mid_batch_loses_no_member_and_counts_none_twice(
     assert state.member_count == state.firing_count == len(storm)
 
 
-async def test_without_its_bucket_the_analyst_passes_alerts_on_alone_marked_degraded(
+async def test_without_its_store_the_analyst_passes_alerts_on_alone_marked_degraded(
     nats_server: NatsServer, js: JetStreamContext
 ) -> None:
     settings = incident_settings(nats_server.url)
     await provision(js, settings)
     storm = node_storm(4)
+    bucket = IncidentSettings.of(settings).incident_bucket
     async with running_stage(SPEC, settings):
-        await js.delete_key_value(IncidentSettings.of(settings).incident_bucket)
+        await js.delete_key_value(bucket)
+        await js.delete_stream(f"{bucket}-log")
         await publish(js, storm)
         analyzed = await read_subject(
             js, schemas.ANALYZED, schemas.AnalyzedAlert, count=len(storm), timeout=15
@@ -174,24 +176,26 @@ async def test_without_its_bucket_the_analyst_passes_alerts_on_alone_marked_degr
 
 
 async def _counted(js: JetStreamContext, bucket: str, incident_id: str, members: int) -> IncidentState:
-    """The incident's state once ``members`` are counted (or as it stands after 20 s)."""
-    store = IncidentStore(await js.key_value(bucket))
+    """The incident's state as a replica started now reads it from the log, once ``members`` are
+    counted (or as it stands after 20 s)."""
+    journal = await Journal.open(js, bucket, NatsSettings(), timedelta(hours=1))
     state: IncidentState | None = None
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(20):
-            while state is None or state.member_count < members:
-                state, _ = await store.state(incident_id)
-                await asyncio.sleep(0.05)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20):
+                while (state := journal.state(incident_id)) is None or state.member_count < members:
+                    await journal.until_read(journal.applied_seq + 1)
+    finally:
+        await journal.close()
     assert state is not None
     return state
 
 
-async def _first_member_claimed(js: JetStreamContext, bucket: str) -> None:
+async def _first_batch_placed(js: JetStreamContext, bucket: str) -> None:
     async with asyncio.timeout(20):
         while True:
             with contextlib.suppress(Exception):
-                kv = await js.key_value(bucket)
-                if any(key.startswith("member.") for key in await kv.keys()):
+                if (await js.stream_info(f"{bucket}-log")).state.messages:
                     return
             await asyncio.sleep(0.01)
 

@@ -1,4 +1,4 @@
-"""The store's batched paths on a real bucket: writes in flight together still count each alert once."""
+"""The store's batched paths on a real bucket and log: many keys read at once, batches placed together."""
 
 from __future__ import annotations
 
@@ -11,15 +11,7 @@ from nats.js import JetStreamContext
 import schemas
 from services.analyst import SPEC
 from services.analyst._incidents import Incidents
-from services.incidents import (
-    Correlator,
-    IncidentSettings,
-    IncidentState,
-    IncidentStore,
-    Joining,
-    MemberRecord,
-    join,
-)
+from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal, MemberRecord
 from services.incidents._kv import BATCH_READ_BYTES, BATCH_READ_MAX
 from services.runtime import key_value_bucket
 from tests.integration.incidents._storm import enriched, incident_settings, node_storm, publish
@@ -50,10 +42,10 @@ async def test_a_bucket_made_without_direct_reads_is_given_them_and_reads_its_va
 
     assert (await js.stream_info("KV_test-direct")).config.allow_direct
     assert store.pipe.direct
-    found, revision = await store._read("member.x", MemberRecord)
-    assert found == MemberRecord(incident="inc-x", role="root")
+    ((found, revision), absent) = await store.pipe.get_many(["member.x", "member.absent"])
+    assert found == schemas.encode(MemberRecord(incident="inc-x", role="root"))
     assert revision > 0
-    assert await store._read("member.absent", MemberRecord) == (None, 0)
+    assert absent == (None, 0)
 
 
 async def test_many_keys_read_at_once_are_each_what_a_read_of_that_key_alone_finds(
@@ -66,14 +58,14 @@ async def test_many_keys_read_at_once_are_each_what_a_read_of_that_key_alone_fin
     keys = [*present, "member.absent", present[0], "member.absent-too"]
 
     assert store.pipe.batched  # the suite's nats-server reads many keys in one request
-    together = await store._read_all(keys, MemberRecord)
+    together = await store.pipe.get_many(keys)
 
-    alone = [await store._read(key, MemberRecord) for key in keys]
+    alone = [(await store.pipe.get_many([key]))[0] for key in keys]
     assert together == alone
     assert together[3][0] is None  # deleted: no value, its revision kept
     assert together[3][1] > 0
     assert together[-3] == (None, 0)
-    assert together[0][0] == MemberRecord(incident=present[0], role="root")
+    assert together[0][0] == schemas.encode(MemberRecord(incident=present[0], role="root"))
 
 
 async def test_values_beyond_one_batched_answer_are_all_read(store: IncidentStore) -> None:
@@ -89,53 +81,10 @@ async def test_values_beyond_one_batched_answer_are_all_read(store: IncidentStor
     assert store.pipe.batched  # a batch cut short is no reason to stop batching
 
 
-async def test_claims_in_one_round_keep_the_records_other_replicas_wrote_first(store: IncidentStore) -> None:
-    theirs = MemberRecord(incident="inc-theirs", role="caused")
-    await store.claim("episode-b", theirs)
-
-    ours = [(episode, MemberRecord(incident="inc-ours", role="root")) for episode in ("a", "episode-b", "c")]
-    standing = await store.claim_all(ours)
-
-    assert [record.incident for record in standing] == ["inc-ours", "inc-theirs", "inc-ours"]
-    assert await store.members(["a", "episode-b", "c"]) == standing
-
-
-async def test_an_incident_thought_new_that_exists_is_changed_not_overwritten(store: IncidentStore) -> None:
-    storm = node_storm(1)
-    now = datetime.now(UTC)
-    first, second = (
-        (m, Joining(schemas.episode_key(m.alert), "inc-both", "root" if i == 0 else "caused"))
-        for i, m in enumerate(storm)
-    )
-
-    def member(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
-        alert = message.alert
-        return schemas.IncidentMember(
-            alert_id=message.id,
-            alertname=alert.labels["alertname"],
-            status="firing",
-            starts_at=alert.starts_at,
-        )
-
-    await store.change_state("inc-both", lambda state: join(state, member(first[0]), first[1], now))
-
-    def joined(state: IncidentState | None) -> IncidentState:
-        return join(state, member(second[0]), second[1], now)
-
-    # Another replica opened it first: the create this one tries fails and its change is re-applied.
-    after = await store.change_states({"inc-both": joined}, new=frozenset({"inc-both"}))
-
-    state = after["inc-both"]
-    assert state is not None
-    assert state.member_count == 2
-    stored, _ = await store.state("inc-both")
-    assert stored == state
-
-
 async def test_batches_arriving_while_one_is_placed_are_placed_together_counting_each_alert_once(
-    store: IncidentStore, js: JetStreamContext
+    store: IncidentStore, journal: Journal, js: JetStreamContext
 ) -> None:
-    incidents = Incidents(store, Correlator(SETTINGS), SETTINGS, js)
+    incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS, js)
     batches = [distinct(300)[i : i + 60] for i in range(0, 300, 60)]
     # The second batch is delivered again while the first ones are being placed (a redelivery).
     await asyncio.gather(*(incidents.prepare(batch) for batch in [*batches, batches[1]]))
@@ -144,10 +93,14 @@ async def test_batches_arriving_while_one_is_placed_are_placed_together_counting
     assert all(p.ref is not None and not p.degraded for p in placed.values())
     ids = {p.ref.id for p in placed.values() if p.ref is not None}
     assert len(ids) == 300  # unrelated alerts: an incident each
-    states = [state for state, _ in await asyncio.gather(*(store.state(i) for i in ids))]
+    states = [journal.state(i) for i in ids]
     assert all(state is not None and state.member_count == 1 for state in states)
-    reviews = await js.stream_info(schemas.STREAM, subjects_filter=schemas.REVIEW)
-    assert (reviews.state.subjects or {}).get(schemas.REVIEW) == 300  # one review for each new incident
+    # The first batch in its turn, the ones that waited for it together: two entries, and their
+    # reviews in two messages.
+    assert (await js.stream_info(journal.stream)).state.messages == 2
+    messages = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=2)
+    reviewed = [review.id for message in messages for review in message.reviews]
+    assert sorted(reviewed) == sorted(ids)  # one for each new incident
 
 
 async def test_a_review_not_due_yet_waits_for_its_time_without_a_warning(

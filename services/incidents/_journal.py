@@ -1,0 +1,196 @@
+"""Incident state as a log per shard in a JetStream stream, folded into views in every replica.
+
+    stream <bucket>-log, subject <bucket>.log.<shard>    one LogEntry per batch that changed the shard
+
+A batch is placed against the replica's view of its shard, and everything it changed (memberships,
+states, index entries) is one message, published only if the shard's subject still ends where the
+view does (``Nats-Expected-Last-Subject-Sequence``). Another replica that wrote first makes the
+publish fail; the replica waits until its view has that entry (every replica reads the whole log
+through an ordered consumer) and places the batch again. So replicas share one grouping, no write
+is ever half done (a kill -9 loses a whole batch's changes, never part of them: its alerts come
+back and are placed again), and what a batch costs the store is one message, not one per alert.
+
+A view is rebuilt on start from the log (the stream keeps FORGET_AFTER of it): the replica serves no
+batch before it has read up to where the log stood when it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import msgspec
+from loguru import logger
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+import schemas
+from services.incidents._kv import Conflict, Pipe
+from services.incidents._lifecycle import IncidentState
+from services.incidents._store import Conflicted
+from services.incidents._views import FORGET_AFTER, LogEntry, ShardView
+from services.runtime import NatsSettings
+
+T = TypeVar("T")
+# Below the server's max payload (1 MiB by default) with room for the headers.
+ENTRY_MAX_BYTES = 960 * 1024
+# Placing a batch again after another replica wrote first; many replicas on one shard under a flood
+# lose a few races in a row, never hundreds.
+ATTEMPTS = 50
+_LAST = re.compile(r"(\d+)\s*$")
+
+
+class EntryTooLarge(Exception):
+    """A batch's changes do not fit one message: place it in parts."""
+
+
+class Journal:
+    def __init__(self, pipe: Pipe, stream: str, prefix: str, reopen: timedelta) -> None:
+        self.pipe = pipe
+        self.stream = stream
+        self.prefix = prefix  # subjects are <prefix>.<shard>
+        self.views: dict[str, ShardView] = {}
+        self.shard_of_incident: dict[str, str] = {}
+        self.applied_seq = 0  # the last stream sequence read from the log
+        self._reopen = reopen
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._moved = asyncio.Event()  # set whenever an entry is read: waiters look again
+        self._sub: JetStreamContext.PushSubscription | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        js: JetStreamContext,
+        bucket: str,
+        settings: NatsSettings,
+        reopen: timedelta,
+        read_within: float = 30.0,
+    ) -> Journal:
+        stream, prefix = f"{bucket}-log", f"{bucket}.log"
+        await _ensure_stream(js, stream, prefix, settings)
+        journal = cls(Pipe(js._nc, bucket), stream, prefix, reopen)
+        last = (await js.stream_info(stream)).state.last_seq
+        journal._sub = await js.subscribe(
+            f"{prefix}.>", cb=journal._read, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+        async with asyncio.timeout(read_within):
+            await journal.until_read(last)
+        return journal
+
+    def view(self, shard: str) -> ShardView:
+        view = self.views.get(shard)
+        if view is None:
+            view = self.views[shard] = ShardView(shard, self._reopen)
+        return view
+
+    def state(self, incident_id: str) -> IncidentState | None:
+        shard = self.shard_of_incident.get(incident_id)
+        return None if shard is None else self.views[shard].states.get(incident_id)
+
+    # ---- reading the log ------------------------------------------------------------------------
+    async def _read(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        shard = msg.subject[len(self.prefix) + 1 :]
+        view = self.view(shard)
+        if seq > view.seq:  # this replica's own entries are applied as they are acknowledged
+            try:
+                entry = schemas.decode(msg.data, LogEntry)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                logger.error("incident log {}: entry {} unreadable, skipped ({})", msg.subject, seq, exc)
+                view.seq = seq
+            else:
+                self._apply(view, entry, seq)
+        self.applied_seq = max(self.applied_seq, seq)
+        self._moved.set()
+
+    def _apply(self, view: ShardView, entry: LogEntry, seq: int) -> None:
+        view.apply(entry, seq)
+        for state in entry.states:
+            self.shard_of_incident[state.id] = view.shard
+
+    async def until_read(self, seq: int) -> None:
+        """Once the log is read up to stream sequence ``seq``."""
+        while self.applied_seq < seq:
+            self._moved.clear()
+            await self._moved.wait()
+
+    async def until_shard(self, shard: str, seq: int) -> None:
+        """Once the shard's view has applied its entry ``seq``."""
+        view = self.view(shard)
+        while view.seq < seq:
+            self._moved.clear()
+            await self._moved.wait()
+
+    async def until_state(self, incident_id: str, generation: int) -> IncidentState | None:
+        """The incident's state once the view has its ``generation`` (or a later one)."""
+        while (state := self.state(incident_id)) is None or state.generation < generation:
+            self._moved.clear()
+            await self._moved.wait()
+        return state
+
+    # ---- writing the log ------------------------------------------------------------------------
+    async def commit(self, shard: str, compute: Callable[[ShardView], tuple[LogEntry | None, T]]) -> T:
+        """``compute`` run on the shard's view and its entry appended; run again on the newer view
+        when another replica appended first. None for an entry: nothing to write."""
+        lock = self._locks.setdefault(shard, asyncio.Lock())
+        async with lock:  # this replica's own writers of a shard never race each other
+            view = self.view(shard)
+            for _ in range(ATTEMPTS):
+                entry, result = compute(view)
+                if entry is None:
+                    return result
+                payload = schemas.encode(entry)
+                if len(payload) > ENTRY_MAX_BYTES:
+                    raise EntryTooLarge(f"{len(payload)} bytes")
+                seen = view.seq
+                headers = {"Nats-Expected-Last-Subject-Sequence": str(seen)}
+                sent = await self.pipe.send(f"{self.prefix}.{shard}", payload, headers)
+                (written,) = await self.pipe.settle([sent])
+                if not isinstance(written, Conflict):
+                    # The entry directly follows the view's last: nothing else was written between.
+                    self._apply(view, entry, written)
+                    return result
+                found = _LAST.search(str(written))
+                await self.until_shard(shard, int(found.group(1)) if found else seen + 1)
+        raise Conflicted(f"{self.prefix}.{shard}: {ATTEMPTS} conflicting writes")
+
+    async def close(self) -> None:
+        sub = self._sub
+        if sub is not None:
+            with contextlib.suppress(Exception):  # closing: the connection may be gone already
+                await sub.unsubscribe()
+        await self.pipe.close()
+
+
+async def _ensure_stream(js: JetStreamContext, stream: str, prefix: str, settings: NatsSettings) -> None:
+    config = StreamConfig(
+        name=stream,
+        description="Incidents: each shard's log of memberships, states and index changes (aiops analyst)",
+        subjects=[f"{prefix}.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=FORGET_AFTER.total_seconds(),
+        num_replicas=settings.stream_replicas,
+        allow_direct=True,
+    )
+    for attempt in range(20):
+        try:
+            await js.stream_info(stream)
+            return
+        except NotFoundError:
+            pass
+        try:
+            await js.add_stream(config)
+            return
+        except Exception:
+            # Another replica created it first, or the server is still starting: look again shortly.
+            if attempt == 19:
+                raise
+            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))

@@ -1,0 +1,125 @@
+"""A shard's incidents as every replica holds them: the fold of the shard's log (``_journal``).
+
+The log of a shard (its cluster's alerts) is a list of ``LogEntry``, one per batch that changed
+something. An entry carries results, never inputs: the membership records it made, the states of the
+incidents it touched, whole, and the index entries it changed. Applying it is dict updates, so a
+replica folds another's batch for a fraction of what placing it cost, and replicas of different
+versions agree on what happened.
+
+Every replica applies the same entries in the same order (the subject's sequence) from the same
+start, and ``sweep`` forgets by the entries' own clock: so every replica's view of a shard, and a
+restarted replica's, is the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import msgspec
+
+from services.incidents._index import IndexEntry, OpenIndex
+from services.incidents._lifecycle import IncidentState
+from services.incidents._store import IndexEncoder, MemberRecord
+
+# How often (by the entries' clock) a view forgets what nothing will ask for again.
+SWEEP_EVERY = timedelta(seconds=60)
+# A state or membership untouched this long is forgotten (the bucket's TTL before the log).
+FORGET_AFTER = timedelta(days=7)
+
+
+class LogEntry(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
+    """What one batch changed in one shard."""
+
+    at: datetime  # the writer's clock when it placed the batch
+    members: dict[str, MemberRecord] = {}  # episode -> its record, new or changed
+    states: list[IncidentState] = []  # each incident touched, as it is after the batch
+    changed: list[IndexEntry] = []  # index entries new or replaced, in index order
+    dropped: list[str] = []  # ids of the index entries that left it
+
+
+class ShardView:
+    """One shard as its log says: the open index, the memberships and the incidents' states."""
+
+    def __init__(self, shard: str, reopen: timedelta) -> None:
+        self.shard = shard
+        self.seq = 0  # the stream sequence of the last entry applied (0: none)
+        self.index = OpenIndex()
+        self.members: dict[str, MemberRecord] = {}
+        self.states: dict[str, IncidentState] = {}
+        self._touched: dict[str, datetime] = {}  # incident -> the last entry that wrote it
+        self._reopen = reopen
+        self._next_sweep: datetime | None = None
+        # The index's entries' bytes, kept between batches: bounding it measures them every batch.
+        self.encoder = IndexEncoder()
+
+    def apply(self, entry: LogEntry, seq: int) -> None:
+        """The entry applied, once: an entry at or before ``seq`` is applied already."""
+        if seq <= self.seq:
+            return
+        self.members.update(entry.members)
+        for state in entry.states:
+            self.states[state.id] = state
+            self._touched[state.id] = entry.at
+        if entry.changed or entry.dropped:
+            self.index = applied(self.index, entry.changed, entry.dropped)
+        self.seq = seq
+        if self._next_sweep is None:
+            self._next_sweep = entry.at + SWEEP_EVERY
+        elif entry.at >= self._next_sweep:
+            self.sweep(entry.at)
+            self._next_sweep = entry.at + SWEEP_EVERY
+
+    def sweep(self, at: datetime) -> None:
+        """Incidents resolved longer than the reopen window, or untouched for FORGET_AFTER, forgotten
+        with their members: no alert can join them again, and their events are all out."""
+        gone = {
+            incident
+            for incident, state in self.states.items()
+            if self._touched[incident] < at - FORGET_AFTER
+            or (
+                state.status == "resolved"
+                and state.resolved_at is not None
+                and state.resolved_at < at - self._reopen
+            )
+        }
+        if not gone:
+            return
+        for incident in gone:
+            del self.states[incident]
+            del self._touched[incident]
+        self.members = {e: r for e, r in self.members.items() if r.incident not in gone}
+
+    def entry(
+        self,
+        at: datetime,
+        members: dict[str, MemberRecord],
+        states: Iterable[IncidentState],
+        index: OpenIndex | None,
+    ) -> LogEntry:
+        """The entry that takes this view to ``index`` (None: unchanged) with these records and states."""
+        changed: list[IndexEntry] = []
+        dropped: list[str] = []
+        if index is not None and index is not self.index:
+            changed, dropped = delta(self.index, index)
+        return LogEntry(at=at, members=members, states=list(states), changed=changed, dropped=dropped)
+
+
+def delta(before: OpenIndex, after: OpenIndex) -> tuple[list[IndexEntry], list[str]]:
+    """The entries of ``after`` that ``before`` lacks as they are (by identity: the correlator never
+    changes an entry, it replaces it), and the ids ``after`` no longer has."""
+    kept = {id(entry) for entry in before.entries}
+    changed = [entry for entry in after.entries if id(entry) not in kept]
+    ids = {entry.id for entry in after.entries}
+    dropped = [entry.id for entry in before.entries if entry.id not in ids]
+    return changed, dropped
+
+
+def applied(index: OpenIndex, changed: list[IndexEntry], dropped: list[str]) -> OpenIndex:
+    """``index`` with the entries ``changed`` in place of theirs (new ones at the end, in order) and
+    those ``dropped`` left out: the one order every replica and a replay arrive at."""
+    replacing = {entry.id: entry for entry in changed}
+    gone = set(dropped)
+    entries = [replacing.pop(entry.id, entry) for entry in index.entries if entry.id not in gone]
+    entries += [entry for entry in changed if entry.id in replacing]
+    return OpenIndex(entries=entries)

@@ -1,0 +1,135 @@
+"""Incident state as a log on a real nats-server: racing replicas, redelivered batches and restarts
+count each alert once, and every replica reads the same incidents."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from nats.js import JetStreamContext
+
+import schemas
+from services.analyst._incidents import Incidents
+from services.incidents import Correlator, IncidentSettings, IncidentState, IncidentStore, Journal
+from tests.integration.incidents._storm import enriched, node_storm
+from tests.integration.incidents.conftest import open_journal
+from tests.support.nats_server import NatsServer
+from tests.support.stream import read_subject, subject_count
+
+SETTINGS = IncidentSettings(incidents_enabled=True)
+
+
+def grouping(journal: Journal, store: IncidentStore, js: JetStreamContext) -> Incidents:
+    return Incidents(journal, store, Correlator(SETTINGS), SETTINGS, js)
+
+
+def placed_in(incidents: Incidents, messages: list[schemas.EnrichedAlert]) -> set[str]:
+    return {p.ref.id for p in (incidents.take(m) for m in messages) if p.ref is not None}
+
+
+def counted(journal: Journal, incident_id: str) -> IncidentState:
+    state = journal.state(incident_id)
+    assert state is not None, f"no state for {incident_id}"
+    return state
+
+
+async def test_replicas_racing_on_one_shard_group_one_storm_and_count_every_alert_once(
+    store: IncidentStore, js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    storms = [node_storm(59, node=f"ip-10-0-{n}-7") for n in range(3)]
+    interleaved = [message for wave in zip(*storms, strict=True) for message in wave]
+    replicas = [await open_journal(js, nats_server) for _ in range(3)]
+    try:
+        incidents = [grouping(journal, store, js) for journal in replicas]
+        batches = [interleaved[i : i + 20] for i in range(0, len(interleaved), 20)]
+        # Every replica places its share of the batches at once, on the one shard of cluster "prod".
+        await asyncio.gather(
+            *(incidents[n % 3].prepare(batch) for n, batch in enumerate(batches)),
+        )
+        places = {
+            m.id: p for n, batch in enumerate(batches) for m in batch if (p := incidents[n % 3].take(m))
+        }
+        restarted = await open_journal(js, nats_server)
+    finally:
+        for journal in replicas:
+            await journal.close()
+
+    try:
+        for storm in storms:
+            (incident_id,) = {places[m.id].ref.id for m in storm}  # type: ignore[union-attr]
+            state = counted(restarted, incident_id)
+            assert (state.member_count, state.firing_count) == (60, 60)
+            assert state.root is not None
+            assert state.root.alertname == "KubeNodeNotReady"
+        assert len({p.ref.id for p in places.values() if p.ref is not None}) == 3
+        # Every replica, and one started afterwards, holds the same view of the shard.
+        views = [journal.views["prod"] for journal in [*replicas, restarted]]
+        assert all(view.seq == views[0].seq for view in views)
+        assert all(view.states == views[0].states for view in views)
+        assert all(view.members == views[0].members for view in views)
+        assert all(view.index == views[0].index for view in views)
+    finally:
+        await restarted.close()
+
+
+async def test_a_batch_delivered_twice_is_counted_once(
+    journal: Journal, store: IncidentStore, js: JetStreamContext
+) -> None:
+    storm = node_storm(9)
+    incidents = grouping(journal, store, js)
+    await incidents.prepare(storm)
+    first = [incidents.take(message) for message in storm]
+    await incidents.prepare(storm)
+    again = [incidents.take(message) for message in storm]
+    assert first == again
+    (incident_id,) = {p.ref.id for p in first if p.ref is not None}
+    assert counted(journal, incident_id).member_count == 10
+    # The second delivery changed nothing: the log holds the first batch's entry alone.
+    assert journal.views["prod"].seq == (await js.stream_info("test-incidents-log")).state.last_seq
+
+
+async def test_a_review_lost_after_its_batch_was_written_is_asked_for_again_by_the_redelivery(
+    journal: Journal, store: IncidentStore, js: JetStreamContext
+) -> None:
+    storm = node_storm(9)
+    # The stream takes no review for a while (every subject but alerts.review): the batch is placed
+    # and written, then fails, as a replica killed between its entry and its review would.
+    info = await js.stream_info(schemas.STREAM)
+    await js.update_stream(
+        config=dataclasses.replace(info.config, subjects=[schemas.RAW, schemas.ANALYZED, schemas.INCIDENTS])
+    )
+    with pytest.raises(Exception, match=r"review|responders|alerts"):
+        await grouping(journal, store, js).prepare(storm)
+    await js.update_stream(config=info.config)
+    assert await subject_count(js, schemas.REVIEW) == 0
+
+    incidents = grouping(journal, store, js)
+    await incidents.prepare(storm)  # the redelivery
+
+    (incident_id,) = placed_in(incidents, storm)
+    (message,) = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=1)
+    assert [(r.id, r.kind) for r in message.reviews] == [(incident_id, "analyse")]
+    assert counted(journal, incident_id).member_count == 10
+
+
+async def test_a_batch_too_large_for_one_entry_is_written_in_parts(
+    journal: Journal, store: IncidentStore, js: JetStreamContext
+) -> None:
+    now = datetime.now(UTC)
+    # Unrelated alerts with long labels: each opens an incident, whose state lists them.
+    flood = [
+        enriched("DiskFull", now, instance=f"db-{n}:9100", detail="x" * 1200, severity="warning")
+        for n in range(1500)
+    ]
+    patient = msgspec.structs.replace(SETTINGS, incident_store_timeout_seconds=30.0)  # about size, not speed
+    incidents = Incidents(journal, store, Correlator(patient), patient, js)
+    await incidents.prepare(flood)
+
+    places = [incidents.take(message) for message in flood]
+    assert all(p.ref is not None and not p.degraded for p in places)
+    assert len({p.ref.id for p in places if p.ref is not None}) == 1500
+    assert (await js.stream_info("test-incidents-log")).state.messages > 3
+    assert all(counted(journal, p.ref.id).member_count == 1 for p in places if p.ref is not None)

@@ -1,0 +1,197 @@
+"""The pure parts of placing a batch: against a shard's view, into one log entry, and the index's size."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+from nats.aio.client import ServerVersion
+
+import schemas
+from services.analyst._placement import Outcome, place
+from services.incidents import (
+    Correlator,
+    IncidentSettings,
+    IndexEntry,
+    LogEntry,
+    OpenIndex,
+    ShardView,
+)
+from services.incidents._store import IndexEncoder, batched_reads, bounded
+from tests.unit.incidents._alerts import T0, enriched
+
+SETTINGS = IncidentSettings()
+CORRELATOR = Correlator(SETTINGS)
+
+
+def _resolved(message: schemas.EnrichedAlert) -> schemas.EnrichedAlert:
+    alert = message.alert
+    labels = {k: v for k, v in alert.labels.items() if k != "alertname"}
+    at = (alert.starts_at - T0).total_seconds()
+    return enriched(alert.labels["alertname"], at=at, status="resolved", **labels)
+
+
+def _view() -> ShardView:
+    return ShardView("_", timedelta(seconds=SETTINGS.incident_reopen_seconds))
+
+
+def _placed(
+    view: ShardView, batch: list[schemas.EnrichedAlert], at: float = 10.0
+) -> tuple[LogEntry | None, Outcome]:
+    """The batch placed on ``view`` and, like the journal does once the entry is written, applied."""
+    entry, outcome = place(view, batch, T0 + timedelta(seconds=at), CORRELATOR, SETTINGS)
+    if entry is not None:
+        view.apply(entry, view.seq + 1)
+    return entry, outcome
+
+
+def _storm() -> list[schemas.EnrichedAlert]:
+    pods = [enriched("KubePodNotReady", at=5, pod=f"web-{n}", node="n1", namespace="shop") for n in range(3)]
+    return [*pods, enriched("KubeNodeNotReady", at=0, node="n1")]
+
+
+def test_a_storm_in_one_batch_is_one_incident_whose_root_is_the_cause_and_one_entry_says_it_all() -> None:
+    view = _view()
+    storm = _storm()
+    entry, outcome = _placed(view, storm)
+    assert entry is not None
+    incidents = {record.incident for record in entry.members.values()}
+    assert len(incidents) == 1
+    (state,) = entry.states
+    assert state.member_count == state.firing_count == 4
+    assert state.root is not None
+    assert state.root.alertname == "KubeNodeNotReady"
+    assert [review.kind for review in outcome.reviews] == ["analyse"]
+    assert outcome.exemplars[0][:2] == (state.id, 0)
+    assert outcome.exemplars[0][2].alert.labels["alertname"] == "KubeNodeNotReady"
+    # Another replica applying the entry holds the same view as the writer.
+    other = _view()
+    other.apply(schemas.decode(schemas.encode(entry), LogEntry), 1)
+    assert other.members == view.members
+    assert other.states == view.states
+    assert other.index == view.index
+
+
+def test_alerts_placed_before_change_nothing_and_are_counted_once() -> None:
+    view = _view()
+    storm = _storm()
+    _placed(view, storm)
+    (state,) = view.states.values()
+    entry, outcome = _placed(view, storm, at=11)
+    assert entry is None
+    assert view.states[state.id].member_count == 4
+    # Its change not announced yet, the re-sent batch asks again for the review and the exemplars
+    # (a crash may have come between the entry and them).
+    assert [review.id for review in outcome.reviews] == [state.id]
+    assert {slot for _, slot, _ in outcome.exemplars} == {0, 1}
+    assert {record.incident for record in outcome.records.values()} == {state.id}
+
+
+def test_a_resolution_counts_once_and_one_the_view_has_no_record_of_still_writes_an_entry() -> None:
+    view = _view()
+    storm = _storm()
+    _placed(view, storm)
+    (state,) = view.states.values()
+    gone = _resolved(storm[0])
+    entry, _ = _placed(view, [gone, gone], at=20)
+    assert entry is not None
+    assert view.states[state.id].firing_count == 3
+    assert view.members[schemas.episode_key(gone.alert)].resolved
+    again, _ = _placed(view, [gone], at=21)
+    assert again is None
+    assert view.states[state.id].firing_count == 3
+    # A resolution of an alert never placed: an empty entry, written only if the view was the
+    # latest, proves the firing alert is not placed elsewhere meanwhile.
+    stranger = _resolved(enriched("DiskFull", instance="db-1:9100"))
+    barrier, outcome = _placed(view, [stranger], at=22)
+    assert barrier is not None
+    assert barrier.members == {}
+    assert barrier.states == []
+    assert outcome.records == {}
+
+
+def test_a_view_forgets_incidents_resolved_longer_than_the_reopen_window_with_their_members() -> None:
+    view = _view()
+    storm = _storm()
+    _placed(view, storm)
+    (state,) = view.states.values()
+    resolved = msgspec.structs.replace(state, status="resolved", resolved_at=T0 + timedelta(seconds=30))
+    view.apply(LogEntry(at=T0 + timedelta(seconds=30), states=[resolved]), view.seq + 1)
+    quiet = T0 + timedelta(seconds=30 + SETTINGS.incident_reopen_seconds - 60)
+    view.apply(LogEntry(at=quiet), view.seq + 1)
+    assert state.id in view.states
+    later = T0 + timedelta(seconds=31 + SETTINGS.incident_reopen_seconds)
+    view.apply(LogEntry(at=later), view.seq + 1)
+    assert state.id not in view.states
+    assert view.members == {}
+
+
+def test_an_entry_is_applied_once() -> None:
+    view = _view()
+    entry, _ = place(view, _storm(), T0, CORRELATOR, SETTINGS)
+    assert entry is not None
+    view.apply(entry, 5)
+    before = (dict(view.members), dict(view.states), view.index)
+    view.apply(msgspec.structs.replace(entry, members={}, states=[]), 5)  # the same sequence again
+    assert (view.members, view.states, view.index) == before
+    assert view.seq == 5
+
+
+def test_an_index_too_big_for_one_value_keeps_the_grown_and_the_recent_incidents() -> None:
+    entries = [
+        IndexEntry(
+            id=f"inc-{n:012d}",
+            opened_at=T0,
+            last_at=T0 + timedelta(seconds=n),
+            entities=[f"instance=node-{n}", "job=node-exporter"],
+            member_count=40 if n == 3 else 1,
+        )
+        for n in range(5000)
+    ]
+    kept = bounded(OpenIndex(entries=entries), limit=64 * 1024)
+    ids = {entry.id for entry in kept.entries}
+    assert len(schemas.encode(kept)) <= 64 * 1024
+    assert "inc-000000000003" in ids  # an incident that grew is kept however quiet
+    assert "inc-000000004999" in ids  # the most recent one-alert incidents are kept
+    assert "inc-000000000010" not in ids
+    small = OpenIndex(entries=entries[:10])
+    assert bounded(small) is small
+
+
+def test_an_index_written_batch_after_batch_is_the_bytes_its_encoding_gives() -> None:
+    """The store keeps each entry's bytes from one write to the next (a batch changes few of the
+    hundreds): what it writes must still be the index, over the bound as under it."""
+    entries = [
+        IndexEntry(
+            id=f"inc-{n:012d}",
+            opened_at=T0,
+            last_at=T0 + timedelta(seconds=n),
+            member_count=1,
+            entities=[f"instance=node-{n}", "job=node-exporter"],
+        )
+        for n in range(600)
+    ]
+    encoder = IndexEncoder()
+    first, written = encoder.bounded(OpenIndex(entries=entries), limit=1 << 20)
+    assert written == schemas.encode(first)
+    assert first.entries == entries
+    grown = msgspec.structs.replace(entries[7], member_count=2, entities=[*entries[7].entities, "pod=a"])
+    later = OpenIndex(entries=[*entries[:7], grown, *entries[8:], entries[0]])  # the same one twice too
+    again, written = encoder.bounded(later, limit=1 << 20)
+    assert again is later
+    assert schemas.decode(written, OpenIndex) == later
+    assert written == schemas.encode(later)
+    small, written = encoder.bounded(later, limit=16 * 1024)
+    assert written == schemas.encode(small)
+    assert len(written) <= 16 * 1024
+    assert small == bounded(later, limit=16 * 1024)
+    assert grown in small.entries
+
+
+def test_many_keys_are_read_in_one_request_only_from_servers_that_answer_it() -> None:
+    # nats-server 2.11 brought batched direct reads; an older or unknown server is read key by key.
+    assert batched_reads(ServerVersion("2.11.0"))
+    assert batched_reads(ServerVersion("2.15.1"))
+    assert batched_reads(ServerVersion("3.0.0"))
+    assert not batched_reads(ServerVersion("2.10.29"))
+    assert not batched_reads(ServerVersion("0.0.0-unknown"))
