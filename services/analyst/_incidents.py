@@ -224,7 +224,7 @@ class Incidents:
             rest = await self._committed(shard, messages[MOST_PER_ENTRY:], now)
             return _joined(first, rest)
         try:
-            return await self.journal.commit(shard, placing)
+            return await self.journal.commit(shard, placing, lambda outcome: outcome.reads)
         except EntryTooLarge:
             if len(messages) < 2:
                 raise

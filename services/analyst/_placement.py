@@ -23,6 +23,7 @@ from services.incidents import (
     Joining,
     LogEntry,
     MemberRecord,
+    Reads,
     ShardView,
     incident_id,
     join,
@@ -48,6 +49,7 @@ class Outcome:
     records: dict[str, MemberRecord] = field(default_factory=dict)
     reviews: list[schemas.IncidentReview] = field(default_factory=list)
     exemplars: list[tuple[str, int, schemas.EnrichedAlert]] = field(default_factory=list)
+    reads: Reads | None = None  # what the placement read of its view
 
 
 def member_of(message: schemas.EnrichedAlert) -> schemas.IncidentMember:
@@ -97,8 +99,9 @@ def place(
     index = view.index
     joins: dict[str, list[tuple[schemas.EnrichedAlert, Joining]]] = defaultdict(list)
     records: dict[str, MemberRecord] = {}
+    names: frozenset[str] = frozenset()
     if newcomers:
-        index, assignments = correlator.assign(view.index, list(newcomers.values()), now)
+        index, assignments, names = correlator.assign_reading(view.index, list(newcomers.values()), now)
         # Thousands of unrelated alerts would otherwise grow the index every batch matches against.
         index = view.encoder.bounded(index)[0]
         placed = {a.episode: a for a in assignments}
@@ -141,11 +144,13 @@ def place(
             outcome.reviews.append(review)
         by_episode = {joining.episode: message for message, joining in joins.get(incident, [])}
         outcome.exemplars += _exemplars(after, by_episode)
-    _asked_again(view, messages, known, states, now, settings, outcome)
+    asked = _asked_again(view, messages, known, states, now, settings, outcome)
     outcome.records = {**{e: r for e, r in known.items() if r is not None}, **records}
     if not records and not states and not unknown_resolution and index is view.index:
         return None, outcome
     entry = view.entry(now, records, (after for _, after in states.values()), index)
+    touched = {*states, *asked, *(e.id for e in entry.changed), *entry.dropped}
+    outcome.reads = Reads(names, frozenset(touched), frozenset(known))
     return entry, outcome
 
 
@@ -192,9 +197,9 @@ def _asked_again(
     now: datetime,
     settings: IncidentSettings,
     outcome: Outcome,
-) -> None:
+) -> set[str]:
     """Reviews and exemplars asked for again by alerts placed before, for incidents this batch did
-    not change and whose last change no event told yet."""
+    not change and whose last change no event told yet; the incidents it read."""
     again: dict[str, dict[str, schemas.EnrichedAlert]] = defaultdict(dict)
     for message in messages:
         episode = schemas.episode_key(message.alert)
@@ -209,3 +214,4 @@ def _asked_again(
         if review is not None:
             outcome.reviews.append(review)
         outcome.exemplars += _exemplars(state, by_episode)
+    return set(again)

@@ -24,7 +24,7 @@ from services.incidents._review import event_kind, not_due, resolved_in
 from services.incidents._settings import IncidentSettings
 from services.incidents._store import Conflicted, IncidentStore, MemberRecord, shard_of
 from services.incidents._topology import Topology, load_topology
-from services.incidents._views import LogEntry, ShardView
+from services.incidents._views import LogEntry, Reads, ShardView
 
 __all__ = [
     "EXEMPLAR_SLOTS",
@@ -42,6 +42,7 @@ __all__ = [
     "LogEntry",
     "MemberRecord",
     "OpenIndex",
+    "Reads",
     "ShardView",
     "Topology",
     "after_sent",

@@ -89,6 +89,15 @@ class Correlator:
         """Pure: same inputs, same outputs. Firing alerts only (resolved ones are skipped: the caller
         resolves members by membership). The returned index drops incidents resolved longer than
         INCIDENT_REOPEN_SECONDS and open ones idle longer than that (or twice the window, if longer)."""
+        index, assignments, _ = self.assign_reading(index, messages, now)
+        return index, assignments
+
+    def assign_reading(
+        self, index: OpenIndex, messages: Sequence[schemas.EnrichedAlert], now: datetime
+    ) -> tuple[OpenIndex, list[Assignment], frozenset[str]]:
+        """``assign``, and the names the batch looked incidents up by (``index_names``): an entry
+        holding none of them was never looked at, so adding, changing or dropping it leaves the
+        assignments as they are."""
         firing = [
             (schemas.episode_key(message.alert), message)
             for message in messages
@@ -101,6 +110,7 @@ class Correlator:
             if print_.group_key_specific:
                 wanted.add(f"group_key:{print_.group_key}")
         wanted = {name for name in wanted if not name.startswith("cluster=")}  # shared by all: no lead
+        read = frozenset(wanted | {f"override:{p.override}" for p in prints.values() if p.override})
         open_ = OpenEntries([entry for entry in index.entries if self._alive(entry, now)], wanted)
         before = len(open_.entries)  # incidents the batch found; later positions it opened
         # Earliest first, so that a storm's first alert opens its incident whatever the batch order.
@@ -116,7 +126,7 @@ class Correlator:
             if done[episode].opened and not prints[episode].override:
                 again = self._again(open_, message, prints[episode], episode, now, before)
                 done[episode] = again or done[episode]
-        return OpenIndex(entries=open_.kept()), _first_only([done[episode] for episode, _ in firing])
+        return OpenIndex(entries=open_.kept()), _first_only([done[episode] for episode, _ in firing]), read
 
     def _alive(self, entry: IndexEntry, now: datetime) -> bool:
         if entry.status == "resolved":
@@ -396,3 +406,13 @@ def _first_only(assignments: list[Assignment]) -> list[Assignment]:
         seen.add(assignment.episode)
         result.append(assignment)
     return result
+
+
+def index_names(entry: IndexEntry) -> set[str]:
+    """The names ``assign_reading`` finds ``entry`` by: its entities and causes, its group keys, and
+    its override."""
+    names = {*entry.entities, *entry.causes, *entry.root_causes}
+    names.update(f"group_key:{key}" for key in entry.group_keys)
+    if entry.override:
+        names.add(f"override:{entry.override}")
+    return names

@@ -34,7 +34,7 @@ import schemas
 from services.incidents._kv import Conflict, Pipe
 from services.incidents._lifecycle import IncidentState
 from services.incidents._store import Conflicted
-from services.incidents._views import FORGET_AFTER, LogEntry, ShardView
+from services.incidents._views import FORGET_AFTER, LogEntry, Reads, ShardView, rebased, touches
 from services.runtime import NatsSettings
 
 T = TypeVar("T")
@@ -58,6 +58,7 @@ class Journal:
         self.views: dict[str, ShardView] = {}
         self.shard_of_incident: dict[str, str] = {}
         self.applied_seq = 0  # the last stream sequence read from the log
+        self.rebased = 0  # entries that lost a race and stood on the newer view (not computed again)
         self._reopen = reopen
         self._locks: dict[str, asyncio.Lock] = {}
         self._moved = asyncio.Event()  # set whenever an entry is read: waiters look again
@@ -135,16 +136,27 @@ class Journal:
         return state
 
     # ---- writing the log ------------------------------------------------------------------------
-    async def commit(self, shard: str, compute: Callable[[ShardView], tuple[LogEntry | None, T]]) -> T:
-        """``compute`` run on the shard's view and its entry appended; run again on the newer view
-        when another replica appended first. None for an entry: nothing to write."""
+    async def commit(
+        self,
+        shard: str,
+        compute: Callable[[ShardView], tuple[LogEntry | None, T]],
+        reads: Callable[[T], Reads | None] = lambda _: None,
+    ) -> T:
+        """``compute`` run on the shard's view and its entry appended; None for an entry: nothing to
+        write. When another replica appended first, the entry stands on the newer view if what won
+        touched nothing the computation ``reads`` (its index changes rebased); otherwise ``compute``
+        runs again on the newer view."""
         lock = self._locks.setdefault(shard, asyncio.Lock())
         async with lock:  # this replica's own writers of a shard never race each other
             view = self.view(shard)
+            entry: LogEntry | None = None
             for _ in range(ATTEMPTS):
-                entry, result = compute(view)
                 if entry is None:
-                    return result
+                    before, applied = view.index, view.applied
+                    entry, result = compute(view)
+                    if entry is None:
+                        return result
+                    read = reads(result)
                 payload = schemas.encode(entry)
                 if len(payload) > ENTRY_MAX_BYTES:
                     raise EntryTooLarge(f"{len(payload)} bytes")
@@ -158,6 +170,16 @@ class Journal:
                     return result
                 found = _LAST.search(str(written))
                 await self.until_shard(shard, int(found.group(1)) if found else seen + 1)
+                newer = view.since(applied) if read is not None else None
+                if (
+                    read is not None
+                    and newer is not None
+                    and not any(touches(e, read, before) for e in newer)
+                ):
+                    entry, applied = rebased(entry, view), view.applied
+                    self.rebased += 1
+                else:
+                    entry = None  # computed again on the newer view
         raise Conflicted(f"{self.prefix}.{shard}: {ATTEMPTS} conflicting writes")
 
     async def close(self) -> None:

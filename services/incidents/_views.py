@@ -13,11 +13,14 @@ restarted replica's, is the same.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
 
+from services.incidents._correlate import index_names
 from services.incidents._index import IndexEntry, OpenIndex
 from services.incidents._lifecycle import IncidentState
 from services.incidents._store import IndexEncoder, MemberRecord
@@ -26,6 +29,8 @@ from services.incidents._store import IndexEncoder, MemberRecord
 SWEEP_EVERY = timedelta(seconds=60)
 # A state or membership untouched this long is forgotten (the bucket's TTL before the log).
 FORGET_AFTER = timedelta(days=7)
+# Entries a view keeps after applying them, for a placement that lost a race to look at what won it.
+RECENT = 64
 
 
 class LogEntry(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
@@ -48,6 +53,8 @@ class ShardView:
         self.members: dict[str, MemberRecord] = {}
         self.states: dict[str, IncidentState] = {}
         self._touched: dict[str, datetime] = {}  # incident -> the last entry that wrote it
+        self._recent: deque[tuple[int, LogEntry]] = deque(maxlen=RECENT)
+        self.applied = 0  # entries applied so far
         self._reopen = reopen
         self._next_sweep: datetime | None = None
         # The index's entries' bytes, kept between batches: bounding it measures them every batch.
@@ -64,11 +71,21 @@ class ShardView:
         if entry.changed or entry.dropped:
             self.index = applied(self.index, entry.changed, entry.dropped)
         self.seq = seq
+        self._recent.append((seq, entry))
+        self.applied += 1
         if self._next_sweep is None:
             self._next_sweep = entry.at + SWEEP_EVERY
         elif entry.at >= self._next_sweep:
             self.sweep(entry.at)
             self._next_sweep = entry.at + SWEEP_EVERY
+
+    def since(self, applied: int) -> list[LogEntry] | None:
+        """The entries applied after the view had applied ``applied`` entries (``self.applied``
+        then), or None when it no longer keeps them all."""
+        count = self.applied - applied
+        if count > len(self._recent):
+            return None
+        return [entry for _, entry in list(self._recent)[len(self._recent) - count :]]
 
     def sweep(self, at: datetime) -> None:
         """Incidents resolved longer than the reopen window, or untouched for FORGET_AFTER, forgotten
@@ -123,3 +140,47 @@ def applied(index: OpenIndex, changed: list[IndexEntry], dropped: list[str]) -> 
     entries = [replacing.pop(entry.id, entry) for entry in index.entries if entry.id not in gone]
     entries += [entry for entry in changed if entry.id in replacing]
     return OpenIndex(entries=entries)
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a placement read of its view: the names it looked index entries up by, the incidents
+    whose state or index entry it read or wrote, and the episodes whose record it read or wrote."""
+
+    names: frozenset[str]
+    incidents: frozenset[str]
+    episodes: frozenset[str]
+
+
+def touches(entry: LogEntry, reads: Reads, before: OpenIndex) -> bool:
+    """Whether ``entry`` (written by another replica while a placement was made from the view
+    ``before`` it) changed anything the placement read. When it did not, the placement is what it
+    would have been on the newer view, and stands (``rebased``)."""
+    if not reads.episodes.isdisjoint(entry.members):
+        return True
+    if any(state.id in reads.incidents for state in entry.states):
+        return True
+    for changed in entry.changed:
+        if changed.id in reads.incidents or not reads.names.isdisjoint(index_names(changed)):
+            return True
+    if entry.dropped:
+        gone = set(entry.dropped)
+        if not gone.isdisjoint(reads.incidents):
+            return True
+        for dropped in before.entries:
+            if dropped.id in gone and not reads.names.isdisjoint(index_names(dropped)):
+                return True
+    return False
+
+
+def rebased(entry: LogEntry, view: ShardView) -> LogEntry:
+    """``entry``, made on an older view, written on top of ``view``: its index changes applied to
+    the newer index, which it bounds again (other replicas' incidents count towards the bound)."""
+    merged = applied(view.index, entry.changed, entry.dropped)
+    bounded = view.encoder.bounded(merged)[0]
+    if bounded is merged:
+        return entry
+    kept = {index_entry.id for index_entry in bounded.entries}
+    out = [index_entry.id for index_entry in merged.entries if index_entry.id not in kept]
+    changed = [index_entry for index_entry in entry.changed if index_entry.id in kept]
+    return msgspec.structs.replace(entry, changed=changed, dropped=[*entry.dropped, *out])

@@ -300,6 +300,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "LogEntry",
             "MemberRecord",
             "OpenIndex",
+            "Reads",
             "ShardView",
             "Topology",
             "after_sent",

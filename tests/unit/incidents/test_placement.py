@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import msgspec
+import pytest
 from nats.aio.client import ServerVersion
 
 import schemas
@@ -17,6 +18,7 @@ from services.incidents import (
     OpenIndex,
     ShardView,
 )
+from services.incidents._views import rebased, touches
 from services.incidents._store import IndexEncoder, batched_reads, bounded
 from tests.unit.incidents._alerts import T0, enriched
 
@@ -195,3 +197,85 @@ def test_many_keys_are_read_in_one_request_only_from_servers_that_answer_it() ->
     assert batched_reads(ServerVersion("3.0.0"))
     assert not batched_reads(ServerVersion("2.10.29"))
     assert not batched_reads(ServerVersion("0.0.0-unknown"))
+
+
+def _replayed(entries: list[LogEntry]) -> ShardView:
+    """A view that applied ``entries``, as a replica reading the log does."""
+    view = _view()
+    for seq, entry in enumerate(entries, 1):
+        view.apply(entry, seq)
+    return view
+
+
+def _two_replicas(
+    history: list[schemas.EnrichedAlert],
+    first: list[schemas.EnrichedAlert],
+    second: list[schemas.EnrichedAlert],
+) -> tuple[bool, ShardView, ShardView]:
+    """``first`` and ``second`` placed by two replicas on the same view (after ``history``); the first
+    written first. Whether the second's placement stands on the newer view, the view with it
+    rebased, and the view with it placed again there."""
+    start: list[LogEntry] = []
+    if history:
+        made, _ = place(_view(), history, T0, CORRELATOR, SETTINGS)
+        assert made is not None
+        start.append(made)
+    now = T0 + timedelta(seconds=30)
+    won, _ = place(_replayed(start), first, now, CORRELATOR, SETTINGS)
+    lost, outcome = place(_replayed(start), second, now, CORRELATOR, SETTINGS)
+    assert won is not None
+    assert lost is not None
+    assert outcome.reads is not None
+    stands = not touches(won, outcome.reads, _replayed(start).index)
+    newer = _replayed([*start, won])
+    on_top = _replayed([*start, won, rebased(lost, newer)])
+    again, _ = place(newer, second, now, CORRELATOR, SETTINGS)
+    assert again is not None
+    recomputed = _replayed([*start, won, again])
+    return stands, on_top, recomputed
+
+
+def _node(node: str, pods: int, namespace: str = "shop") -> list[schemas.EnrichedAlert]:
+    down = enriched("KubeNodeNotReady", at=20, node=node, cluster="prod")
+    return [down] + [
+        enriched(
+            "KubePodNotReady", at=21, pod=f"{node}-web-{n}", node=node, namespace=namespace, cluster="prod"
+        )
+        for n in range(pods)
+    ]
+
+
+def _hosts(first: int, count: int) -> list[schemas.EnrichedAlert]:
+    return [
+        enriched("HighCPUUsage", at=20, instance=f"node-{n}:9100", job="node-exporter", cluster="prod")
+        for n in range(first, first + count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("history", "first", "second", "stands"),
+    [
+        ([], _hosts(0, 30), _hosts(30, 30), True),  # unrelated alerts: the flood case
+        (_hosts(0, 200), _hosts(200, 40), _hosts(240, 40), True),  # with an index to match against
+        ([], _node("n1", 5, "a"), _hosts(0, 10), True),  # an outage and alerts sharing nothing with it
+        ([], _node("n1", 5, "a"), _node("n2", 5, "b"), False),  # two nodes down: looked at, placed again
+        ([], _node("n1", 5), _node("n2", 5), False),  # sharing a namespace: looked at, placed again
+        ([], _node("n1", 5)[:3], _node("n1", 5)[3:], False),  # one outage over two replicas
+        (_node("n1", 3), _hosts(5, 5), [*_node("n1", 3), *_hosts(0, 5)], True),  # a storm re-sent
+        (_node("n1", 3), [_resolved(m) for m in _node("n1", 3)], _node("n1", 6)[4:], False),
+    ],
+)
+def test_a_placement_that_lost_a_race_stands_on_the_newer_view_only_as_it_would_be_placed_there(
+    history: list[schemas.EnrichedAlert],
+    first: list[schemas.EnrichedAlert],
+    second: list[schemas.EnrichedAlert],
+    stands: bool,
+) -> None:
+    """A replica whose entry lost the race to another's keeps it, rebased, only when the winner
+    touched nothing it read; then it is exactly what placing it again on the newer view gives."""
+    untouched, on_top, recomputed = _two_replicas(history, first, second)
+    assert untouched == stands
+    if untouched:
+        assert on_top.members == recomputed.members
+        assert on_top.states == recomputed.states
+        assert on_top.index == recomputed.index
