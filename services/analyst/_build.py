@@ -53,7 +53,11 @@ async def _grouping(
     # The roots' own analyses are kept for their incidents' reviews (the same rules, not run twice).
     roots = shared_roots(runtime, rules)
     correlator = Correlator(grouping, topology)
-    incidents = Incidents(journal, store, correlator, grouping, runtime.js, roots=roots)
+    # With an LLM each incident's review is a message of its own (``review_messages``).
+    together = not settings.llm_enabled
+    incidents = Incidents(
+        journal, store, correlator, grouping, runtime.js, roots=roots, reviews_together=together
+    )
     analyst = Analyst(rules, metrics, incidents=incidents)
     logger.info("incidents on: alerts grouped in {}, analysed per incident", grouping.incident_bucket)
     return Handler(analyst.handle, inline=True, prepare=incidents.prepare)

@@ -71,17 +71,20 @@ async def shared_journal(settings: AnalystSettings, runtime: Runtime) -> Journal
     return await asyncio.shield(opening)
 
 
-def review_messages(reviews: list[schemas.IncidentReview]) -> list[tuple[str, bytes, str]]:
+def review_messages(
+    reviews: list[schemas.IncidentReview], *, together: bool = True
+) -> list[tuple[str, bytes, str]]:
     """Subject, payload and Nats-Msg-Id of each message the reviews go in: one per second they fall
     due in (a batch's new incidents all fall due one grouping wait later), so a message is reviewed
     whole when it comes, never sent back for a part due later. The id names its reviews (incident,
     generation, kind): the same reviews asked for again, by a redelivery or another replica, are one
-    message."""
-    by_second: dict[datetime, list[schemas.IncidentReview]] = defaultdict(list)
-    for review in reviews:
-        by_second[review.due.replace(microsecond=0)].append(review)
+    message. Not ``together`` (an LLM analyses each incident): one review per message, so that one
+    incident's failing analysis is retried, and dead-lettered, alone."""
+    groups: dict[object, list[schemas.IncidentReview]] = defaultdict(list)
+    for n, review in enumerate(reviews):
+        groups[review.due.replace(microsecond=0) if together else n].append(review)
     messages = []
-    for listed in by_second.values():
+    for listed in groups.values():
         names = "\n".join(sorted(f"{r.id}:{r.generation}:{r.kind}" for r in listed))
         msg_id = "reviews:" + hashlib.blake2b(names.encode(), digest_size=16).hexdigest()
         messages.append((schemas.REVIEW, schemas.encode(schemas.IncidentReviews(reviews=listed)), msg_id))
@@ -98,8 +101,11 @@ class Incidents:
         js: JetStreamContext,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         roots: RootAnalyses | None = None,
+        *,
+        reviews_together: bool = True,
     ) -> None:
         self.journal = journal
+        self.reviews_together = reviews_together  # see ``review_messages``
         self.store = store  # exemplars, and the reviews' stream
         self.roots = roots  # the roots' own analyses, for their incidents' reviews
         self.correlator = correlator
@@ -202,7 +208,7 @@ class Incidents:
                 if slot == 0 and self.roots is not None:
                     self.roots.expect(message, encoded)
                 kept.append((key, encoded))
-        sent = await self.store.send_all(kept, review_messages(reviews))
+        sent = await self.store.send_all(kept, review_messages(reviews, together=self.reviews_together))
         placed = {}
         for message in batch:
             episode = schemas.episode_key(message.alert)

@@ -58,7 +58,8 @@ class Journal:
         self.views: dict[str, ShardView] = {}
         self.shard_of_incident: dict[str, str] = {}
         self.applied_seq = 0  # the last stream sequence read from the log
-        self.rebased = 0  # entries that lost a race and stood on the newer view (not computed again)
+        self.lost = 0  # entries another replica's entry was written before
+        self.rebased = 0  # of those, the ones that stood on the newer view (not computed again)
         self._reopen = reopen
         self._locks: dict[str, asyncio.Lock] = {}
         self._moved = asyncio.Event()  # set whenever an entry is read: waiters look again
@@ -168,6 +169,7 @@ class Journal:
                     # The entry directly follows the view's last: nothing else was written between.
                     self._apply(view, entry, written)
                     return result
+                self.lost += 1
                 found = _LAST.search(str(written))
                 await self.until_shard(shard, int(found.group(1)) if found else seen + 1)
                 newer = view.since(applied) if read is not None else None

@@ -47,13 +47,17 @@ class IncidentSettings(SettingsPart, kw_only=True, frozen=True):
     incident_key_label: Annotated[
         str, doc("Label that puts alerts in one incident whatever else they share")
     ] = "incident_key"
-    incident_bucket: Annotated[str, doc("Key-value bucket of incident state and membership")] = (
-        "aiops-incidents"
-    )
+    incident_bucket: Annotated[
+        str,
+        doc(
+            "Key-value bucket of the incidents' exemplars; their state and membership are the "
+            "stream <bucket>-log"
+        ),
+    ] = "aiops-incidents"
     incident_store_timeout_seconds: Annotated[
         float,
         doc(
-            "Longest wait on the incident bucket per batch; beyond it alerts go on one by one "
+            "Longest wait on the incident log and bucket per batch; beyond it alerts go on one by one "
             "(degraded) for a while, so an outage never blocks the pipeline"
         ),
     ] = 2.0

@@ -9,6 +9,7 @@ import pytest
 from nats.aio.client import ServerVersion
 
 import schemas
+from services.analyst._incidents import review_messages
 from services.analyst._placement import Outcome, place
 from services.incidents import (
     Correlator,
@@ -18,8 +19,8 @@ from services.incidents import (
     OpenIndex,
     ShardView,
 )
-from services.incidents._views import rebased, touches
 from services.incidents._store import IndexEncoder, batched_reads, bounded
+from services.incidents._views import rebased, touches
 from tests.unit.incidents._alerts import T0, enriched
 
 SETTINGS = IncidentSettings()
@@ -279,3 +280,29 @@ def test_a_placement_that_lost_a_race_stands_on_the_newer_view_only_as_it_would_
         assert on_top.members == recomputed.members
         assert on_top.states == recomputed.states
         assert on_top.index == recomputed.index
+
+
+def _review(incident: str, due: float) -> schemas.IncidentReview:
+    return schemas.IncidentReview(
+        id=incident, kind="analyse", generation=1, due=T0 + timedelta(seconds=due), requested_at=T0
+    )
+
+
+def test_a_batchs_reviews_go_in_one_message_per_second_they_fall_due_or_one_each_with_an_llm() -> None:
+    reviews = [_review("inc-a", 5.1), _review("inc-b", 5.4), _review("inc-c", 35.0)]
+
+    together = review_messages(reviews)
+    assert [len(schemas.decode(payload, schemas.IncidentReviews).reviews) for _, payload, _ in together] == [
+        2,
+        1,
+    ]
+    # Asked for again (a redelivery, another replica), the same reviews are the same messages.
+    assert [msg_id for *_, msg_id in review_messages(list(reversed(reviews[:2])))] == [together[0][2]]
+
+    alone = review_messages(reviews, together=False)
+    assert [len(schemas.decode(payload, schemas.IncidentReviews).reviews) for _, payload, _ in alone] == [
+        1,
+        1,
+        1,
+    ]
+    assert len({msg_id for *_, msg_id in alone}) == 3
