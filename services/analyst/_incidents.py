@@ -206,7 +206,7 @@ class Incidents:
             for incident, slot, message in outcome.exemplars:
                 key, encoded = self.store.exemplar(incident, slot, message)
                 if slot == 0 and self.roots is not None:
-                    self.roots.expect(message, encoded)
+                    self.roots.expect(incident, message, encoded)
                 kept.append((key, encoded))
         sent = await self.store.send_all(kept, review_messages(reviews, together=self.reviews_together))
         placed = {}

@@ -269,17 +269,19 @@ class Reviewer:
                 saved.update(recorded_here)
                 outcomes.update(lost)
         follow_ups = []
+        announced = []
         for ((review, read, kind), state), (_, message) in zip(analysed, made, strict=True):
             if outcomes[review.id] is not None:
                 continue  # another replica sent this event first: nothing recorded, the review comes back
             members = (state or read).member_count
-            logger.info("incident {} {} (event {}, {} members)", review.id, kind, message.sequence, members)
+            announced.append(f"{review.id} {kind} (event {message.sequence}, {members} members)")
             current = saved.get(review.id)
             follow_up = None if current is None else review_due(current, self.settings, now)
             if follow_up is not None:
                 follow_ups.append(follow_up)
         if follow_ups:
             await self.store.write_all([], review_messages(follow_ups, together=not self.llm))
+        _log_announced(announced)
 
     async def _analysed_all(
         self, states: list[IncidentState | None]
@@ -292,20 +294,30 @@ class Reviewer:
             for i, state in enumerate(states)
             if state is not None and (use_llm := self._analyse(state)) is not None
         ]
-        kept_all = (
-            await self.store.exemplars_of([(state.id, len(state.exemplars)) for _, state, _ in wanted])
-            if wanted
-            else []
-        )
+        # A one-exemplar incident whose root this process placed and analysed needs no read back.
+        placed_here = {
+            state.id: root
+            for _, state, _ in wanted
+            if self.roots is not None
+            and len(state.exemplars) == 1
+            and (root := self.roots.root(state.id, state.exemplars[0].episode)) is not None
+        }
+        to_read = [(state.id, len(state.exemplars)) for _, state, _ in wanted if state.id not in placed_here]
+        read = iter(await self.store.exemplars_of(to_read) if to_read else [])
         analysed: list[IncidentState | Exception | None] = list(states)
-        for (i, state, use_llm), kept in zip(wanted, kept_all, strict=True):
-            # The rules' answers this process made for these very messages (the root's, as it was analysed).
-            known = [
-                (message, found)
-                for message, encoded in kept
-                if self.roots is not None and (found := self.roots.find(encoded)) is not None
-            ]
-            exemplars = [message for message, _ in kept]
+        for i, state, use_llm in wanted:
+            if state.id in placed_here:
+                known = [placed_here[state.id]]
+                exemplars = [placed_here[state.id][0]]
+            else:
+                kept = next(read)
+                # The rules' answers this process made for these very messages (the root's, as analysed).
+                known = [
+                    (message, found)
+                    for message, encoded in kept
+                    if self.roots is not None and (found := self.roots.find(encoded)) is not None
+                ]
+                exemplars = [message for message, _ in kept]
             try:
                 analysis = await self.analyst.analyze(
                     incident(state), exemplars, use_llm=use_llm, known=known
@@ -339,6 +351,20 @@ class Reviewer:
         if not use_llm and state.analysis is not None and state.analysis.analyzer == "llm":
             return None  # past the bound: the model's last answer beats the rules' first
         return use_llm
+
+
+# Incidents named one per line at most; a flood's batch of reviews is one line, its incidents at debug.
+LOGGED_ONE_BY_ONE = 5
+
+
+def _log_announced(announced: list[str]) -> None:
+    if len(announced) <= LOGGED_ONE_BY_ONE:
+        for line in announced:
+            logger.info("incident {}", line)
+        return
+    logger.info("{} incidents announced, the first: {}", len(announced), announced[0])
+    for line in announced:
+        logger.debug("incident {}", line)
 
 
 _Recorded = tuple[dict[str, IncidentState | None], dict[str, Exception | None]]

@@ -8,6 +8,11 @@ under a digest of the very bytes the incident store keeps for the root (its exem
 reuses it only for the bytes it reads back: a root re-sent with other evidence, or kept by another
 replica, is analysed afresh, never answered from another message. Bounded: the reviews of the last
 few seconds of a flood find theirs; an older one is analysed again.
+
+An incident whose only exemplar is a root this process placed and analysed (a flood's one-alert
+incidents) is reviewed from that message and answer as they are kept here, without reading its
+exemplar back: the process wrote those very bytes, and only this incident's own placement writes
+that key.
 """
 
 from __future__ import annotations
@@ -34,12 +39,17 @@ class RootAnalyses:
         self.rules = rules  # the analyst's, shared with its reviews: one catalogue, one answer
         self.limit = limit
         # Roots whose exemplar was written, by message id, until their alert is analysed.
-        self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, bytes]] = OrderedDict()
+        self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, bytes, tuple[str, str]]] = OrderedDict()
         self._analyses: OrderedDict[bytes, schemas.Analysis] = OrderedDict()
+        # (incident, the root's episode) -> the root's message and answer
+        self._roots: OrderedDict[tuple[str, str], tuple[schemas.EnrichedAlert, schemas.Analysis]] = (
+            OrderedDict()
+        )
 
-    def expect(self, message: schemas.EnrichedAlert, encoded: bytes) -> None:
-        """``message`` is an incident's root, kept in the store as ``encoded``."""
-        self._expected[message.id] = (message, digest(encoded))
+    def expect(self, incident_id: str, message: schemas.EnrichedAlert, encoded: bytes) -> None:
+        """``message`` is the root of ``incident_id``, kept in the store as ``encoded``."""
+        root = (incident_id, schemas.episode_key(message.alert))
+        self._expected[message.id] = (message, digest(encoded), root)
         _bound(self._expected, self.limit)
 
     def analysed(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis) -> None:
@@ -48,6 +58,12 @@ class RootAnalyses:
         if found is not None and found[0] is message:
             self._analyses[found[1]] = analysis
             _bound(self._analyses, self.limit)
+            self._roots[found[2]] = (message, analysis)
+            _bound(self._roots, self.limit)
+
+    def root(self, incident_id: str, episode: str) -> tuple[schemas.EnrichedAlert, schemas.Analysis] | None:
+        """The incident's root as this process placed and analysed it, if it did."""
+        return self._roots.get((incident_id, episode))
 
     def find(self, encoded: bytes) -> schemas.Analysis | None:
         """The answer made for the message stored as ``encoded``, if this process made it."""

@@ -10,15 +10,20 @@ through an ordered consumer) and places the batch again. So replicas share one g
 is ever half done (a kill -9 loses a whole batch's changes, never part of them: its alerts come
 back and are placed again), and what a batch costs the store is one message, not one per alert.
 
-A view is rebuilt on start from the log (the stream keeps FORGET_AFTER of it): the replica serves no
-batch before it has read up to where the log stood when it started.
+A replica reads the log's headers only. Its own entries it applies as they are acknowledged (or as
+their headers come, when first: they name the replica and the entry); only another replica's entry
+is read whole, by its sequence. A view is rebuilt on start from the log (the stream keeps
+FORGET_AFTER of it): the replica serves no batch before it has read up to where the log stood when
+it started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -44,6 +49,9 @@ ENTRY_MAX_BYTES = 960 * 1024
 # lose a few races in a row, never hundreds.
 ATTEMPTS = 50
 _LAST = re.compile(r"(\d+)\s*$")
+# Names the replica and the entry: an entry whose headers come before its acknowledgement is applied
+# from what the replica sent, not read back.
+WRITER_HEADER = "Aiops-Log-Entry"
 
 
 class EntryTooLarge(Exception):
@@ -63,6 +71,9 @@ class Journal:
         self._reopen = reopen
         self._locks: dict[str, asyncio.Lock] = {}
         self._moved = asyncio.Event()  # set whenever an entry is read: waiters look again
+        self._writer = uuid.uuid4().hex[:12]
+        self._tokens = itertools.count(1)
+        self._in_flight: dict[str, LogEntry] = {}  # this replica's entries sent, not acknowledged yet
         self._sub: JetStreamContext.PushSubscription | None = None
 
     @classmethod
@@ -79,7 +90,11 @@ class Journal:
         journal = cls(Pipe(js._nc, bucket), stream, prefix, reopen)
         last = (await js.stream_info(stream)).state.last_seq
         journal._sub = await js.subscribe(
-            f"{prefix}.>", cb=journal._read, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+            f"{prefix}.>",
+            cb=journal._read,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+            headers_only=True,
         )
         async with asyncio.timeout(read_within):
             await journal.until_read(last)
@@ -101,15 +116,26 @@ class Journal:
         shard = msg.subject[len(self.prefix) + 1 :]
         view = self.view(shard)
         if seq > view.seq:  # this replica's own entries are applied as they are acknowledged
-            try:
-                entry = schemas.decode(msg.data, LogEntry)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                logger.error("incident log {}: entry {} unreadable, skipped ({})", msg.subject, seq, exc)
-                view.seq = seq
-            else:
+            own = self._in_flight.get((msg.headers or {}).get(WRITER_HEADER, ""))
+            entry = own if own is not None else await self._entry(msg.subject, seq)
+            if entry is not None:
                 self._apply(view, entry, seq)
+            else:
+                view.seq = seq  # gone, or unreadable: said, and skipped
         self.applied_seq = max(self.applied_seq, seq)
         self._moved.set()
+
+    async def _entry(self, subject: str, seq: int) -> LogEntry | None:
+        """Another replica's entry, read whole by its sequence."""
+        data = await self.pipe.get_by_sequence(self.stream, seq)
+        if data is None:
+            logger.error("incident log {}: entry {} is gone before it was read; skipped", subject, seq)
+            return None
+        try:
+            return schemas.decode(data, LogEntry)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            logger.error("incident log {}: entry {} unreadable, skipped ({})", subject, seq, exc)
+            return None
 
     def _apply(self, view: ShardView, entry: LogEntry, seq: int) -> None:
         view.apply(entry, seq)
@@ -162,9 +188,14 @@ class Journal:
                 if len(payload) > ENTRY_MAX_BYTES:
                     raise EntryTooLarge(f"{len(payload)} bytes")
                 seen = view.seq
-                headers = {"Nats-Expected-Last-Subject-Sequence": str(seen)}
-                sent = await self.pipe.send(f"{self.prefix}.{shard}", payload, headers)
-                (written,) = await self.pipe.settle([sent])
+                token = f"{self._writer}:{next(self._tokens)}"
+                headers = {"Nats-Expected-Last-Subject-Sequence": str(seen), WRITER_HEADER: token}
+                self._in_flight[token] = entry
+                try:
+                    sent = await self.pipe.send(f"{self.prefix}.{shard}", payload, headers)
+                    (written,) = await self.pipe.settle([sent])
+                finally:
+                    del self._in_flight[token]
                 if not isinstance(written, Conflict):
                     # The entry directly follows the view's last: nothing else was written between.
                     self._apply(view, entry, written)

@@ -23,12 +23,15 @@ def test_an_answer_is_found_for_the_bytes_its_message_was_kept_as_and_for_no_oth
     _, exemplars = storm(5)
     root = exemplars[0]
     roots = RootAnalyses()
-    roots.expect(root, schemas.encode(root))
+    roots.expect("inc-1", root, schemas.encode(root))
     answer = RULES.analyze(root)
     roots.analysed(root, answer)
 
     assert roots.find(schemas.encode(root)) == answer
     assert roots.find(schemas.encode(_with_other_evidence(root))) is None
+    # Its incident's review takes the root as this process placed it, without reading it back.
+    assert roots.root("inc-1", schemas.episode_key(root.alert)) == (root, answer)
+    assert roots.root("inc-2", schemas.episode_key(root.alert)) is None
 
 
 def test_an_answer_for_another_copy_of_the_root_is_not_kept() -> None:
@@ -36,18 +39,19 @@ def test_an_answer_for_another_copy_of_the_root_is_not_kept() -> None:
     root = exemplars[0]
     copy = _with_other_evidence(root)  # a re-send in the same batch, analysed on its own
     roots = RootAnalyses()
-    roots.expect(root, schemas.encode(root))
+    roots.expect("inc-1", root, schemas.encode(root))
     roots.analysed(copy, RULES.analyze(copy))
 
     assert roots.find(schemas.encode(root)) is None
     assert roots.find(schemas.encode(copy)) is None
+    assert roots.root("inc-1", schemas.episode_key(root.alert)) is None
 
 
 def test_the_oldest_answers_are_forgotten_past_the_limit() -> None:
     _, exemplars = storm(5)
     roots = RootAnalyses(limit=2)
     for message in exemplars[:3]:
-        roots.expect(message, schemas.encode(message))
+        roots.expect("inc-1", message, schemas.encode(message))
         roots.analysed(message, RULES.analyze(message))
 
     assert roots.find(schemas.encode(exemplars[0])) is None
