@@ -295,12 +295,13 @@ FLOOR = 0.6
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
-# With incidents on (issue #12) the analyst also groups every alert into an incident in the
-# key-value store and announces each incident once, measured on a server of its own. The issue's goal
-# is the same 0.6; today's figure is 0.23-0.37 on this machine, and bench.ceiling's (an analyst keeping no
-# state) 0.49-0.57, 0.65-0.69 with two replicas (docs/incidents.md, "The ceiling on this machine"). So
-# the floor guards against a regression from today's figure while the goal is printed beside it.
-FLOOR_INCIDENTS = 0.12
+# With incidents on (issue #12) the analyst also groups every alert into an incident, kept in the
+# incidents' log, and announces each incident once, measured on a server of its own. The issue's goal
+# is the same 0.6. Since the log (stop 31) the figure is 0.44-0.56 on distinct alerts and 0.39-0.43 on
+# storms on this machine, beside bench.ceiling's (an analyst keeping no state) 0.49-0.57
+# (docs/incidents.md, "The log, measured"). The floor sits below the storms' figure by a noisy
+# machine's third (0.41 x 0.7 is 0.29): noise passes, and the key-value design's worst rounds would not.
+FLOOR_INCIDENTS = 0.25
 GOAL_INCIDENTS = 0.6
 INCIDENTS = {"off": {"INCIDENTS_ENABLED": "false"}, "on": {"INCIDENTS_ENABLED": "true"}}
 # With the history service beside the stages (issue #13: the same goal, 0.6). On 2 cores it takes its

@@ -178,10 +178,12 @@ class Incidents:
                 self.paused_until = None
                 return placed
             except Exception as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                if not self.journal.ready.is_set():
+                    why = "the incident log is still being read"
                 logger.warning(
-                    "incident store failed ({}: {}); alerts go on one by one for {}s",
-                    type(exc).__name__,
-                    exc,
+                    "incident store failed ({}); alerts go on one by one for {}s",
+                    why,
                     PAUSE_AFTER_FAILURE.total_seconds(),
                 )
                 self.paused_until = now + PAUSE_AFTER_FAILURE
@@ -191,6 +193,8 @@ class Incidents:
         self, batch: list[schemas.EnrichedAlert], now: datetime
     ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
         """Each alert's place, and the writes sent (exemplars, reviews) to settle."""
+        if not self.journal.ready.is_set():  # a replica starting: within the store's timeout, or degraded
+            await self.journal.until_ready()
         by_shard: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
         for message in batch:
             if message.replay is None:  # a replay reads its incident, never changes it

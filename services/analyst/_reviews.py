@@ -176,6 +176,11 @@ class Reviewer:
         published and their acks awaited, and only then the states saved; each review's outcome
         (None, or what it raises to the runtime). A review that fails at a step leaves the others."""
         now = self.clock()
+        if not self.journal.ready.is_set():  # a replica starting: its view is not the incidents' yet
+            later = RetryLater(
+                "incident log still being read", delay=2.0, error_type="starting", expected=True
+            )
+            return [later for _ in reviews]
         outcomes: dict[str, Exception | None] = dict.fromkeys((r.id for r in reviews), None)
         work = await self._to_announce(reviews, now, outcomes)
         if work:

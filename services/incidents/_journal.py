@@ -13,8 +13,8 @@ back and are placed again), and what a batch costs the store is one message, not
 A replica reads the log's headers only. Its own entries it applies as they are acknowledged (or as
 their headers come, when first: they name the replica and the entry); only another replica's entry
 is read whole, by its sequence. A view is rebuilt on start from the log (the stream keeps
-FORGET_AFTER of it): the replica serves no batch before it has read up to where the log stood when
-it started.
+FORGET_AFTER of it); until it has read as far as the log went when it started, the replica's batches
+go on degraded and its reviews come back later.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import re
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -71,6 +72,9 @@ class Journal:
         self._reopen = reopen
         self._locks: dict[str, asyncio.Lock] = {}
         self._moved = asyncio.Event()  # set whenever an entry is read: waiters look again
+        self.ready = asyncio.Event()  # the log read as far as it went when the journal opened
+        self._start = 0
+        self._opened_at = 0.0
         self._writer = uuid.uuid4().hex[:12]
         self._tokens = itertools.count(1)
         self._in_flight: dict[str, LogEntry] = {}  # this replica's entries sent, not acknowledged yet
@@ -83,12 +87,17 @@ class Journal:
         bucket: str,
         settings: NatsSettings,
         reopen: timedelta,
-        read_within: float = 30.0,
     ) -> Journal:
+        """The journal, reading the log from its start; ``ready`` once it has read as far as the
+        log went when it opened (``until_ready``). It does not wait for that: a log of a week of
+        floods takes seconds to read, and the analyst serves meanwhile (its alerts degraded)."""
         stream, prefix = f"{bucket}-log", f"{bucket}.log"
         await _ensure_stream(js, stream, prefix, settings)
         journal = cls(Pipe(js._nc, bucket), stream, prefix, reopen)
-        last = (await js.stream_info(stream)).state.last_seq
+        journal._start = (await js.stream_info(stream)).state.last_seq
+        journal._opened_at = time.monotonic()
+        if journal._start == 0:
+            journal.ready.set()
         journal._sub = await js.subscribe(
             f"{prefix}.>",
             cb=journal._read,
@@ -96,9 +105,10 @@ class Journal:
             deliver_policy=DeliverPolicy.ALL,
             headers_only=True,
         )
-        async with asyncio.timeout(read_within):
-            await journal.until_read(last)
         return journal
+
+    async def until_ready(self) -> None:
+        await self.ready.wait()
 
     def view(self, shard: str) -> ShardView:
         view = self.views.get(shard)
@@ -124,6 +134,10 @@ class Journal:
                 view.seq = seq  # gone, or unreadable: said, and skipped
         self.applied_seq = max(self.applied_seq, seq)
         self._moved.set()
+        if not self.ready.is_set() and self.applied_seq >= self._start:
+            self.ready.set()
+            took = time.monotonic() - self._opened_at
+            logger.info("incident log read: {} entries in {:.1f}s", self._start, took)
 
     async def _entry(self, subject: str, seq: int) -> LogEntry | None:
         """Another replica's entry, read whole by its sequence."""

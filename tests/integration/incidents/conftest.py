@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -39,4 +40,6 @@ async def journal(js: JetStreamContext, nats_server: NatsServer) -> AsyncIterato
 async def open_journal(js: JetStreamContext, nats_server: NatsServer) -> Journal:
     """The log of the store's bucket as a replica started now reads it."""
     reopen = timedelta(seconds=IncidentSettings().incident_reopen_seconds)
-    return await Journal.open(js, "test-incidents", incident_settings(nats_server.url), reopen)
+    journal = await Journal.open(js, "test-incidents", incident_settings(nats_server.url), reopen)
+    await asyncio.wait_for(journal.until_ready(), 30)
+    return journal

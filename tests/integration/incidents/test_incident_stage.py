@@ -181,6 +181,7 @@ async def _counted(js: JetStreamContext, bucket: str, incident_id: str, members:
     journal = await Journal.open(js, bucket, NatsSettings(), timedelta(hours=1))
     state: IncidentState | None = None
     try:
+        await asyncio.wait_for(journal.until_ready(), 30)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(20):
                 while (state := journal.state(incident_id)) is None or state.member_count < members:
