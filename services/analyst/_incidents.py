@@ -42,6 +42,7 @@ from services.incidents import (
     IncidentStore,
     Journal,
     LogEntry,
+    MemberRecord,
     ShardView,
     shard_of,
 )
@@ -200,19 +201,13 @@ class Incidents:
             if message.replay is None:  # a replay reads its incident, never changes it
                 by_shard[shard_of(message.alert)].append(message)
         shards = list(by_shard)
-        outcomes = await asyncio.gather(*(self._committed(s, by_shard[s], now) for s in shards))
-        records = {}
-        reviews: list[schemas.IncidentReview] = []
-        kept: list[tuple[str, bytes]] = []
-        for outcome in outcomes:
-            records.update(outcome.records)
-            reviews += outcome.reviews
-            for incident, slot, message in outcome.exemplars:
-                key, encoded = self.store.exemplar(incident, slot, message)
-                if slot == 0 and self.roots is not None:
-                    self.roots.expect(incident, message, encoded)
-                kept.append((key, encoded))
-        sent = await self.store.send_all(kept, review_messages(reviews, together=self.reviews_together))
+        parts = await asyncio.gather(*(self._committed(s, by_shard[s], now) for s in shards))
+        records: dict[str, MemberRecord] = {}
+        sent: list[asyncio.Future[Any]] = []
+        for written in parts:
+            for outcome, futures in written:
+                records.update(outcome.records)
+                sent += futures
         placed = {}
         for message in batch:
             episode = schemas.episode_key(message.alert)
@@ -222,30 +217,45 @@ class Incidents:
             placed[message.id] = Placed(ref=ref(record))
         return placed, sent
 
-    async def _committed(self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime) -> Outcome:
-        """The shard's part of the batch placed and its entry written; in halves when the entry would
-        not fit one message (a storm's batches waiting their turn together)."""
-
-        def placing(view: ShardView) -> tuple[LogEntry | None, Outcome]:
-            return place(view, messages, now, self.correlator, self.settings)
-
+    async def _committed(
+        self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime
+    ) -> list[tuple[Outcome, list[asyncio.Future[Any]]]]:
+        """The shard's part of the batch placed, its entry written and its exemplars and reviews sent;
+        in parts when the entry would not fit one message (a storm's batches waiting their turn
+        together). Each part's entry and sends are one step that a timeout does not cut: an entry
+        written is followed by its reviews, even when the batch goes on degraded."""
         if len(messages) > MOST_PER_ENTRY:
             first = await self._committed(shard, messages[:MOST_PER_ENTRY], now)
-            rest = await self._committed(shard, messages[MOST_PER_ENTRY:], now)
-            return _joined(first, rest)
+            return first + await self._committed(shard, messages[MOST_PER_ENTRY:], now)
+        step = asyncio.ensure_future(self._written(shard, messages, now))
+        step.add_done_callback(_retrieved)
         try:
-            return await self.journal.commit(shard, placing, lambda outcome: outcome.reads)
+            return [await asyncio.shield(step)]
         except EntryTooLarge:
             if len(messages) < 2:
                 raise
             half = len(messages) // 2
             first = await self._committed(shard, messages[:half], now)
-            return _joined(first, await self._committed(shard, messages[half:], now))
+            return first + await self._committed(shard, messages[half:], now)
+
+    async def _written(
+        self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime
+    ) -> tuple[Outcome, list[asyncio.Future[Any]]]:
+        def placing(view: ShardView) -> tuple[LogEntry | None, Outcome]:
+            return place(view, messages, now, self.correlator, self.settings)
+
+        outcome = await self.journal.commit(shard, placing, lambda outcome: outcome.reads)
+        kept: list[tuple[str, bytes]] = []
+        for incident, slot, message in outcome.exemplars:
+            key, encoded = self.store.exemplar(incident, slot, message)
+            if slot == 0 and self.roots is not None:
+                self.roots.expect(incident, message, encoded)
+            kept.append((key, encoded))
+        reviews = review_messages(outcome.reviews, together=self.reviews_together)
+        return outcome, await self.store.send_all(kept, reviews)
 
 
-def _joined(first: Outcome, second: Outcome) -> Outcome:
-    return Outcome(
-        records={**first.records, **second.records},
-        reviews=first.reviews + second.reviews,
-        exemplars=first.exemplars + second.exemplars,
-    )
+def _retrieved(step: asyncio.Future[Any]) -> None:
+    """A step that went on after its batch gave up on it: its failure said, not left unretrieved."""
+    if not step.cancelled() and (exc := step.exception()) is not None and not isinstance(exc, EntryTooLarge):
+        logger.debug("incident placement step failed: {}: {}", type(exc).__name__, exc)

@@ -86,9 +86,11 @@ def place(
     An alert the view has a record of was placed before (a re-send, or a redelivery after a crash):
     it changes nothing, but when its incident has a change no event told yet, the review and its
     exemplars are asked for again, as the crash may have come between the entry and them (a review
-    sent twice is dropped by its Nats-Msg-Id). A resolution the view has no record of writes an empty
-    entry all the same: written, it proves the view was the latest, so the firing alert was never
-    placed; refused, the batch is placed again on the newer view, which may have it."""
+    sent twice is dropped by its Nats-Msg-Id). A resolution of an alert the batch places too is
+    applied after it. A resolution of an alert never placed (its firing alert in flight on another
+    replica, or on one killed before its entry was written) is recorded as such (``incident`` ""):
+    written, the entry proves no replica had placed it, and the firing alert, when it comes, is not
+    placed after its end; refused, the batch is placed again on the newer view, which may have it."""
     outcome = Outcome()
     known = {schemas.episode_key(m.alert): view.members.get(schemas.episode_key(m.alert)) for m in messages}
     newcomers: dict[str, schemas.EnrichedAlert] = {}
@@ -101,9 +103,8 @@ def place(
     records: dict[str, MemberRecord] = {}
     names: frozenset[str] = frozenset()
     if newcomers:
+        # Unbounded here: the journal bounds the index on the view the entry is written on top of.
         index, assignments, names = correlator.assign_reading(view.index, list(newcomers.values()), now)
-        # Thousands of unrelated alerts would otherwise grow the index every batch matches against.
-        index = view.encoder.bounded(index)[0]
         placed = {a.episode: a for a in assignments}
         for episode, message in newcomers.items():
             a = placed.get(episode)
@@ -126,15 +127,16 @@ def place(
         for listed in joins.values():  # in the order the correlator placed them: the opener first
             listed.sort(key=lambda item: (when(item[0].alert), item[1].episode))
     resolves: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
-    unknown_resolution = False
     for message in messages:
-        episode = schemas.episode_key(message.alert)
-        record = known[episode]
         if message.alert.status != "resolved":
             continue
+        episode = schemas.episode_key(message.alert)
+        record = records.get(episode) or known[episode]
         if record is None:
-            unknown_resolution = True
-        elif not record.resolved and record.incident and episode not in records:
+            records[episode] = MemberRecord(
+                incident="", role="related", shard=view.shard, resolved=True, at=now
+            )
+        elif not record.resolved and record.incident:
             records[episode] = msgspec.structs.replace(record, resolved=True)
             resolves[record.incident].append(message)
     states = _changed_states(view, joins, resolves, now, settings)
@@ -146,7 +148,7 @@ def place(
         outcome.exemplars += _exemplars(after, by_episode)
     asked = _asked_again(view, messages, known, states, now, settings, outcome)
     outcome.records = {**{e: r for e, r in known.items() if r is not None}, **records}
-    if not records and not states and not unknown_resolution and index is view.index:
+    if not records and not states and index is view.index:
         return None, outcome
     entry = view.entry(now, records, (after for _, after in states.values()), index)
     touched = {*states, *asked, *(e.id for e in entry.changed), *entry.dropped}

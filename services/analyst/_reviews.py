@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,6 +71,9 @@ CLOCK_MARGIN_SECONDS = 0.01
 STEP = timedelta(milliseconds=50)
 # The most events one log entry records: analysed states weigh a few kB, a message is at most 1 MiB.
 MOST_PER_ENTRY = 200
+# How long past its due a review whose change the view has not read comes back for it: then the
+# incident is taken as the view has it (forgotten, or swept), rather than the review dead-lettered.
+LAGGING_FOR = timedelta(seconds=60)
 # How long a review waits for this replica's view to have the change it was asked for: the log's
 # entries reach every replica within milliseconds; beyond this the review comes back later.
 CATCH_UP_SECONDS = 2.0
@@ -199,9 +203,18 @@ class Reviewer:
         wanted = [review for review in reviews if outcomes[review.id] is None]
         if not wanted:
             return []
+        await self._caught_up(wanted)
         work: list[_Work] = []
         for review in wanted:
-            state = await self._state(review)
+            state = self.journal.state(review.id)
+            lagging = state is None or state.generation < review.generation
+            if lagging and now - review.due < LAGGING_FOR:
+                # The view has not read the change the review was asked for: come back for it. (A review
+                # due long ago takes the incident as the view has it: forgotten, or as it stands.)
+                outcomes[review.id] = RetryLater(
+                    "the incident log not read this far yet", delay=CATCH_UP_SECONDS, error_type="lagging"
+                )
+                continue
             try:
                 kind = event_kind(review, state, now)
             except RetryLater as exc:
@@ -211,17 +224,22 @@ class Reviewer:
                 work.append((review, state, kind))
         return work
 
-    async def _state(self, review: schemas.IncidentReview) -> IncidentState | None:
-        """The incident as this replica's view has it, once the view has the review's generation
-        (at most CATCH_UP_SECONDS: then as it stands, which a later review covers)."""
-        state = self.journal.state(review.id)
-        if state is not None and state.generation >= review.generation:
-            return state
-        try:
+    async def _caught_up(self, reviews: list[schemas.IncidentReview]) -> None:
+        """Once the view has every review's generation of its incident, or CATCH_UP_SECONDS passed
+        (the entries were written before the reviews were sent: the view has them within
+        milliseconds, unless it is far behind)."""
+
+        def lagging() -> bool:
+            for review in reviews:
+                state = self.journal.state(review.id)
+                if state is None or state.generation < review.generation:
+                    return True
+            return False
+
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CATCH_UP_SECONDS):
-                return await self.journal.until_state(review.id, review.generation)
-        except TimeoutError:
-            return self.journal.state(review.id)
+                while lagging():
+                    await self.journal.moved()
 
     async def _analysed_work(
         self, work: list[_Work], outcomes: dict[str, Exception | None]

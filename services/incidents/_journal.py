@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 import msgspec
+import nats.errors
 from loguru import logger
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -37,10 +38,10 @@ from nats.js.api import DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageTy
 from nats.js.errors import NotFoundError
 
 import schemas
-from services.incidents._kv import Conflict, Pipe
+from services.incidents._kv import Conflict, KvError, Pipe
 from services.incidents._lifecycle import IncidentState
 from services.incidents._store import Conflicted
-from services.incidents._views import FORGET_AFTER, LogEntry, Reads, ShardView, rebased, touches
+from services.incidents._views import FORGET_AFTER, LogEntry, Reads, ShardView, bounded_on, touches
 from services.runtime import NatsSettings
 
 T = TypeVar("T")
@@ -94,7 +95,9 @@ class Journal:
         stream, prefix = f"{bucket}-log", f"{bucket}.log"
         await _ensure_stream(js, stream, prefix, settings)
         journal = cls(Pipe(js._nc, bucket), stream, prefix, reopen)
-        journal._start = (await js.stream_info(stream)).state.last_seq
+        state = (await js.stream_info(stream)).state
+        # A log whose entries all aged out delivers nothing: there is nothing to wait for.
+        journal._start = state.last_seq if state.messages else 0
         journal._opened_at = time.monotonic()
         if journal._start == 0:
             journal.ready.set()
@@ -140,8 +143,16 @@ class Journal:
             logger.info("incident log read: {} entries in {:.1f}s", self._start, took)
 
     async def _entry(self, subject: str, seq: int) -> LogEntry | None:
-        """Another replica's entry, read whole by its sequence."""
-        data = await self.pipe.get_by_sequence(self.stream, seq)
+        """Another replica's entry, read whole by its sequence: read again until it is (a view that
+        skipped an entry would place alerts on a shard it no longer knows), unless it is gone."""
+        for attempt in itertools.count(1):
+            try:
+                data = await self.pipe.get_by_sequence(self.stream, seq)
+                break
+            except (KvError, TimeoutError, nats.errors.Error) as exc:
+                if attempt % 10 == 1:
+                    logger.warning("incident log {}: entry {} not read ({}); again", subject, seq, exc)
+                await asyncio.sleep(min(0.05 * attempt, 2.0))
         if data is None:
             logger.error("incident log {}: entry {} is gone before it was read; skipped", subject, seq)
             return None
@@ -152,7 +163,8 @@ class Journal:
             return None
 
     def _apply(self, view: ShardView, entry: LogEntry, seq: int) -> None:
-        view.apply(entry, seq)
+        for incident in view.apply(entry, seq):  # forgotten by the view: by this map too
+            self.shard_of_incident.pop(incident, None)
         for state in entry.states:
             self.shard_of_incident[state.id] = view.shard
 
@@ -169,12 +181,10 @@ class Journal:
             self._moved.clear()
             await self._moved.wait()
 
-    async def until_state(self, incident_id: str, generation: int) -> IncidentState | None:
-        """The incident's state once the view has its ``generation`` (or a later one)."""
-        while (state := self.state(incident_id)) is None or state.generation < generation:
-            self._moved.clear()
-            await self._moved.wait()
-        return state
+    async def moved(self) -> None:
+        """Once the next entry is read."""
+        self._moved.clear()
+        await self._moved.wait()
 
     # ---- writing the log ------------------------------------------------------------------------
     async def commit(
@@ -183,10 +193,10 @@ class Journal:
         compute: Callable[[ShardView], tuple[LogEntry | None, T]],
         reads: Callable[[T], Reads | None] = lambda _: None,
     ) -> T:
-        """``compute`` run on the shard's view and its entry appended; None for an entry: nothing to
-        write. When another replica appended first, the entry stands on the newer view if what won
-        touched nothing the computation ``reads`` (its index changes rebased); otherwise ``compute``
-        runs again on the newer view."""
+        """``compute`` run on the shard's view and its entry appended, bounded on the view it is
+        written on top of (``bounded_on``); None for an entry: nothing to write. When another replica
+        appended first, the entry stands on the newer view if what won touched nothing the computation
+        ``reads`` (and is bounded again there); otherwise ``compute`` runs again on the newer view."""
         lock = self._locks.setdefault(shard, asyncio.Lock())
         async with lock:  # this replica's own writers of a shard never race each other
             view = self.view(shard)
@@ -198,13 +208,14 @@ class Journal:
                     if entry is None:
                         return result
                     read = reads(result)
-                payload = schemas.encode(entry)
+                written_entry = bounded_on(entry, view)
+                payload = schemas.encode(written_entry)
                 if len(payload) > ENTRY_MAX_BYTES:
                     raise EntryTooLarge(f"{len(payload)} bytes")
                 seen = view.seq
                 token = f"{self._writer}:{next(self._tokens)}"
                 headers = {"Nats-Expected-Last-Subject-Sequence": str(seen), WRITER_HEADER: token}
-                self._in_flight[token] = entry
+                self._in_flight[token] = written_entry
                 try:
                     sent = await self.pipe.send(f"{self.prefix}.{shard}", payload, headers)
                     (written,) = await self.pipe.settle([sent])
@@ -212,7 +223,7 @@ class Journal:
                     del self._in_flight[token]
                 if not isinstance(written, Conflict):
                     # The entry directly follows the view's last: nothing else was written between.
-                    self._apply(view, entry, written)
+                    self._apply(view, written_entry, written)
                     return result
                 self.lost += 1
                 found = _LAST.search(str(written))
@@ -223,7 +234,7 @@ class Journal:
                     and newer is not None
                     and not any(touches(e, read, before) for e in newer)
                 ):
-                    entry, applied = rebased(entry, view), view.applied
+                    applied = view.applied  # the entry stands, to be bounded on the newer view
                     self.rebased += 1
                 else:
                     entry = None  # computed again on the newer view

@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -43,11 +44,12 @@ BUCKET_TTL_SECONDS = 7 * 86400
 class MemberRecord(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """An alert episode's membership, written with the batch that counted it in its incident."""
 
-    incident: str
+    incident: str  # "": resolved before it was ever placed, never to be placed (``at``: when)
     role: schemas.MemberRole
     signals: list[str] = []
     shard: str = "_"
     resolved: bool = False
+    at: datetime | None = None
 
 
 class Conflicted(Exception):

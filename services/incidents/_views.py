@@ -25,8 +25,11 @@ from services.incidents._index import IndexEntry, OpenIndex
 from services.incidents._lifecycle import IncidentState
 from services.incidents._store import IndexEncoder, MemberRecord
 
-# How often (by the entries' clock) a view forgets what nothing will ask for again.
+# How often (by the entries' clock, on the minute) a view forgets what nothing will ask for again.
 SWEEP_EVERY = timedelta(seconds=60)
+# How long a resolution whose firing alert was never placed is remembered: longer than the alert's
+# own redelivery (an ack wait, a few deliveries), so that firing alert is not placed after it.
+RESOLVED_UNPLACED_KEPT = timedelta(hours=1)
 # A state or membership untouched this long is forgotten (the bucket's TTL before the log).
 FORGET_AFTER = timedelta(days=7)
 # Entries a view keeps after applying them, for a placement that lost a race to look at what won it.
@@ -56,14 +59,15 @@ class ShardView:
         self._recent: deque[tuple[int, LogEntry]] = deque(maxlen=RECENT)
         self.applied = 0  # entries applied so far
         self._reopen = reopen
-        self._next_sweep: datetime | None = None
+        self._swept: int | None = None  # the minute (of the entries' clock) the view last swept
         # The index's entries' bytes, kept between batches: bounding it measures them every batch.
         self.encoder = IndexEncoder()
 
-    def apply(self, entry: LogEntry, seq: int) -> None:
-        """The entry applied, once: an entry at or before ``seq`` is applied already."""
+    def apply(self, entry: LogEntry, seq: int) -> set[str]:
+        """The entry applied, once: an entry at or before ``seq`` is applied already. The incidents
+        the view forgot meanwhile (``sweep``)."""
         if seq <= self.seq:
-            return
+            return set()
         self.members.update(entry.members)
         for state in entry.states:
             self.states[state.id] = state
@@ -73,11 +77,15 @@ class ShardView:
         self.seq = seq
         self._recent.append((seq, entry))
         self.applied += 1
-        if self._next_sweep is None:
-            self._next_sweep = entry.at + SWEEP_EVERY
-        elif entry.at >= self._next_sweep:
-            self.sweep(entry.at)
-            self._next_sweep = entry.at + SWEEP_EVERY
+        # On the minute of the entries' clock, not a minute after the first entry this view read:
+        # a replica started later sweeps at the same entries as the others.
+        minute = int(entry.at.timestamp() // SWEEP_EVERY.total_seconds())
+        gone: set[str] = set()
+        if self._swept is None or minute > self._swept:
+            if self._swept is not None:
+                gone = self.sweep(entry.at)
+            self._swept = minute
+        return gone
 
     def since(self, applied: int) -> list[LogEntry] | None:
         """The entries applied after the view had applied ``applied`` entries (``self.applied``
@@ -87,9 +95,15 @@ class ShardView:
             return None
         return [entry for _, entry in list(self._recent)[len(self._recent) - count :]]
 
-    def sweep(self, at: datetime) -> None:
+    def sweep(self, at: datetime) -> set[str]:
         """Incidents resolved longer than the reopen window, or untouched for FORGET_AFTER, forgotten
-        with their members: no alert can join them again, and their events are all out."""
+        with their members and their index entries (an entry left behind would let an alert join an
+        incident whose state is gone): no alert can join them again, and their events are all out.
+        Resolutions of alerts never placed are forgotten after RESOLVED_UNPLACED_KEPT."""
+        unplaced = at - RESOLVED_UNPLACED_KEPT
+        self.members = {
+            e: r for e, r in self.members.items() if r.incident or (r.at is not None and r.at >= unplaced)
+        }
         gone = {
             incident
             for incident, state in self.states.items()
@@ -101,11 +115,14 @@ class ShardView:
             )
         }
         if not gone:
-            return
+            return gone
         for incident in gone:
             del self.states[incident]
             del self._touched[incident]
         self.members = {e: r for e, r in self.members.items() if r.incident not in gone}
+        if any(entry.id in gone for entry in self.index.entries):
+            self.index = OpenIndex(entries=[entry for entry in self.index.entries if entry.id not in gone])
+        return gone
 
     def entry(
         self,
@@ -173,9 +190,11 @@ def touches(entry: LogEntry, reads: Reads, before: OpenIndex) -> bool:
     return False
 
 
-def rebased(entry: LogEntry, view: ShardView) -> LogEntry:
-    """``entry``, made on an older view, written on top of ``view``: its index changes applied to
-    the newer index, which it bounds again (other replicas' incidents count towards the bound)."""
+def bounded_on(entry: LogEntry, view: ShardView) -> LogEntry:
+    """``entry`` as written on top of ``view``: the index it leaves kept under INDEX_MAX_BYTES, the
+    incidents that grew least and were quiet longest left out first (their state stays). Placing
+    leaves the bound to this step, so an entry that lost a race and stands on a newer view is bounded
+    as placing it there would have been: on that view's index and its own changes, once."""
     merged = applied(view.index, entry.changed, entry.dropped)
     bounded = view.encoder.bounded(merged)[0]
     if bounded is merged:

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
 from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
 
 import schemas
+from services.analyst import AnalystMetrics, RulesAnalyst
+from services.analyst._incident_analysis import IncidentAnalyst
 from services.analyst._incidents import Incidents
+from services.analyst._reviews import Reviewer
 from services.incidents import Correlator, IncidentSettings, IncidentState, IncidentStore, Journal
+from services.runtime import NatsSettings, RetryLater
 from tests.integration.incidents._storm import enriched, node_storm
 from tests.integration.incidents.conftest import open_journal
 from tests.support.nats_server import NatsServer
@@ -133,3 +138,88 @@ async def test_a_batch_too_large_for_one_entry_is_written_in_parts(
     assert len({p.ref.id for p in places if p.ref is not None}) == 1500
     assert (await js.stream_info("test-incidents-log")).state.messages > 3
     assert all(counted(journal, p.ref.id).member_count == 1 for p in places if p.ref is not None)
+
+
+async def test_replicas_racing_with_unrelated_alerts_keep_their_placements_and_count_each_once(
+    store: IncidentStore, js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    now = datetime.now(UTC)
+    # Busy hosts, each its own incident (as the pipeline benchmark floods them). Full disks would not
+    # do: they share a symptom, and each batch looks at the other's incidents.
+    hosts = [
+        enriched("HighCPUUsage", now, instance=f"node-{n}:9100", job="node-exporter") for n in range(400)
+    ]
+    replicas = [await open_journal(js, nats_server) for _ in range(2)]
+    try:
+        incidents = [grouping(journal, store, js) for journal in replicas]
+        batches = [hosts[i : i + 40] for i in range(0, len(hosts), 40)]
+        await asyncio.gather(*(incidents[n % 2].prepare(batch) for n, batch in enumerate(batches)))
+        places = {m.id: incidents[n % 2].take(m) for n, batch in enumerate(batches) for m in batch}
+        restarted = await open_journal(js, nats_server)
+    finally:
+        for journal in replicas:
+            await journal.close()
+    try:
+        ids = {p.ref.id for p in places.values() if p.ref is not None}
+        assert len(ids) == 400
+        assert all(counted(restarted, i).member_count == 1 for i in ids)
+        # The two raced on the one cluster, and a lost race with unrelated alerts cost no second placing.
+        assert sum(journal.lost for journal in replicas) > 0
+        assert sum(journal.rebased for journal in replicas) == sum(journal.lost for journal in replicas)
+        assert restarted.views["prod"].index == replicas[0].views["prod"].index
+    finally:
+        await restarted.close()
+
+
+async def test_a_log_whose_entries_all_aged_out_is_read_at_once(
+    store: IncidentStore, js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    journal = await open_journal(js, nats_server)
+    try:
+        await grouping(journal, store, js).prepare(node_storm(3))
+    finally:
+        await journal.close()
+    await js.purge_stream("test-incidents-log")  # what max_age does after a quiet week
+
+    restarted = await Journal.open(js, "test-incidents", NatsSettings(), timedelta(hours=1))
+    try:
+        assert restarted.ready.is_set()
+    finally:
+        await restarted.close()
+
+
+async def test_a_review_of_a_change_its_view_has_not_read_comes_back(
+    journal: Journal, store: IncidentStore, js: JetStreamContext
+) -> None:
+    now = datetime.now(UTC)
+    review = schemas.IncidentReview(
+        id="inc-000000000000", kind="analyse", generation=3, due=now, requested_at=now
+    )
+    analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
+    reviewer = Reviewer(journal, store, analyst, SETTINGS, js, llm=False)
+
+    with pytest.raises(RetryLater) as back:
+        await reviewer.handle(schemas.IncidentReviews(reviews=[review]))
+
+    assert back.value.error_type == "lagging"
+    assert await subject_count(js, schemas.INCIDENTS) == 0
+
+
+async def test_an_entry_written_before_its_batch_timed_out_still_has_its_review_sent(
+    journal: Journal, store: IncidentStore, js: JetStreamContext
+) -> None:
+    now = datetime.now(UTC)
+    # One cluster's alert is placed at once; the other cluster's thousands take longer than the
+    # store's timeout to correlate: the batch goes on degraded.
+    quick = enriched("DiskFull", now, instance="db-1:9100", cluster="a")
+    slow = [enriched("DiskFull", now, instance=f"db-{n}:9100", cluster="b") for n in range(3000)]
+    hasty = msgspec.structs.replace(SETTINGS, incident_store_timeout_seconds=0.05)
+    incidents = Incidents(journal, store, Correlator(hasty), hasty, js)
+
+    await incidents.prepare([quick, *slow])
+
+    assert incidents.take(quick).degraded
+    # Cluster a's entry was written: its incident is announced all the same, not left unreviewed.
+    (message,) = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=1, timeout=10)
+    (state,) = journal.views["a"].states.values()
+    assert [review.id for review in message.reviews] == [state.id]

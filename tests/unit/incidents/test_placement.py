@@ -20,7 +20,7 @@ from services.incidents import (
     ShardView,
 )
 from services.incidents._store import IndexEncoder, batched_reads, bounded
-from services.incidents._views import rebased, touches
+from services.incidents._views import RESOLVED_UNPLACED_KEPT, bounded_on, touches
 from tests.unit.incidents._alerts import T0, enriched
 
 SETTINGS = IncidentSettings()
@@ -41,9 +41,10 @@ def _view() -> ShardView:
 def _placed(
     view: ShardView, batch: list[schemas.EnrichedAlert], at: float = 10.0
 ) -> tuple[LogEntry | None, Outcome]:
-    """The batch placed on ``view`` and, like the journal does once the entry is written, applied."""
+    """The batch placed on ``view`` and, as the journal writes it (bounded on the view), applied."""
     entry, outcome = place(view, batch, T0 + timedelta(seconds=at), CORRELATOR, SETTINGS)
     if entry is not None:
+        entry = bounded_on(entry, view)
         view.apply(entry, view.seq + 1)
     return entry, outcome
 
@@ -90,7 +91,7 @@ def test_alerts_placed_before_change_nothing_and_are_counted_once() -> None:
     assert {record.incident for record in outcome.records.values()} == {state.id}
 
 
-def test_a_resolution_counts_once_and_one_the_view_has_no_record_of_still_writes_an_entry() -> None:
+def test_a_resolution_counts_once() -> None:
     view = _view()
     storm = _storm()
     _placed(view, storm)
@@ -103,14 +104,34 @@ def test_a_resolution_counts_once_and_one_the_view_has_no_record_of_still_writes
     again, _ = _placed(view, [gone], at=21)
     assert again is None
     assert view.states[state.id].firing_count == 3
-    # A resolution of an alert never placed: an empty entry, written only if the view was the
-    # latest, proves the firing alert is not placed elsewhere meanwhile.
-    stranger = _resolved(enriched("DiskFull", instance="db-1:9100"))
-    barrier, outcome = _placed(view, [stranger], at=22)
-    assert barrier is not None
-    assert barrier.members == {}
-    assert barrier.states == []
-    assert outcome.records == {}
+
+
+def test_an_alert_firing_and_resolved_in_one_batch_is_counted_and_resolved() -> None:
+    view = _view()
+    storm = _storm()
+    _placed(view, [*storm, _resolved(storm[1])])
+    (state,) = view.states.values()
+    assert (state.member_count, state.firing_count) == (4, 3)
+
+
+def test_a_resolution_of_an_alert_never_placed_keeps_its_firing_alert_from_being_placed_after_it() -> None:
+    """Its firing alert was in flight on another replica, or on one killed before its entry: the
+    resolution goes on alone, and the firing alert, when it comes back, is not counted after its end."""
+    view = _view()
+    firing = enriched("DiskFull", instance="db-1:9100")
+    entry, outcome = _placed(view, [_resolved(firing)], at=20)
+    assert entry is not None  # written only if the view was the latest: nobody had placed it
+    assert outcome.records[schemas.episode_key(firing.alert)].incident == ""
+    late, outcome = _placed(view, [firing], at=40)
+    assert late is None
+    assert view.states == {}
+    assert outcome.records[schemas.episode_key(firing.alert)].incident == ""
+    # Remembered for an hour (longer than any redelivery), then forgotten.
+    hour = 20 + RESOLVED_UNPLACED_KEPT.total_seconds()
+    view.apply(LogEntry(at=T0 + timedelta(seconds=hour - 60)), view.seq + 1)
+    assert schemas.episode_key(firing.alert) in view.members
+    view.apply(LogEntry(at=T0 + timedelta(seconds=hour + 61)), view.seq + 1)
+    assert view.members == {}
 
 
 def test_a_view_forgets_incidents_resolved_longer_than_the_reopen_window_with_their_members() -> None:
@@ -127,6 +148,8 @@ def test_a_view_forgets_incidents_resolved_longer_than_the_reopen_window_with_th
     view.apply(LogEntry(at=later), view.seq + 1)
     assert state.id not in view.states
     assert view.members == {}
+    # Its index entry too: an alert matching it would otherwise join an incident whose state is gone.
+    assert all(entry.id != state.id for entry in view.index.entries)
 
 
 def test_an_entry_is_applied_once() -> None:
@@ -213,26 +236,28 @@ def _two_replicas(
     first: list[schemas.EnrichedAlert],
     second: list[schemas.EnrichedAlert],
 ) -> tuple[bool, ShardView, ShardView]:
-    """``first`` and ``second`` placed by two replicas on the same view (after ``history``); the first
-    written first. Whether the second's placement stands on the newer view, the view with it
-    rebased, and the view with it placed again there."""
+    """``first`` and ``second`` placed by two replicas on the same view (after ``history``), each
+    by its own clock; the first written first. Whether the second's placement stands on the newer
+    view, the view with it standing there (bounded there, as the journal writes it), and the view
+    with it placed again there."""
     start: list[LogEntry] = []
     if history:
         made, _ = place(_view(), history, T0, CORRELATOR, SETTINGS)
         assert made is not None
-        start.append(made)
-    now = T0 + timedelta(seconds=30)
-    won, _ = place(_replayed(start), first, now, CORRELATOR, SETTINGS)
-    lost, outcome = place(_replayed(start), second, now, CORRELATOR, SETTINGS)
+        start.append(bounded_on(made, _view()))
+    won, _ = place(_replayed(start), first, T0 + timedelta(seconds=30), CORRELATOR, SETTINGS)
+    later = T0 + timedelta(seconds=31)  # the other replica's clock, when it placed its batch
+    lost, outcome = place(_replayed(start), second, later, CORRELATOR, SETTINGS)
     assert won is not None
     assert lost is not None
     assert outcome.reads is not None
+    won = bounded_on(won, _replayed(start))
     stands = not touches(won, outcome.reads, _replayed(start).index)
     newer = _replayed([*start, won])
-    on_top = _replayed([*start, won, rebased(lost, newer)])
-    again, _ = place(newer, second, now, CORRELATOR, SETTINGS)
+    on_top = _replayed([*start, won, bounded_on(lost, newer)])
+    again, _ = place(newer, second, later, CORRELATOR, SETTINGS)
     assert again is not None
-    recomputed = _replayed([*start, won, again])
+    recomputed = _replayed([*start, won, bounded_on(again, newer)])
     return stands, on_top, recomputed
 
 
@@ -262,6 +287,7 @@ def _hosts(first: int, count: int) -> list[schemas.EnrichedAlert]:
         ([], _node("n1", 5, "a"), _node("n2", 5, "b"), False),  # two nodes down: looked at, placed again
         ([], _node("n1", 5), _node("n2", 5), False),  # sharing a namespace: looked at, placed again
         ([], _node("n1", 5)[:3], _node("n1", 5)[3:], False),  # one outage over two replicas
+        (_hosts(0, 1000), _hosts(1000, 20), _hosts(1020, 80), True),  # an index at its bound
         (_node("n1", 3), _hosts(5, 5), [*_node("n1", 3), *_hosts(0, 5)], True),  # a storm re-sent
         (_node("n1", 3), [_resolved(m) for m in _node("n1", 3)], _node("n1", 6)[4:], False),
     ],
