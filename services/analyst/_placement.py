@@ -119,7 +119,7 @@ def place(
             records[episode] = MemberRecord(
                 incident=joining.incident_id,
                 role=joining.role,
-                signals=list(joining.signals),
+                signals=joining.signals,
                 shard=view.shard,
             )
             joins[joining.incident_id].append((message, joining))

@@ -163,10 +163,11 @@ class Journal:
             return None
 
     def _apply(self, view: ShardView, entry: LogEntry, seq: int) -> None:
-        for incident in view.apply(entry, seq):  # forgotten by the view: by this map too
+        written, forgotten = view.apply(entry, seq)
+        for incident in forgotten:  # forgotten by the view: by this map too
             self.shard_of_incident.pop(incident, None)
-        for state in entry.states:
-            self.shard_of_incident[state.id] = view.shard
+        for incident in written:
+            self.shard_of_incident[incident] = view.shard
 
     async def until_read(self, seq: int) -> None:
         """Once the log is read up to stream sequence ``seq``."""

@@ -41,12 +41,14 @@ INDEX_MAX_BYTES = 256 * 1024
 BUCKET_TTL_SECONDS = 7 * 86400
 
 
-class MemberRecord(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """An alert episode's membership, written with the batch that counted it in its incident."""
+class MemberRecord(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, gc=False):
+    """An alert episode's membership, written with the batch that counted it in its incident. Not
+    tracked by the garbage collector (it holds no container that could hold it back): a view holds
+    one per alert of every open incident."""
 
     incident: str  # "": resolved before it was ever placed, never to be placed (``at``: when)
     role: schemas.MemberRole
-    signals: list[str] = []
+    signals: tuple[str, ...] = ()
     shard: str = "_"
     resolved: bool = False
     at: datetime | None = None

@@ -9,17 +9,22 @@ versions agree on what happened.
 Every replica applies the same entries in the same order (the subject's sequence) from the same
 start, and ``sweep`` forgets by the entries' own clock: so every replica's view of a shard, and a
 restarted replica's, is the same.
+
+A view keeps each incident's state as the bytes its entry carried (``KeptStates``), decoded when a
+batch or a review reads it: tens of thousands of open incidents held as objects are millions of
+objects for the garbage collector to walk, every full collection, and a state is read once or twice.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
 
+import schemas
 from services.incidents._correlate import index_names
 from services.incidents._index import IndexEntry, OpenIndex
 from services.incidents._lifecycle import IncidentState
@@ -34,6 +39,8 @@ RESOLVED_UNPLACED_KEPT = timedelta(hours=1)
 FORGET_AFTER = timedelta(days=7)
 # Entries a view keeps after applying them, for a placement that lost a race to look at what won it.
 RECENT = 64
+# States a view keeps decoded: those of the incidents the last batches and reviews touched.
+DECODED = 1024
 
 
 class LogEntry(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
@@ -41,9 +48,76 @@ class LogEntry(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
 
     at: datetime  # the writer's clock when it placed the batch
     members: dict[str, MemberRecord] = {}  # episode -> its record, new or changed
-    states: list[IncidentState] = []  # each incident touched, as it is after the batch
+    # each incident touched, as it is after the batch: an encoded IncidentState (``states_of``)
+    states: list[msgspec.Raw] = []
     changed: list[IndexEntry] = []  # index entries new or replaced, in index order
     dropped: list[str] = []  # ids of the index entries that left it
+
+
+class _Life(msgspec.Struct, frozen=True):
+    """What forgetting needs of a state, read from its bytes without decoding the rest."""
+
+    id: str
+    status: str = "open"
+    resolved_at: datetime | None = None
+
+
+_life = msgspec.json.Decoder(_Life)
+
+
+def encoded_state(state: IncidentState) -> msgspec.Raw:
+    return msgspec.Raw(schemas.encode(state))
+
+
+class KeptStates(Mapping[str, IncidentState]):
+    """Incidents' states kept as bytes, decoded on reading (the last DECODED kept decoded)."""
+
+    def __init__(self) -> None:
+        self.raw: dict[str, bytes] = {}
+        self.resolved_at: dict[str, datetime] = {}  # of the incidents resolved, for ``sweep``
+        self._decoded: OrderedDict[str, IncidentState] = OrderedDict()
+
+    def put(self, raw: msgspec.Raw | bytes, decoded: IncidentState | None = None) -> str:
+        """The state ``raw`` (of ``decoded``, when the caller has it) kept; its incident's id."""
+        data = bytes(raw)
+        life = _life.decode(data)
+        self.raw[life.id] = data
+        if life.status == "resolved" and life.resolved_at is not None:
+            self.resolved_at[life.id] = life.resolved_at
+        else:
+            self.resolved_at.pop(life.id, None)
+        if decoded is not None:
+            self._remember(life.id, decoded)
+        else:
+            self._decoded.pop(life.id, None)
+        return life.id
+
+    def forget(self, incident_id: str) -> None:
+        del self.raw[incident_id]
+        self.resolved_at.pop(incident_id, None)
+        self._decoded.pop(incident_id, None)
+
+    def _remember(self, incident_id: str, state: IncidentState) -> None:
+        self._decoded[incident_id] = state
+        self._decoded.move_to_end(incident_id)
+        if len(self._decoded) > DECODED:
+            self._decoded.popitem(last=False)
+
+    def __getitem__(self, incident_id: str) -> IncidentState:
+        state = self._decoded.get(incident_id)
+        if state is None:
+            state = schemas.decode(self.raw[incident_id], IncidentState)
+            self._remember(incident_id, state)
+        return state
+
+    def __contains__(self, incident_id: object) -> bool:
+        return incident_id in self.raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
 
 
 class ShardView:
@@ -54,24 +128,30 @@ class ShardView:
         self.seq = 0  # the stream sequence of the last entry applied (0: none)
         self.index = OpenIndex()
         self.members: dict[str, MemberRecord] = {}
-        self.states: dict[str, IncidentState] = {}
+        self.states = KeptStates()
         self._touched: dict[str, datetime] = {}  # incident -> the last entry that wrote it
         self._recent: deque[tuple[int, LogEntry]] = deque(maxlen=RECENT)
         self.applied = 0  # entries applied so far
         self._reopen = reopen
         self._swept: int | None = None  # the minute (of the entries' clock) the view last swept
+        self._made: dict[int, dict[str, IncidentState]] = {}  # by id of the states of entries it made
         # The index's entries' bytes, kept between batches: bounding it measures them every batch.
         self.encoder = IndexEncoder()
 
-    def apply(self, entry: LogEntry, seq: int) -> set[str]:
+    def apply(self, entry: LogEntry, seq: int) -> tuple[list[str], set[str]]:
         """The entry applied, once: an entry at or before ``seq`` is applied already. The incidents
-        the view forgot meanwhile (``sweep``)."""
+        whose state it wrote, and those the view forgot meanwhile (``sweep``)."""
         if seq <= self.seq:
-            return set()
+            return [], set()
         self.members.update(entry.members)
-        for state in entry.states:
-            self.states[state.id] = state
-            self._touched[state.id] = entry.at
+        made = self._made.pop(id(entry.states), {})  # this view's own entry: its states as objects
+        written = []
+        for raw in entry.states:
+            incident = self.states.put(raw)
+            if incident in made:
+                self.states.put(raw, made[incident])
+            self._touched[incident] = entry.at
+            written.append(incident)
         if entry.changed or entry.dropped:
             self.index = applied(self.index, entry.changed, entry.dropped)
         self.seq = seq
@@ -85,7 +165,7 @@ class ShardView:
             if self._swept is not None:
                 gone = self.sweep(entry.at)
             self._swept = minute
-        return gone
+        return written, gone
 
     def since(self, applied: int) -> list[LogEntry] | None:
         """The entries applied after the view had applied ``applied`` entries (``self.applied``
@@ -104,20 +184,12 @@ class ShardView:
         self.members = {
             e: r for e, r in self.members.items() if r.incident or (r.at is not None and r.at >= unplaced)
         }
-        gone = {
-            incident
-            for incident, state in self.states.items()
-            if self._touched[incident] < at - FORGET_AFTER
-            or (
-                state.status == "resolved"
-                and state.resolved_at is not None
-                and state.resolved_at < at - self._reopen
-            )
-        }
+        gone = {incident for incident, touched in self._touched.items() if touched < at - FORGET_AFTER}
+        gone.update(i for i, resolved in self.states.resolved_at.items() if resolved < at - self._reopen)
         if not gone:
             return gone
         for incident in gone:
-            del self.states[incident]
+            self.states.forget(incident)
             del self._touched[incident]
         self.members = {e: r for e, r in self.members.items() if r.incident not in gone}
         if any(entry.id in gone for entry in self.index.entries):
@@ -136,7 +208,18 @@ class ShardView:
         dropped: list[str] = []
         if index is not None and index is not self.index:
             changed, dropped = delta(self.index, index)
-        return LogEntry(at=at, members=members, states=list(states), changed=changed, dropped=dropped)
+        objects = list(states)
+        kept = [encoded_state(state) for state in objects]
+        # Applied by this view once written, the entry's states need no decoding back.
+        self._made[id(kept)] = {state.id: state for state in objects}
+        while len(self._made) > RECENT:
+            del self._made[next(iter(self._made))]
+        return LogEntry(at=at, members=members, states=kept, changed=changed, dropped=dropped)
+
+
+def state_ids(entry: LogEntry) -> list[str]:
+    """The incidents whose state ``entry`` writes."""
+    return [_life.decode(raw).id for raw in entry.states]
 
 
 def delta(before: OpenIndex, after: OpenIndex) -> tuple[list[IndexEntry], list[str]]:
@@ -175,7 +258,7 @@ def touches(entry: LogEntry, reads: Reads, before: OpenIndex) -> bool:
     would have been on the newer view, and stands (``rebased``)."""
     if not reads.episodes.isdisjoint(entry.members):
         return True
-    if any(state.id in reads.incidents for state in entry.states):
+    if any(incident in reads.incidents for incident in state_ids(entry)):
         return True
     for changed in entry.changed:
         if changed.id in reads.incidents or not reads.names.isdisjoint(index_names(changed)):

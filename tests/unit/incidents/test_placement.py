@@ -14,13 +14,14 @@ from services.analyst._placement import Outcome, place
 from services.incidents import (
     Correlator,
     IncidentSettings,
+    IncidentState,
     IndexEntry,
     LogEntry,
     OpenIndex,
     ShardView,
 )
 from services.incidents._store import IndexEncoder, batched_reads, bounded
-from services.incidents._views import RESOLVED_UNPLACED_KEPT, bounded_on, touches
+from services.incidents._views import RESOLVED_UNPLACED_KEPT, bounded_on, encoded_state, touches
 from tests.unit.incidents._alerts import T0, enriched
 
 SETTINGS = IncidentSettings()
@@ -61,7 +62,8 @@ def test_a_storm_in_one_batch_is_one_incident_whose_root_is_the_cause_and_one_en
     assert entry is not None
     incidents = {record.incident for record in entry.members.values()}
     assert len(incidents) == 1
-    (state,) = entry.states
+    (raw,) = entry.states
+    state = schemas.decode(raw, IncidentState)
     assert state.member_count == state.firing_count == 4
     assert state.root is not None
     assert state.root.alertname == "KubeNodeNotReady"
@@ -140,7 +142,7 @@ def test_a_view_forgets_incidents_resolved_longer_than_the_reopen_window_with_th
     _placed(view, storm)
     (state,) = view.states.values()
     resolved = msgspec.structs.replace(state, status="resolved", resolved_at=T0 + timedelta(seconds=30))
-    view.apply(LogEntry(at=T0 + timedelta(seconds=30), states=[resolved]), view.seq + 1)
+    view.apply(LogEntry(at=T0 + timedelta(seconds=30), states=[encoded_state(resolved)]), view.seq + 1)
     quiet = T0 + timedelta(seconds=30 + SETTINGS.incident_reopen_seconds - 60)
     view.apply(LogEntry(at=quiet), view.seq + 1)
     assert state.id in view.states
