@@ -28,6 +28,9 @@ from services.runtime import Runtime
 
 # More roots than a replica places in a grouping wait at a flood's rate (a few thousand a second).
 KEPT = 8_192
+# Roots kept by incident: a grouping wait of a flood of one-alert incidents (5,000 a second for 5 s).
+# Kept as bytes (about 2 kB each), which the garbage collector does not walk.
+ROOTS_KEPT = 32_768
 
 
 def digest(encoded: bytes) -> bytes:
@@ -40,34 +43,38 @@ class RootAnalyses:
         self.limit = limit
         # Roots whose exemplar was written, by message id, until their alert is analysed.
         self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, bytes, tuple[str, str]]] = OrderedDict()
-        self._analyses: OrderedDict[bytes, schemas.Analysis] = OrderedDict()
-        # (incident, the root's episode) -> the root's message and answer
-        self._roots: OrderedDict[tuple[str, str], tuple[schemas.EnrichedAlert, schemas.Analysis]] = (
-            OrderedDict()
-        )
+        self._analyses: OrderedDict[bytes, bytes] = OrderedDict()  # digest of the exemplar -> answer
+        # (incident, the root's episode) -> the root's message and answer, encoded
+        self._roots: OrderedDict[tuple[str, str], tuple[bytes, bytes]] = OrderedDict()
+        self.roots_limit = max(limit, ROOTS_KEPT)
 
     def expect(self, incident_id: str, message: schemas.EnrichedAlert, encoded: bytes) -> None:
         """``message`` is the root of ``incident_id``, kept in the store as ``encoded``."""
         root = (incident_id, schemas.episode_key(message.alert))
-        self._expected[message.id] = (message, digest(encoded), root)
+        self._expected[message.id] = (message, encoded, root)
         _bound(self._expected, self.limit)
 
     def analysed(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis) -> None:
         """The rules' answer for ``message``, kept if it is the very message expected."""
         found = self._expected.pop(message.id, None)
         if found is not None and found[0] is message:
-            self._analyses[found[1]] = analysis
+            answer = schemas.encode(analysis)
+            self._analyses[digest(found[1])] = answer
             _bound(self._analyses, self.limit)
-            self._roots[found[2]] = (message, analysis)
-            _bound(self._roots, self.limit)
+            self._roots[found[2]] = (found[1], answer)
+            _bound(self._roots, self.roots_limit)
 
     def root(self, incident_id: str, episode: str) -> tuple[schemas.EnrichedAlert, schemas.Analysis] | None:
         """The incident's root as this process placed and analysed it, if it did."""
-        return self._roots.get((incident_id, episode))
+        kept = self._roots.get((incident_id, episode))
+        if kept is None:
+            return None
+        return schemas.decode(kept[0], schemas.EnrichedAlert), schemas.decode(kept[1], schemas.Analysis)
 
     def find(self, encoded: bytes) -> schemas.Analysis | None:
         """The answer made for the message stored as ``encoded``, if this process made it."""
-        return self._analyses.get(digest(encoded))
+        answer = self._analyses.get(digest(encoded))
+        return None if answer is None else schemas.decode(answer, schemas.Analysis)
 
 
 def _bound(kept: OrderedDict[Any, Any], limit: int) -> None:
