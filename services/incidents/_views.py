@@ -134,7 +134,8 @@ class ShardView:
         self.applied = 0  # entries applied so far
         self._reopen = reopen
         self._swept: int | None = None  # the minute (of the entries' clock) the view last swept
-        self._made: dict[int, dict[str, IncidentState]] = {}  # by id of the states of entries it made
+        # The states of the entries this view made, as objects, by the id of the entry's list of them
+        self._made: dict[int, tuple[list[msgspec.Raw], dict[str, IncidentState]]] = {}
         # The index's entries' bytes, kept between batches: bounding it measures them every batch.
         self.encoder = IndexEncoder()
 
@@ -144,7 +145,9 @@ class ShardView:
         if seq <= self.seq:
             return [], set()
         self.members.update(entry.members)
-        made = self._made.pop(id(entry.states), {})  # this view's own entry: its states as objects
+        # This view's own entry: its states as objects (the very list: an id alone could be reused).
+        found = self._made.pop(id(entry.states), None)
+        made = found[1] if found is not None and found[0] is entry.states else {}
         written = []
         for raw in entry.states:
             incident = self.states.put(raw)
@@ -211,7 +214,7 @@ class ShardView:
         objects = list(states)
         kept = [encoded_state(state) for state in objects]
         # Applied by this view once written, the entry's states need no decoding back.
-        self._made[id(kept)] = {state.id: state for state in objects}
+        self._made[id(kept)] = (kept, {state.id: state for state in objects})
         while len(self._made) > RECENT:
             del self._made[next(iter(self._made))]
         return LogEntry(at=at, members=members, states=kept, changed=changed, dropped=dropped)
