@@ -54,6 +54,8 @@ MOST_PER_ENTRY = 500
 # After a store failure, how long alerts go on one by one before the store is tried again.
 PAUSE_AFTER_FAILURE = timedelta(seconds=10)
 DEGRADED_REASON = "incident store unavailable: analysed on its own, not grouped into an incident"
+# A firing alert that came after its own resolution (a redelivery, a replica killed mid-batch).
+LATE_REASON = "came after its own resolution: already resolved, not grouped into an incident"
 
 
 _JOURNALS: weakref.WeakKeyDictionary[object, asyncio.Future[Journal]] = weakref.WeakKeyDictionary()
@@ -214,7 +216,8 @@ class Incidents:
             record = records.get(episode)
             if record is None and message.replay is not None:
                 record = self.journal.view(shard_of(message.alert)).members.get(episode)
-            placed[message.id] = Placed(ref=ref(record))
+            late = record is not None and not record.incident and message.alert.status == "firing"
+            placed[message.id] = Placed(ref=ref(record), degraded=LATE_REASON if late else "")
         return placed, sent
 
     async def _committed(

@@ -71,9 +71,11 @@ CLOCK_MARGIN_SECONDS = 0.01
 STEP = timedelta(milliseconds=50)
 # The most events one log entry records: analysed states weigh a few kB, a message is at most 1 MiB.
 MOST_PER_ENTRY = 200
-# How long past its due a review whose change the view has not read comes back for it: then the
-# incident is taken as the view has it (forgotten, or swept), rather than the review dead-lettered.
-LAGGING_FOR = timedelta(seconds=60)
+# When a review whose change the view has not read comes back: with the wait below, eight deliveries
+# give a lagging view about a minute (the runtime dead-letters at MAX_DELIVER).
+LAGGING_DELAY = 5.0
+# How long a starting replica's review waits for the log to be read before it comes back later.
+STARTING_SECONDS = 10.0
 # How long a review waits for this replica's view to have the change it was asked for: the log's
 # entries reach every replica within milliseconds; beyond this the review comes back later.
 CATCH_UP_SECONDS = 2.0
@@ -179,10 +181,14 @@ class Reviewer:
         """Reviews of distinct incidents, step by step: their states read, analysed, the events
         published and their acks awaited, and only then the states saved; each review's outcome
         (None, or what it raises to the runtime). A review that fails at a step leaves the others."""
-        now = self.clock()
         if not self.journal.ready.is_set():  # a replica starting: its view is not the incidents' yet
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STARTING_SECONDS):
+                    await self.journal.until_ready()
+        now = self.clock()
+        if not self.journal.ready.is_set():
             later = RetryLater(
-                "incident log still being read", delay=2.0, error_type="starting", expected=True
+                "incident log still being read", delay=STARTING_SECONDS, error_type="starting", expected=True
             )
             return [later for _ in reviews]
         outcomes: dict[str, Exception | None] = dict.fromkeys((r.id for r in reviews), None)
@@ -207,12 +213,12 @@ class Reviewer:
         work: list[_Work] = []
         for review in wanted:
             state = self.journal.state(review.id)
-            lagging = state is None or state.generation < review.generation
-            if lagging and now - review.due < LAGGING_FOR:
-                # The view has not read the change the review was asked for: come back for it. (A review
-                # due long ago takes the incident as the view has it: forgotten, or as it stands.)
+            if state is None or state.generation < review.generation:
+                # The view has not read the change the review was asked for (written before the review
+                # was sent): come back for it, here or on another replica. A view that never gets
+                # there is stuck reading the log, which its replica logs as an error.
                 outcomes[review.id] = RetryLater(
-                    "the incident log not read this far yet", delay=CATCH_UP_SECONDS, error_type="lagging"
+                    "the incident log not read this far yet", delay=LAGGING_DELAY, error_type="lagging"
                 )
                 continue
             try:

@@ -54,6 +54,10 @@ _LAST = re.compile(r"(\d+)\s*$")
 # Names the replica and the entry: an entry whose headers come before its acknowledgement is applied
 # from what the replica sent, not read back.
 WRITER_HEADER = "Aiops-Log-Entry"
+# How long an entry whose acknowledgement was lost waits for the log to say whether it was written.
+FATE_SECONDS = 5.0
+# How often a starting replica looks whether the entries it waits for aged out meanwhile.
+READY_CHECK_SECONDS = 5.0
 
 
 class EntryTooLarge(Exception):
@@ -74,11 +78,13 @@ class Journal:
         self._locks: dict[str, asyncio.Lock] = {}
         self._moved = asyncio.Event()  # set whenever an entry is read: waiters look again
         self.ready = asyncio.Event()  # the log read as far as it went when the journal opened
+        self._watching: asyncio.Future[None] | None = None
         self._start = 0
         self._opened_at = 0.0
         self._writer = uuid.uuid4().hex[:12]
         self._tokens = itertools.count(1)
         self._in_flight: dict[str, LogEntry] = {}  # this replica's entries sent, not acknowledged yet
+        self._landed: dict[str, int] = {}  # of those, the ones the log brought back: their sequence
         self._sub: JetStreamContext.PushSubscription | None = None
 
     @classmethod
@@ -108,7 +114,22 @@ class Journal:
             deliver_policy=DeliverPolicy.ALL,
             headers_only=True,
         )
+        if not journal.ready.is_set():
+            journal._watching = asyncio.ensure_future(journal._watch_start(js))
         return journal
+
+    async def _watch_start(self, js: JetStreamContext) -> None:
+        """``ready`` also when the entries up to the start aged out before they were read (the log
+        then never brings the last of them)."""
+        while not self.ready.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.ready.wait(), READY_CHECK_SECONDS)
+            if self.ready.is_set():
+                return
+            with contextlib.suppress(Exception):  # asked again at the next check
+                state = (await js.stream_info(self.stream)).state
+                if not state.messages or state.first_seq > self._start:
+                    self.ready.set()
 
     async def until_ready(self) -> None:
         await self.ready.wait()
@@ -129,11 +150,18 @@ class Journal:
         shard = msg.subject[len(self.prefix) + 1 :]
         view = self.view(shard)
         if seq > view.seq:  # this replica's own entries are applied as they are acknowledged
-            own = self._in_flight.get((msg.headers or {}).get(WRITER_HEADER, ""))
+            token = (msg.headers or {}).get(WRITER_HEADER, "")
+            own = self._in_flight.get(token)
+            if own is not None:
+                self._landed[token] = seq
             entry = own if own is not None else await self._entry(msg.subject, seq)
-            if entry is not None:
-                self._apply(view, entry, seq)
-            else:
+            try:
+                if entry is not None:
+                    self._apply(view, entry, seq)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                logger.error("incident log {}: entry {} unreadable, skipped ({})", msg.subject, seq, exc)
+                entry = None
+            if entry is None:
                 view.seq = seq  # gone, or unreadable: said, and skipped
         self.applied_seq = max(self.applied_seq, seq)
         self._moved.set()
@@ -151,7 +179,9 @@ class Journal:
                 break
             except (KvError, TimeoutError, nats.errors.Error) as exc:
                 if attempt % 10 == 1:
-                    logger.warning("incident log {}: entry {} not read ({}); again", subject, seq, exc)
+                    # Every cluster's log waits for this entry: past a few tries, an error to act on.
+                    log = logger.warning if attempt < 30 else logger.error
+                    log("incident log {}: entry {} not read ({}); reading again", subject, seq, exc)
                 await asyncio.sleep(min(0.05 * attempt, 2.0))
         if data is None:
             logger.error("incident log {}: entry {} is gone before it was read; skipped", subject, seq)
@@ -164,10 +194,10 @@ class Journal:
 
     def _apply(self, view: ShardView, entry: LogEntry, seq: int) -> None:
         written, forgotten = view.apply(entry, seq)
-        for incident in forgotten:  # forgotten by the view: by this map too
-            self.shard_of_incident.pop(incident, None)
         for incident in written:
             self.shard_of_incident[incident] = view.shard
+        for incident in forgotten:  # forgotten by the view: by this map too
+            self.shard_of_incident.pop(incident, None)
 
     async def until_read(self, seq: int) -> None:
         """Once the log is read up to stream sequence ``seq``."""
@@ -201,47 +231,71 @@ class Journal:
         lock = self._locks.setdefault(shard, asyncio.Lock())
         async with lock:  # this replica's own writers of a shard never race each other
             view = self.view(shard)
-            entry: LogEntry | None = None
-            for _ in range(ATTEMPTS):
+            try:
+                return await self._appended(shard, view, compute, reads)
+            finally:
+                view.discard_made()  # placements that were never written: their objects go
+
+    async def _appended(
+        self,
+        shard: str,
+        view: ShardView,
+        compute: Callable[[ShardView], tuple[LogEntry | None, T]],
+        reads: Callable[[T], Reads | None],
+    ) -> T:
+        entry: LogEntry | None = None
+        for _ in range(ATTEMPTS):
+            if entry is None:
+                before, applied = view.index, view.applied
+                entry, result = compute(view)
                 if entry is None:
-                    before, applied = view.index, view.applied
-                    entry, result = compute(view)
-                    if entry is None:
-                        return result
-                    read = reads(result)
-                written_entry = bounded_on(entry, view)
-                payload = schemas.encode(written_entry)
-                if len(payload) > ENTRY_MAX_BYTES:
-                    raise EntryTooLarge(f"{len(payload)} bytes")
-                seen = view.seq
-                token = f"{self._writer}:{next(self._tokens)}"
-                headers = {"Nats-Expected-Last-Subject-Sequence": str(seen), WRITER_HEADER: token}
-                self._in_flight[token] = written_entry
-                try:
-                    sent = await self.pipe.send(f"{self.prefix}.{shard}", payload, headers)
-                    (written,) = await self.pipe.settle([sent])
-                finally:
-                    del self._in_flight[token]
-                if not isinstance(written, Conflict):
-                    # The entry directly follows the view's last: nothing else was written between.
-                    self._apply(view, written_entry, written)
                     return result
-                self.lost += 1
-                found = _LAST.search(str(written))
-                await self.until_shard(shard, int(found.group(1)) if found else seen + 1)
-                newer = view.since(applied) if read is not None else None
-                if (
-                    read is not None
-                    and newer is not None
-                    and not any(touches(e, read, before) for e in newer)
-                ):
-                    applied = view.applied  # the entry stands, to be bounded on the newer view
-                    self.rebased += 1
-                else:
-                    entry = None  # computed again on the newer view
+                read = reads(result)
+            written_entry = bounded_on(entry, view)
+            payload = schemas.encode(written_entry)
+            if len(payload) > ENTRY_MAX_BYTES:
+                raise EntryTooLarge(f"{len(payload)} bytes")
+            seen = view.seq
+            token = f"{self._writer}:{next(self._tokens)}"
+            headers = {"Nats-Expected-Last-Subject-Sequence": str(seen), WRITER_HEADER: token}
+            self._in_flight[token] = written_entry
+            try:
+                sent = await self.pipe.send(f"{self.prefix}.{shard}", payload, headers)
+                try:
+                    (written,) = await self.pipe.settle([sent])
+                except TimeoutError:
+                    written = await self._fate(view, token, seen)
+            finally:
+                del self._in_flight[token]
+                self._landed.pop(token, None)
+            if not isinstance(written, Conflict):
+                # The entry directly follows the view's last: nothing else was written between.
+                self._apply(view, written_entry, written)
+                return result
+            self.lost += 1
+            found = _LAST.search(str(written))
+            await self.until_shard(shard, int(found.group(1)) if found else seen + 1)
+            newer = view.since(applied) if read is not None else None
+            if read is not None and newer is not None and not any(touches(e, read, before) for e in newer):
+                applied = view.applied  # the entry stands, to be bounded on the newer view
+                self.rebased += 1
+            else:
+                entry = None  # computed again on the newer view
         raise Conflicted(f"{self.prefix}.{shard}: {ATTEMPTS} conflicting writes")
 
+    async def _fate(self, view: ShardView, token: str, seen: int) -> int | Conflict:
+        """An entry whose acknowledgement never came: written if the log brings its headers back
+        (its sequence), not written if the log brings another entry after ``seen`` first (the
+        server refused ours, expecting ``seen``). Unknown after FATE_SECONDS: the batch fails."""
+        async with asyncio.timeout(FATE_SECONDS):
+            while token not in self._landed and view.seq == seen:
+                await self.moved()
+        landed = self._landed.get(token)
+        return landed if landed is not None else Conflict(f"another entry came after {seen}")
+
     async def close(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
         sub = self._sub
         if sub is not None:
             with contextlib.suppress(Exception):  # closing: the connection may be gone already

@@ -107,7 +107,7 @@ class KeptStates(Mapping[str, IncidentState]):
         state = self._decoded.get(incident_id)
         if state is None:
             state = schemas.decode(self.raw[incident_id], IncidentState)
-            self._remember(incident_id, state)
+        self._remember(incident_id, state)  # the most recently read stay decoded
         return state
 
     def __contains__(self, incident_id: object) -> bool:
@@ -144,6 +144,8 @@ class ShardView:
         whose state it wrote, and those the view forgot meanwhile (``sweep``)."""
         if seq <= self.seq:
             return [], set()
+        for raw in entry.states:  # an unreadable state is found before anything is changed
+            _life.decode(raw)
         self.members.update(entry.members)
         # This view's own entry: its states as objects (the very list: an id alone could be reused).
         found = self._made.pop(id(entry.states), None)
@@ -169,6 +171,11 @@ class ShardView:
                 gone = self.sweep(entry.at)
             self._swept = minute
         return written, gone
+
+    def discard_made(self) -> None:
+        """The objects of the entries this view made and never applied (lost races placed again,
+        failed writes) let go."""
+        self._made.clear()
 
     def since(self, applied: int) -> list[LogEntry] | None:
         """The entries applied after the view had applied ``applied`` entries (``self.applied``

@@ -19,7 +19,7 @@ from services.analyst._incidents import Incidents
 from services.analyst._reviews import Reviewer
 from services.incidents import Correlator, IncidentSettings, IncidentState, IncidentStore, Journal
 from services.runtime import NatsSettings, RetryLater
-from tests.integration.incidents._storm import enriched, node_storm
+from tests.integration.incidents._storm import enriched, node_storm, resolved
 from tests.integration.incidents.conftest import open_journal
 from tests.support.nats_server import NatsServer
 from tests.support.stream import read_subject, subject_count
@@ -223,3 +223,20 @@ async def test_an_entry_written_before_its_batch_timed_out_still_has_its_review_
     (message,) = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=1, timeout=10)
     (state,) = journal.views["a"].states.values()
     assert [review.id for review in message.reviews] == [state.id]
+
+
+async def test_a_firing_alert_after_its_own_resolution_goes_on_alone_and_says_why(
+    journal: Journal, store: IncidentStore, js: JetStreamContext
+) -> None:
+    (firing,) = node_storm(0)
+    incidents = grouping(journal, store, js)
+    # Its resolution first (the firing alert was on a replica killed before its entry was written).
+    await incidents.prepare([resolved(firing)])
+    assert incidents.take(resolved(firing)).ref is None
+
+    await incidents.prepare([firing])  # its redelivery
+
+    late = incidents.take(firing)
+    assert late.ref is None
+    assert "after its own resolution" in late.degraded
+    assert journal.views["prod"].states == {}  # no incident opened for an alert already over
