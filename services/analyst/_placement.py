@@ -9,7 +9,6 @@ the newer view.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -92,7 +91,7 @@ def place(
     written, the entry proves no replica had placed it, and the firing alert, when it comes, is not
     placed after its end; refused, the batch is placed again on the newer view, which may have it."""
     outcome = Outcome()
-    known = {schemas.episode_key(m.alert): view.members.get(schemas.episode_key(m.alert)) for m in messages}
+    known = {e: view.members.get(e) for e in (schemas.episode_key(m.alert) for m in messages)}
     newcomers: dict[str, schemas.EnrichedAlert] = {}
     for message in messages:
         episode = schemas.episode_key(message.alert)
@@ -123,9 +122,8 @@ def place(
                 shard=view.shard,
             )
             joins[joining.incident_id].append((message, joining))
-        when: Callable[[schemas.Alert], datetime] = lambda alert: correlator.when(alert, now)  # noqa: E731
         for listed in joins.values():  # in the order the correlator placed them: the opener first
-            listed.sort(key=lambda item: (when(item[0].alert), item[1].episode))
+            listed.sort(key=lambda item: (correlator.when(item[0].alert, now), item[1].episode))
     resolves: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
     for message in messages:
         if message.alert.status != "resolved":

@@ -212,8 +212,8 @@ class Reviewer:
         await self._caught_up(wanted)
         work: list[_Work] = []
         for review in wanted:
-            state = self.journal.state(review.id)
-            if state is None or state.generation < review.generation:
+            state = self._as_asked(review)
+            if state is None:
                 # The view has not read the change the review was asked for (written before the review
                 # was sent): come back for it, here or on another replica. A view that never gets
                 # there is stuck reading the log, which its replica logs as an error.
@@ -226,25 +226,23 @@ class Reviewer:
             except RetryLater as exc:
                 outcomes[review.id] = exc
                 continue
-            if kind is not None and state is not None:
+            if kind is not None:
                 work.append((review, state, kind))
         return work
+
+    def _as_asked(self, review: schemas.IncidentReview) -> IncidentState | None:
+        """The incident as the view has it, if the view has the change the review was asked for."""
+        state = self.journal.state(review.id)
+        return state if state is not None and state.generation >= review.generation else None
 
     async def _caught_up(self, reviews: list[schemas.IncidentReview]) -> None:
         """Once the view has every review's generation of its incident, or CATCH_UP_SECONDS passed
         (the entries were written before the reviews were sent: the view has them within
         milliseconds, unless it is far behind)."""
 
-        def lagging() -> bool:
-            for review in reviews:
-                state = self.journal.state(review.id)
-                if state is None or state.generation < review.generation:
-                    return True
-            return False
-
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CATCH_UP_SECONDS):
-                while lagging():
+                while any(self._as_asked(review) is None for review in reviews):
                     await self.journal.moved()
 
     async def _analysed_work(

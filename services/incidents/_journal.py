@@ -154,11 +154,11 @@ class Journal:
             own = self._in_flight.get(token)
             if own is not None:
                 self._landed[token] = seq
-            entry = own if own is not None else await self._entry(msg.subject, seq)
             try:
+                entry = own if own is not None else await self._entry(msg.subject, seq)
                 if entry is not None:
                     self._apply(view, entry, seq)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # the entry or one of its states
                 logger.error("incident log {}: entry {} unreadable, skipped ({})", msg.subject, seq, exc)
                 entry = None
             if entry is None:
@@ -186,11 +186,7 @@ class Journal:
         if data is None:
             logger.error("incident log {}: entry {} is gone before it was read; skipped", subject, seq)
             return None
-        try:
-            return schemas.decode(data, LogEntry)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            logger.error("incident log {}: entry {} unreadable, skipped ({})", subject, seq, exc)
-            return None
+        return schemas.decode(data, LogEntry)
 
     def _apply(self, view: ShardView, entry: LogEntry, seq: int) -> None:
         written, forgotten = view.apply(entry, seq)
@@ -199,18 +195,11 @@ class Journal:
         for incident in forgotten:  # forgotten by the view: by this map too
             self.shard_of_incident.pop(incident, None)
 
-    async def until_read(self, seq: int) -> None:
-        """Once the log is read up to stream sequence ``seq``."""
-        while self.applied_seq < seq:
-            self._moved.clear()
-            await self._moved.wait()
-
     async def until_shard(self, shard: str, seq: int) -> None:
         """Once the shard's view has applied its entry ``seq``."""
         view = self.view(shard)
         while view.seq < seq:
-            self._moved.clear()
-            await self._moved.wait()
+            await self.moved()
 
     async def moved(self) -> None:
         """Once the next entry is read."""

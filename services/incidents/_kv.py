@@ -266,12 +266,7 @@ class Pipe:
         """The body of ``stream``'s message ``seq`` (a direct read); None when it is gone."""
         payload = msgspec.json.encode({"seq": seq})
         (reply,) = await self._replies([await self._request(f"$JS.API.DIRECT.GET.{stream}", payload, None)])
-        status = (reply.headers or {}).get("Status")
-        if status == "404":
-            return None
-        if status:
-            raise KvError(f"direct read refused: {status} {(reply.headers or {}).get('Description', '')}")
-        return reply.data
+        return _direct(reply)[0]
 
     async def close(self) -> None:
         if self.sub is not None:

@@ -116,17 +116,10 @@ class IncidentStore:
     def exemplar(self, incident_id: str, slot: int, message: schemas.EnrichedAlert) -> tuple[str, bytes]:
         return f"exemplar.{incident_id}.{slot}", schemas.encode(message)
 
-    async def exemplars(self, incident_id: str, slots: int) -> list[schemas.EnrichedAlert]:
-        return [message for message, _ in await self.exemplars_kept(incident_id, slots)]
-
-    async def exemplars_kept(self, incident_id: str, slots: int) -> list[tuple[schemas.EnrichedAlert, bytes]]:
-        """The exemplars, each with the bytes it is kept as."""
-        return (await self.exemplars_of([(incident_id, slots)]))[0]
-
     async def exemplars_of(
         self, incidents: Sequence[tuple[str, int]]
     ) -> list[list[tuple[schemas.EnrichedAlert, bytes]]]:
-        """``exemplars_kept`` of many incidents (id, slots), read side by side."""
+        """Each incident's exemplars (id, slots), each with the bytes it is kept as, read side by side."""
         keys = [f"exemplar.{incident_id}.{slot}" for incident_id, slots in incidents for slot in range(slots)]
         read = iter(await self.pipe.get_many(keys))
         found = []

@@ -48,7 +48,7 @@ class LogEntry(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
 
     at: datetime  # the writer's clock when it placed the batch
     members: dict[str, MemberRecord] = {}  # episode -> its record, new or changed
-    # each incident touched, as it is after the batch: an encoded IncidentState (``states_of``)
+    # each incident touched, as it is after the batch: an encoded IncidentState (``state_ids``)
     states: list[msgspec.Raw] = []
     changed: list[IndexEntry] = []  # index entries new or replaced, in index order
     dropped: list[str] = []  # ids of the index entries that left it
@@ -77,11 +77,9 @@ class KeptStates(Mapping[str, IncidentState]):
         self.resolved_at: dict[str, datetime] = {}  # of the incidents resolved, for ``sweep``
         self._decoded: OrderedDict[str, IncidentState] = OrderedDict()
 
-    def put(self, raw: msgspec.Raw | bytes, decoded: IncidentState | None = None) -> str:
-        """The state ``raw`` (of ``decoded``, when the caller has it) kept; its incident's id."""
-        data = bytes(raw)
-        life = _life.decode(data)
-        self.raw[life.id] = data
+    def put(self, raw: msgspec.Raw | bytes, life: _Life, decoded: IncidentState | None = None) -> None:
+        """The state ``raw`` (``life``: read from it; ``decoded``: it, when the caller has it) kept."""
+        self.raw[life.id] = bytes(raw)
         if life.status == "resolved" and life.resolved_at is not None:
             self.resolved_at[life.id] = life.resolved_at
         else:
@@ -90,7 +88,6 @@ class KeptStates(Mapping[str, IncidentState]):
             self._remember(life.id, decoded)
         else:
             self._decoded.pop(life.id, None)
-        return life.id
 
     def forget(self, incident_id: str) -> None:
         del self.raw[incident_id]
@@ -144,19 +141,15 @@ class ShardView:
         whose state it wrote, and those the view forgot meanwhile (``sweep``)."""
         if seq <= self.seq:
             return [], set()
-        for raw in entry.states:  # an unreadable state is found before anything is changed
-            _life.decode(raw)
+        lives = [_life.decode(raw) for raw in entry.states]  # unreadable: raises before any change
         self.members.update(entry.members)
         # This view's own entry: its states as objects (the very list: an id alone could be reused).
         found = self._made.pop(id(entry.states), None)
         made = found[1] if found is not None and found[0] is entry.states else {}
-        written = []
-        for raw in entry.states:
-            incident = self.states.put(raw)
-            if incident in made:
-                self.states.put(raw, made[incident])
-            self._touched[incident] = entry.at
-            written.append(incident)
+        for raw, life in zip(entry.states, lives, strict=True):
+            self.states.put(raw, life, made.get(life.id))
+            self._touched[life.id] = entry.at
+        written = [life.id for life in lives]
         if entry.changed or entry.dropped:
             self.index = applied(self.index, entry.changed, entry.dropped)
         self.seq = seq
@@ -191,17 +184,17 @@ class ShardView:
         incident whose state is gone): no alert can join them again, and their events are all out.
         Resolutions of alerts never placed are forgotten after RESOLVED_UNPLACED_KEPT."""
         unplaced = at - RESOLVED_UNPLACED_KEPT
-        self.members = {
-            e: r for e, r in self.members.items() if r.incident or (r.at is not None and r.at >= unplaced)
-        }
         gone = {incident for incident, touched in self._touched.items() if touched < at - FORGET_AFTER}
         gone.update(i for i, resolved in self.states.resolved_at.items() if resolved < at - self._reopen)
-        if not gone:
-            return gone
+        self.members = {
+            e: r
+            for e, r in self.members.items()
+            if (r.incident and r.incident not in gone)
+            or (not r.incident and r.at is not None and r.at >= unplaced)
+        }
         for incident in gone:
             self.states.forget(incident)
             del self._touched[incident]
-        self.members = {e: r for e, r in self.members.items() if r.incident not in gone}
         if any(entry.id in gone for entry in self.index.entries):
             self.index = OpenIndex(entries=[entry for entry in self.index.entries if entry.id not in gone])
         return gone

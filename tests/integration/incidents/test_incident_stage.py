@@ -185,7 +185,7 @@ async def _counted(js: JetStreamContext, bucket: str, incident_id: str, members:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(20):
                 while (state := journal.state(incident_id)) is None or state.member_count < members:
-                    await journal.until_read(journal.applied_seq + 1)
+                    await journal.moved()
     finally:
         await journal.close()
     assert state is not None
