@@ -60,7 +60,8 @@ async def _grouping(
     )
     analyst = Analyst(rules, metrics, incidents=incidents)
     logger.info("incidents on: alerts grouped in {}, analysed per incident", grouping.incident_bucket)
-    return Handler(analyst.handle, inline=True, prepare=incidents.prepare)
+    # Sequenced: an incident refers to its exemplars by where the alerts' stream keeps them.
+    return Handler(analyst.handle, inline=True, prepare=incidents.prepare_delivered, sequenced=True)
 
 
 SPEC: StageSpec[schemas.EnrichedAlert, AnalystSettings] = StageSpec(

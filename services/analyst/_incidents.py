@@ -7,13 +7,16 @@ Once per batch (``prepare``), before any alert of it is handled, per shard (a cl
     commit      everything the batch changed appended to the shard's log as one entry, only if no
                 other replica appended since the view was read; placed again on the newer view if
                 one did (``Journal.commit``)
-    exemplars   the messages the incidents' analyses will read (the root, distinct alert names)
     reviews     an ``IncidentReview`` per incident that needs an event, in one message per second
                 they fall due in (de-duplicated by the reviews it holds)
 
+An incident's exemplars (the messages its analysis reads: the root, distinct alert names) are not
+copied anywhere: its state refers to each by its sequence in the alerts' stream, which the runtime
+hands ``prepare`` with each message (``Handler(sequenced=True)``).
+
 ``handle`` then reads the alert's place with ``take``. A kill -9 before the entry is written leaves
 nothing behind (the batch comes back and is placed afresh); after it, the batch comes back placed,
-and asks again for the reviews and exemplars it may not have sent. When the log fails or is slower
+and asks again for the reviews it may not have sent. When the log fails or is slower
 than INCIDENT_STORE_TIMEOUT_SECONDS, the batch's alerts go on one by one (no incident, the analysis
 degraded) and the log is left alone for a while, so an outage never blocks the pipeline.
 """
@@ -24,7 +27,7 @@ import asyncio
 import hashlib
 import weakref
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -120,7 +123,9 @@ class Incidents:
         # One batch of this replica at a time: batches of one replica racing each other on the same
         # shard would only make each other place again; replicas still race, and place again.
         self._turn = asyncio.Lock()
-        self._waiting: list[tuple[list[schemas.EnrichedAlert], asyncio.Future[None]]] = []
+        # Batches waiting for their turn: their messages, where the stream keeps each, by alert id
+        # (``prepare_delivered``), and the future their turn settles.
+        self._waiting: list[tuple[list[schemas.EnrichedAlert], Mapping[str, int], asyncio.Future[None]]] = []
 
     def take(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis | None = None) -> Placed:
         """The alert's place; ``analysis``, the rules' answer for it, is kept when it is a root's (only
@@ -130,21 +135,28 @@ class Incidents:
             self.roots.analysed(message, analysis)
         return self._placed.pop(message.id, Placed())
 
-    async def prepare(self, batch: list[schemas.EnrichedAlert]) -> None:
+    async def prepare_delivered(self, delivered: list[tuple[schemas.EnrichedAlert, int]]) -> None:
+        """``prepare`` of messages as the runtime delivers them, each with its stream sequence."""
+        await self.prepare([message for message, _ in delivered], {m.id: seq for m, seq in delivered})
+
+    async def prepare(
+        self, batch: list[schemas.EnrichedAlert], sequences: Mapping[str, int] | None = None
+    ) -> None:
         """The batch placed, with every batch that came while the one before was being placed: the
         log's round trips, not its work, bound a batch's time, so batches waiting their turn are
         placed together (one entry per shard for all of them). The turn ends once the entries are
-        written; the exemplars and reviews are awaited after it, before any alert of the batch goes on."""
+        written; the reviews are awaited after it, before any alert of the batch goes on."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((batch, done))
+        self._waiting.append((batch, sequences or {}, done))
         async with self._turn:
-            if all(waited is not done for _, waited in self._waiting):
+            if all(waited is not done for _, _, waited in self._waiting):
                 taken = None  # placed in the turn of a batch before it
             else:
                 taken, self._waiting = self._waiting, []
-                together = [message for listed, _ in taken for message in listed]
+                together = [message for listed, _, _ in taken for message in listed]
+                where = {id_: seq for _, listed, _ in taken for id_, seq in listed.items()}
                 try:
-                    placed, sent = await self._placed_or_degraded(together)
+                    placed, sent = await self._placed_or_degraded(together, where)
                 except BaseException:
                     self._waiting = taken + self._waiting  # cancelled: the next turn places them
                     raise
@@ -159,25 +171,25 @@ class Incidents:
             # asks for its incidents' reviews again; while the store is paused it goes on degraded,
             # so a bucket that is gone never holds alerts back.
             self.paused_until = self.clock() + PAUSE_AFTER_FAILURE
-            for _, waited in taken:
+            for _, _, waited in taken:
                 if waited is not done:
                     waited.set_exception(exc)
                     waited.exception()  # retrieved: each waiting batch raises it itself
             raise
         for message in together:
             self._placed[message.id] = placed.get(message.id) or Placed(degraded=DEGRADED_REASON)
-        for _, waited in taken:
+        for _, _, waited in taken:
             if waited is not done:
                 waited.set_result(None)
 
     async def _placed_or_degraded(
-        self, batch: list[schemas.EnrichedAlert]
+        self, batch: list[schemas.EnrichedAlert], sequences: Mapping[str, int]
     ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
         now = self.clock()
         if self.paused_until is None or now >= self.paused_until:
             try:
                 async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
-                    placed = await self._place(batch, now)
+                    placed = await self._place(batch, sequences, now)
                 self.paused_until = None
                 return placed
             except Exception as exc:
@@ -193,9 +205,9 @@ class Incidents:
         return {}, []
 
     async def _place(
-        self, batch: list[schemas.EnrichedAlert], now: datetime
+        self, batch: list[schemas.EnrichedAlert], sequences: Mapping[str, int], now: datetime
     ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
-        """Each alert's place, and the writes sent (exemplars, reviews) to settle."""
+        """Each alert's place, and the reviews sent, to settle."""
         if not self.journal.ready.is_set():  # a replica starting: within the store's timeout, or degraded
             await self.journal.until_ready()
         by_shard: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
@@ -203,7 +215,7 @@ class Incidents:
             if message.replay is None:  # a replay reads its incident, never changes it
                 by_shard[shard_of(message.alert)].append(message)
         shards = list(by_shard)
-        parts = await asyncio.gather(*(self._committed(s, by_shard[s], now) for s in shards))
+        parts = await asyncio.gather(*(self._committed(s, by_shard[s], sequences, now) for s in shards))
         records: dict[str, MemberRecord] = {}
         sent: list[asyncio.Future[Any]] = []
         for written in parts:
@@ -221,16 +233,16 @@ class Incidents:
         return placed, sent
 
     async def _committed(
-        self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime
+        self, shard: str, messages: list[schemas.EnrichedAlert], sequences: Mapping[str, int], now: datetime
     ) -> list[tuple[Outcome, list[asyncio.Future[Any]]]]:
-        """The shard's part of the batch placed, its entry written and its exemplars and reviews sent;
+        """The shard's part of the batch placed, its entry written and its reviews sent;
         in parts when the entry would not fit one message (a storm's batches waiting their turn
         together). Each part's entry and sends are one step that a timeout does not cut: an entry
         written is followed by its reviews, even when the batch goes on degraded."""
         if len(messages) > MOST_PER_ENTRY:
-            first = await self._committed(shard, messages[:MOST_PER_ENTRY], now)
-            return first + await self._committed(shard, messages[MOST_PER_ENTRY:], now)
-        step = asyncio.ensure_future(self._written(shard, messages, now))
+            first = await self._committed(shard, messages[:MOST_PER_ENTRY], sequences, now)
+            return first + await self._committed(shard, messages[MOST_PER_ENTRY:], sequences, now)
+        step = asyncio.ensure_future(self._written(shard, messages, sequences, now))
         step.add_done_callback(_retrieved)
         try:
             return [await asyncio.shield(step)]
@@ -238,24 +250,22 @@ class Incidents:
             if len(messages) < 2:
                 raise
             half = len(messages) // 2
-            first = await self._committed(shard, messages[:half], now)
-            return first + await self._committed(shard, messages[half:], now)
+            first = await self._committed(shard, messages[:half], sequences, now)
+            return first + await self._committed(shard, messages[half:], sequences, now)
 
     async def _written(
-        self, shard: str, messages: list[schemas.EnrichedAlert], now: datetime
+        self, shard: str, messages: list[schemas.EnrichedAlert], sequences: Mapping[str, int], now: datetime
     ) -> tuple[Outcome, list[asyncio.Future[Any]]]:
         def placing(view: ShardView) -> tuple[LogEntry | None, Outcome]:
-            return place(view, messages, now, self.correlator, self.settings)
+            return place(view, messages, now, self.correlator, self.settings, sequences)
 
         outcome = await self.journal.commit(shard, placing, lambda outcome: outcome.reads)
-        kept: list[tuple[str, bytes]] = []
-        for incident, slot, message in outcome.exemplars:
-            key, encoded = self.store.exemplar(incident, slot, message)
-            if slot == 0 and self.roots is not None:
-                self.roots.expect(incident, message, encoded)
-            kept.append((key, encoded))
+        if self.roots is not None:
+            for incident, slot, message in outcome.exemplars:
+                if slot == 0:
+                    self.roots.expect(incident, message, sequences.get(message.id, 0))
         reviews = review_messages(outcome.reviews, together=self.reviews_together)
-        return outcome, await self.store.send_all(kept, reviews)
+        return outcome, await self.store.send_all([], reviews)
 
 
 def _retrieved(step: asyncio.Future[Any]) -> None:

@@ -9,6 +9,7 @@ the newer view.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -43,7 +44,8 @@ class Placed:
 @dataclass
 class Outcome:
     """What a placed batch asks for once its entry is written: each episode's record (its place), the
-    reviews to publish, and the messages to keep as exemplars (incident, slot, message)."""
+    reviews to publish, and the messages its incidents' analyses will read, their exemplars
+    (incident, slot, message): a root's own analysis is kept for its incident's review."""
 
     records: dict[str, MemberRecord] = field(default_factory=dict)
     reviews: list[schemas.IncidentReview] = field(default_factory=list)
@@ -77,15 +79,17 @@ def place(
     now: datetime,
     correlator: Correlator,
     settings: IncidentSettings,
+    sequences: Mapping[str, int] | None = None,
 ) -> tuple[LogEntry | None, Outcome]:
     """The batch's live alerts of one shard placed against ``view``: new firing alerts correlated and
     counted, resolutions applied to their incidents, and the entry that records it all (None when the
-    batch changed nothing).
+    batch changed nothing). ``sequences``: where the alerts' stream keeps each message, by alert id,
+    which is how an incident refers to its exemplars.
 
     An alert the view has a record of was placed before (a re-send, or a redelivery after a crash):
-    it changes nothing, but when its incident has a change no event told yet, the review and its
-    exemplars are asked for again, as the crash may have come between the entry and them (a review
-    sent twice is dropped by its Nats-Msg-Id). A resolution of an alert the batch places too is
+    it changes nothing, but when its incident has a change no event told yet, the review is asked for
+    again, as the crash may have come between the entry and it (a review sent twice is dropped by its
+    Nats-Msg-Id). A resolution of an alert the batch places too is
     applied after it. A resolution of an alert never placed (its firing alert in flight on another
     replica, or on one killed before its entry was written) is recorded as such (``incident`` ""):
     written, the entry proves no replica had placed it, and the firing alert, when it comes, is not
@@ -101,6 +105,7 @@ def place(
     joins: dict[str, list[tuple[schemas.EnrichedAlert, Joining]]] = defaultdict(list)
     records: dict[str, MemberRecord] = {}
     names: frozenset[str] = frozenset()
+    sequences = sequences or {}
     if newcomers:
         # Unbounded here: the journal bounds the index on the view the entry is written on top of.
         index, assignments, names = correlator.assign_reading(view.index, list(newcomers.values()), now)
@@ -108,12 +113,19 @@ def place(
         for episode, message in newcomers.items():
             a = placed.get(episode)
             # The correlator places every firing alert; this is a safety net.
+            sequence = sequences.get(message.id, 0)
             joining = (
                 Joining(
-                    episode, a.incident_id, a.role, tuple(a.signals), new_root=a.new_root, refines=a.refines
+                    episode,
+                    a.incident_id,
+                    a.role,
+                    tuple(a.signals),
+                    new_root=a.new_root,
+                    refines=a.refines,
+                    sequence=sequence,
                 )
                 if a is not None
-                else Joining(episode, incident_id(episode), "root")
+                else Joining(episode, incident_id(episode), "root", sequence=sequence)
             )
             records[episode] = MemberRecord(
                 incident=joining.incident_id,
@@ -198,8 +210,9 @@ def _asked_again(
     settings: IncidentSettings,
     outcome: Outcome,
 ) -> set[str]:
-    """Reviews and exemplars asked for again by alerts placed before, for incidents this batch did
-    not change and whose last change no event told yet; the incidents it read."""
+    """Reviews asked for again by alerts placed before (with their exemplars among them, whose
+    analyses the review may reuse), for incidents this batch did not change and whose last change no
+    event told yet; the incidents it read."""
     again: dict[str, dict[str, schemas.EnrichedAlert]] = defaultdict(dict)
     for message in messages:
         episode = schemas.episode_key(message.alert)

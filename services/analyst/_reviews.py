@@ -329,7 +329,7 @@ class Reviewer:
             and len(state.exemplars) == 1
             and (root := self.roots.root(state.id, state.exemplars[0].episode)) is not None
         }
-        to_read = [(state.id, len(state.exemplars)) for _, state, _ in wanted if state.id not in placed_here]
+        to_read = [(state.id, state.exemplars) for _, state, _ in wanted if state.id not in placed_here]
         read = iter(await self.store.exemplars_of(to_read) if to_read else [])
         analysed: list[IncidentState | Exception | None] = list(states)
         for i, state, use_llm in wanted:
@@ -341,8 +341,8 @@ class Reviewer:
                 # The rules' answers this process made for these very messages (the root's, as analysed).
                 known = [
                     (message, found)
-                    for message, encoded in kept
-                    if self.roots is not None and (found := self.roots.find(encoded)) is not None
+                    for message, sequence in kept
+                    if self.roots is not None and (found := self.roots.find(sequence)) is not None
                 ]
                 exemplars = [message for message, _ in kept]
             try:

@@ -4,20 +4,19 @@ until the incident's review reads it back.
 An incident's rules analysis starts from its root's own: ``RulesAnalyst.analyze`` of the root's
 message, which is the answer the alert got a few seconds earlier (same message, same rules). A flood
 of unrelated alerts makes one incident per alert, and each paid the rules twice. The answer is kept
-under a digest of the very bytes the incident store keeps for the root (its exemplar), and a review
-reuses it only for the bytes it reads back: a root re-sent with other evidence, or kept by another
-replica, is analysed afresh, never answered from another message. Bounded: the reviews of the last
-few seconds of a flood find theirs; an older one is analysed again.
+under the root's sequence in the alerts' stream, which is how the incident refers to it (its
+exemplar), and a review reuses it only for the message it reads back from there: a root re-sent
+with other evidence is another message, and is analysed afresh, never answered from another
+message. Bounded: the reviews of the last few seconds of a flood find theirs; an older one is
+analysed again.
 
 An incident whose only exemplar is a root this process placed and analysed (a flood's one-alert
 incidents) is reviewed from that message and answer as they are kept here, without reading its
-exemplar back: the process wrote those very bytes, and only this incident's own placement writes
-that key.
+exemplar back: the process decoded that very message from the stream.
 """
 
 from __future__ import annotations
 
-import hashlib
 import weakref
 from collections import OrderedDict
 from typing import Any
@@ -33,25 +32,22 @@ KEPT = 8_192
 ROOTS_KEPT = 32_768
 
 
-def digest(encoded: bytes) -> bytes:
-    return hashlib.blake2b(encoded, digest_size=16).digest()
-
-
 class RootAnalyses:
     def __init__(self, rules: RulesAnalyst | None = None, limit: int = KEPT) -> None:
         self.rules = rules  # the analyst's, shared with its reviews: one catalogue, one answer
         self.limit = limit
-        # Roots whose exemplar was written, by message id, until their alert is analysed.
-        self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, bytes, tuple[str, str]]] = OrderedDict()
-        self._analyses: OrderedDict[bytes, bytes] = OrderedDict()  # digest of the exemplar -> answer
+        # Roots placed, by message id, until their alert is analysed: the message, its stream
+        # sequence (0: not known) and (incident, the root's episode).
+        self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, int, tuple[str, str]]] = OrderedDict()
+        self._analyses: OrderedDict[int, bytes] = OrderedDict()  # the exemplar's sequence -> answer
         # (incident, the root's episode) -> the root's message and answer, encoded
         self._roots: OrderedDict[tuple[str, str], tuple[bytes, bytes]] = OrderedDict()
         self.roots_limit = max(limit, ROOTS_KEPT)
 
-    def expect(self, incident_id: str, message: schemas.EnrichedAlert, encoded: bytes) -> None:
-        """``message`` is the root of ``incident_id``, kept in the store as ``encoded``."""
+    def expect(self, incident_id: str, message: schemas.EnrichedAlert, sequence: int) -> None:
+        """``message`` is the root of ``incident_id``, kept by the alerts' stream at ``sequence``."""
         root = (incident_id, schemas.episode_key(message.alert))
-        self._expected[message.id] = (message, encoded, root)
+        self._expected[message.id] = (message, sequence, root)
         _bound(self._expected, self.limit)
 
     def analysed(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis) -> None:
@@ -59,9 +55,10 @@ class RootAnalyses:
         found = self._expected.pop(message.id, None)
         if found is not None and found[0] is message:
             answer = schemas.encode(analysis)
-            self._analyses[digest(found[1])] = answer
-            _bound(self._analyses, self.limit)
-            self._roots[found[2]] = (found[1], answer)
+            if found[1]:
+                self._analyses[found[1]] = answer
+                _bound(self._analyses, self.limit)
+            self._roots[found[2]] = (schemas.encode(message), answer)
             _bound(self._roots, self.roots_limit)
 
     def root(self, incident_id: str, episode: str) -> tuple[schemas.EnrichedAlert, schemas.Analysis] | None:
@@ -71,9 +68,9 @@ class RootAnalyses:
             return None
         return schemas.decode(kept[0], schemas.EnrichedAlert), schemas.decode(kept[1], schemas.Analysis)
 
-    def find(self, encoded: bytes) -> schemas.Analysis | None:
-        """The answer made for the message stored as ``encoded``, if this process made it."""
-        answer = self._analyses.get(digest(encoded))
+    def find(self, sequence: int) -> schemas.Analysis | None:
+        """The answer made for the alerts' stream's message ``sequence``, if this process made it."""
+        answer = self._analyses.get(sequence) if sequence else None
         return None if answer is None else schemas.decode(answer, schemas.Analysis)
 
 

@@ -264,9 +264,13 @@ class Pipe:
 
     async def get_by_sequence(self, stream: str, seq: int) -> bytes | None:
         """The body of ``stream``'s message ``seq`` (a direct read); None when it is gone."""
-        payload = msgspec.json.encode({"seq": seq})
-        (reply,) = await self._replies([await self._request(f"$JS.API.DIRECT.GET.{stream}", payload, None)])
-        return _direct(reply)[0]
+        return (await self.get_sequences(stream, [seq]))[0]
+
+    async def get_sequences(self, stream: str, sequences: Sequence[int]) -> list[bytes | None]:
+        """``get_by_sequence`` of each, side by side."""
+        subject = f"$JS.API.DIRECT.GET.{stream}"
+        futures = [await self._request(subject, msgspec.json.encode({"seq": seq}), None) for seq in sequences]
+        return [_direct(reply)[0] for reply in await self._replies(futures)]
 
     async def close(self) -> None:
         if self.sub is not None:

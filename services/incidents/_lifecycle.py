@@ -49,13 +49,17 @@ class Joining:
     signals: tuple[str, ...] = ()
     new_root: bool = False
     refines: bool = False  # the new root is about the old root's subject (``Assignment.refines``)
+    sequence: int = 0  # where the stream keeps the member's enriched message (0: not known)
 
 
 class Exemplar(msgspec.Struct, kw_only=True, frozen=True):
-    """A member whose enriched message is kept for the incident's analysis (slot 0: the root)."""
+    """A member whose enriched message the incident's analysis reads (slot 0: the root): by its
+    sequence in the alerts' stream, which keeps it as long as an incident lives (STREAM_MAX_AGE_HOURS).
+    0: a replica of the version before kept it in the incident bucket instead (``IncidentStore``)."""
 
     alertname: str
     episode: str
+    sequence: int = 0
 
 
 class IncidentState(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -147,7 +151,7 @@ def join(
     scope = labels if opening else {k: v for k, v in state.scope.items() if labels.get(k) == v}
     member = msgspec.structs.replace(member, role=joining.role, signals=list(joining.signals))
     root, members, exemplars = state.root, list(state.members), list(state.exemplars)
-    exemplar = Exemplar(alertname=member.alertname, episode=joining.episode)
+    exemplar = Exemplar(alertname=member.alertname, episode=joining.episode, sequence=joining.sequence)
     root_moved_at = state.root_moved_at
     if root is None or joining.new_root:
         if root is not None:
@@ -161,6 +165,8 @@ def join(
         root = member = msgspec.structs.replace(member, role="root")
         if len(members) >= schemas.MAX_LISTED_MEMBERS:
             members.pop()  # the newest listed member gives way: the root is always listed
+        if exemplars and _keeps_a_slot(exemplars, member.alertname):
+            exemplars.append(exemplars[0])  # the old root stays an exemplar of its alert name
         exemplars[:1] = [exemplar]
     elif len(exemplars) < EXEMPLAR_SLOTS and all(e.alertname != member.alertname for e in exemplars):
         exemplars.append(exemplar)
@@ -192,6 +198,15 @@ def join(
         exemplars=exemplars,
         applied=_applied(state, op),
     )
+
+
+def _keeps_a_slot(exemplars: list[Exemplar], new_root: str) -> bool:
+    """Whether the root's exemplar, giving slot 0 to a new root named ``new_root``, moves to a slot of
+    its own: a free slot, a name no other exemplar has, and a sequence to find it by (one the
+    version before copied to its slot's key stays there, to be replaced)."""
+    old = exemplars[0]
+    names = {e.alertname for e in exemplars[1:]} | {new_root}
+    return bool(old.sequence) and len(exemplars) < EXEMPLAR_SLOTS and old.alertname not in names
 
 
 def resolve_member(

@@ -1,11 +1,15 @@
-"""What incidents keep beside their log (``_journal``): exemplars in a JetStream key-value bucket.
+"""The incidents' exemplars read, and their reviews and events published, beside their log (``_journal``).
+
+An exemplar (an enriched alert an incident's analysis reads: its root's, up to 4 other alert
+names') weighs kilobytes (the evidence) and is read once or twice in the incident's life. It is not
+copied: the state names it by its sequence in the alerts' stream, which keeps it as long as an
+incident lives, and a review reads it from there. A state written by the version before names it
+by slot only: that version copied it to the key-value bucket INCIDENT_BUCKET, as
 
     exemplar.<id>.<slot>      EnrichedAlert kept for the incident's analysis (slot 0: the root)
 
-An exemplar weighs kilobytes (the evidence) and is read once or twice in the incident's life: it
-stays out of the log, which every replica reads whole. Reads and writes go through ``_kv.Pipe``: a
-batch sends all its keys at once and awaits their answers once; the incidents' reviews and events
-are published through it too, side by side with the writes.
+and it is read from there. Reads and publishes go through ``_kv.Pipe``: a batch sends all its
+requests at once and awaits their answers once.
 
 Also here: what the log's records are made of (``MemberRecord``), the shard an alert is matched in,
 and the bound on a shard's open index.
@@ -15,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -30,6 +33,7 @@ from nats.js.kv import KeyValue
 import schemas
 from services.incidents._index import IndexEntry, OpenIndex
 from services.incidents._kv import Pipe
+from services.incidents._lifecycle import Exemplar
 from services.runtime import NatsSettings, key_value_bucket
 
 T = TypeVar("T")
@@ -113,24 +117,33 @@ class IncidentStore:
         return await self.pipe.published(futures)
 
     # ---- exemplars ------------------------------------------------------------------------------
-    def exemplar(self, incident_id: str, slot: int, message: schemas.EnrichedAlert) -> tuple[str, bytes]:
-        return f"exemplar.{incident_id}.{slot}", schemas.encode(message)
-
     async def exemplars_of(
-        self, incidents: Sequence[tuple[str, int]]
-    ) -> list[list[tuple[schemas.EnrichedAlert, bytes]]]:
-        """Each incident's exemplars (id, slots), each with the bytes it is kept as, read side by side."""
-        keys = [f"exemplar.{incident_id}.{slot}" for incident_id, slots in incidents for slot in range(slots)]
-        read = iter(await self.pipe.get_many(keys))
+        self, incidents: Sequence[tuple[str, Sequence[Exemplar]]]
+    ) -> list[list[tuple[schemas.EnrichedAlert, int]]]:
+        """Each incident's exemplars (its id, its state's exemplars), each with its sequence in the
+        alerts' stream (0: read from the bucket), read side by side."""
+        sequences = [e.sequence for _, listed in incidents for e in listed if e.sequence]
+        keys = [
+            f"exemplar.{incident_id}.{slot}"
+            for incident_id, listed in incidents
+            for slot, e in enumerate(listed)
+            if not e.sequence
+        ]
+        streamed, kept = await asyncio.gather(
+            self.pipe.get_sequences(schemas.STREAM, sequences), self.pipe.get_many(keys)
+        )
+        from_stream, from_bucket = iter(streamed), (value for value, _ in kept)
         found = []
-        for _, slots in incidents:
-            kept = []
-            # An exemplar that was never written (a crash after the state was saved) leaves a gap only.
-            for value, _ in itertools.islice(read, slots):
+        for _, listed in incidents:
+            messages = []
+            # One gone (past the stream's retention, or never copied by a crashed replica of the
+            # version before) leaves a gap only: the analysis reads the members' labels still.
+            for e in listed:
+                value = next(from_stream) if e.sequence else next(from_bucket)
                 message = _decoded(value, schemas.EnrichedAlert)
-                if message is not None and value is not None:
-                    kept.append((message, value))
-            found.append(kept)
+                if message is not None:
+                    messages.append((message, e.sequence))
+            found.append(messages)
         return found
 
 

@@ -58,6 +58,8 @@ def stream_config(settings: NatsSettings) -> StreamConfig:
         max_bytes=settings.stream_max_bytes,
         duplicate_window=settings.stream_duplicate_window_seconds,
         num_replicas=settings.stream_replicas,
+        # Incidents refer to their exemplars by sequence, read by the stream itself (no JSON, no base64).
+        allow_direct=True,
     )
 
 

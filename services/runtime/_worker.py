@@ -69,6 +69,9 @@ class Handler:
     # instead of one per message (a transaction, a compare-and-set). Raising fails the whole batch,
     # each message retried as if ``handle`` had raised.
     prepare: Callable[[list[Any]], Awaitable[None]] | None = None
+    # ``prepare`` gets (message, its sequence in the stream) pairs: for a handler that refers to a
+    # message by where the stream keeps it, rather than keeping a copy of it.
+    sequenced: bool = False
     # Decodes one message's data in place of the input type's decoder, for a handler that keeps the
     # bytes it received (history stores them as they came). It must validate as that decoder does and
     # raise what it raises, so an invalid message is dead-lettered alike; its result has the ``id``.
@@ -209,8 +212,14 @@ class Worker:
                 decoded[id(msg)] = self._decode(msg)
             except Reject:
                 decoded[id(msg)] = None
+        if self.handler.sequenced:
+            given: list[Any] = [
+                (decoded[id(msg)], stream_sequence(msg)) for msg in messages if decoded[id(msg)] is not None
+            ]
+        else:
+            given = [message for message in decoded.values() if message is not None]
         try:
-            await self.handler.prepare([message for message in decoded.values() if message is not None])
+            await self.handler.prepare(given)
         except Exception as exc:
             failed = [msg for msg in messages if decoded[id(msg)] is not None]
             for msg in failed:
@@ -300,9 +309,21 @@ class Worker:
                         await msg.in_progress()
 
 
+# $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp>.<pending>
+_ACK_TOKENS = 9
+
+
 def deliveries(msg: Msg) -> int:
     """JetStream's delivery count, read from the ack subject without parsing all of its metadata."""
     tokens = msg.reply.split(".")
-    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>
+    if len(tokens) == _ACK_TOKENS:
         return int(tokens[4])
     return int(msg.metadata.num_delivered)
+
+
+def stream_sequence(msg: Msg) -> int:
+    """The message's sequence in its stream, read from the ack subject like ``deliveries``."""
+    tokens = msg.reply.split(".")
+    if len(tokens) == _ACK_TOKENS:
+        return int(tokens[5])
+    return int(msg.metadata.sequence.stream)

@@ -16,7 +16,7 @@ from services.analyst._incidents import Incidents
 from services.analyst._reviews import Reviewer
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
 from services.runtime import RetryLater
-from tests.integration.incidents._storm import enriched
+from tests.integration.incidents._storm import enriched, node_storm
 from tests.support.stream import read_subject, subject_count
 
 SETTINGS = IncidentSettings(incidents_enabled=True)
@@ -85,3 +85,67 @@ async def test_a_batch_of_reviews_announces_each_incident_once_holding_those_due
         assert state is not None
         assert (state.sequence, state.analysed_generation) == (1, state.generation)
         assert state.analysis is not None
+
+
+# What an analysis says when it had no metric or log evidence to read.
+ALONE = "judged from the alert alone"
+
+
+def _with_logs(message: schemas.EnrichedAlert, line: str) -> schemas.EnrichedAlert:
+    at = message.alert.starts_at
+    template = schemas.LogTemplate(template=line, count=3, severity="error", first=at, last=at, sample=line)
+    logs = schemas.LogEvidence(query='{node="ip-10-0-1-7"}', lines=3, templates=[template])
+    return msgspec.structs.replace(message, evidence=schemas.Evidence(logs=logs))
+
+
+async def _placed_as_enriched(
+    journal: Journal, store: IncidentStore, js: JetStreamContext, messages: list[schemas.EnrichedAlert]
+) -> tuple[dict[str, int], schemas.IncidentReviews]:
+    """The messages published as the enricher does, then placed as the analyst that got them from
+    the stream does (each with its sequence there); their incident's review message."""
+    sequences = {}
+    for message in messages:
+        sequences[message.id] = (await js.publish(schemas.ENRICHED, schemas.encode(message))).seq
+    now = messages[0].alert.starts_at
+    await Incidents(journal, store, Correlator(SETTINGS), SETTINGS, js, clock=lambda: now).prepare(
+        messages, sequences
+    )
+    (review,) = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=1)
+    return sequences, review
+
+
+async def test_an_incident_is_analysed_from_its_exemplars_read_where_the_alerts_stream_keeps_them(
+    store: IncidentStore, journal: Journal, js: JetStreamContext
+) -> None:
+    line = "kubelet stopped posting node status"
+    down, *pods = node_storm(3, datetime.now(UTC))
+    _, message = await _placed_as_enriched(journal, store, js, [_with_logs(down, line), *pods])
+    due_at = message.reviews[0].due + timedelta(seconds=0.1)
+
+    # Reviewed by a replica that did not place it: nothing of the incident in its memory.
+    await _reviewer(journal, store, js, lambda: due_at).handle(message)
+
+    (opened,) = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=1)
+    assert opened.incident.analysis is not None
+    # Judged with the root's logs, which only its message in the stream carries.
+    assert not any(ALONE in evidence for evidence in opened.incident.analysis.evidence)
+
+
+async def test_an_exemplar_gone_from_the_alerts_stream_leaves_a_gap_not_a_failed_review(
+    store: IncidentStore, journal: Journal, js: JetStreamContext
+) -> None:
+    line = "kubelet stopped posting node status"
+    down, *pods = node_storm(3, datetime.now(UTC))
+    root = _with_logs(down, line)
+    sequences, message = await _placed_as_enriched(journal, store, js, [root, *pods])
+    # Past the stream's retention (STREAM_MAX_AGE_HOURS, STREAM_MAX_BYTES), or removed by an operator.
+    await js.delete_msg(schemas.STREAM, sequences[root.id])
+    due_at = message.reviews[0].due + timedelta(seconds=0.1)
+
+    await _reviewer(journal, store, js, lambda: due_at).handle(message)
+
+    (opened,) = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=1)
+    assert opened.incident.analysis is not None
+    assert opened.incident.root is not None
+    assert opened.incident.root.alertname == "KubeNodeNotReady"
+    assert any(ALONE in evidence for evidence in opened.incident.analysis.evidence)

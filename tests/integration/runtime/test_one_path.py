@@ -138,3 +138,34 @@ async def test_lines_logged_while_handling_or_failing_a_message_name_its_alert(
     ]
     assert {line["msg"][:20] for line in about} >= {"prometheus answered ", "dead-lettered after "}
     assert [line for line in about if line.get("alert_id") != message.id] == []
+
+
+async def test_a_sequenced_stage_is_given_where_the_stream_keeps_each_message_it_prepares(
+    nats_server: NatsServer, js: Any
+) -> None:
+    given: list[tuple[schemas.RawAlert, int]] = []
+
+    async def prepare(delivered: list[tuple[schemas.RawAlert, int]]) -> None:
+        given.extend(delivered)
+
+    async def build(_: StageSettings, __: Runtime) -> Handler:
+        return Handler(enriched_of, inline=True, prepare=prepare, sequenced=True)
+
+    async def enriched_of(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        return enriched(message)
+
+    settings = fast_settings(nats_server.url)
+    await provision(js, settings)
+    alerts = [raw_alert(fingerprint=f"s{i}") for i in range(3)]
+    await publish_raw(js, b"not an alert", "poison")
+    for message in alerts:
+        await publish_raw(js, schemas.encode(message), message.id)
+    stage = StageSpec("enricher", schemas.RAW, schemas.RawAlert, schemas.ENRICHED, build)
+    async with running_stage(stage, settings):
+        await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=3)
+        await caught_up(js, "enricher")
+    # The poison message is dead-lettered, never prepared; each alert is where it was said to be.
+    assert sorted(message.id for message, _ in given) == sorted(message.id for message in alerts)
+    for message, sequence in given:
+        stored = await js.get_msg(schemas.STREAM, sequence)
+        assert schemas.decode(stored.data, schemas.RawAlert).id == message.id

@@ -1,4 +1,5 @@
-"""An incident's review reuses its root's own rules answer, and only for the very message it was made for."""
+"""An incident's review reuses its root's own rules answer, and only for the very message it was made for
+(the one the alerts' stream keeps at the root's sequence)."""
 
 from __future__ import annotations
 
@@ -19,16 +20,17 @@ def _with_other_evidence(message: schemas.EnrichedAlert) -> schemas.EnrichedAler
     return msgspec.structs.replace(message, enriched_at=message.enriched_at.replace(microsecond=1))
 
 
-def test_an_answer_is_found_for_the_bytes_its_message_was_kept_as_and_for_no_other() -> None:
+def test_an_answer_is_found_for_the_stream_message_it_was_made_for_and_for_no_other() -> None:
     _, exemplars = storm(5)
     root = exemplars[0]
     roots = RootAnalyses()
-    roots.expect("inc-1", root, schemas.encode(root))
+    roots.expect("inc-1", root, 41)
     answer = RULES.analyze(root)
     roots.analysed(root, answer)
 
-    assert roots.find(schemas.encode(root)) == answer
-    assert roots.find(schemas.encode(_with_other_evidence(root))) is None
+    assert roots.find(41) == answer
+    assert roots.find(42) is None  # another message of the stream, a re-send of the root included
+    assert roots.find(0) is None  # a slot the version before copied to the bucket
     # Its incident's review takes the root as this process placed it, without reading it back.
     assert roots.root("inc-1", schemas.episode_key(root.alert)) == (root, answer)
     assert roots.root("inc-2", schemas.episode_key(root.alert)) is None
@@ -39,23 +41,34 @@ def test_an_answer_for_another_copy_of_the_root_is_not_kept() -> None:
     root = exemplars[0]
     copy = _with_other_evidence(root)  # a re-send in the same batch, analysed on its own
     roots = RootAnalyses()
-    roots.expect("inc-1", root, schemas.encode(root))
+    roots.expect("inc-1", root, 41)
     roots.analysed(copy, RULES.analyze(copy))
 
-    assert roots.find(schemas.encode(root)) is None
-    assert roots.find(schemas.encode(copy)) is None
+    assert roots.find(41) is None
     assert roots.root("inc-1", schemas.episode_key(root.alert)) is None
 
 
 def test_the_oldest_answers_are_forgotten_past_the_limit() -> None:
     _, exemplars = storm(5)
     roots = RootAnalyses(limit=2)
-    for message in exemplars[:3]:
-        roots.expect("inc-1", message, schemas.encode(message))
+    for sequence, message in enumerate(exemplars[:3], start=1):
+        roots.expect("inc-1", message, sequence)
         roots.analysed(message, RULES.analyze(message))
 
-    assert roots.find(schemas.encode(exemplars[0])) is None
-    assert roots.find(schemas.encode(exemplars[2])) is not None
+    assert roots.find(1) is None
+    assert roots.find(3) is not None
+
+
+def test_a_root_whose_place_in_the_stream_is_not_known_is_still_kept_for_its_incident() -> None:
+    _, exemplars = storm(5)
+    root = exemplars[0]
+    roots = RootAnalyses()
+    roots.expect("inc-1", root, 0)
+    answer = RULES.analyze(root)
+    roots.analysed(root, answer)
+
+    assert roots.root("inc-1", schemas.episode_key(root.alert)) == (root, answer)
+    assert roots.find(0) is None
 
 
 async def test_a_review_given_the_roots_answer_says_what_running_the_rules_says() -> None:

@@ -46,9 +46,12 @@ def add(
     role: schemas.MemberRole = "caused",
     new_root: bool = False,
     refines: bool = False,
+    sequence: int = 0,
 ) -> IncidentState:
     episode = schemas.episode_key(message.alert)
-    joining = Joining(episode, ID, role, ("node", "time"), new_root=new_root, refines=refines)
+    joining = Joining(
+        episode, ID, role, ("node", "time"), new_root=new_root, refines=refines, sequence=sequence
+    )
     return join(state, member(message), joining, T0 + timedelta(seconds=at))
 
 
@@ -328,3 +331,16 @@ def test_exemplars_keep_the_root_and_four_other_alert_names() -> None:
     for n, name in enumerate(["A", "B", "B", "C", "D", "E", "F"]):
         state = add(state, enriched(name, at=n, node="ip-10-0-1-7"), n)
     assert [e.alertname for e in state.exemplars] == ["KubeNodeNotReady", "A", "B", "C", "D"]
+
+
+def test_a_root_giving_way_stays_an_exemplar_found_where_the_stream_keeps_it() -> None:
+    state = add(None, pod_alert(1), 0, role="root", sequence=11)
+    state = add(state, node_down(at=1), 1, role="root", new_root=True, sequence=12)
+    assert [(e.alertname, e.sequence) for e in state.exemplars] == [
+        ("KubeNodeNotReady", 12),
+        ("KubePodNotReady", 11),
+    ]
+    # A root copied to its slot's key by the version before (no sequence) is replaced there.
+    state = add(None, pod_alert(1), 0, role="root")
+    state = add(state, node_down(at=1), 1, role="root", new_root=True, sequence=12)
+    assert [(e.alertname, e.sequence) for e in state.exemplars] == [("KubeNodeNotReady", 12)]
