@@ -71,6 +71,9 @@ CLOCK_MARGIN_SECONDS = 0.01
 STEP = timedelta(milliseconds=50)
 # The most events one log entry records: analysed states weigh a few kB, a message is at most 1 MiB.
 MOST_PER_ENTRY = 200
+# The most due reviews worked together, step by step: their states read at each step stay among the
+# view's decoded ones (``_views.DECODED``) from the first step to the last, and are recorded in one entry.
+REVIEWED_TOGETHER = MOST_PER_ENTRY
 # When a review whose change the view has not read comes back: with the wait below, eight deliveries
 # give a lagging view about a minute (the runtime dead-letters at MAX_DELIVER).
 LAGGING_DELAY = 5.0
@@ -134,7 +137,8 @@ class Reviewer:
             if not count:
                 break  # the clock went back: ``handle`` sends them back with their delay
             due, waiting = waiting[:count], waiting[count:]
-            await self._review_batch(due)
+            for start in range(0, len(due), REVIEWED_TOGETHER):
+                await self._review_batch(due[start : start + REVIEWED_TOGETHER])
 
     async def _review_batch(self, reviews: list[schemas.IncidentReview]) -> None:
         try:
@@ -232,8 +236,12 @@ class Reviewer:
 
     def _as_asked(self, review: schemas.IncidentReview) -> IncidentState | None:
         """The incident as the view has it, if the view has the change the review was asked for."""
-        state = self.journal.state(review.id)
-        return state if state is not None and state.generation >= review.generation else None
+        return self.journal.state(review.id) if self._has_asked(review) else None
+
+    def _has_asked(self, review: schemas.IncidentReview) -> bool:
+        """Whether the view has the change the review was asked for."""
+        generation = self.journal.generation(review.id)
+        return generation is not None and generation >= review.generation
 
     async def _caught_up(self, reviews: list[schemas.IncidentReview]) -> None:
         """Once the view has every review's generation of its incident, or CATCH_UP_SECONDS passed
@@ -242,7 +250,7 @@ class Reviewer:
 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CATCH_UP_SECONDS):
-                while any(self._as_asked(review) is None for review in reviews):
+                while not all(self._has_asked(review) for review in reviews):
                     await self.journal.moved()
 
     async def _analysed_work(

@@ -144,6 +144,11 @@ class Journal:
         shard = self.shard_of_incident.get(incident_id)
         return None if shard is None else self.views[shard].states.get(incident_id)
 
+    def generation(self, incident_id: str) -> int | None:
+        """The incident's generation as the view has it (None: not there), without decoding its state."""
+        shard = self.shard_of_incident.get(incident_id)
+        return None if shard is None else self.views[shard].states.generations.get(incident_id)
+
     # ---- reading the log ------------------------------------------------------------------------
     async def _read(self, msg: Msg) -> None:
         seq = msg.metadata.sequence.stream

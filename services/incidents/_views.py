@@ -60,6 +60,7 @@ class _Life(msgspec.Struct, frozen=True):
     id: str
     status: str = "open"
     resolved_at: datetime | None = None
+    generation: int = 0
 
 
 _life = msgspec.json.Decoder(_Life)
@@ -75,11 +76,14 @@ class KeptStates(Mapping[str, IncidentState]):
     def __init__(self) -> None:
         self.raw: dict[str, bytes] = {}
         self.resolved_at: dict[str, datetime] = {}  # of the incidents resolved, for ``sweep``
+        # Each state's generation: whether a view has a change is asked without decoding the state.
+        self.generations: dict[str, int] = {}
         self._decoded: OrderedDict[str, IncidentState] = OrderedDict()
 
     def put(self, raw: msgspec.Raw | bytes, life: _Life, decoded: IncidentState | None = None) -> None:
         """The state ``raw`` (``life``: read from it; ``decoded``: it, when the caller has it) kept."""
         self.raw[life.id] = bytes(raw)
+        self.generations[life.id] = life.generation
         if life.status == "resolved" and life.resolved_at is not None:
             self.resolved_at[life.id] = life.resolved_at
         else:
@@ -91,6 +95,7 @@ class KeptStates(Mapping[str, IncidentState]):
 
     def forget(self, incident_id: str) -> None:
         del self.raw[incident_id]
+        del self.generations[incident_id]
         self.resolved_at.pop(incident_id, None)
         self._decoded.pop(incident_id, None)
 
