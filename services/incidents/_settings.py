@@ -50,8 +50,8 @@ class IncidentSettings(SettingsPart, kw_only=True, frozen=True):
     incident_bucket: Annotated[
         str,
         doc(
-            "Key-value bucket of the incidents' exemplars; their state and membership are the "
-            "stream <bucket>-log"
+            "Prefix of the incidents' log, the stream <bucket>-log (state and membership); the "
+            "key-value bucket of that name holds exemplars written before they were read from ALERTS"
         ),
     ] = "aiops-incidents"
     incident_store_timeout_seconds: Annotated[
