@@ -8,6 +8,7 @@ import sys
 
 BENCHMARKS = [
     "bench.pipeline",
+    "bench.incident_work",
     "bench.tracing",
     "bench.enrichment",
     "bench.redaction",

@@ -27,7 +27,7 @@ import asyncio
 import hashlib
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -137,7 +137,7 @@ class Incidents:
 
     async def prepare_delivered(self, delivered: list[tuple[schemas.EnrichedAlert, int]]) -> None:
         """``prepare`` of messages as the runtime delivers them, each with its stream sequence."""
-        await self.prepare([message for message, _ in delivered], {m.id: seq for m, seq in delivered})
+        await self.prepare([message for message, _ in delivered], first_sequences(delivered))
 
     async def prepare(
         self, batch: list[schemas.EnrichedAlert], sequences: Mapping[str, int] | None = None
@@ -154,7 +154,10 @@ class Incidents:
             else:
                 taken, self._waiting = self._waiting, []
                 together = [message for listed, _, _ in taken for message in listed]
-                where = {id_: seq for _, listed, _ in taken for id_, seq in listed.items()}
+                where: dict[str, int] = {}
+                for _, listed, _ in taken:  # the first batch's first, as ``place`` takes them
+                    for alert_id, sequence in listed.items():
+                        where.setdefault(alert_id, sequence)
                 try:
                     placed, sent = await self._placed_or_degraded(together, where)
                 except BaseException:
@@ -266,6 +269,16 @@ class Incidents:
                     self.roots.expect(incident, message, sequences.get(message.id, 0))
         reviews = review_messages(outcome.reviews, together=self.reviews_together)
         return outcome, await self.store.send_all([], reviews)
+
+
+def first_sequences(delivered: Iterable[tuple[schemas.EnrichedAlert, int]]) -> dict[str, int]:
+    """Each alert id's stream sequence, of its first message that is not a replay: the message
+    ``place`` places when two of one id (a re-send and its original) share a batch."""
+    sequences: dict[str, int] = {}
+    for message, sequence in delivered:
+        if message.replay is None:
+            sequences.setdefault(message.id, sequence)
+    return sequences
 
 
 def _retrieved(step: asyncio.Future[Any]) -> None:

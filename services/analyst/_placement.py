@@ -155,8 +155,8 @@ def place(
         if review is not None:
             outcome.reviews.append(review)
         by_episode = {joining.episode: message for message, joining in joins.get(incident, [])}
-        outcome.exemplars += _exemplars(after, by_episode)
-    asked = _asked_again(view, messages, known, states, now, settings, outcome)
+        outcome.exemplars += _exemplars(after, by_episode, sequences)
+    asked = _asked_again(view, messages, known, states, now, settings, outcome, sequences)
     outcome.records = {**{e: r for e, r in known.items() if r is not None}, **records}
     if not records and not states and index is view.index:
         return None, outcome
@@ -192,13 +192,16 @@ def _changed_states(
 
 
 def _exemplars(
-    state: IncidentState, by_episode: dict[str, schemas.EnrichedAlert]
+    state: IncidentState, by_episode: dict[str, schemas.EnrichedAlert], sequences: Mapping[str, int]
 ) -> list[tuple[str, int, schemas.EnrichedAlert]]:
-    return [
-        (state.id, slot, by_episode[exemplar.episode])
-        for slot, exemplar in enumerate(state.exemplars)
-        if exemplar.episode in by_episode
-    ]
+    """The batch's messages that are the incident's exemplars: of an exemplar's episode, and the very
+    message the stream keeps at its sequence (a re-send of it is another message, with other evidence)."""
+    found = []
+    for slot, exemplar in enumerate(state.exemplars):
+        message = by_episode.get(exemplar.episode)
+        if message is not None and sequences.get(message.id, 0) == exemplar.sequence:
+            found.append((state.id, slot, message))
+    return found
 
 
 def _asked_again(
@@ -209,6 +212,7 @@ def _asked_again(
     now: datetime,
     settings: IncidentSettings,
     outcome: Outcome,
+    sequences: Mapping[str, int],
 ) -> set[str]:
     """Reviews asked for again by alerts placed before (with their exemplars among them, whose
     analyses the review may reuse), for incidents this batch did not change and whose last change no
@@ -226,5 +230,5 @@ def _asked_again(
         review = review_due(state, settings, now)
         if review is not None:
             outcome.reviews.append(review)
-        outcome.exemplars += _exemplars(state, by_episode)
+        outcome.exemplars += _exemplars(state, by_episode, sequences)
     return set(again)

@@ -137,12 +137,13 @@ class Reviewer:
             if not count:
                 break  # the clock went back: ``handle`` sends them back with their delay
             due, waiting = waiting[:count], waiting[count:]
+            await self._caught_up(due)  # once for them all: a lagging view is waited for once
             for start in range(0, len(due), REVIEWED_TOGETHER):
                 await self._review_batch(due[start : start + REVIEWED_TOGETHER])
 
     async def _review_batch(self, reviews: list[schemas.IncidentReview]) -> None:
         try:
-            outcomes = await self._review_all(reviews)
+            outcomes = await self._review_all(reviews, caught_up=True)
         except Exception as exc:  # the store failed: every review of the batch comes back
             outcomes = [exc] * len(reviews)
         for review, outcome in zip(reviews, outcomes, strict=True):
@@ -181,7 +182,9 @@ class Reviewer:
         (outcome,) = await self._review_all([review])
         return outcome
 
-    async def _review_all(self, reviews: list[schemas.IncidentReview]) -> list[Exception | None]:
+    async def _review_all(
+        self, reviews: list[schemas.IncidentReview], *, caught_up: bool = False
+    ) -> list[Exception | None]:
         """Reviews of distinct incidents, step by step: their states read, analysed, the events
         published and their acks awaited, and only then the states saved; each review's outcome
         (None, or what it raises to the runtime). A review that fails at a step leaves the others."""
@@ -196,7 +199,7 @@ class Reviewer:
             )
             return [later for _ in reviews]
         outcomes: dict[str, Exception | None] = dict.fromkeys((r.id for r in reviews), None)
-        work = await self._to_announce(reviews, now, outcomes)
+        work = await self._to_announce(reviews, now, outcomes, caught_up=caught_up)
         if work:
             analysed = await self._analysed_work(work, outcomes)
             if analysed:
@@ -204,16 +207,23 @@ class Reviewer:
         return [outcomes[review.id] for review in reviews]
 
     async def _to_announce(
-        self, reviews: list[schemas.IncidentReview], now: datetime, outcomes: dict[str, Exception | None]
+        self,
+        reviews: list[schemas.IncidentReview],
+        now: datetime,
+        outcomes: dict[str, Exception | None],
+        *,
+        caught_up: bool,
     ) -> list[_Work]:
-        """The due reviews whose incident, as read now, has an event to announce."""
+        """The due reviews whose incident, as read now, has an event to announce (``caught_up``: the
+        view was waited for already)."""
         for review in reviews:
             if review.due > now:
                 outcomes[review.id] = not_due("not due yet", review.due, now)
         wanted = [review for review in reviews if outcomes[review.id] is None]
         if not wanted:
             return []
-        await self._caught_up(wanted)
+        if not caught_up:
+            await self._caught_up(wanted)
         work: list[_Work] = []
         for review in wanted:
             state = self._as_asked(review)

@@ -129,7 +129,8 @@ class Pipe:
         if future is not None and not future.done():
             future.set_result(msg)
 
-    async def _replies(self, futures: Sequence[asyncio.Future[Msg]]) -> list[Msg]:
+    async def _replies(self, futures: Sequence[asyncio.Future[Msg]], what: str = "") -> list[Msg]:
+        """The answers; ``what`` is asked ("stream ALERTS"), for the error when nothing answers."""
         try:
             async with asyncio.timeout(ANSWER_SECONDS):
                 replies = list(await asyncio.gather(*futures))
@@ -144,7 +145,7 @@ class Pipe:
                 self.collecting = {r: c for r, c in self.collecting.items() if r in self.waiting}
         for reply in replies:
             if reply.headers and reply.headers.get("Status") == "503":
-                raise KvError(f"no responders: bucket {self.bucket} unavailable")
+                raise KvError(f"no responders: {what or f'bucket {self.bucket}'} unavailable")
         return replies
 
     async def _answers(self, futures: Sequence[asyncio.Future[Msg]]) -> list[_Answer]:
@@ -267,10 +268,23 @@ class Pipe:
         return (await self.get_sequences(stream, [seq]))[0]
 
     async def get_sequences(self, stream: str, sequences: Sequence[int]) -> list[bytes | None]:
-        """``get_by_sequence`` of each, side by side."""
-        subject = f"$JS.API.DIRECT.GET.{stream}"
-        futures = [await self._request(subject, msgspec.json.encode({"seq": seq}), None) for seq in sequences]
-        return [_direct(reply)[0] for reply in await self._replies(futures)]
+        """``get_by_sequence`` of each, side by side. What a direct read did not find (a replica a
+        few writes behind) or could not ask (direct reads off: the stream updated by a version that
+        did not ask for them) is asked of the stream's leader through the JetStream API."""
+        if not sequences:
+            return []
+        body = [msgspec.json.encode({"seq": seq}) for seq in sequences]
+        direct = [await self._request(f"$JS.API.DIRECT.GET.{stream}", payload, None) for payload in body]
+        try:
+            found = [_direct(reply)[0] for reply in await self._replies(direct, f"stream {stream}")]
+        except KvError:
+            found = [None] * len(sequences)
+        missing = [i for i, value in enumerate(found) if value is None]
+        if missing:
+            api = [await self._request(f"$JS.API.STREAM.MSG.GET.{stream}", body[i], None) for i in missing]
+            for i, answer in zip(missing, await self._answers(api), strict=True):
+                found[i] = _read(answer)[0]
+        return found
 
     async def close(self) -> None:
         if self.sub is not None:

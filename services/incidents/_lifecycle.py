@@ -54,8 +54,8 @@ class Joining:
 
 class Exemplar(msgspec.Struct, kw_only=True, frozen=True):
     """A member whose enriched message the incident's analysis reads (slot 0: the root): by its
-    sequence in the alerts' stream, which keeps it as long as an incident lives (STREAM_MAX_AGE_HOURS).
-    0: a replica of the version before kept it in the incident bucket instead (``IncidentStore``)."""
+    sequence in the alerts' stream, which keeps it for STREAM_MAX_AGE_HOURS (a gap after that). 0: a
+    replica of the version before kept it in the incident bucket instead (``IncidentStore``)."""
 
     alertname: str
     episode: str

@@ -137,11 +137,12 @@ class IncidentStore:
         for _, listed in incidents:
             messages = []
             # One gone (past the stream's retention, or never copied by a crashed replica of the
-            # version before) leaves a gap only: the analysis reads the members' labels still.
+            # version before) leaves a gap only: the analysis reads the members' labels still. So does
+            # another alert's message at that sequence (the stream deleted and made again).
             for e in listed:
                 value = next(from_stream) if e.sequence else next(from_bucket)
                 message = _decoded(value, schemas.EnrichedAlert)
-                if message is not None:
+                if message is not None and schemas.episode_key(message.alert) == e.episode:
                     messages.append((message, e.sequence))
             found.append(messages)
         return found

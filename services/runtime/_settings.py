@@ -16,7 +16,8 @@ class NatsSettings(msgspec.Struct, kw_only=True, frozen=True):
     nats_creds: Annotated[str, doc("Path to a NATS credentials (.creds) file")] = ""
     nats_token: Annotated[str, doc("NATS auth token", secret=True)] = ""
     stream_max_age_hours: Annotated[
-        float, doc("How long the ALERTS stream keeps messages (replay horizon)")
+        float,
+        doc("How long the ALERTS stream keeps messages (replay horizon; incidents read exemplars there)"),
     ] = 168.0
     stream_duplicate_window_seconds: Annotated[
         float, doc("Window in which JetStream drops a message whose Nats-Msg-Id it has seen")

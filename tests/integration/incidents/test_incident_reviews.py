@@ -15,6 +15,7 @@ from services.analyst._incident_analysis import IncidentAnalyst
 from services.analyst._incidents import Incidents
 from services.analyst._reviews import Reviewer
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
+from services.incidents._lifecycle import Exemplar
 from services.runtime import RetryLater
 from tests.integration.incidents._storm import enriched, node_storm
 from tests.support.stream import read_subject, subject_count
@@ -149,3 +150,38 @@ async def test_an_exemplar_gone_from_the_alerts_stream_leaves_a_gap_not_a_failed
     assert opened.incident.root is not None
     assert opened.incident.root.alertname == "KubeNodeNotReady"
     assert any(ALONE in evidence for evidence in opened.incident.analysis.evidence)
+
+
+async def test_exemplars_are_read_when_an_older_service_turned_direct_reads_off(
+    store: IncidentStore, journal: Journal, js: JetStreamContext
+) -> None:
+    down, *pods = node_storm(3, datetime.now(UTC))
+    _, message = await _placed_as_enriched(journal, store, js, [_with_logs(down, "kubelet stopped"), *pods])
+    # What a service of the version before does at start: the stream updated without allow_direct.
+    config = (await js.stream_info(schemas.STREAM)).config
+    config.allow_direct = False
+    await js.update_stream(config)
+    due_at = message.reviews[0].due + timedelta(seconds=0.1)
+
+    await _reviewer(journal, store, js, lambda: due_at).handle(message)
+
+    (opened,) = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=1)
+    assert opened.incident.analysis is not None
+    assert not any(ALONE in evidence for evidence in opened.incident.analysis.evidence)
+
+
+async def test_another_alerts_message_at_an_exemplars_sequence_is_not_taken_for_it(
+    store: IncidentStore, js: JetStreamContext
+) -> None:
+    down, pod, *_ = node_storm(2, datetime.now(UTC))
+    sequences = {}
+    for message in (down, pod):
+        sequences[message.id] = (await js.publish(schemas.ENRICHED, schemas.encode(message))).seq
+    episode = schemas.episode_key(down.alert)
+    right = Exemplar(alertname="KubeNodeNotReady", episode=episode, sequence=sequences[down.id])
+    # The stream deleted and made again: the sequence now holds another alert's message.
+    wrong = Exemplar(alertname="KubeNodeNotReady", episode=episode, sequence=sequences[pod.id])
+
+    found = await store.exemplars_of([("inc-right", [right]), ("inc-wrong", [wrong])])
+
+    assert found == [[(down, sequences[down.id])], []]

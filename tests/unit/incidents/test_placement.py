@@ -9,7 +9,7 @@ import pytest
 from nats.aio.client import ServerVersion
 
 import schemas
-from services.analyst._incidents import review_messages
+from services.analyst._incidents import first_sequences, review_messages
 from services.analyst._placement import Outcome, place
 from services.incidents import (
     Correlator,
@@ -40,10 +40,13 @@ def _view() -> ShardView:
 
 
 def _placed(
-    view: ShardView, batch: list[schemas.EnrichedAlert], at: float = 10.0
+    view: ShardView,
+    batch: list[schemas.EnrichedAlert],
+    at: float = 10.0,
+    sequences: dict[str, int] | None = None,
 ) -> tuple[LogEntry | None, Outcome]:
     """The batch placed on ``view`` and, as the journal writes it (bounded on the view), applied."""
-    entry, outcome = place(view, batch, T0 + timedelta(seconds=at), CORRELATOR, SETTINGS)
+    entry, outcome = place(view, batch, T0 + timedelta(seconds=at), CORRELATOR, SETTINGS, sequences)
     if entry is not None:
         entry = bounded_on(entry, view)
         view.apply(entry, view.seq + 1)
@@ -91,6 +94,40 @@ def test_alerts_placed_before_change_nothing_and_are_counted_once() -> None:
     assert [review.id for review in outcome.reviews] == [state.id]
     assert {slot for _, slot, _ in outcome.exemplars} == {0, 1}
     assert {record.incident for record in outcome.records.values()} == {state.id}
+
+
+def _resent(message: schemas.EnrichedAlert) -> schemas.EnrichedAlert:
+    """The same alert (same id), enriched again: another message of the stream, with other evidence."""
+    return msgspec.structs.replace(message, enriched_at=message.enriched_at + timedelta(seconds=1))
+
+
+def test_an_incident_names_the_message_it_placed_where_the_stream_keeps_it_and_no_resend() -> None:
+    view = _view()
+    storm = _storm()
+    down = storm[-1]
+    # The original and a re-send of the root in one batch: the first is placed, and named.
+    delivered = [(message, 10 + n) for n, message in enumerate(storm)] + [(_resent(down), 99)]
+    sequences = first_sequences(delivered)
+    assert sequences[down.id] == 13
+    _placed(view, [message for message, _ in delivered], sequences=sequences)
+    (state,) = view.states.values()
+    root, pod = state.exemplars  # the node's, and one pod's (the root before it)
+    assert root.sequence == 13
+    assert pod.alertname == "KubePodNotReady"
+    assert pod.sequence == next(seq for m, seq in delivered if schemas.episode_key(m.alert) == pod.episode)
+    # A re-send later asks for the review again, but is not taken for the exemplar it is not.
+    _, outcome = _placed(view, [_resent(down)], at=11, sequences={down.id: 120})
+    assert [review.id for review in outcome.reviews] == [state.id]
+    assert outcome.exemplars == []
+    # Redelivered (the very message, a crash between its entry and its review): it is.
+    _, outcome = _placed(view, [down], at=12, sequences={down.id: 13})
+    assert [(slot, message.id) for _, slot, message in outcome.exemplars] == [(0, down.id)]
+
+
+def test_a_replay_is_never_where_an_alert_is_said_to_be_kept() -> None:
+    (down,) = _storm()[-1:]
+    replay = msgspec.structs.replace(down, replay=schemas.Replay(id="r1", requested_at=T0))
+    assert first_sequences([(replay, 7), (down, 8)]) == {down.id: 8}
 
 
 def test_a_resolution_counts_once() -> None:

@@ -1,0 +1,166 @@
+"""The analyst's incident work in one process, on a real nats-server: what a flood of distinct alerts
+(each its own incident, the worst case) costs to place and to review, per alert.
+
+``python -m bench.incident_work [N]`` (default 10,000 alerts). The pipeline benchmark's rounds move by
+a third on this shared machine, and its CPU per alert with them; here one process does only the
+incident work, timed by its own CPU clock, so a change to that work shows through the noise:
+
+    placement   ``Incidents.prepare`` over batches of 500 (the correlation, the log's entries, the
+                reviews sent), each alert then taken with its rules answer as the analyst does
+    reviews     every incident's review once due (``Reviewer.prepare``/``handle``): the analysis,
+                the event published, the state recorded
+    baseline    the rules' analysis of each alert, the analyst's own work per alert without incidents
+
+It prints each as CPU per alert, nats-server's CPU per alert beside them, the log's bytes per alert,
+and each against the baseline measured in the same run. No floor: ``bench.pipeline``'s rounds hold the
+floors; this says where the incident work's time goes (docs/incidents.md, "Exemplars by reference").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from loguru import logger
+from prometheus_client import CollectorRegistry
+
+import schemas
+from bench._report import cpu_seconds, heading, row
+from services.analyst import AnalystMetrics, AnalystSettings, RulesAnalyst
+from services.analyst._incident_analysis import IncidentAnalyst
+from services.analyst._incidents import Incidents
+from services.analyst._reviews import Reviewer
+from services.analyst._root_analyses import RootAnalyses
+from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
+from services.runtime import connect, provision
+from services.runtime._stage import YOUNG_OBJECTS_PER_COLLECTION
+from tests.support.nats_server import NatsServer
+from tests.support.services import settings_for
+from tests.support.webhooks import ALERTS_PER_WEBHOOK, webhook
+
+BATCH = 500  # what the analyst's turn places at once in a flood
+BUCKET = "bench-incidents"
+
+
+def distinct(n: int, now: datetime) -> list[schemas.EnrichedAlert]:
+    """The pipeline benchmark's distinct alerts, as the enricher would hand them on (no evidence)."""
+    messages = []
+    for start in range(0, n, ALERTS_PER_WEBHOOK):
+        body = orjson.loads(webhook("work", start))
+        for raw in body["alerts"]:
+            alert = schemas.Alert(
+                status="firing", labels=raw["labels"], annotations=raw.get("annotations", {}), starts_at=now
+            )
+            group = schemas.GroupContext(group_key=body.get("groupKey", ""))
+            messages.append(
+                schemas.EnrichedAlert(
+                    id=schemas.alert_id(alert), alert=alert, group=group, received_at=now, enriched_at=now
+                )
+            )
+    return messages[:n]
+
+
+async def measure(n: int) -> dict[str, float]:
+    server = NatsServer().start()
+    assert server.process is not None
+    threshold = gc.get_threshold()
+    try:
+        settings = settings_for(AnalystSettings, server.url)
+        nc = await connect(settings, "bench-incident-work")
+        js = nc.jetstream()
+        await provision(js, settings)
+        grouping = IncidentSettings(incidents_enabled=True, incident_store_timeout_seconds=60)
+        journal = await Journal.open(js, BUCKET, settings, timedelta(hours=1))
+        await journal.until_ready()
+        store = await IncidentStore.open(js, BUCKET, settings)
+        rules = RulesAnalyst()
+        roots = RootAnalyses(rules)
+        now = datetime.now(UTC)
+        correlator = Correlator(grouping)
+        incidents = Incidents(journal, store, correlator, grouping, js, clock=lambda: now, roots=roots)
+        messages = distinct(n, now)
+        # Where the stream keeps each, as the enricher publishes them: the exemplars are read there.
+        sequences = {}
+        for first in range(0, n, BATCH):
+            batch = messages[first : first + BATCH]
+            acks = [await js.publish_async(schemas.ENRICHED, schemas.encode(message)) for message in batch]
+            for message, ack in zip(batch, await asyncio.gather(*acks), strict=True):
+                sequences[message.id] = ack.seq
+        # As a service runs: what exists before the work is frozen, young objects collected as it does.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION, *threshold[1:])
+
+        started = time.process_time()
+        answers = [rules.analyze(message) for message in messages]
+        baseline = time.process_time() - started
+
+        sub = await js.subscribe(schemas.REVIEW, ordered_consumer=True)
+        started, server_started = time.process_time(), cpu_seconds(server.process.pid)
+        for first in range(0, n, BATCH):
+            batch = messages[first : first + BATCH]
+            await incidents.prepare(batch, sequences)
+            for message, answer in zip(batch, answers[first : first + BATCH], strict=True):
+                incidents.take(message, answer)
+        placing = time.process_time() - started
+        placing_server = cpu_seconds(server.process.pid) - server_started
+
+        reviews: list[schemas.IncidentReviews] = []
+        while sum(len(listed.reviews) for listed in reviews) < n:
+            msg = await sub.next_msg(timeout=30)
+            reviews.append(schemas.decode(msg.data, schemas.IncidentReviews))
+        await sub.unsubscribe()
+        due = max(review.due for listed in reviews for review in listed.reviews) + timedelta(seconds=1)
+        analyst = IncidentAnalyst(rules, AnalystMetrics(CollectorRegistry()))
+        reviewer = Reviewer(journal, store, analyst, grouping, js, llm=False, clock=lambda: due, roots=roots)
+        started, server_started = time.process_time(), cpu_seconds(server.process.pid)
+        await reviewer.prepare(reviews)
+        for listed in reviews:
+            await reviewer.handle(listed)
+        reviewing = time.process_time() - started
+        reviewing_server = cpu_seconds(server.process.pid) - server_started
+
+        opened = await js.stream_info(schemas.STREAM, subjects_filter=schemas.INCIDENT_OPENED)
+        assert sum((opened.state.subjects or {}).values()) == n, "every incident announced once"
+        log = await js.stream_info(f"{BUCKET}-log")
+        await journal.close()
+        await nc.close()
+    finally:
+        gc.unfreeze()  # the process goes on as it was (a test runs this too)
+        gc.set_threshold(*threshold)
+        server.close()
+    per = 1e6 / n
+    return {
+        "baseline": baseline * per,
+        "placing": placing * per,
+        "placing_server": placing_server * per,
+        "reviewing": reviewing * per,
+        "reviewing_server": reviewing_server * per,
+        "log_bytes": log.state.bytes / n,
+    }
+
+
+def report(n: int, m: dict[str, float]) -> None:
+    heading(f"incident work in one process: {n:,} distinct alerts, each its own incident (no floor)")
+    row("rules analysis of each alert (baseline)", f"{m['baseline']:,.0f} µs", "CPU per alert, this process")
+    row(
+        "placement (correlated, logged, reviews sent)",
+        f"{m['placing']:,.0f} µs",
+        f"{m['placing'] / m['baseline']:.1f}x the baseline; nats-server {m['placing_server']:,.0f} µs",
+    )
+    row(
+        "review (analysed, announced, recorded)",
+        f"{m['reviewing']:,.0f} µs",
+        f"{m['reviewing'] / m['baseline']:.1f}x the baseline; nats-server {m['reviewing_server']:,.0f} µs",
+    )
+    row("the incidents' log", f"{m['log_bytes']:,.0f} B", "per alert (placement and review entries)")
+
+
+if __name__ == "__main__":
+    logger.remove()  # a review batch's announcements are logged; the figures are what this prints
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    report(count, asyncio.run(measure(count)))
