@@ -115,21 +115,33 @@ async def _placed_as_enriched(
     return sequences, review
 
 
+async def _opened_elsewhere(
+    journal: Journal, store: IncidentStore, js: JetStreamContext, message: schemas.IncidentReviews
+) -> schemas.IncidentEvent:
+    """The incident's event once due, reviewed by a replica that did not place it (nothing of the
+    incident in its memory)."""
+    due_at = message.reviews[0].due + timedelta(seconds=0.1)
+    await _reviewer(journal, store, js, lambda: due_at).handle(message)
+    (opened,) = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=1)
+    return opened
+
+
+def _judged_alone(event: schemas.IncidentEvent) -> bool:
+    assert event.incident.analysis is not None
+    return any(ALONE in evidence for evidence in event.incident.analysis.evidence)
+
+
 async def test_an_incident_is_analysed_from_its_exemplars_read_where_the_alerts_stream_keeps_them(
     store: IncidentStore, journal: Journal, js: JetStreamContext
 ) -> None:
     line = "kubelet stopped posting node status"
     down, *pods = node_storm(3, datetime.now(UTC))
     _, message = await _placed_as_enriched(journal, store, js, [_with_logs(down, line), *pods])
-    due_at = message.reviews[0].due + timedelta(seconds=0.1)
 
-    # Reviewed by a replica that did not place it: nothing of the incident in its memory.
-    await _reviewer(journal, store, js, lambda: due_at).handle(message)
+    opened = await _opened_elsewhere(journal, store, js, message)
 
-    (opened,) = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=1)
-    assert opened.incident.analysis is not None
     # Judged with the root's logs, which only its message in the stream carries.
-    assert not any(ALONE in evidence for evidence in opened.incident.analysis.evidence)
+    assert not _judged_alone(opened)
 
 
 async def test_an_exemplar_gone_from_the_alerts_stream_leaves_a_gap_not_a_failed_review(
@@ -141,15 +153,12 @@ async def test_an_exemplar_gone_from_the_alerts_stream_leaves_a_gap_not_a_failed
     sequences, message = await _placed_as_enriched(journal, store, js, [root, *pods])
     # Past the stream's retention (STREAM_MAX_AGE_HOURS, STREAM_MAX_BYTES), or removed by an operator.
     await js.delete_msg(schemas.STREAM, sequences[root.id])
-    due_at = message.reviews[0].due + timedelta(seconds=0.1)
 
-    await _reviewer(journal, store, js, lambda: due_at).handle(message)
+    opened = await _opened_elsewhere(journal, store, js, message)
 
-    (opened,) = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=1)
-    assert opened.incident.analysis is not None
     assert opened.incident.root is not None
     assert opened.incident.root.alertname == "KubeNodeNotReady"
-    assert any(ALONE in evidence for evidence in opened.incident.analysis.evidence)
+    assert _judged_alone(opened)
 
 
 async def test_exemplars_are_read_when_an_older_service_turned_direct_reads_off(
@@ -161,13 +170,8 @@ async def test_exemplars_are_read_when_an_older_service_turned_direct_reads_off(
     config = (await js.stream_info(schemas.STREAM)).config
     config.allow_direct = False
     await js.update_stream(config)
-    due_at = message.reviews[0].due + timedelta(seconds=0.1)
 
-    await _reviewer(journal, store, js, lambda: due_at).handle(message)
-
-    (opened,) = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=1)
-    assert opened.incident.analysis is not None
-    assert not any(ALONE in evidence for evidence in opened.incident.analysis.evidence)
+    assert not _judged_alone(await _opened_elsewhere(journal, store, js, message))
 
 
 async def test_another_alerts_message_at_an_exemplars_sequence_is_not_taken_for_it(

@@ -20,13 +20,19 @@ def _with_other_evidence(message: schemas.EnrichedAlert) -> schemas.EnrichedAler
     return msgspec.structs.replace(message, enriched_at=message.enriched_at.replace(microsecond=1))
 
 
-def test_an_answer_is_found_for_the_stream_message_it_was_made_for_and_for_no_other() -> None:
+def _analysed_root(sequence: int) -> tuple[RootAnalyses, schemas.EnrichedAlert, schemas.Analysis]:
+    """A storm's root placed (kept by the stream at ``sequence``) and analysed in this process."""
     _, exemplars = storm(5)
     root = exemplars[0]
     roots = RootAnalyses()
-    roots.expect("inc-1", root, 41)
+    roots.expect("inc-1", root, sequence)
     answer = RULES.analyze(root)
     roots.analysed(root, answer)
+    return roots, root, answer
+
+
+def test_an_answer_is_found_for_the_stream_message_it_was_made_for_and_for_no_other() -> None:
+    roots, root, answer = _analysed_root(41)
 
     assert roots.find(41) == answer
     assert roots.find(42) is None  # another message of the stream, a re-send of the root included
@@ -60,12 +66,7 @@ def test_the_oldest_answers_are_forgotten_past_the_limit() -> None:
 
 
 def test_a_root_whose_place_in_the_stream_is_not_known_is_still_kept_for_its_incident() -> None:
-    _, exemplars = storm(5)
-    root = exemplars[0]
-    roots = RootAnalyses()
-    roots.expect("inc-1", root, 0)
-    answer = RULES.analyze(root)
-    roots.analysed(root, answer)
+    roots, root, answer = _analysed_root(0)
 
     assert roots.root("inc-1", schemas.episode_key(root.alert)) == (root, answer)
     assert roots.find(0) is None
