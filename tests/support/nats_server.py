@@ -14,6 +14,9 @@ from pathlib import Path
 
 from services.cli._supervisor import nats_server_binary
 
+# Starts on ports free_port picked, each found taken by another process in between, before giving up.
+BIND_ATTEMPTS = 3
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -39,6 +42,10 @@ class NatsServer:
     ):
         self.port = port or free_port()
         self.monitor_port = free_port()
+        # Ports picked here may be taken by another process before the server binds them (free_port
+        # closes its socket): until the first start succeeds, such a start tries other ports.
+        self._port_given = port is not None
+        self._started = False
         self._tmp = None if store else tempfile.TemporaryDirectory(prefix="nats-")
         self.store = store or Path(self._tmp.name)  # type: ignore[union-attr]
         self.extra_args = extra_args or []
@@ -50,19 +57,30 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> NatsServer:
-        args = [
-            nats_server_binary(),
-            "-a", "127.0.0.1",
-            "-p", str(self.port),
-            "-m", str(self.monitor_port),
-            "-js",
-            "-sd", str(self.store / "jetstream"),
-            *self.extra_args,
-        ]  # fmt: skip
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._jetstream_ready, 15, f"nats-server on :{self.port}")
-        return self
+        for attempt in range(BIND_ATTEMPTS):
+            args = [
+                nats_server_binary(),
+                "-a", "127.0.0.1",
+                "-p", str(self.port),
+                "-m", str(self.monitor_port),
+                "-js",
+                "-sd", str(self.store / "jetstream"),
+                *self.extra_args,
+            ]  # fmt: skip
+            log = self.log_path.open("ab")
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_until(self._jetstream_ready, 15, f"nats-server on :{self.port}")
+            except RuntimeError as exc:
+                retry = not self._started and attempt < BIND_ATTEMPTS - 1
+                if not (retry and "address already in use" in str(exc)):
+                    raise
+                self.port = self.port if self._port_given else free_port()
+                self.monitor_port = free_port()
+                continue
+            self._started = True
+            return self
+        raise AssertionError("unreachable")
 
     def _jetstream_ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
