@@ -268,7 +268,7 @@ class Incidents:
                 if slot == 0:
                     self.roots.expect(incident, message, sequences.get(message.id, 0))
         reviews = review_messages(outcome.reviews, together=self.reviews_together)
-        return outcome, await self.store.send_all([], reviews)
+        return outcome, await self.store.send_all(reviews)
 
 
 def first_sequences(delivered: Iterable[tuple[schemas.EnrichedAlert, int]]) -> dict[str, int]:

@@ -325,7 +325,7 @@ class Reviewer:
             if follow_up is not None:
                 follow_ups.append(follow_up)
         if follow_ups:
-            await self.store.write_all([], review_messages(follow_ups, together=not self.llm))
+            await self.store.write_all(review_messages(follow_ups, together=not self.llm))
         _log_announced(announced)
 
     async def _analysed_all(

@@ -2,9 +2,9 @@
 
 nats-py's key-value API makes one request per call and parses its answer as JSON into
 dataclasses (a read also decodes base64); a batch of alerts that each open an incident pays
-that for half a dozen keys per alert. Here a read is a ``STREAM.MSG.GET`` request and a write a
-publish to ``$KV.<bucket>.<key>`` (with ``Nats-Expected-Last-Subject-Sequence`` for a
-compare-and-set), all on one reply subscription, their answers decoded with msgspec; the caller
+that for half a dozen keys per alert. Here a read is a ``STREAM.MSG.GET`` request and a publish
+(a log entry with ``Nats-Expected-Last-Subject-Sequence`` for a compare-and-set, a review, an event)
+is sent the same way, all on one reply subscription, their answers decoded with msgspec; the caller
 sends a batch's worth and waits once, as the runtime's ``Publisher`` does for stage outputs.
 
 Reads of many keys are one batched direct read (``multi_last``, nats-server 2.11+) per 1,024 keys
@@ -230,13 +230,8 @@ class Pipe:
     async def send(
         self, subject: str, payload: bytes, headers: dict[str, str] | None = None
     ) -> asyncio.Future[Msg]:
-        """A publish whose ack is awaited later (``settle``): a key write or a stream message."""
+        """A publish whose ack is awaited later (``settle``, ``published``): a key or a stream message."""
         return await self._request(subject, payload, headers)
-
-    async def write(self, key: str, value: bytes, last: int | None = None) -> asyncio.Future[Msg]:
-        """``key`` written; with ``last``, only if its revision is still ``last`` (0: absent)."""
-        headers = None if last is None else {"Nats-Expected-Last-Subject-Sequence": str(last)}
-        return await self.send(f"$KV.{self.bucket}.{key}", value, headers)
 
     async def settle(self, futures: Sequence[asyncio.Future[Msg]]) -> list[int | Conflict]:
         """Each write's new revision, or a Conflict; any other refusal raises KvError."""

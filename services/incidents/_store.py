@@ -2,9 +2,9 @@
 
 An exemplar (an enriched alert an incident's analysis reads: its root's, up to 4 other alert
 names') weighs kilobytes (the evidence) and is read once or twice in the incident's life. It is not
-copied: the state names it by its sequence in the alerts' stream, which keeps it as long as an
-incident lives, and a review reads it from there. A state written by the version before names it
-by slot only: that version copied it to the key-value bucket INCIDENT_BUCKET, as
+copied: the state names it by its sequence in the alerts' stream, which keeps it for
+STREAM_MAX_AGE_HOURS (a gap after that), and a review reads it from there. A state written by the
+version before names it by slot only: that version copied it to the key-value bucket INCIDENT_BUCKET, as
 
     exemplar.<id>.<slot>      EnrichedAlert kept for the incident's analysis (slot 0: the root)
 
@@ -86,22 +86,16 @@ class IncidentStore:
         store.pipe.batched = store.pipe.direct and batched_reads(js._nc.connected_server_version)
         return store
 
-    async def write_all(
-        self, puts: Sequence[tuple[str, bytes]], messages: Sequence[tuple[str, bytes, str]] = ()
-    ) -> None:
-        """Keys written and stream messages published (subject, payload, Nats-Msg-Id), side by side."""
-        await self.settle(await self.send_all(puts, messages))
+    async def write_all(self, messages: Sequence[tuple[str, bytes, str]]) -> None:
+        """Stream messages (subject, payload, Nats-Msg-Id) published side by side, their acks awaited."""
+        await self.settle(await self.send_all(messages))
 
-    async def send_all(
-        self, puts: Sequence[tuple[str, bytes]], messages: Sequence[tuple[str, bytes, str]] = ()
-    ) -> list[asyncio.Future[Any]]:
-        """``write_all`` sent, its acks to ``settle`` later."""
-        futures = [await self.pipe.write(key, value) for key, value in puts]
-        futures += [
+    async def send_all(self, messages: Sequence[tuple[str, bytes, str]]) -> list[asyncio.Future[Any]]:
+        """``write_all`` sent, its acks to ``settle`` (or ``publish_all``) later."""
+        return [
             await self.pipe.send(subject, payload, {schemas.MSG_ID_HEADER: msg_id})
             for subject, payload, msg_id in messages
         ]
-        return futures
 
     async def settle(self, futures: Sequence[asyncio.Future[Any]]) -> None:
         """Every write sent acknowledged; KvError when one was refused, TimeoutError when unanswered."""
@@ -110,11 +104,7 @@ class IncidentStore:
     async def publish_all(self, messages: Sequence[tuple[str, bytes, str]]) -> list[bool]:
         """Stream messages (subject, payload, Nats-Msg-Id) published side by side, their acks awaited
         together; for each, whether the stream had it already (a duplicate)."""
-        futures = [
-            await self.pipe.send(subject, payload, {schemas.MSG_ID_HEADER: msg_id})
-            for subject, payload, msg_id in messages
-        ]
-        return await self.pipe.published(futures)
+        return await self.pipe.published(await self.send_all(messages))
 
     # ---- exemplars ------------------------------------------------------------------------------
     async def exemplars_of(

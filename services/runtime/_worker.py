@@ -313,17 +313,20 @@ class Worker:
 _ACK_TOKENS = 9
 
 
-def deliveries(msg: Msg) -> int:
-    """JetStream's delivery count, read from the ack subject without parsing all of its metadata."""
+def _ack_token(msg: Msg, index: int) -> int | None:
+    """A number of the ack subject, read without parsing all of its metadata; None for the longer
+    forms (a domain, an account hash), which nats-py's ``metadata`` reads."""
     tokens = msg.reply.split(".")
-    if len(tokens) == _ACK_TOKENS:
-        return int(tokens[4])
-    return int(msg.metadata.num_delivered)
+    return int(tokens[index]) if len(tokens) == _ACK_TOKENS else None
+
+
+def deliveries(msg: Msg) -> int:
+    """JetStream's delivery count."""
+    found = _ack_token(msg, 4)
+    return found if found is not None else int(msg.metadata.num_delivered)
 
 
 def stream_sequence(msg: Msg) -> int:
-    """The message's sequence in its stream, read from the ack subject like ``deliveries``."""
-    tokens = msg.reply.split(".")
-    if len(tokens) == _ACK_TOKENS:
-        return int(tokens[5])
-    return int(msg.metadata.sequence.stream)
+    """The message's sequence in its stream."""
+    found = _ack_token(msg, 5)
+    return found if found is not None else int(msg.metadata.sequence.stream)
