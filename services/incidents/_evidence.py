@@ -197,6 +197,8 @@ def lines(evidence: schemas.Evidence) -> list[str]:
 
 def log_symptoms(evidence: schemas.Evidence) -> list[str]:
     """The failure classes the alert's evidence shows ("dns", "certificate", "disk-full", "rollout" ...)."""
+    if evidence.logs is None and not evidence.metrics:
+        return []
     seen = {name for line in lines(evidence) for name in _line_symptoms(line)}
     found = [name for name, _ in _SYMPTOMS if name in seen]
     if "rollout" not in found and any(_rolled_out(metric) for metric in evidence.metrics):
@@ -204,10 +206,13 @@ def log_symptoms(evidence: schemas.Evidence) -> list[str]:
     return found
 
 
-def text_symptoms(text: str) -> list[str]:
-    """The failure classes a text (an alert's summary and description) shows, as in a log line."""
+@lru_cache(maxsize=4096)
+def text_symptoms(text: str) -> tuple[str, ...]:
+    """The failure classes a text (an alert's summary and description) shows, as in a log line.
+
+    Cached: a storm's alerts say the same few things."""
     found = set(_line_symptoms(text.lower())) if text.strip() else set()
-    return [name for name, _ in _SYMPTOMS if name in found and name != "rollout"]
+    return tuple(name for name, _ in _SYMPTOMS if name in found and name != "rollout")
 
 
 @lru_cache(maxsize=4096)
@@ -231,6 +236,8 @@ def _rolled_out(metric: schemas.MetricEvidence) -> bool:
 
 def logged_technologies(evidence: schemas.Evidence) -> list[str]:
     """The technologies (redis, postgres ...) the alert's log lines fail to reach."""
+    if evidence.logs is None:
+        return []
     return sorted({found for line in lines(evidence) for found in failing_technologies(line)})
 
 

@@ -79,13 +79,16 @@ class Footprint:
     namespace: str = ""  # of its subject, lower-cased; "" when a monitoring agent's own
 
 
-def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str) -> str:
+def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str, job: str, service: str) -> str:
     """Service, workload, pod, release and topic; returns the pod's name."""
     labels = message.alert.labels
-    job, service = names.label(labels, "job"), names.label(labels, "service")
-    for name in (service, *(labels.get(key, "") for key in ("app_kubernetes_io_name", "app", "k8s_app"))):
-        if name and not names.is_agent(name):
-            place.add("service", name)
+    if service and not names.is_agent(service):
+        place.add("service", service)
+    if not names.APP_LABEL_SET.isdisjoint(labels):
+        for key in names.APP_LABELS:
+            name = labels.get(key, "")
+            if name and not names.is_agent(name):
+                place.add("service", name)
     if job and not names.is_agent(job) and not service:
         # A job is a scrape configuration: many targets. It names the subject only when the alert is
         # about the job as a whole (no instance: TargetDown by job); beside an instance it places
@@ -101,7 +104,10 @@ def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str) -> 
     if pod:
         place.add("pod", f"{namespace}/{pod}")
     workload = names.workload(labels, pod)
-    if pod and not any(labels.get(key) for key in names.WORKLOAD_LABELS):
+    if pod and (
+        names.WORKLOAD_LABEL_SET.isdisjoint(labels)
+        or not any(labels.get(key) for key in names.WORKLOAD_LABELS)
+    ):
         # the pod's owner as kube-state-metrics tells it beats a guess from the pod's name
         owner = pod_owner(message.evidence, pod, namespace)
         workload = (names.workload(owner, pod) if owner else "") or workload
@@ -114,35 +120,43 @@ def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str) -> 
     for release in names.releases(labels):
         if _SPECIFIC_RELEASE.match(release):
             place.add("release", release, own=False)
-    for key in names.TOPIC_LABELS:
-        place.add("topic", labels.get(key, ""), own=False)
+    if not names.TOPIC_LABEL_SET.isdisjoint(labels):
+        for key in names.TOPIC_LABELS:
+            place.add("topic", labels.get(key, ""), own=False)
     return pod
 
 
 def _where_it_runs(
-    place: Place, message: schemas.EnrichedAlert, kind: Kind, pod: str, namespace: str
+    place: Place, message: schemas.EnrichedAlert, kind: Kind, pod: str, namespace: str, reporter: str
 ) -> None:
-    """Node, hosts and volumes."""
+    """Node, hosts and volumes; ``reporter``: whose address ``instance`` is (``_labels.reporter``)."""
     labels = message.alert.labels
-    node = next((labels[key].strip() for key in names.NODE_LABELS if labels.get(key, "").strip()), "")
+    node = ""
+    if not names.NODE_LABEL_SET.isdisjoint(labels):
+        node = next((labels[key].strip() for key in names.NODE_LABELS if labels.get(key, "").strip()), "")
     node_host = ""
     if pod and not node:
         node, node_host = pod_placement(message.evidence, pod, namespace)
-    for name in [*names.node_names(node), *names.node_names(node_host)]:
-        place.add("node", name, own=kind.node_level)
-    hosts = [labels.get(key, "") for key in names.HOST_LABELS]
-    instance = host_name(labels.get("instance", ""))
-    reporter = names.reporter(labels)
+    if node:  # pod_placement gives an address only with a name
+        for name in [*names.node_names(node), *names.node_names(node_host)]:
+            place.add("node", name, own=kind.node_level)
+    hosts: list[str] = []
+    if not names.HOST_LABEL_SET.isdisjoint(labels):
+        hosts += [labels.get(key, "") for key in names.HOST_LABELS]
     if reporter == "node":
-        for name in names.node_names(instance):
+        for name in names.node_names(host_name(labels.get("instance", ""))):
             place.add("node", name, own=kind.node_level)
     elif reporter == "subject":
-        hosts.append(instance)
+        hosts.append(host_name(labels.get("instance", "")))
     for host in (host_name(raw) for raw in hosts if raw):
         place.add("host", host)
         place.add("domain", names.site_domain(host), own=False)
-        for backend in ingress_backends(message.evidence, host, _url_path(labels.get("instance", ""), host)):
-            place.add("app", backend)  # a probe of a site is about the application its Ingress serves
+        # A probe of a site is about the application its Ingress serves, as its series tell it
+        # (kube_ingress_path): without series, no need to read the path the probe asks for.
+        if message.evidence.metrics:
+            path = _url_path(labels.get("instance", ""), host)
+            for backend in ingress_backends(message.evidence, host, path):
+                place.add("app", backend)
         if names.cluster_dns(host):
             # A Service's or pod's cluster name is no node's ("catalog.shop.svc" runs on no node
             # "catalog"). A probe of a Service's name is about that application: the Service and the
@@ -161,12 +175,14 @@ def _where_it_runs(
     claims = [labels.get("persistentvolumeclaim", "").strip()]
     claims += pod_claims(message.evidence, pod) if pod else []
     for claim in claims:
-        place.add("volume", f"{namespace}/{claim}" if claim else "", own=claim == claims[0])
+        if not claim:
+            continue
+        place.add("volume", f"{namespace}/{claim}", own=claim == claims[0])
         # The share behind the claim is where it lives, not what the alert is about (a full share
         # on a file server's full disk: the disk explains the claim, not the other way round).
         # Claims on the very same share meet (volume); its directories meet only what a file server
         # says of its own filesystem (a cause, ``exports``), never another claim's directories.
-        for server, path in claim_shares(message.evidence, claim, namespace) if claim else ():
+        for server, path in claim_shares(message.evidence, claim, namespace):
             place.add("volume", f"{server}:{path.rstrip('/')}", own=False)
             for share in _shares(server, path):
                 place.add("export", share, own=False)
@@ -174,7 +190,7 @@ def _where_it_runs(
     mountpoint = labels.get("mountpoint", "")
     if ":/" in device:  # a network share (nfs-server:/export), the same for every node mounting it
         place.add("volume", device)
-    elif names.network_filesystem(labels.get("fstype", "")) and mountpoint:
+    elif mountpoint and names.network_filesystem(labels.get("fstype", "")):
         # a network filesystem mounted at one path on every machine sharing it
         place.add("volume", f"{labels['fstype'].lower()}:{mountpoint}")
 
@@ -189,13 +205,15 @@ def _url_path(instance: str, host: str) -> str:
         return "/"
 
 
-def exports(labels: dict[str, str]) -> frozenset[str]:
+def exports(labels: dict[str, str], reporter: str) -> frozenset[str]:
     """``export=<host>:<mountpoint>`` of a node agent's alert about a machine's own filesystem (not
     its root): what a file server filling up explains, the claims on shares exported from it. A
     cause, so it meets a claim's share directories and nothing else: two alerts of one machine's
-    disk, or two machines' same path, share no name by it."""
+    disk, or two machines' same path, share no name by it. ``reporter``: ``_labels.reporter``."""
+    if reporter != "node":
+        return frozenset()
     mountpoint = labels.get("mountpoint", "").rstrip("/")
-    if names.reporter(labels) != "node" or not mountpoint.startswith("/") or ":/" in labels.get("device", ""):
+    if not mountpoint.startswith("/") or ":/" in labels.get("device", ""):
         return frozenset()
     if names.network_filesystem(labels.get("fstype", "")):
         return frozenset()
@@ -235,26 +253,31 @@ def _with_topology(place: Place, topology: Topology, kind: Kind) -> None:
 
 
 def _dependencies(
-    place: Place, message: schemas.EnrichedAlert, topology: Topology | None, namespace: str
+    place: Place,
+    message: schemas.EnrichedAlert,
+    topology: Topology | None,
+    namespace: str,
+    own_names: list[str],
 ) -> None:
+    """What it depends on, its symptoms, error lines and technologies; ``own_names``: its services' and
+    workloads' names (``Place.short_values("service", "workload")``)."""
     labels = message.alert.labels
-    own = set(place.short_values("service", "workload", "host"))
-    found = [
-        host_name(value)
-        for key in names.DEPENDENCY_LABELS
-        if key in labels
-        for value in labels[key].split(",")
-        if value
-    ]
-    found += [
-        names.workload_of(labels[key]) or labels[key] for key in names.PROXY_POD_LABELS if labels.get(key)
-    ]
+    found: list[str] = []
+    if not names.DEPENDENCY_LABEL_SET.isdisjoint(labels):
+        found += [
+            host_name(value)
+            for key in names.DEPENDENCY_LABELS
+            if key in labels
+            for value in labels[key].split(",")
+            if value
+        ]
+    if not names.PROXY_POD_LABEL_SET.isdisjoint(labels):
+        found += [
+            names.workload_of(labels[key]) or labels[key] for key in names.PROXY_POD_LABELS if labels.get(key)
+        ]
     found += logged_hosts(message.evidence)
-    declared = (
-        [dep for name in place.short_values("service", "workload") for dep in topology.dependencies(name)]
-        if topology
-        else []
-    )
+    declared = [dep for name in own_names for dep in topology.dependencies(name)] if topology else []
+    own = {*own_names, *place.short_values("host")} if found or declared else set()
     for kind, dependencies in (("dependency", found), ("needs", declared)):
         for dependency in dependencies:
             for name in {
@@ -289,7 +312,8 @@ def _dependencies(
                 place.add("symptom", f"disk-full@{namespace}", own=False)
     for line in error_lines(message.evidence):
         place.add("line", line, own=False)
-    if any(labels.get(key) for key in names.INGRESS_LABELS):
+    ingress = not names.INGRESS_LABEL_SET.isdisjoint(labels)
+    if ingress and any(labels.get(key) for key in names.INGRESS_LABELS):
         place.add("symptom", "ingress", own=False)
     for technology in logged_technologies(message.evidence):
         place.add("technology", technology, own=False)
@@ -314,11 +338,10 @@ def _namespace_of(host: str, namespace: str) -> str:
     return "~outside"
 
 
-def _subject_namespace(labels: dict[str, str], namespace: str) -> str:
+def _subject_namespace(job: str, reporter: str, namespace: str) -> str:
     """The namespace of what the alert is about: not a monitoring agent's own (a blackbox probe or a
     node-exporter target scraped in ``monitoring``); kube-state-metrics names its object's."""
-    job = names.label(labels, "job")
-    if job and names.is_agent(job) and names.reporter(labels) != "":
+    if job and names.is_agent(job) and reporter != "":
         return ""
     return namespace.lower()
 
@@ -334,19 +357,24 @@ def footprint(
     place.add("cluster", cluster, own=False)
     namespace = names.label(labels, "namespace")
     place.add("namespace", namespace, own=False)
-    for key in names.ZONE_LABELS:
-        place.add("zone", labels.get(key, ""), own=kind.zone_level)
-    pod = _what_runs(place, message, namespace)
+    if not names.ZONE_LABEL_SET.isdisjoint(labels):
+        for key in names.ZONE_LABELS:
+            place.add("zone", labels.get(key, ""), own=kind.zone_level)
+    job, service = names.label(labels, "job"), names.label(labels, "service")
+    reporter = names.reporter(labels, job, service)
+    pod = _what_runs(place, message, namespace, job, service)
     # One rule firing for many objects of a namespace at once: what Alertmanager groups by default.
     if namespace and labels.get("alertname"):
         place.add("rule", f"{namespace}/{labels['alertname']}", own=False)
-    _where_it_runs(place, message, kind, pod, namespace)
+    _where_it_runs(place, message, kind, pod, namespace, reporter)
     if topology:
         _with_topology(place, topology, kind)
-    _dependencies(place, message, topology, namespace)
+    # its services and workloads are all placed by now: what follows adds none
+    own_names = place.short_values("service", "workload")
+    _dependencies(place, message, topology, namespace, own_names)
     # Alerts about one technology (a broker down, a consumer group lagging on it) meet through it; it
     # is a cause too (_causes), so a Redis down explains services whose logs fail on Redis.
-    about, symptoms = about_technologies(alert, place), about_symptoms(alert, place)
+    about, symptoms = about_technologies(alert, own_names), about_symptoms(alert, own_names)
     if "certificate" in symptoms and not (kind.failing or kind.unavailable):
         # A certificate that will expire explains no failure yet: it meets other expiring ones (one
         # issuer, one renewal job), not every x509 error of the moment.
@@ -358,8 +386,7 @@ def footprint(
     # host named after it. Not an exporter's namespace: RedisDown from an exporter in ``monitoring``
     # is about a Redis anywhere, and places nothing.
     if about:
-        own_names = " ".join(place.short_values("service", "workload"))
-        located = {(t, namespace) for t in named_technologies(own_names) if namespace}
+        located = {(t, namespace) for t in named_technologies(" ".join(own_names)) if namespace}
         for host in place.values("host"):
             where = _namespace_of(host, namespace)
             located |= {(t, where) for t in named_technologies(host) if where}
@@ -376,22 +403,31 @@ def footprint(
     if kind.unavailable:
         for entity in [*place.context, *place.own]:
             if entity.startswith(("node=", "zone=", "domain=")):
-                place.add(f"unavailable-{entity.split('=', 1)[0]}", entity.split("=", 1)[1], own=False)
-    node_agents = node_agents_of(labels, kind)
+                where, _, name = entity.partition("=")
+                place.add(f"unavailable-{where}", name, own=False)
+    node_agents = node_agents_of(labels, kind, reporter)
     if node_agents == "job":
         place.add("node-agents", "down", own=False)
-    entities = frozenset(place.own) | frozenset(place.context)
+    subject = frozenset(place.own)
+    entities = subject.union(place.context)
     said = causes(kind, place, symptoms, about)
+    exported = exports(labels, reporter)
+    if exported:
+        said |= exported
+    if node_agents == "node":
+        said |= {"node-agents=down"}
     return Footprint(
         entities=entities,
-        causes=said | exports(labels) | ({"node-agents=down"} if node_agents == "node" else set()),
+        causes=said,
         cluster=cluster,
         group_key=message.group.group_key,
         group_key_specific=names.group_key_specific(message.group),
         override=labels.get(key_label, "").strip() if key_label else "",
         kind=kind,
-        placed=any(not entity.startswith("cluster=") for entity in entities),
-        subject=frozenset(place.own),
-        dependencies=frozenset(entity for entity in entities if entity.startswith("dependency=")),
-        namespace=_subject_namespace(labels, namespace),
+        # by any entity but the cluster's, the only one of kind "cluster"
+        placed=len(entities) > (1 if cluster else 0),
+        subject=subject,
+        # what it depends on is context (_dependencies), never its own
+        dependencies=frozenset(entity for entity in place.context if entity.startswith("dependency=")),
+        namespace=_subject_namespace(job, reporter, namespace),
     )

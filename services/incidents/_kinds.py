@@ -129,13 +129,20 @@ class Kind:
 
 
 @lru_cache(maxsize=4096)
-def _read(alertname: str, summary: str, expression: str) -> tuple[bool, bool, frozenset[str]]:
-    """(unavailable, failing, topic words) of one rule's texts: a storm repeats a few rules many times."""
+def _read(alertname: str, summary: str, expression: str) -> tuple[bool, bool, bool, bool]:
+    """(unavailable, failing, names a machine, names a zone) of one rule's texts: a storm repeats a few
+    rules many times."""
     said = words_of(summary)
     found, gone = _read_rule(alertname, expression)
     found = found | verdicts(said)
     unavailable = "unavailable" in found or gone
-    return unavailable, unavailable or "failing" in found, frozenset(words_of(alertname)) | frozenset(said)
+    topic = frozenset(words_of(alertname)) | frozenset(said)
+    return (
+        unavailable,
+        unavailable or "failing" in found,
+        not topic.isdisjoint(_NODE_WORDS),
+        not topic.isdisjoint(_ZONE_WORDS),
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -146,14 +153,18 @@ def _read_rule(alertname: str, expression: str) -> tuple[frozenset[Verdict], boo
 
 
 def alert_kind(alert: schemas.Alert) -> Kind:
+    labels = alert.labels
     summary = alert.annotations.get("summary", "") or alert.annotations.get("message", "")
-    unavailable, failing, topic = _read(alert.labels.get("alertname", ""), summary, alert.rule_expression)
-    has_pod = bool(alert.labels.get("pod") or alert.labels.get("exported_pod"))
+    unavailable, failing, machine, zone = _read(labels.get("alertname", ""), summary, alert.rule_expression)
+    if labels.get("pod") or labels.get("exported_pod"):  # about a pod: not the node or zone it runs in
+        return _kind(unavailable, failing, False, False)
     # A node label alone names where a target runs; the alert is about the node when its words say so or
     # when nothing else (job, service, instance) is named.
-    named_else = any(alert.labels.get(key) for key in ("job", "service", "instance", "exported_job"))
-    node_level = not has_pod and (bool(topic & _NODE_WORDS) or ("node" in alert.labels and not named_else))
-    return _kind(unavailable, failing, node_level, not has_pod and bool(topic & _ZONE_WORDS))
+    node_level = machine or (
+        "node" in labels
+        and not any(labels.get(key) for key in ("job", "service", "instance", "exported_job"))
+    )
+    return _kind(unavailable, failing, node_level, zone)
 
 
 @cache

@@ -43,6 +43,20 @@ IMAGE_LABELS = ("image", "container_image", "image_spec")
 NODE_LABELS = ("node", "kubernetes_node", "node_name", "exported_node", "host_ip")
 # A topic or queue several consumers read.
 TOPIC_LABELS = ("topic", "queue", "queue_name")
+# Labels naming an application by Kubernetes convention (beside ``service``).
+APP_LABELS = ("app_kubernetes_io_name", "app", "k8s_app")
+# The lists above as sets: most alerts carry none of a list's labels, which one ``isdisjoint`` tells
+# before the list is read in its order (the first found wins, or what is found keeps that order).
+APP_LABEL_SET = frozenset(APP_LABELS)
+DEPENDENCY_LABEL_SET = frozenset(DEPENDENCY_LABELS)
+HOST_LABEL_SET = frozenset(HOST_LABELS)
+INGRESS_LABEL_SET = frozenset(INGRESS_LABELS)
+NODE_LABEL_SET = frozenset(NODE_LABELS)
+PROXY_POD_LABEL_SET = frozenset(PROXY_POD_LABELS)
+TOPIC_LABEL_SET = frozenset(TOPIC_LABELS)
+WORKLOAD_LABEL_SET = frozenset(WORKLOAD_LABELS)
+ZONE_LABEL_SET = frozenset(ZONE_LABELS)
+_RELEASE_OR_IMAGE_LABELS = frozenset((*RELEASE_LABELS, *IMAGE_LABELS))
 # Monitoring agents report on others: their job or service is not the subject of the alert.
 _AGENT_WORDS = frozenset(
     {"exporter", "kubelet", "cadvisor", "blackbox", "prometheus", "pushgateway", "probe", "probes", "vmagent"}
@@ -73,7 +87,9 @@ def label(labels: dict[str, str], key: str) -> str:
 _NODE_AGENT_JOBS = frozenset({"node", "nodes", "node_exporter", "node-exporter"})
 
 
+@lru_cache(maxsize=1024)
 def is_agent(name: str) -> bool:
+    """Whether a job or service name is a monitoring agent's; cached: a storm has a few jobs and services."""
     words = words_of(name)
     return (
         name.strip().lower() in _NODE_AGENT_JOBS
@@ -86,17 +102,17 @@ def is_agent(name: str) -> bool:
 _PROXIED_LABELS = frozenset((*DEPENDENCY_LABELS, *PROXY_POD_LABELS))
 
 
-def reporter(labels: dict[str, str]) -> str:
+def reporter(labels: dict[str, str], job: str, service: str) -> str:
     """Whose address ``instance`` is: "subject" (the alert's own host or probe target), "node" (a node
     agent's: kubelet, cAdvisor, node-exporter), or "" (nobody's to compare: kube-state-metrics, or a
-    proxy reporting on the backend its labels name)."""
-    proxied = any(labels[key] for key in _PROXIED_LABELS.intersection(labels))
-    return _reporter(label(labels, "job"), label(labels, "service"), proxied)
+    proxy reporting on the backend its labels name). ``job`` and ``service``: those labels (``label``)."""
+    proxied = not _PROXIED_LABELS.isdisjoint(labels) and any(labels.get(key) for key in _PROXIED_LABELS)
+    return _reporter(job, service, proxied)
 
 
 @lru_cache(maxsize=1024)
 def _reporter(job: str, service: str, proxied: bool) -> str:
-    """``reporter`` by what decides it: a footprint asks four times, and a storm has a few jobs."""
+    """``reporter`` by what decides it: a storm has a few jobs."""
     words = set(words_of(f"{job} {service}"))
     if {"state", "metrics"} <= words or proxied:
         return ""
@@ -128,6 +144,8 @@ def deployment_of(replicaset: str) -> str:
 
 
 def workload(labels: dict[str, str], pod: str) -> str:
+    if WORKLOAD_LABEL_SET.isdisjoint(labels):
+        return workload_of(pod) if pod else ""
     for key in WORKLOAD_LABELS:
         value = labels.get(key, "").strip()
         if value:
@@ -148,9 +166,9 @@ def node_names(node: str) -> list[str]:
     if not node:
         return []
     names = [node]
-    if not _IPV4.match(node) and "." in node:
+    if "." in node and not _IPV4.match(node):
         names.append(node.split(".", 1)[0])
-    match = _IP_NODE.match(node)
+    match = _IP_NODE.match(node) if node.startswith("ip-") else None
     if match:
         names.append(".".join(match.groups()))
     return names
@@ -173,6 +191,8 @@ def _key_specific(group_key: str) -> bool:
 
 def releases(labels: dict[str, str]) -> list[str]:
     """The release values an alert's labels name: version labels, and the tag of an image label."""
+    if _RELEASE_OR_IMAGE_LABELS.isdisjoint(labels):
+        return []
     found = [labels[key].strip() for key in RELEASE_LABELS if key in labels]
     for key in IMAGE_LABELS:
         if key not in labels:

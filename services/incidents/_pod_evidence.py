@@ -33,6 +33,8 @@ def pod_placement(evidence: schemas.Evidence, pod: str, namespace: str) -> tuple
     """(node, node address) of ``pod`` from ``kube_pod_info`` series in the evidence or the scheduler's
     event in its lines, ("", "") if neither says."""
     for line in lines(evidence):
+        if "successfully assigned" not in line:  # no scheduler's event: spares the pattern a scan
+            continue
         for match in _ASSIGNED.finditer(line):
             if match.group(2) == pod.lower() and (not namespace or match.group(1) == namespace.lower()):
                 return match.group(3), ""

@@ -37,7 +37,10 @@ def host_name(value: str) -> str:
     host = value.strip().lower()
     if "://" in host:
         host = host.split("://", 1)[1]
-    host = host.split("/", 1)[0].rsplit("@", 1)[-1]
+    if "/" in host:
+        host = host.split("/", 1)[0]
+    if "@" in host:
+        host = host.rsplit("@", 1)[-1]
     if host.startswith("["):
         return host[1:].split("]", 1)[0]
     if host.count(":") == 1:
