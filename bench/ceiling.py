@@ -109,7 +109,7 @@ class CeilingIncidents(Incidents):
             episodes = (schemas.episode_key(message.alert) for message in messages)
             return [Assignment(e, incident_id(e), "root", (), True, False, False) for e in episodes]
         index, assignments = self.correlator.assign(self._indexes.get(shard, OpenIndex()), messages, now)
-        self._indexes[shard] = self._encoders.setdefault(shard, IndexEncoder()).bounded(index)[0]
+        self._indexes[shard] = self._encoders.setdefault(shard, IndexEncoder()).bounded(index)
         return assignments
 
 

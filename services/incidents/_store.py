@@ -177,37 +177,40 @@ def bounded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> OpenIndex:
     """``index`` within ``limit`` bytes: beyond it, the incidents that grew least and were quiet longest
     are forgotten by matching (their state stays). Thousands of unrelated alerts at once would otherwise
     grow one value past what the server accepts, and every batch would pay to read it."""
-    return IndexEncoder().bounded(index, limit)[0]
+    return IndexEncoder().bounded(index, limit)
 
 
 class IndexEncoder:
-    """An index encoded as ``schemas.encode`` would, byte for byte, each entry's bytes kept from the
-    write before: a batch changes the few entries its alerts joined or opened, and the index holds
-    hundreds (up to INDEX_MAX_BYTES), which encoding whole, twice when over the bound, cost more than
-    the batch's own matching. Entries are frozen: one the correlator did not replace is the same
+    """An index measured as ``schemas.encode`` would write it, byte for byte, each entry's bytes kept
+    from the bound before: a batch changes the few entries its alerts joined or opened, and the index
+    holds hundreds (up to INDEX_MAX_BYTES), which encoding whole, twice when over the bound, cost more
+    than the batch's own matching. Entries are frozen: one the correlator did not replace is the same
     object, with the same bytes."""
 
     def __init__(self) -> None:
         self._known: dict[int, tuple[IndexEntry, bytes]] = {}  # id(entry) -> the entry, its bytes
 
-    def bounded(self, index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> tuple[OpenIndex, bytes]:
-        """``bounded(index, limit)``, and the value as written."""
-        known, encoded, parts = self._known, {}, []
+    def bounded(self, index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> OpenIndex:
+        """``bounded(index, limit)``: only the size is needed, so the index's bytes are never joined."""
+        known, encoded, size = self._known, {}, 0
         for entry in index.entries:
             found = known.get(id(entry))
             part = found[1] if found is not None and found[0] is entry else schemas.encode(entry)
             encoded[id(entry)] = (entry, part)
-            parts.append(part)
-        self._known = encoded  # this write's entries (those bounded out too, until the next write)
-        size = len(_EMPTY_INDEX) + sum(map(len, parts)) + max(len(parts) - 1, 0)  # and the commas
+            size += len(part)
+        self._known = encoded  # this bound's entries (those bounded out too, until the next one)
+        size += len(_EMPTY_INDEX) + max(len(index.entries) - 1, 0)  # and the commas
         if size > limit and index.entries:
             keep = max(1, int(len(index.entries) * limit / size * 0.9))
             ranked = sorted(
                 index.entries, key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True
             )
             index = OpenIndex(entries=ranked[:keep])
-            parts = [encoded[id(entry)][1] for entry in index.entries]
-        return index, b'{"entries":[' + b",".join(parts) + b"]}"
+        return index
+
+    def written(self, index: OpenIndex) -> bytes:
+        """``schemas.encode(index)`` of an index this encoder bounded last, from the bytes it kept."""
+        return b'{"entries":[' + b",".join(self._known[id(entry)][1] for entry in index.entries) + b"]}"
 
 
 _EMPTY_INDEX = schemas.encode(OpenIndex())

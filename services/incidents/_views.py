@@ -286,8 +286,11 @@ def bounded_on(entry: LogEntry, view: ShardView) -> LogEntry:
     incidents that grew least and were quiet longest left out first (their state stays). Placing
     leaves the bound to this step, so an entry that lost a race and stands on a newer view is bounded
     as placing it there would have been: on that view's index and its own changes, once."""
+    if not entry.changed and not entry.dropped:
+        # The view's index is as an entry bounded it, on every replica alike: it stays within the bound.
+        return entry
     merged = applied(view.index, entry.changed, entry.dropped)
-    bounded = view.encoder.bounded(merged)[0]
+    bounded = view.encoder.bounded(merged)
     if bounded is merged:
         return entry
     kept = {index_entry.id for index_entry in bounded.entries}
