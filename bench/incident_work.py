@@ -53,7 +53,11 @@ def distinct(n: int, now: datetime) -> list[schemas.EnrichedAlert]:
         body = orjson.loads(webhook("work", start))
         for raw in body["alerts"]:
             alert = schemas.Alert(
-                status="firing", labels=raw["labels"], annotations=raw.get("annotations", {}), starts_at=now
+                status="firing",
+                labels=raw["labels"],
+                annotations=raw.get("annotations", {}),
+                starts_at=now,
+                fingerprint=raw["fingerprint"],  # as Alertmanager sends it, and the pipeline's flood
             )
             group = schemas.GroupContext(group_key=body.get("groupKey", ""))
             messages.append(

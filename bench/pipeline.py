@@ -219,18 +219,18 @@ class Pipeline:
 
     async def whole(self, http: aiohttp.ClientSession, js: Any, n: int, run: str) -> dict[str, Any]:
         """One flood followed to its end, its incidents announced: the CPU every process spent and the
-        messages nats-server carried, per alert. The rounds above overlap one round's reviews with the
-        next flood; this counts a round's whole incident work, so a change to it shows through the
-        machine's noise (the messages are the same from run to run, the CPU moves by about a tenth,
+        messages nats-server carried, per alert. A round's ratio sees only the reviews that fall
+        within its flood; this counts a round's whole incident work, so a change to it shows through
+        the machine's noise (the messages are the same from run to run, the CPU moves by about a tenth,
         where the rounds' ratios move by a third)."""
-        await self._announced(js)  # the rounds before: their reviews are not this flood's work
+        await self.settled(js)  # the rounds before: their reviews are not this flood's work
         cpu_before, messages_before = self._cpu(), self.server.messages()
         posted = (await self.flood(http, js, n, run))["alerts"]
-        await self._announced(js)
+        await self.settled(js)
         cpu = self._cpu_per_alert(cpu_before, posted)
         return {"cpu": cpu, "messages": (self.server.messages() - messages_before) / posted}
 
-    async def _announced(self, js: Any) -> None:
+    async def settled(self, js: Any) -> None:
         """Every alert posted so far placed (its incident's review stored before the alert goes on),
         every review worked and every incident event published: nothing of the incidents' work left
         to come. bench.ceiling holds its events in memory for the grouping wait, where no consumer's
@@ -341,7 +341,12 @@ async def measure(
                 if os.environ.get("BENCH_WATCH"):
                     asyncio.get_running_loop().create_task(_watch(js))
                 run = datetime.now(UTC).strftime("%H%M%S%f")
+                incidents_on = env.get("INCIDENTS_ENABLED") == "true"
                 for round_ in range(ROUNDS):
+                    if incidents_on and round_:
+                        # The round before's reviews run for a grouping wait after its flood: in the
+                        # relay's round they would slow the baseline and flatter the ratio.
+                        await pipeline.settled(js)
                     relays.append(await bench_relay(server, n, round_))
                     floods.append(await pipeline.flood(http, js, n, f"{run}r{round_}", make))
                 whole_round = await pipeline.whole(http, js, n, run + "w") if whole else None
