@@ -191,7 +191,7 @@ class IndexEncoder:
         self._known: dict[int, tuple[IndexEntry, bytes]] = {}  # id(entry) -> the entry, its bytes
 
     def bounded(self, index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> OpenIndex:
-        """``bounded(index, limit)``: only the size is needed, so the index's bytes are never joined."""
+        """``bounded(index, limit)``: only the sizes are needed, so the index's bytes are never joined."""
         known, encoded, size = self._known, {}, 0
         for entry in index.entries:
             found = known.get(id(entry))
@@ -200,17 +200,20 @@ class IndexEncoder:
             size += len(part)
         self._known = encoded  # this bound's entries (those bounded out too, until the next one)
         size += len(_EMPTY_INDEX) + max(len(index.entries) - 1, 0)  # and the commas
-        if size > limit and index.entries:
-            keep = max(1, int(len(index.entries) * limit / size * 0.9))
-            ranked = sorted(
-                index.entries, key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True
-            )
-            index = OpenIndex(entries=ranked[:keep])
-        return index
-
-    def written(self, index: OpenIndex) -> bytes:
-        """``schemas.encode(index)`` of an index this encoder bounded last, from the bytes it kept."""
-        return b'{"entries":[' + b",".join(self._known[id(entry)][1] for entry in index.entries) + b"]}"
+        if size <= limit or not index.entries:
+            return index
+        ranked = sorted(
+            index.entries, key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True
+        )
+        # Kept to a tenth under the bound, so the next batches' growth does not trim it again at once;
+        # by the entries' own sizes, so a few large ones kept first cannot leave it over the bound.
+        room, keep = int(limit * 0.9) - len(_EMPTY_INDEX), 0
+        for entry in ranked:
+            room -= len(encoded[id(entry)][1]) + (1 if keep else 0)
+            if room < 0 and keep:
+                break
+            keep += 1
+        return OpenIndex(entries=ranked[:keep])
 
 
 _EMPTY_INDEX = schemas.encode(OpenIndex())

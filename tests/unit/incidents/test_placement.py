@@ -223,9 +223,9 @@ def test_an_index_too_big_for_one_value_keeps_the_grown_and_the_recent_incidents
     assert bounded(small) is small
 
 
-def test_an_index_written_batch_after_batch_is_the_bytes_its_encoding_gives() -> None:
-    """The store keeps each entry's bytes from one write to the next (a batch changes few of the
-    hundreds): what it writes must still be the index, over the bound as under it."""
+def test_an_index_is_measured_as_its_encoding_batch_after_batch() -> None:
+    """The store keeps each entry's bytes from one bound to the next (a batch changes few of the
+    hundreds): the size it bounds must still be the index's encoding, byte for byte."""
     entries = [
         IndexEntry(
             id=f"inc-{n:012d}",
@@ -237,22 +237,46 @@ def test_an_index_written_batch_after_batch_is_the_bytes_its_encoding_gives() ->
         for n in range(600)
     ]
     encoder = IndexEncoder()
-    first = encoder.bounded(OpenIndex(entries=entries), limit=1 << 20)
-    assert encoder.written(first) == schemas.encode(first)
-    assert first.entries == entries
+    first = OpenIndex(entries=entries)
+    assert encoder.bounded(first, limit=len(schemas.encode(first))) is first
     grown = msgspec.structs.replace(entries[7], member_count=2, entities=[*entries[7].entities, "pod=a"])
     later = OpenIndex(entries=[*entries[:7], grown, *entries[8:], entries[0]])  # the same one twice too
-    again = encoder.bounded(later, limit=1 << 20)
-    assert again is later
-    written = encoder.written(again)
-    assert schemas.decode(written, OpenIndex) == later
-    assert written == schemas.encode(later)
+    size = len(schemas.encode(later))
+    assert encoder.bounded(later, limit=size) is later  # at its size exactly: kept whole
+    trimmed = encoder.bounded(later, limit=size - 1)
+    assert len(schemas.encode(trimmed)) <= size - 1
     small = encoder.bounded(later, limit=16 * 1024)
-    written = encoder.written(small)
-    assert written == schemas.encode(small)
-    assert len(written) <= 16 * 1024
-    assert small == bounded(later, limit=16 * 1024)
+    assert len(schemas.encode(small)) <= 16 * 1024
+    assert small == bounded(later, limit=16 * 1024)  # as a fresh encoder bounds it
     assert grown in small.entries
+
+
+def test_an_index_bounded_with_a_few_large_entries_is_within_the_bound() -> None:
+    """Incidents that grew are kept first, and they are the large entries: what is kept is counted
+    by its own bytes, so the index written never exceeds the bound, and an entry after it that
+    changes no index entry leaves it within the bound."""
+    small = [
+        IndexEntry(
+            id=f"inc-{n:012d}",
+            opened_at=T0,
+            last_at=T0 + timedelta(seconds=n),
+            member_count=1,
+            entities=[f"instance=node-{n}", *(f"line=error-{n}-{k}" for k in range(12))],
+        )
+        for n in range(60)
+    ]
+    large = IndexEntry(
+        id="inc-storm",
+        opened_at=T0,
+        last_at=T0 + timedelta(seconds=100),
+        member_count=50,
+        entities=[f"pod=shop/cart-{k}-with-a-long-name" for k in range(200)],
+    )
+    index = OpenIndex(entries=[*small, large])
+    limit = len(schemas.encode(index)) * 2 // 3
+    kept = bounded(index, limit=limit)
+    assert len(schemas.encode(kept)) <= limit
+    assert large in kept.entries  # the incident that grew is kept however large
 
 
 def test_many_keys_are_read_in_one_request_only_from_servers_that_answer_it() -> None:
