@@ -57,7 +57,7 @@ def distinct(n: int, now: datetime) -> list[schemas.EnrichedAlert]:
                 labels=raw["labels"],
                 annotations=raw.get("annotations", {}),
                 starts_at=now,
-                fingerprint=raw["fingerprint"],  # as Alertmanager sends it, and the pipeline's flood
+                fingerprint=raw["fingerprint"],  # Alertmanager sends one with every alert, as the flood does
             )
             group = schemas.GroupContext(group_key=body.get("groupKey", ""))
             messages.append(

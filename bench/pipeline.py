@@ -297,11 +297,12 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 # With incidents on (issue #12) the analyst also groups every alert into an incident, kept in the
 # incidents' log, and announces each incident once, measured on a server of its own. The issue's goal
-# is the same 0.6. Since the log (stop 31) the figure in this run's 20,000-alert rounds is 0.34-0.40 on
-# distinct alerts and 0.41-0.45 on storms on this machine (0.53-0.54 in 5,000-alert rounds, whose
-# reviews run after the flood), beside bench.ceiling's (an analyst keeping no state) 0.54
-# (docs/incidents.md, "The log, measured"). The floor sits a quarter below the lowest median seen:
-# noise passes, and a return to the key-value design's cost (rounds down to 0.23) would not.
+# is the same 0.6. Since stop 33 the figure in this run's 20,000-alert rounds is 0.46-0.51 on distinct
+# alerts (rounds 0.38-0.53) and 0.40 on storms, beside bench.ceiling's (an analyst keeping no state)
+# 0.52-0.56 (docs/incidents.md, "The footprint, and what binds one analyst"); at stop 31 it was
+# 0.34-0.40, with the relay rounds slowed by the reviews of the flood before. The floor sits well below
+# the lowest round seen: noise passes, and a return to the key-value design's cost (rounds down to
+# 0.23) would not.
 FLOOR_INCIDENTS = 0.25
 GOAL_INCIDENTS = 0.6
 INCIDENTS = {"off": {"INCIDENTS_ENABLED": "false"}, "on": {"INCIDENTS_ENABLED": "true"}}
@@ -331,7 +332,8 @@ async def measure(
     floods: list[dict[str, Any]] = []
     steady_count = 0
     try:
-        analysts = ANALYSTS if env.get("INCIDENTS_ENABLED") == "true" else 1
+        incidents_on = env.get("INCIDENTS_ENABLED") == "true"
+        analysts = ANALYSTS if incidents_on else 1
         pipeline = Pipeline(server, env, with_history=with_history, analyst=analyst, analysts=analysts)
         nc = await nats.connect(server.url)
         js = nc.jetstream()
@@ -341,7 +343,6 @@ async def measure(
                 if os.environ.get("BENCH_WATCH"):
                     asyncio.get_running_loop().create_task(_watch(js))
                 run = datetime.now(UTC).strftime("%H%M%S%f")
-                incidents_on = env.get("INCIDENTS_ENABLED") == "true"
                 for round_ in range(ROUNDS):
                     if incidents_on and round_:
                         # The round before's reviews run for a grouping wait after its flood: in the
