@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import msgspec
@@ -203,16 +204,7 @@ def test_an_entry_is_applied_once() -> None:
 
 
 def test_an_index_too_big_for_one_value_keeps_the_grown_and_the_recent_incidents() -> None:
-    entries = [
-        IndexEntry(
-            id=f"inc-{n:012d}",
-            opened_at=T0,
-            last_at=T0 + timedelta(seconds=n),
-            entities=[f"instance=node-{n}", "job=node-exporter"],
-            member_count=40 if n == 3 else 1,
-        )
-        for n in range(5000)
-    ]
+    entries = _index_entries(5000, lambda n: [f"instance=node-{n}", "job=node-exporter"], grown=3)
     kept = bounded(OpenIndex(entries=entries), limit=64 * 1024)
     ids = {entry.id for entry in kept.entries}
     assert len(schemas.encode(kept)) <= 64 * 1024
@@ -226,16 +218,7 @@ def test_an_index_too_big_for_one_value_keeps_the_grown_and_the_recent_incidents
 def test_an_index_is_measured_as_its_encoding_batch_after_batch() -> None:
     """The store keeps each entry's bytes from one bound to the next (a batch changes few of the
     hundreds): the size it bounds must still be the index's encoding, byte for byte."""
-    entries = [
-        IndexEntry(
-            id=f"inc-{n:012d}",
-            opened_at=T0,
-            last_at=T0 + timedelta(seconds=n),
-            member_count=1,
-            entities=[f"instance=node-{n}", "job=node-exporter"],
-        )
-        for n in range(600)
-    ]
+    entries = _index_entries(600, lambda n: [f"instance=node-{n}", "job=node-exporter"])
     encoder = IndexEncoder()
     first = OpenIndex(entries=entries)
     assert encoder.bounded(first, limit=len(schemas.encode(first))) is first
@@ -255,16 +238,7 @@ def test_an_index_bounded_with_a_few_large_entries_is_within_the_bound() -> None
     """Incidents that grew are kept first, and they are the large entries: what is kept is counted
     by its own bytes, so the index written never exceeds the bound, and an entry after it that
     changes no index entry leaves it within the bound."""
-    small = [
-        IndexEntry(
-            id=f"inc-{n:012d}",
-            opened_at=T0,
-            last_at=T0 + timedelta(seconds=n),
-            member_count=1,
-            entities=[f"instance=node-{n}", *(f"line=error-{n}-{k}" for k in range(12))],
-        )
-        for n in range(60)
-    ]
+    small = _index_entries(60, lambda n: [f"instance=node-{n}", *(f"line=error-{n}-{k}" for k in range(12))])
     large = IndexEntry(
         id="inc-storm",
         opened_at=T0,
@@ -277,6 +251,21 @@ def test_an_index_bounded_with_a_few_large_entries_is_within_the_bound() -> None
     kept = bounded(index, limit=limit)
     assert len(schemas.encode(kept)) <= limit
     assert large in kept.entries  # the incident that grew is kept however large
+
+
+def _index_entries(count: int, names: Callable[[int], list[str]], grown: int = -1) -> list[IndexEntry]:
+    """One-alert incidents' index entries, the n-th last seen n seconds after T0 and named ``names(n)``;
+    the one at ``grown`` has 40 members."""
+    return [
+        IndexEntry(
+            id=f"inc-{n:012d}",
+            opened_at=T0,
+            last_at=T0 + timedelta(seconds=n),
+            entities=names(n),
+            member_count=40 if n == grown else 1,
+        )
+        for n in range(count)
+    ]
 
 
 def test_many_keys_are_read_in_one_request_only_from_servers_that_answer_it() -> None:
