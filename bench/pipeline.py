@@ -29,7 +29,7 @@ import orjson
 from nats.js.api import StreamConfig
 
 import schemas
-from bench._report import cpu_seconds, heading, percentile, row, rss_mib
+from bench._report import cpu_seconds, heading, machine_cpu, percentile, row, rss_mib
 from services.incidents import IncidentSettings
 from services.runtime import load, stream_config
 from services.runtime._settings import StageSettings
@@ -197,7 +197,7 @@ class Pipeline:
             while not queue.empty():
                 await self.post(http, queue.get_nowait())
 
-        cpu_before = self._cpu()
+        cpu_before, machine_before = self._cpu(), machine_cpu()
         started = time.perf_counter()
         await asyncio.gather(*(poster() for _ in range(CONCURRENT_POSTS)))
         ingested = time.perf_counter() - started
@@ -205,7 +205,16 @@ class Pipeline:
         await wait_consumed(js, schemas.STREAM, "notifier", self.total, within=900)
         elapsed = time.perf_counter() - started
         cpu = self._cpu_per_alert(cpu_before, posted)
-        return {"rate": posted / elapsed, "ingest_rate": posted / ingested, "cpu": cpu, "alerts": posted}
+        (busy, ticks), (busy_before, ticks_before) = machine_cpu(), machine_before
+        return {
+            "rate": posted / elapsed,
+            "ingest_rate": posted / ingested,
+            "cpu": cpu,
+            "alerts": posted,
+            # Which limits: the whole machine (every core busy) or one stage (its core's share).
+            "machine_busy": (busy - busy_before) / max(ticks - ticks_before, 1) * (os.cpu_count() or 1),
+            "cores": {name: us * posted / 1e6 / elapsed for name, us in cpu.items()},
+        }
 
     def _cpu(self) -> dict[str, float]:
         """CPU seconds each service and nats-server have used so far."""
@@ -449,6 +458,11 @@ def report_on(
     row("latency webhook -> alerts.analyzed p50 (flood)", f"{percentile(flood, 50) * 1000:,.0f} ms")
     row("latency webhook -> alerts.analyzed p99 (flood)", f"{percentile(flood, 99) * 1000:,.0f} ms")
     row("nats-server: CPU per alert", "", f"{result['cpu']['nats-server']:,.0f} µs")
+    row(
+        "cores busy during the flood",
+        f"{result['machine_busy']:.2f} of {os.cpu_count() or 1}",
+        f"the analyst {result['cores']['analyst']:.2f} of one",
+    )
     for name in ("analyst", "notifier"):
         if ANALYSTS > 1 and name == "analyst":
             row(f"analysts: {ANALYSTS} replicas, the first one's figures follow", "")
