@@ -213,7 +213,6 @@ class Pipeline:
             "alerts": posted,
             # Which limits: the whole machine (every core busy) or one stage (its core's share).
             "machine_busy": (busy - busy_before) / max(ticks - ticks_before, 1) * (os.cpu_count() or 1),
-            "cores": {name: us * posted / 1e6 / elapsed for name, us in cpu.items()},
         }
 
     def _cpu(self) -> dict[str, float]:
@@ -461,7 +460,8 @@ def report_on(
     row(
         "cores busy during the flood",
         f"{result['machine_busy']:.2f} of {os.cpu_count() or 1}",
-        f"the analyst {result['cores']['analyst']:.2f} of one",
+        # its CPU per alert (µs) times the alerts a second: the share of one core it had
+        f"the analyst {result['cpu']['analyst'] * result['rate'] / 1e6:.2f} of one",
     )
     for name in ("analyst", "notifier"):
         if ANALYSTS > 1 and name == "analyst":

@@ -143,11 +143,12 @@ def _where_it_runs(
     hosts: list[str] = []
     if not names.HOST_LABEL_SET.isdisjoint(labels):
         hosts += [labels.get(key, "") for key in names.HOST_LABELS]
+    instance = host_name(labels.get("instance", "")) if reporter else ""  # nobody's address: not read
     if reporter == "node":
-        for name in names.node_names(host_name(labels.get("instance", ""))):
+        for name in names.node_names(instance):
             place.add("node", name, own=kind.node_level)
     elif reporter == "subject":
-        hosts.append(host_name(labels.get("instance", "")))
+        hosts.append(instance)
     for host in (host_name(raw) for raw in hosts if raw):
         place.add("host", host)
         place.add("domain", names.site_domain(host), own=False)
