@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
 
 import schemas
 
@@ -44,10 +45,27 @@ async def wait_for_count(js: JetStreamContext, subject: str, count: int, timeout
 
 
 async def caught_up(js: JetStreamContext, consumer: str, timeout: float = 15.0) -> None:
-    """Wait until ``consumer`` has handled everything stored on its subject (nothing pending or unacked)."""
+    """Wait until ``consumer`` has acked every message stored on its subject when this is called.
+
+    Waits on the ack floor reaching the subject's last sequence, not on the consumer's pending
+    counts alone: the server updates those counts after it answers the publish, so right after a
+    publish they can read zero for a message the consumer has not yet been given.
+    """
     async with asyncio.timeout(timeout):
+        info = await js.consumer_info(schemas.STREAM, consumer)
+        last = await last_sequence(js, info.config.filter_subject or ">")
         while True:
-            info = await js.consumer_info(schemas.STREAM, consumer)
-            if info.num_pending == 0 and info.num_ack_pending == 0:
+            floor = info.ack_floor.stream_seq if info.ack_floor else 0
+            if floor >= last and info.num_pending == 0 and info.num_ack_pending == 0:
                 return
             await asyncio.sleep(0.05)
+            info = await js.consumer_info(schemas.STREAM, consumer)
+
+
+async def last_sequence(js: JetStreamContext, subject: str) -> int:
+    """The stream sequence of the last message stored on ``subject`` (wildcards allowed), or 0."""
+    try:
+        message = await js.get_last_msg(schemas.STREAM, subject)
+    except NotFoundError:
+        return 0
+    return int(message.seq or 0)
