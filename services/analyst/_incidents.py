@@ -35,6 +35,7 @@ from loguru import logger
 from nats.js import JetStreamContext
 
 import schemas
+from services.analyst._metrics import IncidentLogMetrics
 from services.analyst._placement import Outcome, Placed, place, ref
 from services.analyst._root_analyses import RootAnalyses
 from services.analyst._settings import AnalystSettings
@@ -74,7 +75,13 @@ async def shared_journal(settings: AnalystSettings, runtime: Runtime) -> Journal
         opening = _JOURNALS[runtime.registry] = asyncio.ensure_future(
             Journal.open(runtime.js, grouping.incident_bucket, settings, reopen)
         )
+        opening.add_done_callback(lambda done: _counted(done, runtime))
     return await asyncio.shield(opening)
+
+
+def _counted(opened: asyncio.Future[Journal], runtime: Runtime) -> None:
+    if not opened.cancelled() and opened.exception() is None:
+        runtime.registry.register(IncidentLogMetrics(opened.result()))
 
 
 def review_messages(

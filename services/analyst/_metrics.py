@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Self
+from collections.abc import Iterator
+from typing import Protocol, Self
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 import schemas
 from services.runtime import per_registry
@@ -65,3 +68,45 @@ class AnalystMetrics:
                 analysis.analyzer, str(analysis.degraded).lower(), str(analysis.reused).lower()
             )
         child.inc()
+
+
+class LogCounts(Protocol):
+    """What the incidents' log (``services.incidents.Journal``) counts of its own writes and reads."""
+
+    written: int
+    lost: int
+    rebased: int
+    read_whole: int
+
+
+class IncidentLogMetrics(Collector):
+    """The incident log's counts, read at scrape time: whether analyst replicas race on a shard.
+
+    A lost append is one another replica's entry came before; it was re-sent unchanged (``rebased``)
+    when that entry touched nothing the batch read, else placed again. Many losses per write mean
+    replicas share shards (alerts without a ``cluster`` label are all one shard)."""
+
+    def __init__(self, log: LogCounts) -> None:
+        self.log = log
+
+    def collect(self) -> Iterator[Metric]:
+        log = self.log
+        for name, doc, value in (
+            ("aiops_incident_log_writes", "Entries this replica appended to the incidents' log", log.written),
+            (
+                "aiops_incident_log_conflicts",
+                "Appends refused because another replica's entry came first (placed again or re-sent)",
+                log.lost,
+            ),
+            (
+                "aiops_incident_log_rebased",
+                "Refused appends re-sent unchanged: the entry before touched nothing they read",
+                log.rebased,
+            ),
+            (
+                "aiops_incident_log_reads",
+                "Entries read whole from the log: other replicas', and the log's on start",
+                log.read_whole,
+            ),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)

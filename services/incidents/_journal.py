@@ -72,8 +72,11 @@ class Journal:
         self.views: dict[str, ShardView] = {}
         self.shard_of_incident: dict[str, str] = {}
         self.applied_seq = 0  # the last stream sequence read from the log
+        # Counted for the analyst's /metrics (``aiops_incident_log_*``): whether replicas race.
+        self.written = 0  # entries this replica appended
         self.lost = 0  # entries another replica's entry was written before
         self.rebased = 0  # of those, the ones that stood on the newer view (not computed again)
+        self.read_whole = 0  # entries read from the log: other replicas', or from before this one started
         self._reopen = reopen
         self._locks: dict[str, asyncio.Lock] = {}
         self._moved = asyncio.Event()  # set whenever an entry is read: waiters look again
@@ -160,6 +163,8 @@ class Journal:
             if own is not None:
                 self._landed[token] = seq
             try:
+                if own is None:
+                    self.read_whole += 1
                 entry = own if own is not None else await self._entry(msg.subject, seq)
                 if entry is not None:
                     self._apply(view, entry, seq)
@@ -265,6 +270,7 @@ class Journal:
             if not isinstance(written, Conflict):
                 # The entry directly follows the view's last: nothing else was written between.
                 self._apply(view, written_entry, written)
+                self.written += 1
                 return result
             self.lost += 1
             found = _LAST.search(str(written))

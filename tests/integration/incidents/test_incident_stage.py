@@ -117,6 +117,7 @@ async def test_three_replicas_group_five_interleaved_outages_into_five_incidents
         handled = [await _handled(port) for port in ports]
         await caught_up(js, "incidents", timeout=30)
         opened = await subject_count(js, schemas.INCIDENT_OPENED)
+        written, read = await _log_accounted(js, bucket, ports)
 
     for storm in storms:
         assert {placed[message.id].id for message in storm} == {placed[storm[0].id].id}  # type: ignore[union-attr]
@@ -124,6 +125,11 @@ async def test_three_replicas_group_five_interleaved_outages_into_five_incidents
     assert [(s.member_count, s.firing_count) for s in states] == [(200, 200)] * 5
     assert opened == 5
     assert all(count > 0 for count in handled), f"every replica should have handled alerts: {handled}"
+    # Each replica counts its own appends (together, every entry of the log) and reads every other
+    # replica's entries whole.
+    entries = sum(written)
+    assert all(w > 0 for w in written), written
+    assert all(r >= entries - w for w, r in zip(written, read, strict=True)), (written, read)
 
 
 async def test_a_replica_killed_mid_batch_loses_no_member_and_counts_none_twice(
@@ -199,6 +205,32 @@ async def _first_batch_placed(js: JetStreamContext, bucket: str) -> None:
                 if (await js.stream_info(f"{bucket}-log")).state.messages:
                     return
             await asyncio.sleep(0.01)
+
+
+async def _log_accounted(js: JetStreamContext, bucket: str, ports: list[int]) -> tuple[list[int], list[int]]:
+    """Each replica's ``aiops_incident_log_writes_total`` and ``..._reads_total`` once the writes of
+    all of them add up to the entries in the log and each has read the others' (the reviews may
+    still be appending); as they are after 20 s if that never happens."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        counts = [await _metrics(port) for port in ports]
+        written = [int(c.get("aiops_incident_log_writes_total", 0)) for c in counts]
+        read = [int(c.get("aiops_incident_log_reads_total", 0)) for c in counts]
+        entries = (await js.stream_info(f"{bucket}-log")).state.messages
+        others_read = all(r >= entries - w for w, r in zip(written, read, strict=True))
+        if (sum(written) == entries and others_read) or asyncio.get_running_loop().time() > deadline:
+            return written, read
+        await asyncio.sleep(0.05)
+
+
+async def _metrics(port: int) -> dict[str, float]:
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    return {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        if name and not name.startswith("#")
+    }
 
 
 async def _handled(port: int) -> float:
