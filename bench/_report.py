@@ -48,3 +48,15 @@ def machine_cpu() -> tuple[int, int]:
     ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = ticks[3] + ticks[4]
     return sum(ticks) - idle, sum(ticks)
+
+
+def waited_for_a_core(pid: int) -> float:
+    """Seconds a process's threads so far spent runnable but not running, waiting for a core
+    (/proc/<pid>/task/*/schedstat, Linux); NaN where the kernel does not keep it."""
+    waited = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            waited += int((task / "schedstat").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+    return waited / 1e9

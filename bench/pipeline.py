@@ -29,7 +29,7 @@ import orjson
 from nats.js.api import StreamConfig
 
 import schemas
-from bench._report import cpu_seconds, heading, machine_cpu, percentile, row, rss_mib
+from bench._report import cpu_seconds, heading, machine_cpu, percentile, row, rss_mib, waited_for_a_core
 from services.incidents import IncidentSettings
 from services.runtime import load, stream_config
 from services.runtime._settings import StageSettings
@@ -197,7 +197,8 @@ class Pipeline:
             while not queue.empty():
                 await self.post(http, queue.get_nowait())
 
-        cpu_before, machine_before = self._cpu(), machine_cpu()
+        analyst = self.procs["analyst"].pid
+        cpu_before, machine_before, waited_before = self._cpu(), machine_cpu(), waited_for_a_core(analyst)
         started = time.perf_counter()
         await asyncio.gather(*(poster() for _ in range(CONCURRENT_POSTS)))
         ingested = time.perf_counter() - started
@@ -213,6 +214,8 @@ class Pipeline:
             "alerts": posted,
             # Which limits: the whole machine (every core busy) or one stage (its core's share).
             "machine_busy": (busy - busy_before) / max(ticks - ticks_before, 1) * (os.cpu_count() or 1),
+            # A stage that limits runs or waits for a core all the time; one that waits on I/O sleeps.
+            "analyst_waited": (waited_for_a_core(analyst) - waited_before) / elapsed,
         }
 
     def _cpu(self) -> dict[str, float]:
@@ -461,7 +464,8 @@ def report_on(
         "cores busy during the flood",
         f"{result['machine_busy']:.2f} of {os.cpu_count() or 1}",
         # its CPU per alert (µs) times the alerts a second: the share of one core it had
-        f"the analyst {result['cpu']['analyst'] * result['rate'] / 1e6:.2f} of one",
+        f"the analyst ran {result['cpu']['analyst'] * result['rate'] / 1e6:.2f} of the time, "
+        f"waited for a core {result['analyst_waited']:.2f}",
     )
     for name in ("analyst", "notifier"):
         if ANALYSTS > 1 and name == "analyst":
