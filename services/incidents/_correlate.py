@@ -122,8 +122,11 @@ class Correlator:
         # The batch arrived together: an alert that opened an incident nobody joined is placed again
         # against what the rest of its batch made, as it would be had it come a moment later (the etcd
         # members' alert, then the member failing to reach the downed zone that ties them).
+        # Only an incident open before the batch is taken (``_again``), and one the batch has not grown
+        # scores as it did when the alert found none to join: without such growth there is nothing to
+        # place again (a flood of unrelated alerts, each opening its own).
         for episode, message in order:
-            if done[episode].opened and not prints[episode].override:
+            if done[episode].opened and not prints[episode].override and open_.grew_below(before):
                 again = self._again(open_, message, prints[episode], episode, now, before)
                 done[episode] = again or done[episode]
         return OpenIndex(entries=open_.kept()), _first_only([done[episode] for episode, _ in firing]), read

@@ -24,6 +24,7 @@ class OpenEntries:
         self._named: dict[str, set[int]] = {}  # an entity or cause -> the views holding it
         self._grouped: dict[str, set[int]] = {}  # a group key -> the views holding it
         self._dropped: set[int] = set()  # entries given up within the batch (``drop``)
+        self._first_grown: int | None = None  # the lowest position ``replace`` grew in the batch
         self._wanted = wanted
         for entry in entries:
             self.add(entry, wanted)
@@ -63,6 +64,8 @@ class OpenEntries:
         view = self.view(position)
         before = view.entry
         view.entry = self.entries[position] = entry
+        if self._first_grown is None or position < self._first_grown:
+            self._first_grown = position
         causes = [*entry.causes[len(before.causes) :], *entry.root_causes]
         view.causes.update(causes)
         entities = entry.entities[len(before.entities) :]
@@ -78,6 +81,10 @@ class OpenEntries:
             self._named.get(name, set()).discard(position)
         for key in view.entry.group_keys:
             self._grouped.get(key, set()).discard(position)
+
+    def grew_below(self, position: int) -> bool:
+        """Whether the batch grew an entry at a position below ``position`` (one it found open)."""
+        return self._first_grown is not None and self._first_grown < position
 
     def kept(self) -> list[IndexEntry]:
         """The entries, those dropped within the batch left out."""
