@@ -29,7 +29,7 @@ from services.incidents._index import (
     OpenIndex,
     merged,
 )
-from services.incidents._open import OpenEntries
+from services.incidents._open import GROUP_KEY, OpenEntries
 from services.incidents._score import (
     SUSPECT_KINDS,
     THRESHOLD,
@@ -108,10 +108,10 @@ class Correlator:
         for print_ in prints.values():
             wanted.update(print_.entities, print_.causes)
             if print_.group_key_specific:
-                wanted.add(f"group_key:{print_.group_key}")
+                wanted.add(GROUP_KEY + print_.group_key)
         wanted = {name for name in wanted if not name.startswith("cluster=")}  # shared by all: no lead
         read = frozenset(wanted | {f"override:{p.override}" for p in prints.values() if p.override})
-        open_ = OpenEntries([entry for entry in index.entries if self._alive(entry, now)], wanted)
+        open_ = OpenEntries(self._alive(index.entries, now), wanted)
         before = len(open_.entries)  # incidents the batch found; later positions it opened
         # Earliest first, so that a storm's first alert opens its incident whatever the batch order.
         order = sorted(firing, key=lambda pair: (self.when(pair[1].alert, now), pair[0]))
@@ -131,12 +131,22 @@ class Correlator:
                 done[episode] = again or done[episode]
         return OpenIndex(entries=open_.kept()), _first_only([done[episode] for episode, _ in firing]), read
 
-    def _alive(self, entry: IndexEntry, now: datetime) -> bool:
-        if entry.status == "resolved":
-            return entry.resolved_at is not None and now - entry.resolved_at <= self._reopen
-        # An open incident stays while it is open (the lifecycle marks it resolved); the bound only
-        # drops entries whose resolution never came.
-        return now - entry.last_at <= max(2 * self._window, self._reopen)
+    def _alive(self, entries: list[IndexEntry], now: datetime) -> list[IndexEntry]:
+        """The entries still matched: resolved ones within INCIDENT_REOPEN_SECONDS of their
+        resolution; open ones while they are open (the lifecycle marks them resolved), unless quiet
+        longer than that (or twice the window, if longer): the bound only drops entries whose
+        resolution never came. Every entry, every batch: the limits are worked out once."""
+        resolved_since = now - self._reopen
+        active_since = now - max(2 * self._window, self._reopen)
+        return [
+            entry
+            for entry in entries
+            if (
+                entry.resolved_at is not None and entry.resolved_at >= resolved_since
+                if entry.status == "resolved"
+                else entry.last_at >= active_since
+            )
+        ]
 
     def _place(
         self,
@@ -415,7 +425,7 @@ def index_names(entry: IndexEntry) -> set[str]:
     """The names ``assign_reading`` finds ``entry`` by: its entities and causes, its group keys, and
     its override."""
     names = {*entry.entities, *entry.causes, *entry.root_causes}
-    names.update(f"group_key:{key}" for key in entry.group_keys)
+    names.update(GROUP_KEY + key for key in entry.group_keys)
     if entry.override:
         names.add(f"override:{entry.override}")
     return names

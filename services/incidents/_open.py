@@ -7,6 +7,9 @@ from collections.abc import Iterable
 from services.incidents._index import IndexEntry
 from services.incidents._score import View
 
+# How a batch's wanted names hold a group key (the correlator's ``wanted``).
+GROUP_KEY = "group_key:"
+
 
 class OpenEntries:
     """The index during one batch. Only entries that share a name with the batch (``wanted``: the
@@ -26,20 +29,25 @@ class OpenEntries:
         self._dropped: set[int] = set()  # entries given up within the batch (``drop``)
         self._first_grown: int | None = None  # the lowest position ``replace`` grew in the batch
         self._wanted = wanted
-        for entry in entries:
-            self.add(entry, wanted)
+        # Every entry is looked at, every batch: one pass, the group keys compared without their prefix.
+        self.entries = list(entries)
+        self.by_id = {entry.id: position for position, entry in enumerate(self.entries)}
+        keys = {name[len(GROUP_KEY) :] for name in wanted if name.startswith(GROUP_KEY)}
+        for position, entry in enumerate(self.entries):
+            if not (
+                wanted.isdisjoint(entry.entities)
+                and wanted.isdisjoint(entry.causes)
+                and wanted.isdisjoint(entry.root_causes)
+                and keys.isdisjoint(entry.group_keys)
+            ):
+                self.view(position)
 
-    def add(self, entry: IndexEntry, wanted: set[str] | None = None) -> None:
+    def add(self, entry: IndexEntry) -> None:
+        """An entry the batch opened: looked at by the rest of the batch."""
         position = len(self.entries)
         self.entries.append(entry)
         self.by_id[entry.id] = position
-        if wanted is None or not (
-            wanted.isdisjoint(entry.entities)
-            and wanted.isdisjoint(entry.causes)
-            and wanted.isdisjoint(entry.root_causes)
-            and wanted.isdisjoint(f"group_key:{key}" for key in entry.group_keys)
-        ):
-            self.view(position)
+        self.view(position)
 
     def view(self, position: int) -> View:
         if position not in self.views:
@@ -55,7 +63,7 @@ class OpenEntries:
             if name in wanted:
                 self._named.setdefault(name, set()).add(position)
         for key in keys:
-            if f"group_key:{key}" in wanted:
+            if GROUP_KEY + key in wanted:
                 self._grouped.setdefault(key, set()).add(position)
 
     def replace(self, position: int, entry: IndexEntry) -> None:
