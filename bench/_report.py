@@ -52,11 +52,18 @@ def machine_cpu() -> tuple[int, int]:
 
 def waited_for_a_core(pid: int) -> float:
     """Seconds a process's threads so far spent runnable but not running, waiting for a core
-    (/proc/<pid>/task/*/schedstat, Linux); NaN where the kernel does not keep it."""
+    (/proc/<pid>/task/*/schedstat, Linux); NaN where the kernel does not keep it. A thread that
+    ended meanwhile is left out."""
     waited = 0
     try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            waited += int((task / "schedstat").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
         return float("nan")
+    for task in tasks:
+        try:
+            waited += int((task / "schedstat").read_text().split()[1])
+        except FileNotFoundError:
+            continue
+        except (OSError, IndexError, ValueError):
+            return float("nan")
     return waited / 1e9

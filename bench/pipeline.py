@@ -464,7 +464,8 @@ def report_on(
         "cores busy during the flood",
         f"{result['machine_busy']:.2f} of {os.cpu_count() or 1}",
         # its CPU per alert (µs) times the alerts a second: the share of one core it had
-        f"the analyst ran {result['cpu']['analyst'] * result['rate'] / 1e6:.2f} of the time, "
+        f"the {'first ' if ANALYSTS > 1 else ''}analyst ran "
+        f"{result['cpu']['analyst'] * result['rate'] / 1e6:.2f} of the time, "
         f"waited for a core {result['analyst_waited']:.2f}",
     )
     for name in ("analyst", "notifier"):

@@ -33,6 +33,7 @@ from typing import Any
 
 from loguru import logger
 from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
 
 import schemas
 from services.analyst._metrics import IncidentLogMetrics
@@ -75,13 +76,14 @@ async def shared_journal(settings: AnalystSettings, runtime: Runtime) -> Journal
         opening = _JOURNALS[runtime.registry] = asyncio.ensure_future(
             Journal.open(runtime.js, grouping.incident_bucket, settings, reopen)
         )
-        opening.add_done_callback(lambda done: _counted(done, runtime))
+        registry = runtime.registry
+        opening.add_done_callback(lambda opened: _register_log_metrics(opened, registry))
     return await asyncio.shield(opening)
 
 
-def _counted(opened: asyncio.Future[Journal], runtime: Runtime) -> None:
+def _register_log_metrics(opened: asyncio.Future[Journal], registry: CollectorRegistry) -> None:
     if not opened.cancelled() and opened.exception() is None:
-        runtime.registry.register(IncidentLogMetrics(opened.result()))
+        registry.register(IncidentLogMetrics(opened.result()))
 
 
 def review_messages(

@@ -1,4 +1,5 @@
-"""The analyst's own telemetry, next to the runtime's: LLM requests, tokens, cache, fallbacks."""
+"""The analyst's own telemetry, next to the runtime's: LLM requests, tokens, cache, fallbacks, and the
+incidents' log (whether replicas race)."""
 
 from __future__ import annotations
 
@@ -90,23 +91,31 @@ class IncidentLogMetrics(Collector):
         self.log = log
 
     def collect(self) -> Iterator[Metric]:
-        log = self.log
-        for name, doc, value in (
-            ("aiops_incident_log_writes", "Entries this replica appended to the incidents' log", log.written),
-            (
-                "aiops_incident_log_conflicts",
-                "Appends refused because another replica's entry came first (placed again or re-sent)",
-                log.lost,
-            ),
-            (
-                "aiops_incident_log_rebased",
-                "Refused appends re-sent unchanged: the entry before touched nothing they read",
-                log.rebased,
-            ),
-            (
-                "aiops_incident_log_reads",
-                "Entries read whole from the log: other replicas', and the log's on start",
-                log.read_whole,
-            ),
-        ):
-            yield CounterMetricFamily(name, doc, value=value)
+        for name, doc, count in _LOG_FAMILIES:
+            yield CounterMetricFamily(name, doc, value=getattr(self.log, count))
+
+    def describe(self) -> Iterator[Metric]:
+        """The families without their values: the registry refuses a second collector of these names."""
+        for name, doc, _ in _LOG_FAMILIES:
+            yield CounterMetricFamily(name, doc)
+
+
+# Each family of IncidentLogMetrics: its name, its help, the LogCounts attribute it reads.
+_LOG_FAMILIES = (
+    ("aiops_incident_log_writes", "Entries this replica appended to the incidents' log", "written"),
+    (
+        "aiops_incident_log_conflicts",
+        "Appends refused because another replica's entry came first (placed again or re-sent)",
+        "lost",
+    ),
+    (
+        "aiops_incident_log_rebased",
+        "Refused appends re-sent unchanged: the entry before touched nothing they read",
+        "rebased",
+    ),
+    (
+        "aiops_incident_log_reads",
+        "Entries read whole from the log: other replicas', and the log's on start",
+        "read_whole",
+    ),
+)

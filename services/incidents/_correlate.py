@@ -124,11 +124,12 @@ class Correlator:
         # members' alert, then the member failing to reach the downed zone that ties them).
         # Only an incident open before the batch is taken (``_again``), and one the batch has not grown
         # scores as it did when the alert found none to join: without such growth there is nothing to
-        # place again (a flood of unrelated alerts, each opening its own).
-        for episode, message in order:
-            if done[episode].opened and not prints[episode].override and open_.grew_below(before):
-                again = self._again(open_, message, prints[episode], episode, now, before)
-                done[episode] = again or done[episode]
+        # place again (a flood of unrelated alerts, each opening its own), and ``_again`` grows none.
+        if open_.grew_below(before):
+            for episode, message in order:
+                if done[episode].opened and not prints[episode].override:
+                    again = self._again(open_, message, prints[episode], episode, now, before)
+                    done[episode] = again or done[episode]
         return OpenIndex(entries=open_.kept()), _first_only([done[episode] for episode, _ in firing]), read
 
     def _alive(self, entries: list[IndexEntry], now: datetime) -> list[IndexEntry]:

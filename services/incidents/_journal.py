@@ -163,9 +163,9 @@ class Journal:
             if own is not None:
                 self._landed[token] = seq
             try:
-                if own is None:
-                    self.read_whole += 1
                 entry = own if own is not None else await self._entry(msg.subject, seq)
+                if own is None and entry is not None:
+                    self.read_whole += 1
                 if entry is not None:
                     self._apply(view, entry, seq)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # the entry or one of its states

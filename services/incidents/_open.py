@@ -21,19 +21,18 @@ class OpenEntries:
     of names its next batch would otherwise file, one by one, each time."""
 
     def __init__(self, entries: list[IndexEntry], wanted: set[str]) -> None:
-        self.entries: list[IndexEntry] = []
+        """``entries``: a list the batch owns from now on (it grows as the batch opens incidents)."""
+        self.entries = entries
         self.views: dict[int, View] = {}
-        self.by_id: dict[str, int] = {}
+        self.by_id = {entry.id: position for position, entry in enumerate(entries)}
         self._named: dict[str, set[int]] = {}  # an entity or cause -> the views holding it
         self._grouped: dict[str, set[int]] = {}  # a group key -> the views holding it
         self._dropped: set[int] = set()  # entries given up within the batch (``drop``)
         self._first_grown: int | None = None  # the lowest position ``replace`` grew in the batch
         self._wanted = wanted
-        # Every entry is looked at, every batch: one pass, the group keys compared without their prefix.
-        self.entries = list(entries)
-        self.by_id = {entry.id: position for position, entry in enumerate(self.entries)}
+        # Every entry of the index, every batch: the group keys compared without their prefix.
         keys = {name[len(GROUP_KEY) :] for name in wanted if name.startswith(GROUP_KEY)}
-        for position, entry in enumerate(self.entries):
+        for position, entry in enumerate(entries):
             if not (
                 wanted.isdisjoint(entry.entities)
                 and wanted.isdisjoint(entry.causes)

@@ -17,9 +17,18 @@ from pathlib import Path
 
 import aiohttp
 
+from services.cli._probes import parse_metrics
 from tests.support.nats_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+async def metric_at(url: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` on ``url``'s /metrics whose labels include ``labels`` (0 if none)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
+        text = await response.text()
+    samples = parse_metrics(text).get(name, [])
+    return sum(value for held, value in samples if labels.items() <= held.items())
 
 
 async def wait_ready(
@@ -125,15 +134,7 @@ class ServiceProcess:
 
     async def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
-        async with aiohttp.ClientSession() as http, http.get(f"{self.url}/metrics") as response:
-            text = await response.text()
-        wanted = [f'{key}="{value}"' for key, value in labels.items()]
-        total = 0.0
-        for line in text.splitlines():
-            sample = line.startswith(name + "{") or line.startswith(name + " ")
-            if sample and all(w in line for w in wanted):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        return await metric_at(self.url, name, **labels)
 
 
 def rss_kib(pid: int) -> int:

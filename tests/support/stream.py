@@ -53,7 +53,8 @@ async def caught_up(js: JetStreamContext, consumer: str, timeout: float = 15.0) 
     """
     async with asyncio.timeout(timeout):
         info = await js.consumer_info(schemas.STREAM, consumer)
-        last = await last_sequence(js, info.config.filter_subject or ">")
+        subjects = info.config.filter_subjects or [info.config.filter_subject or ">"]
+        last = max([await last_sequence(js, subject) for subject in subjects])
         while True:
             floor = info.ack_floor.stream_seq if info.ack_floor else 0
             if floor >= last and info.num_pending == 0 and info.num_ack_pending == 0:

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import aiohttp
 import nats
 import pytest
 from nats.js import JetStreamContext
@@ -26,6 +25,7 @@ from tests.integration.incidents._storm import (
     unrelated,
 )
 from tests.support.nats_server import NatsServer
+from tests.support.processes import metric_at
 from tests.support.services import running_stage
 from tests.support.stream import caught_up, read_subject, subject_count
 
@@ -114,10 +114,10 @@ async def test_three_replicas_group_five_interleaved_outages_into_five_incidents
         placed = {message.id: message.incident for message in analyzed}
         incident_ids = {placed[storm[0].id].id for storm in storms}  # type: ignore[union-attr]
         states = [await _counted(js, bucket, incident_id, 200) for incident_id in incident_ids]
-        handled = [await _handled(port) for port in ports]
+        handled = [await _metric(port, "aiops_messages_total", stage="analyst") for port in ports]
         await caught_up(js, "incidents", timeout=30)
         opened = await subject_count(js, schemas.INCIDENT_OPENED)
-        written, read = await _log_accounted(js, bucket, ports)
+        entries, written, read = await _log_accounted(js, bucket, ports)
 
     for storm in storms:
         assert {placed[message.id].id for message in storm} == {placed[storm[0].id].id}  # type: ignore[union-attr]
@@ -127,7 +127,7 @@ async def test_three_replicas_group_five_interleaved_outages_into_five_incidents
     assert all(count > 0 for count in handled), f"every replica should have handled alerts: {handled}"
     # Each replica counts its own appends (together, every entry of the log) and reads every other
     # replica's entries whole.
-    entries = sum(written)
+    assert sum(written) == entries, (written, entries)
     assert all(w > 0 for w in written), written
     assert all(r >= entries - w for w, r in zip(written, read, strict=True)), (written, read)
 
@@ -207,40 +207,25 @@ async def _first_batch_placed(js: JetStreamContext, bucket: str) -> None:
             await asyncio.sleep(0.01)
 
 
-async def _log_accounted(js: JetStreamContext, bucket: str, ports: list[int]) -> tuple[list[int], list[int]]:
-    """Each replica's ``aiops_incident_log_writes_total`` and ``..._reads_total`` once the writes of
-    all of them add up to the entries in the log and each has read the others' (the reviews may
-    still be appending); as they are after 20 s if that never happens."""
+async def _log_accounted(
+    js: JetStreamContext, bucket: str, ports: list[int]
+) -> tuple[int, list[int], list[int]]:
+    """The entries in the log, and each replica's ``aiops_incident_log_writes_total`` and
+    ``..._reads_total``, once the writes add up to the entries and each replica has read the others'
+    (the reviews may still be appending); as they are after 20 s if that never happens."""
     deadline = asyncio.get_running_loop().time() + 20
     while True:
-        counts = [await _metrics(port) for port in ports]
-        written = [int(c.get("aiops_incident_log_writes_total", 0)) for c in counts]
-        read = [int(c.get("aiops_incident_log_reads_total", 0)) for c in counts]
+        written = [int(await _metric(port, "aiops_incident_log_writes_total")) for port in ports]
+        read = [int(await _metric(port, "aiops_incident_log_reads_total")) for port in ports]
         entries = (await js.stream_info(f"{bucket}-log")).state.messages
         others_read = all(r >= entries - w for w, r in zip(written, read, strict=True))
         if (sum(written) == entries and others_read) or asyncio.get_running_loop().time() > deadline:
-            return written, read
+            return entries, written, read
         await asyncio.sleep(0.05)
 
 
-async def _metrics(port: int) -> dict[str, float]:
-    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as response:
-        text = await response.text()
-    return {
-        name: float(value)
-        for name, _, value in (line.partition(" ") for line in text.splitlines())
-        if name and not name.startswith("#")
-    }
-
-
-async def _handled(port: int) -> float:
-    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as response:
-        text = await response.text()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("aiops_messages_total{") and 'stage="analyst"' in line
-    )
+async def _metric(port: int, name: str, **labels: str) -> float:
+    return await metric_at(f"http://127.0.0.1:{port}", name, **labels)
 
 
 async def test_with_an_llm_a_storm_costs_one_llm_call_and_its_alerts_are_explained_by_rules(

@@ -12,7 +12,6 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import msgspec
 import nats
 import pytest
@@ -27,6 +26,7 @@ from tests.fakes.webhook import FakeWebhook
 from tests.integration.notifier.conftest import load_firing
 from tests.support.incident_story import node_down
 from tests.support.nats_server import NatsServer
+from tests.support.processes import metric_at
 from tests.support.services import running_stage, settings_for
 from tests.support.stream import caught_up
 
@@ -61,13 +61,6 @@ async def publish(js: JetStreamContext, event: schemas.IncidentEvent, *, msg_id:
 
 def hook_posts(slack: FakeSlack) -> list[dict[str, object]]:
     return [r.json() for r in slack.received if r.path == "/hook"]
-
-
-async def metric(port: int, line: str) -> float:
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as answer:
-        text = await answer.text()
-    found = [row for row in text.splitlines() if row.startswith(line)]
-    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
 
 
 async def test_an_incident_is_one_message_edited_in_place_and_one_pagerduty_incident(
@@ -149,7 +142,9 @@ async def test_alerts_of_an_incident_are_not_posted_on_their_own(
         for message in (grouped, alone):
             await js.publish(schemas.ANALYZED, schemas.encode(message))
         await caught_up(js, "notifier")
-        counted = await metric(port, 'aiops_notifications_total{destination="-",outcome="grouped"}')
+        counted = await metric_at(
+            f"http://127.0.0.1:{port}", "aiops_notifications_total", destination="-", outcome="grouped"
+        )
 
     [posted] = slack.calls("chat.postMessage")
     assert "KubePodCrashLooping" in json.dumps(posted)
