@@ -164,10 +164,10 @@ class Journal:
                 self._landed[token] = seq
             try:
                 entry = own if own is not None else await self._entry(msg.subject, seq)
-                if own is None and entry is not None:
-                    self.read_whole += 1
                 if entry is not None:
                     self._apply(view, entry, seq)
+                    if own is None:
+                        self.read_whole += 1
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # the entry or one of its states
                 logger.error("incident log {}: entry {} unreadable, skipped ({})", msg.subject, seq, exc)
                 entry = None

@@ -74,7 +74,8 @@ class Pipe:
         self.nc = nc
         self.bucket = bucket
         self.get_subject = f"$JS.API.STREAM.MSG.GET.KV_{bucket}"
-        self.direct_subject = f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}."
+        self.key_prefix = f"$KV.{bucket}."  # a key's subject in the bucket's stream
+        self.direct_subject = f"$JS.API.DIRECT.GET.KV_{bucket}.{self.key_prefix}"
         self.batch_subject = f"$JS.API.DIRECT.GET.KV_{bucket}"
         self.sent = 0
         self.waiting: dict[str, asyncio.Future[Msg]] = {}
@@ -164,7 +165,7 @@ class Pipe:
                 if read is not None:
                     return read
             return await self._get_direct(keys)
-        body = [msgspec.json.encode({"last_by_subj": f"$KV.{self.bucket}.{key}"}) for key in keys]
+        body = [msgspec.json.encode({"last_by_subj": self.key_prefix + key}) for key in keys]
         futures = [await self._request(self.get_subject, payload, None) for payload in body]
         return [_read(answer) for answer in await self._answers(futures)]
 
@@ -178,7 +179,7 @@ class Pipe:
         BATCH_READ_BYTES (or a key expired as it was read): the keys it did not send are asked for
         again, one by one once a round reads none of them. None (and key-by-key reads from now on)
         when the server does not understand the request (400, 408: a server before 2.11)."""
-        subjects = [f"$KV.{self.bucket}.{key}" for key in keys]  # what the answers name
+        subjects = [self.key_prefix + key for key in keys]  # what the answers name
         key_of = dict(zip(subjects, keys, strict=True))
         found: dict[str, Read] = {}
         wanted = list(key_of)

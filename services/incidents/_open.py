@@ -30,8 +30,8 @@ class OpenEntries:
         self._dropped: set[int] = set()  # entries given up within the batch (``drop``)
         self._first_grown: int | None = None  # the lowest position ``replace`` grew in the batch
         self._wanted = wanted
-        # Every entry of the index, every batch: the group keys compared without their prefix.
-        keys = {name[len(GROUP_KEY) :] for name in wanted if name.startswith(GROUP_KEY)}
+        # The group keys wanted, without their prefix: compared with every entry's, every batch.
+        self._wanted_keys = keys = {name[len(GROUP_KEY) :] for name in wanted if name.startswith(GROUP_KEY)}
         for position, entry in enumerate(entries):
             if not (
                 wanted.isdisjoint(entry.entities)
@@ -62,7 +62,7 @@ class OpenEntries:
             if name in wanted:
                 self._named.setdefault(name, set()).add(position)
         for key in keys:
-            if GROUP_KEY + key in wanted:
+            if key in self._wanted_keys:
                 self._grouped.setdefault(key, set()).add(position)
 
     def replace(self, position: int, entry: IndexEntry) -> None:

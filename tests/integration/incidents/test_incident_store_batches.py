@@ -50,7 +50,7 @@ async def test_a_bucket_made_without_direct_reads_is_given_them_and_reads_its_va
 
 async def _put_all(store: IncidentStore, items: list[tuple[str, bytes]]) -> None:
     """The bucket's keys written side by side, as the version before wrote its exemplars."""
-    await store.pipe.settle([await store.pipe.send(f"$KV.{store.pipe.bucket}.{k}", v) for k, v in items])
+    await store.pipe.settle([await store.pipe.send(store.pipe.key_prefix + k, v) for k, v in items])
 
 
 async def test_many_keys_read_at_once_are_each_what_a_read_of_that_key_alone_finds(
