@@ -165,6 +165,12 @@ class IncidentAnalyst:
         self.metrics.incident_analyses.labels(analysis.analyzer, str(analysis.degraded).lower()).inc()
         return analysis
 
+    def lone_root(self, own: schemas.Analysis) -> schemas.Analysis:
+        """The analysis by the rules of an incident of one alert, its root, whose own rules answer is
+        ``own``: that answer, as ``analyze`` with it known gives (there is no other member to explain)."""
+        self.metrics.incident_analyses.labels(own.analyzer, str(own.degraded).lower()).inc()
+        return own
+
     def explain_by_rules(
         self, incident: schemas.Incident, root: schemas.EnrichedAlert, own: schemas.Analysis | None = None
     ) -> schemas.Analysis:

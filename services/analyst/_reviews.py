@@ -339,6 +339,20 @@ class Reviewer:
             for i, state in enumerate(states)
             if state is not None and (use_llm := self._analyse(state)) is not None
         ]
+        analysed: list[IncidentState | Exception | None] = list(states)
+        # An incident of one alert, its root placed and analysed by this process, analysed by the
+        # rules: its analysis is the root's own answer, with nothing read back or worked out again.
+        alone = {
+            i: (state, answer)
+            for i, state, use_llm in wanted
+            if (not use_llm or self.analyst.llm is None)
+            and state.member_count <= 1
+            and (answer := self._lone_answer(state)) is not None
+        }
+        for i, (state, answer) in alone.items():
+            analysis = self.analyst.lone_root(answer)
+            analysed[i] = with_analysis(state, analysis, llm=analysis.analyzer == "llm")
+        wanted = [item for item in wanted if item[0] not in alone]
         # A one-exemplar incident whose root this process placed and analysed needs no read back.
         placed_here = {
             state.id: root
@@ -349,7 +363,6 @@ class Reviewer:
         }
         to_read = [(state.id, state.exemplars) for _, state, _ in wanted if state.id not in placed_here]
         read = iter(await self.store.exemplars_of(to_read) if to_read else [])
-        analysed: list[IncidentState | Exception | None] = list(states)
         for i, state, use_llm in wanted:
             if state.id in placed_here:
                 known = [placed_here[state.id]]
@@ -387,6 +400,16 @@ class Reviewer:
             first_saved, first_lost = await self._record(shard, sent[:half], now)
             saved, lost = await self._record(shard, sent[half:], now)
             return {**first_saved, **saved}, {**first_lost, **lost}
+
+    def _lone_answer(self, state: IncidentState) -> schemas.Analysis | None:
+        """The root's own rules answer, kept by this process, for an incident whose only exemplar is
+        that root (as ``analyze`` would find it among its exemplars)."""
+        if self.roots is None or len(state.exemplars) != 1:
+            return None
+        root_id = state.root.alert_id if state.root is not None else None
+        if root_id is None:
+            return None
+        return self.roots.answer(state.id, state.exemplars[0].episode, root_id)
 
     def _analyse(self, state: IncidentState) -> bool | None:
         """Whether the incident needs a new analysis (None: the last one stands), and by the LLM."""

@@ -40,8 +40,8 @@ class RootAnalyses:
         # sequence (0: not known) and (incident, the root's episode).
         self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, int, tuple[str, str]]] = OrderedDict()
         self._analyses: OrderedDict[int, bytes] = OrderedDict()  # the exemplar's sequence -> answer
-        # (incident, the root's episode) -> the root's message and answer, encoded
-        self._roots: OrderedDict[tuple[str, str], tuple[bytes, bytes]] = OrderedDict()
+        # (incident, the root's episode) -> the root's message id, and its message and answer encoded
+        self._roots: OrderedDict[tuple[str, str], tuple[str, bytes, bytes]] = OrderedDict()
         self.roots_limit = max(limit, ROOTS_KEPT)
 
     def expect(self, incident_id: str, message: schemas.EnrichedAlert, sequence: int) -> None:
@@ -58,7 +58,7 @@ class RootAnalyses:
             if found[1]:
                 self._analyses[found[1]] = answer
                 _bound(self._analyses, self.limit)
-            self._roots[found[2]] = (schemas.encode(message), answer)
+            self._roots[found[2]] = (message.id, schemas.encode(message), answer)
             _bound(self._roots, self.roots_limit)
 
     def root(self, incident_id: str, episode: str) -> tuple[schemas.EnrichedAlert, schemas.Analysis] | None:
@@ -66,7 +66,15 @@ class RootAnalyses:
         kept = self._roots.get((incident_id, episode))
         if kept is None:
             return None
-        return schemas.decode(kept[0], schemas.EnrichedAlert), schemas.decode(kept[1], schemas.Analysis)
+        return schemas.decode(kept[1], schemas.EnrichedAlert), schemas.decode(kept[2], schemas.Analysis)
+
+    def answer(self, incident_id: str, episode: str, alert_id: str) -> schemas.Analysis | None:
+        """The rules' answer for the incident's root as this process placed and analysed it, if it
+        did and that root is the alert ``alert_id``; its message left undecoded."""
+        kept = self._roots.get((incident_id, episode))
+        if kept is None or kept[0] != alert_id:
+            return None
+        return schemas.decode(kept[2], schemas.Analysis)
 
     def find(self, sequence: int) -> schemas.Analysis | None:
         """The answer made for the alerts' stream's message ``sequence``, if this process made it."""

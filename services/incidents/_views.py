@@ -66,6 +66,10 @@ class _Life(msgspec.Struct, frozen=True):
 _life = msgspec.json.Decoder(_Life)
 
 
+def _life_of(state: IncidentState) -> _Life:
+    return _Life(state.id, state.status, state.resolved_at, state.generation)
+
+
 def encoded_state(state: IncidentState) -> msgspec.Raw:
     return msgspec.Raw(schemas.encode(state))
 
@@ -137,7 +141,7 @@ class ShardView:
         self._reopen = reopen
         self._swept: int | None = None  # the minute (of the entries' clock) the view last swept
         # The states of the entries this view made, as objects, by the id of the entry's list of them
-        self._made: dict[int, tuple[list[msgspec.Raw], dict[str, IncidentState]]] = {}
+        self._made: dict[int, tuple[list[msgspec.Raw], list[IncidentState]]] = {}
         # The index's entries' bytes, kept between batches: bounding it measures them every batch.
         self.encoder = IndexEncoder()
 
@@ -146,13 +150,19 @@ class ShardView:
         whose state it wrote, and those the view forgot meanwhile (``sweep``)."""
         if seq <= self.seq:
             return [], set()
-        lives = [_life.decode(raw) for raw in entry.states]  # unreadable: raises before any change
-        self.members.update(entry.members)
-        # This view's own entry: its states as objects (the very list: an id alone could be reused).
+        # This view's own entry: its states as objects (the very list: an id alone could be reused),
+        # whose lives need no reading back from their bytes.
         found = self._made.pop(id(entry.states), None)
-        made = found[1] if found is not None and found[0] is entry.states else {}
-        for raw, life in zip(entry.states, lives, strict=True):
-            self.states.put(raw, life, made.get(life.id))
+        made: list[IncidentState | None]
+        if found is not None and found[0] is entry.states:
+            made = list(found[1])
+            lives = [_life_of(state) for state in found[1]]
+        else:
+            made = [None] * len(entry.states)
+            lives = [_life.decode(raw) for raw in entry.states]  # unreadable: raises before any change
+        self.members.update(entry.members)
+        for raw, life, decoded in zip(entry.states, lives, made, strict=True):
+            self.states.put(raw, life, decoded)
             self._touched[life.id] = entry.at
         written = [life.id for life in lives]
         if entry.changed or entry.dropped:
@@ -219,7 +229,7 @@ class ShardView:
         objects = list(states)
         kept = [encoded_state(state) for state in objects]
         # Applied by this view once written, the entry's states need no decoding back.
-        self._made[id(kept)] = (kept, {state.id: state for state in objects})
+        self._made[id(kept)] = (kept, objects)
         while len(self._made) > RECENT:
             del self._made[next(iter(self._made))]
         return LogEntry(at=at, members=members, states=kept, changed=changed, dropped=dropped)
