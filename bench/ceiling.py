@@ -119,7 +119,7 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler:
     correlator = Correlator(grouping, load_topology(grouping.incident_topology_file))
     correlated = os.environ.get("CEILING_CORRELATION", "true").lower() != "false"
     journal = await shared_journal(settings, runtime)  # read by nothing: the ceiling keeps no state
-    incidents = CeilingIncidents(journal, store, correlator, grouping, runtime.js, correlated=correlated)
+    incidents = CeilingIncidents(journal, store, correlator, grouping, correlated=correlated)
     rules = RulesAnalyst.from_dir(settings.rules_dir)
     analyst = Analyst(rules, AnalystMetrics.of(runtime.registry), incidents=incidents)
     return Handler(analyst.handle, inline=True, prepare=incidents.prepare)

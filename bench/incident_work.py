@@ -85,7 +85,7 @@ async def measure(n: int) -> dict[str, float]:
         roots = RootAnalyses(rules)
         now = datetime.now(UTC)
         correlator = Correlator(grouping)
-        incidents = Incidents(journal, store, correlator, grouping, js, clock=lambda: now, roots=roots)
+        incidents = Incidents(journal, store, correlator, grouping, clock=lambda: now, roots=roots)
         messages = distinct(n, now)
         # Where the stream keeps each, as the enricher publishes them: the exemplars are read there.
         sequences = {}
@@ -120,7 +120,7 @@ async def measure(n: int) -> dict[str, float]:
         await sub.unsubscribe()
         due = max(review.due for listed in reviews for review in listed.reviews) + timedelta(seconds=1)
         analyst = IncidentAnalyst(rules, AnalystMetrics(CollectorRegistry()))
-        reviewer = Reviewer(journal, store, analyst, grouping, js, llm=False, clock=lambda: due, roots=roots)
+        reviewer = Reviewer(journal, store, analyst, grouping, llm=False, clock=lambda: due, roots=roots)
         started, server_started = time.process_time(), cpu_seconds(server.process.pid)
         await reviewer.prepare(reviews)
         for listed in reviews:

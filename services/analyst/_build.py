@@ -55,9 +55,7 @@ async def _grouping(
     correlator = Correlator(grouping, topology)
     # With an LLM each incident's review is a message of its own (``review_messages``).
     together = not settings.llm_enabled
-    incidents = Incidents(
-        journal, store, correlator, grouping, runtime.js, roots=roots, reviews_together=together
-    )
+    incidents = Incidents(journal, store, correlator, grouping, roots=roots, reviews_together=together)
     analyst = Analyst(rules, metrics, incidents=incidents)
     logger.info("incidents on: alerts grouped in {}, analysed per incident", grouping.incident_bucket)
     # Sequenced: an incident refers to its exemplars by where the alerts' stream keeps them.

@@ -32,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loguru import logger
-from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 import schemas
@@ -113,7 +112,6 @@ class Incidents:
         store: IncidentStore,
         correlator: Correlator,
         settings: IncidentSettings,
-        js: JetStreamContext,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         roots: RootAnalyses | None = None,
         *,
@@ -125,7 +123,6 @@ class Incidents:
         self.roots = roots  # the roots' own analyses, for their incidents' reviews
         self.correlator = correlator
         self.settings = settings
-        self.js = js
         self.clock = clock
         self.paused_until: datetime | None = None
         self._placed: dict[str, Placed] = {}

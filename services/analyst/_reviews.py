@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loguru import logger
-from nats.js import JetStreamContext
 
 import schemas
 from services.analyst._incident_analysis import IncidentAnalyst
@@ -94,7 +93,6 @@ class Reviewer:
         store: IncidentStore,
         analyst: IncidentAnalyst,
         settings: IncidentSettings,
-        js: JetStreamContext,
         *,
         llm: bool,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -106,7 +104,6 @@ class Reviewer:
         self.roots = roots
         self.analyst = analyst
         self.settings = settings
-        self.js = js
         self.llm = llm
         self.clock = clock
         # Reviews due within this long are held until due; later ones go back to the stream.
@@ -490,9 +487,7 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
     analyst = IncidentAnalyst(rules, metrics, llm)
     hold = hold_seconds(incidents, settings.shutdown_grace_seconds)
     journal = await shared_journal(settings, runtime)
-    reviewer = Reviewer(
-        journal, store, analyst, incidents, runtime.js, llm=llm is not None, roots=roots, hold=hold
-    )
+    reviewer = Reviewer(journal, store, analyst, incidents, llm=llm is not None, roots=roots, hold=hold)
     if llm is not None:  # an LLM call takes seconds: each review waits on it in a task of its own
         return Handler(reviewer.handle)
     # The rules wait on nothing: whole batches, their reads and writes side by side.

@@ -25,7 +25,7 @@ async def test_the_ceiling_announces_each_incident_once_and_keeps_nothing_in_the
     js: JetStreamContext, store: IncidentStore, journal: Journal, correlated: bool, incidents: int
 ) -> None:
     storm, other = node_storm(20), node_storm(19, node="node-b")
-    ceiling = CeilingIncidents(journal, store, Correlator(SETTINGS), SETTINGS, js, correlated=correlated)
+    ceiling = CeilingIncidents(journal, store, Correlator(SETTINGS), SETTINGS, correlated=correlated)
 
     # Each storm's node and first pods in one batch, the rest of its pods in the next.
     first, second = [*storm[:10], *other[:10]], [*storm[10:], *other[10:]]

@@ -28,7 +28,7 @@ SETTINGS = IncidentSettings(incidents_enabled=True)
 
 
 def grouping(journal: Journal, store: IncidentStore, js: JetStreamContext) -> Incidents:
-    return Incidents(journal, store, Correlator(SETTINGS), SETTINGS, js)
+    return Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
 
 
 def placed_in(incidents: Incidents, messages: list[schemas.EnrichedAlert]) -> set[str]:
@@ -130,7 +130,7 @@ async def test_a_batch_too_large_for_one_entry_is_written_in_parts(
         for n in range(1500)
     ]
     patient = msgspec.structs.replace(SETTINGS, incident_store_timeout_seconds=30.0)  # about size, not speed
-    incidents = Incidents(journal, store, Correlator(patient), patient, js)
+    incidents = Incidents(journal, store, Correlator(patient), patient)
     await incidents.prepare(flood)
 
     places = [incidents.take(message) for message in flood]
@@ -196,7 +196,7 @@ async def test_a_review_of_a_change_its_view_has_not_read_comes_back(
         id="inc-000000000000", kind="analyse", generation=3, due=now, requested_at=now
     )
     analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
-    reviewer = Reviewer(journal, store, analyst, SETTINGS, js, llm=False)
+    reviewer = Reviewer(journal, store, analyst, SETTINGS, llm=False)
 
     with pytest.raises(RetryLater) as back:
         await reviewer.handle(schemas.IncidentReviews(reviews=[review]))
@@ -214,7 +214,7 @@ async def test_an_entry_written_before_its_batch_timed_out_still_has_its_review_
     quick = enriched("DiskFull", now, instance="db-1:9100", cluster="a")
     slow = [enriched("DiskFull", now, instance=f"db-{n}:9100", cluster="b") for n in range(3000)]
     hasty = msgspec.structs.replace(SETTINGS, incident_store_timeout_seconds=0.05)
-    incidents = Incidents(journal, store, Correlator(hasty), hasty, js)
+    incidents = Incidents(journal, store, Correlator(hasty), hasty)
 
     await incidents.prepare([quick, *slow])
 

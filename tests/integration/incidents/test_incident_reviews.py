@@ -27,7 +27,7 @@ def _reviewer(
     journal: Journal, store: IncidentStore, js: JetStreamContext, clock: Callable[[], datetime]
 ) -> Reviewer:
     analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
-    return Reviewer(journal, store, analyst, SETTINGS, js, llm=False, clock=clock)
+    return Reviewer(journal, store, analyst, SETTINGS, llm=False, clock=clock)
 
 
 def _one(review: schemas.IncidentReview) -> schemas.IncidentReviews:
@@ -49,9 +49,9 @@ async def test_a_batch_of_reviews_announces_each_incident_once_holding_those_due
         enriched("HighCPUUsage", now, instance=f"node-{n}:9100", job="node-exporter") for n in range(40)
     ]
     correlator = Correlator(SETTINGS)
-    await Incidents(journal, store, correlator, SETTINGS, js, clock=lambda: now).prepare(alerts[:30])
+    await Incidents(journal, store, correlator, SETTINGS, clock=lambda: now).prepare(alerts[:30])
     later = now + timedelta(seconds=wait / 2)
-    await Incidents(journal, store, correlator, SETTINGS, js, clock=lambda: later).prepare(alerts[30:])
+    await Incidents(journal, store, correlator, SETTINGS, clock=lambda: later).prepare(alerts[30:])
     # A batch's reviews go in one message (two batches, due at two times: two messages).
     messages = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=2)
     assert await subject_count(js, schemas.REVIEW) == 2
@@ -108,7 +108,7 @@ async def _placed_as_enriched(
     for message in messages:
         sequences[message.id] = (await js.publish(schemas.ENRICHED, schemas.encode(message))).seq
     now = messages[0].alert.starts_at
-    await Incidents(journal, store, Correlator(SETTINGS), SETTINGS, js, clock=lambda: now).prepare(
+    await Incidents(journal, store, Correlator(SETTINGS), SETTINGS, clock=lambda: now).prepare(
         messages, sequences
     )
     (review,) = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=1)

@@ -89,7 +89,7 @@ async def test_values_beyond_one_batched_answer_are_all_read(store: IncidentStor
 async def test_batches_arriving_while_one_is_placed_are_placed_together_counting_each_alert_once(
     store: IncidentStore, journal: Journal, js: JetStreamContext
 ) -> None:
-    incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS, js)
+    incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
     batches = [distinct(300)[i : i + 60] for i in range(0, 300, 60)]
     # The second batch is delivered again while the first ones are being placed (a redelivery).
     await asyncio.gather(*(incidents.prepare(batch) for batch in [*batches, batches[1]]))
