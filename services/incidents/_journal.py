@@ -54,7 +54,8 @@ _LAST = re.compile(r"(\d+)\s*$")
 # Names the replica and the entry: an entry whose headers come before its acknowledgement is applied
 # from what the replica sent, not read back.
 WRITER_HEADER = "Aiops-Log-Entry"
-# How long an entry whose acknowledgement was lost waits for the log to say whether it was written.
+# How long an entry whose acknowledgement did not come in its time waits more for the log to say
+# whether it was written (the log normally says first: ``_outcome``).
 FATE_SECONDS = 5.0
 # How often a starting replica looks whether the entries it waits for aged out meanwhile.
 READY_CHECK_SECONDS = 5.0
@@ -260,10 +261,7 @@ class Journal:
             self._in_flight[token] = written_entry
             try:
                 sent = await self.pipe.send(f"{self.prefix}.{shard}", payload, headers)
-                try:
-                    (written,) = await self.pipe.settle([sent])
-                except TimeoutError:
-                    written = await self._fate(view, token, seen)
+                written = await self._outcome(sent, view, token, seen)
             finally:
                 del self._in_flight[token]
                 self._landed.pop(token, None)
@@ -283,13 +281,39 @@ class Journal:
                 entry = None  # computed again on the newer view
         raise Conflicted(f"{self.prefix}.{shard}: {ATTEMPTS} conflicting writes")
 
+    async def _outcome(
+        self, sent: asyncio.Future[Msg], view: ShardView, token: str, seen: int
+    ) -> int | Conflict:
+        """The append's sequence, or the Conflict that refused it: from the server's answer or from
+        the log, whichever says first. The log says within milliseconds, so an answer lost on the
+        way (a network blip, a failover) costs the batch nothing; with neither, the batch fails
+        FATE_SECONDS after the answer's own timeout."""
+        answer = asyncio.ensure_future(self.pipe.settle([sent]))
+        told = asyncio.ensure_future(self._fate(view, token, seen))
+        try:
+            await asyncio.wait((answer, told), return_when=asyncio.FIRST_COMPLETED)
+            if told.done():
+                return told.result()
+            try:
+                (written,) = answer.result()
+                return written
+            except TimeoutError:
+                async with asyncio.timeout(FATE_SECONDS):
+                    return await told
+        finally:
+            for waiting in (answer, told):
+                if waiting.done():
+                    if not waiting.cancelled():
+                        waiting.exception()  # retrieved: the other one said first, or it was raised
+                else:
+                    waiting.cancel()
+
     async def _fate(self, view: ShardView, token: str, seen: int) -> int | Conflict:
-        """An entry whose acknowledgement never came: written if the log brings its headers back
-        (its sequence), not written if the log brings another entry after ``seen`` first (the
-        server refused ours, expecting ``seen``). Unknown after FATE_SECONDS: the batch fails."""
-        async with asyncio.timeout(FATE_SECONDS):
-            while token not in self._landed and view.seq == seen:
-                await self.moved()
+        """What the log says of an entry: written if it brings the entry's headers back (its
+        sequence), not written if it brings another entry after ``seen`` first (the server refused
+        ours, expecting ``seen``)."""
+        while token not in self._landed and view.seq == seen:
+            await self.moved()
         landed = self._landed.get(token)
         return landed if landed is not None else Conflict(f"another entry came after {seen}")
 

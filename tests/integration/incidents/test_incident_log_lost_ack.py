@@ -1,0 +1,77 @@
+"""An acknowledgement of the incident log lost between nats-server and the analyst (a network blip,
+a server failover): the log itself says the entry was written, so the batch is placed at once and
+once, not held until the answer's timeout and sent on without its incident."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+from services.analyst._incidents import Incidents
+from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
+from tests.integration.incidents._storm import incident_settings, node_storm
+from tests.integration.incidents.conftest import open_journal
+from tests.support.nats_proxy import NatsProxy
+from tests.support.nats_server import NatsServer
+
+SETTINGS = IncidentSettings(incidents_enabled=True)
+
+
+@pytest.fixture
+async def lossy(nats_server: NatsServer) -> AsyncIterator[tuple[NatsProxy, JetStreamContext]]:
+    """A connection to the server through a hop that loses the server's messages on request."""
+    proxy = NatsProxy(nats_server.port)
+    nc = await nats.connect(await proxy.start())
+    yield proxy, nc.jetstream()
+    await nc.close()
+    await proxy.close()
+
+
+def log_ack(journal: Journal) -> bytes:
+    """What the server's acknowledgement of an append to ``journal``'s log says, in part."""
+    return f'"stream":"{journal.stream}"'.encode()
+
+
+async def test_a_lost_acknowledgement_of_an_entry_the_log_has_costs_the_batch_nothing(
+    lossy: tuple[NatsProxy, JetStreamContext],
+    store: IncidentStore,
+    js: JetStreamContext,
+    nats_server: NatsServer,
+) -> None:
+    proxy, lossy_js = lossy
+    reopen = timedelta(seconds=SETTINGS.incident_reopen_seconds)
+    journal = await Journal.open(lossy_js, "test-incidents", incident_settings(nats_server.url), reopen)
+    await asyncio.wait_for(journal.until_ready(), 30)
+    incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
+    first, later = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
+    try:
+        acked = log_ack(journal)
+        proxy.lose_next(lambda _subject, payload: acked in payload)
+        # The batch waits on the log at most the store's timeout (2 s), and the answer's own is 10 s:
+        # placed, it was the log that said the entry was written.
+        await asyncio.wait_for(incidents.prepare(first), 30)
+        assert len(proxy.lost) == 1, "the acknowledgement was not lost: nothing was tested"
+        places = [incidents.take(message) for message in first]
+        assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
+        # The entry stands where the log has it: the next batch follows it without a conflict.
+        await incidents.prepare(later)
+        places += [incidents.take(message) for message in later]
+        assert (journal.written, journal.lost) == (2, 0)
+        assert (await js.stream_info(journal.stream)).state.messages == 2, "an entry written twice"
+        storms = {p.ref.id for p in places if p.ref is not None}
+        assert all(p.ref is not None for p in places)
+        assert len(storms) == 2
+        # Another replica reads each storm once: every alert counted once.
+        replica = await open_journal(js, nats_server)
+        try:
+            counted = [replica.state(incident) for incident in storms]
+            assert [state.member_count if state else 0 for state in counted] == [31, 31]
+        finally:
+            await replica.close()
+    finally:
+        await journal.close()

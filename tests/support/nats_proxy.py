@@ -1,0 +1,87 @@
+"""A TCP hop between a client and a real nats-server that loses the server's messages on request: a
+lost acknowledgement, as a network or a server failover loses one, without touching the client's code.
+
+The server's side is read frame by frame (the NATS protocol: a control line, and for ``MSG`` and
+``HMSG`` the byte count of what follows it), so a message is lost whole and the stream stays readable.
+The client's side is passed on as it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# Which of the server's messages to lose: by its subject and its payload (headers left out).
+Losing = Callable[[bytes, bytes], bool]
+
+
+@dataclass
+class NatsProxy:
+    upstream_port: int
+    lost: list[bytes] = field(default_factory=list)  # the payloads of the messages lost so far
+    _losing: list[Losing] = field(default_factory=list)
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> str:
+        """The URL a client connects to instead of the server's."""
+        self._server = await asyncio.start_server(self._connected, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"nats://127.0.0.1:{port}"
+
+    def lose_next(self, which: Losing) -> None:
+        """The server's next message that ``which`` picks is never delivered to the client."""
+        self._losing.append(which)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _connected(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        server_in, server_out = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        pumps = {
+            asyncio.ensure_future(_pass_on(client_in, server_out)),
+            asyncio.ensure_future(self._from_server(server_in, client_out)),
+        }
+        self._tasks.update(pumps)
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            self._tasks.difference_update(pumps)
+            for writer in (server_out, client_out):
+                with contextlib.suppress(Exception):
+                    writer.close()
+
+    async def _from_server(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            words = line.split()
+            body = b""
+            if words and words[0].upper() in (b"MSG", b"HMSG"):
+                body = await reader.readexactly(int(words[-1]) + 2)  # what follows, and its CRLF
+                headers = int(words[-2]) if words[0].upper() == b"HMSG" else 0
+                if self._lost(words[1], body[headers:-2]):
+                    continue
+            writer.write(line + body)
+            await writer.drain()
+
+    def _lost(self, subject: bytes, payload: bytes) -> bool:
+        for which in self._losing:
+            if which(subject, payload):
+                self._losing.remove(which)
+                self.lost.append(payload)
+                return True
+        return False
+
+
+async def _pass_on(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
