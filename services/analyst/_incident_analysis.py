@@ -151,12 +151,13 @@ class IncidentAnalyst:
         """``known``: the rules' answers already made for some of the ``exemplars`` (the root's, when
         it was analysed as an alert in this process), used instead of running the rules again."""
         root, others = root_exemplar(incident, exemplars)
-        if not use_llm or self.llm is None:
+        llm = self.llm_for(use_llm=use_llm)
+        if llm is None:
             own = next((analysis for message, analysis in known if message is root), None)
             analysis = self.explain_by_rules(incident, root, own)
         else:
             budget = self.max_prompt_tokens
-            analysis = await self.llm.explain(
+            analysis = await llm.explain(
                 lambda scrub: build_incident_prompt(incident, root, others, budget, scrub),
                 lambda: self.explain_by_rules(incident, root),
             )
@@ -164,6 +165,11 @@ class IncidentAnalyst:
                 analysis = _naming_the_root(analysis, root)
         self.metrics.incident_analyses.labels(analysis.analyzer, str(analysis.degraded).lower()).inc()
         return analysis
+
+    def llm_for(self, *, use_llm: bool) -> LlmAnalyst | None:
+        """The LLM ``analyze`` asks; None when it answers by the rules (not asked for the LLM, or
+        none configured)."""
+        return self.llm if use_llm else None
 
     def lone_root(self, own: schemas.Analysis) -> schemas.Analysis:
         """The analysis by the rules of an incident of one alert, its root, whose own rules answer is

@@ -342,7 +342,7 @@ class Reviewer:
         alone = {
             i: (state, answer)
             for i, state, use_llm in wanted
-            if (not use_llm or self.analyst.llm is None)
+            if self.analyst.llm_for(use_llm=use_llm) is None
             and state.member_count <= 1
             and (answer := self._lone_answer(state)) is not None
         }
@@ -401,12 +401,9 @@ class Reviewer:
     def _lone_answer(self, state: IncidentState) -> schemas.Analysis | None:
         """The root's own rules answer, kept by this process, for an incident whose only exemplar is
         that root (as ``analyze`` would find it among its exemplars)."""
-        if self.roots is None or len(state.exemplars) != 1:
+        if self.roots is None or state.root is None or len(state.exemplars) != 1:
             return None
-        root_id = state.root.alert_id if state.root is not None else None
-        if root_id is None:
-            return None
-        return self.roots.answer(state.id, state.exemplars[0].episode, root_id)
+        return self.roots.answer(state.id, state.exemplars[0].episode, state.root.alert_id)
 
     def _analyse(self, state: IncidentState) -> bool | None:
         """Whether the incident needs a new analysis (None: the last one stands), and by the LLM."""

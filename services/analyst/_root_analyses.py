@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 import schemas
 from services.analyst._rules import RulesAnalyst
@@ -32,6 +32,12 @@ KEPT = 8_192
 ROOTS_KEPT = 32_768
 
 
+class KeptRoot(NamedTuple):
+    alert_id: str  # the root's message's id
+    message: bytes  # the message, encoded
+    answer: bytes  # the rules' answer for it, encoded
+
+
 class RootAnalyses:
     def __init__(self, rules: RulesAnalyst | None = None, limit: int = KEPT) -> None:
         self.rules = rules  # the analyst's, shared with its reviews: one catalogue, one answer
@@ -40,8 +46,7 @@ class RootAnalyses:
         # sequence (0: not known) and (incident, the root's episode).
         self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, int, tuple[str, str]]] = OrderedDict()
         self._analyses: OrderedDict[int, bytes] = OrderedDict()  # the exemplar's sequence -> answer
-        # (incident, the root's episode) -> the root's message id, and its message and answer encoded
-        self._roots: OrderedDict[tuple[str, str], tuple[str, bytes, bytes]] = OrderedDict()
+        self._roots: OrderedDict[tuple[str, str], KeptRoot] = OrderedDict()  # by (incident, root's episode)
         self.roots_limit = max(limit, ROOTS_KEPT)
 
     def expect(self, incident_id: str, message: schemas.EnrichedAlert, sequence: int) -> None:
@@ -58,7 +63,7 @@ class RootAnalyses:
             if found[1]:
                 self._analyses[found[1]] = answer
                 _bound(self._analyses, self.limit)
-            self._roots[found[2]] = (message.id, schemas.encode(message), answer)
+            self._roots[found[2]] = KeptRoot(message.id, schemas.encode(message), answer)
             _bound(self._roots, self.roots_limit)
 
     def root(self, incident_id: str, episode: str) -> tuple[schemas.EnrichedAlert, schemas.Analysis] | None:
@@ -66,15 +71,16 @@ class RootAnalyses:
         kept = self._roots.get((incident_id, episode))
         if kept is None:
             return None
-        return schemas.decode(kept[1], schemas.EnrichedAlert), schemas.decode(kept[2], schemas.Analysis)
+        message = schemas.decode(kept.message, schemas.EnrichedAlert)
+        return message, schemas.decode(kept.answer, schemas.Analysis)
 
     def answer(self, incident_id: str, episode: str, alert_id: str) -> schemas.Analysis | None:
         """The rules' answer for the incident's root as this process placed and analysed it, if it
         did and that root is the alert ``alert_id``; its message left undecoded."""
         kept = self._roots.get((incident_id, episode))
-        if kept is None or kept[0] != alert_id:
+        if kept is None or kept.alert_id != alert_id:
             return None
-        return schemas.decode(kept[2], schemas.Analysis)
+        return schemas.decode(kept.answer, schemas.Analysis)
 
     def find(self, sequence: int) -> schemas.Analysis | None:
         """The answer made for the alerts' stream's message ``sequence``, if this process made it."""

@@ -286,8 +286,9 @@ class Journal:
     ) -> int | Conflict:
         """The append's sequence, or the Conflict that refused it: from the server's answer or from
         the log, whichever says first. The log says within milliseconds, so an answer lost on the
-        way (a network blip, a failover) costs the batch nothing; with neither, the batch fails
-        FATE_SECONDS after the answer's own timeout."""
+        way (a network blip, a failover) costs the batch nothing. With neither, the append fails
+        FATE_SECONDS after the answer's own timeout; a batch waiting on it has gone on degraded at
+        the store's timeout by then, and a review's comes back."""
         answer = asyncio.ensure_future(self.pipe.settle([sent]))
         told = asyncio.ensure_future(self._fate(view, token, seen))
         try:
@@ -315,7 +316,8 @@ class Journal:
         while token not in self._landed and view.seq == seen:
             await self.moved()
         landed = self._landed.get(token)
-        return landed if landed is not None else Conflict(f"another entry came after {seen}")
+        # Ends with the last sequence the view has, as the server's refusal ends with the subject's.
+        return landed if landed is not None else Conflict(f"another entry came after {seen}: {view.seq}")
 
     async def close(self) -> None:
         if self._watching is not None:

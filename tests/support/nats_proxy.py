@@ -1,9 +1,10 @@
-"""A TCP hop between a client and a real nats-server that loses the server's messages on request: a
-lost acknowledgement, as a network or a server failover loses one, without touching the client's code.
+"""A TCP hop between a client and a real nats-server that loses or holds back the server's messages on
+request: a lost acknowledgement, or a subscription running late, as a network or a server failover
+makes them, without touching the client's code.
 
 The server's side is read frame by frame (the NATS protocol: a control line, and for ``MSG`` and
-``HMSG`` the byte count of what follows it), so a message is lost whole and the stream stays readable.
-The client's side is passed on as it comes.
+``HMSG`` the byte count of what follows it), so a message is lost or held whole and the stream stays
+readable. The client's side is passed on as it comes.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ Losing = Callable[[bytes, bytes], bool]
 class NatsProxy:
     upstream_port: int
     lost: list[bytes] = field(default_factory=list)  # the payloads of the messages lost so far
-    _losing: list[Losing] = field(default_factory=list)
+    _losing: list[tuple[Losing, asyncio.Event]] = field(default_factory=list)
+    _held: list[tuple[asyncio.StreamWriter, bytes]] | None = None  # while holding: what waits
     _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _pumps: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> str:
         """The URL a client connects to instead of the server's."""
@@ -31,16 +33,31 @@ class NatsProxy:
         port = self._server.sockets[0].getsockname()[1]
         return f"nats://127.0.0.1:{port}"
 
-    def lose_next(self, which: Losing) -> None:
-        """The server's next message that ``which`` picks is never delivered to the client."""
-        self._losing.append(which)
+    def lose_next(self, which: Losing) -> asyncio.Event:
+        """The server's next message that ``which`` picks is never delivered to the client; the
+        event is set once it was lost."""
+        lost = asyncio.Event()
+        self._losing.append((which, lost))
+        return lost
+
+    def hold(self) -> None:
+        """The server's messages (but those lost) wait here until ``release``, in order."""
+        self._held = []
+
+    async def release(self) -> None:
+        held, self._held = self._held or [], None
+        for writer, frame in held:
+            writer.write(frame)
+            await writer.drain()
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for pump in list(self._pumps):
+            pump.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
 
     async def _connected(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
         server_in, server_out = await asyncio.open_connection("127.0.0.1", self.upstream_port)
@@ -48,13 +65,15 @@ class NatsProxy:
             asyncio.ensure_future(_pass_on(client_in, server_out)),
             asyncio.ensure_future(self._from_server(server_in, client_out)),
         }
-        self._tasks.update(pumps)
+        self._pumps.update(pumps)
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for pump in pumps:
                 pump.cancel()
-            self._tasks.difference_update(pumps)
+            # One side closed (the other's pump then fails on its socket): nothing to report.
+            await asyncio.gather(*pumps, return_exceptions=True)
+            self._pumps.difference_update(pumps)
             for writer in (server_out, client_out):
                 with contextlib.suppress(Exception):
                     writer.close()
@@ -69,14 +88,19 @@ class NatsProxy:
                 headers = int(words[-2]) if words[0].upper() == b"HMSG" else 0
                 if self._lost(words[1], body[headers:-2]):
                     continue
+            if self._held is not None:
+                self._held.append((writer, line + body))
+                continue
             writer.write(line + body)
             await writer.drain()
 
     def _lost(self, subject: bytes, payload: bytes) -> bool:
-        for which in self._losing:
+        for entry in self._losing:
+            which, lost = entry
             if which(subject, payload):
-                self._losing.remove(which)
+                self._losing.remove(entry)
                 self.lost.append(payload)
+                lost.set()
                 return True
         return False
 

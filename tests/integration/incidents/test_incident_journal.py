@@ -27,7 +27,7 @@ from tests.support.stream import read_subject, subject_count
 SETTINGS = IncidentSettings(incidents_enabled=True)
 
 
-def grouping(journal: Journal, store: IncidentStore, js: JetStreamContext) -> Incidents:
+def grouping(journal: Journal, store: IncidentStore) -> Incidents:
     return Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
 
 
@@ -48,7 +48,7 @@ async def test_replicas_racing_on_one_shard_group_one_storm_and_count_every_aler
     interleaved = [message for wave in zip(*storms, strict=True) for message in wave]
     replicas = [await open_journal(js, nats_server) for _ in range(3)]
     try:
-        incidents = [grouping(journal, store, js) for journal in replicas]
+        incidents = [grouping(journal, store) for journal in replicas]
         batches = [interleaved[i : i + 20] for i in range(0, len(interleaved), 20)]
         # Every replica places its share of the batches at once, on the one shard of cluster "prod".
         await asyncio.gather(
@@ -84,7 +84,7 @@ async def test_a_batch_delivered_twice_is_counted_once(
     journal: Journal, store: IncidentStore, js: JetStreamContext
 ) -> None:
     storm = node_storm(9)
-    incidents = grouping(journal, store, js)
+    incidents = grouping(journal, store)
     await incidents.prepare(storm)
     first = [incidents.take(message) for message in storm]
     await incidents.prepare(storm)
@@ -107,11 +107,11 @@ async def test_a_review_lost_after_its_batch_was_written_is_asked_for_again_by_t
         config=dataclasses.replace(info.config, subjects=[schemas.RAW, schemas.ANALYZED, schemas.INCIDENTS])
     )
     with pytest.raises(Exception, match=r"review|responders|alerts"):
-        await grouping(journal, store, js).prepare(storm)
+        await grouping(journal, store).prepare(storm)
     await js.update_stream(config=info.config)
     assert await subject_count(js, schemas.REVIEW) == 0
 
-    incidents = grouping(journal, store, js)
+    incidents = grouping(journal, store)
     await incidents.prepare(storm)  # the redelivery
 
     (incident_id,) = placed_in(incidents, storm)
@@ -151,7 +151,7 @@ async def test_replicas_racing_with_unrelated_alerts_keep_their_placements_and_c
     ]
     replicas = [await open_journal(js, nats_server) for _ in range(2)]
     try:
-        incidents = [grouping(journal, store, js) for journal in replicas]
+        incidents = [grouping(journal, store) for journal in replicas]
         batches = [hosts[i : i + 40] for i in range(0, len(hosts), 40)]
         await asyncio.gather(*(incidents[n % 2].prepare(batch) for n, batch in enumerate(batches)))
         places = {m.id: incidents[n % 2].take(m) for n, batch in enumerate(batches) for m in batch}
@@ -176,7 +176,7 @@ async def test_a_log_whose_entries_all_aged_out_is_read_at_once(
 ) -> None:
     journal = await open_journal(js, nats_server)
     try:
-        await grouping(journal, store, js).prepare(node_storm(3))
+        await grouping(journal, store).prepare(node_storm(3))
     finally:
         await journal.close()
     await js.purge_stream("test-incidents-log")  # what max_age does after a quiet week
@@ -229,7 +229,7 @@ async def test_a_firing_alert_after_its_own_resolution_goes_on_alone_and_says_wh
     journal: Journal, store: IncidentStore, js: JetStreamContext
 ) -> None:
     (firing,) = node_storm(0)
-    incidents = grouping(journal, store, js)
+    incidents = grouping(journal, store)
     # Its resolution first (the firing alert was on a replica killed before its entry was written).
     await incidents.prepare([resolved(firing)])
     assert incidents.take(resolved(firing)).ref is None

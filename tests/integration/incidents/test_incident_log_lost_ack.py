@@ -1,12 +1,11 @@
-"""An acknowledgement of the incident log lost between nats-server and the analyst (a network blip,
-a server failover): the log itself says the entry was written, so the batch is placed at once and
+"""An answer of the incident log lost between nats-server and the analyst (a network blip, a server
+failover): the log itself says whether the entry was written, so the batch is placed at once and
 once, not held until the answer's timeout and sent on without its incident."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import nats
 import pytest
@@ -14,12 +13,14 @@ from nats.js import JetStreamContext
 
 from services.analyst._incidents import Incidents
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
-from tests.integration.incidents._storm import incident_settings, node_storm
+from tests.integration.incidents._storm import node_storm
 from tests.integration.incidents.conftest import open_journal
 from tests.support.nats_proxy import NatsProxy
 from tests.support.nats_server import NatsServer
 
 SETTINGS = IncidentSettings(incidents_enabled=True)
+# What the server's refusal of an append says: the subject's last sequence was not the one expected.
+WRONG_LAST_SEQUENCE = b'"err_code":10071'
 
 
 @pytest.fixture
@@ -44,9 +45,7 @@ async def test_a_lost_acknowledgement_of_an_entry_the_log_has_costs_the_batch_no
     nats_server: NatsServer,
 ) -> None:
     proxy, lossy_js = lossy
-    reopen = timedelta(seconds=SETTINGS.incident_reopen_seconds)
-    journal = await Journal.open(lossy_js, "test-incidents", incident_settings(nats_server.url), reopen)
-    await asyncio.wait_for(journal.until_ready(), 30)
+    journal = await open_journal(lossy_js, nats_server)
     incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
     first, later = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
     try:
@@ -75,3 +74,41 @@ async def test_a_lost_acknowledgement_of_an_entry_the_log_has_costs_the_batch_no
             await replica.close()
     finally:
         await journal.close()
+
+
+async def test_a_lost_refusal_of_an_entry_another_replica_wrote_before_is_told_by_the_log(
+    lossy: tuple[NatsProxy, JetStreamContext],
+    store: IncidentStore,
+    js: JetStreamContext,
+    nats_server: NatsServer,
+) -> None:
+    proxy, lossy_js = lossy
+    first = await open_journal(js, nats_server)
+    late = await open_journal(lossy_js, nats_server)  # the replica whose answer is lost
+    storms = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
+    try:
+        # The late replica's view runs behind: the other's entry reaches it only once released.
+        proxy.hold()
+        refused = proxy.lose_next(lambda _subject, payload: WRONG_LAST_SEQUENCE in payload)
+        await Incidents(first, store, Correlator(SETTINGS), SETTINGS).prepare(storms[0])
+        incidents = Incidents(late, store, Correlator(SETTINGS), SETTINGS)
+        placing = asyncio.ensure_future(incidents.prepare(storms[1]))
+        await asyncio.wait_for(refused.wait(), 10)  # its append refused, and the refusal lost
+        await proxy.release()
+        await asyncio.wait_for(placing, 30)
+
+        places = [incidents.take(message) for message in storms[1]]
+        assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
+        # Placed again on the newer view, once.
+        assert (late.written, late.lost) == (1, 1)
+        assert (await js.stream_info(late.stream)).state.messages == 2
+        replica = await open_journal(js, nats_server)
+        try:
+            ids = {p.ref.id for p in places if p.ref is not None}
+            counted = [replica.state(incident) for incident in ids]
+            assert [state.member_count if state else 0 for state in counted] == [31]
+        finally:
+            await replica.close()
+    finally:
+        await first.close()
+        await late.close()

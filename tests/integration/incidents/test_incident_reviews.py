@@ -14,6 +14,7 @@ from services.analyst import AnalystMetrics, RulesAnalyst
 from services.analyst._incident_analysis import IncidentAnalyst
 from services.analyst._incidents import Incidents
 from services.analyst._reviews import Reviewer
+from services.analyst._root_analyses import RootAnalyses
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
 from services.incidents._lifecycle import Exemplar
 from services.runtime import RetryLater
@@ -23,9 +24,7 @@ from tests.support.stream import read_subject, subject_count
 SETTINGS = IncidentSettings(incidents_enabled=True)
 
 
-def _reviewer(
-    journal: Journal, store: IncidentStore, js: JetStreamContext, clock: Callable[[], datetime]
-) -> Reviewer:
+def _reviewer(journal: Journal, store: IncidentStore, clock: Callable[[], datetime]) -> Reviewer:
     analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
     return Reviewer(journal, store, analyst, SETTINGS, llm=False, clock=clock)
 
@@ -59,11 +58,11 @@ async def test_a_batch_of_reviews_announces_each_incident_once_holding_those_due
     assert len(reviews) == 40
     due_at = now + timedelta(seconds=wait + 0.1)
     # One incident announced by another replica already: its review comes back to this one too.
-    await _reviewer(journal, store, js, lambda: due_at).handle(_one(reviews[0]))
+    await _reviewer(journal, store, lambda: due_at).handle(_one(reviews[0]))
     # A review due long after the batch (a resolution's grace, say) is not held: it goes back.
     far = msgspec.structs.replace(reviews[1], kind="resolve", due=due_at + timedelta(seconds=60))
 
-    reviewer = _reviewer(journal, store, js, _from(due_at))
+    reviewer = _reviewer(journal, store, _from(due_at))
     await reviewer.prepare([*messages, _one(far)])
     put_back = []
     for review in [*reviews, far]:
@@ -121,7 +120,7 @@ async def _opened_elsewhere(
     """The incident's event once due, reviewed by a replica that did not place it (nothing of the
     incident in its memory)."""
     due_at = message.reviews[0].due + timedelta(seconds=0.1)
-    await _reviewer(journal, store, js, lambda: due_at).handle(message)
+    await _reviewer(journal, store, lambda: due_at).handle(message)
     (opened,) = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=1)
     return opened
 
@@ -189,3 +188,41 @@ async def test_another_alerts_message_at_an_exemplars_sequence_is_not_taken_for_
     found = await store.exemplars_of([("inc-right", [right]), ("inc-wrong", [wrong])])
 
     assert found == [[(down, sequences[down.id])], []]
+
+
+async def test_a_one_alert_incident_is_announced_with_its_roots_own_answer_and_a_grown_one_explains_the_rest(
+    store: IncidentStore, journal: Journal, js: JetStreamContext
+) -> None:
+    now = datetime.now(UTC)
+    lone = enriched("HighCPUUsage", now, instance="node-1:9100", job="node-exporter")
+    node = "ip-10-0-3-3"
+    pods = [enriched("KubePodNotReady", now, namespace="shop", pod=f"web-{n}", node=node) for n in range(2)]
+    messages = [lone, *pods]
+    sequences = {m.id: (await js.publish(schemas.ENRICHED, schemas.encode(m))).seq for m in messages}
+    rules = RulesAnalyst()
+    roots = RootAnalyses(rules)
+    incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS, clock=lambda: now, roots=roots)
+    await incidents.prepare(messages, sequences)
+    # Each alert analysed as the analyst does, its answer marked: the incidents' analyses say which
+    # answer they were made from.
+    answers = {m.id: rules.analyze(m) for m in messages}
+    for message in messages:
+        answer = answers[message.id]
+        incidents.take(message, msgspec.structs.replace(answer, summary=f"kept: {answer.summary}"))
+    (reviews,) = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=1)
+    due_at = max(review.due for review in reviews.reviews) + timedelta(seconds=0.1)
+    analyst = IncidentAnalyst(rules, AnalystMetrics(CollectorRegistry()))
+    reviewer = Reviewer(journal, store, analyst, SETTINGS, llm=False, clock=lambda: due_at, roots=roots)
+    await reviewer.handle(reviews)
+
+    opened = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=2)
+    analyses = {event.incident.member_count: event.incident.analysis for event in opened}
+    assert sorted(analyses) == [1, 2], "the two pods were meant to be one incident"
+    alone, grown = analyses[1], analyses[2]
+    assert alone is not None
+    assert grown is not None
+    # The lone alert's incident says what the alert's own analysis said, no more.
+    assert alone == msgspec.structs.replace(answers[lone.id], summary=f"kept: {answers[lone.id].summary}")
+    # The pods' incident starts from its root's answer and says what else its root explains.
+    assert grown.summary.startswith("kept: ")
+    assert "explains 1 other alert" in grown.summary

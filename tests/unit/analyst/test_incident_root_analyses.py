@@ -42,6 +42,15 @@ def test_an_answer_is_found_for_the_stream_message_it_was_made_for_and_for_no_ot
     assert roots.root("inc-2", schemas.episode_key(root.alert)) is None
 
 
+def test_a_one_alert_incidents_answer_is_its_roots_only_when_that_root_is_the_alert_named() -> None:
+    roots, root, answer = _analysed_root(41)
+    episode = schemas.episode_key(root.alert)
+
+    assert roots.answer("inc-1", episode, root.id) == answer
+    assert roots.answer("inc-1", episode, "another-alert") is None  # its root is not the message kept
+    assert roots.answer("inc-2", episode, root.id) is None  # another incident
+
+
 def test_an_answer_for_another_copy_of_the_root_is_not_kept() -> None:
     _, exemplars = storm(5)
     root = exemplars[0]
