@@ -24,13 +24,24 @@ WRONG_LAST_SEQUENCE = b'"err_code":10071'
 
 
 @pytest.fixture
-async def lossy(nats_server: NatsServer) -> AsyncIterator[tuple[NatsProxy, JetStreamContext]]:
-    """A connection to the server through a hop that loses the server's messages on request."""
+async def lossy(nats_server: NatsServer) -> AsyncIterator[tuple[NatsProxy, Journal]]:
+    """A replica's log read and written through a hop that loses the server's messages on request."""
     proxy = NatsProxy(nats_server.port)
     nc = await nats.connect(await proxy.start())
-    yield proxy, nc.jetstream()
+    journal = await open_journal(nc.jetstream(), nats_server)
+    yield proxy, journal
+    await journal.close()
     await nc.close()
     await proxy.close()
+
+
+async def counted_by_a_new_replica(js: JetStreamContext, nats_server: NatsServer, ids: set[str]) -> list[int]:
+    """Each incident's member count as a replica started now reads the log."""
+    replica = await open_journal(js, nats_server)
+    try:
+        return [state.member_count if state else 0 for state in map(replica.state, ids)]
+    finally:
+        await replica.close()
 
 
 def log_ack(journal: Journal) -> bytes:
@@ -44,36 +55,27 @@ async def test_a_lost_acknowledgement_of_an_entry_the_log_has_costs_the_batch_no
     js: JetStreamContext,
     nats_server: NatsServer,
 ) -> None:
-    proxy, lossy_js = lossy
-    journal = await open_journal(lossy_js, nats_server)
+    proxy, journal = lossy
     incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
     first, later = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
-    try:
-        acked = log_ack(journal)
-        proxy.lose_next(lambda _subject, payload: acked in payload)
-        # The batch waits on the log at most the store's timeout (2 s), and the answer's own is 10 s:
-        # placed, it was the log that said the entry was written.
-        await asyncio.wait_for(incidents.prepare(first), 30)
-        assert len(proxy.lost) == 1, "the acknowledgement was not lost: nothing was tested"
-        places = [incidents.take(message) for message in first]
-        assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
-        # The entry stands where the log has it: the next batch follows it without a conflict.
-        await incidents.prepare(later)
-        places += [incidents.take(message) for message in later]
-        assert (journal.written, journal.lost) == (2, 0)
-        assert (await js.stream_info(journal.stream)).state.messages == 2, "an entry written twice"
-        storms = {p.ref.id for p in places if p.ref is not None}
-        assert all(p.ref is not None for p in places)
-        assert len(storms) == 2
-        # Another replica reads each storm once: every alert counted once.
-        replica = await open_journal(js, nats_server)
-        try:
-            counted = [replica.state(incident) for incident in storms]
-            assert [state.member_count if state else 0 for state in counted] == [31, 31]
-        finally:
-            await replica.close()
-    finally:
-        await journal.close()
+    acked = log_ack(journal)
+    proxy.lose_next(lambda _subject, payload: acked in payload)
+    # The batch waits on the log at most the store's timeout (2 s), and the answer's own is 10 s:
+    # placed, it was the log that said the entry was written.
+    await asyncio.wait_for(incidents.prepare(first), 30)
+    assert len(proxy.lost) == 1, "the acknowledgement was not lost: nothing was tested"
+    places = [incidents.take(message) for message in first]
+    assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
+    # The entry stands where the log has it: the next batch follows it without a conflict.
+    await incidents.prepare(later)
+    places += [incidents.take(message) for message in later]
+    assert (journal.written, journal.lost) == (2, 0)
+    assert (await js.stream_info(journal.stream)).state.messages == 2, "an entry written twice"
+    storms = {p.ref.id for p in places if p.ref is not None}
+    assert all(p.ref is not None for p in places)
+    assert len(storms) == 2
+    # Another replica reads each storm once: every alert counted once.
+    assert await counted_by_a_new_replica(js, nats_server, storms) == [31, 31]
 
 
 async def test_a_lost_refusal_of_an_entry_another_replica_wrote_before_is_told_by_the_log(
@@ -82,33 +84,25 @@ async def test_a_lost_refusal_of_an_entry_another_replica_wrote_before_is_told_b
     js: JetStreamContext,
     nats_server: NatsServer,
 ) -> None:
-    proxy, lossy_js = lossy
+    proxy, late = lossy  # the replica whose answer is lost
     first = await open_journal(js, nats_server)
-    late = await open_journal(lossy_js, nats_server)  # the replica whose answer is lost
     storms = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
     try:
         # The late replica's view runs behind: the other's entry reaches it only once released.
         proxy.hold()
         refused = proxy.lose_next(lambda _subject, payload: WRONG_LAST_SEQUENCE in payload)
         await Incidents(first, store, Correlator(SETTINGS), SETTINGS).prepare(storms[0])
-        incidents = Incidents(late, store, Correlator(SETTINGS), SETTINGS)
-        placing = asyncio.ensure_future(incidents.prepare(storms[1]))
-        await asyncio.wait_for(refused.wait(), 10)  # its append refused, and the refusal lost
-        await proxy.release()
-        await asyncio.wait_for(placing, 30)
-
-        places = [incidents.take(message) for message in storms[1]]
-        assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
-        # Placed again on the newer view, once.
-        assert (late.written, late.lost) == (1, 1)
-        assert (await js.stream_info(late.stream)).state.messages == 2
-        replica = await open_journal(js, nats_server)
-        try:
-            ids = {p.ref.id for p in places if p.ref is not None}
-            counted = [replica.state(incident) for incident in ids]
-            assert [state.member_count if state else 0 for state in counted] == [31]
-        finally:
-            await replica.close()
     finally:
         await first.close()
-        await late.close()
+    incidents = Incidents(late, store, Correlator(SETTINGS), SETTINGS)
+    placing = asyncio.ensure_future(incidents.prepare(storms[1]))
+    await asyncio.wait_for(refused.wait(), 10)  # its append refused, and the refusal lost
+    await proxy.release()
+    await asyncio.wait_for(placing, 30)
+
+    places = [incidents.take(message) for message in storms[1]]
+    assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
+    # Placed again on the newer view, once.
+    assert (late.written, late.lost) == (1, 1)
+    assert (await js.stream_info(late.stream)).state.messages == 2
+    assert await counted_by_a_new_replica(js, nats_server, {p.ref.id for p in places if p.ref}) == [31]
