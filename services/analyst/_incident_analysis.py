@@ -163,8 +163,7 @@ class IncidentAnalyst:
             )
             if analysis.analyzer == "llm":
                 analysis = _naming_the_root(analysis, root)
-        self.metrics.incident_analyses.labels(analysis.analyzer, str(analysis.degraded).lower()).inc()
-        return analysis
+        return self._metered(analysis)
 
     def llm_for(self, *, use_llm: bool) -> LlmAnalyst | None:
         """The LLM ``analyze`` asks; None when it answers by the rules (not asked for the LLM, or
@@ -174,8 +173,12 @@ class IncidentAnalyst:
     def lone_root(self, own: schemas.Analysis) -> schemas.Analysis:
         """The analysis by the rules of an incident of one alert, its root, whose own rules answer is
         ``own``: that answer, as ``analyze`` with it known gives (there is no other member to explain)."""
-        self.metrics.incident_analyses.labels(own.analyzer, str(own.degraded).lower()).inc()
-        return own
+        return self._metered(own)
+
+    def _metered(self, analysis: schemas.Analysis) -> schemas.Analysis:
+        """``analysis``, counted among the incidents' analyses by analyzer and degradation."""
+        self.metrics.incident_analyses.labels(analysis.analyzer, str(analysis.degraded).lower()).inc()
+        return analysis
 
     def explain_by_rules(
         self, incident: schemas.Incident, root: schemas.EnrichedAlert, own: schemas.Analysis | None = None

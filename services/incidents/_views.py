@@ -18,7 +18,7 @@ objects for the garbage collector to walk, every full collection, and a state is
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -153,9 +153,9 @@ class ShardView:
         # This view's own entry: its states as objects (the very list: an id alone could be reused),
         # whose lives need no reading back from their bytes.
         found = self._made.pop(id(entry.states), None)
-        made: list[IncidentState | None]
+        made: Sequence[IncidentState | None]
         if found is not None and found[0] is entry.states:
-            made = list(found[1])
+            made = found[1]
             lives = [_life_of(state) for state in found[1]]
         else:
             made = [None] * len(entry.states)

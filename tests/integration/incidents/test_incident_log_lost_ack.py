@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 
 from services.analyst._incidents import Incidents
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
+from services.incidents._kv import WRONG_LAST_SEQUENCE
 from tests.integration.incidents._storm import node_storm
 from tests.integration.incidents.conftest import open_journal
 from tests.support.nats_proxy import NatsProxy
@@ -20,7 +21,7 @@ from tests.support.nats_server import NatsServer
 
 SETTINGS = IncidentSettings(incidents_enabled=True)
 # What the server's refusal of an append says: the subject's last sequence was not the one expected.
-WRONG_LAST_SEQUENCE = b'"err_code":10071'
+REFUSED = f'"err_code":{WRONG_LAST_SEQUENCE}'.encode()
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ async def test_a_lost_refusal_of_an_entry_another_replica_wrote_before_is_told_b
     try:
         # The late replica's view runs behind: the other's entry reaches it only once released.
         proxy.hold()
-        refused = proxy.lose_next(lambda _subject, payload: WRONG_LAST_SEQUENCE in payload)
+        refused = proxy.lose_next(lambda _subject, payload: REFUSED in payload)
         await Incidents(first, store, Correlator(SETTINGS), SETTINGS).prepare(storms[0])
     finally:
         await first.close()
