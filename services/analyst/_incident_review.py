@@ -22,7 +22,8 @@ def recorded(current: IncidentState | None, sent: IncidentState, duplicate: bool
         # and send what it did not cover as the next event.
         raise RetryLater("a concurrent review sent this event", delay=1.0, error_type="concurrent")
     if duplicate:
-        logger.info("incident {} event {} was published before a crash; recording it", sent.id, sent.sequence)
+        # Before a crash, or sent again after its answer was lost (``_kv.RESEND_SECONDS``).
+        logger.info("incident {} event {} was published already; recording it", sent.id, sent.sequence)
     return after_sent(current, sent)
 
 

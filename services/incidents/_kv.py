@@ -35,6 +35,11 @@ NO_MESSAGE = 10037
 WRONG_LAST_SEQUENCE = 10071
 DELETED = (b"KV-Operation: DEL", b"KV-Operation: PURGE")
 ANSWER_SECONDS = 10.0
+# A publish that JetStream de-duplicates (``Nats-Msg-Id``) and has no answer after this is sent again,
+# then after twice as long, until ANSWER_SECONDS: a request or its answer lost in a reconnect or a
+# server failover costs a batch half a second, not the store's timeout and a pause of its grouping.
+# Well above a busy server's answer (milliseconds); a resend of one that was only slow is a duplicate.
+RESEND_SECONDS = 0.5
 # The most keys one batched read asks for: nats-server answers 413 when more than 1,024 would be found.
 BATCH_READ_MAX = 1024
 # The most one batched read's answer carries (the server stops there and says how many it kept back):
@@ -79,6 +84,8 @@ class Pipe:
         self.batch_subject = f"$JS.API.DIRECT.GET.KV_{bucket}"
         self.sent = 0
         self.waiting: dict[str, asyncio.Future[Msg]] = {}
+        # Requests safe to send again while unanswered (``send``'s ``resend``), by reply subject.
+        self.resendable: dict[str, tuple[str, bytes, dict[str, str] | None]] = {}
         # A batched read's messages before its end, by reply subject; the end resolves ``waiting``.
         self.collecting: dict[str, list[Msg]] = {}
         # Reads served by the stream itself (allow_direct), not through the JetStream API: no JSON
@@ -97,9 +104,10 @@ class Pipe:
         headers: dict[str, str] | None,
         *,
         collect: list[Msg] | None = None,
+        resend: bool = False,
     ) -> asyncio.Future[Msg]:
         """The answer's future; with ``collect``, a batched read's messages gather there and the
-        future holds its end."""
+        future holds its end; with ``resend``, it is sent again while unanswered (``_replies``)."""
         if self.sub is None:
             async with self._starting:
                 if self.sub is None:
@@ -111,11 +119,14 @@ class Pipe:
         self.waiting[reply] = future
         if collect is not None:
             self.collecting[reply] = collect
+        if resend:
+            self.resendable[reply] = (subject, payload, headers)
         try:
             await self.nc.publish(subject, payload, reply=reply, headers=headers)
         except BaseException:
             del self.waiting[reply]
             self.collecting.pop(reply, None)
+            self.resendable.pop(reply, None)
             raise
         return future
 
@@ -127,6 +138,7 @@ class Pipe:
                 return
             del self.collecting[msg.subject]
         future = self.waiting.pop(msg.subject, None)
+        self.resendable.pop(msg.subject, None)
         if future is not None and not future.done():
             future.set_result(msg)
 
@@ -134,20 +146,42 @@ class Pipe:
         """The answers; ``what`` is asked ("stream ALERTS"), for the error when nothing answers."""
         try:
             async with asyncio.timeout(ANSWER_SECONDS):
-                replies = list(await asyncio.gather(*futures))
+                await self._answered_or_resent(futures)
+                replies = [future.result() for future in futures]
         finally:
-            # Given up on (gather cancels what it waited for on a timeout): forgotten, or their
-            # entries would stay here forever.
+            # Given up on (the timeout cancels what it waited for): forgotten, or their entries
+            # would stay here forever.
             unanswered = [future for future in futures if not future.done() or future.cancelled()]
             if unanswered:
                 for future in unanswered:
                     future.cancel()
                 self.waiting = {reply: f for reply, f in self.waiting.items() if not f.done()}
                 self.collecting = {r: c for r, c in self.collecting.items() if r in self.waiting}
+                self.resendable = {r: sent for r, sent in self.resendable.items() if r in self.waiting}
         for reply in replies:
             if reply.headers and reply.headers.get("Status") == "503":
                 raise KvError(f"no responders: {what or f'bucket {self.bucket}'} unavailable")
         return replies
+
+    async def _answered_or_resent(self, futures: Sequence[asyncio.Future[Msg]]) -> None:
+        """Every future answered; the resendable ones still unanswered sent again (under the same
+        reply subject: whichever answer comes first settles it) after RESEND_SECONDS, then after
+        twice as long each time."""
+        pending = {future for future in futures if not future.done()}
+        wait = RESEND_SECONDS
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=wait)
+            unanswered = {id(future) for future in pending}
+            again = [
+                (reply, self.resendable[reply])
+                for reply, future in self.waiting.items()
+                if id(future) in unanswered and reply in self.resendable
+            ]
+            for reply, (subject, payload, headers) in again:
+                await self.nc.publish(subject, payload, reply=reply, headers=headers)
+            if again:
+                logger.debug("{} request(s) unanswered after {}s: sent again", len(again), wait)
+            wait *= 2
 
     async def _answers(self, futures: Sequence[asyncio.Future[Msg]]) -> list[_Answer]:
         try:
@@ -229,10 +263,12 @@ class Pipe:
 
     # ---- writes ---------------------------------------------------------------------------------
     async def send(
-        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None, *, resend: bool = False
     ) -> asyncio.Future[Msg]:
-        """A publish whose ack is awaited later (``settle``, ``published``): a key or a stream message."""
-        return await self._request(subject, payload, headers)
+        """A publish whose ack is awaited later (``settle``, ``published``): a key or a stream message.
+        ``resend``: sent again while unanswered, for a publish the stream de-duplicates (``Nats-Msg-Id``)
+        and that expects nothing of the stream (a compare-and-set sent again would be refused)."""
+        return await self._request(subject, payload, headers, resend=resend)
 
     async def settle(self, futures: Sequence[asyncio.Future[Msg]]) -> list[int | Conflict]:
         """Each write's new revision, or a Conflict; any other refusal raises KvError."""
@@ -248,7 +284,8 @@ class Pipe:
 
     async def publish(self, subject: str, payload: bytes, msg_id: str) -> bool:
         """A stream message published once (``Nats-Msg-Id``); True when the stream had it already."""
-        return (await self.published([await self.send(subject, payload, {"Nats-Msg-Id": msg_id})]))[0]
+        sent = await self.send(subject, payload, {"Nats-Msg-Id": msg_id}, resend=True)
+        return (await self.published([sent]))[0]
 
     async def published(self, futures: Sequence[asyncio.Future[Msg]]) -> list[bool]:
         """Each sent stream message's ack: True when the stream had it already; a refusal raises KvError."""

@@ -91,9 +91,10 @@ class IncidentStore:
         await self.settle(await self.send_all(messages))
 
     async def send_all(self, messages: Sequence[tuple[str, bytes, str]]) -> list[asyncio.Future[Any]]:
-        """``write_all`` sent, its acks to ``settle`` (or ``publish_all``) later."""
+        """``write_all`` sent, its acks to ``settle`` (or ``publish_all``) later; each sent again while
+        unanswered (the stream keeps one of each ``Nats-Msg-Id``)."""
         return [
-            await self.pipe.send(subject, payload, {schemas.MSG_ID_HEADER: msg_id})
+            await self.pipe.send(subject, payload, {schemas.MSG_ID_HEADER: msg_id}, resend=True)
             for subject, payload, msg_id in messages
         ]
 

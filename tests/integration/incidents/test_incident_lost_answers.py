@@ -1,21 +1,24 @@
-"""An answer of the incident log lost between nats-server and the analyst (a network blip, a server
-failover): the log itself says whether the entry was written, so the batch is placed at once and
-once, not held until the answer's timeout and sent on without its incident."""
+"""An answer lost between nats-server and the analyst (a network blip, a server failover). Of the
+incident log: the log itself says whether the entry was written. Of the reviews a batch asks for: they
+are sent again, and the stream keeps one. Either way the batch is placed at once and once, not held
+until the store's timeout and sent on without its incident."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import NamedTuple
 
 import nats
 import pytest
 from nats.js import JetStreamContext
 
+import schemas
 from services.analyst._incidents import Incidents
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
 from services.incidents._kv import WRONG_LAST_SEQUENCE
 from tests.integration.incidents._storm import node_storm
-from tests.integration.incidents.conftest import open_journal
+from tests.integration.incidents.conftest import incident_settings, open_journal
 from tests.support.nats_proxy import NatsProxy
 from tests.support.nats_server import NatsServer
 
@@ -24,13 +27,21 @@ SETTINGS = IncidentSettings(incidents_enabled=True)
 REFUSED = f'"err_code":{WRONG_LAST_SEQUENCE}'.encode()
 
 
+class Lossy(NamedTuple):
+    proxy: NatsProxy
+    journal: Journal
+    store: IncidentStore
+
+
 @pytest.fixture
-async def lossy(nats_server: NatsServer) -> AsyncIterator[tuple[NatsProxy, Journal]]:
-    """A replica's log read and written through a hop that loses the server's messages on request."""
+async def lossy(nats_server: NatsServer) -> AsyncIterator[Lossy]:
+    """A replica's log and store read and written through a hop that loses the server's messages on
+    request."""
     proxy = NatsProxy(nats_server.port)
     nc = await nats.connect(await proxy.start())
     journal = await open_journal(nc.jetstream(), nats_server)
-    yield proxy, journal
+    store = await IncidentStore.open(nc.jetstream(), "test-incidents", incident_settings(nats_server.url))
+    yield Lossy(proxy, journal, store)
     await journal.close()
     await nc.close()
     await proxy.close()
@@ -51,12 +62,12 @@ def log_ack(journal: Journal) -> bytes:
 
 
 async def test_a_lost_acknowledgement_of_an_entry_the_log_has_costs_the_batch_nothing(
-    lossy: tuple[NatsProxy, JetStreamContext],
+    lossy: Lossy,
     store: IncidentStore,
     js: JetStreamContext,
     nats_server: NatsServer,
 ) -> None:
-    proxy, journal = lossy
+    proxy, journal, _ = lossy
     incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
     first, later = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
     acked = log_ack(journal)
@@ -80,12 +91,12 @@ async def test_a_lost_acknowledgement_of_an_entry_the_log_has_costs_the_batch_no
 
 
 async def test_a_lost_refusal_of_an_entry_another_replica_wrote_before_is_told_by_the_log(
-    lossy: tuple[NatsProxy, JetStreamContext],
+    lossy: Lossy,
     store: IncidentStore,
     js: JetStreamContext,
     nats_server: NatsServer,
 ) -> None:
-    proxy, late = lossy  # the replica whose answer is lost
+    proxy, late, _ = lossy  # the replica whose answer is lost
     first = await open_journal(js, nats_server)
     storms = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
     try:
@@ -107,3 +118,43 @@ async def test_a_lost_refusal_of_an_entry_another_replica_wrote_before_is_told_b
     assert (late.written, late.lost) == (1, 1)
     assert (await js.stream_info(late.stream)).state.messages == 2
     assert await counted_by_a_new_replica(js, nats_server, {p.ref.id for p in places if p.ref}) == [31]
+
+
+async def test_a_lost_acknowledgement_of_the_reviews_a_batch_asked_for_sends_them_again_once(
+    lossy: Lossy, js: JetStreamContext
+) -> None:
+    proxy, journal, store = lossy
+    incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
+    first, later = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
+    # The only message of the alerts' stream a placement writes: its reviews.
+    reviews_acked = f'"stream":"{schemas.STREAM}"'.encode()
+    proxy.lose_next(lambda _subject, payload: reviews_acked in payload)
+    # The store's timeout is 2 s, the answer's own 10 s: placed within it, the reviews were sent again.
+    await asyncio.wait_for(incidents.prepare(first), 30)
+    assert len(proxy.lost) == 1, "the acknowledgement was not lost: nothing was tested"
+    places = [incidents.take(message) for message in first]
+    assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
+    # Grouping goes on: the next storm is its own incident, not alerts one by one.
+    await incidents.prepare(later)
+    places += [incidents.take(message) for message in later]
+    assert not [p.degraded for p in places if p.degraded]
+    assert len({p.ref.id for p in places if p.ref is not None}) == 2
+    # Each incident's review asked for once: the stream kept one of the two sent.
+    asked = await js.stream_info(schemas.STREAM, subjects_filter=schemas.REVIEW)
+    assert sum((asked.state.subjects or {}).values()) == 2
+
+
+async def test_an_event_whose_acknowledgement_is_lost_is_sent_again_and_kept_once(
+    lossy: Lossy, js: JetStreamContext
+) -> None:
+    proxy, _, store = lossy
+    subject = schemas.incident_subject("opened")
+    acked = f'"stream":"{schemas.STREAM}"'.encode()
+    proxy.lose_next(lambda _subject, payload: acked in payload)
+    # Within the store's timeout (2 s), not the answer's (10 s).
+    duplicates = await asyncio.wait_for(store.publish_all([(subject, b"{}", "inc-1:1")]), 2)
+    assert len(proxy.lost) == 1, "the acknowledgement was not lost: nothing was tested"
+    # What answered is the second send: the stream had the first (a review records it as sent).
+    assert duplicates == [True]
+    kept = await js.stream_info(schemas.STREAM, subjects_filter=subject)
+    assert sum((kept.state.subjects or {}).values()) == 1
