@@ -20,6 +20,7 @@ from schemas import Category
 from services.analyst._catalogue import Signal
 from services.analyst._expr import parse_expression
 from services.analyst._words import find_phrases, phrase_key, prose, words_of
+from services.incidents._kinds import salient
 
 FIELD_WEIGHTS = {
     "name": 1.0,
@@ -120,6 +121,13 @@ class Vocabulary:
                 self.metrics[metric.lower()].append(signal)
             for label in signal.labels:
                 self.labels[label.lower()].append(signal)
+        self._known = {
+            name: frozenset(word for key in keys for word in key) for name, keys in self.by_field.items()
+        }
+
+    def known(self, name: str) -> frozenset[str]:
+        """The words of the field's phrases (``salient``)."""
+        return self._known[name]
 
     def clues(self, name: str, words: tuple[str, ...]) -> list[Clue]:
         found = find_phrases(words, self.by_field[name])
@@ -162,9 +170,13 @@ class SignalReader:
         clues += [Clue("label", name, s) for name in sorted(label_names) for s in v.labels.get(name, [])]
         return tuple(clues)
 
-    @lru_cache(maxsize=4096)  # noqa: B019 - as above; a description repeats across a rule's alerts
     def _said(self, name: str, text: str) -> tuple[Clue, ...]:
-        return tuple(self.vocabulary.clues(name, words_of(prose(text))))
+        return self._said_words(name, salient(words_of(prose(text)), self.vocabulary.known(name)))
+
+    # A rule's summaries differ by their subject's name: kept to the vocabulary's words, they repeat.
+    @lru_cache(maxsize=4096)  # noqa: B019 - as above
+    def _said_words(self, name: str, words: tuple[str, ...]) -> tuple[Clue, ...]:
+        return tuple(self.vocabulary.clues(name, words))
 
     def read(self, alertname: str, expr: str, labels: dict[str, str], annotations: dict[str, str]) -> Verdict:
         clues = self._fixed_clues(alertname, expr, frozenset(labels), labels.get("resource", ""))

@@ -49,7 +49,9 @@ def stem(word: str) -> str:
 @lru_cache(maxsize=8192)
 def words_of(text: str) -> tuple[str, ...]:
     """The stemmed words of a name or a sentence, in order."""
-    return tuple(stem(found) for found in _WORD.findall(text))
+    # A number is its own stem: not looked up, or a storm's distinct numbers (node-5, node-6...)
+    # would push the vocabulary's words out of ``stem``'s cache.
+    return tuple(found if found.isdigit() else stem(found) for found in _WORD.findall(text))
 
 
 def prose(text: str) -> str:

@@ -128,11 +128,29 @@ class Kind:
     zone_level: bool  # about a zone or a network partition
 
 
+# The words ``_read`` looks for in a summary: those of its phrases, machines and zones.
+_SALIENT = frozenset(word for phrase in _PHRASES for word in phrase) | _NODE_WORDS | _ZONE_WORDS
+
+
+def salient(words: tuple[str, ...], known: frozenset[str]) -> tuple[str, ...]:
+    """``words`` as a phrase matcher over the words ``known`` sees them: the known words in order,
+    each run of others as one "". No phrase spans an unknown word, so the phrases found are those of
+    ``words``; and texts that differ by their subject's name ("High CPU usage on node-5") read as one,
+    so a cache keyed on this holds for a storm of distinct alerts of one rule."""
+    kept: list[str] = []
+    for word in words:
+        if word in known:
+            kept.append(word)
+        elif not kept or kept[-1]:
+            kept.append("")
+    return tuple(kept)
+
+
 @lru_cache(maxsize=4096)
-def _read(alertname: str, summary: str, expression: str) -> tuple[bool, bool, bool, bool]:
-    """(unavailable, failing, names a machine, names a zone) of one rule's texts: a storm repeats a few
-    rules many times."""
-    said = words_of(summary)
+def _read(alertname: str, said: tuple[str, ...], expression: str) -> tuple[bool, bool, bool, bool]:
+    """(unavailable, failing, names a machine, names a zone) of one rule's texts, its summary's words
+    as ``salient`` keeps them (the machine and zone words are phrases of one word here): a storm
+    repeats a few rules many times."""
     found, gone = _read_rule(alertname, expression)
     found = found | verdicts(said)
     unavailable = "unavailable" in found or gone
@@ -155,7 +173,8 @@ def _read_rule(alertname: str, expression: str) -> tuple[frozenset[Verdict], boo
 def alert_kind(alert: schemas.Alert) -> Kind:
     labels = alert.labels
     summary = alert.annotations.get("summary", "") or alert.annotations.get("message", "")
-    unavailable, failing, machine, zone = _read(labels.get("alertname", ""), summary, alert.rule_expression)
+    said = salient(words_of(summary), _SALIENT)
+    unavailable, failing, machine, zone = _read(labels.get("alertname", ""), said, alert.rule_expression)
     if labels.get("pod") or labels.get("exported_pod"):  # about a pod: not the node or zone it runs in
         return _kind(unavailable, failing, False, False)
     # A node label alone names where a target runs; the alert is about the node when its words say so or
