@@ -20,7 +20,7 @@ from schemas import Category
 from services.analyst._catalogue import Signal
 from services.analyst._expr import parse_expression
 from services.analyst._words import find_phrases, phrase_key, prose, words_of
-from services.incidents._kinds import salient
+from services.incidents import salient
 
 FIELD_WEIGHTS = {
     "name": 1.0,

@@ -7,6 +7,7 @@ from services.incidents._correlate import Assignment, Correlator, incident_id
 from services.incidents._events import after_sent, event, incident
 from services.incidents._index import IndexEntry, OpenIndex
 from services.incidents._journal import EntryTooLarge, Journal
+from services.incidents._kinds import salient
 from services.incidents._lifecycle import (
     EXEMPLAR_SLOTS,
     Exemplar,
@@ -59,6 +60,7 @@ __all__ = [
     "resolve_member",
     "resolved_in",
     "review_due",
+    "salient",
     "shard_of",
     "with_analysis",
 ]

@@ -26,6 +26,7 @@ from loguru import logger
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
 
 from services.runtime import ApiError
 
@@ -38,7 +39,8 @@ ANSWER_SECONDS = 10.0
 # A publish that JetStream de-duplicates (``Nats-Msg-Id``) and has no answer after this is sent again,
 # then after twice as long, until ANSWER_SECONDS: a request or its answer lost in a reconnect or a
 # server failover costs a batch half a second, not the store's timeout and a pause of its grouping.
-# Well above a busy server's answer (milliseconds); a resend of one that was only slow is a duplicate.
+# Well above a busy server's answer (milliseconds); a resend of one that was only slow is a duplicate,
+# as long as the stream's duplicate window (STREAM_DUPLICATE_WINDOW_SECONDS) outlasts the resends.
 RESEND_SECONDS = 0.5
 # The most keys one batched read asks for: nats-server answers 413 when more than 1,024 would be found.
 BATCH_READ_MAX = 1024
@@ -149,8 +151,8 @@ class Pipe:
                 await self._answered_or_resent(futures)
                 replies = [future.result() for future in futures]
         finally:
-            # Given up on (the timeout cancels what it waited for): forgotten, or their entries
-            # would stay here forever.
+            # Given up on (timed out or cancelled): cancelled and forgotten, or their entries would
+            # stay here forever.
             unanswered = [future for future in futures if not future.done() or future.cancelled()]
             if unanswered:
                 for future in unanswered:
@@ -166,21 +168,26 @@ class Pipe:
     async def _answered_or_resent(self, futures: Sequence[asyncio.Future[Msg]]) -> None:
         """Every future answered; the resendable ones still unanswered sent again (under the same
         reply subject: whichever answer comes first settles it) after RESEND_SECONDS, then after
-        twice as long each time."""
+        twice as long each time. A send again that fails (the connection down) is only a chance
+        missed: the first may still be answered."""
         pending = {future for future in futures if not future.done()}
-        wait = RESEND_SECONDS
+        wait, waited = RESEND_SECONDS, 0.0
         while pending:
             _, pending = await asyncio.wait(pending, timeout=wait)
-            unanswered = {id(future) for future in pending}
+            waited += wait
             again = [
                 (reply, self.resendable[reply])
                 for reply, future in self.waiting.items()
-                if id(future) in unanswered and reply in self.resendable
+                if future in pending and reply in self.resendable
             ]
-            for reply, (subject, payload, headers) in again:
-                await self.nc.publish(subject, payload, reply=reply, headers=headers)
-            if again:
-                logger.debug("{} request(s) unanswered after {}s: sent again", len(again), wait)
+            try:
+                for reply, (subject, payload, headers) in again:
+                    await self.nc.publish(subject, payload, reply=reply, headers=headers)
+            except NatsError as exc:
+                logger.info("{} write(s) unanswered after {}s, not sent again: {}", len(again), waited, exc)
+            else:
+                if again:
+                    logger.info("{} write(s) unanswered after {}s: sent again", len(again), waited)
             wait *= 2
 
     async def _answers(self, futures: Sequence[asyncio.Future[Msg]]) -> list[_Answer]:
@@ -281,11 +288,6 @@ class Pipe:
             else:
                 raise KvError(f"{answer.error.description} ({answer.error.err_code})")
         return results
-
-    async def publish(self, subject: str, payload: bytes, msg_id: str) -> bool:
-        """A stream message published once (``Nats-Msg-Id``); True when the stream had it already."""
-        sent = await self.send(subject, payload, {"Nats-Msg-Id": msg_id}, resend=True)
-        return (await self.published([sent]))[0]
 
     async def published(self, futures: Sequence[asyncio.Future[Msg]]) -> list[bool]:
         """Each sent stream message's ack: True when the stream had it already; a refusal raises KvError."""

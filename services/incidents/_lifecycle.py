@@ -6,8 +6,9 @@
 
 ``generation`` counts changes that may need an event; a review (``schemas.IncidentReview``) falls
 due and turns every change since the last event into one event (``_events``). Joins and resolutions
-are idempotent (``applied`` remembers the recent ones), so a batch redelivered after a crash between
-two writes counts nobody twice.
+are idempotent on their own (``applied`` remembers the recent ones). The incidents' log needs it no
+more: it writes a batch whole or not at all, a redelivered alert finds its membership there, and it
+keeps no ``applied``; ``place`` takes each alert once per batch besides.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import msgspec
 import schemas
 from services.incidents._settings import IncidentSettings
 
-# Operations remembered for idempotency: more than the joins one incident sees between a crash and
-# the redelivery of the crashed batch (an ack wait), at a storm's rate.
+# Operations remembered for idempotency (``applied``): more than the joins one incident sees in a
+# batch, or in a simulation's run (``_simulate``).
 APPLIED_KEPT = 2048
 EXEMPLAR_SLOTS = 5  # the root's, and up to 4 other distinct alert names
 SEVERITY_RANK = {
@@ -93,7 +94,8 @@ class IncidentState(msgspec.Struct, kw_only=True, omit_defaults=True):
     root_moved_at: int | None = None
     grace_until: datetime | None = None  # every member resolved: resolve after this
     exemplars: list[Exemplar] = []
-    applied: list[str] = []  # recent joins and resolutions, newest last (idempotency)
+    # recent joins and resolutions, newest last (idempotency); never written to the log
+    applied: list[str] = []
 
 
 def firing_id(episode: str) -> str:
@@ -112,9 +114,8 @@ def pend(
 
 
 def _op(episode: str, kind: str = "") -> str:
-    """A join's or a resolution's key in ``applied``. The log keeps no ``applied`` (``place`` drops
-    it from what it writes): it spares changing an incident twice for one alert within a batch, and
-    needs no hash to be short."""
+    """A join's or a resolution's key in ``applied``: the log keeps no ``applied`` (``place`` drops it
+    from what it writes), so the key lives no longer than a batch and needs no hash to be short."""
     return episode + kind
 
 

@@ -20,7 +20,11 @@ class NatsSettings(msgspec.Struct, kw_only=True, frozen=True):
         doc("How long the ALERTS stream keeps messages (replay horizon; incidents read exemplars there)"),
     ] = 168.0
     stream_duplicate_window_seconds: Annotated[
-        float, doc("Window in which JetStream drops a message whose Nats-Msg-Id it has seen")
+        float,
+        doc(
+            "Window in which JetStream drops a message whose Nats-Msg-Id it has seen (keep it over 10 s:"
+            " writes are sent again within that)"
+        ),
     ] = 600.0
     stream_replicas: Annotated[int, doc("Stream replicas (3 on a three-node cluster)")] = 1
     stream_max_bytes: Annotated[int, doc("Stream size cap in bytes, -1 for none")] = -1
