@@ -350,7 +350,8 @@ class Reviewer:
             analysis = self.analyst.lone_root(answer)
             analysed[i] = with_analysis(state, analysis, llm=analysis.analyzer == "llm")
         wanted = [item for item in wanted if item[0] not in alone]
-        # A one-exemplar incident whose root this process placed and analysed needs no read back.
+        # A one-exemplar incident whose root this process placed and analysed, where the stream's
+        # sequence of it was not known, is reviewed from the message kept (nothing could read it back).
         placed_here = {
             state.id: root
             for _, state, _ in wanted

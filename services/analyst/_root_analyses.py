@@ -10,9 +10,10 @@ with other evidence is another message, and is analysed afresh, never answered f
 message. Bounded: the reviews of the last few seconds of a flood find theirs; an older one is
 analysed again.
 
-An incident whose only exemplar is a root this process placed and analysed (a flood's one-alert
-incidents) is reviewed from that message and answer as they are kept here, without reading its
-exemplar back: the process decoded that very message from the stream.
+An incident of one alert whose root this process placed and analysed (a flood's incidents) is
+reviewed from that answer as it is kept here. Its message is kept too only when the stream's sequence
+of it is not known (nothing could read it back): an incident that grew reads its exemplars back from
+the stream, which keeps them, and finds its root's answer here by sequence.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from services.runtime import Runtime
 # More roots than a replica places in a grouping wait at a flood's rate (a few thousand a second).
 KEPT = 8_192
 # Roots kept by incident: a grouping wait of a flood of one-alert incidents (5,000 a second for 5 s).
-# Kept as bytes (about 2 kB each), which the garbage collector does not walk.
+# Kept as bytes (about 1 kB each), which the garbage collector does not walk.
 ROOTS_KEPT = 32_768
 
 
 class KeptRoot(NamedTuple):
     alert_id: str  # the root's message's id
-    message: bytes  # the message, encoded
+    message: bytes  # the message, encoded, when the stream's sequence of it is not known; else b""
     answer: bytes  # the rules' answer for it, encoded
 
 
@@ -63,13 +64,15 @@ class RootAnalyses:
             if found[1]:
                 self._analyses[found[1]] = answer
                 _bound(self._analyses, self.limit)
-            self._roots[found[2]] = KeptRoot(message.id, schemas.encode(message), answer)
+            kept = b"" if found[1] else schemas.encode(message)  # read back by sequence otherwise
+            self._roots[found[2]] = KeptRoot(message.id, kept, answer)
             _bound(self._roots, self.roots_limit)
 
     def root(self, incident_id: str, episode: str) -> tuple[schemas.EnrichedAlert, schemas.Analysis] | None:
-        """The incident's root as this process placed and analysed it, if it did."""
+        """The incident's root as this process placed and analysed it, if it did and the stream's
+        sequence of it was not known."""
         kept = self._roots.get((incident_id, episode))
-        if kept is None:
+        if kept is None or not kept.message:
             return None
         message = schemas.decode(kept.message, schemas.EnrichedAlert)
         return message, schemas.decode(kept.answer, schemas.Analysis)

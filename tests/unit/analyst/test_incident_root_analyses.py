@@ -37,9 +37,8 @@ def test_an_answer_is_found_for_the_stream_message_it_was_made_for_and_for_no_ot
     assert roots.find(41) == answer
     assert roots.find(42) is None  # another message of the stream, a re-send of the root included
     assert roots.find(0) is None  # a slot the version before copied to the bucket
-    # Its incident's review takes the root as this process placed it, without reading it back.
-    assert roots.root("inc-1", schemas.episode_key(root.alert)) == (root, answer)
-    assert roots.root("inc-2", schemas.episode_key(root.alert)) is None
+    # Its message is not kept: a review reads it back from the stream, and finds the answer above.
+    assert roots.root("inc-1", schemas.episode_key(root.alert)) is None
 
 
 def test_a_one_alert_incidents_answer_is_its_roots_only_when_that_root_is_the_alert_named() -> None:
@@ -74,10 +73,12 @@ def test_the_oldest_answers_are_forgotten_past_the_limit() -> None:
     assert roots.find(3) is not None
 
 
-def test_a_root_whose_place_in_the_stream_is_not_known_is_still_kept_for_its_incident() -> None:
+def test_a_root_whose_place_in_the_stream_is_not_known_is_kept_whole_for_its_incident() -> None:
     roots, root, answer = _analysed_root(0)
 
+    # Nothing could read it back: its incident's review takes it as this process placed it.
     assert roots.root("inc-1", schemas.episode_key(root.alert)) == (root, answer)
+    assert roots.root("inc-2", schemas.episode_key(root.alert)) is None
     assert roots.find(0) is None
 
 
