@@ -19,6 +19,7 @@ import schemas
 from services.analyst import AnalystMetrics, RulesAnalyst
 from services.analyst._incident_analysis import IncidentAnalyst
 from services.analyst._incidents import Incidents
+from services.analyst._placement import Placed
 from services.analyst._reviews import Reviewer
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
 from services.incidents._kv import WRONG_LAST_SEQUENCE
@@ -67,6 +68,22 @@ def log_ack(journal: Journal) -> bytes:
     return f'"stream":"{journal.stream}"'.encode()
 
 
+async def two_storms_placed_losing(proxy: NatsProxy, incidents: Incidents, answer: bytes) -> list[Placed]:
+    """Two storms placed one after the other, the server's first message holding ``answer`` lost
+    while the first is; each alert's place. The batch waits on the store at most its timeout (2 s),
+    and the answer's own is 10 s: placed, the loss cost it nothing."""
+    first, later = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
+    proxy.lose_next(lambda _subject, payload: answer in payload)
+    await asyncio.wait_for(incidents.prepare(first), 30)
+    assert len(proxy.lost) == 1, "the answer was not lost: nothing was tested"
+    places = [incidents.take(message) for message in first]
+    await incidents.prepare(later)  # grouping goes on, with no pause
+    places += [incidents.take(message) for message in later]
+    assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
+    assert all(p.ref is not None for p in places)
+    return places
+
+
 async def test_a_lost_acknowledgement_of_an_entry_the_log_has_costs_the_batch_nothing(
     lossy: Lossy,
     store: IncidentStore,
@@ -75,22 +92,12 @@ async def test_a_lost_acknowledgement_of_an_entry_the_log_has_costs_the_batch_no
 ) -> None:
     proxy, journal, _ = lossy
     incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
-    first, later = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
-    acked = log_ack(journal)
-    proxy.lose_next(lambda _subject, payload: acked in payload)
-    # The batch waits on the log at most the store's timeout (2 s), and the answer's own is 10 s:
-    # placed, it was the log that said the entry was written.
-    await asyncio.wait_for(incidents.prepare(first), 30)
-    assert len(proxy.lost) == 1, "the acknowledgement was not lost: nothing was tested"
-    places = [incidents.take(message) for message in first]
-    assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
-    # The entry stands where the log has it: the next batch follows it without a conflict.
-    await incidents.prepare(later)
-    places += [incidents.take(message) for message in later]
+    # Placed at once: it was the log that said the entry was written.
+    places = await two_storms_placed_losing(proxy, incidents, log_ack(journal))
+    # The entry stands where the log has it: the next batch followed it without a conflict.
     assert (journal.written, journal.lost) == (2, 0)
     assert (await js.stream_info(journal.stream)).state.messages == 2, "an entry written twice"
     storms = {p.ref.id for p in places if p.ref is not None}
-    assert all(p.ref is not None for p in places)
     assert len(storms) == 2
     # Another replica reads each storm once: every alert counted once.
     assert await counted_by_a_new_replica(js, nats_server, storms) == [31, 31]
@@ -131,19 +138,8 @@ async def test_a_lost_acknowledgement_of_the_reviews_a_batch_asked_for_sends_the
 ) -> None:
     proxy, journal, store = lossy
     incidents = Incidents(journal, store, Correlator(SETTINGS), SETTINGS)
-    first, later = node_storm(30, node="ip-10-0-1-7"), node_storm(30, node="ip-10-0-2-9")
-    # The only message of the alerts' stream a placement writes: its reviews.
-    reviews_acked = f'"stream":"{schemas.STREAM}"'.encode()
-    proxy.lose_next(lambda _subject, payload: reviews_acked in payload)
-    # The store's timeout is 2 s, the answer's own 10 s: placed within it, the reviews were sent again.
-    await asyncio.wait_for(incidents.prepare(first), 30)
-    assert len(proxy.lost) == 1, "the acknowledgement was not lost: nothing was tested"
-    places = [incidents.take(message) for message in first]
-    assert not [p.degraded for p in places if p.degraded], "alerts sent on without their incident"
-    # Grouping goes on: the next storm is its own incident, not alerts one by one.
-    await incidents.prepare(later)
-    places += [incidents.take(message) for message in later]
-    assert not [p.degraded for p in places if p.degraded]
+    # The only message of the alerts' stream a placement writes: its reviews, sent again.
+    places = await two_storms_placed_losing(proxy, incidents, f'"stream":"{schemas.STREAM}"'.encode())
     assert len({p.ref.id for p in places if p.ref is not None}) == 2
     # Each incident's review asked for once: the stream kept one of the two sent.
     asked = await js.stream_info(schemas.STREAM, subjects_filter=schemas.REVIEW)
