@@ -174,20 +174,23 @@ def _changed_states(
     settings: IncidentSettings,
 ) -> dict[str, tuple[IncidentState | None, IncidentState]]:
     """Each touched incident's state before and after the batch's joins, then its resolutions."""
+    # Each alert once (``place`` takes an episode's first message, and resolves a member once), and
+    # the log makes every change once (a batch is written whole or not at all): ``applied``, the
+    # operations the key-value store kept for idempotency, is neither kept nor carried.
     changed: dict[str, tuple[IncidentState | None, IncidentState]] = {}
     for incident in dict.fromkeys([*joins, *resolves]):
         before = view.states.get(incident)
         state = before
         for message, joining in joins.get(incident, []):
-            state = join(state, member_of(message), joining, now, shard=view.shard)
+            state = join(state, member_of(message), joining, now, shard=view.shard, remembered=False)
         for message in resolves.get(incident, []):
             if state is not None:
                 episode = schemas.episode_key(message.alert)
-                state = resolve_member(state, episode, message.alert.ends_at, now, settings)
+                state = resolve_member(state, episode, message.alert.ends_at, now, settings, remembered=False)
         if state is not None and state is not before:
-            # The log makes every change once (a batch is written whole or not at all): the recent
-            # operations the key-value store kept for idempotency are not carried.
-            changed[incident] = (before, msgspec.structs.replace(state, applied=[]))
+            if state.applied:  # a state written before the log (none since): not carried either
+                state = msgspec.structs.replace(state, applied=[])
+            changed[incident] = (before, state)
     return changed
 
 

@@ -130,14 +130,17 @@ def join(
     now: datetime,
     *,
     shard: str = "_",
+    remembered: bool = True,
 ) -> IncidentState:
-    """``member`` added to the incident (a new one when ``state`` is None); a no-op when already added."""
+    """``member`` added to the incident (a new one when ``state`` is None); a no-op when already added.
+    ``remembered``: whether ``applied`` keeps it so; a caller that takes each alert once (``place``)
+    leaves it out."""
     if state is None:
         state = IncidentState(
             id=joining.incident_id, shard=shard, opened_at=now, updated_at=now, root_moved_at=0
         )
-    op = _op(joining.episode)
-    if op in state.applied:
+    op = _op(joining.episode) if remembered else ""
+    if remembered and op in state.applied:
         return state
     opening = state.member_count == 0
     made: list[schemas.IncidentChange] = ["opened" if opening else "members"]
@@ -199,7 +202,7 @@ def join(
         pending=pending,
         grace_until=None,
         exemplars=exemplars,
-        applied=_applied(state, op),
+        applied=_applied(state, op) if remembered else state.applied,
     )
 
 
@@ -213,11 +216,18 @@ def _keeps_a_slot(exemplars: list[Exemplar], new_root: str) -> bool:
 
 
 def resolve_member(
-    state: IncidentState, episode: str, ends_at: datetime | None, now: datetime, settings: IncidentSettings
+    state: IncidentState,
+    episode: str,
+    ends_at: datetime | None,
+    now: datetime,
+    settings: IncidentSettings,
+    *,
+    remembered: bool = True,
 ) -> IncidentState:
-    """The member of ``episode`` resolved; when it was the last one firing, the grace period starts."""
-    op = _op(episode, "/resolved")
-    if op in state.applied or state.status == "resolved":
+    """The member of ``episode`` resolved; when it was the last one firing, the grace period starts.
+    ``remembered``: as ``join``'s."""
+    op = _op(episode, "/resolved") if remembered else ""
+    if (remembered and op in state.applied) or state.status == "resolved":
         return state
     alert_id = firing_id(episode)
     ended = ends_at or now
@@ -241,7 +251,7 @@ def resolve_member(
         grace_until=grace_until,
         generation=generation,
         updated_at=now,
-        applied=_applied(state, op),
+        applied=_applied(state, op) if remembered else state.applied,
     )
 
 
