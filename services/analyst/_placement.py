@@ -188,8 +188,6 @@ def _changed_states(
                 episode = schemas.episode_key(message.alert)
                 state = resolve_member(state, episode, message.alert.ends_at, now, settings, remembered=False)
         if state is not None and state is not before:
-            if state.applied:  # a state written before the log (none since): not carried either
-                state = msgspec.structs.replace(state, applied=[])
             changed[incident] = (before, state)
     return changed
 

@@ -26,11 +26,11 @@ import schemas
 from services.analyst._rules import RulesAnalyst
 from services.runtime import Runtime
 
-# More roots than a replica places in a grouping wait at a flood's rate (a few thousand a second).
-KEPT = 8_192
-# Roots kept by incident: a grouping wait of a flood of one-alert incidents (5,000 a second for 5 s).
-# Kept as bytes (about 1 kB each), which the garbage collector does not walk.
-ROOTS_KEPT = 32_768
+# Roots and their answers kept: more than a replica places in a grouping wait of a flood of one-alert
+# incidents (5,000 a second for 5 s), as the reviews read them back after it. Kept as bytes (about
+# 1 kB each: the answer, shared by both maps; the message too where no sequence is known), which the
+# garbage collector does not walk.
+KEPT = 32_768
 
 
 class KeptRoot(NamedTuple):
@@ -48,7 +48,6 @@ class RootAnalyses:
         self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, int, tuple[str, str]]] = OrderedDict()
         self._analyses: OrderedDict[int, bytes] = OrderedDict()  # the exemplar's sequence -> answer
         self._roots: OrderedDict[tuple[str, str], KeptRoot] = OrderedDict()  # by (incident, root's episode)
-        self.roots_limit = max(limit, ROOTS_KEPT)
 
     def expect(self, incident_id: str, message: schemas.EnrichedAlert, sequence: int) -> None:
         """``message`` is the root of ``incident_id``, kept by the alerts' stream at ``sequence``."""
@@ -66,7 +65,7 @@ class RootAnalyses:
                 _bound(self._analyses, self.limit)
             kept = b"" if found[1] else schemas.encode(message)  # read back by sequence otherwise
             self._roots[found[2]] = KeptRoot(message.id, kept, answer)
-            _bound(self._roots, self.roots_limit)
+            _bound(self._roots, self.limit)
 
     def root(self, incident_id: str, episode: str) -> tuple[schemas.EnrichedAlert, schemas.Analysis] | None:
         """The incident's root as this process placed and analysed it, if it did and the stream's

@@ -6,9 +6,10 @@
 
 ``generation`` counts changes that may need an event; a review (``schemas.IncidentReview``) falls
 due and turns every change since the last event into one event (``_events``). Joins and resolutions
-are idempotent on their own (``applied`` remembers the recent ones). The incidents' log needs it no
-more: it writes a batch whole or not at all, a redelivered alert finds its membership there, and it
-keeps no ``applied``; ``place`` takes each alert once per batch besides.
+remembered (``applied`` keeps the recent ones) are idempotent; ``_simulate`` relies on it. The
+incidents' log needs none of it: it writes a batch whole or not at all, a redelivered alert finds its
+membership there, ``place`` takes each alert once per batch and remembers nothing, and no state in
+the log carries ``applied``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import schemas
 from services.incidents._settings import IncidentSettings
 
 # Operations remembered for idempotency (``applied``): more than the joins one incident sees in a
-# batch, or in a simulation's run (``_simulate``).
+# simulation's run (``_simulate``) between two of an alert's messages.
 APPLIED_KEPT = 2048
 EXEMPLAR_SLOTS = 5  # the root's, and up to 4 other distinct alert names
 SEVERITY_RANK = {
@@ -114,8 +115,8 @@ def pend(
 
 
 def _op(episode: str, kind: str = "") -> str:
-    """A join's or a resolution's key in ``applied``: the log keeps no ``applied`` (``place`` drops it
-    from what it writes), so the key lives no longer than a batch and needs no hash to be short."""
+    """A join's or a resolution's key in ``applied``: never written to the log (``place`` remembers
+    nothing), so it needs no hash to be short."""
     return episode + kind
 
 
