@@ -31,6 +31,9 @@ from services.runtime import Runtime
 # 1 kB each: the answer, shared by both maps; the message too where no sequence is known), which the
 # garbage collector does not walk.
 KEPT = 32_768
+# Roots placed and not yet analysed, held as decoded messages: the batches of a few turns. One whose
+# batch failed after placing it is never analysed (its redelivery is another message) and goes first.
+EXPECTING = 8_192
 
 
 class KeptRoot(NamedTuple):
@@ -53,7 +56,7 @@ class RootAnalyses:
         """``message`` is the root of ``incident_id``, kept by the alerts' stream at ``sequence``."""
         root = (incident_id, schemas.episode_key(message.alert))
         self._expected[message.id] = (message, sequence, root)
-        _bound(self._expected, self.limit)
+        _bound(self._expected, min(self.limit, EXPECTING))
 
     def analysed(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis) -> None:
         """The rules' answer for ``message``, kept if it is the very message expected."""
