@@ -10,6 +10,9 @@ the blocks worth a regular expression reach ``match``.
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 from services.analyst._catalogue import Catalogue, Conditions, Rule
 from services.analyst._match import any_text, name_holds
 from services.analyst._view import AlertView
@@ -22,6 +25,9 @@ MAX_PRESENT_SETS = 16
 # Looking up every literal costs in proportion to the text; past this many characters (logs) it
 # costs more than ``match``'s own prefilter, which stops at the deciding rule and its rival.
 MAX_SCANNED_CHARS = 256
+# Texts remembered with the literals found in them: a storm's texts differ by little more than numbers.
+MAX_SCANNED_TEXTS = 4096
+_DIGIT_RUNS = re.compile(r"\d+")
 
 Literals = frozenset[str] | None
 Candidates = list[tuple[Rule, list[Conditions]]]
@@ -43,11 +49,30 @@ def _literals(patterns: list[str]) -> Literals:
     return any_text(patterns)[1] if patterns else None
 
 
-def _present(literals: frozenset[str], lowered: str | None) -> frozenset[str]:
-    """The literals found in the lower-cased texts; all of them when the texts are not ASCII (then
-    ``match`` runs every pattern in full)."""
-    if lowered is None:
-        return literals
+class _Literals:
+    """A shape's literals, those without a digit apart: no occurrence of one of them spans a digit,
+    so it is found in a text exactly when it is found in the text with each run of digits written
+    as one, and the texts of a storm that differ by their subjects' numbers ("node-704") are
+    scanned once."""
+
+    def __init__(self, literals: frozenset[str]) -> None:
+        self.all = literals
+        self.numbered = frozenset(literal for literal in literals if _DIGIT_RUNS.search(literal))
+        self.plain = literals - self.numbered
+
+    def present(self, lowered: str | None) -> frozenset[str]:
+        """The literals found in the lower-cased texts; all of them when the texts are not ASCII
+        (then ``match`` runs every pattern in full)."""
+        if lowered is None:
+            return self.all
+        found = _found(self.plain, _DIGIT_RUNS.sub("0", lowered))
+        if self.numbered:
+            found |= frozenset(filter(lowered.__contains__, self.numbered))
+        return found
+
+
+@lru_cache(maxsize=MAX_SCANNED_TEXTS)
+def _found(literals: frozenset[str], lowered: str) -> frozenset[str]:
     return frozenset(filter(lowered.__contains__, literals))
 
 
@@ -64,8 +89,8 @@ class Shape:
             for rule, blocks in rules
         ]
         gated = [gates for _, blocks in self.rules for gates in blocks]
-        self.log_literals = frozenset().union(*(logs for _, logs, _ in gated if logs is not None))
-        self.text_literals = frozenset().union(*(text for _, _, text in gated if text is not None))
+        self.log_literals = _Literals(frozenset().union(*(logs for _, logs, _ in gated if logs is not None)))
+        self.text_literals = _Literals(frozenset().union(*(text for _, _, text in gated if text is not None)))
         self._by_present: dict[tuple[frozenset[str], frozenset[str]], Candidates] = {}
         self._unscanned = [(rule, [gates[0] for gates in blocks]) for rule, blocks in self.rules]
 
@@ -73,8 +98,8 @@ class Shape:
         if len(view.texts_joined) > MAX_SCANNED_CHARS:  # the logs are in it too
             return self._unscanned
         present = (
-            _present(self.log_literals, view.logs_lowered),
-            _present(self.text_literals, view.texts_lowered),
+            self.log_literals.present(view.logs_lowered),
+            self.text_literals.present(view.texts_lowered),
         )
         found = self._by_present.get(present)
         if found is None:

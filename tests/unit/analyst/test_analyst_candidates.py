@@ -78,3 +78,24 @@ def test_alerts_of_one_name_with_other_words_get_their_own_answer() -> None:
         "memory_pressure",
     )
     assert first == third
+
+
+def test_texts_that_differ_by_their_numbers_are_each_narrowed_by_their_own() -> None:
+    """A storm's texts differ by their subjects' numbers and are scanned once for the literals without
+    digits; a literal with digits ("429") is still looked up in each text as it is."""
+    analyst = RulesAnalyst()
+    answers = {}
+    for said in (
+        "upstream answered 429 to node-1",
+        "upstream answered 430 to node-2",
+        "upstream answered 429 to node-3",
+        "upstream answered 4290 to node-4",
+    ):
+        view = _view(analyst, _message({"description": said}))
+        missing = _holding(analyst, view) - _kept(analyst, view)
+        assert not missing, (said, sorted(missing))
+        answers[said] = analyst.analyze(_message({"description": said})).model
+    assert answers["upstream answered 429 to node-1"] == answers["upstream answered 429 to node-3"]
+    assert answers["upstream answered 429 to node-1"] == "rules:rate-limited"
+    assert answers["upstream answered 430 to node-2"] != "rules:rate-limited"
+    assert answers["upstream answered 4290 to node-4"] != "rules:rate-limited"
