@@ -12,8 +12,12 @@ from services.incidents._lifecycle import IncidentState, pend
 
 def title(state: IncidentState) -> str:
     root = state.root
-    name = root.alertname if root is not None else "incident"
-    where = next((f"{key}={root.labels[key]}" for key in _PLACES if root and key in root.labels), "")
+    name, where = "incident", ""
+    if root is not None:
+        name = root.alertname
+        place = next(filter(root.labels.__contains__, _PLACES), None)
+        if place is not None:
+            where = f"{place}={root.labels[place]}"
     others = state.member_count - 1
     more = f" and {others} related alert{'s' if others != 1 else ''}" if others > 0 else ""
     return f"{name}{f' on {where}' if where else ''}{more}"
