@@ -25,7 +25,9 @@ MAX_PRESENT_SETS = 16
 # Looking up every literal costs in proportion to the text; past this many characters (logs) it
 # costs more than ``match``'s own prefilter, which stops at the deciding rule and its rival.
 MAX_SCANNED_CHARS = 256
-# Texts remembered with the literals found in them: a storm's texts differ by little more than numbers.
+# (literals, text) pairs remembered with the literals found: a storm's texts differ by little more
+# than numbers. Only the remembered shapes' literals are kept here, as those shapes hold them: about
+# 2 MB at most (texts of at most MAX_SCANNED_CHARS).
 MAX_SCANNED_TEXTS = 4096
 _DIGIT_RUNS = re.compile(r"\d+")
 
@@ -49,23 +51,26 @@ def _literals(patterns: list[str]) -> Literals:
     return any_text(patterns)[1] if patterns else None
 
 
-class _Literals:
+class _LiteralScan:
     """A shape's literals, those without a digit apart: no occurrence of one of them spans a digit,
     so it is found in a text exactly when it is found in the text with each run of digits written
     as one, and the texts of a storm that differ by their subjects' numbers ("node-704") are
-    scanned once."""
+    scanned once. ``remembered``: the shape is kept, so its scans may be; a shape made for one alert
+    (past MAX_SHAPES) scans each time, or the cache would keep, with each of its texts, literals that
+    no shape holds any more."""
 
-    def __init__(self, literals: frozenset[str]) -> None:
-        self.all = literals
+    def __init__(self, literals: frozenset[str], *, remembered: bool) -> None:
+        self.every = literals
         self.numbered = frozenset(literal for literal in literals if _DIGIT_RUNS.search(literal))
         self.plain = literals - self.numbered
+        self._scan = _found if remembered else _found.__wrapped__
 
     def present(self, lowered: str | None) -> frozenset[str]:
         """The literals found in the lower-cased texts; all of them when the texts are not ASCII
         (then ``match`` runs every pattern in full)."""
         if lowered is None:
-            return self.all
-        found = _found(self.plain, _DIGIT_RUNS.sub("0", lowered))
+            return self.every
+        found = self._scan(self.plain, _DIGIT_RUNS.sub("0", lowered))
         if self.numbered:
             found |= frozenset(filter(lowered.__contains__, self.numbered))
         return found
@@ -83,14 +88,16 @@ def _open(literals: Literals, present: frozenset[str]) -> bool:
 class Shape:
     """The rules whose blocks can hold for one shape of alert, with each block's required literals."""
 
-    def __init__(self, rules: list[tuple[Rule, list[Conditions]]]) -> None:
+    def __init__(self, rules: list[tuple[Rule, list[Conditions]]], *, remembered: bool = True) -> None:
         self.rules = [
             (rule, [(block, _literals(block.logs), _literals(block.text)) for block in blocks])
             for rule, blocks in rules
         ]
         gated = [gates for _, blocks in self.rules for gates in blocks]
-        self.log_literals = _Literals(frozenset().union(*(logs for _, logs, _ in gated if logs is not None)))
-        self.text_literals = _Literals(frozenset().union(*(text for _, _, text in gated if text is not None)))
+        in_logs = frozenset().union(*(logs for _, logs, _ in gated if logs is not None))
+        in_texts = frozenset().union(*(text for _, _, text in gated if text is not None))
+        self.log_literals = _LiteralScan(in_logs, remembered=remembered)
+        self.text_literals = _LiteralScan(in_texts, remembered=remembered)
         self._by_present: dict[tuple[frozenset[str], frozenset[str]], Candidates] = {}
         self._unscanned = [(rule, [gates[0] for gates in blocks]) for rule, blocks in self.rules]
 
@@ -132,7 +139,8 @@ class CandidateIndex:
                 blocks = [b for b in rule.when if _may_hold(b, view)]
                 if blocks:
                     rules.append((rule, blocks))
-            shape = Shape(rules)
-            if len(self._shapes) < MAX_SHAPES:
+            remembered = len(self._shapes) < MAX_SHAPES
+            shape = Shape(rules, remembered=remembered)
+            if remembered:
                 self._shapes[key] = shape
         return shape.candidates(view)

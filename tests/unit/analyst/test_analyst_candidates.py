@@ -85,9 +85,10 @@ def test_texts_that_differ_by_their_numbers_are_each_narrowed_by_their_own() -> 
     digits; a literal with digits ("429") is still looked up in each text as it is."""
     analyst = RulesAnalyst()
     answers = {}
+    # The text without "429" first: what it found is then at hand when the same text with "429" comes.
     for said in (
-        "upstream answered 429 to node-1",
         "upstream answered 430 to node-2",
+        "upstream answered 429 to node-1",
         "upstream answered 429 to node-3",
         "upstream answered 4290 to node-4",
     ):
