@@ -88,7 +88,7 @@ def _open(literals: Literals, present: frozenset[str]) -> bool:
 class Shape:
     """The rules whose blocks can hold for one shape of alert, with each block's required literals."""
 
-    def __init__(self, rules: list[tuple[Rule, list[Conditions]]], *, remembered: bool = True) -> None:
+    def __init__(self, rules: list[tuple[Rule, list[Conditions]]], *, remembered: bool) -> None:
         self.rules = [
             (rule, [(block, _literals(block.logs), _literals(block.text)) for block in blocks])
             for rule, blocks in rules

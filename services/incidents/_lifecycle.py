@@ -140,7 +140,7 @@ def join(
         state = IncidentState(
             id=joining.incident_id, shard=shard, opened_at=now, updated_at=now, root_moved_at=0
         )
-    op = _op(joining.episode) if remembered else ""
+    op = _op(joining.episode)
     if remembered and op in state.applied:
         return state
     opening = state.member_count == 0
@@ -227,7 +227,7 @@ def resolve_member(
 ) -> IncidentState:
     """The member of ``episode`` resolved; when it was the last one firing, the grace period starts.
     ``remembered``: as ``join``'s."""
-    op = _op(episode, "/resolved") if remembered else ""
+    op = _op(episode, "/resolved")
     if (remembered and op in state.applied) or state.status == "resolved":
         return state
     alert_id = firing_id(episode)
