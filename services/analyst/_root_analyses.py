@@ -27,9 +27,11 @@ from services.analyst._rules import RulesAnalyst
 from services.runtime import Runtime
 
 # Roots and their answers kept: more than a replica places in a grouping wait of a flood of one-alert
-# incidents (5,000 a second for 5 s), as the reviews read them back after it. Kept as bytes (about
-# 1 kB each: the answer, shared by both maps; the message too where no sequence is known), which the
-# garbage collector does not walk.
+# incidents (5,000 a second for 5 s), as the reviews read them back after it. An answer is kept as the
+# object the rules made (shared by both maps), which the alert's message holds anyway until it is
+# published: encoding each root's answer to bytes and decoding it again at its review cost more than
+# the three objects it adds to what the garbage collector walks (docs/incidents.md, stop 38). The
+# message is kept as bytes where no sequence is known (rare: callers without the stream's sequences).
 KEPT = 32_768
 # Roots placed and not yet analysed, held as decoded messages: the batches of a few turns. One whose
 # batch failed after placing it is never analysed (its redelivery is another message) and goes first.
@@ -39,7 +41,7 @@ EXPECTING = 8_192
 class KeptRoot(NamedTuple):
     alert_id: str  # the root's message's id
     message: bytes  # the message, encoded, when the stream's sequence of it is not known; else b""
-    answer: bytes  # the rules' answer for it, encoded
+    answer: schemas.Analysis  # the rules' answer for it
 
 
 class RootAnalyses:
@@ -49,7 +51,7 @@ class RootAnalyses:
         # Roots placed, by message id, until their alert is analysed: the message, its stream
         # sequence (0: not known) and (incident, the root's episode).
         self._expected: OrderedDict[str, tuple[schemas.EnrichedAlert, int, tuple[str, str]]] = OrderedDict()
-        self._analyses: OrderedDict[int, bytes] = OrderedDict()  # the exemplar's sequence -> answer
+        self._analyses: OrderedDict[int, schemas.Analysis] = OrderedDict()  # exemplar's sequence -> answer
         self._roots: OrderedDict[tuple[str, str], KeptRoot] = OrderedDict()  # by (incident, root's episode)
 
     def expect(self, incident_id: str, message: schemas.EnrichedAlert, sequence: int) -> None:
@@ -62,12 +64,11 @@ class RootAnalyses:
         """The rules' answer for ``message``, kept if it is the very message expected."""
         found = self._expected.pop(message.id, None)
         if found is not None and found[0] is message:
-            answer = schemas.encode(analysis)
             if found[1]:
-                self._analyses[found[1]] = answer
+                self._analyses[found[1]] = analysis
                 _bound(self._analyses, self.limit)
             kept = b"" if found[1] else schemas.encode(message)  # read back by sequence otherwise
-            self._roots[found[2]] = KeptRoot(message.id, kept, answer)
+            self._roots[found[2]] = KeptRoot(message.id, kept, analysis)
             _bound(self._roots, self.limit)
 
     def root(self, incident_id: str, episode: str) -> tuple[schemas.EnrichedAlert, schemas.Analysis] | None:
@@ -76,8 +77,7 @@ class RootAnalyses:
         kept = self._roots.get((incident_id, episode))
         if kept is None or not kept.message:
             return None
-        message = schemas.decode(kept.message, schemas.EnrichedAlert)
-        return message, schemas.decode(kept.answer, schemas.Analysis)
+        return schemas.decode(kept.message, schemas.EnrichedAlert), kept.answer
 
     def answer(self, incident_id: str, episode: str, alert_id: str) -> schemas.Analysis | None:
         """The rules' answer for the incident's root as this process placed and analysed it, if it
@@ -85,12 +85,11 @@ class RootAnalyses:
         kept = self._roots.get((incident_id, episode))
         if kept is None or kept.alert_id != alert_id:
             return None
-        return schemas.decode(kept.answer, schemas.Analysis)
+        return kept.answer
 
     def find(self, sequence: int) -> schemas.Analysis | None:
         """The answer made for the alerts' stream's message ``sequence``, if this process made it."""
-        answer = self._analyses.get(sequence) if sequence else None
-        return None if answer is None else schemas.decode(answer, schemas.Analysis)
+        return self._analyses.get(sequence) if sequence else None
 
 
 def _bound(kept: OrderedDict[Any, Any], limit: int) -> None:

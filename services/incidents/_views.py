@@ -21,6 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar, overload
 
 import msgspec
 
@@ -29,6 +30,8 @@ from services.incidents._correlate import index_names
 from services.incidents._index import IndexEntry, OpenIndex
 from services.incidents._lifecycle import IncidentState
 from services.incidents._store import IndexEncoder, MemberRecord
+
+T = TypeVar("T")
 
 # How often (by the entries' clock, on the minute) a view forgets what nothing will ask for again.
 SWEEP_EVERY = timedelta(seconds=60)
@@ -115,6 +118,15 @@ class KeptStates(Mapping[str, IncidentState]):
             state = schemas.decode(self.raw[incident_id], IncidentState)
         self._remember(incident_id, state)  # the most recently read stay decoded
         return state
+
+    @overload
+    def get(self, incident_id: str, /) -> IncidentState | None: ...
+    @overload
+    def get(self, incident_id: str, /, default: IncidentState | T) -> IncidentState | T: ...
+    def get(self, incident_id: str, /, default: object = None) -> object:
+        # Mapping's ``get`` raises and catches a KeyError for each incident not kept: every new one,
+        # which each alert of a flood opens.
+        return self[incident_id] if incident_id in self.raw else default
 
     def __contains__(self, incident_id: object) -> bool:
         return incident_id in self.raw
