@@ -174,7 +174,7 @@ class Incidents:
             return
         try:
             async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
-                await self.store.settle(sent)
+                await _all_settled(sent)
         except Exception as exc:
             # Placed, but a review may be missing: the batch comes back, finds itself placed, and
             # asks for its incidents' reviews again; while the store is paused it goes on degraded,
@@ -193,7 +193,7 @@ class Incidents:
 
     async def _placed_or_degraded(
         self, batch: list[schemas.EnrichedAlert], sequences: Mapping[str, int]
-    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
+    ) -> tuple[dict[str, Placed], list[asyncio.Future[None]]]:
         now = self.clock()
         if self.paused_until is None or now >= self.paused_until:
             try:
@@ -215,8 +215,8 @@ class Incidents:
 
     async def _place(
         self, batch: list[schemas.EnrichedAlert], sequences: Mapping[str, int], now: datetime
-    ) -> tuple[dict[str, Placed], list[asyncio.Future[Any]]]:
-        """Each alert's place, and the reviews sent, to settle."""
+    ) -> tuple[dict[str, Placed], list[asyncio.Future[None]]]:
+        """Each alert's place, and the settling of the reviews sent."""
         if not self.journal.ready.is_set():  # a replica starting: within the store's timeout, or degraded
             await self.journal.until_ready()
         by_shard: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
@@ -226,11 +226,12 @@ class Incidents:
         shards = list(by_shard)
         parts = await asyncio.gather(*(self._committed(s, by_shard[s], sequences, now) for s in shards))
         records: dict[str, MemberRecord] = {}
-        sent: list[asyncio.Future[Any]] = []
+        sent: list[asyncio.Future[None]] = []
         for written in parts:
-            for outcome, futures in written:
+            for outcome, settling in written:
                 records.update(outcome.records)
-                sent += futures
+                if settling is not None:
+                    sent.append(settling)
         placed = {}
         for message in batch:
             episode = schemas.episode_key(message.alert)
@@ -243,7 +244,7 @@ class Incidents:
 
     async def _committed(
         self, shard: str, messages: list[schemas.EnrichedAlert], sequences: Mapping[str, int], now: datetime
-    ) -> list[tuple[Outcome, list[asyncio.Future[Any]]]]:
+    ) -> list[tuple[Outcome, asyncio.Future[None] | None]]:
         """The shard's part of the batch placed, its entry written and its reviews sent;
         in parts when the entry would not fit one message (a storm's batches waiting their turn
         together). Each part's entry and sends are one step that a timeout does not cut: an entry
@@ -264,7 +265,7 @@ class Incidents:
 
     async def _written(
         self, shard: str, messages: list[schemas.EnrichedAlert], sequences: Mapping[str, int], now: datetime
-    ) -> tuple[Outcome, list[asyncio.Future[Any]]]:
+    ) -> tuple[Outcome, asyncio.Future[None] | None]:
         def placing(view: ShardView) -> tuple[LogEntry | None, Outcome]:
             return place(view, messages, now, self.correlator, self.settings, sequences)
 
@@ -274,7 +275,15 @@ class Incidents:
                 if slot == 0:
                     self.roots.expect(incident, message, sequences.get(message.id, 0))
         reviews = review_messages(outcome.reviews, together=self.reviews_together)
-        return outcome, await self.store.send_all(reviews)
+        if not reviews:
+            return outcome, None
+        # Settled to their end, each sent again while unanswered (``_kv.RESEND_SECONDS``), whether the
+        # batch still waits for them or has gone on degraded (the store slower than its timeout): the
+        # entry is written, so a review lost then would leave its incident unannounced until one of its
+        # alerts came back.
+        settling = asyncio.ensure_future(self.store.settle(await self.store.send_all(reviews)))
+        settling.add_done_callback(_reviews_settled)
+        return outcome, settling
 
 
 def first_sequences(delivered: Iterable[tuple[schemas.EnrichedAlert, int]]) -> dict[str, int]:
@@ -285,6 +294,27 @@ def first_sequences(delivered: Iterable[tuple[schemas.EnrichedAlert, int]]) -> d
         if message.replay is None:
             sequences.setdefault(message.id, sequence)
     return sequences
+
+
+async def _all_settled(settlings: list[asyncio.Future[None]]) -> None:
+    """Every settling done (waited for without cancelling them: a batch that gives up leaves them
+    going); the first failure raised."""
+    if settlings:
+        await asyncio.wait(settlings)
+    for settling in settlings:
+        settling.result()
+
+
+def _reviews_settled(settling: asyncio.Future[None]) -> None:
+    """A batch's reviews unacknowledged to the end (the answer's own timeout, with resends): said, as
+    no one may be waiting for them any more."""
+    if not settling.cancelled() and (exc := settling.exception()) is not None:
+        logger.warning(
+            "reviews asked for were not acknowledged ({}: {}); an alert of their incident coming back "
+            "(a redelivery, or Alertmanager sending it again) asks for them again",
+            type(exc).__name__,
+            exc,
+        )
 
 
 def _retrieved(step: asyncio.Future[Any]) -> None:

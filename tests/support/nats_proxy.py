@@ -1,10 +1,10 @@
-"""A TCP hop between a client and a real nats-server that loses or holds back the server's messages on
-request: a lost acknowledgement, or a subscription running late, as a network or a server failover
-makes them, without touching the client's code.
+"""A TCP hop between a client and a real nats-server that loses or holds back messages on request: a
+lost acknowledgement, a lost publish, or a subscription running late, as a network or a server
+failover makes them, without touching the client's code.
 
-The server's side is read frame by frame (the NATS protocol: a control line, and for ``MSG`` and
-``HMSG`` the byte count of what follows it), so a message is lost or held whole and the stream stays
-readable. The client's side is passed on as it comes.
+Both sides are read frame by frame (the NATS protocol: a control line, and for ``MSG``/``HMSG`` from
+the server, ``PUB``/``HPUB`` from the client, the byte count of what follows it), so a message is lost
+or held whole and the stream stays readable.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class NatsProxy:
     upstream_port: int
     lost: list[bytes] = field(default_factory=list)  # the payloads of the messages lost so far
     _losing: list[tuple[Losing, asyncio.Event]] = field(default_factory=list)
+    _losing_sent: list[tuple[Losing, asyncio.Event]] = field(default_factory=list)
     _held: list[tuple[asyncio.StreamWriter, bytes]] | None = None  # while holding: what waits
     _server: asyncio.Server | None = None
     _pumps: set[asyncio.Task[None]] = field(default_factory=set)
@@ -38,6 +39,13 @@ class NatsProxy:
         event is set once it was lost."""
         lost = asyncio.Event()
         self._losing.append((which, lost))
+        return lost
+
+    def lose_next_sent(self, which: Losing) -> asyncio.Event:
+        """The client's next publish that ``which`` picks never reaches the server; the event is set
+        once it was lost."""
+        lost = asyncio.Event()
+        self._losing_sent.append((which, lost))
         return lost
 
     def hold(self) -> None:
@@ -62,7 +70,7 @@ class NatsProxy:
     async def _connected(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
         server_in, server_out = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         pumps = {
-            asyncio.ensure_future(_pass_on(client_in, server_out)),
+            asyncio.ensure_future(self._from_client(client_in, server_out)),
             asyncio.ensure_future(self._from_server(server_in, client_out)),
         }
         self._pumps.update(pumps)
@@ -94,18 +102,28 @@ class NatsProxy:
             writer.write(line + body)
             await writer.drain()
 
-    def _lost(self, subject: bytes, payload: bytes) -> bool:
-        for entry in self._losing:
+    async def _from_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            words = line.split()
+            body = b""
+            if words and words[0].upper() in (b"PUB", b"HPUB"):
+                body = await reader.readexactly(int(words[-1]) + 2)  # what follows, and its CRLF
+                headers = int(words[-2]) if words[0].upper() == b"HPUB" else 0
+                if self._lost(words[1], body[headers:-2], self._losing_sent):
+                    continue
+            writer.write(line + body)
+            await writer.drain()
+
+    def _lost(
+        self, subject: bytes, payload: bytes, losing: list[tuple[Losing, asyncio.Event]] | None = None
+    ) -> bool:
+        losing = self._losing if losing is None else losing
+        for entry in losing:
             which, lost = entry
             if which(subject, payload):
-                self._losing.remove(entry)
+                losing.remove(entry)
                 self.lost.append(payload)
                 lost.set()
                 return True
         return False
-
-
-async def _pass_on(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(65536):
-        writer.write(data)
-        await writer.drain()

@@ -170,3 +170,28 @@ async def test_a_review_whose_event_is_not_acknowledged_announces_it_once_and_re
     state = journal.state(review.id)
     assert state is not None
     assert (state.sequence, state.analysed_generation) == (1, state.generation)
+
+
+async def test_reviews_asked_for_after_their_batch_went_on_degraded_are_sent_again_when_lost(
+    lossy: Lossy, js: JetStreamContext
+) -> None:
+    proxy, journal, store = lossy
+    # The store slower than the batch's patience: the batch goes on degraded while its entry is being
+    # written; the entry is written, and its storm's review is asked for after no one waits any more.
+    settings = IncidentSettings(incidents_enabled=True, incident_store_timeout_seconds=0.5)
+    incidents = Incidents(journal, store, Correlator(settings), settings)
+    storm = node_storm(30, node="ip-10-0-1-7")
+    proxy.hold()
+    lost = proxy.lose_next_sent(lambda subject, _payload: subject == schemas.REVIEW.encode())
+    await asyncio.wait_for(incidents.prepare(storm), 10)
+    places = [incidents.take(message) for message in storm]
+    assert all(p.degraded for p in places), "the batch waited for its entry: nothing was tested"
+    await proxy.release()
+    await asyncio.wait_for(lost.wait(), 10)  # the entry written, the review asked for, and lost
+    # Sent again all the same: the storm is announced, not left until one of its alerts comes back.
+    (asked,) = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=1)
+    (review,) = asked.reviews
+    state = journal.state(review.id)
+    assert state is not None
+    assert state.member_count == 31, "not the storm's review"
+    assert await subject_count(js, schemas.REVIEW) == 1
