@@ -87,38 +87,39 @@ class NatsProxy:
                     writer.close()
 
     async def _from_server(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._pump(reader, writer, (b"MSG", b"HMSG"), self._losing, holding=True)
+
+    async def _from_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._pump(reader, writer, (b"PUB", b"HPUB"), self._losing_sent, holding=False)
+
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        carrying: tuple[bytes, bytes],
+        losing: list[tuple[Losing, asyncio.Event]],
+        *,
+        holding: bool,
+    ) -> None:
+        """Frames passed on whole; ``carrying``: the verbs followed by a payload (without headers,
+        with them), whose messages ``losing`` may pick; ``holding``: what ``hold`` holds back."""
+        with_headers = carrying[1]
         while True:
             line = await reader.readuntil(b"\r\n")
             words = line.split()
             body = b""
-            if words and words[0].upper() in (b"MSG", b"HMSG"):
+            if words and words[0].upper() in carrying:
                 body = await reader.readexactly(int(words[-1]) + 2)  # what follows, and its CRLF
-                headers = int(words[-2]) if words[0].upper() == b"HMSG" else 0
-                if self._lost(words[1], body[headers:-2]):
+                headers = int(words[-2]) if words[0].upper() == with_headers else 0
+                if self._lost(words[1], body[headers:-2], losing):
                     continue
-            if self._held is not None:
+            if holding and self._held is not None:
                 self._held.append((writer, line + body))
                 continue
             writer.write(line + body)
             await writer.drain()
 
-    async def _from_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            line = await reader.readuntil(b"\r\n")
-            words = line.split()
-            body = b""
-            if words and words[0].upper() in (b"PUB", b"HPUB"):
-                body = await reader.readexactly(int(words[-1]) + 2)  # what follows, and its CRLF
-                headers = int(words[-2]) if words[0].upper() == b"HPUB" else 0
-                if self._lost(words[1], body[headers:-2], self._losing_sent):
-                    continue
-            writer.write(line + body)
-            await writer.drain()
-
-    def _lost(
-        self, subject: bytes, payload: bytes, losing: list[tuple[Losing, asyncio.Event]] | None = None
-    ) -> bool:
-        losing = self._losing if losing is None else losing
+    def _lost(self, subject: bytes, payload: bytes, losing: list[tuple[Losing, asyncio.Event]]) -> bool:
         for entry in losing:
             which, lost = entry
             if which(subject, payload):
