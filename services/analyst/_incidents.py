@@ -132,6 +132,8 @@ class Incidents:
         # Batches waiting for their turn: their messages, where the stream keeps each, by alert id
         # (``prepare_delivered``), and the future their turn settles.
         self._waiting: list[tuple[list[schemas.EnrichedAlert], Mapping[str, int], asyncio.Future[None]]] = []
+        # Reviews' sends being settled (``_written``), held here: the loop keeps only weak references.
+        self._settling: set[asyncio.Future[None]] = set()
 
     def take(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis | None = None) -> Placed:
         """The alert's place; ``analysis``, the rules' answer for it, is kept when it is a root's (only
@@ -282,6 +284,8 @@ class Incidents:
         # entry is written, so a review lost then would leave its incident unannounced until one of its
         # alerts came back.
         settling = asyncio.ensure_future(self.store.settle(await self.store.send_all(reviews)))
+        self._settling.add(settling)
+        settling.add_done_callback(self._settling.discard)
         settling.add_done_callback(_reviews_settled)
         return outcome, settling
 
@@ -302,6 +306,8 @@ async def _all_settled(settlings: list[asyncio.Future[None]]) -> None:
     if settlings:
         await asyncio.wait(settlings)
     for settling in settlings:
+        if settling.cancelled():  # the loop stopping: a failure of the batch, not its cancellation
+            raise TimeoutError("the reviews' acknowledgements are no longer awaited")
         settling.result()
 
 

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# Which of the server's messages to lose: by its subject and its payload (headers left out).
+# Which message to lose (the server's, or the client's publish): by subject and payload (headers left out).
 Losing = Callable[[bytes, bytes], bool]
 
 
