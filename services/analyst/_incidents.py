@@ -27,9 +27,9 @@ import asyncio
 import hashlib
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 from prometheus_client import CollectorRegistry
@@ -60,6 +60,8 @@ PAUSE_AFTER_FAILURE = timedelta(seconds=10)
 DEGRADED_REASON = "incident store unavailable: analysed on its own, not grouped into an incident"
 # A firing alert that came after its own resolution (a redelivery, a replica killed mid-batch).
 LATE_REASON = "came after its own resolution: already resolved, not grouped into an incident"
+
+T = TypeVar("T")
 
 
 _JOURNALS: weakref.WeakKeyDictionary[object, asyncio.Future[Journal]] = weakref.WeakKeyDictionary()
@@ -132,8 +134,9 @@ class Incidents:
         # Batches waiting for their turn: their messages, where the stream keeps each, by alert id
         # (``prepare_delivered``), and the future their turn settles.
         self._waiting: list[tuple[list[schemas.EnrichedAlert], Mapping[str, int], asyncio.Future[None]]] = []
-        # Reviews' sends being settled (``_written``), held here: the loop keeps only weak references.
-        self._settling: set[asyncio.Future[None]] = set()
+        # Work that outlives a batch that gives up on it (a step, its reviews' settling), held here:
+        # the loop keeps only weak references to tasks.
+        self._outliving: set[asyncio.Future[Any]] = set()
 
     def take(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis | None = None) -> Placed:
         """The alert's place; ``analysis``, the rules' answer for it, is kept when it is a root's (only
@@ -254,8 +257,7 @@ class Incidents:
         if len(messages) > MOST_PER_ENTRY:
             first = await self._committed(shard, messages[:MOST_PER_ENTRY], sequences, now)
             return first + await self._committed(shard, messages[MOST_PER_ENTRY:], sequences, now)
-        step = asyncio.ensure_future(self._written(shard, messages, sequences, now))
-        step.add_done_callback(_retrieved)
+        step = self._outlive(self._written(shard, messages, sequences, now), _retrieved)
         try:
             return [await asyncio.shield(step)]
         except EntryTooLarge:
@@ -283,11 +285,19 @@ class Incidents:
         # batch still waits for them or has gone on degraded (the store slower than its timeout): the
         # entry is written, so a review lost then would leave its incident unannounced until one of its
         # alerts came back.
-        settling = asyncio.ensure_future(self.store.settle(await self.store.send_all(reviews)))
-        self._settling.add(settling)
-        settling.add_done_callback(self._settling.discard)
-        settling.add_done_callback(_reviews_settled)
+        settling = self._outlive(self.store.settle(await self.store.send_all(reviews)), _reviews_settled)
         return outcome, settling
+
+    def _outlive(
+        self, work: Coroutine[Any, Any, T], said: Callable[[asyncio.Future[T]], None]
+    ) -> asyncio.Future[T]:
+        """``work`` as a task held until done, whether or not its batch still waits; ``said`` tells its
+        failure, as no one may be waiting to retrieve it."""
+        task = asyncio.ensure_future(work)
+        self._outliving.add(task)
+        task.add_done_callback(self._outliving.discard)
+        task.add_done_callback(said)
+        return task
 
 
 def first_sequences(delivered: Iterable[tuple[schemas.EnrichedAlert, int]]) -> dict[str, int]:
