@@ -33,8 +33,7 @@ from services.incidents import (
 )
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(msgspec.Struct, frozen=True):
     """An alert's place: its incident, or why it has none (``degraded``)."""
 
     ref: schemas.IncidentRef | None = None

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import msgspec
+
 import schemas
 from services.analyst._words import words_of
 
@@ -94,8 +96,7 @@ def _log_line(template: schemas.LogTemplate) -> str:
     return f"log ({template.severity}, x{template.count}, first {first}): {sample}"
 
 
-@dataclass(frozen=True)
-class AlertView:
+class AlertView(msgspec.Struct, frozen=True):
     alertname: str
     labels: dict[str, str]
     annotations: dict[str, str]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
+
+import msgspec
 
 # CamelCase humps, all-caps runs (HTTP in HTTPErrors), numbers with a unit or suffix (5xx, 4xx, 95th).
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+[a-z]*")
@@ -62,8 +63,7 @@ def prose(text: str) -> str:
     return _LABELS_LINE.sub(" ", text) if "=" in text else text
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(msgspec.Struct, frozen=True):
     """One vocabulary phrase found in one field of the alert."""
 
     phrase: str  # as the vocabulary writes it

@@ -6,10 +6,8 @@ replica that loses a compare-and-set race recomputes and lands on the same answe
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
@@ -47,8 +45,7 @@ from services.incidents._topology import Topology
 __all__ = ["Assignment", "Correlator", "IndexEntry", "OpenIndex", "incident_id"]
 
 
-@dataclass(frozen=True)
-class Assignment:
+class Assignment(msgspec.Struct, frozen=True):
     """Where one alert episode went, and why."""
 
     episode: str  # schemas.episode_key(alert)
@@ -414,7 +411,7 @@ def _first_only(assignments: list[Assignment]) -> list[Assignment]:
     result = []
     for assignment in assignments:
         if assignment.episode in seen:
-            assignment = dataclasses.replace(
+            assignment = msgspec.structs.replace(
                 assignment, opened=False, reopened=False, new_root=False, refines=False
             )
         seen.add(assignment.episode)

@@ -30,8 +30,9 @@ Causes (what the alert says is failing) are read in ``_causes``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import msgspec
 
 import schemas
 from services.incidents import _labels as names
@@ -60,8 +61,7 @@ from services.incidents._topology import Topology, host_name
 _SPECIFIC_RELEASE = re.compile(r"^(?=.*\d).{5,}$")
 
 
-@dataclass(frozen=True)
-class Footprint:
+class Footprint(msgspec.Struct, frozen=True):
     entities: frozenset[str]
     causes: frozenset[str]
     cluster: str

@@ -15,7 +15,6 @@ the log carries ``applied``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
@@ -41,8 +40,7 @@ SEVERITY_RANK = {
 NOT_SCOPE = frozenset({"alertname", "severity", "priority"})
 
 
-@dataclass(frozen=True)
-class Joining:
+class Joining(msgspec.Struct, frozen=True):
     """What a member brings to its incident (an ``Assignment``'s part, or a membership record's)."""
 
     episode: str
