@@ -336,17 +336,18 @@ def _fingerprint(episode: str) -> str:
     return episode.rsplit("@", 1)[0]
 
 
-def _opened(id_: str, episode: str, print_: Footprint, at: datetime, fingerprint: str) -> IndexEntry:
+def _opened(id_: str, episode: str, print_: Footprint, at: datetime, fingerprint: str) -> View:
+    """The new incident's entry, seen as the batch sees the entries it found (``View.of``)."""
     # An alert placed nowhere keeps no entities nor group key: nothing can join it but its override
     # and its own next episodes.
-    return IndexEntry(
+    entity_names = Names([], MAX_ENTITIES, MAX_PER_KIND)
+    cause_names = Names([], MAX_CAUSES, MAX_CAUSES_PER_KIND)
+    entry = IndexEntry(
         id=id_,
         opened_at=at,
         last_at=at,
-        entities=Names([], MAX_ENTITIES, MAX_PER_KIND).grown(
-            (*print_.entities, fingerprint) if print_.placed else (fingerprint,)
-        ),
-        causes=Names([], MAX_CAUSES, MAX_CAUSES_PER_KIND).grown(print_.causes) if print_.placed else [],
+        entities=entity_names.grown((*print_.entities, fingerprint) if print_.placed else (fingerprint,)),
+        causes=cause_names.grown(print_.causes) if print_.placed else [],
         group_keys=[print_.group_key] if print_.group_key and print_.placed else [],
         override=print_.override,
         root_alert=episode,
@@ -355,6 +356,7 @@ def _opened(id_: str, episode: str, print_: Footprint, at: datetime, fingerprint
         root_down=print_.kind.unavailable,
         member_count=1,
     )
+    return View.of(entry, entity_names, cause_names)
 
 
 def _suspects(print_: Footprint, view: View) -> frozenset[str]:

@@ -41,12 +41,13 @@ class OpenEntries:
             ):
                 self.view(position)
 
-    def add(self, entry: IndexEntry) -> None:
-        """An entry the batch opened: looked at by the rest of the batch."""
+    def add(self, view: View) -> None:
+        """The view of an entry the batch opened: looked at by the rest of the batch."""
         position = len(self.entries)
-        self.entries.append(entry)
-        self.by_id[entry.id] = position
-        self.view(position)
+        self.entries.append(view.entry)
+        self.by_id[view.entry.id] = position
+        self.views[position] = view
+        self._hold(position, view.entities, view.causes, view.entry.group_keys)
 
     def view(self, position: int) -> View:
         if position not in self.views:
