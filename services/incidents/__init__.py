@@ -7,7 +7,7 @@ from services.incidents._correlate import Assignment, Correlator, incident_id
 from services.incidents._events import after_sent, event, incident
 from services.incidents._index import IndexEntry, OpenIndex
 from services.incidents._journal import EntryTooLarge, Journal
-from services.incidents._kinds import salient
+from services.incidents._kinds import lone_numbers, salient
 from services.incidents._lifecycle import (
     EXEMPLAR_SLOTS,
     Exemplar,
@@ -54,6 +54,7 @@ __all__ = [
     "incident_id",
     "join",
     "load_topology",
+    "lone_numbers",
     "material",
     "new_review",
     "not_due",

@@ -146,6 +146,28 @@ def salient(words: tuple[str, ...], known: frozenset[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
+def lone_numbers(known: frozenset[str]) -> re.Pattern[str]:
+    """The numbers of a text that can be no word of ``known``: standing alone (no letter after them and
+    no x before them: 5xx, 500s and x509 are words) and not a number ``known`` holds (the 509 of x509,
+    as the analyst's words split it). Any of them read as any other to ``salient`` over ``known``, so a
+    text with each written as 0 reads as the text does: a rule's summaries, which differ by their
+    subject's number ("High CPU usage on node-704"), are read once."""
+    if "0" in known:  # what the others are written as: it would read as a word
+        return re.compile(r"(?!)")
+    numbers = "|".join(sorted((word for word in known if word.isdigit()), key=len, reverse=True))
+    kept = f"(?!(?:{numbers})(?![A-Za-z\\d]))" if numbers else ""
+    return re.compile(rf"(?<![xX\d]){kept}\d+(?![A-Za-z\d])")
+
+
+_LONE_NUMBERS = lone_numbers(_SALIENT)
+
+
+@lru_cache(maxsize=4096)
+def _said(summary: str) -> tuple[str, ...]:
+    """``salient`` words of a summary, its lone numbers written as 0 (``lone_numbers``)."""
+    return salient(words_of(summary), _SALIENT)
+
+
 @lru_cache(maxsize=4096)
 def _read(alertname: str, said: tuple[str, ...], expression: str) -> tuple[bool, bool, bool, bool]:
     """(unavailable, failing, names a machine, names a zone) of one rule's texts, its summary's words
@@ -173,7 +195,7 @@ def _read_rule(alertname: str, expression: str) -> tuple[frozenset[Verdict], boo
 def alert_kind(alert: schemas.Alert) -> Kind:
     labels = alert.labels
     summary = alert.annotations.get("summary", "") or alert.annotations.get("message", "")
-    said = salient(words_of(summary), _SALIENT)
+    said = _said(_LONE_NUMBERS.sub("0", summary))
     unavailable, failing, machine, zone = _read(labels.get("alertname", ""), said, alert.rule_expression)
     if labels.get("pod") or labels.get("exported_pod"):  # about a pod: not the node or zone it runs in
         return _kind(unavailable, failing, False, False)

@@ -317,6 +317,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "resolve_member",
             "resolved_in",
             "review_due",
+            "lone_numbers",
             "salient",
             "shard_of",
             "with_analysis",

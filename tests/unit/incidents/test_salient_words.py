@@ -10,7 +10,7 @@ import pytest
 from services.analyst import RulesAnalyst
 from services.analyst._words import stem
 from services.analyst._words import words_of as stemmed_words
-from services.incidents import salient
+from services.incidents import lone_numbers, salient
 from services.incidents._kinds import _SALIENT, alert_kind, verdicts, words_of
 from tests.unit.incidents._alerts import enriched
 
@@ -55,3 +55,52 @@ def test_the_rules_clues_are_read_the_same_from_a_texts_salient_words(field: str
 def test_numbers_are_read_as_they_are() -> None:
     assert stemmed_words("node-12 restarting 3 times") == ("node", "12", "restart", "3", "time")
     assert all(stem(number) == number for number in ("0", "5", "42", "9100", "٣"))
+
+
+# Pieces a text is written from: words, numbers standing alone or against a word, and the words with
+# numbers in them that the vocabularies hold (5xx, 500s, x509, as each tokenizer splits it).
+PIECES = ("704", "90", "0", "509", "5", "x509", "X509", "5xx", "5XX", "503s", "500s", "4xx", "95th", "ip10")
+GLUE = (" ", " ", "-", "", ":", ".", "%", "\n")
+
+
+def _written(seed: int, vocabulary: list[str], count: int = 3000) -> list[str]:
+    rnd = random.Random(seed)
+    words = vocabulary + list(PIECES) * 4 + list(OTHERS)
+    texts = []
+    for _ in range(count):
+        chosen = [rnd.choice(words) for _ in range(rnd.randint(0, 10))]
+        chosen = [word.capitalize() if rnd.random() < 0.2 else word for word in chosen]
+        texts.append("".join(word + rnd.choice(GLUE) for word in chosen))
+    return texts
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_text_with_its_lone_numbers_written_as_0_reads_as_the_text(seed: int) -> None:
+    """What lets a storm's summaries (one per subject number) be read once: exact, not close."""
+    numbers = lone_numbers(_SALIENT)
+    for text in _written(seed, sorted(_SALIENT)):
+        assert salient(words_of(numbers.sub("0", text)), _SALIENT) == salient(words_of(text), _SALIENT), text
+
+
+@pytest.mark.parametrize("field", ["summary", "description"])
+def test_the_rules_read_a_text_with_its_lone_numbers_written_as_0_as_the_text(field: str) -> None:
+    vocabulary = RulesAnalyst().signals.vocabulary
+    known = vocabulary.known(field)
+    assert "509" in known  # x509, as the rules' words split it: a number that is a word
+    numbers = vocabulary.lone_numbers[field]
+    for text in _written(11, sorted(known)):
+        words, written = stemmed_words(text), stemmed_words(numbers.sub("0", text))
+        assert salient(written, known) == salient(words, known), text
+
+
+def test_only_numbers_no_word_holds_are_written_alike() -> None:
+    numbers = lone_numbers(frozenset({"509", "down"}))
+    assert numbers.sub("0", "High CPU usage on node-704, 90% for 5m") == "High CPU usage on node-0, 0% for 5m"
+    assert numbers.sub("0", "x509 expired; 509 or 5090 or 3509") == "x509 expired; 509 or 0 or 0"
+    assert numbers.sub("0", "5xx 503s 5XX Pod0OOMKilled") == "5xx 503s 5XX Pod0OOMKilled"
+    # x509 as one word, as the incidents' words take it: its number is part of it
+    assert (
+        lone_numbers(frozenset({"x509"})).sub("0", "x509: certificate expired") == "x509: certificate expired"
+    )
+    # a vocabulary holding 0 itself: no number may be written as it
+    assert lone_numbers(frozenset({"0"})).sub("0", "node-704") == "node-704"
