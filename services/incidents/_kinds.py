@@ -154,9 +154,12 @@ def lone_numbers(known: frozenset[str]) -> re.Pattern[str]:
     subject's number ("High CPU usage on node-704"), are read once."""
     if "0" in known:  # what the others are written as: it would read as a word
         return re.compile(r"(?!)")
-    numbers = "|".join(sorted((word for word in known if word.isdigit()), key=len, reverse=True))
-    kept = f"(?!(?:{numbers})(?![A-Za-z\\d]))" if numbers else ""
-    return re.compile(rf"(?<![xX\d]){kept}\d+(?![A-Za-z\d])")
+    # Digit first, so the engine skips to digits (a look-behind first is tried at every position): a
+    # digit with no x nor digit before it, the run's others, no letter nor digit after it, and the run
+    # not one of the numbers kept (each looked back at from its end: the text's start, or no digit).
+    numbers = sorted(re.escape(word) for word in known if word.isdigit())
+    kept = "".join(f"(?<!^{number})(?<![^\\d]{number})" for number in numbers)
+    return re.compile(rf"\d(?<![xX\d]\d)\d*(?![A-Za-z\d]){kept}")
 
 
 _LONE_NUMBERS = lone_numbers(_SALIENT)

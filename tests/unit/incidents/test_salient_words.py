@@ -97,6 +97,7 @@ def test_only_numbers_no_word_holds_are_written_alike() -> None:
     numbers = lone_numbers(frozenset({"509", "down"}))
     assert numbers.sub("0", "High CPU usage on node-704, 90% for 5m") == "High CPU usage on node-0, 0% for 5m"
     assert numbers.sub("0", "x509 expired; 509 or 5090 or 3509") == "x509 expired; 509 or 0 or 0"
+    assert numbers.sub("0", "509 at the start, 509") == "509 at the start, 509"
     assert numbers.sub("0", "5xx 503s 5XX Pod0OOMKilled") == "5xx 503s 5XX Pod0OOMKilled"
     # x509 as one word, as the incidents' words take it: its number is part of it
     assert (
