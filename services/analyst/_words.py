@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import TypeVar
 
-import msgspec
-
 # CamelCase humps, all-caps runs (HTTP in HTTPErrors), numbers with a unit or suffix (5xx, 4xx, 95th).
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+[a-z]*")
 # Go renders a label map as "map[alertname:X severity:Y]"; awesome-prometheus-alerts prints one in
@@ -61,14 +59,6 @@ def prose(text: str) -> str:
     if "map[" in text:
         text = _GO_MAP.sub(" ", text)
     return _LABELS_LINE.sub(" ", text) if "=" in text else text
-
-
-class Found(msgspec.Struct, frozen=True):
-    """One vocabulary phrase found in one field of the alert."""
-
-    phrase: str  # as the vocabulary writes it
-    field: str  # "name", "expr", "summary", "description", "label"
-    key: object  # what the vocabulary attached to the phrase
 
 
 def phrase_key(phrase: str) -> tuple[str, ...]:

@@ -167,7 +167,7 @@ _LONE_NUMBERS = lone_numbers(_SALIENT)
 
 @lru_cache(maxsize=4096)
 def _said(summary: str) -> tuple[str, ...]:
-    """``salient`` words of a summary, its lone numbers written as 0 (``lone_numbers``)."""
+    """``salient`` words of a summary whose lone numbers are written as 0 already (``lone_numbers``)."""
     return salient(words_of(summary), _SALIENT)
 
 

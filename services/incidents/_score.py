@@ -109,8 +109,9 @@ class View:
     def of(
         cls, entry: IndexEntry, entity_names: Names | None = None, cause_names: Names | None = None
     ) -> View:
-        """``entity_names``, ``cause_names``: the entry's lists as ``Names`` already, when its maker has
-        them (an entry the batch opens: turning its lists into sets again was a tenth of its cost)."""
+        """``entity_names``, ``cause_names``: the entry's lists as ``Names`` already (their ``names`` are
+        ``entry.entities`` and ``entry.causes``), when its maker has them: an entry the batch opens,
+        whose lists would otherwise be turned into sets again."""
         entity_names = entity_names or Names(entry.entities, MAX_ENTITIES, MAX_PER_KIND)
         cause_names = cause_names or Names(entry.causes, MAX_CAUSES, MAX_CAUSES_PER_KIND)
         causes = {*entry.causes, *entry.root_causes}
