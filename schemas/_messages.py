@@ -236,6 +236,8 @@ def enriched(raw: RawAlert, evidence: Evidence, enriched_at: datetime) -> Enrich
     return EnrichedAlert(**_fields(raw), evidence=evidence, enriched_at=enriched_at)
 
 
-def analyzed(message: EnrichedAlert, analysis: Analysis, analyzed_at: datetime) -> AnalyzedAlert:
-    """The next stage's message: everything ``message`` carried, plus its analysis."""
-    return AnalyzedAlert(**_fields(message), analysis=analysis, analyzed_at=analyzed_at)
+def analyzed(
+    message: EnrichedAlert, analysis: Analysis, analyzed_at: datetime, incident: IncidentRef | None = None
+) -> AnalyzedAlert:
+    """The next stage's message: everything ``message`` carried, plus its analysis and its incident."""
+    return AnalyzedAlert(**_fields(message), analysis=analysis, analyzed_at=analyzed_at, incident=incident)

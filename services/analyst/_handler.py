@@ -86,10 +86,7 @@ class Analyst:
         if placed.degraded:
             analysis = msgspec.structs.replace(analysis, degraded=True, degraded_reason=placed.degraded)
         self.metrics.published(analysis)
-        analyzed = schemas.analyzed(message, analysis, self.clock())
-        if placed.ref is None:
-            return analyzed
-        return msgspec.structs.replace(analyzed, incident=placed.ref)
+        return schemas.analyzed(message, analysis, self.clock(), placed.ref)
 
     async def _lookup(self, alert: schemas.Alert) -> schemas.Analysis | None:
         if self.cache is None:

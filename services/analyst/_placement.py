@@ -94,10 +94,10 @@ def place(
     written, the entry proves no replica had placed it, and the firing alert, when it comes, is not
     placed after its end; refused, the batch is placed again on the newer view, which may have it."""
     outcome = Outcome()
-    known = {e: view.members.get(e) for e in (schemas.episode_key(m.alert) for m in messages)}
+    episodes = [schemas.episode_key(message.alert) for message in messages]
+    known = {episode: view.members.get(episode) for episode in episodes}
     newcomers: dict[str, schemas.EnrichedAlert] = {}
-    for message in messages:
-        episode = schemas.episode_key(message.alert)
+    for message, episode in zip(messages, episodes, strict=True):
         if message.alert.status == "firing" and known[episode] is None:
             newcomers.setdefault(episode, message)
     index = view.index
@@ -136,10 +136,9 @@ def place(
         for listed in joins.values():  # in the order the correlator placed them: the opener first
             listed.sort(key=lambda item: (correlator.when(item[0].alert, now), item[1].episode))
     resolves: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
-    for message in messages:
+    for message, episode in zip(messages, episodes, strict=True):
         if message.alert.status != "resolved":
             continue
-        episode = schemas.episode_key(message.alert)
         record = records.get(episode) or known[episode]
         if record is None:
             records[episode] = MemberRecord(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import msgspec
@@ -146,6 +147,9 @@ def _first(labels: dict[str, str], names: tuple[str, ...], default: str) -> str:
     return default
 
 
+# Cached: an alert's summary and description are clipped for its evidence lines, then again for its
+# template's variables, and a rule's descriptions repeat across its alerts.
+@lru_cache(maxsize=4096)
 def _clipped(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
