@@ -55,11 +55,11 @@ demo: venv
 test: lint llama-server
     {{ bin }}/pytest -q
 
-# ruff (lint and format check) and mypy (strict on schemas and the runtime)
+# ruff (lint and format check) and mypy (strict on schemas and the runtime; the benchmarks too)
 lint: venv
     {{ bin }}/ruff check .
     {{ bin }}/ruff format --check .
-    {{ bin }}/mypy schemas services tests/support
+    {{ bin }}/mypy schemas services tests/support bench
 
 # format the code
 fmt: venv

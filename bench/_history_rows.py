@@ -15,6 +15,7 @@ from datetime import timedelta
 import msgspec
 
 import schemas
+from services.history._db import Params
 from services.history._write import ALERT_COLUMNS, micros
 from tests.support.history import T0, analyzed
 
@@ -109,7 +110,7 @@ EMPTY_BODY = zlib.compress(b"{}")
 INSERT = f"INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ({', '.join('?' for _ in ALERT_COLUMNS.split(','))})"
 
 
-def bulk_rows(count: int, seed: int = 7) -> Iterator[tuple[object, ...]]:
+def bulk_rows(count: int, seed: int = 7) -> Iterator[Params]:
     """``count`` list rows over 30 days, ids and times unique."""
     rng = random.Random(seed)
     start = micros(T0 - timedelta(days=30))

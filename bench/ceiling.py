@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -63,7 +64,10 @@ class CeilingIncidents(Incidents):
     def take(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis | None = None) -> Placed:
         return Placed(ref=self._refs.pop(message.id, None))
 
-    async def prepare(self, batch: list[schemas.EnrichedAlert]) -> None:
+    async def prepare(
+        self, batch: list[schemas.EnrichedAlert], sequences: Mapping[str, int] | None = None
+    ) -> None:
+        """``sequences`` are not read: with no exemplar kept, nothing refers to the alerts' stream."""
         now = self.clock()
         by_shard: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
         for message in batch:

@@ -35,7 +35,7 @@ from bench._history_cpu import cpu_per_analysis
 from bench._history_rows import INSERT, bulk_rows, realistic
 from bench._report import heading, percentile, row
 from services.history import AlertQuery, History
-from services.history._db import split_statements
+from services.history._db import Batch, Params, split_statements
 from services.history._migrations import migrations
 from services.history._write import ALERT_COLUMNS, alert_row
 from tests.support.history import T0
@@ -57,13 +57,19 @@ LATENCY_GOAL_MS = 150.0
 Fresh = Callable[[], Awaitable[str]]
 
 
-async def _raw_rate(url: str, rows: list[tuple[object, ...]]) -> float:
+def _statements(*sql: str) -> Batch:
+    """Statements that take no parameters, each run once, in one transaction."""
+    no_parameters: list[Params] = [()]
+    return [(statement, no_parameters) for statement in sql]
+
+
+async def _raw_rate(url: str, rows: list[Params]) -> float:
     history = await History.open(url, migrate=False)
     try:
         blob = "BLOB" if history.db.dialect == "sqlite" else "BYTEA"
         columns = ", ".join(f"{name.strip()} TEXT" for name in ALERT_COLUMNS.split(",")[1:-1])
         columns += f", body {blob}"
-        await history.db.run([(f"CREATE TABLE raw (id TEXT PRIMARY KEY, {columns})", [()])])
+        await history.db.run(_statements(f"CREATE TABLE raw (id TEXT PRIMARY KEY, {columns})"))
         insert = INSERT.replace("INTO alerts", "INTO raw")
         started = time.perf_counter()
         for start in range(0, len(rows), BATCH):
@@ -118,16 +124,16 @@ def _deferred(dialect: str) -> tuple[list[str], list[str]]:
 async def load(history: History, count: int) -> float:
     create, drop = _deferred(history.db.dialect)
     started = time.perf_counter()
-    await history.db.run([(statement, [()]) for statement in drop])
+    await history.db.run(_statements(*drop))
     generated = bulk_rows(count)
     while chunk := [next(generated) for _ in range(min(20_000, count))]:
         count -= len(chunk)
         await history.db.run([(INSERT, chunk)])
-    rebuild = [(statement, [()]) for statement in create]
+    rebuild = _statements(*create)
     if history.db.dialect == "sqlite":
-        rebuild.append(("INSERT INTO alerts_fts (alerts_fts) VALUES ('rebuild')", [()]))
+        rebuild += _statements("INSERT INTO alerts_fts (alerts_fts) VALUES ('rebuild')")
     await history.db.run(rebuild)
-    await history.db.run([("ANALYZE alerts", [()])])
+    await history.db.run(_statements("ANALYZE alerts"))
     return time.perf_counter() - started
 
 

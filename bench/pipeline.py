@@ -90,7 +90,7 @@ async def bench_relay(server: NatsServer, n: int, round_: int) -> tuple[float, l
         subprocess.Popen([sys.executable, "-m", "bench.relay", server.url, stream, *hop]) for hop in hops
     ]
     await wait_consumers(js, stream, [hop[0] for hop in hops])
-    cpu_before = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.process.pid)]
+    cpu_before = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.pid)]
     payload = orjson.dumps(orjson.loads(webhook("relay", 0, 1))["alerts"][0])
     started = time.perf_counter()
     for start in range(0, n, ALERTS_PER_WEBHOOK):
@@ -101,7 +101,7 @@ async def bench_relay(server: NatsServer, n: int, round_: int) -> tuple[float, l
         await asyncio.gather(*acks)
     await wait_consumed(js, stream, "r3", n, within=600)
     elapsed = time.perf_counter() - started
-    cpu_after = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.process.pid)]
+    cpu_after = [cpu_seconds(proc.pid) for proc in procs] + [cpu_seconds(server.pid)]
     relay_cpu = [round((a - b) / n * 1e6) for a, b in zip(cpu_after, cpu_before, strict=True)]
     for proc in procs:
         proc.terminate()
@@ -222,7 +222,7 @@ class Pipeline:
     def _cpu(self) -> dict[str, float]:
         """CPU seconds each service and nats-server have used so far."""
         cpu = {name: cpu_seconds(proc.pid) for name, proc in self.procs.items()}
-        cpu["nats-server"] = cpu_seconds(self.server.process.pid)
+        cpu["nats-server"] = cpu_seconds(self.server.pid)
         return cpu
 
     def _cpu_per_alert(self, before: dict[str, float], alerts: int) -> dict[str, float]:

@@ -34,7 +34,7 @@ async def relay(url: str, stream: str, name: str, source: str, target: str | Non
         if target is not None:
             acks = [
                 await js.publish_async(
-                    target, m.data, headers={"Nats-Msg-Id": f"{name}:{m.header['Nats-Msg-Id']}"}
+                    target, m.data, headers={"Nats-Msg-Id": f"{name}:{(m.header or {})['Nats-Msg-Id']}"}
                 )
                 for m in messages
             ]

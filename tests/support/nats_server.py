@@ -56,6 +56,13 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The server's process id, once started (its CPU is read by the benchmarks)."""
+        if self.process is None:
+            raise RuntimeError("nats-server not started")
+        return self.process.pid
+
     def start(self) -> NatsServer:
         for attempt in range(BIND_ATTEMPTS):
             args = [
