@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 import schemas
+from services.incidents._kinds import lone_numbers
 from services.incidents._technology import failing_technologies, named_technologies
 from services.incidents._topology import host_name
 
@@ -206,13 +208,31 @@ def log_symptoms(evidence: schemas.Evidence) -> list[str]:
     return found
 
 
-@lru_cache(maxsize=4096)
 def text_symptoms(text: str) -> tuple[str, ...]:
     """The failure classes a text (an alert's summary and description) shows, as in a log line.
 
-    Cached: a storm's alerts say the same few things."""
+    Read with its lone numbers written as 0 (``_SYMPTOM_NUMBERS``), which it shows alike: a storm's
+    alerts say the same few things, and their summaries differ by their subject's number."""
+    return _text_symptoms(_SYMPTOM_NUMBERS.sub("0", text))
+
+
+@lru_cache(maxsize=4096)
+def _text_symptoms(text: str) -> tuple[str, ...]:
     found = set(_line_symptoms(text.lower())) if text.strip() else set()
     return tuple(name for name, _ in _SYMPTOMS if name in found and name != "rollout")
+
+
+def _numbers_read_alike(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str]:
+    """The numbers of a text that no pattern can tell apart: standing alone (``lone_numbers``) and
+    none the patterns are written with (the DNS port of "lookup x on y:53"). None at all when a
+    pattern matches digits by their class, which every number may then matter to."""
+    sources = [pattern.pattern for pattern in patterns]
+    if any("\\d" in source or "0-9" in source for source in sources):
+        return lone_numbers(frozenset({"0"}))  # writes no number
+    return lone_numbers(frozenset(number for source in sources for number in re.findall(r"\d+", source)))
+
+
+_SYMPTOM_NUMBERS = _numbers_read_alike(pattern for _, pattern in _SYMPTOMS)
 
 
 @lru_cache(maxsize=4096)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
 import pytest
 
 import schemas
 from services.incidents import Correlator, IncidentSettings, OpenIndex, load_topology
-from services.incidents._evidence import hosts_in_line
+from services.incidents._evidence import _numbers_read_alike, _text_symptoms, hosts_in_line, text_symptoms
 from services.incidents._footprint import Footprint, footprint
 from services.incidents._kinds import alert_kind, words_of
 from services.incidents._labels import deployment_of, site_domain, stateful_names, workload_of
@@ -580,3 +582,39 @@ def test_a_probe_is_about_the_backend_of_the_longest_ingress_path_it_falls_under
     assert apps("https://www.example.com/healthz") == {"app=web/site"}
     assert apps("https://www.example.com/admin/login") == {"app=web/admin"}
     assert apps("https://www.example.com/administrator") == {"app=web/site"}
+
+
+# Pieces an alert's text is written from: what each failure class says, numbers standing alone or
+# against a word (the DNS port among them), and words of no class.
+SAID = (
+    "lookup", "db-main", "on", "10.96.0.10", ":53", "53", ":5353", "no such host", "x509", "X509",
+    "lookup db-main on 10.96.0.10:", "lookup db on ns:53", "lookup db on ns-2:5353",
+    "509", "certificate has expired", "no space left on device", "disk", "full", "connection pool",
+    "exhausted", "errimagepull", "704", "0", "90%", "5xx", "node-", "web", "the",
+)  # fmt: skip
+SAID_GLUE = (" ", " ", "", ":", ".", "-", "\n")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_text_with_its_lone_numbers_written_as_0_shows_what_the_text_shows(seed: int) -> None:
+    """What lets a storm's summaries (one per subject number) be read once: exact, not close."""
+    rnd = random.Random(seed)
+    for _ in range(3000):
+        text = "".join(rnd.choice(SAID) + rnd.choice(SAID_GLUE) for _ in range(rnd.randint(0, 9)))
+        assert text_symptoms(text) == _text_symptoms(text), text
+
+
+def test_a_storms_summaries_are_read_once_and_the_dns_port_as_written() -> None:
+    _text_symptoms.cache_clear()
+    for node in range(50):
+        assert text_symptoms(f"node-{node}: lookup db on 10.96.0.{node}:53: no such host") == ("dns",)
+    assert _text_symptoms.cache_info().misses == 1
+    assert text_symptoms("lookup db on 10.96.0.10:5353 failed") == ()
+    assert text_symptoms("lookup db on 10.96.0.10:53 failed") == ("dns",)
+
+
+def test_a_pattern_that_matches_any_digit_keeps_every_number() -> None:
+    numbers = _numbers_read_alike([re.compile(r"exit code \d+"), re.compile(r"\bx509\b")])
+    assert numbers.sub("0", "exit code 137 on node-704") == "exit code 137 on node-704"
+    numbers = _numbers_read_alike([re.compile(r"\bx509\b|:53\b")])
+    assert numbers.sub("0", "x509 on node-704:53") == "x509 on node-0:53"
