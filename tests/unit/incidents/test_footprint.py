@@ -590,7 +590,7 @@ SAID = (
     "lookup", "db-main", "on", "10.96.0.10", ":53", "53", ":5353", "no such host", "x509", "X509",
     "lookup db-main on 10.96.0.10:", "lookup db on ns:53", "lookup db on ns-2:5353",
     "509", "certificate has expired", "no space left on device", "disk", "full", "connection pool",
-    "exhausted", "errimagepull", "704", "0", "90%", "5xx", "node-", "web", "the",
+    "exhausted", "errimagepull", "704", "0", "90%", "5xx", "node-", "web", "the", "٥٣", "İ",
 )  # fmt: skip
 SAID_GLUE = (" ", " ", "", ":", ".", "-", "\n")
 
@@ -613,8 +613,24 @@ def test_a_storms_summaries_are_read_once_and_the_dns_port_as_written() -> None:
     assert text_symptoms("lookup db on 10.96.0.10:53 failed") == ("dns",)
 
 
-def test_a_pattern_that_matches_any_digit_keeps_every_number() -> None:
-    numbers = _numbers_read_alike([re.compile(r"exit code \d+"), re.compile(r"\bx509\b")])
-    assert numbers.sub("0", "exit code 137 on node-704") == "exit code 137 on node-704"
-    numbers = _numbers_read_alike([re.compile(r"\bx509\b|:53\b")])
-    assert numbers.sub("0", "x509 on node-704:53") == "x509 on node-0:53"
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"exit code \d+",
+        r"error 50[34]\b",
+        r"\b(?:5|6)03\b",
+        r"code 5|6",
+        r"port 53?\b",
+        r"\w{3}",
+        r"a..b",
+        r"a\Sb",
+    ],
+)
+def test_a_pattern_that_could_tell_numbers_apart_keeps_every_number(pattern: str) -> None:
+    numbers = _numbers_read_alike([re.compile(pattern), re.compile(r"\bx509\b")])
+    assert numbers.sub("0", "exit code 137, error 503 on node-704") == "exit code 137, error 503 on node-704"
+
+
+def test_numbers_written_whole_are_kept_and_the_others_written_as_0() -> None:
+    numbers = _numbers_read_alike([re.compile(r"\bx509\b|\blookup \S+ on \S+:53\b|fuse\.s3fs|.*")])
+    assert numbers.sub("0", "x509 on node-704:53, ٧٠٤") == "x509 on node-0:53, 0"
