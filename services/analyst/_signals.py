@@ -20,7 +20,7 @@ from schemas import Category
 from services.analyst._catalogue import Signal
 from services.analyst._expr import parse_expression
 from services.analyst._words import find_phrases, phrase_key, prose, words_of
-from services.incidents import lone_numbers, salient
+from services.incidents import NumbersAlike, salient
 
 FIELD_WEIGHTS = {
     "name": 1.0,
@@ -124,7 +124,7 @@ class Vocabulary:
         self._known = {
             name: frozenset(word for key in keys for word in key) for name, keys in self.by_field.items()
         }
-        self.lone_numbers = {name: lone_numbers(known) for name, known in self._known.items()}
+        self.lone_numbers = {name: NumbersAlike(known) for name, known in self._known.items()}
 
     def known(self, name: str) -> frozenset[str]:
         """The words of the field's phrases (``salient``)."""
@@ -172,7 +172,7 @@ class SignalReader:
         return tuple(clues)
 
     def _said(self, name: str, text: str) -> tuple[Clue, ...]:
-        return self._said_text(name, self.vocabulary.lone_numbers[name].sub("0", prose(text)))
+        return self._said_text(name, self.vocabulary.lone_numbers[name].zeroed(prose(text)))
 
     # A rule's summaries differ by their subject's number: read as one (``lone_numbers``), they repeat.
     @lru_cache(maxsize=4096)  # noqa: B019 - as above

@@ -7,7 +7,7 @@ from services.incidents._correlate import Assignment, Correlator, incident_id
 from services.incidents._events import after_sent, event, incident
 from services.incidents._index import IndexEntry, OpenIndex
 from services.incidents._journal import EntryTooLarge, Journal
-from services.incidents._kinds import lone_numbers, salient
+from services.incidents._kinds import NumbersAlike, lone_numbers, salient
 from services.incidents._lifecycle import (
     EXEMPLAR_SLOTS,
     Exemplar,
@@ -42,6 +42,7 @@ __all__ = [
     "Journal",
     "LogEntry",
     "MemberRecord",
+    "NumbersAlike",
     "OpenIndex",
     "Reads",
     "ShardView",

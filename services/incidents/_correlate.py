@@ -250,9 +250,8 @@ class Correlator:
         # database belongs to the database's outage, not to the node's that another replica's database
         # errors joined by their workload (and whose causes name checkout).
         best: tuple[bool, bool, bool, float, datetime, str, int, Score] | None = None
-        names = frozenset(
-            name for name in (*print_.entities, *print_.causes) if not name.startswith("cluster=")
-        )
+        # A cluster's name is among them, and finds nothing: the batch never looks entries up by it.
+        names = print_.entities | print_.causes
         # A group by alert name or namespace only (0.05) never reaches the threshold alone: incidents
         # sharing nothing else with the alert are not worth scoring (a webhook's fifty distinct alerts
         # would each be scored against every sibling before it).
@@ -287,7 +286,7 @@ class Correlator:
 def _role(print_: Footprint, view: View, fit: Score, episode: str) -> tuple[schemas.MemberRole, bool]:
     """The joining alert's role in the incident, and whether it becomes its new root."""
     entry = view.entry
-    if episode == entry.root_alert or (set(entry.root_causes) & print_.entities):
+    if episode == entry.root_alert or not print_.entities.isdisjoint(entry.root_causes):
         return ("root" if episode == entry.root_alert else "caused"), False
     new_root = _new_root(print_, view, fit)
     return ("root" if new_root else "related"), new_root
@@ -328,7 +327,7 @@ def _new_root(print_: Footprint, view: View, fit: Score) -> bool:
     StatefulSet short of replicas, after its database pod went down) leaves the root as it is."""
     if fit.explained or not fit.explains:
         return False
-    return not (print_.causes & view.entities) <= set(view.entry.root_causes)
+    return not (print_.causes & view.entities).issubset(view.entry.root_causes)
 
 
 def _fingerprint(episode: str) -> str:
@@ -346,7 +345,7 @@ def _opened(id_: str, episode: str, print_: Footprint, at: datetime, fingerprint
         id=id_,
         opened_at=at,
         last_at=at,
-        entities=entity_names.grown((*print_.entities, fingerprint) if print_.placed else (fingerprint,)),
+        entities=entity_names.grown(print_.entities | {fingerprint} if print_.placed else {fingerprint}),
         causes=cause_names.grown(print_.causes) if print_.placed else [],
         group_keys=[print_.group_key] if print_.group_key and print_.placed else [],
         override=print_.override,
@@ -389,8 +388,8 @@ def _joined(
         resolved_at=None,
         opened_at=min(entry.opened_at, at),
         last_at=max(entry.last_at, at),
-        entities=view.entity_names.grown((*print_.entities, fingerprint)),
-        causes=view.cause_names.grown(print_.causes | suspects),
+        entities=view.entity_names.grown(print_.entities | {fingerprint}),
+        causes=view.cause_names.grown(print_.causes | suspects if suspects else print_.causes),
         group_keys=merged(entry.group_keys, keys, MAX_GROUP_KEYS),
         root_alert=new_root or entry.root_alert,
         root_causes=sorted(print_.causes)[:MAX_CAUSES] if new_root else entry.root_causes,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import schemas
-from services.incidents._kinds import lone_numbers
+from services.incidents._kinds import NumbersAlike
 from services.incidents._technology import failing_technologies, named_technologies
 from services.incidents._topology import host_name
 
@@ -208,12 +208,16 @@ def log_symptoms(evidence: schemas.Evidence) -> list[str]:
     return found
 
 
-def text_symptoms(text: str) -> tuple[str, ...]:
-    """The failure classes a text (an alert's summary and description) shows, as in a log line.
+def text_symptoms(text: str, more: str | None = None) -> tuple[str, ...]:
+    """The failure classes a text (an alert's summary) shows, as in a log line; with ``more`` (its
+    description), those of both as one text, a line each.
 
-    Read with its lone numbers written as 0 (``_SYMPTOM_NUMBERS``), which it shows alike: a storm's
-    alerts say the same few things, and their summaries differ by their subject's number."""
-    return _text_symptoms(_SYMPTOM_NUMBERS.sub("0", text))
+    Read with their lone numbers written as 0 (``_SYMPTOM_NUMBERS``), which they show alike: a storm's
+    alerts say the same few things, and their summaries differ by their subject's number. Each text is
+    rewritten on its own: a number never spans two lines, so that is the joined text's rewrite, and the
+    summary's is the one the alert's kind read already (``NumbersAlike``)."""
+    said = _SYMPTOM_NUMBERS.zeroed(text)
+    return _text_symptoms(f"{said}\n{_SYMPTOM_NUMBERS.zeroed(more)}" if more is not None else said)
 
 
 @lru_cache(maxsize=4096)
@@ -228,15 +232,15 @@ def _text_symptoms(text: str) -> tuple[str, ...]:
 _TELLS_NUMBERS = re.compile(r"\\d|\[|\{|(?:\\[wS]|(?<!\\)\.)(?![+*])|\d[|)?*+]|[|(]\d")
 
 
-def _numbers_read_alike(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str]:
+def _numbers_read_alike(patterns: Iterable[re.Pattern[str]]) -> NumbersAlike:
     """The numbers of a text that no pattern can tell apart: standing alone (``lone_numbers``) and
     none the patterns are written with (the DNS port of "lookup x on y:53"). None at all when a
     pattern could tell numbers apart otherwise (``_TELLS_NUMBERS``); that it cannot is proved for the
     patterns as written by tests/unit/incidents/test_footprint.py, over texts made of their phrases."""
     sources = [pattern.pattern for pattern in patterns]
     if any(_TELLS_NUMBERS.search(source) for source in sources):
-        return lone_numbers(frozenset({"0"}))  # writes no number
-    return lone_numbers(frozenset(number for source in sources for number in re.findall(r"\d+", source)))
+        return NumbersAlike(frozenset({"0"}))  # writes no number
+    return NumbersAlike(frozenset(number for source in sources for number in re.findall(r"\d+", source)))
 
 
 _SYMPTOM_NUMBERS = _numbers_read_alike(pattern for _, pattern in _SYMPTOMS)

@@ -302,8 +302,8 @@ def _dependencies(
     # The alert's own words may show a failure class the way a log line does ("x509: certificate has
     # expired" in a probe's description).
     annotations = message.alert.annotations
-    said = f"{annotations.get('summary', '')}\n{annotations.get('description', '')}"
-    for symptom in [*log_symptoms(message.evidence), *text_symptoms(said)]:
+    said = text_symptoms(annotations.get("summary", ""), annotations.get("description", ""))
+    for symptom in [*log_symptoms(message.evidence), *said]:
         place.add("symptom", symptom, own=False)
         if symptom == "certificate":  # a certificate said to expire soon may explain it, with a place
             place.add("symptom", "certificate-expiring", own=False)

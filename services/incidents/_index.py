@@ -83,25 +83,30 @@ def _kind(name: str) -> str:
 
 class Names:
     """One capped list of "kind=value" names as a batch grows it: at most ``per_kind`` names of a kind
-    and ``cap`` in all, the first ones staying; ``present`` and the counts kept in step (no rescans)."""
+    and ``cap`` in all, the first ones staying; ``present`` and the counts kept in step (no rescans).
+
+    The list it is given is copied at its first growth and grown in place after that: an entry the
+    batch read may be read again (a placement given up is placed again on a newer view), while the
+    entries the batch makes of one incident are each superseded by the next (``OpenEntries.replace``),
+    and a storm's incident of thousands of names would otherwise be copied for each alert joining it."""
 
     def __init__(self, names: list[str], cap: int, per_kind: int) -> None:
         self.names = names
+        self._owned = False  # ``names`` is a copy of its own: grown in place
         self.present = set(names)
         self._cap, self._per_kind = cap, per_kind
         self._counts: Counter[str] | None = None  # counted when first needed
         self._refused: set[str] = set()  # over a cap: refused again and again in a storm
 
-    def grown(self, new: Iterable[str]) -> list[str]:
+    def grown(self, new: frozenset[str] | set[str]) -> list[str]:
         """The list with the new names it lacks appended in sorted order, as far as the caps allow."""
-        added = sorted(name for name in new if name not in self.present and name not in self._refused)
+        added = sorted(new.difference(self.present, self._refused))
         if not added:
             return self.names
         if self._counts is None:
             if len(self.names) + len(added) <= self._per_kind:  # no kind can reach its cap
                 self.present.update(added)
-                self.names = self.names + added
-                return self.names
+                return self._appended(added)
             # in C: a storm's entry holds thousands of names and is counted once per batch
             self._counts = Counter(_KINDS.findall("\n".join(self.names)))
         kept: list[str] = []
@@ -114,6 +119,11 @@ class Names:
                 kept.append(name)
             else:
                 self._refused.add(name)
-        if kept:
-            self.names = self.names + kept
+        return self._appended(kept) if kept else self.names
+
+    def _appended(self, added: list[str]) -> list[str]:
+        if self._owned:
+            self.names.extend(added)
+        else:
+            self.names, self._owned = [*self.names, *added], True
         return self.names

@@ -162,7 +162,37 @@ def lone_numbers(known: frozenset[str]) -> re.Pattern[str]:
     return re.compile(rf"\d(?<![xX\d]\d)\d*(?![A-Za-z\d]){kept}")
 
 
-_LONE_NUMBERS = lone_numbers(_SALIENT)
+class NumbersAlike:
+    """``lone_numbers(known)`` as a rewrite: ``zeroed(text)`` is its ``sub("0", text)``. A text in which
+    no number ``known`` keeps occurs at all, the usual case, is rewritten as with none kept, once for
+    every vocabulary: a storm's summary is read by the correlation (its kind, its symptoms) and by the
+    rules, each with words of its own, and its numbers were rewritten by each."""
+
+    def __init__(self, known: frozenset[str]) -> None:
+        self.pattern = lone_numbers(known)
+        kept = sorted(re.escape(word) for word in known if word.isdigit())
+        self._kept = re.compile("|".join(kept)) if kept else None  # where a number kept occurs
+        self._as_written = "0" in known  # ``lone_numbers`` writes no number then
+
+    def zeroed(self, text: str) -> str:
+        if self._as_written or not text:
+            return text
+        if self._kept is not None and self._kept.search(text):
+            return self.pattern.sub("0", text)
+        found = _ZEROED.get(text)
+        if found is None:
+            if len(_ZEROED) >= _ZEROED_SIZE:
+                _ZEROED.clear()
+            found = _ZEROED[text] = _ANY_LONE_NUMBER.sub("0", text)
+        return found
+
+
+_ANY_LONE_NUMBER = lone_numbers(frozenset())
+# Texts rewritten with no number kept: a batch's summaries and descriptions (up to 512 alerts) are
+# read by the correlation and by the rules at different moments of its turn.
+_ZEROED: dict[str, str] = {}
+_ZEROED_SIZE = 4096
+_LONE_NUMBERS = NumbersAlike(_SALIENT)
 
 
 @lru_cache(maxsize=4096)
@@ -198,7 +228,7 @@ def _read_rule(alertname: str, expression: str) -> tuple[frozenset[Verdict], boo
 def alert_kind(alert: schemas.Alert) -> Kind:
     labels = alert.labels
     summary = alert.annotations.get("summary", "") or alert.annotations.get("message", "")
-    said = _said(_LONE_NUMBERS.sub("0", summary))
+    said = _said(_LONE_NUMBERS.zeroed(summary))
     unavailable, failing, machine, zone = _read(labels.get("alertname", ""), said, alert.rule_expression)
     if labels.get("pod") or labels.get("exported_pod"):  # about a pod: not the node or zone it runs in
         return _kind(unavailable, failing, False, False)

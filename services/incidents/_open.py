@@ -58,10 +58,14 @@ class OpenEntries:
     def _hold(
         self, position: int, entities: Iterable[str], causes: Iterable[str], keys: Iterable[str]
     ) -> None:
-        wanted = self._wanted
+        wanted, named = self._wanted, self._named
         for name in (*entities, *causes):
             if name in wanted:
-                self._named.setdefault(name, set()).add(position)
+                holding = named.get(name)
+                if holding is None:
+                    named[name] = {position}
+                else:
+                    holding.add(position)
         for key in keys:
             if key in self._wanted_keys:
                 self._grouped.setdefault(key, set()).add(position)
@@ -70,15 +74,16 @@ class OpenEntries:
         """``entry`` is the view's entry grown (its lists only ever get names appended, and the view's
         ``Names`` have grown its entities already)."""
         view = self.view(position)
-        before = view.entry
         view.entry = self.entries[position] = entry
         if self._first_grown is None or position < self._first_grown:
             self._first_grown = position
-        causes = [*entry.causes[len(before.causes) :], *entry.root_causes]
+        causes = [*entry.causes[view.held_causes :], *entry.root_causes]
         view.causes.update(causes)
-        entities = entry.entities[len(before.entities) :]
+        entities = entry.entities[view.held_entities :]
         view.namespaced = view.namespaced or any(name.startswith("namespace=") for name in entities)
-        self._hold(position, entities, causes, entry.group_keys[len(before.group_keys) :])
+        self._hold(position, entities, causes, entry.group_keys[view.held_keys :])
+        view.held_entities, view.held_causes = len(entry.entities), len(entry.causes)
+        view.held_keys = len(entry.group_keys)
 
     def drop(self, position: int) -> None:
         """The entry leaves the index: nothing finds it any more, and ``kept`` omits it."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
+
 from services.incidents._footprint import Footprint
 from services.incidents._index import (
     MAX_CAUSES,
@@ -80,8 +82,7 @@ SUSPECT_KINDS = ("release=", "line=")
 _CAUSE_SIGNAL = {"host": "instance", "needs": "dependency"}
 
 
-@dataclass(frozen=True)
-class Score:
+class Score(msgspec.Struct, frozen=True):
     value: float
     signals: tuple[str, ...]  # strongest first
     explained: bool  # one of the incident's causes explains the alert
@@ -104,6 +105,11 @@ class View:
     entity_names: Names  # entry.entities as it grows (``entities`` is its set)
     cause_names: Names
     namespaced: bool = False  # a member named its namespace
+    # How much of the entry's lists the batch's lookups hold already (``OpenEntries``): a list the
+    # batch grows in place is the same list before and after (``Names``), so its old length is kept here.
+    held_entities: int = 0
+    held_causes: int = 0
+    held_keys: int = 0
 
     @classmethod
     def of(
@@ -116,7 +122,17 @@ class View:
         cause_names = cause_names or Names(entry.causes, MAX_CAUSES, MAX_CAUSES_PER_KIND)
         causes = {*entry.causes, *entry.root_causes}
         namespaced = any(name.startswith("namespace=") for name in entry.entities)
-        return cls(entry, entity_names.present, causes, entity_names, cause_names, namespaced)
+        return cls(
+            entry,
+            entity_names.present,
+            causes,
+            entity_names,
+            cause_names,
+            namespaced,
+            len(entry.entities),
+            len(entry.causes),
+            len(entry.group_keys),
+        )
 
     def clustered(self) -> bool:
         """Whether any member named its cluster (looked at only when the alert's cluster is not there)."""
@@ -159,14 +175,19 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
         weight = LOCAL_CAUSES.get(entity) or (CLASS_CAUSE_WEIGHT if kind in _CLASS_CAUSES else CAUSE_WEIGHT)
         named_cause = named_cause or weight >= CAUSE_WEIGHT
         weights[signal] = max(weights.get(signal, 0.0), weight)
+    known = _SHARED_OF
     for entity in shared:
-        signal, weight = _shared(entity)
+        signal, weight = known.get(entity) or _shared(entity)
         if signal and weight > weights.get(signal, 0.0):
             weights[signal] = weight
     if print_.group_key and print_.group_key in view.entry.group_keys:
         weights["group_key"] = GROUP_KEY_WEIGHT if print_.group_key_specific else WIDE_GROUP_KEY_WEIGHT
-    signals = tuple(sorted(weights, key=lambda signal: (-weights[signal], signal)))
-    same_object = any(weights.get(signal, 0.0) >= THRESHOLD for signal in SAME_OBJECT)
+    signals = tuple(signal for _, signal in sorted((-weight, signal) for signal, weight in weights.items()))
+    same_object = False
+    for signal in SAME_OBJECT:
+        if weights.get(signal, 0.0) >= THRESHOLD:
+            same_object = True
+            break
     return Score(
         round(sum(weights.values()), 6), signals, bool(explained_by), bool(explains), same_object, named_cause
     )
@@ -181,18 +202,32 @@ def may_reach(print_: Footprint, view: View) -> bool:
         return False
     if not (print_.causes.isdisjoint(view.entities) and print_.entities.isdisjoint(view.causes)):
         return True
-    bound = sum(_shared(entity)[1] for entity in print_.entities & view.entities)
+    bound = 0.0
+    known = _SHARED_OF
+    for entity in print_.entities & view.entities:
+        bound += (known.get(entity) or _shared(entity))[1]
     if print_.group_key and print_.group_key in view.entry.group_keys:
         bound += GROUP_KEY_WEIGHT if print_.group_key_specific else WIDE_GROUP_KEY_WEIGHT
     return bound >= THRESHOLD - 1e-6  # ``score`` rounds its sum to 6 places
+
+
+# ``_shared``'s answers by entity: a storm's alerts share their node, namespace and rule with the
+# incidents they are scored against, and ask for the same few names' weights again and again.
+_SHARED_OF: dict[str, tuple[str, float]] = {}
+_SHARED_OF_SIZE = 16384  # emptied when full: a flood's pods are each asked for once or twice
 
 
 def _shared(entity: str) -> tuple[str, float]:
     """The signal and weight of an entity both sides hold, not as a cause: its kind's, or its class's
     for the failure classes a whole cluster shares (SHARED_SYMPTOMS). ``score`` and ``may_reach`` both
     ask here, so the bound cannot fall behind the score."""
-    signal, weight = SHARED.get(_kind(entity), ("", 0.0))
-    return signal, SHARED_SYMPTOMS.get(entity, weight)
+    found = _SHARED_OF.get(entity)
+    if found is None:
+        if len(_SHARED_OF) >= _SHARED_OF_SIZE:
+            _SHARED_OF.clear()
+        signal, weight = SHARED.get(_kind(entity), ("", 0.0))
+        found = _SHARED_OF[entity] = (signal, SHARED_SYMPTOMS.get(entity, weight))
+    return found
 
 
 def _no_service(names: frozenset[str] | set[str]) -> frozenset[str] | set[str]:
@@ -216,7 +251,7 @@ def _elsewhere_dropped(
       still explains it, and so does a technology nobody placed;
     - exhausted connections, when the failing side says on which technology (a Redis client's pool) and
       the side that names the limit is about others only (PostgreSQL's too many connections)."""
-    if not any(link.startswith(("technology=", "symptom=connection-pool")) for link in links):
+    if not links or not any(link.startswith(("technology=", "symptom=connection-pool")) for link in links):
         return links
     return {
         link

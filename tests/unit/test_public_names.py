@@ -299,6 +299,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "Journal",
             "LogEntry",
             "MemberRecord",
+            "NumbersAlike",
             "OpenIndex",
             "Reads",
             "ShardView",

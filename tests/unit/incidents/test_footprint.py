@@ -628,9 +628,9 @@ def test_a_storms_summaries_are_read_once_and_the_dns_port_as_written() -> None:
 )
 def test_a_pattern_that_could_tell_numbers_apart_keeps_every_number(pattern: str) -> None:
     numbers = _numbers_read_alike([re.compile(pattern), re.compile(r"\bx509\b")])
-    assert numbers.sub("0", "exit code 137, error 503 on node-704") == "exit code 137, error 503 on node-704"
+    assert numbers.zeroed("exit code 137, error 503 on node-704") == "exit code 137, error 503 on node-704"
 
 
 def test_numbers_written_whole_are_kept_and_the_others_written_as_0() -> None:
     numbers = _numbers_read_alike([re.compile(r"\bx509\b|\blookup \S+ on \S+:53\b|fuse\.s3fs|.*")])
-    assert numbers.sub("0", "x509 on node-704:53, ٧٠٤") == "x509 on node-0:53, 0"
+    assert numbers.zeroed("x509 on node-704:53, ٧٠٤") == "x509 on node-0:53, 0"

@@ -10,7 +10,7 @@ import pytest
 from services.analyst import RulesAnalyst
 from services.analyst._words import stem
 from services.analyst._words import words_of as stemmed_words
-from services.incidents import lone_numbers, salient
+from services.incidents import NumbersAlike, lone_numbers, salient
 from services.incidents._kinds import _SALIENT, alert_kind, verdicts, words_of
 from tests.unit.incidents._alerts import enriched
 
@@ -89,7 +89,7 @@ def test_the_rules_read_a_text_with_its_lone_numbers_written_as_0_as_the_text(fi
     assert "509" in known  # x509, as the rules' words split it: a number that is a word
     numbers = vocabulary.lone_numbers[field]
     for text in _written(11, sorted(known)):
-        words, written = stemmed_words(text), stemmed_words(numbers.sub("0", text))
+        words, written = stemmed_words(text), stemmed_words(numbers.zeroed(text))
         assert salient(written, known) == salient(words, known), text
 
 
@@ -105,3 +105,15 @@ def test_only_numbers_no_word_holds_are_written_alike() -> None:
     )
     # a vocabulary holding 0 itself: no number may be written as it
     assert lone_numbers(frozenset({"0"})).sub("0", "node-704") == "node-704"
+
+
+def test_a_rewrite_remembered_for_any_vocabulary_is_the_rewrite_of_each() -> None:
+    """A text rewritten once with no number kept is taken by every vocabulary that keeps none of its
+    numbers; one that keeps a number the text holds rewrites it its own way, memo or not."""
+    vocabularies = [frozenset(), frozenset({"509", "down"}), frozenset({"53", "509"}), frozenset({"0"})]
+    alike = [NumbersAlike(known) for known in vocabularies]
+    texts = _written(5, ["down", "lookup", "x509"], count=2000)
+    texts += ["lookup db on 10.96.0.10:53 failed", "509 at the start, 509", "node-704 ٥٣ down"]
+    for text in texts * 2:  # the second time round, each is remembered
+        for known, numbers in zip(vocabularies, alike, strict=True):
+            assert numbers.zeroed(text) == lone_numbers(known).sub("0", text), (sorted(known), text)
