@@ -131,7 +131,7 @@ def causes(kind: Kind, place: Place, symptoms: list[str], about: list[str]) -> f
                 causes[f"dependency={name}"] = None
                 causes[f"needs={name}"] = None
     # A failing target of job "api" is "api" failing to those who depend on it by that name.
-    for job in (name.removeprefix("job=") for name in place.context if name.startswith("job=")):
+    for job in [name.removeprefix("job=") for name in place.context if name.startswith("job=")]:
         causes[f"dependency={job}"] = None
         causes[f"needs={job}"] = None
     return frozenset(causes)
@@ -145,7 +145,11 @@ def node_agents_of(labels: dict[str, str], kind: Kind, reporter: str) -> str:
     if not kind.unavailable:
         return ""
     agent = reporter == "node"
-    on_node = any(labels.get(key, "").strip() for key in _labels.NODE_LABELS)
+    on_node = False
+    for key in _labels.NODE_LABELS:
+        if labels.get(key, "").strip():
+            on_node = True
+            break
     if agent and not on_node and not labels.get("instance"):
         return "job"
     return "node" if kind.node_level and (agent or on_node) else ""

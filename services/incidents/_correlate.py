@@ -106,7 +106,8 @@ class Correlator:
             wanted.update(print_.entities, print_.causes)
             if print_.group_key_specific:
                 wanted.add(GROUP_KEY + print_.group_key)
-        wanted = {name for name in wanted if not name.startswith("cluster=")}  # shared by all: no lead
+        # A cluster is shared by all: no lead. Its one name is the footprint's cluster (``footprint``).
+        wanted.difference_update({f"cluster={p.cluster}" for p in prints.values() if p.cluster})
         read = frozenset(wanted | {f"override:{p.override}" for p in prints.values() if p.override})
         open_ = OpenEntries(self._alive(index.entries, now), wanted)
         before = len(open_.entries)  # incidents the batch found; later positions it opened
@@ -168,7 +169,7 @@ class Correlator:
         if found is None:
             open_.add(_opened(own_id, episode, print_, at, fingerprint))
             return Assignment(episode, own_id, "root", (), True, False, False)
-        return self._join(open_, found, print_, episode, at)
+        return self._join(open_, found, print_, episode, at, fingerprint)
 
     def _again(
         self,
@@ -191,13 +192,19 @@ class Correlator:
         if found is None or found[0] >= before or _role(print_, open_.view(found[0]), found[1], episode)[1]:
             return None
         open_.drop(own)
-        return self._join(open_, found, print_, episode, at)
+        return self._join(open_, found, print_, episode, at, f"alert={_fingerprint(episode)}")
 
     def _join(
-        self, open_: OpenEntries, found: tuple[int, Score], print_: Footprint, episode: str, at: datetime
+        self,
+        open_: OpenEntries,
+        found: tuple[int, Score],
+        print_: Footprint,
+        episode: str,
+        at: datetime,
+        fingerprint: str,
     ) -> Assignment:
+        """``fingerprint``: the alert's name among an incident's entities ("alert=<its fingerprint>")."""
         position, fit = found
-        fingerprint = f"alert={_fingerprint(episode)}"
         entry = open_.entries[position]
         view = open_.view(position)
         role, new_root = _role(print_, view, fit, episode)
@@ -364,7 +371,7 @@ def _suspects(print_: Footprint, view: View) -> frozenset[str]:
     that line) is explained by it (one change pushed everywhere)."""
     if not print_.kind.failing:
         return frozenset()
-    return frozenset(name for name in print_.entities & view.entities if name.startswith(SUSPECT_KINDS))
+    return frozenset([name for name in print_.entities & view.entities if name.startswith(SUSPECT_KINDS)])
 
 
 def _joined(

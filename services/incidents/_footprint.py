@@ -104,9 +104,13 @@ def _what_runs(place: Place, message: schemas.EnrichedAlert, namespace: str, job
     if pod:
         place.add("pod", f"{namespace}/{pod}")
     workload = names.workload(labels, pod)
-    if pod and (
-        names.WORKLOAD_LABEL_SET.isdisjoint(labels)
-        or not any(labels.get(key) for key in names.WORKLOAD_LABELS)
+    if (
+        pod
+        and message.evidence.metrics
+        and (
+            names.WORKLOAD_LABEL_SET.isdisjoint(labels)
+            or not any(labels.get(key) for key in names.WORKLOAD_LABELS)
+        )
     ):
         # the pod's owner as kube-state-metrics tells it beats a guess from the pod's name
         owner = pod_owner(message.evidence, pod, namespace)
@@ -133,7 +137,10 @@ def _where_it_runs(
     labels = message.alert.labels
     node = ""
     if not names.NODE_LABEL_SET.isdisjoint(labels):
-        node = next((labels[key].strip() for key in names.NODE_LABELS if labels.get(key, "").strip()), "")
+        for key in names.NODE_LABELS:
+            node = labels.get(key, "").strip()
+            if node:
+                break
     node_host = ""
     if pod and not node:
         node, node_host = pod_placement(message.evidence, pod, namespace)
@@ -149,7 +156,7 @@ def _where_it_runs(
             place.add("node", name, own=kind.node_level)
     elif reporter == "subject":
         hosts.append(instance)
-    for host in (host_name(raw) for raw in hosts if raw):
+    for host in [host_name(raw) for raw in hosts if raw] if hosts else ():
         place.add("host", host)
         place.add("domain", names.site_domain(host), own=False)
         # A probe of a site is about the application its Ingress serves, as its series tell it
@@ -174,7 +181,7 @@ def _where_it_runs(
             for name in names.node_names(host):
                 place.add("node", name, own=False)
     claims = [labels.get("persistentvolumeclaim", "").strip()]
-    claims += pod_claims(message.evidence, pod) if pod else []
+    claims += pod_claims(message.evidence, pod) if pod and message.evidence.metrics else []
     for claim in claims:
         if not claim:
             continue
@@ -276,7 +283,10 @@ def _dependencies(
         found += [
             names.workload_of(labels[key]) or labels[key] for key in names.PROXY_POD_LABELS if labels.get(key)
         ]
-    found += logged_hosts(message.evidence)
+    # Most alerts come without logs: what their lines would say is not looked for.
+    logged = message.evidence.logs is not None
+    if logged:
+        found += logged_hosts(message.evidence)
     declared = [dep for name in own_names for dep in topology.dependencies(name)] if topology else []
     own = {*own_names, *place.short_values("host")} if found or declared else set()
     for kind, dependencies in (("dependency", found), ("needs", declared)):
@@ -294,7 +304,7 @@ def _dependencies(
     # "rabbitmq.messaging.svc" in messaging, an outside name ("redis-staging.internal") outside. An
     # outage of a Redis elsewhere, known by its class only, does not explain the alert (_score).
     # Labels name a peer logically (peer_service=redis-cache), not where it resolves: they pin nothing.
-    for technology, host in dialled_technologies(message.evidence):
+    for technology, host in dialled_technologies(message.evidence) if logged else ():
         where = _namespace_of(host, namespace)
         if where:
             place.add("pinned", technology, own=False)
@@ -311,12 +321,12 @@ def _dependencies(
             place.add("symptom", "local-disk-full", own=False)
             if namespace:  # and a full claim of its namespace (a pod mounts only those)
                 place.add("symptom", f"disk-full@{namespace}", own=False)
-    for line in error_lines(message.evidence):
+    for line in error_lines(message.evidence) if logged else ():
         place.add("line", line, own=False)
     ingress = not names.INGRESS_LABEL_SET.isdisjoint(labels)
     if ingress and any(labels.get(key) for key in names.INGRESS_LABELS):
         place.add("symptom", "ingress", own=False)
-    for technology in logged_technologies(message.evidence):
+    for technology in logged_technologies(message.evidence) if logged else ():
         place.add("technology", technology, own=False)
 
 
@@ -429,6 +439,6 @@ def footprint(
         placed=len(entities) > (1 if cluster else 0),
         subject=subject,
         # what it depends on is context (_dependencies), never its own
-        dependencies=frozenset(entity for entity in place.context if entity.startswith("dependency=")),
+        dependencies=frozenset([entity for entity in place.context if entity.startswith("dependency=")]),
         namespace=_subject_namespace(job, reporter, namespace),
     )

@@ -80,7 +80,12 @@ _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 
 def label(labels: dict[str, str], key: str) -> str:
     """A label's value, ``exported_<key>`` first (what the target said before the scrape relabelled it)."""
-    return (labels.get(f"exported_{key}") or labels.get(key) or "").strip()
+    exported = _EXPORTED.get(key) or f"exported_{key}"
+    return (labels.get(exported) or labels.get(key) or "").strip()
+
+
+# The names asked for with every alert, made once (a name made anew is hashed anew at each lookup).
+_EXPORTED = {key: f"exported_{key}" for key in ("namespace", "job", "service", "pod", "node", "instance")}
 
 
 # Job names of node agents by convention: Prometheus's own examples scrape node_exporter as job "node".
@@ -160,18 +165,20 @@ def is_address(host: str) -> bool:
     return bool(_IPV4.match(host))
 
 
-def node_names(node: str) -> list[str]:
-    """The names one node goes by: as given, without its domain, and the address an EC2-style name holds."""
+@lru_cache(maxsize=4096)
+def node_names(node: str) -> tuple[str, ...]:
+    """The names one node goes by: as given, without its domain, and the address an EC2-style name
+    holds. Cached: a storm's alerts name their few nodes again and again."""
     node = node.strip().lower()
     if not node:
-        return []
+        return ()
     names = [node]
     if "." in node and not _IPV4.match(node):
         names.append(node.split(".", 1)[0])
     match = _IP_NODE.match(node) if node.startswith("ip-") else None
     if match:
         names.append(".".join(match.groups()))
-    return names
+    return tuple(names)
 
 
 def group_key_specific(group: schemas.GroupContext) -> bool:

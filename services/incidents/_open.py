@@ -74,10 +74,12 @@ class OpenEntries:
         """``entry`` is the view's entry grown (its lists only ever get names appended, and the view's
         ``Names`` have grown its entities already)."""
         view = self.view(position)
+        # the root's causes are held already, unless a new root brought them (a list of its own)
+        root_causes = entry.root_causes if entry.root_causes is not view.entry.root_causes else []
         view.entry = self.entries[position] = entry
         if self._first_grown is None or position < self._first_grown:
             self._first_grown = position
-        causes = [*entry.causes[view.held_causes :], *entry.root_causes]
+        causes = [*entry.causes[view.held_causes :], *root_causes]
         view.causes.update(causes)
         entities = entry.entities[view.held_entities :]
         view.namespaced = view.namespaced or any(name.startswith("namespace=") for name in entities)

@@ -182,7 +182,8 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
             weights[signal] = weight
     if print_.group_key and print_.group_key in view.entry.group_keys:
         weights["group_key"] = GROUP_KEY_WEIGHT if print_.group_key_specific else WIDE_GROUP_KEY_WEIGHT
-    signals = tuple(signal for _, signal in sorted((-weight, signal) for signal, weight in weights.items()))
+    strongest = sorted([(-weight, signal) for signal, weight in weights.items()])
+    signals = tuple([signal for _, signal in strongest])
     same_object = False
     for signal in SAME_OBJECT:
         if weights.get(signal, 0.0) >= THRESHOLD:
@@ -251,7 +252,10 @@ def _elsewhere_dropped(
       still explains it, and so does a technology nobody placed;
     - exhausted connections, when the failing side says on which technology (a Redis client's pool) and
       the side that names the limit is about others only (PostgreSQL's too many connections)."""
-    if not links or not any(link.startswith(("technology=", "symptom=connection-pool")) for link in links):
+    for link in links:
+        if link.startswith(("technology=", "symptom=connection-pool")):
+            break
+    else:
         return links
     return {
         link
