@@ -1,12 +1,15 @@
 """The analyst's incident work in one process, on a real nats-server: what a flood of distinct alerts
-(each its own incident, the worst case) costs to place and to review, per alert.
+(each its own incident, the worst case) costs to place and to review, per alert; and what a flood of
+storms (a node and its 99 pods each, ``bench.pipeline``'s) costs to place, where the correlation
+itself is the work (each alert matched against incidents of a hundred members).
 
 ``python -m bench.incident_work [N]`` (default 10,000 alerts). The pipeline benchmark's rounds move by
 a third on this shared machine, and its CPU per alert with them; here one process does only the
 incident work, timed by its own CPU clock, so a change to that work shows through the noise:
 
     placement   ``Incidents.prepare`` over batches of 500 (the correlation, the log's entries, the
-                reviews sent), each alert then taken with its rules answer as the analyst does
+                reviews sent), each alert then taken with its rules answer as the analyst does;
+                on distinct alerts and on storms
     reviews     every incident's review once due (``Reviewer.prepare``/``handle``): the analysis,
                 the event published, the state recorded
     baseline    the rules' analysis of each alert, the analyst's own work per alert without incidents
@@ -22,6 +25,7 @@ import asyncio
 import gc
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -40,17 +44,18 @@ from services.runtime import connect, provision
 from services.runtime._stage import YOUNG_OBJECTS_PER_COLLECTION
 from tests.support.nats_server import NatsServer
 from tests.support.services import settings_for
-from tests.support.webhooks import ALERTS_PER_WEBHOOK, webhook
+from tests.support.webhooks import ALERTS_PER_WEBHOOK, storm_webhook, webhook
 
 BATCH = 500  # what the analyst's turn places at once in a flood
 BUCKET = "bench-incidents"
 
 
-def distinct(n: int, now: datetime) -> list[schemas.EnrichedAlert]:
-    """The pipeline benchmark's distinct alerts, as the enricher would hand them on (no evidence)."""
+def flood(n: int, now: datetime, make: Callable[[str, int], bytes] = webhook) -> list[schemas.EnrichedAlert]:
+    """The pipeline benchmark's distinct alerts (``make=storm_webhook``: its storms), as the enricher
+    would hand them on (no evidence)."""
     messages = []
     for start in range(0, n, ALERTS_PER_WEBHOOK):
-        body = orjson.loads(webhook("work", start))
+        body = orjson.loads(make("work", start))
         for raw in body["alerts"]:
             alert = schemas.Alert(
                 status="firing",
@@ -68,7 +73,9 @@ def distinct(n: int, now: datetime) -> list[schemas.EnrichedAlert]:
     return messages[:n]
 
 
-async def measure(n: int) -> dict[str, float]:
+async def measure(n: int, storms: bool = False) -> dict[str, float]:
+    """Every figure of N distinct alerts; with ``storms``, the placement of N alerts of storms and its
+    baseline only (a storm's incident is reviewed once, its cost spread over a hundred alerts)."""
     server = NatsServer().start()
     threshold = gc.get_threshold()
     try:
@@ -85,7 +92,7 @@ async def measure(n: int) -> dict[str, float]:
         now = datetime.now(UTC)
         correlator = Correlator(grouping)
         incidents = Incidents(journal, store, correlator, grouping, clock=lambda: now, roots=roots)
-        messages = distinct(n, now)
+        messages = flood(n, now, storm_webhook if storms else webhook)
         # Where the stream keeps each, as the enricher publishes them: the exemplars are read there.
         sequences = {}
         for first in range(0, n, BATCH):
@@ -111,6 +118,16 @@ async def measure(n: int) -> dict[str, float]:
                 incidents.take(message, answer)
         placing = time.process_time() - started
         placing_server = cpu_seconds(server.pid) - server_started
+        if storms:
+            log = await js.stream_info(f"{BUCKET}-log")
+            await journal.close()
+            await nc.close()
+            return {
+                "baseline": baseline * 1e6 / n,
+                "placing": placing * 1e6 / n,
+                "placing_server": placing_server * 1e6 / n,
+                "log_bytes": log.state.bytes / n,
+            }
 
         reviews: list[schemas.IncidentReviews] = []
         while sum(len(listed.reviews) for listed in reviews) < n:
@@ -147,7 +164,7 @@ async def measure(n: int) -> dict[str, float]:
     }
 
 
-def report(n: int, m: dict[str, float]) -> None:
+def report(n: int, m: dict[str, float], storms: dict[str, float]) -> None:
     heading(f"incident work in one process: {n:,} distinct alerts, each its own incident (no floor)")
     row("rules analysis of each alert (baseline)", f"{m['baseline']:,.0f} µs", "CPU per alert, this process")
     row(
@@ -161,9 +178,15 @@ def report(n: int, m: dict[str, float]) -> None:
         f"{m['reviewing'] / m['baseline']:.1f}x the baseline; nats-server {m['reviewing_server']:,.0f} µs",
     )
     row("the incidents' log", f"{m['log_bytes']:,.0f} B", "per alert (placement and review entries)")
+    row(
+        "placement, storms (a node and its 99 pods)",
+        f"{storms['placing']:,.0f} µs",
+        f"{storms['placing'] / storms['baseline']:.1f}x the baseline of the storms' alerts "
+        f"({storms['baseline']:,.0f} µs); nats-server {storms['placing_server']:,.0f} µs",
+    )
 
 
 if __name__ == "__main__":
     logger.remove()  # a review batch's announcements are logged; the figures are what this prints
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    report(count, asyncio.run(measure(count)))
+    report(count, asyncio.run(measure(count)), asyncio.run(measure(count, storms=True)))
