@@ -179,19 +179,20 @@ class NumbersAlike:
             return text
         if self._kept is not None and self._kept.search(text):
             return self.pattern.sub("0", text)
-        found = _ZEROED.get(text)
-        if found is None:
-            if len(_ZEROED) >= _ZEROED_SIZE:
-                _ZEROED.clear()
-            found = _ZEROED[text] = _ANY_LONE_NUMBER.sub("0", text)
-        return found
+        return _zeroed(text)
 
 
 _ANY_LONE_NUMBER = lone_numbers(frozenset())
-# Texts rewritten with no number kept: a batch's summaries and descriptions (up to 512 alerts) are
-# read by the correlation and by the rules at different moments of its turn.
-_ZEROED: dict[str, str] = {}
-_ZEROED_SIZE = 4096
+
+
+# Cached: a batch's summaries and descriptions (up to 512 alerts) are read by the correlation and by
+# the rules at different moments of its turn.
+@lru_cache(maxsize=4096)
+def _zeroed(text: str) -> str:
+    """``text`` with every lone number written as 0, none kept."""
+    return _ANY_LONE_NUMBER.sub("0", text)
+
+
 _LONE_NUMBERS = NumbersAlike(_SALIENT)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import msgspec
 
@@ -175,9 +176,8 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
         weight = LOCAL_CAUSES.get(entity) or (CLASS_CAUSE_WEIGHT if kind in _CLASS_CAUSES else CAUSE_WEIGHT)
         named_cause = named_cause or weight >= CAUSE_WEIGHT
         weights[signal] = max(weights.get(signal, 0.0), weight)
-    known = _SHARED_OF
     for entity in shared:
-        signal, weight = known.get(entity) or _shared(entity)
+        signal, weight = _shared(entity)
         if signal and weight > weights.get(signal, 0.0):
             weights[signal] = weight
     if print_.group_key and print_.group_key in view.entry.group_keys:
@@ -204,31 +204,22 @@ def may_reach(print_: Footprint, view: View) -> bool:
     if not (print_.causes.isdisjoint(view.entities) and print_.entities.isdisjoint(view.causes)):
         return True
     bound = 0.0
-    known = _SHARED_OF
     for entity in print_.entities & view.entities:
-        bound += (known.get(entity) or _shared(entity))[1]
+        bound += _shared(entity)[1]
     if print_.group_key and print_.group_key in view.entry.group_keys:
         bound += GROUP_KEY_WEIGHT if print_.group_key_specific else WIDE_GROUP_KEY_WEIGHT
     return bound >= THRESHOLD - 1e-6  # ``score`` rounds its sum to 6 places
 
 
-# ``_shared``'s answers by entity: a storm's alerts share their node, namespace and rule with the
-# incidents they are scored against, and ask for the same few names' weights again and again.
-_SHARED_OF: dict[str, tuple[str, float]] = {}
-_SHARED_OF_SIZE = 16384  # emptied when full: a flood's pods are each asked for once or twice
-
-
+# Cached: a storm's alerts share their node, namespace and rule with the incidents they are scored
+# against, and ask for the same few names' weights again and again.
+@lru_cache(maxsize=16384)
 def _shared(entity: str) -> tuple[str, float]:
     """The signal and weight of an entity both sides hold, not as a cause: its kind's, or its class's
     for the failure classes a whole cluster shares (SHARED_SYMPTOMS). ``score`` and ``may_reach`` both
     ask here, so the bound cannot fall behind the score."""
-    found = _SHARED_OF.get(entity)
-    if found is None:
-        if len(_SHARED_OF) >= _SHARED_OF_SIZE:
-            _SHARED_OF.clear()
-        signal, weight = SHARED.get(_kind(entity), ("", 0.0))
-        found = _SHARED_OF[entity] = (signal, SHARED_SYMPTOMS.get(entity, weight))
-    return found
+    signal, weight = SHARED.get(_kind(entity), ("", 0.0))
+    return signal, SHARED_SYMPTOMS.get(entity, weight)
 
 
 def _no_service(names: frozenset[str] | set[str]) -> frozenset[str] | set[str]:
