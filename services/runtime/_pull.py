@@ -168,8 +168,11 @@ class ContinuousPull:
             await asyncio.sleep(0)
             return
         self.wake.clear()
+        # Not wait_for: on Python 3.11 it returns normally when the wait ends in the very turn its task
+        # is cancelled, and a stage cancelled as a message woke it kept its loop running, orphaned.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), LIVENESS_CHECK_SECONDS)
+            async with asyncio.timeout(LIVENESS_CHECK_SECONDS):
+                await self.wake.wait()
         await self._check_liveness()
 
     async def _check_liveness(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import nats
 import pytest
@@ -97,4 +97,32 @@ async def test_a_stage_never_holds_more_than_its_capacity(nc: Client) -> None:
     assert len(held) + len(pull.arrived) == 10
     info = await nc.jetstream().consumer_info(schemas.STREAM, "enricher")
     assert info.num_ack_pending == 10
+    await pull.close()
+
+
+class _WatchedWake(asyncio.Event):
+    """The pull's wake-up, telling the test when the stage's loop is waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited_on = asyncio.Event()
+
+    async def wait(self) -> Literal[True]:
+        self.waited_on.set()
+        return await super().wait()
+
+
+async def test_a_stage_cancelled_as_a_message_wakes_it_stops_instead_of_running_on(nc: Client) -> None:
+    pull = ContinuousPull(nc, schemas.STREAM, "enricher", capacity=8)
+    await pull.start()
+    pull.wake = wake = _WatchedWake()
+    waiting = asyncio.create_task(pull.wait(held=8))  # full: it waits for room or a message
+    await asyncio.wait_for(wake.waited_on.wait(), timeout=5)
+    # A message wakes the loop and its stage is cancelled in the same turn (a replica killed mid-flood):
+    # the cancellation must end the loop, or it runs on, orphaned, on a connection being closed.
+    pull.interrupt()
+    waiting.cancel()
+    done, _ = await asyncio.wait({waiting}, timeout=5)
+    assert waiting in done
+    assert waiting.cancelled()  # ended by the cancellation, not returned as if only woken
     await pull.close()
