@@ -21,7 +21,7 @@ import pytest
 import schemas
 from tests.faults._pipeline import Pipeline
 from tests.faults._sink import Sink
-from tests.faults._tally import jetstream, safely, tally, wait_delivered, wait_until
+from tests.faults._tally import jetstream, safely, tally, wait_delivered, wait_until, where_things_stand
 from tests.faults._traffic import AlertmanagerClient, webhooks
 from tests.support.nats_server import NatsServer
 from tests.support.stream import subject_count
@@ -33,15 +33,23 @@ NOTIFIER_IN_FLIGHT = 64
 
 
 async def kill_and_restart(
-    pipeline: Pipeline, stage: str, progress: Callable[[], Awaitable[int]], at: int
+    pipeline: Pipeline,
+    stage: str,
+    progress: Callable[[], Awaitable[int]],
+    at: int,
+    stands: Callable[[], Awaitable[str]],
 ) -> float:
-    """SIGKILL ``stage`` once its output passed ``at``; returns seconds until its output moves again."""
+    """SIGKILL ``stage`` once its output passed ``at``; returns seconds until its output moves again.
+    ``stands``: where the consumers and the sink stand, said when the output does not move again."""
     await wait_until(lambda: _reached(progress, at), 120, f"{stage} output at {at}")
     killed = time.monotonic()
     pipeline[stage].kill()
     frozen = await progress()
     await pipeline.restart(pipeline[stage])
-    await wait_until(lambda: _reached(progress, frozen + 1), 60, f"{stage} output after restart")
+    try:
+        await wait_until(lambda: _reached(progress, frozen + 1), 60, f"{stage} output after restart")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}, still at {frozen}: {await stands()}") from None
     return time.monotonic() - killed
 
 
@@ -70,12 +78,17 @@ async def test_kill_9_of_each_stage_mid_run_loses_and_doubles_nothing(
         async def notified() -> int:
             return sink.delivered()
 
+        async def stands() -> str:
+            sent = "all sent" if sending.done() else "still sending"
+            consumers = await where_things_stand(js, sink, am.accepted_ids)
+            return f"{len(am.accepted_ids)} accepted, {sent}; {consumers}"
+
         recovery = {
-            "enricher": await kill_and_restart(pipeline, "enricher", enriched, ALERTS // 5),
-            "analyst": await kill_and_restart(pipeline, "analyst", analysed, ALERTS * 2 // 5),
+            "enricher": await kill_and_restart(pipeline, "enricher", enriched, ALERTS // 5, stands),
+            "analyst": await kill_and_restart(pipeline, "analyst", analysed, ALERTS * 2 // 5, stands),
         }
         reposts_before_notifier_kill = sink.delivered() - len(sink.per_id())
-        recovery["notifier"] = await kill_and_restart(pipeline, "notifier", notified, ALERTS * 3 // 5)
+        recovery["notifier"] = await kill_and_restart(pipeline, "notifier", notified, ALERTS * 3 // 5, stands)
         await sending
         await wait_delivered(js, sink, am.accepted_ids, within=180)
         note = "kill -9 then restart: " + ", ".join(f"{s} {t:.1f} s" for s, t in recovery.items())
