@@ -182,6 +182,12 @@ async def _sleep_or_stop(delay: float, stop: asyncio.Event | None) -> None:
 
 
 async def ensure_stream(js: JetStreamContext, settings: NatsSettings) -> None:
+    """Create the stream, or bring what may be updated in line; waits out a server or cluster that
+    cannot hold it yet (``_retry``), as every service starting beside a server may have to."""
+    await _retry("the stream", lambda: _ensure_stream_once(js, settings))
+
+
+async def _ensure_stream_once(js: JetStreamContext, settings: NatsSettings) -> None:
     config = stream_config(settings)
     try:
         await js.add_stream(config)
@@ -235,17 +241,26 @@ async def key_value_bucket(
 
 async def provision(js: JetStreamContext, settings: StageSettings) -> None:
     """Create, or update what may be updated: every service may run this at start-up."""
-    await _retry(lambda: ensure_stream(js, settings))
-    await _retry(lambda: ensure_consumers(js, settings))
+    await ensure_stream(js, settings)
+    await _retry("the consumers", lambda: ensure_consumers(js, settings))
 
 
-async def _retry(step: Callable[[], Awaitable[None]], attempts: int = 20) -> None:
-    # A freshly started or restarted server answers "JetStream not ready" for a moment.
+async def _retry(what: str, step: Callable[[], Awaitable[None]], attempts: int = 20) -> None:
+    """``step`` again, for about half a minute: a freshly started or restarted server answers
+    "JetStream not ready" for a moment, and a cluster whose leader has not heard from every node yet
+    "no suitable peers for placement". ``what``: what the step sets up, as the log says it."""
     for attempt in range(attempts):
         try:
             await step()
             return
-        except (TimeoutError, nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError, APIError):
+        except (
+            TimeoutError,
+            nats.errors.TimeoutError,
+            nats.js.errors.ServiceUnavailableError,
+            APIError,
+        ) as exc:
             if attempt == attempts - 1:
                 raise
-            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+            delay = min(0.1 * 2**attempt, 2.0)
+            logger.info("nats: cannot set up {} yet ({}); again in {:.1f}s", what, _describe(exc), delay)
+            await asyncio.sleep(delay)

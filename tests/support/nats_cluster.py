@@ -80,7 +80,7 @@ class NatsCluster:
             return None
 
     def has_meta_leader(self) -> bool:
-        running = [node for node in NODES if self.processes[node].poll() is None]
+        running = [node for node, process in self.processes.items() if process.poll() is None]
         views = {f"aiops-{node}": self.jsz(node) for node in running}
         if not views or any(
             view is None or not view.get("meta_cluster", {}).get("leader") for view in views.values()
