@@ -23,7 +23,7 @@ async def serve_console(
     nc = await connect(settings, "aiops-console", stop=stop)
     console = Console(settings, nc, CollectorRegistry(), store)
     try:
-        await ensure_stream(nc.jetstream(), settings)  # verdicts are published on it
+        await ensure_stream(nc.jetstream(), settings, stop)  # verdicts are published on it
         await console.live.start(nc)
         await console.store.get()  # opened now if it can be; a banner and retries otherwise
         runner, port = await start_http(console.app(), settings.console_host, settings.console_port)

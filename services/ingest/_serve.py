@@ -21,7 +21,7 @@ async def serve_ingest(
     stop = stop or asyncio.Event()
     nc = await connect(settings, "aiops-ingest", stop=stop)
     try:
-        await ensure_stream(nc.jetstream(), settings)
+        await ensure_stream(nc.jetstream(), settings, stop)
         ingest = Ingest(settings, nc, CollectorRegistry())
         await ingest.waiters.start(nc)
         await ingest.store.start()

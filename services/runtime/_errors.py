@@ -5,8 +5,8 @@ Exception                 anything unexpected: transient, nak with a growing del
 ├── Reject                poison: dead letter now, retrying cannot help
 └── ConfigError           a setting is missing or malformed; the service exits
 
-Stopped (not a handler's): SIGTERM arrived before the service was up, e.g. while NATS did not answer;
-the process exits 0 without a traceback.
+Stopped (not a handler's): SIGTERM arrived before the service was up, e.g. while NATS did not answer
+or could not set up the stream yet; the process exits 0 without a traceback.
 """
 
 from __future__ import annotations

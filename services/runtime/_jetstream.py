@@ -181,10 +181,12 @@ async def _sleep_or_stop(delay: float, stop: asyncio.Event | None) -> None:
         await asyncio.wait_for(stop.wait(), timeout=delay)
 
 
-async def ensure_stream(js: JetStreamContext, settings: NatsSettings) -> None:
+async def ensure_stream(
+    js: JetStreamContext, settings: NatsSettings, stop: asyncio.Event | None = None
+) -> None:
     """Create the stream, or bring what may be updated in line; waits out a server or cluster that
     cannot hold it yet (``_retry``), as every service starting beside a server may have to."""
-    await _retry("the stream", lambda: _ensure_stream_once(js, settings))
+    await _retry("the stream", lambda: _ensure_stream_once(js, settings), stop)
 
 
 async def _ensure_stream_once(js: JetStreamContext, settings: NatsSettings) -> None:
@@ -239,16 +241,19 @@ async def key_value_bucket(
     raise AssertionError("unreachable")
 
 
-async def provision(js: JetStreamContext, settings: StageSettings) -> None:
+async def provision(js: JetStreamContext, settings: StageSettings, stop: asyncio.Event | None = None) -> None:
     """Create, or update what may be updated: every service may run this at start-up."""
-    await ensure_stream(js, settings)
-    await _retry("the consumers", lambda: ensure_consumers(js, settings))
+    await ensure_stream(js, settings, stop)
+    await _retry("the consumers", lambda: ensure_consumers(js, settings), stop)
 
 
-async def _retry(what: str, step: Callable[[], Awaitable[None]], attempts: int = 20) -> None:
+async def _retry(
+    what: str, step: Callable[[], Awaitable[None]], stop: asyncio.Event | None, attempts: int = 20
+) -> None:
     """``step`` again, for about half a minute: a freshly started or restarted server answers
     "JetStream not ready" for a moment, and a cluster whose leader has not heard from every node yet
-    "no suitable peers for placement". ``what``: what the step sets up, as the log says it."""
+    "no suitable peers for placement". ``what``: what the step sets up, as the log says it. ``stop``
+    set meanwhile (SIGTERM) ends the wait at once: ``Stopped``."""
     for attempt in range(attempts):
         try:
             await step()
@@ -263,4 +268,6 @@ async def _retry(what: str, step: Callable[[], Awaitable[None]], attempts: int =
                 raise
             delay = min(0.1 * 2**attempt, 2.0)
             logger.info("nats: cannot set up {} yet ({}); again in {:.1f}s", what, _describe(exc), delay)
-            await asyncio.sleep(delay)
+            await _sleep_or_stop(delay, stop)
+            if stop is not None and stop.is_set():
+                raise Stopped(f"stopped while NATS could not set up {what} yet ({_describe(exc)})") from None

@@ -85,7 +85,7 @@ async def serve_stage(
     runtime = Runtime(nc=nc, js=js, registry=CollectorRegistry())
     http_runner: web.AppRunner | None = None
     try:
-        await provision(js, settings)
+        await provision(js, settings, stop)
         workers = []
         for part in (spec, *spec.companions):
             handler = await part.build(settings, runtime)

@@ -9,6 +9,9 @@ supervisor restarted it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -18,15 +21,26 @@ from loguru import logger
 import schemas
 from services.ingest import IngestSettings
 from services.ingest._serve import serve_ingest
+from services.runtime._errors import Stopped
 from tests.support.nats_cluster import NatsCluster
 from tests.support.services import settings_for
 from tests.support.webhooks import webhook
 
 
-async def test_ingest_waits_for_the_cluster_to_place_its_stream_then_takes_webhooks(tmp_path: Path) -> None:
+@dataclass
+class Waiting:
+    cluster: NatsCluster
+    serving: asyncio.Task[None]
+    stop: asyncio.Event
+    started: asyncio.Future[int]
+
+
+@contextlib.asynccontextmanager
+async def ingest_waiting_for_its_stream(tmp_path: Path) -> AsyncIterator[Waiting]:
+    """Ingest asking two nodes of three for a stream of three replicas, once it said it waits."""
     cluster = NatsCluster(tmp_path)
     cluster.start("a")
-    cluster.start("b")  # two of three: a leader, but no third node for a stream's third replica
+    cluster.start("b")  # a leader, but no third node for the stream's third replica
     retrying = asyncio.Event()
 
     def watch(message: object) -> None:
@@ -45,23 +59,36 @@ async def test_ingest_waits_for_the_cluster_to_place_its_stream_then_takes_webho
         waiting.cancel()
         assert serving not in done, f"ingest exited: {serving.exception()!r}"
         assert waiting in done, "ingest neither exited nor said it waits for the stream within 20 s"
-
-        cluster.start("c")
-        port = await asyncio.wait_for(asyncio.shield(started), timeout=60)
-        async with aiohttp.ClientSession() as http:
-            url = f"http://127.0.0.1:{port}/webhook/alertmanager"
-            body, json = webhook("cluster", 0, count=2), {"Content-Type": "application/json"}
-            async with http.post(url, data=body, headers=json) as response:
-                assert response.status == 200, await response.text()
-        nc = await nats.connect(servers=cluster.url.split(","))
-        try:
-            info = await nc.jetstream().stream_info(schemas.STREAM)
-        finally:
-            await nc.close()
-        assert info.config.num_replicas == 3
-        assert info.state.messages == 2
+        yield Waiting(cluster, serving, stop, started)
     finally:
         stop.set()
         logger.remove(sink)
         await asyncio.wait({serving}, timeout=30)
         cluster.close()
+
+
+async def test_ingest_waits_for_the_cluster_to_place_its_stream_then_takes_webhooks(tmp_path: Path) -> None:
+    async with ingest_waiting_for_its_stream(tmp_path) as waiting:
+        waiting.cluster.start("c")
+        port = await asyncio.wait_for(asyncio.shield(waiting.started), timeout=60)
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/webhook/alertmanager"
+            body, json = webhook("cluster", 0, count=2), {"Content-Type": "application/json"}
+            async with http.post(url, data=body, headers=json) as response:
+                assert response.status == 200, await response.text()
+        nc = await nats.connect(servers=waiting.cluster.url.split(","))
+        try:
+            info = await nc.jetstream().stream_info(schemas.STREAM)
+        finally:
+            await nc.close()
+    assert info.config.num_replicas == 3
+    assert info.state.messages == 2
+
+
+async def test_ingest_stopped_while_it_waits_for_the_cluster_stops_at_once(tmp_path: Path) -> None:
+    async with ingest_waiting_for_its_stream(tmp_path) as waiting:
+        waiting.stop.set()  # SIGTERM: a rollout given up, or the node drained
+        # The request in flight ends (in 5 s at most), then it stops, not after half a minute of asking.
+        done, _ = await asyncio.wait({waiting.serving}, timeout=10)
+        assert waiting.serving in done, "ingest kept waiting for the stream after it was stopped"
+        assert isinstance(waiting.serving.exception(), Stopped)  # a clean exit: run_service logs it
