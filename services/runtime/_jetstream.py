@@ -178,7 +178,8 @@ async def _sleep_or_stop(delay: float, stop: asyncio.Event | None) -> None:
         await asyncio.sleep(delay)
         return
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=delay)
+        async with asyncio.timeout(delay):  # not wait_for: it may lose a cancellation (runtime._pull)
+            await stop.wait()
 
 
 async def ensure_stream(
@@ -250,13 +251,17 @@ async def provision(js: JetStreamContext, settings: StageSettings, stop: asyncio
 async def _retry(
     what: str, step: Callable[[], Awaitable[None]], stop: asyncio.Event | None, attempts: int = 20
 ) -> None:
-    """``step`` again, for about half a minute: a freshly started or restarted server answers
-    "JetStream not ready" for a moment, and a cluster whose leader has not heard from every node yet
-    "no suitable peers for placement". ``what``: what the step sets up, as the log says it. ``stop``
-    set meanwhile (SIGTERM) ends the wait at once: ``Stopped``."""
+    """``step`` again, ``attempts`` times (about half a minute while the server answers): a freshly
+    started or restarted server answers "JetStream not ready" for a moment, and a cluster whose
+    leader has not heard from every node yet "no suitable peers for placement". ``what``: what the
+    step sets up, as the log says it. ``stop`` set meanwhile (SIGTERM) ends the wait at once, the
+    request in flight too: ``Stopped``."""
     for attempt in range(attempts):
+        trying = asyncio.ensure_future(step())
+        if stop is not None and await _stopped_first(trying, stop):
+            raise Stopped(f"stopped while NATS could not set up {what} yet")
         try:
-            await step()
+            await trying
             return
         except (
             TimeoutError,

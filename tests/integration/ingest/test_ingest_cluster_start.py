@@ -63,14 +63,24 @@ async def ingest_waiting_for_its_stream(tmp_path: Path) -> AsyncIterator[Waiting
     finally:
         stop.set()
         logger.remove(sink)
-        await asyncio.wait({serving}, timeout=30)
+        _, still = await asyncio.wait({serving}, timeout=30)
+        for task in still:  # never left running into the next test
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         cluster.close()
 
 
 async def test_ingest_waits_for_the_cluster_to_place_its_stream_then_takes_webhooks(tmp_path: Path) -> None:
     async with ingest_waiting_for_its_stream(tmp_path) as waiting:
         waiting.cluster.start("c")
-        port = await asyncio.wait_for(asyncio.shield(waiting.started), timeout=60)
+        done, _ = await asyncio.wait(
+            {waiting.serving, waiting.started}, timeout=60, return_when=asyncio.FIRST_COMPLETED
+        )
+        assert waiting.started in done, (
+            f"ingest exited: {waiting.serving.exception()!r}" if waiting.serving.done() else "not up in 60 s"
+        )
+        port = waiting.started.result()
         async with aiohttp.ClientSession() as http:
             url = f"http://127.0.0.1:{port}/webhook/alertmanager"
             body, json = webhook("cluster", 0, count=2), {"Content-Type": "application/json"}
@@ -88,7 +98,7 @@ async def test_ingest_waits_for_the_cluster_to_place_its_stream_then_takes_webho
 async def test_ingest_stopped_while_it_waits_for_the_cluster_stops_at_once(tmp_path: Path) -> None:
     async with ingest_waiting_for_its_stream(tmp_path) as waiting:
         waiting.stop.set()  # SIGTERM: a rollout given up, or the node drained
-        # The request in flight ends (in 5 s at most), then it stops, not after half a minute of asking.
+        # Not after half a minute of asking: the request in flight is given up too.
         done, _ = await asyncio.wait({waiting.serving}, timeout=10)
         assert waiting.serving in done, "ingest kept waiting for the stream after it was stopped"
         assert isinstance(waiting.serving.exception(), Stopped)  # a clean exit: run_service logs it
