@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 from loguru import logger
@@ -31,6 +31,8 @@ import schemas
 from services.runtime._errors import Stopped
 from services.runtime._nats_client import Client
 from services.runtime._settings import NatsSettings, StageSettings
+
+T = TypeVar("T")
 
 # Durable consumer name -> the subject it reads. The first three are the pipeline's stages; the others
 # are companions (``StageSpec.companions``) served by a stage's process or by the history service.
@@ -225,21 +227,16 @@ async def key_value_bucket(
         storage=StorageType.FILE,
         replicas=settings.stream_replicas,
     )
-    attempts = 20
-    for attempt in range(attempts):
+
+    async def bound() -> KeyValue:
         try:
             return await js.key_value(bucket)
         except BucketNotFoundError:
-            pass
-        try:
+            # Another replica may create it first (and it is not visible yet), or a cluster still be
+            # placing its replicas: ``_retry`` looks again shortly.
             return await js.create_key_value(config=config)
-        except (APIError, TimeoutError, nats.errors.TimeoutError):
-            # Another replica created it first (and it is not visible yet), or a cluster is still
-            # placing its replicas: look again shortly.
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
-    raise AssertionError("unreachable")
+
+    return await _retry(f"the bucket {bucket}", bound, None)
 
 
 async def provision(js: JetStreamContext, settings: StageSettings, stop: asyncio.Event | None = None) -> None:
@@ -249,8 +246,8 @@ async def provision(js: JetStreamContext, settings: StageSettings, stop: asyncio
 
 
 async def _retry(
-    what: str, step: Callable[[], Awaitable[None]], stop: asyncio.Event | None, attempts: int = 20
-) -> None:
+    what: str, step: Callable[[], Awaitable[T]], stop: asyncio.Event | None, attempts: int = 20
+) -> T:
     """``step`` again, ``attempts`` times (about half a minute while the server answers): a freshly
     started or restarted server answers "JetStream not ready" for a moment, and a cluster whose
     leader has not heard from every node yet "no suitable peers for placement". ``what``: what the
@@ -261,8 +258,7 @@ async def _retry(
         if stop is not None and await _stopped_first(trying, stop):
             raise Stopped(f"stopped while NATS could not set up {what} yet")
         try:
-            await trying
-            return
+            return await trying
         except (
             TimeoutError,
             nats.errors.TimeoutError,
@@ -276,3 +272,4 @@ async def _retry(
             await _sleep_or_stop(delay, stop)
             if stop is not None and stop.is_set():
                 raise Stopped(f"stopped while NATS could not set up {what} yet ({_describe(exc)})") from None
+    raise AssertionError("unreachable")
