@@ -101,7 +101,7 @@ class Correlator:
             if message.alert.status == "firing"
         ]
         prints = {episode: self.footprint(message) for episode, message in firing}
-        wanted = {f"alert={_fingerprint(episode)}" for episode in prints}
+        wanted = {_alert_name(episode) for episode in prints}
         for print_ in prints.values():
             wanted.update(print_.entities, print_.causes)
             if print_.group_key_specific:
@@ -160,7 +160,7 @@ class Correlator:
             root = open_.entries[open_.by_id[own_id]].root_alert == episode
             return Assignment(episode, own_id, "root" if root else "related", (), False, False, False)
         at = self.when(message.alert, now)
-        fingerprint = f"alert={_fingerprint(episode)}"
+        fingerprint = _alert_name(episode)
         found = (
             self._override_match(open_, print_)
             if print_.override
@@ -192,7 +192,7 @@ class Correlator:
         if found is None or found[0] >= before or _role(print_, open_.view(found[0]), found[1], episode)[1]:
             return None
         open_.drop(own)
-        return self._join(open_, found, print_, episode, at, f"alert={_fingerprint(episode)}")
+        return self._join(open_, found, print_, episode, at, _alert_name(episode))
 
     def _join(
         self,
@@ -203,7 +203,7 @@ class Correlator:
         at: datetime,
         fingerprint: str,
     ) -> Assignment:
-        """``fingerprint``: the alert's name among an incident's entities ("alert=<its fingerprint>")."""
+        """``fingerprint``: the alert's name among an incident's entities (``_alert_name``)."""
         position, fit = found
         entry = open_.entries[position]
         view = open_.view(position)
@@ -337,9 +337,10 @@ def _new_root(print_: Footprint, view: View, fit: Score) -> bool:
     return not (print_.causes & view.entities).issubset(view.entry.root_causes)
 
 
-def _fingerprint(episode: str) -> str:
-    """The alert's label fingerprint: what every episode of one alert shares (schemas.episode_key)."""
-    return episode.rsplit("@", 1)[0]
+def _alert_name(episode: str) -> str:
+    """The alert's name among an incident's entities: "alert=<its label fingerprint>", what every
+    episode of one alert shares (schemas.episode_key)."""
+    return "alert=" + episode.rsplit("@", 1)[0]
 
 
 def _opened(id_: str, episode: str, print_: Footprint, at: datetime, fingerprint: str) -> View:
