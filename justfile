@@ -22,6 +22,8 @@ venv:
         rm -f {{ venv }}/.installed-*
         touch "$stamp"
     fi
+    # correlation compiled with mypyc while it matches the sources (services/compiled.py); else interpreted
+    {{ bin }}/python -m services.compiled --quiet
 
 # llama.cpp's OpenAI-compatible server and SmolLM2-135M for the LLM tests against a real model (first build 8-15 min)
 llama-server: venv

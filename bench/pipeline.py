@@ -31,6 +31,7 @@ from nats.js.api import StreamConfig
 
 import schemas
 from bench._report import cpu_seconds, heading, machine_cpu, percentile, row, rss_mib, waited_for_a_core
+from services import compiled
 from services.incidents import IncidentSettings
 from services.runtime import load, stream_config
 from services.runtime._settings import StageSettings
@@ -539,7 +540,7 @@ async def main(n: int) -> int:
 
 def _on(n: int, what: str = "pipeline") -> str:
     replicas = f", {ANALYSTS} analyst replicas" if ANALYSTS > 1 else ""
-    return f"{what}, incidents on (INCIDENTS_ENABLED=true{replicas}): {n}"
+    return f"{what}, incidents on (INCIDENTS_ENABLED=true{replicas}, correlation {compiled.planned()}): {n}"
 
 
 CEILINGS: list[tuple[str, str, str, Webhooks]] = [

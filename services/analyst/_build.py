@@ -5,6 +5,7 @@ from __future__ import annotations
 from loguru import logger
 
 import schemas
+from services import compiled
 from services.analyst._cache import EpisodeCache
 from services.analyst._handler import Analyst
 from services.analyst._incidents import Incidents, shared_journal
@@ -57,7 +58,11 @@ async def _grouping(
     together = not settings.llm_enabled
     incidents = Incidents(journal, store, correlator, grouping, roots=roots, reviews_together=together)
     analyst = Analyst(rules, metrics, incidents=incidents)
-    logger.info("incidents on: alerts grouped in {}, analysed per incident", grouping.incident_bucket)
+    logger.info(
+        "incidents on: alerts grouped in {}, analysed per incident; correlation {}",
+        grouping.incident_bucket,
+        compiled.describe(),
+    )
     # Sequenced: an incident refers to its exemplars by where the alerts' stream keeps them.
     return Handler(analyst.handle, inline=True, prepare=incidents.prepare_delivered, sequenced=True)
 

@@ -3,6 +3,11 @@
 A library the analyst uses; pure logic except ``_journal`` (the log) and ``_store`` (exemplars).
 """
 
+# ruff: noqa: E402 -- whether correlation runs compiled (services/compiled.py) is settled before it loads.
+from services import compiled
+
+compiled.install()
+
 from services.incidents._correlate import Assignment, Correlator, incident_id
 from services.incidents._events import after_sent, event, incident
 from services.incidents._index import IndexEntry, OpenIndex

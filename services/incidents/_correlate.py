@@ -14,6 +14,7 @@ import msgspec
 
 import schemas
 from services.incidents._footprint import Footprint, footprint
+from services.incidents._frozen import Frozen
 from services.incidents._index import (
     MAX_CAUSES,
     MAX_CAUSES_PER_KIND,
@@ -23,10 +24,9 @@ from services.incidents._index import (
     MAX_ROOT_ENTITIES,
     MAX_SUBJECT,
     IndexEntry,
-    Names,
     OpenIndex,
-    merged,
 )
+from services.incidents._names import Names, merged
 from services.incidents._open import GROUP_KEY, OpenEntries
 from services.incidents._score import (
     SUSPECT_KINDS,
@@ -45,7 +45,7 @@ from services.incidents._topology import Topology
 __all__ = ["Assignment", "Correlator", "IndexEntry", "OpenIndex", "incident_id"]
 
 
-class Assignment(msgspec.Struct, frozen=True):
+class Assignment(Frozen, frozen=True):
     """Where one alert episode went, and why."""
 
     episode: str  # schemas.episode_key(alert)

@@ -32,8 +32,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import msgspec
-
 import schemas
 from services.incidents import _labels as names
 from services.incidents._causes import Place, about_symptoms, about_technologies, causes, node_agents_of
@@ -46,6 +44,7 @@ from services.incidents._evidence import (
     short_name,
     text_symptoms,
 )
+from services.incidents._frozen import Frozen
 from services.incidents._kinds import SHARED_SYMPTOM_CLASSES, Kind, alert_kind
 from services.incidents._pod_evidence import (
     claim_shares,
@@ -61,7 +60,7 @@ from services.incidents._topology import Topology, host_name
 _SPECIFIC_RELEASE = re.compile(r"^(?=.*\d).{5,}$")
 
 
-class Footprint(msgspec.Struct, frozen=True):
+class Footprint(Frozen, frozen=True):
     entities: frozenset[str]
     causes: frozenset[str]
     cluster: str

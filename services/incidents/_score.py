@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-import msgspec
-
 from services.incidents._footprint import Footprint
+from services.incidents._frozen import Frozen
 from services.incidents._index import (
     MAX_CAUSES,
     MAX_CAUSES_PER_KIND,
     MAX_ENTITIES,
     MAX_PER_KIND,
     IndexEntry,
-    Names,
 )
+from services.incidents._names import Names
 
 THRESHOLD = 0.6
 # One incident's cause is what this alert runs on or depends on, or the reverse.
@@ -83,7 +82,7 @@ SUSPECT_KINDS = ("release=", "line=")
 _CAUSE_SIGNAL = {"host": "instance", "needs": "dependency"}
 
 
-class Score(msgspec.Struct, frozen=True):
+class Score(Frozen, frozen=True):
     value: float
     signals: tuple[str, ...]  # strongest first
     explained: bool  # one of the incident's causes explains the alert
