@@ -236,16 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even when the build is up to date")
     parser.add_argument("--quiet", action="store_true", help="say nothing when the build is up to date")
     options = parser.parse_args(argv)
-    TARGET.mkdir(parents=True, exist_ok=True)
 
     def starting() -> None:
         print("correlation: compiling with mypyc (a minute or two, once per change)", flush=True)
 
     try:
+        TARGET.mkdir(parents=True, exist_ok=True)
         said = build(force=options.force, starting=starting)
         if not (options.quiet and "up to date" in said):
             print(said)
-    except RuntimeError as error:
+    except (RuntimeError, OSError) as error:  # OSError: a prefix this user may not write, a full disk
         # The sources still run interpreted: a failed build costs speed, never correctness.
         print(f"correlation: interpreted ({error})", file=sys.stderr)
     return 0
