@@ -99,13 +99,16 @@ def usable(target: Path = TARGET, root: Path = ROOT) -> dict[str, Path] | str:
     return files
 
 
+def _chosen(target: Path, root: Path) -> dict[str, Path] | str:
+    """``usable``, unless the environment asks for the interpreted modules."""
+    return f"{SWITCH}=0" if os.environ.get(SWITCH, "1") == "0" else usable(target, root)
+
+
 def install(target: Path = TARGET, root: Path = ROOT) -> bool:
     """Serve the compiled modules from ``target`` when its build matches the sources; True when it does."""
     if any(isinstance(finder, _Finder) for finder in sys.meta_path):
         return bool(_state["compiled"])
-    if os.environ.get(SWITCH, "1") == "0":
-        return _interpreted(f"{SWITCH}=0")
-    files = usable(target, root)
+    files = _chosen(target, root)
     if isinstance(files, str):
         return _interpreted(files)
     if loaded := [name for name in COMPILED if name in sys.modules]:
@@ -127,9 +130,7 @@ def describe() -> str:
 
 def planned() -> str:
     """How correlation will run in a process started now (the analyst a benchmark starts, say)."""
-    if os.environ.get(SWITCH, "1") == "0":
-        return f"interpreted ({SWITCH}=0)"
-    files = usable()
+    files = _chosen(TARGET, ROOT)
     return f"interpreted ({files})" if isinstance(files, str) else "compiled (mypyc)"
 
 

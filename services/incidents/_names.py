@@ -24,7 +24,8 @@ def merged(current: list[str], new: Iterable[str], cap: int) -> list[str]:
 _KINDS = re.compile(r"^([^=\n]*)=", re.MULTILINE)
 
 
-def _kind(name: str) -> str:
+def kind_of(name: str) -> str:
+    """``pod`` of ``pod=cart-0``."""
     return name.split("=", 1)[0]
 
 
@@ -58,7 +59,7 @@ class Names:
             self._counts = Counter(_KINDS.findall("\n".join(self.names)))
         kept: list[str] = []
         for name in added:
-            kind = _kind(name)
+            kind = kind_of(name)
             count = self._counts.get(kind, 0)
             if count < self._per_kind and len(self.names) + len(kept) < self._cap:
                 self._counts[kind] = count + 1

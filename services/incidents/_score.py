@@ -23,7 +23,7 @@ from services.incidents._index import (
     MAX_PER_KIND,
     IndexEntry,
 )
-from services.incidents._names import Names
+from services.incidents._names import Names, kind_of
 
 THRESHOLD = 0.6
 # One incident's cause is what this alert runs on or depends on, or the reverse.
@@ -144,10 +144,6 @@ def in_time(entry: IndexEntry, at: datetime, window: timedelta) -> bool:
     return entry.opened_at - window <= at <= entry.last_at + window
 
 
-def _kind(entity: str) -> str:
-    return entity.split("=", 1)[0]
-
-
 def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
     """The fit of an alert to an incident, time and cluster aside (the caller gates those);
     ``explaining=False`` leaves out what the alert's causes explain of the members. ``may_reach``
@@ -170,7 +166,7 @@ def score(print_: Footprint, view: View, explaining: bool = True) -> Score:
         explained_by, explains, shared = (_no_service(names) for names in (explained_by, explains, shared))
     named_cause = False
     for entity in explained_by | explains:
-        kind = _kind(entity)
+        kind = kind_of(entity)
         signal = _CAUSE_SIGNAL.get(kind, kind)
         weight = LOCAL_CAUSES.get(entity) or (CLASS_CAUSE_WEIGHT if kind in _CLASS_CAUSES else CAUSE_WEIGHT)
         named_cause = named_cause or weight >= CAUSE_WEIGHT
@@ -217,7 +213,7 @@ def _shared(entity: str) -> tuple[str, float]:
     """The signal and weight of an entity both sides hold, not as a cause: its kind's, or its class's
     for the failure classes a whole cluster shares (SHARED_SYMPTOMS). ``score`` and ``may_reach`` both
     ask here, so the bound cannot fall behind the score."""
-    signal, weight = SHARED.get(_kind(entity), ("", 0.0))
+    signal, weight = SHARED.get(kind_of(entity), ("", 0.0))
     return signal, SHARED_SYMPTOMS.get(entity, weight)
 
 
