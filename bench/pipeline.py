@@ -201,6 +201,7 @@ class Pipeline:
 
         analyst = self.procs["analyst"].pid
         cpu_before, machine_before, waited_before = self._cpu(), machine_cpu(), waited_for_a_core(analyst)
+        client_before = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(poster() for _ in range(CONCURRENT_POSTS)))
         ingested = time.perf_counter() - started
@@ -210,6 +211,8 @@ class Pipeline:
         cpu = self._cpu_per_alert(cpu_before, posted)
         (busy, ticks), (busy_before, ticks_before) = machine_cpu(), machine_before
         return {
+            # this process posting the webhooks and polling the consumers: on the same cores
+            "client_cpu": (time.process_time() - client_before) / posted * 1e6,
             "rate": posted / elapsed,
             "ingest_rate": posted / ingested,
             "cpu": cpu,
@@ -300,6 +303,29 @@ async def analyzed_latencies(js: Any, total: int) -> tuple[list[float], int, int
             incidents.add(message.incident.id)
     await sub.unsubscribe()
     return latencies, grouped, len(incidents)
+
+
+def bounds(
+    cpu: dict[str, float], client_cpu: float, relay_rate: float, cores: int
+) -> tuple[float, float, str]:
+    """What the CPU a flood spent allows, as ratios of its relay: the machine's (every core busy with
+    the work of every process, this client's included) and one service's (the busiest, on a core of its
+    own: each service is one thread of Python; nats-server, which runs on every core, aside). A round
+    beneath both lost the difference to scheduling: its busiest service waited for a core while
+    others, ahead of it, ran."""
+    machine = cores * 1e6 / (sum(cpu.values()) + client_cpu) / relay_rate
+    busiest = max((name for name in cpu if name != "nats-server"), key=cpu.__getitem__)
+    return machine, 1e6 / cpu[busiest] / relay_rate, busiest
+
+
+def _bounds_row(result: dict[str, Any], relay_rate: float) -> None:
+    machine, one, busiest = bounds(result["cpu"], result["client_cpu"], relay_rate, os.cpu_count() or 1)
+    row(
+        "bounds from the CPU spent, ratios of the relay",
+        f"{min(machine, one):.2f}",
+        f"every core busy {machine:.2f}; the {busiest} alone on a core {one:.2f} "
+        f"(this round {result['rate'] / relay_rate:.2f})",
+    )
 
 
 FLOOR = 0.6
@@ -413,6 +439,7 @@ def report_off(n: int, m: dict[str, Any]) -> None:
         f"ratio {ratios[middle]:.2f} of the relay (floor {FLOOR:.2f})",
     )
     row("webhook intake (HTTP -> JetStream ack)", f"{result['ingest_rate']:,.0f} alerts/s")
+    _bounds_row(result, relay_rate)
     flood, steady = m["flood_latencies"], m["steady"]
     row("latency webhook -> alerts.analyzed p50 (flood)", f"{percentile(flood, 50) * 1000:,.0f} ms")
     row("latency webhook -> alerts.analyzed p99 (flood)", f"{percentile(flood, 99) * 1000:,.0f} ms")
@@ -470,6 +497,7 @@ def report_on(
         f"{result['cpu']['analyst'] * result['rate'] / 1e6:.2f} of the time, "
         f"waited for a core {result['analyst_waited']:.2f}",
     )
+    _bounds_row(result, m["relay"][0])
     for name in ("analyst", "notifier"):
         if ANALYSTS > 1 and name == "analyst":
             row(f"analysts: {ANALYSTS} replicas, the first one's figures follow", "")
