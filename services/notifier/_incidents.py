@@ -130,13 +130,15 @@ class IncidentNotifier:
         return outcome
 
 
-async def build(settings: NotifierSettings, runtime: Runtime) -> Handler | None:
+async def build(settings: NotifierSettings, runtime: Runtime) -> Handler:
     # Imported here: the notifier's own build module lists this one as its companion.
     from services.notifier._build import router_from
 
     router = router_from(settings)
     if not router.wants_incidents:
-        return None
+        # Read and let go, not left unread: a route added later would otherwise post every event the
+        # stream still keeps (STREAM_MAX_AGE_HOURS), and `aiops status` would show a lag growing forever.
+        return Handler(_let_go, inline=True)
     ledger = await open_ledger(
         runtime.js, settings.deliveries_bucket, settings.deliveries_ttl_hours * 3600, settings
     )
@@ -151,6 +153,10 @@ async def build(settings: NotifierSettings, runtime: Runtime) -> Handler | None:
         update_seconds=settings.notify_incident_update_seconds,
     )
     return Handler(notifier.handle)
+
+
+async def _let_go(event: schemas.IncidentEvent) -> None:
+    """No route sends incidents anywhere: the event is acknowledged, and nothing else."""
 
 
 # Typed Any: a stage's input is an alert message, and this companion reads incident events.

@@ -151,3 +151,24 @@ async def test_alerts_of_an_incident_are_not_posted_on_their_own(
     assert posted["channel"] == "#incidents"
     assert len(slack.received) == 1
     assert counted == 1.0
+
+
+async def test_a_route_added_later_posts_new_incidents_not_those_of_before(
+    nats_server: NatsServer, js: JetStreamContext, webhook: FakeWebhook, tmp_path: Path
+) -> None:
+    # A notifier with no route for incidents reads their events and lets them go: nothing waits
+    # behind its consumer, so the operator who adds a webhook a week later is not sent the week.
+    before = node_down("inc-before000000")
+    async with running_stage(SPEC, settings_for(NotifierSettings, nats_server.url)):
+        for event in before:
+            await publish(js, event)  # waits for notifier-incidents to have acked it
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        f"destinations:\n  hook: {{type: webhook, url: '{webhook.url}'}}\ndefault: {{to: [hook]}}\n"
+    )
+    settings = settings_for(NotifierSettings, nats_server.url, routes_file=str(routes))
+    after = node_down("inc-after0000000")[0]
+    async with running_stage(SPEC, settings):
+        await publish(js, after)
+
+    assert [schemas.decode(r.body, schemas.IncidentEvent) for r in webhook.received] == [after]
