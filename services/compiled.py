@@ -95,7 +95,7 @@ def usable(target: Path = TARGET, root: Path = ROOT) -> dict[str, Path] | str:
         return "the build does not match the sources: python -m services.compiled"
     files = {name: target / relative for name, relative in manifest.get("modules", {}).items()}
     if set(COMPILED) - set(files) or not all(file.is_file() for file in files.values()):
-        return f"the build in {target} is incomplete: python -m services.compiled --force"
+        return f"the build in {target} is incomplete: python -m services.compiled"
     return files
 
 
@@ -157,12 +157,10 @@ def build(
 
     Raises ``RuntimeError`` with the compiler's last words when a build was possible and failed.
     """
-    wanted = digest(root)
-    try:
-        if not force and orjson.loads((target / MANIFEST).read_bytes()).get("digest") == wanted:
-            return f"correlation: compiled, up to date ({target})"
-    except (OSError, orjson.JSONDecodeError):
-        pass
+    # Up to date only as ``install`` would load it: a build missing a library is made again.
+    if not force and not isinstance(usable(target, root), str):
+        return f"correlation: compiled, up to date ({target})"
+    wanted = digest(root)  # of the sources as the build copies them, not as they may be after it
     missing = [name for name in ("mypyc", "setuptools") if importlib.util.find_spec(name) is None]
     if missing:
         return f"correlation: interpreted ({' and '.join(missing)} not installed: pip install -e '.[dev]')"
