@@ -32,6 +32,7 @@ from nats.js.api import StreamConfig
 import schemas
 from bench._report import cpu_seconds, heading, machine_cpu, percentile, row, rss_mib, waited_for_a_core
 from services import compiled
+from services.cli._supervisor import priority
 from services.incidents import IncidentSettings
 from services.runtime import load, stream_config
 from services.runtime._settings import StageSettings
@@ -160,7 +161,13 @@ class Pipeline:
         self.procs = {
             name: subprocess.Popen(
                 [sys.executable, *_profiled(name), "-m", modules[name]],
-                env={**env, "HEALTH_PORT": str(self.ports[name]), **history_db.get(name, {})},
+                env={
+                    **env,
+                    "HEALTH_PORT": str(self.ports[name]),
+                    **history_db.get(name, {}),
+                    # as ``aiops up`` runs them on one host: the analyst (its replicas too) first on a core
+                    **priority(name.split("-")[0], env),
+                },
                 stderr=subprocess.DEVNULL,
             )
             for name in self.NAMES

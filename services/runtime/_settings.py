@@ -30,6 +30,14 @@ class NatsSettings(msgspec.Struct, kw_only=True, frozen=True):
     stream_max_bytes: Annotated[int, doc("Stream size cap in bytes, -1 for none")] = -1
     log_level: Annotated[str, doc("DEBUG, INFO, WARNING or ERROR")] = "INFO"
     log_format: Annotated[Literal["text", "json"], doc("text for people, json for log shippers")] = "text"
+    process_nice: Annotated[
+        int,
+        doc(
+            "Added to the process's niceness at start (0-19, as nice(1)); `aiops up` gives 5 to every"
+            " service but the analyst, so on a shared host the heaviest stage gets a core first"
+        ),
+        msgspec.Meta(ge=0, le=19),
+    ] = 0
 
 
 # What a stage without I/O (no sources, rules only, log only) takes at once: it holds no task or

@@ -24,6 +24,7 @@ from services.runtime._http import add_health_routes, nats_readiness, start_http
 from services.runtime._jetstream import close_connection, connect, provision
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics
+from services.runtime._priority import yield_cpu
 from services.runtime._settings import NatsSettings, StageSettings
 from services.runtime._tracing import setup_tracing
 from services.runtime._worker import Handler, Worker, delivery
@@ -136,10 +137,14 @@ def _freeze() -> None:
 
 
 def run_service(name: str, settings: NatsSettings, serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """A service process: tracing and logs set up, settings shown (secrets masked), serve until SIGTERM."""
+    """A service process: its priority, tracing and logs set up, settings shown (secrets masked), serve
+    until SIGTERM."""
+    refused = yield_cpu(settings.process_nice)  # before any thread of its own starts: they inherit it
     setup_tracing(name)
     configure_logging(name, settings.log_level, settings.log_format)
     logger.info("starting with {}", masked(settings))
+    if refused:
+        logger.warning("{}", refused)
     _freeze()  # modules, the tracing SDK when on
     gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION, *gc.get_threshold()[1:])
 

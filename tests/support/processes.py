@@ -141,6 +141,11 @@ def rss_kib(pid: int) -> int:
     return _status_field(pid, "VmRSS")
 
 
+def niceness(pid: int) -> set[int]:
+    """The niceness of each of a process's threads (Linux: a thread's is its own)."""
+    return {os.getpriority(os.PRIO_PROCESS, int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
 def threads(pid: int) -> int:
     return _status_field(pid, "Threads")
 
