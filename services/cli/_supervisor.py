@@ -35,6 +35,9 @@ HEALTH_PORTS = {"enricher": "8001", "analyst": "8002", "notifier": "8003", "hist
 # (services/runtime/_priority.py). The weight nice 5 gives is a third of nice 0's.
 FIRST_ON_A_CORE = "analyst"
 YIELDING_NICE = "5"
+LOCAL_HOST = "127.0.0.1"
+# Output lines kept per process, shown when it cannot start.
+LAST_LINES = 20
 
 
 def priority(name: str, env: Mapping[str, str]) -> dict[str, str]:
@@ -43,11 +46,6 @@ def priority(name: str, env: Mapping[str, str]) -> dict[str, str]:
     if env.get("PROCESS_NICE") or name == FIRST_ON_A_CORE:
         return {}
     return {"PROCESS_NICE": YIELDING_NICE}
-
-
-LOCAL_HOST = "127.0.0.1"
-# Output lines kept per process, shown when it cannot start.
-LAST_LINES = 20
 
 
 def _port_open(host: str, port: int) -> bool:
