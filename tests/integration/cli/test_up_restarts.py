@@ -13,19 +13,10 @@ import aiohttp
 import pytest
 
 from services.cli._supervisor import SERVICES
+from tests.faults._tally import wait_until
 from tests.faults._up import STARTED, Up, alive, up_env
 from tests.support.nats_server import NatsServer
 from tests.support.processes import niceness, wait_ready
-
-
-async def _runs_at(name: str, pid: int, expected: int, within: float = 30) -> None:
-    """Every thread of ``pid`` at niceness ``expected``, within ``within`` seconds of now."""
-    deadline = asyncio.get_running_loop().time() + within
-    while niceness(pid) != {expected}:
-        assert asyncio.get_running_loop().time() < deadline, (
-            f"{name} threads at {niceness(pid)}, not {expected}"
-        )
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(150)
@@ -42,7 +33,12 @@ async def test_a_killed_service_is_restarted_and_the_others_keep_running(
         # (set as the service starts, which "pipeline up" does not wait for in every service).
         here = os.getpriority(os.PRIO_PROCESS, 0)
         for name, pid in first.items():
-            await _runs_at(name, pid, here if name == "analyst" else min(here + 5, 19))
+            expected = here if name == "analyst" else min(here + 5, 19)
+
+            async def at_expected(pid: int = pid, expected: int = expected) -> bool:
+                return niceness(pid) == {expected}
+
+            await wait_until(at_expected, 30, f"every thread of {name} at niceness {expected}")
         # Listening on loopback by default, /analyze needs no credentials (nobody else can reach it).
         async with (
             aiohttp.ClientSession() as http,
