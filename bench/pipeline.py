@@ -15,6 +15,8 @@ BENCH_INCIDENTS=off, on, storm, history, ceiling, ceiling-storm or ceiling-uncor
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
 import os
 import subprocess
 import sys
@@ -55,6 +57,12 @@ async def wait_consumed(js: Any, stream: str, consumer: str, total: int, within:
             if idle and info.delivered.consumer_seq >= total:
                 return
             await asyncio.sleep(0.05)
+
+
+async def incident_events(js: Any) -> int:
+    """Incident events the stream holds so far (none with incidents off)."""
+    info = await js.stream_info(schemas.STREAM, subjects_filter=schemas.INCIDENTS)
+    return sum((info.state.subjects or {}).values())
 
 
 async def wait_consumers(js: Any, stream: str, names: list[str]) -> None:
@@ -207,6 +215,7 @@ class Pipeline:
                 await self.post(http, queue.get_nowait())
 
         analyst = self.procs["analyst"].pid
+        events_before = await incident_events(js)
         cpu_before, machine_before, waited_before = self._cpu(), machine_cpu(), waited_for_a_core(analyst)
         client_before = time.process_time()
         started = time.perf_counter()
@@ -216,6 +225,7 @@ class Pipeline:
         await wait_consumed(js, schemas.STREAM, "notifier", self.total, within=900)
         elapsed = time.perf_counter() - started
         cpu = self._cpu_per_alert(cpu_before, posted)
+        events = await incident_events(js) - events_before
         (busy, ticks), (busy_before, ticks_before) = machine_cpu(), machine_before
         return {
             # this process posting the webhooks and polling the consumers: on the same cores
@@ -228,6 +238,9 @@ class Pipeline:
             "machine_busy": (busy - busy_before) / max(ticks - ticks_before, 1) * (os.cpu_count() or 1),
             # A stage that limits runs or waits for a core all the time; one that waits on I/O sleeps.
             "analyst_waited": (waited_for_a_core(analyst) - waited_before) / elapsed,
+            # Incidents announced before the flood's end: their reviews' work fell within it. A flood
+            # lasting longer than the grouping wait (a slower machine) takes more of its own reviews.
+            "events_within": events,
         }
 
     def _cpu(self) -> dict[str, float]:
@@ -337,7 +350,8 @@ def _bounds_row(result: dict[str, Any], relay_rate: float) -> None:
 
 FLOOR = 0.6
 # The machine is shared and noisy (a burst of interference slows one run by a third): relay and
-# pipeline run in alternation and the floor applies to the median of the paired rounds' ratios.
+# pipeline run in alternation, each flood measured against the relay rounds either side of it, and the
+# floor applies to the median of the rounds' ratios.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
@@ -361,6 +375,13 @@ GOAL_HISTORY = 0.6
 ANALYSTS = int(os.environ.get("BENCH_ANALYSTS", "1"))
 
 
+def around_flood(before: float, after: float) -> float:
+    """A flood's baseline: the geometric mean of the relay rounds just before and just after it. The
+    shared machine's speed drifts by a fifth within a minute; a flood measured against the relay on one
+    side only took that drift into its ratio, against both it takes about half of it (docs/benchmarks.md)."""
+    return math.sqrt(before * after)
+
+
 async def measure(
     n: int,
     env: dict[str, str],
@@ -371,8 +392,9 @@ async def measure(
     make: Webhooks = webhook,
     analyst: str = "services.analyst",
 ) -> dict[str, Any]:
-    """ROUNDS of relay then pipeline on a fresh server; with ``steady``, the steady load after them;
-    with ``whole``, one more flood followed to the end of its incident work (``Pipeline.whole``)."""
+    """ROUNDS of relay then pipeline, and a last relay, on a fresh server; with ``steady``, the steady
+    load after them; with ``whole``, one more flood followed to the end of its incident work
+    (``Pipeline.whole``)."""
     server = NatsServer().start()
     relays: list[tuple[float, list[int]]] = []
     floods: list[dict[str, Any]] = []
@@ -396,6 +418,9 @@ async def measure(
                         await pipeline.settled(js)
                     relays.append(await bench_relay(server, n, round_))
                     floods.append(await pipeline.flood(http, js, n, f"{run}r{round_}", make))
+                if incidents_on:
+                    await pipeline.settled(js)
+                relays.append(await bench_relay(server, n, ROUNDS))  # the last flood's relay after it
                 whole_round = await pipeline.whole(http, js, n, run + "w") if whole else None
                 if steady:
                     steady_count = await pipeline.steady(http, js, run + "s")
@@ -405,13 +430,15 @@ async def measure(
             await nc.close()
     finally:
         server.close()
-    ratios = [flood["rate"] / relay for (relay, _), flood in zip(relays, floods, strict=True)]
+    around = [around_flood(before, after) for (before, _), (after, _) in itertools.pairwise(relays)]
+    ratios = [flood["rate"] / relay for relay, flood in zip(around, floods, strict=True)]
     middle = sorted(range(ROUNDS), key=lambda i: ratios[i])[ROUNDS // 2]
     return {
         "ratios": ratios,
         "middle": middle,
-        "relay": relays[middle],
+        "relay": (around[middle], relays[middle][1]),
         "flood": floods[middle],
+        "floods": floods,
         # Each flood posts whole webhooks: n rounded down to them.
         "flood_latencies": every[middle * floods[0]["alerts"] : (middle + 1) * floods[0]["alerts"]],
         "steady": every[-steady_count:] if steady_count else [],
@@ -505,6 +532,11 @@ def report_on(
         f"waited for a core {result['analyst_waited']:.2f}",
     )
     _bounds_row(result, m["relay"][0])
+    row(
+        "incident events published within the flood",
+        " ".join(f"{flood['events_within']:,}" for flood in m["floods"]),
+        f"each round's, of its {result['alerts']:,} alerts: the reviews that fell within it",
+    )
     for name in ("analyst", "notifier"):
         if ANALYSTS > 1 and name == "analyst":
             row(f"analysts: {ANALYSTS} replicas, the first one's figures follow", "")

@@ -1,10 +1,11 @@
-"""The pipeline benchmark says whether a round was bound by the machine or by one service."""
+"""The pipeline benchmark says whether a round was bound by the machine or by one service, and measures
+each flood against the relay on both sides of it."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.pipeline import bounds
+from bench.pipeline import around_flood, bounds
 
 FLOOD = {"ingest": 80.0, "enricher": 70.0, "analyst": 270.0, "notifier": 40.0, "nats-server": 160.0}
 
@@ -25,3 +26,10 @@ def test_nats_server_runs_on_every_core_so_it_never_bounds_one_core() -> None:
     _, one, busiest = bounds({**FLOOD, "nats-server": 900.0}, client_cpu=0.0, relay_rate=4000.0, cores=2)
     assert busiest == "analyst"
     assert one == pytest.approx(1e6 / 270 / 4000)
+
+
+def test_a_flood_is_measured_against_the_relay_before_and_after_it() -> None:
+    # The machine slowed from a relay at 6,000 alerts/s to one at 4,000 during the flood: its baseline
+    # lies between the two, not at either end.
+    assert around_flood(6000.0, 4000.0) == pytest.approx(4898.98, abs=0.01)
+    assert around_flood(5000.0, 5000.0) == pytest.approx(5000.0)
