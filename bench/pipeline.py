@@ -377,8 +377,8 @@ ANALYSTS = int(os.environ.get("BENCH_ANALYSTS", "1"))
 
 def around_flood(before: float, after: float) -> float:
     """A flood's baseline: the geometric mean of the relay rounds just before and just after it. The
-    shared machine's speed drifts by a fifth within a minute; a flood measured against the relay on one
-    side only took that drift into its ratio, against both it takes about half of it (docs/benchmarks.md)."""
+    shared machine's speed drifts by a fifth within a minute: a flood measured against the relay on one
+    side took that drift into its ratio whole; against both, a steady drift cancels out."""
     return math.sqrt(before * after)
 
 
