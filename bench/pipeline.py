@@ -225,8 +225,10 @@ class Pipeline:
         await wait_consumed(js, schemas.STREAM, "notifier", self.total, within=900)
         elapsed = time.perf_counter() - started
         cpu = self._cpu_per_alert(cpu_before, posted)
-        events = await incident_events(js) - events_before
         (busy, ticks), (busy_before, ticks_before) = machine_cpu(), machine_before
+        waited = waited_for_a_core(analyst) - waited_before
+        # Counted after the flood's own figures are read: the request is no part of the flood.
+        events = await incident_events(js) - events_before
         return {
             # this process posting the webhooks and polling the consumers: on the same cores
             "client_cpu": (time.process_time() - client_before) / posted * 1e6,
@@ -237,7 +239,7 @@ class Pipeline:
             # Which limits: the whole machine (every core busy) or one stage (its core's share).
             "machine_busy": (busy - busy_before) / max(ticks - ticks_before, 1) * (os.cpu_count() or 1),
             # A stage that limits runs or waits for a core all the time; one that waits on I/O sleeps.
-            "analyst_waited": (waited_for_a_core(analyst) - waited_before) / elapsed,
+            "analyst_waited": waited / elapsed,
             # Incidents announced before the flood's end: their reviews' work fell within it. A flood
             # lasting longer than the grouping wait (a slower machine) takes more of its own reviews.
             "events_within": events,
@@ -277,8 +279,7 @@ class Pipeline:
         counted, since = -1, time.perf_counter()
         async with asyncio.timeout(300):
             while time.perf_counter() - since < quiet:
-                info = await js.stream_info(schemas.STREAM, subjects_filter=schemas.INCIDENTS)
-                count = sum((info.state.subjects or {}).values())
+                count = await incident_events(js)
                 if count != counted:
                     counted, since = count, time.perf_counter()
                 await asyncio.sleep(0.25)
