@@ -437,7 +437,11 @@ async def measure(
     return {
         "ratios": ratios,
         "middle": middle,
-        "relay": (around[middle], relays[middle][1]),
+        # The relay rounds on either side of the median flood: their rates' mean, and their CPU's.
+        "relay": (
+            around[middle],
+            [round((a + b) / 2) for a, b in zip(*(r[1] for r in relays[middle : middle + 2]), strict=True)],
+        ),
         "flood": floods[middle],
         "floods": floods,
         # Each flood posts whole webhooks: n rounded down to them.

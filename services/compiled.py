@@ -85,13 +85,14 @@ class _Finder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, file) if file is not None else None
 
 
-def usable(target: Path = TARGET, root: Path = ROOT) -> dict[str, Path] | str:
-    """Each module's compiled file when the build in ``target`` matches ``root``'s sources, else why not."""
+def usable(target: Path = TARGET, root: Path = ROOT, sources: str | None = None) -> dict[str, Path] | str:
+    """Each module's compiled file when the build in ``target`` matches ``root``'s sources (``sources``:
+    their ``digest``, when the caller has it), else why not."""
     try:
         manifest = orjson.loads((target / MANIFEST).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return "not built: python -m services.compiled"
-    if manifest.get("digest") != digest(root):
+    if manifest.get("digest") != (sources or digest(root)):
         return "the build does not match the sources: python -m services.compiled"
     files = {name: target / relative for name, relative in manifest.get("modules", {}).items()}
     if set(COMPILED) - set(files) or not all(file.is_file() for file in files.values()):
@@ -157,10 +158,10 @@ def build(
 
     Raises ``RuntimeError`` with the compiler's last words when a build was possible and failed.
     """
-    # Up to date only as ``install`` would load it: a build missing a library is made again.
-    if not force and not isinstance(usable(target, root), str):
-        return f"correlation: compiled, up to date ({target})"
     wanted = digest(root)  # of the sources as the build copies them, not as they may be after it
+    # Up to date only as ``install`` would load it: a build missing a library is made again.
+    if not force and not isinstance(usable(target, root, wanted), str):
+        return f"correlation: compiled, up to date ({target})"
     missing = [name for name in ("mypyc", "setuptools") if importlib.util.find_spec(name) is None]
     if missing:
         return f"correlation: interpreted ({' and '.join(missing)} not installed: pip install -e '.[dev]')"
