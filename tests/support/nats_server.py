@@ -18,10 +18,21 @@ from services.cli._supervisor import nats_server_binary
 BIND_ATTEMPTS = 3
 
 
+# Every port free_port handed out in this process. The kernel hands a closed socket's port out again
+# soon: out of 3,000 binds to port 0, a tenth named a port seen before, and a test cluster once got the
+# same port for a node's clients and its monitoring, so that the node could not start.
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now, and never one this process was handed before."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.02) -> None:  # type: ignore[no-untyped-def]
