@@ -434,14 +434,13 @@ async def measure(
     around = [around_flood(before, after) for (before, _), (after, _) in itertools.pairwise(relays)]
     ratios = [flood["rate"] / relay for relay, flood in zip(around, floods, strict=True)]
     middle = sorted(range(ROUNDS), key=lambda i: ratios[i])[ROUNDS // 2]
+    (_, cpu_before), (_, cpu_after) = relays[middle], relays[middle + 1]
     return {
         "ratios": ratios,
         "middle": middle,
-        # The relay rounds on either side of the median flood: their rates' mean, and their CPU's.
-        "relay": (
-            around[middle],
-            [round((a + b) / 2) for a, b in zip(*(r[1] for r in relays[middle : middle + 2]), strict=True)],
-        ),
+        # Against the relay rounds on either side of the median flood: their rates' geometric mean
+        # (``around``), their CPU per alert's mean.
+        "relay": (around[middle], [round((b + a) / 2) for b, a in zip(cpu_before, cpu_after, strict=True)]),
         "flood": floods[middle],
         "floods": floods,
         # Each flood posts whole webhooks: n rounded down to them.

@@ -20,7 +20,6 @@ import asyncio
 import base64
 import fnmatch
 import re
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from typing import Any, Literal, Self
 
 import orjson
 from aiohttp import web
+
+from tests.support.nats_server import free_port
 
 Failure = Literal["bad_query", "unauthorized", "rate_limited", "server_error", "timeout"]
 Document = dict[str, Any]
@@ -174,9 +175,7 @@ class FakeElasticsearch:
             app.router.add_post(path, self._search)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self._runner.setup()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
         self.url = f"http://127.0.0.1:{port}"
         return self

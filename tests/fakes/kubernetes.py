@@ -18,7 +18,6 @@ import asyncio
 import base64
 import json
 import re
-import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
 from aiohttp import web
+
+from tests.support.nats_server import free_port
 
 Failure = Literal[
     "unauthorized", "forbidden", "not_found", "rate_limited", "server_error", "unavailable", "timeout"
@@ -196,9 +197,7 @@ class FakeKubernetes:
         app.router.add_get("/api/v1/events", self._list)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self._runner.setup()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=self.tls)
         await site.start()
         self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from dataclasses import dataclass, field
 from typing import Literal, Self
 
 from aiohttp import web
+
+from tests.support.nats_server import free_port
 
 Failure = Literal["bad_query", "rate_limited", "server_error", "timeout"]
 
@@ -141,9 +142,7 @@ class FakeLoki:
         app.router.add_get("/ready", self._ready)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self._runner.setup()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.url = f"http://127.0.0.1:{port}"

@@ -13,7 +13,6 @@ Also used by ``bench/enrichment.py``.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.nats_server import free_port
 
 STEP = 15
 SAMPLES = 241  # one hour
@@ -156,12 +157,6 @@ def binaries_missing() -> str | None:
     return f"{' and '.join(missing)} not installed (apt-get install prometheus)" if missing else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
@@ -197,7 +192,7 @@ def incident_prometheus(ready_timeout: float = 30.0) -> Iterator[IncidentPrometh
         )
         config = work / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 15s\n", encoding="utf-8")
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         process = subprocess.Popen(
             [

@@ -20,19 +20,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.support.nats_server import free_port
+
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None
     or (shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")) is None,
     reason="Debian packages prometheus and prometheus-alertmanager not installed",
 )
 TOKEN = "stack-test-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -47,7 +42,7 @@ async def webhooks() -> AsyncIterator[tuple[int, asyncio.Queue[tuple[str, Any]]]
     app.router.add_post("/webhook/alertmanager", receive)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         yield port, received
@@ -82,7 +77,7 @@ async def test_stack_serves_the_repository_rules_and_delivers_with_the_bearer_to
     repo: Path, tmp_path: Path, webhooks: tuple[int, asyncio.Queue[tuple[str, Any]]]
 ) -> None:
     ingest_port, received = webhooks
-    prometheus_port, alertmanager_port = _free_port(), _free_port()
+    prometheus_port, alertmanager_port = free_port(), free_port()
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "infra.local.stack", "--data-dir", str(tmp_path / "stack")],
         *["--prometheus-port", str(prometheus_port), "--alertmanager-port", str(alertmanager_port)],
