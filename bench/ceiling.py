@@ -7,7 +7,7 @@ sends every firing alert on with its incident, as the analyst does, and publishe
 ``opened`` event to the incident stream once the grouping wait has passed, when the analyst would. It
 keeps no membership, state, exemplar or review, so another replica or a restart cannot read anything
 it did, and its events carry no analysis. ``python -m bench.pipeline`` runs it as
-``BENCH_INCIDENTS=ceiling`` (docs/incidents.md, "The ceiling on this machine").
+``BENCH_INCIDENTS=ceiling`` (docs/incidents-throughput.md, "The ceiling on this machine").
 
 ``CEILING_CORRELATION=false`` leaves out the correlation too: each alert is an incident of its own,
 with no footprint and no matching, which is the cost of the events alone.

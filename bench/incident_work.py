@@ -16,7 +16,8 @@ incident work, timed by its own CPU clock, so a change to that work shows throug
 
 It prints each as CPU per alert, nats-server's CPU per alert beside them, the log's bytes per alert,
 and each against the baseline measured in the same run. No floor: ``bench.pipeline``'s rounds hold the
-floors; this says where the incident work's time goes (docs/incidents.md, "Exemplars by reference").
+floors; this says where the incident work's time goes (docs/incidents-throughput.md, "Exemplars by
+reference").
 """
 
 from __future__ import annotations

@@ -360,10 +360,11 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 # incidents' log, and announces each incident once, measured on a server of its own. The issue's goal
 # is the same 0.6. In the sittings of stops 33-43 the figure in this run's 20,000-alert rounds is
 # 0.39-0.63 on distinct alerts (rounds 0.28-0.67) and 0.40-0.61 on storms, beside bench.ceiling's (an
-# analyst keeping no state) 0.52-0.74 on distinct alerts and 0.53-0.67 on storms (docs/incidents.md,
-# from "The footprint, and what binds one analyst" on); at stop 31 it was 0.34-0.40, with the relay
-# rounds slowed by the reviews of the flood before. The floor sits well below the lowest round seen:
-# noise passes, and a return to the key-value design's cost (rounds down to 0.23) would not.
+# analyst keeping no state) 0.52-0.74 on distinct alerts and 0.53-0.67 on storms
+# (docs/incidents-throughput.md, from "The footprint, and what binds one analyst" on); at stop 31 it
+# was 0.34-0.40, with the relay rounds slowed by the reviews of the flood before. The floor sits well
+# below the lowest round seen: noise passes, and a return to the key-value design's cost (rounds down
+# to 0.23) would not.
 FLOOR_INCIDENTS = 0.25
 GOAL_INCIDENTS = 0.6
 INCIDENTS = {"off": {"INCIDENTS_ENABLED": "false"}, "on": {"INCIDENTS_ENABLED": "true"}}

@@ -30,7 +30,7 @@ from services.runtime import Runtime
 # incidents (5,000 a second for 5 s), as the reviews read them back after it. An answer is kept as the
 # object the rules made (shared by both maps), which the alert's message holds anyway until it is
 # published: encoding each root's answer to bytes and decoding it again at its review cost more than
-# the three objects it adds to what the garbage collector walks (docs/incidents.md, "What binds the
+# the three objects it adds to what the garbage collector walks (docs/incidents-throughput.md, "What binds the
 # flood"). The message is kept as bytes where no sequence is known (callers without sequences).
 KEPT = 32_768
 # Roots placed and not yet analysed, held as decoded messages: the batches of a few turns. One whose
