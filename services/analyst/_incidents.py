@@ -40,6 +40,7 @@ from services.analyst._placement import Outcome, Placed, place, ref
 from services.analyst._root_analyses import RootAnalyses
 from services.analyst._settings import AnalystSettings
 from services.incidents import (
+    Conflicted,
     Correlator,
     EntryTooLarge,
     IncidentSettings,
@@ -206,6 +207,9 @@ class Incidents:
                     placed = await self._place(batch, sequences, now)
                 self.paused_until = None
                 return placed
+            except Conflicted as exc:
+                # Replicas racing for a shard, a store that answers: this batch alone goes on degraded.
+                logger.warning("incident log contended ({}); {} alerts go on one by one", exc, len(batch))
             except Exception as exc:
                 why = f"{type(exc).__name__}: {exc}"
                 if not self.journal.ready.is_set():

@@ -77,6 +77,7 @@ class LogCounts(Protocol):
     written: int
     lost: int
     rebased: int
+    yielded: int
     read_whole: int
 
 
@@ -112,6 +113,11 @@ _LOG_FAMILIES = (
         "aiops_incident_log_rebased",
         "Refused appends re-sent unchanged: the entry before touched nothing they read",
         "rebased",
+    ),
+    (
+        "aiops_incident_log_yields",
+        "Appends held back until a replica that lost the shard's last race had written its entry",
+        "yielded",
     ),
     (
         "aiops_incident_log_reads",

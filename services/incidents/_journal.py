@@ -10,6 +10,12 @@ through an ordered consumer) and places the batch again. So replicas share one g
 is ever half done (a kill -9 loses a whole batch's changes, never part of them: its alerts come
 back and are placed again), and what a batch costs the store is one message, not one per alert.
 
+A replica that loses a race asks for the next turn of the shard (``<bucket>.turn.<shard>``, a core NATS
+message: a hint, not state), and the replica that won waits for the asker's entry, TURN_SECONDS at
+most, before it writes that shard again. Without it the winner, whose view is current the moment its
+own append is acknowledged, places its next batch while the loser is still reading the winner's
+entry: under a flood one replica won every race and another lost ATTEMPTS in a row.
+
 A replica reads the log's headers only. Its own entries it applies as they are acknowledged (or as
 their headers come, when first: they name the replica and the entry); only another replica's entry
 is read whole, by its sequence. A view is rebuilt on start from the log (the stream keeps
@@ -33,6 +39,7 @@ import msgspec
 import nats.errors
 from loguru import logger
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -59,6 +66,10 @@ WRITER_HEADER = "Aiops-Log-Entry"
 FATE_SECONDS = 5.0
 # How often a starting replica looks whether the entries it waits for aged out meanwhile.
 READY_CHECK_SECONDS = 5.0
+# How long the replica that won a shard's race waits for the entry of one that asked for the next turn:
+# a loser reads the winner's entry and places its batch again within milliseconds, or tens of them on
+# a busy core; an asker that died meanwhile costs the winner this once.
+TURN_SECONDS = 0.5
 
 
 class EntryTooLarge(Exception):
@@ -66,10 +77,11 @@ class EntryTooLarge(Exception):
 
 
 class Journal:
-    def __init__(self, pipe: Pipe, stream: str, prefix: str, reopen: timedelta) -> None:
+    def __init__(self, pipe: Pipe, stream: str, prefix: str, reopen: timedelta, turns: str) -> None:
         self.pipe = pipe
         self.stream = stream
         self.prefix = prefix  # subjects are <prefix>.<shard>
+        self.turns = turns  # a turn is asked for on <turns>.<shard>
         self.views: dict[str, ShardView] = {}
         self.shard_of_incident: dict[str, str] = {}
         self.applied_seq = 0  # the last stream sequence read from the log
@@ -77,6 +89,7 @@ class Journal:
         self.written = 0  # entries this replica appended
         self.lost = 0  # entries another replica's entry was written before
         self.rebased = 0  # of those, the ones that stood on the newer view (not computed again)
+        self.yielded = 0  # appends held back for a replica that asked for a turn
         self.read_whole = 0  # entries read from the log: other replicas', or from before this one started
         self._reopen = reopen
         self._locks: dict[str, asyncio.Lock] = {}
@@ -90,6 +103,13 @@ class Journal:
         self._in_flight: dict[str, LogEntry] = {}  # this replica's entries sent, not acknowledged yet
         self._landed: dict[str, int] = {}  # of those, the ones the log brought back: their sequence
         self._sub: JetStreamContext.PushSubscription | None = None
+        self._turn_sub: Subscription | None = None
+        # Per shard: whether this replica's last append was written (a winner gives the next turn away),
+        # the replicas that asked for a turn (writer -> the sequence they lost to, and until when they
+        # are waited for), and the newest entry each other replica wrote.
+        self._won: dict[str, bool] = {}
+        self._asks: dict[str, dict[str, tuple[int, float]]] = {}
+        self._newest_of: dict[tuple[str, str], int] = {}
 
     @classmethod
     async def open(
@@ -104,7 +124,7 @@ class Journal:
         floods takes seconds to read, and the analyst serves meanwhile (its alerts degraded)."""
         stream, prefix = f"{bucket}-log", f"{bucket}.log"
         await _ensure_stream(js, stream, prefix, settings)
-        journal = cls(Pipe(js._nc, bucket), stream, prefix, reopen)
+        journal = cls(Pipe(js._nc, bucket), stream, prefix, reopen, f"{bucket}.turn")
         state = (await js.stream_info(stream)).state
         # A log whose entries all aged out delivers nothing: there is nothing to wait for.
         journal._start = state.last_seq if state.messages else 0
@@ -118,6 +138,7 @@ class Journal:
             deliver_policy=DeliverPolicy.ALL,
             headers_only=True,
         )
+        journal._turn_sub = await js._nc.subscribe(f"{journal.turns}.*", cb=journal._asked)
         if not journal.ready.is_set():
             journal._watching = asyncio.ensure_future(journal._watch_start(js))
         return journal
@@ -174,6 +195,9 @@ class Journal:
                 entry = None
             if entry is None:
                 view.seq = seq  # gone, or unreadable: said, and skipped
+        writer = (msg.headers or {}).get(WRITER_HEADER, "").partition(":")[0]
+        if writer and writer != self._writer:
+            self._newest_of[(shard, writer)] = seq
         self.applied_seq = max(self.applied_seq, seq)
         self._moved.set()
         if not self.ready.is_set() and self.applied_seq >= self._start:
@@ -230,6 +254,7 @@ class Journal:
         ``reads`` (and is bounded again there); otherwise ``compute`` runs again on the newer view."""
         lock = self._locks.setdefault(shard, asyncio.Lock())
         async with lock:  # this replica's own writers of a shard never race each other
+            await self._their_turn(shard)
             view = self.view(shard)
             try:
                 return await self._appended(shard, view, compute, reads)
@@ -269,10 +294,14 @@ class Journal:
                 # The entry directly follows the view's last: nothing else was written between.
                 self._apply(view, written_entry, written)
                 self.written += 1
+                self._won[shard] = True
                 return result
             self.lost += 1
+            self._won[shard] = False
             found = _LAST.search(str(written))
-            await self.until_shard(shard, int(found.group(1)) if found else seen + 1)
+            lost_to = int(found.group(1)) if found else seen + 1
+            await self._ask_turn(shard, lost_to)
+            await self.until_shard(shard, lost_to)
             newer = view.since(applied) if read is not None else None
             if read is not None and newer is not None and not any(touches(e, read, before) for e in newer):
                 applied = view.applied  # the entry stands, to be bounded on the newer view
@@ -280,6 +309,40 @@ class Journal:
             else:
                 entry = None  # computed again on the newer view
         raise Conflicted(f"{self.prefix}.{shard}: {ATTEMPTS} conflicting writes")
+
+    async def _ask_turn(self, shard: str, lost_to: int) -> None:
+        """Tell the other replicas this one lost to entry ``lost_to`` and writes the shard next."""
+        with contextlib.suppress(Exception):  # a hint: without it, only the old unfairness
+            await self.pipe.nc.publish(f"{self.turns}.{shard}", f"{self._writer} {lost_to}".encode())
+
+    async def _asked(self, msg: Msg) -> None:
+        """Another replica asks for the shard's next turn: it lost to the entry named."""
+        writer, _, lost_to = msg.data.decode(errors="replace").partition(" ")
+        shard = msg.subject[len(self.turns) + 1 :]
+        if writer == self._writer or not lost_to.isdigit() or not shard:
+            return
+        if self._newest_of.get((shard, writer), 0) <= int(lost_to):  # not written since it asked
+            self._asks.setdefault(shard, {})[writer] = (int(lost_to), time.monotonic() + TURN_SECONDS)
+
+    async def _their_turn(self, shard: str) -> None:
+        """Before this replica writes a shard whose last race it won: the entries of the replicas
+        that asked for a turn since, each waited for TURN_SECONDS at most."""
+        asks = self._asks.get(shard)
+        if not asks or not self._won.get(shard):
+            return
+        held = False
+        while True:
+            now = time.monotonic()
+            for writer, (lost_to, until) in list(asks.items()):
+                if until <= now or self._newest_of.get((shard, writer), 0) > lost_to:
+                    del asks[writer]
+            if not asks:
+                break
+            held = True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(until for _, until in asks.values()) - now):
+                    await self.moved()
+        self.yielded += held
 
     async def _outcome(
         self, sent: asyncio.Future[Msg], view: ShardView, token: str, seen: int
@@ -322,10 +385,10 @@ class Journal:
     async def close(self) -> None:
         if self._watching is not None:
             self._watching.cancel()
-        sub = self._sub
-        if sub is not None:
-            with contextlib.suppress(Exception):  # closing: the connection may be gone already
-                await sub.unsubscribe()
+        for sub in (self._sub, self._turn_sub):
+            if sub is not None:
+                with contextlib.suppress(Exception):  # closing: the connection may be gone already
+                    await sub.unsubscribe()
         await self.pipe.close()
 
 
