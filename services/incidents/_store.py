@@ -176,8 +176,9 @@ def _decoded(value: bytes | None, kind: type[T]) -> T | None:
 
 def bounded(index: OpenIndex, limit: int = INDEX_MAX_BYTES) -> OpenIndex:
     """``index`` within ``limit`` bytes: beyond it, the incidents that grew least and were quiet longest
-    are forgotten by matching (their state stays). Thousands of unrelated alerts at once would otherwise
-    grow one value past what the server accepts, and every batch would pay to read it."""
+    (of those alike, the oldest) are forgotten by matching (their state stays). Thousands of unrelated
+    alerts at once would otherwise grow one value past what the server accepts, and every batch would
+    pay to read it."""
     return IndexEncoder().bounded(index, limit)
 
 
@@ -203,8 +204,10 @@ class IndexEncoder:
         size += len(_EMPTY_INDEX) + max(len(index.entries) - 1, 0)  # and the commas
         if size <= limit or not index.entries:
             return index
+        # Newest first where the rest is equal: one rule evaluation gives a zone's nodes and their pods
+        # one startsAt, and the incident a batch just opened is the one its storm's next batch joins.
         ranked = sorted(
-            index.entries, key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True
+            reversed(index.entries), key=lambda entry: (entry.member_count > 1, entry.last_at), reverse=True
         )
         # Kept to a tenth under the bound, so the next batches' growth does not trim it again at once;
         # by the entries' own sizes, so a few large ones kept first cannot leave it over the bound.

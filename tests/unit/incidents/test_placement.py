@@ -215,6 +215,26 @@ def test_an_index_too_big_for_one_value_keeps_the_grown_and_the_recent_incidents
     assert bounded(small) is small
 
 
+def test_storms_that_start_together_past_the_bound_forget_the_oldest_not_the_one_just_opened() -> None:
+    """A zone's nodes go NotReady in one rule evaluation: their storms' incidents grew alike and were
+    last seen alike. Past the bound the oldest is forgotten; the newest, which its storm's next batch
+    joins, stays."""
+    storms = [
+        IndexEntry(
+            id=f"inc-node-{n:02d}",
+            opened_at=T0,
+            last_at=T0,
+            member_count=50,
+            entities=[f"node=ip-10-0-{n}-7", *(f"pod=shop/ip-10-0-{n}-7-web-{k}" for k in range(50))],
+        )
+        for n in range(30)
+    ]
+    index = OpenIndex(entries=storms)
+    kept = {entry.id for entry in bounded(index, limit=len(schemas.encode(index)) * 2 // 3).entries}
+    assert "inc-node-29" in kept
+    assert "inc-node-00" not in kept
+
+
 def test_an_index_is_measured_as_its_encoding_batch_after_batch() -> None:
     """The store keeps each entry's bytes from one bound to the next (a batch changes few of the
     hundreds): the size it bounds must still be the index's encoding, byte for byte."""
