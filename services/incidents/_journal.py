@@ -11,10 +11,11 @@ is ever half done (a kill -9 loses a whole batch's changes, never part of them: 
 back and are placed again), and what a batch costs the store is one message, not one per alert.
 
 A replica that loses a race asks for the next turn of the shard (``<bucket>.turn.<shard>``, a core NATS
-message: a hint, not state), and the replica that won waits for the asker's entry, TURN_SECONDS at
-most, before it writes that shard again. Without it the winner, whose view is current the moment its
-own append is acknowledged, places its next batch while the loser is still reading the winner's
-entry: under a flood one replica won every race and another lost ATTEMPTS in a row.
+message: a hint, not state), and the replica it lost to waits for the asker's entry, TURN_SECONDS at
+most, before it writes that shard again; an asker that ends up writing nothing gives its turn back.
+Without it the winner, whose view is current the moment its own append is acknowledged, places its
+next batch while the loser is still reading the winner's entry: under a flood one replica won every
+race and another lost ATTEMPTS in a row.
 
 A replica reads the log's headers only. Its own entries it applies as they are acknowledged (or as
 their headers come, when first: they name the replica and the entry); only another replica's entry
@@ -26,6 +27,7 @@ go on degraded and its reviews come back later.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import re
@@ -70,6 +72,10 @@ READY_CHECK_SECONDS = 5.0
 # a loser reads the winner's entry and places its batch again within milliseconds, or tens of them on
 # a busy core; an asker that died meanwhile costs the winner this once.
 TURN_SECONDS = 0.5
+# What a turn message says in place of a sequence when the asker will not write after all.
+GIVEN_BACK = "-"
+# This replica's last entries of a shard, to know an ask is for it: a loser asks at once, within these.
+MINE_KEPT = 16
 
 
 class EntryTooLarge(Exception):
@@ -104,10 +110,10 @@ class Journal:
         self._landed: dict[str, int] = {}  # of those, the ones the log brought back: their sequence
         self._sub: JetStreamContext.PushSubscription | None = None
         self._turn_sub: Subscription | None = None
-        # Per shard: whether this replica's last append was written (a winner gives the next turn away),
-        # the replicas that asked for a turn (writer -> the sequence they lost to, and until when they
-        # are waited for), and the newest entry each other replica wrote.
-        self._won: dict[str, bool] = {}
+        # Per shard: this replica's last entries (an ask is for the replica it lost to), the replicas
+        # that asked this one for a turn (writer -> the sequence they lost to, and until when they are
+        # waited for), and the newest entry each other replica wrote.
+        self._mine: dict[str, collections.deque[int]] = {}
         self._asks: dict[str, dict[str, tuple[int, float]]] = {}
         self._newest_of: dict[tuple[str, str], int] = {}
 
@@ -197,7 +203,7 @@ class Journal:
                 view.seq = seq  # gone, or unreadable: said, and skipped
         writer = (msg.headers or {}).get(WRITER_HEADER, "").partition(":")[0]
         if writer and writer != self._writer:
-            self._newest_of[(shard, writer)] = seq
+            self._newest_of[(shard, writer)] = max(seq, self._newest_of.get((shard, writer), 0))
         self.applied_seq = max(self.applied_seq, seq)
         self._moved.set()
         if not self.ready.is_set() and self.applied_seq >= self._start:
@@ -269,66 +275,84 @@ class Journal:
         reads: Callable[[T], Reads | None],
     ) -> T:
         entry: LogEntry | None = None
-        for _ in range(ATTEMPTS):
-            if entry is None:
-                before, applied = view.index, view.applied
-                entry, result = compute(view)
+        asked = False  # a turn asked for and not taken: given back if this call ends writing nothing
+        try:
+            for _ in range(ATTEMPTS):
                 if entry is None:
+                    before, applied = view.index, view.applied
+                    entry, result = compute(view)
+                    if entry is None:
+                        return result
+                    read = reads(result)
+                written_entry = bounded_on(entry, view)
+                payload = schemas.encode(written_entry)
+                if len(payload) > ENTRY_MAX_BYTES:
+                    raise EntryTooLarge(f"{len(payload)} bytes")
+                seen = view.seq
+                token = f"{self._writer}:{next(self._tokens)}"
+                headers = {"Nats-Expected-Last-Subject-Sequence": str(seen), WRITER_HEADER: token}
+                self._in_flight[token] = written_entry
+                try:
+                    sent = await self.pipe.send(f"{self.prefix}.{shard}", payload, headers)
+                    written = await self._outcome(sent, view, token, seen)
+                finally:
+                    del self._in_flight[token]
+                    self._landed.pop(token, None)
+                if not isinstance(written, Conflict):
+                    # The entry directly follows the view's last: nothing else was written between.
+                    self._apply(view, written_entry, written)
+                    self.written += 1
+                    self._mine.setdefault(shard, collections.deque(maxlen=MINE_KEPT)).append(written)
+                    asked = False  # taken: the others see the entry
                     return result
-                read = reads(result)
-            written_entry = bounded_on(entry, view)
-            payload = schemas.encode(written_entry)
-            if len(payload) > ENTRY_MAX_BYTES:
-                raise EntryTooLarge(f"{len(payload)} bytes")
-            seen = view.seq
-            token = f"{self._writer}:{next(self._tokens)}"
-            headers = {"Nats-Expected-Last-Subject-Sequence": str(seen), WRITER_HEADER: token}
-            self._in_flight[token] = written_entry
-            try:
-                sent = await self.pipe.send(f"{self.prefix}.{shard}", payload, headers)
-                written = await self._outcome(sent, view, token, seen)
-            finally:
-                del self._in_flight[token]
-                self._landed.pop(token, None)
-            if not isinstance(written, Conflict):
-                # The entry directly follows the view's last: nothing else was written between.
-                self._apply(view, written_entry, written)
-                self.written += 1
-                self._won[shard] = True
-                return result
-            self.lost += 1
-            self._won[shard] = False
-            found = _LAST.search(str(written))
-            lost_to = int(found.group(1)) if found else seen + 1
-            await self._ask_turn(shard, lost_to)
-            await self.until_shard(shard, lost_to)
-            newer = view.since(applied) if read is not None else None
-            if read is not None and newer is not None and not any(touches(e, read, before) for e in newer):
-                applied = view.applied  # the entry stands, to be bounded on the newer view
-                self.rebased += 1
-            else:
-                entry = None  # computed again on the newer view
-        raise Conflicted(f"{self.prefix}.{shard}: {ATTEMPTS} conflicting writes")
+                self.lost += 1
+                found = _LAST.search(str(written))
+                lost_to = int(found.group(1)) if found else seen + 1
+                asked = True
+                await self._turn_message(shard, str(lost_to))
+                await self.until_shard(shard, lost_to)
+                newer = view.since(applied) if read is not None else None
+                if (
+                    read is not None
+                    and newer is not None
+                    and not any(touches(e, read, before) for e in newer)
+                ):
+                    applied = view.applied  # the entry stands, to be bounded on the newer view
+                    self.rebased += 1
+                else:
+                    entry = None  # computed again on the newer view
+            raise Conflicted(f"{self.prefix}.{shard}: {ATTEMPTS} conflicting writes")
+        finally:
+            if asked:  # nothing written after all (nothing left to write, or it failed): none waits
+                await self._turn_message(shard, GIVEN_BACK)
 
-    async def _ask_turn(self, shard: str, lost_to: int) -> None:
-        """Tell the other replicas this one lost to entry ``lost_to`` and writes the shard next."""
+    async def _turn_message(self, shard: str, lost_to: str) -> None:
+        """Tell the other replicas this one lost to entry ``lost_to`` and writes the shard next, or
+        (GIVEN_BACK) that it will not."""
         with contextlib.suppress(Exception):  # a hint: without it, only the old unfairness
             await self.pipe.nc.publish(f"{self.turns}.{shard}", f"{self._writer} {lost_to}".encode())
 
     async def _asked(self, msg: Msg) -> None:
-        """Another replica asks for the shard's next turn: it lost to the entry named."""
+        """Another replica asks for the shard's next turn, having lost to an entry of this one's; or
+        gives its turn back."""
         writer, _, lost_to = msg.data.decode(errors="replace").partition(" ")
         shard = msg.subject[len(self.turns) + 1 :]
-        if writer == self._writer or not lost_to.isdigit() or not shard:
+        if writer == self._writer or not shard:
             return
-        if self._newest_of.get((shard, writer), 0) <= int(lost_to):  # not written since it asked
+        if lost_to == GIVEN_BACK:
+            self._asks.get(shard, {}).pop(writer, None)
+            self._moved.set()  # a replica holding its turn for it looks again
+            return
+        to_me = lost_to.isascii() and lost_to.isdigit() and int(lost_to) in self._mine.get(shard, ())
+        # and not written since it asked (the log may bring its entry before its ask)
+        if to_me and self._newest_of.get((shard, writer), 0) <= int(lost_to):
             self._asks.setdefault(shard, {})[writer] = (int(lost_to), time.monotonic() + TURN_SECONDS)
 
     async def _their_turn(self, shard: str) -> None:
-        """Before this replica writes a shard whose last race it won: the entries of the replicas
-        that asked for a turn since, each waited for TURN_SECONDS at most."""
+        """Before this replica writes a shard again: the entries of the replicas that lost a race to
+        it and asked for the next turn, each waited for TURN_SECONDS at most."""
         asks = self._asks.get(shard)
-        if not asks or not self._won.get(shard):
+        if not asks:
             return
         held = False
         while True:

@@ -33,12 +33,29 @@ async def test_two_analysts_flooded_with_storms_put_every_alert_in_its_storms_in
             await pipeline.ready(http)
             run = datetime.now(UTC).strftime("%H%M%S%f")
             await pipeline.flood(http, js, ALERTS, run, storm_webhook)
-        _, grouped, incidents = await analyzed_latencies(js, pipeline.total)
+            _, grouped, incidents = await analyzed_latencies(js, pipeline.total)
+            races = {name: await log_counts(http, pipeline.ports[name]) for name in ("analyst", "analyst-2")}
         await nc.close()
     finally:
         pipeline.stop()
         server.close()
 
     assert pipeline.total == ALERTS
-    assert grouped == ALERTS, f"{ALERTS - grouped} of {ALERTS} alerts went on alone, not grouped"
-    assert incidents == ALERTS // PER_STORM
+    assert grouped == ALERTS, f"{ALERTS - grouped} of {ALERTS} alerts went on alone, not grouped; {races}"
+    # One incident a storm. A pod's alert placed after its storm's incident left the index (a cluster's
+    # index holds about 20 incidents of 100 members; 40 storms a second open here) opens one of its own:
+    # one or two in a flood, with one analyst too (docs/incidents.md, "Taking turns").
+    assert ALERTS // PER_STORM <= incidents <= ALERTS // PER_STORM * 1.01
+    assert all(counts["writes"] > 0 for counts in races.values()), f"a replica wrote nothing: {races}"
+
+
+async def log_counts(http: aiohttp.ClientSession, port: int) -> dict[str, float]:
+    """A replica's ``aiops_incident_log_*_total`` counts: what the races were, should the test fail."""
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    prefix = "aiops_incident_log_"
+    return {
+        name.removeprefix(prefix).removesuffix("_total"): float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        if name.startswith(prefix) and name.endswith("_total")
+    }
