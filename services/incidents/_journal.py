@@ -185,8 +185,8 @@ class Journal:
         seq = msg.metadata.sequence.stream
         shard = msg.subject[len(self.prefix) + 1 :]
         view = self.view(shard)
+        token = (msg.headers or {}).get(WRITER_HEADER, "")  # <writer>:<its entry's number>
         if seq > view.seq:  # this replica's own entries are applied as they are acknowledged
-            token = (msg.headers or {}).get(WRITER_HEADER, "")
             own = self._in_flight.get(token)
             if own is not None:
                 self._landed[token] = seq
@@ -201,7 +201,7 @@ class Journal:
                 entry = None
             if entry is None:
                 view.seq = seq  # gone, or unreadable: said, and skipped
-        writer = (msg.headers or {}).get(WRITER_HEADER, "").partition(":")[0]
+        writer = token.partition(":")[0]
         if writer and writer != self._writer:
             self._newest_of[(shard, writer)] = max(seq, self._newest_of.get((shard, writer), 0))
         self.applied_seq = max(self.applied_seq, seq)

@@ -13,6 +13,7 @@ import nats
 import pytest
 
 from bench.pipeline import Pipeline, analyzed_latencies
+from services.cli._probes import parse_metrics
 from tests.support.nats_server import NatsServer
 from tests.support.webhooks import storm_webhook
 
@@ -52,10 +53,10 @@ async def test_two_analysts_flooded_with_storms_put_every_alert_in_its_storms_in
 async def log_counts(http: aiohttp.ClientSession, port: int) -> dict[str, float]:
     """A replica's ``aiops_incident_log_*_total`` counts: what the races were, should the test fail."""
     async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-        text = await response.text()
+        samples = parse_metrics(await response.text())
     prefix = "aiops_incident_log_"
     return {
-        name.removeprefix(prefix).removesuffix("_total"): float(value)
-        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        name.removeprefix(prefix).removesuffix("_total"): sum(value for _, value in values)
+        for name, values in samples.items()
         if name.startswith(prefix) and name.endswith("_total")
     }
