@@ -11,7 +11,7 @@ from services.analyst._handler import Analyst
 from services.analyst._incidents import Incidents, shared_journal
 from services.analyst._llm_setup import llm_for
 from services.analyst._metrics import AnalystMetrics
-from services.analyst._reviews import REVIEWS
+from services.analyst._reviews import ALERTS_STAGE, REVIEWS
 from services.analyst._root_analyses import shared_roots
 from services.analyst._rules import RulesAnalyst
 from services.analyst._settings import AnalystSettings
@@ -68,7 +68,7 @@ async def _grouping(
 
 
 SPEC: StageSpec[schemas.EnrichedAlert, AnalystSettings] = StageSpec(
-    name="analyst",
+    name=ALERTS_STAGE,
     input_subject=schemas.ENRICHED,
     input_type=schemas.EnrichedAlert,
     output_subject=schemas.ANALYZED,

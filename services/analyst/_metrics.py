@@ -43,6 +43,11 @@ class AnalystMetrics:
             ["analyzer", "degraded"],
             registry=registry,
         )
+        self.reviews_deferred = Counter(
+            "aiops_incident_reviews_deferred",
+            "Due incident reviews that waited for the analyst's queued alerts to be placed first",
+            registry=registry,
+        )
         self._published: dict[tuple[str, bool, bool], Counter] = {}
         self.cache = Counter("aiops_analysis_cache", "Episode cache lookups", ["result"], registry=registry)
         self.llm_daily_tokens = Gauge(

@@ -3,6 +3,8 @@
     review due within the wait    held until due, then as below (its slot kept, no second delivery)
     review not due for longer     RetryLater(due - now): JetStream brings it back then
     review of an older generation nothing: a newer review of the incident is on its way
+    due, alerts queued            held while the analyst's alerts wait to be placed, at most
+                                  INCIDENT_REVIEW_DEFER_SECONDS past its due; then as below
     due                           analyse (the LLM for the first analysis and for material changes,
                                   INCIDENT_MAX_ANALYSES at most), publish the IncidentEvent with
                                   Nats-Msg-Id = event.id and await its ack, then save the state
@@ -14,14 +16,13 @@ until they fall due, and what it pulls then is due or nearly. A review is held a
 shutdown grace, so a stopped (SIGTERM) analyst finishes what it holds; a killed one's come back after
 the ack wait, like any message in flight.
 
-The incident's state is read from this replica's view of its shard's log (``Journal``), once the
-view has the change the review was asked for (the change was written before the review was sent).
-A crash between the publish and the save makes the review come back and publish the same event id
-again, which JetStream drops as a duplicate. Members that joined meanwhile stay pending for the next
-event (their own review is already queued). Without an LLM, a fetched batch's due reviews go step by
-step together: the exemplars read side by side, every event published and the acks awaited together,
-then every state saved, one log entry per shard (written again on the newer view when another
-replica wrote first).
+Alerts go first. While the analyst's consumer of alerts is behind (messages wait at the server, or
+it holds some it has not finished: ``services/runtime/_backlog.py``), a due review waits for it, up
+to INCIDENT_REVIEW_DEFER_SECONDS past its due (cut so that the longest hold stays within half the
+shutdown grace). The alerts' messages on alerts.analyzed, which carry their incident id, are not
+slowed by announcements in a flood, and an incident is announced with the members that were still
+queued, not announced without them and updated for them (another LLM call) a moment later. An
+analyst that keeps up holds no review past its due.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from services.incidents import (
     review_due,
     with_analysis,
 )
-from services.runtime import Handler, RetryLater, Runtime, StageSpec
+from services.runtime import Backlog, Handler, RetryLater, Runtime, StageSpec
 
 # Sleeps are timed by the monotonic clock, dues read on the wall clock: a held review wakes this much
 # after its due, not a hair before it (which would send it back for a few milliseconds).
@@ -82,6 +83,9 @@ STARTING_SECONDS = 10.0
 # entries reach every replica within milliseconds; beyond this the review comes back later.
 CATCH_UP_SECONDS = 2.0
 
+# The analyst's consumer of alerts (its StageSpec's name), whose backlog due reviews give way to.
+ALERTS_STAGE = "analyst"
+
 # A due review, the incident's state as read, and the event it calls for.
 _Work = tuple[schemas.IncidentReview, IncidentState, schemas.IncidentEventKind]
 
@@ -98,6 +102,8 @@ class Reviewer:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         roots: RootAnalyses | None = None,
         hold: float | None = None,
+        alerts: Backlog | None = None,
+        defer: float | None = None,
     ) -> None:
         self.journal = journal
         self.store = store  # exemplars, events and follow-up reviews
@@ -108,6 +114,9 @@ class Reviewer:
         self.clock = clock
         # Reviews due within this long are held until due; later ones go back to the stream.
         self.hold = hold_seconds(settings) if hold is None else hold
+        # The analyst's alerts waiting to be placed, which due reviews give way to for up to ``defer``.
+        self.alerts = alerts
+        self.defer = defer_seconds(settings) if defer is None else defer
         # Outcomes of reviews worked by ``prepare``, by review, until ``handle`` hands them back.
         self._done: dict[tuple[str, int, str, datetime], BaseException | None] = {}
 
@@ -136,6 +145,7 @@ class Reviewer:
             due, waiting = waiting[:count], waiting[count:]
             await self._caught_up(due)  # once for them all: a lagging view is waited for once
             for start in range(0, len(due), REVIEWED_TOGETHER):
+                await self._alerts_first(due[start].due)
                 await self._review_batch(due[start : start + REVIEWED_TOGETHER])
 
     async def _review_batch(self, reviews: list[schemas.IncidentReview]) -> None:
@@ -176,8 +186,19 @@ class Reviewer:
         wait = (review.due - self.clock()).total_seconds()
         if 0 < wait <= self.hold:  # held until due, as ``prepare`` holds them inline
             await asyncio.sleep(wait + CLOCK_MARGIN_SECONDS)
+        if wait <= self.hold:
+            await self._alerts_first(review.due)
         (outcome,) = await self._review_all([review])
         return outcome
+
+    async def _alerts_first(self, due: datetime) -> None:
+        """While alerts wait to be placed, until they are or ``defer`` past ``due`` (the earliest due)."""
+        if self.alerts is None or not self.alerts.behind:
+            return
+        left = self.defer - (self.clock() - due).total_seconds()
+        if left > 0:
+            self.analyst.metrics.reviews_deferred.inc()
+            await self.alerts.caught_up(left)
 
     async def _review_all(
         self, reviews: list[schemas.IncidentReview], *, caught_up: bool = False
@@ -469,6 +490,13 @@ def hold_seconds(settings: IncidentSettings, shutdown_grace: float = float("inf"
     return min(settings.incident_group_wait_seconds + 1.0, shutdown_grace / 2)
 
 
+def defer_seconds(settings: IncidentSettings, shutdown_grace: float = float("inf")) -> float:
+    """How long past its due a review gives way to queued alerts: INCIDENT_REVIEW_DEFER_SECONDS, cut so
+    that held and deferred together it stays within half the shutdown grace."""
+    room = shutdown_grace / 2 - hold_seconds(settings, shutdown_grace)
+    return max(0.0, min(settings.incident_review_defer_seconds, room))
+
+
 def _key(review: schemas.IncidentReview) -> tuple[str, int, str, datetime]:
     return review.id, review.generation, review.kind, review.due
 
@@ -483,9 +511,19 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
     metrics = AnalystMetrics.of(runtime.registry)
     llm = await llm_for(settings, runtime, rules, metrics)
     analyst = IncidentAnalyst(rules, metrics, llm)
-    hold = hold_seconds(incidents, settings.shutdown_grace_seconds)
+    grace = settings.shutdown_grace_seconds
     journal = await shared_journal(settings, runtime)
-    reviewer = Reviewer(journal, store, analyst, incidents, llm=llm is not None, roots=roots, hold=hold)
+    reviewer = Reviewer(
+        journal,
+        store,
+        analyst,
+        incidents,
+        llm=llm is not None,
+        roots=roots,
+        hold=hold_seconds(incidents, grace),
+        alerts=runtime.backlog(ALERTS_STAGE),
+        defer=defer_seconds(incidents, grace),
+    )
     if llm is not None:  # an LLM call takes seconds: each review waits on it in a task of its own
         return Handler(reviewer.handle)
     # The rules wait on nothing: whole batches, their reads and writes side by side.

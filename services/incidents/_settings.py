@@ -21,6 +21,13 @@ class IncidentSettings(SettingsPart, kw_only=True, frozen=True):
     incident_group_wait_seconds: Annotated[
         float, doc("How long a new incident gathers members before its first analysis and notification")
     ] = 5.0
+    incident_review_defer_seconds: Annotated[
+        float,
+        doc(
+            "While alerts queue for the analyst (a flood), how much longer a due incident analysis and "
+            "notification waits for them to be placed; 0 = never"
+        ),
+    ] = 4.0
     incident_update_seconds: Annotated[
         float,
         doc(

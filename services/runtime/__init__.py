@@ -4,6 +4,7 @@ A service owns its settings, its clients and its ``handle()``; everything about
 pulling, acking, retrying, dead-lettering and shutting down lives here, once.
 """
 
+from services.runtime._backlog import Backlog
 from services.runtime._config import describe, doc, help_text, load, load_or_exit, masked
 from services.runtime._errors import ConfigError, Reject, RetryLater
 from services.runtime._http import add_health_routes, nats_readiness, start_http
@@ -39,6 +40,7 @@ __all__ = [
     "CONSUMERS",
     "ApiError",
     "AsyncHandler",
+    "Backlog",
     "ConfigError",
     "Handler",
     "NatsSettings",

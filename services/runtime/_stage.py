@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 import schemas
+from services.runtime._backlog import Backlog
 from services.runtime._config import load_or_exit, masked
 from services.runtime._errors import Stopped
 from services.runtime._http import add_health_routes, nats_readiness, start_http
@@ -41,6 +42,11 @@ class Runtime:
     js: JetStreamContext
     registry: CollectorRegistry
     closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    backlogs: dict[str, Backlog] = field(default_factory=dict)
+
+    def backlog(self, stage: str) -> Backlog:
+        """How far behind its input the process's stage ``stage`` is (kept by its worker)."""
+        return self.backlogs.setdefault(stage, Backlog())
 
     def on_close(self, closer: Callable[[], Awaitable[Any]]) -> None:
         self.closers.append(closer)
@@ -94,7 +100,16 @@ async def serve_stage(
                 continue
             metrics = StageMetrics(runtime.registry, part.name)
             workers.append(
-                Worker(part.name, part.output_subject, part.input_type, settings, nc, handler, metrics)
+                Worker(
+                    part.name,
+                    part.output_subject,
+                    part.input_type,
+                    settings,
+                    nc,
+                    handler,
+                    metrics,
+                    runtime.backlog(part.name),
+                )
             )
             logger.info("{} consuming {}", part.name, part.input_subject)
         if built is not None:

@@ -42,6 +42,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 import schemas
+from services.runtime._backlog import Backlog
 from services.runtime._errors import Reject
 from services.runtime._failures import PUBLISH_TIMEOUT_SECONDS, Failures
 from services.runtime._logging import about_alert
@@ -102,6 +103,7 @@ class Worker:
         nc: Client,
         handler: Handler,
         metrics: StageMetrics,
+        backlog: Backlog | None = None,
     ) -> None:
         self.name = name
         self.nc = nc
@@ -111,6 +113,7 @@ class Worker:
         self.publisher = Publisher(nc)
         self.handler = handler
         self.metrics = metrics
+        self.backlog = backlog or Backlog()
         self.failures = Failures(name, settings, self.publisher, metrics)
         self.tasks: set[asyncio.Task[None]] = set()
         self.held = 0  # messages fetched and not finished yet
@@ -128,6 +131,7 @@ class Worker:
         await self.publisher.start()
         self.pull = pull = ContinuousPull(self.nc, schemas.STREAM, self.name, self.capacity)
         await pull.start()
+        self.backlog.kept_by(lambda: self.held + len(pull.arrived))
         # Kept until drain() ends: in-flight work must stay alive through the grace period.
         self.keep_alive = asyncio.create_task(self._keep_alive())
         stopping = asyncio.create_task(stop.wait())
@@ -140,6 +144,7 @@ class Worker:
                     await pull.wait(self.held)
                     continue
                 self.held += len(batch)
+                self.backlog.told(waiting_after(batch[-1]))
                 if self.handler.inline:
                     self._spawn(self._process(batch))
                 else:
@@ -287,6 +292,7 @@ class Worker:
 
     def _release(self, count: int) -> None:
         self.held -= count
+        self.backlog.told(self.backlog.waiting)
         if self.held <= self.refill_at and self.pull is not None:
             self.pull.interrupt()
 
@@ -324,6 +330,12 @@ def deliveries(msg: Msg) -> int:
     """JetStream's delivery count."""
     found = _ack_token(msg, 4)
     return found if found is not None else int(msg.metadata.num_delivered)
+
+
+def waiting_after(msg: Msg) -> int:
+    """How many of the consumer's messages waited at the server when this one was delivered."""
+    found = _ack_token(msg, 8)
+    return found if found is not None else int(msg.metadata.num_pending)
 
 
 def stream_sequence(msg: Msg) -> int:

@@ -104,6 +104,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "ApiError",
             "CONSUMERS",
             "AsyncHandler",
+            "Backlog",
             "ConfigError",
             "Handler",
             "NatsSettings",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
+import pytest
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
@@ -17,7 +20,7 @@ from services.analyst._reviews import Reviewer
 from services.analyst._root_analyses import RootAnalyses
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
 from services.incidents._lifecycle import Exemplar
-from services.runtime import RetryLater
+from services.runtime import Backlog, RetryLater
 from tests.integration.incidents._storm import enriched, node_storm
 from tests.support.stream import read_subject, subject_count
 
@@ -226,3 +229,88 @@ async def test_a_one_alert_incident_is_announced_with_its_roots_own_answer_and_a
     # The pods' incident starts from its root's answer and says what else its root explains.
     assert grown.summary.startswith("kept: ")
     assert "explains 1 other alert" in grown.summary
+
+
+async def _three_new_incidents(
+    journal: Journal, store: IncidentStore, js: JetStreamContext, now: datetime
+) -> schemas.IncidentReviews:
+    alerts = [enriched("HighCPUUsage", now, instance=f"node-{n}:9100", job="node-exporter") for n in range(3)]
+    await Incidents(journal, store, Correlator(SETTINGS), SETTINGS, clock=lambda: now).prepare(alerts)
+    (message,) = await read_subject(js, schemas.REVIEW, schemas.IncidentReviews, count=1)
+    return message
+
+
+async def _deferred(metrics: AnalystMetrics, reviewing: asyncio.Task[Any]) -> None:
+    """Once the reviewer is waiting for the alerts (its counter of deferred reviews moved)."""
+    async with asyncio.timeout(10):
+        while not metrics.reviews_deferred._value.get():
+            assert not reviewing.done(), "the reviews went ahead of the queued alerts"
+            await asyncio.sleep(0.01)
+
+
+async def _reviewed(reviewer: Reviewer, message: schemas.IncidentReviews, *, llm: bool) -> None:
+    """As the incidents consumer works a message: a batch prepared whole, or (LLM) one by one."""
+    if not llm:
+        await reviewer.prepare([message])
+    await reviewer.handle(message)
+
+
+@pytest.mark.parametrize("llm", [False, True], ids=["inline", "each"])
+async def test_due_incidents_wait_for_the_alerts_queued_for_the_analyst_then_are_announced(
+    store: IncidentStore, journal: Journal, js: JetStreamContext, llm: bool
+) -> None:
+    now = datetime.now(UTC)
+    message = await _three_new_incidents(journal, store, js, now)
+    metrics = AnalystMetrics(CollectorRegistry())
+    alerts = Backlog()
+    alerts.told(500)  # a flood: the analyst's consumer of alerts has 500 waiting at the server
+    due_at = message.reviews[0].due + timedelta(seconds=0.1)
+    analyst = IncidentAnalyst(RulesAnalyst(), metrics)
+    reviewer = Reviewer(
+        journal, store, analyst, SETTINGS, llm=llm, clock=_from(due_at), alerts=alerts, defer=60
+    )
+
+    reviewing = asyncio.create_task(_reviewed(reviewer, message, llm=llm))
+    await _deferred(metrics, reviewing)
+    assert await subject_count(js, schemas.INCIDENT_OPENED) == 0
+    alerts.told(0)  # the flood placed
+    await asyncio.wait_for(reviewing, 10)
+
+    opened = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=3)
+    assert sorted(e.incident.id for e in opened) == sorted(r.id for r in message.reviews)
+
+
+async def test_due_incidents_wait_for_queued_alerts_no_longer_than_the_deferral(
+    store: IncidentStore, journal: Journal, js: JetStreamContext
+) -> None:
+    message = await _three_new_incidents(journal, store, js, datetime.now(UTC))
+    due = message.reviews[0].due
+    alerts = Backlog()
+    alerts.told(500)  # and it never catches up
+    analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
+    reviewer = Reviewer(
+        journal, store, analyst, SETTINGS, llm=False, clock=_from(due), alerts=alerts, defer=0.5
+    )
+
+    await asyncio.wait_for(_reviewed(reviewer, message, llm=False), 10)
+
+    opened = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=3)
+    assert all(event.sent_at >= due + timedelta(seconds=0.5) for event in opened)
+    assert alerts.behind
+
+
+async def test_an_analyst_keeping_up_announces_due_incidents_without_waiting(
+    store: IncidentStore, journal: Journal, js: JetStreamContext
+) -> None:
+    message = await _three_new_incidents(journal, store, js, datetime.now(UTC))
+    due = message.reviews[0].due
+    metrics = AnalystMetrics(CollectorRegistry())
+    analyst = IncidentAnalyst(RulesAnalyst(), metrics)
+    reviewer = Reviewer(
+        journal, store, analyst, SETTINGS, llm=False, clock=_from(due), alerts=Backlog(), defer=60
+    )
+
+    await asyncio.wait_for(_reviewed(reviewer, message, llm=False), 10)
+
+    assert await subject_count(js, schemas.INCIDENT_OPENED) == 3
+    assert metrics.reviews_deferred._value.get() == 0

@@ -16,6 +16,7 @@ from loguru import logger
 
 import schemas
 from services.runtime import (
+    Backlog,
     Handler,
     Reject,
     RetryLater,
@@ -305,3 +306,46 @@ async def test_a_graceful_stop_logs_no_disconnection_warning(nats_server: NatsSe
     finally:
         logger.remove(sink)
     assert not [w for w in warnings if "disconnected" in w], warnings
+
+
+async def test_a_stage_behind_its_input_says_so_until_it_has_done_the_last_message(
+    nats_server: NatsServer, js: Any
+) -> None:
+    """What the analyst's incident reviews give way to (services/runtime/_backlog.py)."""
+    backlogs: list[Backlog] = []
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
+        entered.set()
+        await release.wait()
+        return enriched(message)
+
+    async def build(_: StageSettings, runtime: Runtime) -> Handler:
+        backlogs.append(runtime.backlog("enricher"))
+        return Handler(handle)
+
+    spec = StageSpec(
+        name="enricher",
+        input_subject=schemas.RAW,
+        input_type=schemas.RawAlert,
+        output_subject=schemas.ENRICHED,
+        build=build,
+    )
+    settings = fast_settings(nats_server.url, max_in_flight=10)
+    await provision(js, settings)
+    alerts = [raw_alert(fingerprint=f"f{i}") for i in range(100)]
+    for message in alerts:
+        await publish_raw(js, schemas.encode(message), message.id)
+    async with running_stage(spec, settings):
+        (backlog,) = backlogs
+        await asyncio.wait_for(entered.wait(), 10)
+        # At most ten taken: the rest wait at the server, and the last message taken said so.
+        assert backlog.behind
+        assert 90 <= backlog.waiting < 100
+        assert not await backlog.caught_up(within=0)
+        release.set()
+        assert await backlog.caught_up(within=20)
+        assert backlog.waiting == 0
+        out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=100)
+    assert sorted(m.id for m in out) == sorted(m.id for m in alerts)
