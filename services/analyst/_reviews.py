@@ -16,6 +16,15 @@ until they fall due, and what it pulls then is due or nearly. A review is held a
 shutdown grace, so a stopped (SIGTERM) analyst finishes what it holds; a killed one's come back after
 the ack wait, like any message in flight.
 
+The incident's state is read from this replica's view of its shard's log (``Journal``), once the
+view has the change the review was asked for (the change was written before the review was sent).
+A crash between the publish and the save makes the review come back and publish the same event id
+again, which JetStream drops as a duplicate. Members that joined meanwhile stay pending for the next
+event (their own review is already queued). Without an LLM, a fetched batch's due reviews go step by
+step together: the exemplars read side by side, every event published and the acks awaited together,
+then every state saved, one log entry per shard (written again on the newer view when another
+replica wrote first).
+
 Alerts go first. While the analyst's consumer of alerts is behind (messages wait at the server, or
 it holds some it has not finished: ``services/runtime/_backlog.py``), a due review waits for it, up
 to INCIDENT_REVIEW_DEFER_SECONDS past its due (cut so that the longest hold stays within half the
@@ -145,8 +154,9 @@ class Reviewer:
             due, waiting = waiting[:count], waiting[count:]
             await self._caught_up(due)  # once for them all: a lagging view is waited for once
             for start in range(0, len(due), REVIEWED_TOGETHER):
-                await self._alerts_first(due[start].due)
-                await self._review_batch(due[start : start + REVIEWED_TOGETHER])
+                together = due[start : start + REVIEWED_TOGETHER]
+                await self._alerts_first(together[0].due, len(together))
+                await self._review_batch(together)
 
     async def _review_batch(self, reviews: list[schemas.IncidentReview]) -> None:
         try:
@@ -184,21 +194,23 @@ class Reviewer:
 
     async def _one(self, review: schemas.IncidentReview) -> Exception | None:
         wait = (review.due - self.clock()).total_seconds()
-        if 0 < wait <= self.hold:  # held until due, as ``prepare`` holds them inline
-            await asyncio.sleep(wait + CLOCK_MARGIN_SECONDS)
-        if wait <= self.hold:
+        if wait <= self.hold:  # due, or held until due as ``prepare`` holds them inline
+            if wait > 0:
+                await asyncio.sleep(wait + CLOCK_MARGIN_SECONDS)
             await self._alerts_first(review.due)
         (outcome,) = await self._review_all([review])
         return outcome
 
-    async def _alerts_first(self, due: datetime) -> None:
-        """While alerts wait to be placed, until they are or ``defer`` past ``due`` (the earliest due)."""
+    async def _alerts_first(self, due: datetime, reviews: int = 1) -> None:
+        """While alerts wait to be placed, until they are or ``defer`` past ``due`` (the earliest of
+        the ``reviews`` due)."""
         if self.alerts is None or not self.alerts.behind:
             return
-        left = self.defer - (self.clock() - due).total_seconds()
+        # Capped: a wall clock stepped back must not stretch the wait past the shutdown bound.
+        left = min(self.defer, self.defer - (self.clock() - due).total_seconds())
         if left > 0:
-            self.analyst.metrics.reviews_deferred.inc()
-            await self.alerts.caught_up(left)
+            self.analyst.metrics.reviews_deferred.inc(reviews)
+            await self.alerts.until_caught_up(left)
 
     async def _review_all(
         self, reviews: list[schemas.IncidentReview], *, caught_up: bool = False
@@ -512,6 +524,15 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
     llm = await llm_for(settings, runtime, rules, metrics)
     analyst = IncidentAnalyst(rules, metrics, llm)
     grace = settings.shutdown_grace_seconds
+    defer = defer_seconds(incidents, grace)
+    if defer < incidents.incident_review_defer_seconds:
+        logger.warning(
+            "incident reviews give way to queued alerts for {:g} s, not INCIDENT_REVIEW_DEFER_SECONDS={:g}: "
+            "held and deferred, a review must fit in half of SHUTDOWN_GRACE_SECONDS={:g}",
+            defer,
+            incidents.incident_review_defer_seconds,
+            grace,
+        )
     journal = await shared_journal(settings, runtime)
     reviewer = Reviewer(
         journal,
@@ -522,7 +543,7 @@ async def build(settings: AnalystSettings, runtime: Runtime) -> Handler | None:
         roots=roots,
         hold=hold_seconds(incidents, grace),
         alerts=runtime.backlog(ALERTS_STAGE),
-        defer=defer_seconds(incidents, grace),
+        defer=defer,
     )
     if llm is not None:  # an LLM call takes seconds: each review waits on it in a task of its own
         return Handler(reviewer.handle)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import orjson
 from loguru import logger
@@ -54,8 +55,11 @@ class ContinuousPull:
         durable: str,
         capacity: int,
         expires_seconds: float = PULL_EXPIRES_SECONDS,
+        found_nothing: Callable[[], None] = lambda: None,
     ) -> None:
         self.nc = nc
+        # Called when a request of this generation expires unfilled: the server had nothing for it.
+        self.found_nothing = found_nothing
         self.expires_seconds = expires_seconds
         self.silence_seconds = expires_seconds + SILENCE_GRACE_SECONDS
         self.durable = durable
@@ -118,6 +122,8 @@ class ContinuousPull:
         description = headers.get(DESCRIPTION, "")
         if pending is not None:
             self.requested = max(self.requested - int(pending), 0)
+            if status == "408":
+                self.found_nothing()
         elif status == "409":
             self.paused_until = time.monotonic() + RETRY_PAUSE_SECONDS
             if description in ENDS_ALL_REQUESTS:

@@ -129,7 +129,9 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Take messages until ``stop``; then stop asking and hand back what was not started."""
         await self.publisher.start()
-        self.pull = pull = ContinuousPull(self.nc, schemas.STREAM, self.name, self.capacity)
+        self.pull = pull = ContinuousPull(
+            self.nc, schemas.STREAM, self.name, self.capacity, found_nothing=lambda: self.backlog.told(0)
+        )
         await pull.start()
         self.backlog.kept_by(lambda: self.held + len(pull.arrived))
         # Kept until drain() ends: in-flight work must stay alive through the grace period.
@@ -153,6 +155,7 @@ class Worker:
         finally:
             stopping.cancel()
             await pull.close()
+            self.backlog.told(0)  # nothing more is taken: what waits is no longer this stage's to do
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -292,7 +295,7 @@ class Worker:
 
     def _release(self, count: int) -> None:
         self.held -= count
-        self.backlog.told(self.backlog.waiting)
+        self.backlog.settled()
         if self.held <= self.refill_at and self.pull is not None:
             self.pull.interrupt()
 

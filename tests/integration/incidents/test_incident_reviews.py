@@ -240,10 +240,14 @@ async def _three_new_incidents(
     return message
 
 
-async def _deferred(metrics: AnalystMetrics, reviewing: asyncio.Task[Any]) -> None:
+def _deferred_count(registry: CollectorRegistry) -> float:
+    return registry.get_sample_value("aiops_incident_reviews_deferred_total") or 0.0
+
+
+async def _deferred(registry: CollectorRegistry, reviewing: asyncio.Task[Any]) -> None:
     """Once the reviewer is waiting for the alerts (its counter of deferred reviews moved)."""
     async with asyncio.timeout(10):
-        while not metrics.reviews_deferred._value.get():
+        while not _deferred_count(registry):
             assert not reviewing.done(), "the reviews went ahead of the queued alerts"
             await asyncio.sleep(0.01)
 
@@ -261,17 +265,17 @@ async def test_due_incidents_wait_for_the_alerts_queued_for_the_analyst_then_are
 ) -> None:
     now = datetime.now(UTC)
     message = await _three_new_incidents(journal, store, js, now)
-    metrics = AnalystMetrics(CollectorRegistry())
+    registry = CollectorRegistry()
     alerts = Backlog()
     alerts.told(500)  # a flood: the analyst's consumer of alerts has 500 waiting at the server
     due_at = message.reviews[0].due + timedelta(seconds=0.1)
-    analyst = IncidentAnalyst(RulesAnalyst(), metrics)
+    analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(registry))
     reviewer = Reviewer(
         journal, store, analyst, SETTINGS, llm=llm, clock=_from(due_at), alerts=alerts, defer=60
     )
 
     reviewing = asyncio.create_task(_reviewed(reviewer, message, llm=llm))
-    await _deferred(metrics, reviewing)
+    await _deferred(registry, reviewing)
     assert await subject_count(js, schemas.INCIDENT_OPENED) == 0
     alerts.told(0)  # the flood placed
     await asyncio.wait_for(reviewing, 10)
@@ -295,8 +299,8 @@ async def test_due_incidents_wait_for_queued_alerts_no_longer_than_the_deferral(
     await asyncio.wait_for(_reviewed(reviewer, message, llm=False), 10)
 
     opened = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=3)
-    assert all(event.sent_at >= due + timedelta(seconds=0.5) for event in opened)
-    assert alerts.behind
+    # Not a minute (or the 4 s default) late: half a second, and what a loaded machine adds.
+    assert all(due + timedelta(seconds=0.5) <= event.sent_at < due + timedelta(seconds=5) for event in opened)
 
 
 async def test_an_analyst_keeping_up_announces_due_incidents_without_waiting(
@@ -304,8 +308,8 @@ async def test_an_analyst_keeping_up_announces_due_incidents_without_waiting(
 ) -> None:
     message = await _three_new_incidents(journal, store, js, datetime.now(UTC))
     due = message.reviews[0].due
-    metrics = AnalystMetrics(CollectorRegistry())
-    analyst = IncidentAnalyst(RulesAnalyst(), metrics)
+    registry = CollectorRegistry()
+    analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(registry))
     reviewer = Reviewer(
         journal, store, analyst, SETTINGS, llm=False, clock=_from(due), alerts=Backlog(), defer=60
     )
@@ -313,4 +317,4 @@ async def test_an_analyst_keeping_up_announces_due_incidents_without_waiting(
     await asyncio.wait_for(_reviewed(reviewer, message, llm=False), 10)
 
     assert await subject_count(js, schemas.INCIDENT_OPENED) == 3
-    assert metrics.reviews_deferred._value.get() == 0
+    assert _deferred_count(registry) == 0

@@ -308,13 +308,10 @@ async def test_a_graceful_stop_logs_no_disconnection_warning(nats_server: NatsSe
     assert not [w for w in warnings if "disconnected" in w], warnings
 
 
-async def test_a_stage_behind_its_input_says_so_until_it_has_done_the_last_message(
-    nats_server: NatsServer, js: Any
-) -> None:
-    """What the analyst's incident reviews give way to (services/runtime/_backlog.py)."""
-    backlogs: list[Backlog] = []
-    entered = asyncio.Event()
-    release = asyncio.Event()
+def _blocked_stage(
+    backlogs: list[Backlog], entered: asyncio.Event, release: asyncio.Event
+) -> StageSpec[Any, Any]:
+    """A stage whose handler waits for ``release``; its backlog appended to ``backlogs`` once built."""
 
     async def handle(message: schemas.RawAlert) -> schemas.EnrichedAlert:
         entered.set()
@@ -325,27 +322,72 @@ async def test_a_stage_behind_its_input_says_so_until_it_has_done_the_last_messa
         backlogs.append(runtime.backlog("enricher"))
         return Handler(handle)
 
-    spec = StageSpec(
+    return StageSpec(
         name="enricher",
         input_subject=schemas.RAW,
         input_type=schemas.RawAlert,
         output_subject=schemas.ENRICHED,
         build=build,
     )
-    settings = fast_settings(nats_server.url, max_in_flight=10)
+
+
+async def _behind_on(js: Any, settings: StageSettings, count: int) -> list[schemas.RawAlert]:
     await provision(js, settings)
-    alerts = [raw_alert(fingerprint=f"f{i}") for i in range(100)]
+    alerts = [raw_alert(fingerprint=f"f{i}") for i in range(count)]
     for message in alerts:
         await publish_raw(js, schemas.encode(message), message.id)
-    async with running_stage(spec, settings):
+    return alerts
+
+
+async def test_a_stage_behind_its_input_says_so_until_it_has_done_the_last_message(
+    nats_server: NatsServer, js: Any
+) -> None:
+    """What the analyst's incident reviews give way to (services/runtime/_backlog.py)."""
+    backlogs: list[Backlog] = []
+    entered, release = asyncio.Event(), asyncio.Event()
+    settings = fast_settings(nats_server.url, max_in_flight=10)
+    alerts = await _behind_on(js, settings, 100)
+    async with running_stage(_blocked_stage(backlogs, entered, release), settings):
         (backlog,) = backlogs
         await asyncio.wait_for(entered.wait(), 10)
         # At most ten taken: the rest wait at the server, and the last message taken said so.
         assert backlog.behind
         assert 90 <= backlog.waiting < 100
-        assert not await backlog.caught_up(within=0)
+        assert not await backlog.until_caught_up(within=0)
         release.set()
-        assert await backlog.caught_up(within=20)
+        assert await backlog.until_caught_up(within=20)
         assert backlog.waiting == 0
         out = await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=100)
     assert sorted(m.id for m in out) == sorted(m.id for m in alerts)
+
+
+async def test_a_stage_the_server_has_nothing_more_for_is_not_behind(
+    nats_server: NatsServer, js: Any
+) -> None:
+    """The count a stage was last told goes stale when no message comes to tell it anew (here the
+    waiting ones were purged; with replicas, another took the last): an unfilled request corrects it."""
+    backlogs: list[Backlog] = []
+    entered, release = asyncio.Event(), asyncio.Event()
+    settings = fast_settings(nats_server.url, max_in_flight=10)
+    await _behind_on(js, settings, 100)
+    async with running_stage(_blocked_stage(backlogs, entered, release), settings):
+        (backlog,) = backlogs
+        await asyncio.wait_for(entered.wait(), 10)
+        await js.purge_stream(schemas.STREAM, subject=schemas.RAW)
+        release.set()
+        assert await backlog.until_caught_up(within=20)
+
+
+async def test_a_stopped_stage_is_not_behind(nats_server: NatsServer, js: Any) -> None:
+    """Its companions (the analyst's reviews) must not wait, while the process stops, for alerts it
+    will no longer take."""
+    backlogs: list[Backlog] = []
+    entered, release = asyncio.Event(), asyncio.Event()
+    settings = fast_settings(nats_server.url, max_in_flight=10)
+    await _behind_on(js, settings, 100)
+    async with running_stage(_blocked_stage(backlogs, entered, release), settings):
+        (backlog,) = backlogs
+        await asyncio.wait_for(entered.wait(), 10)
+        assert backlog.waiting >= 90
+        release.set()  # the ten taken finish as the stage stops; the ninety left wait at the server
+    assert not backlog.behind
