@@ -27,9 +27,19 @@ from tests.support.stream import read_subject, subject_count
 SETTINGS = IncidentSettings(incidents_enabled=True)
 
 
-def _reviewer(journal: Journal, store: IncidentStore, clock: Callable[[], datetime]) -> Reviewer:
-    analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
-    return Reviewer(journal, store, analyst, SETTINGS, llm=False, clock=clock)
+def _reviewer(
+    journal: Journal,
+    store: IncidentStore,
+    clock: Callable[[], datetime],
+    *,
+    registry: CollectorRegistry | None = None,
+    llm: bool = False,
+    alerts: Backlog | None = None,
+    defer: float | None = None,
+) -> Reviewer:
+    """``registry`` receives its metrics; ``alerts``, the analyst's backlog it gives way to for ``defer``."""
+    analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(registry or CollectorRegistry()))
+    return Reviewer(journal, store, analyst, SETTINGS, llm=llm, clock=clock, alerts=alerts, defer=defer)
 
 
 def _one(review: schemas.IncidentReview) -> schemas.IncidentReviews:
@@ -269,10 +279,7 @@ async def test_due_incidents_wait_for_the_alerts_queued_for_the_analyst_then_are
     alerts = Backlog()
     alerts.told(500)  # a flood: the analyst's consumer of alerts has 500 waiting at the server
     due_at = message.reviews[0].due + timedelta(seconds=0.1)
-    analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(registry))
-    reviewer = Reviewer(
-        journal, store, analyst, SETTINGS, llm=llm, clock=_from(due_at), alerts=alerts, defer=60
-    )
+    reviewer = _reviewer(journal, store, _from(due_at), registry=registry, llm=llm, alerts=alerts, defer=60)
 
     reviewing = asyncio.create_task(_reviewed(reviewer, message, llm=llm))
     await _deferred(registry, reviewing)
@@ -291,10 +298,7 @@ async def test_due_incidents_wait_for_queued_alerts_no_longer_than_the_deferral(
     due = message.reviews[0].due
     alerts = Backlog()
     alerts.told(500)  # and it never catches up
-    analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
-    reviewer = Reviewer(
-        journal, store, analyst, SETTINGS, llm=False, clock=_from(due), alerts=alerts, defer=0.5
-    )
+    reviewer = _reviewer(journal, store, _from(due), alerts=alerts, defer=0.5)
 
     await asyncio.wait_for(_reviewed(reviewer, message, llm=False), 10)
 
@@ -309,10 +313,7 @@ async def test_an_analyst_keeping_up_announces_due_incidents_without_waiting(
     message = await _three_new_incidents(journal, store, js, datetime.now(UTC))
     due = message.reviews[0].due
     registry = CollectorRegistry()
-    analyst = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(registry))
-    reviewer = Reviewer(
-        journal, store, analyst, SETTINGS, llm=False, clock=_from(due), alerts=Backlog(), defer=60
-    )
+    reviewer = _reviewer(journal, store, _from(due), registry=registry, alerts=Backlog(), defer=60)
 
     await asyncio.wait_for(_reviewed(reviewer, message, llm=False), 10)
 

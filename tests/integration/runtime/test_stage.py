@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -331,25 +332,30 @@ def _blocked_stage(
     )
 
 
-async def _behind_on(js: Any, settings: StageSettings, count: int) -> list[schemas.RawAlert]:
+@contextlib.asynccontextmanager
+async def _stage_behind(
+    nats_server: NatsServer, js: Any
+) -> AsyncIterator[tuple[Backlog, asyncio.Event, list[schemas.RawAlert]]]:
+    """100 alerts published to a stage that takes ten at a time and holds them until ``release`` is
+    set; yields its backlog once it holds them, ``release`` and the alerts. Stops the stage on exit."""
+    backlogs: list[Backlog] = []
+    entered, release = asyncio.Event(), asyncio.Event()
+    settings = fast_settings(nats_server.url, max_in_flight=10)
     await provision(js, settings)
-    alerts = [raw_alert(fingerprint=f"f{i}") for i in range(count)]
+    alerts = [raw_alert(fingerprint=f"f{i}") for i in range(100)]
     for message in alerts:
         await publish_raw(js, schemas.encode(message), message.id)
-    return alerts
+    async with running_stage(_blocked_stage(backlogs, entered, release), settings):
+        (backlog,) = backlogs
+        await asyncio.wait_for(entered.wait(), 10)
+        yield backlog, release, alerts
 
 
 async def test_a_stage_behind_its_input_says_so_until_it_has_done_the_last_message(
     nats_server: NatsServer, js: Any
 ) -> None:
     """What the analyst's incident reviews give way to (services/runtime/_backlog.py)."""
-    backlogs: list[Backlog] = []
-    entered, release = asyncio.Event(), asyncio.Event()
-    settings = fast_settings(nats_server.url, max_in_flight=10)
-    alerts = await _behind_on(js, settings, 100)
-    async with running_stage(_blocked_stage(backlogs, entered, release), settings):
-        (backlog,) = backlogs
-        await asyncio.wait_for(entered.wait(), 10)
+    async with _stage_behind(nats_server, js) as (backlog, release, alerts):
         # At most ten taken: the rest wait at the server, and the last message taken said so.
         assert backlog.behind
         assert 90 <= backlog.waiting < 100
@@ -366,13 +372,7 @@ async def test_a_stage_the_server_has_nothing_more_for_is_not_behind(
 ) -> None:
     """The count a stage was last told goes stale when no message comes to tell it anew (here the
     waiting ones were purged; with replicas, another took the last): an unfilled request corrects it."""
-    backlogs: list[Backlog] = []
-    entered, release = asyncio.Event(), asyncio.Event()
-    settings = fast_settings(nats_server.url, max_in_flight=10)
-    await _behind_on(js, settings, 100)
-    async with running_stage(_blocked_stage(backlogs, entered, release), settings):
-        (backlog,) = backlogs
-        await asyncio.wait_for(entered.wait(), 10)
+    async with _stage_behind(nats_server, js) as (backlog, release, _):
         await js.purge_stream(schemas.STREAM, subject=schemas.RAW)
         release.set()
         assert await backlog.until_caught_up(within=20)
@@ -381,13 +381,7 @@ async def test_a_stage_the_server_has_nothing_more_for_is_not_behind(
 async def test_a_stopped_stage_is_not_behind(nats_server: NatsServer, js: Any) -> None:
     """Its companions (the analyst's reviews) must not wait, while the process stops, for alerts it
     will no longer take."""
-    backlogs: list[Backlog] = []
-    entered, release = asyncio.Event(), asyncio.Event()
-    settings = fast_settings(nats_server.url, max_in_flight=10)
-    await _behind_on(js, settings, 100)
-    async with running_stage(_blocked_stage(backlogs, entered, release), settings):
-        (backlog,) = backlogs
-        await asyncio.wait_for(entered.wait(), 10)
+    async with _stage_behind(nats_server, js) as (backlog, release, _):
         assert backlog.waiting >= 90
         release.set()  # the ten taken finish as the stage stops; the ninety left wait at the server
     assert not backlog.behind
