@@ -103,7 +103,7 @@ class Worker:
         nc: Client,
         handler: Handler,
         metrics: StageMetrics,
-        backlog: Backlog | None = None,
+        backlog: Backlog,
     ) -> None:
         self.name = name
         self.nc = nc
@@ -113,7 +113,7 @@ class Worker:
         self.publisher = Publisher(nc)
         self.handler = handler
         self.metrics = metrics
-        self.backlog = backlog or Backlog()
+        self.backlog = backlog
         self.failures = Failures(name, settings, self.publisher, metrics)
         self.tasks: set[asyncio.Task[None]] = set()
         self.held = 0  # messages fetched and not finished yet
