@@ -63,6 +63,8 @@ DEGRADED_REASON = "incident store unavailable: analysed on its own, not grouped 
 LATE_REASON = "came after its own resolution: already resolved, not grouped into an incident"
 
 T = TypeVar("T")
+# A part of a batch whose entry was written: its messages, what placing them gave, its reviews' settling.
+_Written = tuple[list[schemas.EnrichedAlert], Outcome, "asyncio.Future[None] | None"]
 
 
 _JOURNALS: weakref.WeakKeyDictionary[object, asyncio.Future[Journal]] = weakref.WeakKeyDictionary()
@@ -200,76 +202,122 @@ class Incidents:
     async def _placed_or_degraded(
         self, batch: list[schemas.EnrichedAlert], sequences: Mapping[str, int]
     ) -> tuple[dict[str, Placed], list[asyncio.Future[None]]]:
+        """Each alert's place, and the settling of the reviews sent. A shard whose entry failed, or was
+        not written within the store's timeout, sends its alerts on degraded; the alerts of the
+        batch's other shards keep the places their written entries gave them: an alert sent on
+        degraded while its incident, written, goes on to be announced would reach the on-call person
+        twice."""
         now = self.clock()
-        if self.paused_until is None or now >= self.paused_until:
-            try:
-                async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
-                    placed = await self._place(batch, sequences, now)
-                self.paused_until = None
-                return placed
-            except Conflicted as exc:
-                # Replicas racing for a shard, a store that answers: this batch alone goes on degraded.
-                logger.warning("incident log contended ({}); {} alerts go on one by one", exc, len(batch))
-            except Exception as exc:
+        if self.paused_until is not None and now < self.paused_until:
+            return {}, []
+        written: list[_Written] = []
+        try:
+            async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
+                await self._place(batch, sequences, now, written)
+        except Exception as exc:
+            placed, sent = self._placements(batch, written, complete=False)
+            going_on = sum(1 for p in placed.values() if p.degraded == DEGRADED_REASON)
+            if isinstance(exc, Conflicted):
+                # Replicas racing for a shard, a store that answers: these alerts alone go on degraded.
+                logger.warning("incident log contended ({}); {} alerts go on one by one", exc, going_on)
+            else:
                 why = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, TimeoutError) and not str(exc):
+                    why = f"not written within {self.settings.incident_store_timeout_seconds}s"
                 if not self.journal.ready.is_set():
                     why = "the incident log is still being read"
                 logger.warning(
-                    "incident store failed ({}); alerts go on one by one for {}s",
+                    "incident store failed ({}); {} of the batch's {} alerts go on one by one, and "
+                    "every alert for {}s",
                     why,
+                    going_on,
+                    len(batch),
                     PAUSE_AFTER_FAILURE.total_seconds(),
                 )
                 self.paused_until = now + PAUSE_AFTER_FAILURE
-        return {}, []
+            return placed, sent
+        self.paused_until = None
+        return self._placements(batch, written, complete=True)
 
     async def _place(
-        self, batch: list[schemas.EnrichedAlert], sequences: Mapping[str, int], now: datetime
-    ) -> tuple[dict[str, Placed], list[asyncio.Future[None]]]:
-        """Each alert's place, and the settling of the reviews sent."""
+        self,
+        batch: list[schemas.EnrichedAlert],
+        sequences: Mapping[str, int],
+        now: datetime,
+        written: list[_Written],
+    ) -> None:
+        """Each shard's part of the batch placed side by side, each part written added to ``written``
+        as it is; the first failure raised once every shard is done."""
         if not self.journal.ready.is_set():  # a replica starting: within the store's timeout, or degraded
             await self.journal.until_ready()
         by_shard: dict[str, list[schemas.EnrichedAlert]] = defaultdict(list)
         for message in batch:
             if message.replay is None:  # a replay reads its incident, never changes it
                 by_shard[shard_of(message.alert)].append(message)
-        shards = list(by_shard)
-        parts = await asyncio.gather(*(self._committed(s, by_shard[s], sequences, now) for s in shards))
+        # Every shard to its end, not only to the first failure: what the others write is kept.
+        # Cancelled (the store's timeout), the shards' steps go on and their parts are not counted.
+        done = await asyncio.gather(
+            *(self._committed(shard, listed, sequences, now, written) for shard, listed in by_shard.items()),
+            return_exceptions=True,
+        )
+        for result in done:
+            if isinstance(result, BaseException):
+                raise result
+
+    def _placements(
+        self, batch: list[schemas.EnrichedAlert], written: list[_Written], *, complete: bool
+    ) -> tuple[dict[str, Placed], list[asyncio.Future[None]]]:
+        """Each alert's place from the parts written: an alert of no part written goes on degraded (a
+        replay too, unless every shard was written: it reads its incident from a view that may lag)."""
         records: dict[str, MemberRecord] = {}
+        ids: set[str] = set()
         sent: list[asyncio.Future[None]] = []
-        for written in parts:
-            for outcome, settling in written:
-                records.update(outcome.records)
-                if settling is not None:
-                    sent.append(settling)
+        for messages, outcome, settling in written:
+            ids.update(message.id for message in messages)
+            records.update(outcome.records)
+            if settling is not None:
+                sent.append(settling)
         placed = {}
         for message in batch:
             episode = schemas.episode_key(message.alert)
-            record = records.get(episode)
-            if record is None and message.replay is not None:
+            if message.replay is not None and complete:
                 record = self.journal.view(shard_of(message.alert)).members.get(episode)
+            elif message.id in ids:
+                record = records.get(episode)
+            else:
+                placed[message.id] = Placed(degraded=DEGRADED_REASON)
+                continue
             late = record is not None and not record.incident and message.alert.status == "firing"
             placed[message.id] = Placed(ref=ref(record), degraded=LATE_REASON if late else "")
         return placed, sent
 
     async def _committed(
-        self, shard: str, messages: list[schemas.EnrichedAlert], sequences: Mapping[str, int], now: datetime
-    ) -> list[tuple[Outcome, asyncio.Future[None] | None]]:
-        """The shard's part of the batch placed, its entry written and its reviews sent;
-        in parts when the entry would not fit one message (a storm's batches waiting their turn
-        together). Each part's entry and sends are one step that a timeout does not cut: an entry
+        self,
+        shard: str,
+        messages: list[schemas.EnrichedAlert],
+        sequences: Mapping[str, int],
+        now: datetime,
+        written: list[_Written],
+    ) -> None:
+        """The shard's part of the batch placed, its entry written and its reviews sent, added to
+        ``written``; in parts when the entry would not fit one message (a storm's batches waiting their
+        turn together). Each part's entry and sends are one step that a timeout does not cut: an entry
         written is followed by its reviews, even when the batch goes on degraded."""
         if len(messages) > MOST_PER_ENTRY:
-            first = await self._committed(shard, messages[:MOST_PER_ENTRY], sequences, now)
-            return first + await self._committed(shard, messages[MOST_PER_ENTRY:], sequences, now)
+            await self._committed(shard, messages[:MOST_PER_ENTRY], sequences, now, written)
+            await self._committed(shard, messages[MOST_PER_ENTRY:], sequences, now, written)
+            return
         step = self._outlive(self._written(shard, messages, sequences, now), _retrieved)
         try:
-            return [await asyncio.shield(step)]
+            outcome, settling = await asyncio.shield(step)
         except EntryTooLarge:
             if len(messages) < 2:
                 raise
             half = len(messages) // 2
-            first = await self._committed(shard, messages[:half], sequences, now)
-            return first + await self._committed(shard, messages[half:], sequences, now)
+            await self._committed(shard, messages[:half], sequences, now, written)
+            await self._committed(shard, messages[half:], sequences, now, written)
+            return
+        written.append((messages, outcome, settling))
 
     async def _written(
         self, shard: str, messages: list[schemas.EnrichedAlert], sequences: Mapping[str, int], now: datetime
