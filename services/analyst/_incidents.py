@@ -17,8 +17,9 @@ hands ``prepare`` with each message (``Handler(sequenced=True)``).
 ``handle`` then reads the alert's place with ``take``. A kill -9 before the entry is written leaves
 nothing behind (the batch comes back and is placed afresh); after it, the batch comes back placed,
 and asks again for the reviews it may not have sent. When the log fails or is slower
-than INCIDENT_STORE_TIMEOUT_SECONDS, the batch's alerts go on one by one (no incident, the analysis
-degraded) and the log is left alone for a while, so an outage never blocks the pipeline.
+than INCIDENT_STORE_TIMEOUT_SECONDS, the alerts of the clusters whose entries were not written go on
+one by one (no incident, the analysis degraded) and the log is left alone for a while, so an outage
+never blocks the pipeline.
 """
 
 from __future__ import annotations
@@ -211,8 +212,9 @@ class Incidents:
         if self.paused_until is not None and now < self.paused_until:
             return {}, []
         written: list[_Written] = []
+        deadline = asyncio.timeout(self.settings.incident_store_timeout_seconds)
         try:
-            async with asyncio.timeout(self.settings.incident_store_timeout_seconds):
+            async with deadline:
                 await self._place(batch, sequences, now, written)
         except Exception as exc:
             placed, sent = self._placements(batch, written, complete=False)
@@ -222,7 +224,7 @@ class Incidents:
                 logger.warning("incident log contended ({}); {} alerts go on one by one", exc, going_on)
             else:
                 why = f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, TimeoutError) and not str(exc):
+                if deadline.expired():
                     why = f"not written within {self.settings.incident_store_timeout_seconds}s"
                 if not self.journal.ready.is_set():
                     why = "the incident log is still being read"
@@ -260,9 +262,9 @@ class Incidents:
             *(self._committed(shard, listed, sequences, now, written) for shard, listed in by_shard.items()),
             return_exceptions=True,
         )
-        for result in done:
-            if isinstance(result, BaseException):
-                raise result
+        failures = [result for result in done if isinstance(result, BaseException)]
+        if failures:  # a store that failed outranks a race lost: it is the one that pauses the store
+            raise next((f for f in failures if not isinstance(f, Conflicted)), failures[0])
 
     def _placements(
         self, batch: list[schemas.EnrichedAlert], written: list[_Written], *, complete: bool
@@ -280,11 +282,10 @@ class Incidents:
         placed = {}
         for message in batch:
             episode = schemas.episode_key(message.alert)
-            if message.replay is not None and complete:
+            record = records.get(episode)
+            if record is None and message.replay is not None and complete:
                 record = self.journal.view(shard_of(message.alert)).members.get(episode)
-            elif message.id in ids:
-                record = records.get(episode)
-            else:
+            elif message.id not in ids and (record is None or message.replay is None):
                 placed[message.id] = Placed(degraded=DEGRADED_REASON)
                 continue
             late = record is not None and not record.incident and message.alert.status == "firing"
