@@ -29,15 +29,30 @@ venv:
 llama-server: venv
     #!/usr/bin/env bash
     set -uo pipefail
-    stamp="{{ venv }}/.llama-server-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+    # A portable build (up to AVX2, llama.cpp's choice without GGML_NATIVE). The native build uses AMX
+    # wherever the CPU lists it, and on machines whose hypervisor does not enable AMX the first answer
+    # dies in `ldtilecfg` (seen here: a general protection fault, the tests' server gone).
+    flags="-DGGML_NATIVE=OFF"
+    spec="$({{ bin }}/python -c 'import tomllib; extra = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["llama-server"]; print(next(r for r in extra if r.startswith("llama-cpp-python")))')"
+    key="$(printf '%s\n' "$flags" "$spec" | cat - pyproject.toml | sha256sum | cut -c1-16)"
+    stamp="{{ venv }}/.llama-server-$key"
     [ -f "$stamp" ] && exit 0
-    echo "installing the extra llama-server: llama-cpp-python[server] builds llama.cpp from source the first time (8-15 min on 2 cores)"
     rm -f {{ venv }}/.llama-server-*
-    if {{ bin }}/python -m pip install -q --disable-pip-version-check -e '.[llama-server]' >{{ venv }}/llama-server.log 2>&1; then
+    # pip's own wheel cache is keyed by the download alone, not by CMAKE_ARGS: a wheel built natively
+    # before would be taken again. So the build goes to a cache of ours, named by its flags.
+    wheels="${XDG_CACHE_HOME:-$HOME/.cache}/aiops/llama-cpp-wheels/$(printf '%s\n' "$flags" "$spec" | sha256sum | cut -c1-16)"
+    log={{ venv }}/llama-server.log
+    if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+        echo "building llama.cpp for the extra llama-server, once per machine (8-15 min on 2 cores; $log)"
+        CMAKE_ARGS="$flags" {{ bin }}/python -m pip wheel -q --disable-pip-version-check --no-cache-dir --no-deps \
+            -w "$wheels" "$spec" >"$log" 2>&1
+    fi
+    if {{ bin }}/python -m pip install -q --disable-pip-version-check --find-links "$wheels" \
+        --only-binary llama-cpp-python -e '.[llama-server]' >>"$log" 2>&1; then
         echo installed >"$stamp"
     else
         # Not tried again until pyproject.toml changes (or `rm .venv/.llama-server-*`): a failed build costs minutes.
-        echo "warning: the local model server did not install (see {{ venv }}/llama-server.log); the tests that need it will skip"
+        echo "warning: the local model server did not install (see $log); the tests that need it will skip"
         echo failed >"$stamp"
     fi
 
