@@ -23,8 +23,8 @@ from services.analyst._placement import Placed
 from services.analyst._reviews import Reviewer
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
 from services.incidents._kv import WRONG_LAST_SEQUENCE
-from tests.integration.incidents._storm import enriched, node_storm
-from tests.integration.incidents.conftest import incident_settings, open_journal
+from tests.integration.incidents._storm import enriched, incident_settings, node_storm
+from tests.integration.incidents.conftest import open_journal
 from tests.support.nats_proxy import NatsProxy
 from tests.support.nats_server import NatsServer
 from tests.support.stream import read_subject, subject_count

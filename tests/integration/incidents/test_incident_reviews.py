@@ -86,6 +86,7 @@ async def test_a_batch_of_reviews_announces_each_incident_once_holding_those_due
 
     ((sent_back, delay),) = put_back
     assert sent_back == far
+    assert delay is not None
     assert 50 < delay <= 60  # what is left of its minute once the others were held
     opened = await read_subject(js, schemas.INCIDENT_OPENED, schemas.IncidentEvent, count=40)
     assert await subject_count(js, schemas.INCIDENT_OPENED) == 40
