@@ -34,13 +34,13 @@ llama-server: venv
     # dies in `ldtilecfg` (seen here: a general protection fault, the tests' server gone).
     flags="-DGGML_NATIVE=OFF"
     spec="$({{ bin }}/python -c 'import tomllib; extra = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["llama-server"]; print(next(r for r in extra if r.startswith("llama-cpp-python")))')"
-    key="$(printf '%s\n' "$flags" "$spec" | cat - pyproject.toml | sha256sum | cut -c1-16)"
-    stamp="{{ venv }}/.llama-server-$key"
+    build="$(printf '%s\n' "$flags" "$spec" | sha256sum | cut -c1-16)"
+    stamp="{{ venv }}/.llama-server-$(printf '%s\n' "$build" | cat - pyproject.toml | sha256sum | cut -c1-16)"
     [ -f "$stamp" ] && exit 0
     rm -f {{ venv }}/.llama-server-*
     # pip's own wheel cache is keyed by the download alone, not by CMAKE_ARGS: a wheel built natively
     # before would be taken again. So the build goes to a cache of ours, named by its flags.
-    wheels="${XDG_CACHE_HOME:-$HOME/.cache}/aiops/llama-cpp-wheels/$(printf '%s\n' "$flags" "$spec" | sha256sum | cut -c1-16)"
+    wheels="${XDG_CACHE_HOME:-$HOME/.cache}/aiops/llama-cpp-wheels/$build"
     log={{ venv }}/llama-server.log
     if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
         echo "building llama.cpp for the extra llama-server, once per machine (8-15 min on 2 cores; $log)"

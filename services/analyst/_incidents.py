@@ -283,9 +283,13 @@ class Incidents:
         for message in batch:
             episode = schemas.episode_key(message.alert)
             record = records.get(episode)
-            if record is None and message.replay is not None and complete:
-                record = self.journal.view(shard_of(message.alert)).members.get(episode)
-            elif message.id not in ids and (record is None or message.replay is None):
+            if message.replay is None:
+                unwritten = message.id not in ids
+            else:  # a replay reads its incident: this batch's record, else the view once it is whole
+                unwritten = record is None and not complete
+                if record is None and complete:
+                    record = self.journal.view(shard_of(message.alert)).members.get(episode)
+            if unwritten:
                 placed[message.id] = Placed(degraded=DEGRADED_REASON)
                 continue
             late = record is not None and not record.incident and message.alert.status == "firing"

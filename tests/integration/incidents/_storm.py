@@ -30,6 +30,15 @@ def enriched(
     return schemas.EnrichedAlert(id=schemas.alert_id(alert), alert=alert, received_at=now, enriched_at=now)
 
 
+def distinct(count: int, cluster: str = "prod") -> list[schemas.EnrichedAlert]:
+    """Unrelated alerts, as the pipeline benchmark sends them: each opens an incident of its own."""
+    now = datetime.now(UTC)
+    return [
+        enriched("HighCPUUsage", now, instance=f"node-{n}:9100", job="node-exporter", cluster=cluster)
+        for n in range(count)
+    ]
+
+
 def node_storm(pods: int, starts: datetime | None = None, node: str = NODE) -> list[schemas.EnrichedAlert]:
     """A node NotReady, then a not-ready alert for each of its pods."""
     starts = starts or datetime.now(UTC)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from loguru import logger
 from nats.js import JetStreamContext
@@ -14,20 +13,12 @@ from services.analyst._incidents import Incidents
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal, MemberRecord
 from services.incidents._kv import BATCH_READ_BYTES, BATCH_READ_MAX
 from services.runtime import key_value_bucket
-from tests.integration.incidents._storm import enriched, incident_settings, node_storm, publish
+from tests.integration.incidents._storm import distinct, incident_settings, node_storm, publish
 from tests.support.nats_server import NatsServer
 from tests.support.services import running_stage
 from tests.support.stream import read_subject
 
 SETTINGS = IncidentSettings(incidents_enabled=True)
-
-
-def distinct(count: int) -> list[schemas.EnrichedAlert]:
-    """Unrelated alerts, as the pipeline benchmark sends them: each opens an incident of its own."""
-    now = datetime.now(UTC)
-    return [
-        enriched("HighCPUUsage", now, instance=f"node-{n}:9100", job="node-exporter") for n in range(count)
-    ]
 
 
 async def test_a_bucket_made_without_direct_reads_is_given_them_and_reads_its_values(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import nats
@@ -12,11 +12,10 @@ import pytest
 from loguru import logger
 from nats.js import JetStreamContext
 
-import schemas
 from services.analyst._incidents import DEGRADED_REASON, Incidents
 from services.incidents import Correlator, IncidentSettings, IncidentStore, Journal
 from services.runtime import provision
-from tests.integration.incidents._storm import enriched, incident_settings
+from tests.integration.incidents._storm import distinct, incident_settings
 from tests.support.nats_server import NatsServer
 
 BUCKET = "test-incidents"
@@ -47,12 +46,10 @@ def west_denied(tmp_path: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture
 async def js(west_denied: NatsServer) -> AsyncIterator[JetStreamContext]:
-    errors: list[Exception] = []
+    async def quiet(error: Exception) -> None:
+        """The denied publishes come back as errors that do not close the connection: expected here."""
 
-    async def noted(error: Exception) -> None:  # the denied publishes, reported and not fatal
-        errors.append(error)
-
-    nc = await nats.connect(analyst_url(west_denied), error_cb=noted)
+    nc = await nats.connect(analyst_url(west_denied), error_cb=quiet)
     js = nc.jetstream()
     await provision(js, incident_settings(analyst_url(west_denied)))
     yield js
@@ -61,16 +58,6 @@ async def js(west_denied: NatsServer) -> AsyncIterator[JetStreamContext]:
 
 def analyst_url(server: NatsServer) -> str:
     return f"nats://analyst:not-a-real-secret@127.0.0.1:{server.port}"
-
-
-def in_cluster(cluster: str, count: int) -> list[schemas.EnrichedAlert]:
-    now = datetime.now(UTC)
-    return [
-        enriched(
-            "HighCPUUsage", now, instance=f"{cluster}-node-{n}:9100", job="node-exporter", cluster=cluster
-        )
-        for n in range(count)
-    ]
 
 
 async def test_a_shard_whose_entry_is_never_written_degrades_its_alerts_alone(
@@ -82,7 +69,7 @@ async def test_a_shard_whose_entry_is_never_written_degrades_its_alerts_alone(
     journal = await Journal.open(js, BUCKET, connection, timedelta(hours=1))
     await asyncio.wait_for(journal.until_ready(), 30)
     incidents = Incidents(journal, store, Correlator(settings), settings)
-    east, west = in_cluster("east", 3), in_cluster("west", 3)
+    east, west = distinct(3, cluster="east"), distinct(3, cluster="west")
     warnings: list[str] = []
     sink = logger.add(lambda message: warnings.append(message.record["message"]), level="WARNING")
     try:
