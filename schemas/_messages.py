@@ -216,6 +216,9 @@ class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
     msg_id: str = ""
     stream_seq: int = 0
+    # True when the letter with its payload would be over the server's max_payload: ``payload`` is
+    # empty, and the original stays in the stream at ``stream_seq`` (for its max age), read from there.
+    payload_omitted: bool = False
 
 
 class ManualAlertRequest(msgspec.Struct, kw_only=True, frozen=True):

@@ -53,6 +53,22 @@ def nats_server() -> Iterator[NatsServer]:
         server.close()
 
 
+# A max_payload some servers are configured with, far below nats-server's default of 1 MiB.
+SMALL_MAX_PAYLOAD = 64 * 1024
+
+
+@pytest.fixture
+def small_payload_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A fresh JetStream server that takes at most SMALL_MAX_PAYLOAD bytes per message."""
+    config = tmp_path / "small-payload.conf"
+    config.write_text(f"max_payload: {SMALL_MAX_PAYLOAD}\n")
+    server = NatsServer(extra_args=["-c", str(config)]).start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture(scope="session")
 def nats_container_or_binary() -> Iterator[object]:
     """For tests that only need *a* server and may run against a container."""

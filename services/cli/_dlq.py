@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import orjson
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 import schemas
 from services.cli._common import nats_connection, out
@@ -24,6 +26,11 @@ async def dlq_list(limit: int, json_output: bool) -> int:
                 out(
                     f"seq={seq} stage={letter.stage} subject={letter.subject} attempts={letter.attempts} "
                     f"at={letter.failed_at:%Y-%m-%dT%H:%M:%SZ}\n    {letter.error[:300]}"
+                    + (
+                        f"\n    payload not kept (too large): stream sequence {letter.stream_seq}"
+                        if letter.payload_omitted
+                        else ""
+                    )
                 )
             shown += 1
             if shown >= limit:
@@ -50,14 +57,31 @@ async def dlq_redrive(sequences: list[int], redrive_all: bool, stage: str | None
                 letter = schemas.decode(msg.data, schemas.DeadLetter)
                 if (wanted and seq not in wanted) or (stage and letter.stage != stage):
                     continue
-                payload = (
-                    base64.b64decode(letter.payload)
-                    if letter.payload_encoding == "base64"
-                    else letter.payload.encode()
-                )
+                payload = await _original(js, letter)
+                if payload is None:
+                    progress.note(
+                        f"kept seq={seq}: its payload was too large to keep in the letter, and stream "
+                        f"sequence {letter.stream_seq} no longer holds it (past the stream's max age)"
+                    )
+                    continue
                 await js.publish(letter.subject, payload, headers={schemas.MSG_ID_HEADER: f"redrive:{seq}"})
                 await js.delete_msg(schemas.STREAM, seq)
                 redriven += 1
                 progress.note(f"redrove seq={seq} to {letter.subject} (was: {letter.error[:120]})")
     out(f"{redriven} dead letter(s) redriven")
     return 0
+
+
+async def _original(js: JetStreamContext, letter: schemas.DeadLetter) -> bytes | None:
+    """The failed message's bytes: from the letter, or, when too large to be kept in it, from the stream."""
+    if not letter.payload_omitted:
+        return (
+            base64.b64decode(letter.payload)
+            if letter.payload_encoding == "base64"
+            else letter.payload.encode()
+        )
+    try:
+        kept = await js.get_msg(schemas.STREAM, letter.stream_seq)
+    except NotFoundError:
+        return None
+    return kept.data if kept.subject == letter.subject and kept.data is not None else None

@@ -54,8 +54,10 @@ from services.incidents._views import FORGET_AFTER, LogEntry, Reads, ShardView, 
 from services.runtime import NatsSettings
 
 T = TypeVar("T")
-# Below the server's max payload (1 MiB by default) with room for the headers.
+# Below the server's max payload (1 MiB by default) with room for the headers; a server configured
+# with a smaller max_payload lowers it (``entry_limit``), so entries split rather than fail.
 ENTRY_MAX_BYTES = 960 * 1024
+ENTRY_HEADERS_ROOM = 64 * 1024
 # Placing a batch again after another replica wrote first; many replicas on one shard under a flood
 # lose a few races in a row, never hundreds.
 ATTEMPTS = 50
@@ -76,6 +78,11 @@ TURN_SECONDS = 0.5
 GIVEN_BACK = "-"
 # This replica's last entries of a shard, to know an ask is for it: a loser asks at once, within these.
 MINE_KEPT = 16
+
+
+def entry_limit(max_payload: int) -> int:
+    """The largest entry written to a server that takes ``max_payload`` bytes per message."""
+    return min(ENTRY_MAX_BYTES, max(max_payload - ENTRY_HEADERS_ROOM, max_payload // 2))
 
 
 class EntryTooLarge(Exception):
@@ -286,8 +293,8 @@ class Journal:
                     read = reads(result)
                 written_entry = bounded_on(entry, view)
                 payload = schemas.encode(written_entry)
-                if len(payload) > ENTRY_MAX_BYTES:
-                    raise EntryTooLarge(f"{len(payload)} bytes")
+                if len(payload) > (limit := entry_limit(self.pipe.nc.max_payload)):
+                    raise EntryTooLarge(f"{len(payload)} bytes, over {limit}")
                 seen = view.seq
                 token = f"{self._writer}:{next(self._tokens)}"
                 headers = {"Nats-Expected-Last-Subject-Sequence": str(seen), WRITER_HEADER: token}

@@ -28,7 +28,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
-from services.runtime import ApiError
+from services.runtime import ApiError, refuse_if_too_large
 
 # JetStream's error codes: no message for the subject (an absent key); the subject's last
 # sequence is not the one the write expected (another writer won the compare-and-set).
@@ -115,6 +115,7 @@ class Pipe:
                 if self.sub is None:
                     self.prefix = self.nc.new_inbox() + "."
                     self.sub = await self.nc.subscribe(self.prefix + "*", cb=self._answered)
+        refuse_if_too_large(payload, headers, self.nc.max_payload)
         self.sent += 1
         reply = f"{self.prefix}{self.sent}"
         future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()

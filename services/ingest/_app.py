@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from services.ingest._auth import Authenticator
 from services.ingest._body import json_body
 from services.ingest._errors import (
+    AlertTooLarge,
     BadRequest,
     Forbidden,
     Refused,
@@ -96,7 +97,7 @@ class Ingest:
         try:
             messages = parse_webhook(await json_body(request, self.settings), redactor=self.redactor)
             duplicates = await self.store.store(messages)
-        except BadRequest as exc:
+        except (BadRequest, AlertTooLarge) as exc:
             logger.warning("rejected webhook: {}", exc.reason[:300])
             raise
         except Unavailable as exc:

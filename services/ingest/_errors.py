@@ -7,6 +7,8 @@ Refused                   a request ingest does not serve; nothing of it is stor
 ├── Forbidden             403: ``/analyze`` is disabled (open to anyone, see the analyze guard)
 ├── RequestTimeout        408: the body did not arrive within INGEST_BODY_TIMEOUT_SECONDS
 ├── TooLarge              413: the body is larger than INGEST_MAX_BODY_BYTES
+├── AlertTooLarge         413: one alert, as its message, would take more than half of the NATS
+│                         server's max_payload, the rest being what later stages add to it
 ├── UnsupportedMediaType  415: the body is not declared as JSON
 ├── TooManyRequests       429 with ``Retry-After``: this client spent its ``/analyze`` budget
 └── Unavailable           503: JetStream did not acknowledge in time; Alertmanager retries, nothing is lost
@@ -63,6 +65,16 @@ class TooLarge(Refused):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"body larger than {limit} bytes")
+
+
+class AlertTooLarge(Refused):
+    status = 413
+
+    def __init__(self, where: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{where} is {size:,} bytes as a message, over the {limit:,} an alert may take: half of "
+            "the NATS server's max_payload, the other half being room for its evidence and analysis"
+        )
 
 
 class UnsupportedMediaType(Refused):

@@ -1,7 +1,9 @@
 """Alerts onto ``alerts.raw``, answered only once JetStream acknowledged every one of them.
 
 That is what lets ingest answer 200 and Alertmanager forget the alerts: a failure raises
-``Unavailable`` (503), and Alertmanager sends the same alerts again.
+``Unavailable`` (503), and Alertmanager sends the same alerts again. An alert too large to travel
+the pipeline raises ``AlertTooLarge`` (413) before any alert is sent: a 503 would have Alertmanager
+send it, and the rest of its group, again and again.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ import asyncio
 from nats.aio.client import Client
 
 import schemas
-from services.ingest._errors import Unavailable
+from services.ingest._errors import AlertTooLarge, Unavailable
 from services.ingest._metrics import IngestMetrics
 from services.runtime import PubAck, Publisher, add_trace_context
+
+# An alert's share of a message: every later stage's message carries the alert with what that stage
+# adds (evidence, an analysis), and all of it must fit the server's max_payload.
+ALERT_SHARE_OF_PAYLOAD = 0.5
 
 
 class AlertStore:
@@ -30,12 +36,18 @@ class AlertStore:
         """Store every message; returns how many JetStream already had (its duplicate window)."""
         if not self.nc.is_connected:
             raise Unavailable("not connected to NATS")
+        payloads = [schemas.encode(m) for m in messages]
+        limit = int(self.nc.max_payload * ALERT_SHARE_OF_PAYLOAD)
+        for index, payload in enumerate(payloads):
+            if len(payload) > limit:
+                where = f"alerts[{index}]" if len(messages) > 1 else "the alert"
+                raise AlertTooLarge(where, len(payload), limit)
         futures: list[asyncio.Future[PubAck]] = []
         trace = add_trace_context({})  # the request's span is the parent of every alert's handling downstream
         try:
-            for m in messages:
+            for m, payload in zip(messages, payloads, strict=True):
                 headers = {schemas.MSG_ID_HEADER: m.id, **trace}
-                futures.append(await self.publisher.publish(schemas.RAW, schemas.encode(m), headers))
+                futures.append(await self.publisher.publish(schemas.RAW, payload, headers))
         except Exception as exc:
             for future in futures:
                 future.cancel()  # given up on: the publisher forgets them

@@ -22,7 +22,7 @@ from services.runtime._jetstream import (
 from services.runtime._logging import configure_logging
 from services.runtime._metrics import StageMetrics, per_registry
 from services.runtime._parts import SettingsPart, with_parts
-from services.runtime._publish import ApiError, PubAck, Publisher, PublishFailed
+from services.runtime._publish import ApiError, PubAck, Publisher, PublishFailed, refuse_if_too_large
 from services.runtime._settings import NatsSettings, StageSettings
 from services.runtime._stage import (
     Runtime,
@@ -74,6 +74,7 @@ __all__ = [
     "output_msg_id",
     "per_registry",
     "provision",
+    "refuse_if_too_large",
     "run_service",
     "run_stage",
     "serve_stage",

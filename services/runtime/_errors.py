@@ -3,6 +3,8 @@
 Exception                 anything unexpected: transient, nak with a growing delay
 ├── RetryLater            transient, with the delay the handler knows (e.g. Retry-After)
 ├── Reject                poison: dead letter now, retrying cannot help
+│   └── MessageTooLarge   a result larger than the NATS server takes (its max_payload); raised by
+│                         the publisher before sending, since the server would cut the connection
 └── ConfigError           a setting is missing or malformed; the service exits
 
 Stopped (not a handler's): SIGTERM arrived before the service was up, e.g. while NATS did not answer
@@ -33,6 +35,19 @@ class Reject(Exception):
         super().__init__(reason)
         self.reason = reason
         self.error_type = error_type
+
+
+class MessageTooLarge(Reject):
+    """A message the NATS server would refuse: with its headers, over the server's ``max_payload``."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the message is {size:,} bytes with its headers; "
+            f"the NATS server takes at most {limit:,} (max_payload)",
+            error_type="too_large",
+        )
+        self.size = size
+        self.limit = limit
 
 
 class ConfigError(Exception):

@@ -4,6 +4,8 @@ Reject                      dead letter now, with the handler's reason and error
 RetryLater, any other error nak with a delay (the handler's, else the stage's backoff),
                             a dead letter once JetStream delivered it ``max_deliver`` times
 a dead letter not stored    nak: it is recorded nowhere yet, so it must come back
+a dead letter too large     stored without its payload (``payload_omitted``): the original stays in
+                            the stream at ``stream_seq``
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import base64
 import contextlib
 from datetime import UTC, datetime
 
+import msgspec
 from loguru import logger
 from nats.aio.msg import Msg
 
 import schemas
-from services.runtime._errors import Reject, RetryLater
+from services.runtime._errors import MessageTooLarge, Reject, RetryLater
 from services.runtime._metrics import StageMetrics
 from services.runtime._publish import Publisher
 from services.runtime._settings import StageSettings
@@ -89,9 +92,17 @@ class Failures:
         # Past its handling span, a letter carries the trace context its result was sent with.
         headers = {**sent, **msg_id} if sent else add_trace_context(msg_id)
         try:
-            await self.publisher.publish_and_wait(
-                schemas.DEAD, schemas.encode(letter), headers, PUBLISH_TIMEOUT_SECONDS
-            )
+            try:
+                await self.publisher.publish_and_wait(
+                    schemas.DEAD, schemas.encode(letter), headers, PUBLISH_TIMEOUT_SECONDS
+                )
+            except MessageTooLarge:
+                # The payload, escaped as text, took the letter over the limit: the letter says where
+                # the original is instead, so that the failure is recorded rather than retried forever.
+                bare = msgspec.structs.replace(letter, payload="", payload_omitted=True)
+                await self.publisher.publish_and_wait(
+                    schemas.DEAD, schemas.encode(bare), headers, PUBLISH_TIMEOUT_SECONDS
+                )
         except Exception as exc:
             logger.error("cannot dead-letter ({}); message will be redelivered", type(exc).__name__)
             with contextlib.suppress(Exception):

@@ -16,6 +16,15 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from services.runtime._errors import MessageTooLarge
+
+# What nats-py adds around the headers ("NATS/1.0", line ends) and per header (": ", line end).
+_HEADER_BLOCK = 12
+_PER_HEADER = 4
+# Headers this runtime sends (a message id, a trace context) stay far below this: a payload this far
+# under the server's limit is sent without adding its headers up.
+_HEADERS_ROOM = 4096
+
 
 class PublishFailed(Exception):
     """JetStream did not store the message: it answered with an error, or nothing stores the subject."""
@@ -54,7 +63,9 @@ class Publisher:
         self.sub = await self.nc.subscribe(self.prefix + "*", cb=self._answered)
 
     async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> asyncio.Future[PubAck]:
-        """Send; the future resolves with JetStream's ack or fails with PublishFailed."""
+        """Send; the future resolves with JetStream's ack or fails with PublishFailed. A message over the
+        server's ``max_payload`` raises MessageTooLarge unsent (``refuse_if_too_large``)."""
+        refuse_if_too_large(payload, headers, self.nc.max_payload)
         self.sent += 1
         reply = f"{self.prefix}{self.sent}"
         future: asyncio.Future[PubAck] = (self.loop or asyncio.get_running_loop()).create_future()
@@ -116,6 +127,20 @@ class Publisher:
         if self.sub is not None:
             with contextlib.suppress(Exception):
                 await self.sub.unsubscribe()
+
+
+def refuse_if_too_large(payload: bytes, headers: dict[str, str] | None, limit: int) -> None:
+    """MessageTooLarge when the payload and its headers are over the server's ``max_payload``
+    (``limit``): nats-py checks the payload alone, and the server answers headers that tip a message
+    over by closing the connection."""
+    if len(payload) + _HEADERS_ROOM > limit and (size := _message_size(payload, headers or {})) > limit:
+        raise MessageTooLarge(size, limit)
+
+
+def _message_size(payload: bytes, headers: dict[str, str]) -> int:
+    """The bytes the server counts against its ``max_payload``: the payload and the header block."""
+    block = sum(len(k.encode()) + len(v.encode()) + _PER_HEADER for k, v in headers.items())
+    return len(payload) + (_HEADER_BLOCK + block if headers else 0)
 
 
 async def _settled(futures: list[asyncio.Future[PubAck]], within: float) -> None:

@@ -138,6 +138,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "per_registry",
             "output_msg_id",
             "provision",
+            "refuse_if_too_large",
             "run_service",
             "run_stage",
             "serve_stage",

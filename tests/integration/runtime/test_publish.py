@@ -10,6 +10,7 @@ from nats.aio.client import Client
 
 import schemas
 from services.runtime import PubAck, Publisher, PublishFailed, StageSettings, provision
+from services.runtime._errors import MessageTooLarge
 from tests.support.nats_server import NatsServer
 from tests.support.services import settings_for
 
@@ -62,3 +63,18 @@ async def test_an_unanswered_publish_times_out_and_is_forgotten(publisher: Publi
 
 async def _ignore(_: object) -> None:
     return None
+
+
+async def test_headers_that_tip_a_message_over_the_servers_limit_are_refused_and_the_connection_stays(
+    publisher: Publisher,
+) -> None:
+    limit = publisher.nc.max_payload
+    # nats-py checks the payload alone; the server counts the headers too, and cuts the connection.
+    headers = {schemas.MSG_ID_HEADER: "x" * 100}
+    with pytest.raises(MessageTooLarge, match="max_payload") as refused:
+        await publisher.publish(schemas.RAW, b"a" * (limit - 10), headers)
+    assert refused.value.size > limit
+    assert refused.value.error_type == "too_large"  # a dead letter at once, not a retry
+    ack = await publisher.publish_and_wait(schemas.RAW, b"{}", {schemas.MSG_ID_HEADER: "after"}, within=5)
+    assert publisher.nc.is_connected
+    assert ack.seq == 1
