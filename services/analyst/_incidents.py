@@ -60,6 +60,11 @@ MOST_PER_ENTRY = 500
 # After a store failure, how long alerts go on one by one before the store is tried again.
 PAUSE_AFTER_FAILURE = timedelta(seconds=10)
 DEGRADED_REASON = "incident store unavailable: analysed on its own, not grouped into an incident"
+# An alert whose incident's state, recorded with it, would be over what the NATS server takes.
+TOO_LARGE_REASON = (
+    "its incident's state is larger than the NATS server takes (max_payload): analysed on its own, "
+    "not grouped into an incident"
+)
 # A firing alert that came after its own resolution (a redelivery, a replica killed mid-batch).
 LATE_REASON = "came after its own resolution: already resolved, not grouped into an incident"
 
@@ -141,6 +146,9 @@ class Incidents:
         # Work that outlives a batch that gives up on it (a step, its reviews' settling), held here:
         # the loop keeps only weak references to tasks.
         self._outliving: set[asyncio.Future[Any]] = set()
+        # Alerts of this turn whose entry would not fit even alone (``_committed``): they go on by
+        # themselves, and the store, which answers, is not paused for them.
+        self._oversized: set[str] = set()
 
     def take(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis | None = None) -> Placed:
         """The alert's place; ``analysis``, the rules' answer for it, is kept when it is a root's (only
@@ -290,10 +298,12 @@ class Incidents:
                 if record is None and complete:
                     record = self.journal.view(shard_of(message.alert)).members.get(episode)
             if unwritten:
-                placed[message.id] = Placed(degraded=DEGRADED_REASON)
+                too_large = message.id in self._oversized
+                placed[message.id] = Placed(degraded=TOO_LARGE_REASON if too_large else DEGRADED_REASON)
                 continue
             late = record is not None and not record.incident and message.alert.status == "firing"
             placed[message.id] = Placed(ref=ref(record), degraded=LATE_REASON if late else "")
+        self._oversized.difference_update(placed)
         return placed, sent
 
     async def _committed(
@@ -315,9 +325,12 @@ class Incidents:
         step = self._outlive(self._written(shard, messages, sequences, now), _retrieved)
         try:
             outcome, settling = await asyncio.shield(step)
-        except EntryTooLarge:
+        except EntryTooLarge as exc:
             if len(messages) < 2:
-                raise
+                # One alert joining an incident whose state, with it, is over what the server takes.
+                logger.warning("incident log {}: alert {} goes on by itself ({})", shard, messages[0].id, exc)
+                self._oversized.add(messages[0].id)
+                return
             half = len(messages) // 2
             await self._committed(shard, messages[:half], sequences, now, written)
             await self._committed(shard, messages[half:], sequences, now, written)

@@ -12,6 +12,7 @@ import schemas
 from services.cli._common import nats_connection, out
 from services.cli._progress import Tracker
 from services.cli._window import left_in_window, read_window
+from services.runtime import MessageTooLarge, refuse_if_too_large
 
 
 async def dlq_list(limit: int, json_output: bool) -> int:
@@ -61,10 +62,16 @@ async def dlq_redrive(sequences: list[int], redrive_all: bool, stage: str | None
                 if payload is None:
                     progress.note(
                         f"kept seq={seq}: its payload was too large to keep in the letter, and stream "
-                        f"sequence {letter.stream_seq} no longer holds it (past the stream's max age)"
+                        f"sequence {letter.stream_seq} no longer holds it (past the stream's limits)"
                     )
                     continue
-                await js.publish(letter.subject, payload, headers={schemas.MSG_ID_HEADER: f"redrive:{seq}"})
+                headers = {schemas.MSG_ID_HEADER: f"redrive:{seq}"}
+                try:
+                    refuse_if_too_large(payload, headers, nc.max_payload)
+                except MessageTooLarge as exc:
+                    progress.note(f"kept seq={seq}: {exc.reason}; raise it on the server first")
+                    continue
+                await js.publish(letter.subject, payload, headers=headers)
                 await js.delete_msg(schemas.STREAM, seq)
                 redriven += 1
                 progress.note(f"redrove seq={seq} to {letter.subject} (was: {letter.error[:120]})")
@@ -84,4 +91,7 @@ async def _original(js: JetStreamContext, letter: schemas.DeadLetter) -> bytes |
         kept = await js.get_msg(schemas.STREAM, letter.stream_seq)
     except NotFoundError:
         return None
-    return kept.data if kept.subject == letter.subject and kept.data is not None else None
+    same = kept.subject == letter.subject and (
+        not letter.msg_id or (kept.headers or {}).get(schemas.MSG_ID_HEADER) == letter.msg_id
+    )
+    return kept.data if same and kept.data is not None else None

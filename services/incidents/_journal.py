@@ -54,10 +54,11 @@ from services.incidents._views import FORGET_AFTER, LogEntry, Reads, ShardView, 
 from services.runtime import NatsSettings
 
 T = TypeVar("T")
-# Below the server's max payload (1 MiB by default) with room for the headers; a server configured
-# with a smaller max_payload lowers it (``entry_limit``), so entries split rather than fail.
+# Below the server's max payload (1 MiB by default); a server configured with a smaller max_payload
+# lowers it (``entry_limit``), so entries split rather than fail. An entry's headers (the expected
+# sequence, the writer's token) take about 100 bytes of the room.
 ENTRY_MAX_BYTES = 960 * 1024
-ENTRY_HEADERS_ROOM = 64 * 1024
+ENTRY_HEADERS_ROOM = 1024
 # Placing a batch again after another replica wrote first; many replicas on one shard under a flood
 # lose a few races in a row, never hundreds.
 ATTEMPTS = 50
@@ -82,7 +83,7 @@ MINE_KEPT = 16
 
 def entry_limit(max_payload: int) -> int:
     """The largest entry written to a server that takes ``max_payload`` bytes per message."""
-    return min(ENTRY_MAX_BYTES, max(max_payload - ENTRY_HEADERS_ROOM, max_payload // 2))
+    return min(ENTRY_MAX_BYTES, max_payload - ENTRY_HEADERS_ROOM)
 
 
 class EntryTooLarge(Exception):

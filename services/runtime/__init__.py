@@ -6,7 +6,7 @@ pulling, acking, retrying, dead-lettering and shutting down lives here, once.
 
 from services.runtime._backlog import Backlog
 from services.runtime._config import describe, doc, help_text, load, load_or_exit, masked
-from services.runtime._errors import ConfigError, Reject, RetryLater
+from services.runtime._errors import ConfigError, MessageTooLarge, Reject, RetryLater
 from services.runtime._http import add_health_routes, nats_readiness, start_http
 from services.runtime._http_spans import trace_http_status, traced_post, traced_request
 from services.runtime._jetstream import (
@@ -43,6 +43,7 @@ __all__ = [
     "Backlog",
     "ConfigError",
     "Handler",
+    "MessageTooLarge",
     "NatsSettings",
     "PubAck",
     "PublishFailed",

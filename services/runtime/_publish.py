@@ -133,14 +133,17 @@ def refuse_if_too_large(payload: bytes, headers: dict[str, str] | None, limit: i
     """MessageTooLarge when the payload and its headers are over the server's ``max_payload``
     (``limit``): nats-py checks the payload alone, and the server answers headers that tip a message
     over by closing the connection."""
-    if len(payload) + _HEADERS_ROOM > limit and (size := _message_size(payload, headers or {})) > limit:
+    if len(payload) + _HEADERS_ROOM > limit and (size := _message_size(payload, headers)) > limit:
         raise MessageTooLarge(size, limit)
 
 
-def _message_size(payload: bytes, headers: dict[str, str]) -> int:
-    """The bytes the server counts against its ``max_payload``: the payload and the header block."""
+def _message_size(payload: bytes, headers: dict[str, str] | None) -> int:
+    """The bytes the server counts against its ``max_payload``: the payload and the header block,
+    which nats-py sends for any headers given, even none (``{}``)."""
+    if headers is None:
+        return len(payload)
     block = sum(len(k.encode()) + len(v.encode()) + _PER_HEADER for k, v in headers.items())
-    return len(payload) + (_HEADER_BLOCK + block if headers else 0)
+    return len(payload) + _HEADER_BLOCK + block
 
 
 async def _settled(futures: list[asyncio.Future[PubAck]], within: float) -> None:

@@ -107,6 +107,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "Backlog",
             "ConfigError",
             "Handler",
+            "MessageTooLarge",
             "NatsSettings",
             "PubAck",
             "PublishFailed",

@@ -9,8 +9,7 @@ import pytest
 from nats.aio.client import Client
 
 import schemas
-from services.runtime import PubAck, Publisher, PublishFailed, StageSettings, provision
-from services.runtime._errors import MessageTooLarge
+from services.runtime import MessageTooLarge, PubAck, Publisher, PublishFailed, StageSettings, provision
 from tests.support.nats_server import NatsServer
 from tests.support.services import settings_for
 
@@ -78,3 +77,18 @@ async def test_headers_that_tip_a_message_over_the_servers_limit_are_refused_and
     ack = await publisher.publish_and_wait(schemas.RAW, b"{}", {schemas.MSG_ID_HEADER: "after"}, within=5)
     assert publisher.nc.is_connected
     assert ack.seq == 1
+
+
+async def test_a_message_exactly_at_the_servers_limit_is_stored_and_one_byte_more_is_refused(
+    publisher: Publisher,
+) -> None:
+    limit = publisher.nc.max_payload
+    headers = {schemas.MSG_ID_HEADER: "exact"}
+    # The header block as the server counts it: "NATS/1.0\r\n", "Nats-Msg-Id: exact\r\n", "\r\n".
+    header_block = len(b"NATS/1.0\r\n") + len(b"Nats-Msg-Id: exact\r\n") + len(b"\r\n")
+    fits = b"a" * (limit - header_block)
+    ack = await publisher.publish_and_wait(schemas.RAW, fits, headers, within=10)
+    with pytest.raises(MessageTooLarge):
+        await publisher.publish(schemas.RAW, fits + b"a", {schemas.MSG_ID_HEADER: "exact"})
+    assert ack.seq == 1
+    assert publisher.nc.is_connected
