@@ -217,7 +217,7 @@ class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
     msg_id: str = ""
     stream_seq: int = 0
     # True when the letter with its payload would be over the server's max_payload: ``payload`` is
-    # empty, and the original stays in the stream at ``stream_seq`` (for its max age), read from there.
+    # empty, and the original is read from the stream at ``stream_seq`` while the stream keeps it.
     payload_omitted: bool = False
 
 
