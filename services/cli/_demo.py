@@ -56,20 +56,27 @@ async def _notifier_caught_up(js: Any) -> bool:
 async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
     log_dir = data_dir / "logs"
     async with Supervisor(data_dir, log_dir=log_dir) as supervisor:
+        stop = asyncio.Event()
+
+        def stopping() -> None:
+            # Ctrl-C in a terminal reaches nats-server and the services too: `stopping` set first
+            # makes their exits the stop, not a failure to report.
+            supervisor.stopping.set()
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping)
         url = await supervisor.wait_ready()
         import nats
 
-        nc = await nats.connect(supervisor.env["NATS_URL"])
+        nc = await nats.connect(supervisor.env["NATS_URL"], error_cb=_quiet)
         js = nc.jetstream()
         analyzed = await nc.subscribe(schemas.ANALYZED)
         webhooks = sample_webhooks()
         out(f"pipeline up (logs in {log_dir}); sending {len(webhooks)} sample alerts to {url}\n")
         expected = await _post_all(url, webhooks)
         pending = set(expected)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         deadline = loop.time() + give_up_after
         try:
             while not stop.is_set():
@@ -87,6 +94,11 @@ async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
                     if not pending and not once:
                         out("all samples analysed; the pipeline keeps running (Ctrl-C stops it)\n")
                 await supervisor._check_alive()
+            out("stopping…")
         finally:
             await nc.close()
     return 0
+
+
+async def _quiet(_: Exception) -> None:
+    """This reader's own connection errors: nats-server's exit is reported by the supervisor."""

@@ -218,6 +218,8 @@ class Supervisor:
                 self.exited.set()
 
     async def _check_alive(self) -> None:
+        if self.stopping.is_set():
+            return  # exits are the stop (Ctrl-C reaches every process of the terminal's group)
         if self.policy is not None:
             if self.failure is not None:
                 raise SystemExit(self.failure)
@@ -231,6 +233,8 @@ class Supervisor:
         url = f"http://127.0.0.1:{self.ingest_port}"
         async with asyncio.timeout(within), aiohttp.ClientSession() as http:
             while True:
+                if self.stopping.is_set():
+                    raise SystemExit("aiops: stopped before the pipeline was up")
                 await self._check_alive()
                 with contextlib.suppress(aiohttp.ClientError):
                     async with http.get(f"{url}/readyz") as response:

@@ -89,3 +89,38 @@ async def test_up_then_the_commands_of_section_two(nats_server: NatsServer, tmp_
     # Ctrl-C stops everything cleanly.
     assert code == 0, rest.decode()[-2000:]
     assert b"stopping" in rest
+
+
+@pytest.mark.timeout(120)
+async def test_ctrl_c_stops_the_demo_and_its_nats_server_cleanly(tmp_path: Path) -> None:
+    # `just demo` as a person runs it: its own nats-server, running until Ctrl-C.
+    ports = {
+        name: str(free_port())
+        for name in (
+            "NATS_PORT", "NATS_MONITOR_PORT", "INGEST_PORT", "CONSOLE_PORT", "ENRICHER_HEALTH_PORT",
+            "ANALYST_HEALTH_PORT", "NOTIFIER_HEALTH_PORT", "HISTORY_HEALTH_PORT",
+        )
+    }  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if key != "NATS_URL"}
+    demo = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "demo", "--data", str(tmp_path), cwd=REPO,
+        env={**env, **ports, "HEALTH_PORT": "0"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    assert demo.stdout is not None
+    try:
+        async with asyncio.timeout(90):
+            while b"keeps running" not in (line := await demo.stdout.readline()):
+                assert line, "aiops demo exited before analysing its samples"
+    finally:
+        # Ctrl-C in a terminal: SIGINT to the whole foreground process group, nats-server included.
+        os.killpg(demo.pid, signal.SIGINT)
+        rest = (await asyncio.wait_for(demo.stdout.read(), 60)).decode()
+        code = await demo.wait()
+
+    assert code == 0, rest[-2000:]
+    assert "stopping" in rest
+    # Its nats-server's exit is part of the stop, not a failure; and no traceback from its reader.
+    assert "exited with code" not in rest
+    assert "Traceback" not in rest
+    assert "encountered error" not in rest
