@@ -148,7 +148,7 @@ class Incidents:
         self._outliving: set[asyncio.Future[Any]] = set()
         # Alerts of this turn whose entry would not fit even alone (``_committed``): they go on by
         # themselves, and the store, which answers, is not paused for them.
-        self._oversized: set[str] = set()
+        self._oversized: dict[str, str] = {}  # alert id: why
 
     def take(self, message: schemas.EnrichedAlert, analysis: schemas.Analysis | None = None) -> Placed:
         """The alert's place; ``analysis``, the rules' answer for it, is kept when it is a root's (only
@@ -303,7 +303,14 @@ class Incidents:
                 continue
             late = record is not None and not record.incident and message.alert.status == "firing"
             placed[message.id] = Placed(ref=ref(record), degraded=LATE_REASON if late else "")
-        self._oversized.difference_update(placed)
+        if oversized := [self._oversized.pop(m.id) for m in batch if m.id in self._oversized]:
+            logger.warning(
+                "{} of the batch's {} alerts go on by themselves: their incidents' states, with them, "
+                "would be over what the NATS server takes (max_payload; {})",
+                len(oversized),
+                len(batch),
+                oversized[-1],
+            )
         return placed, sent
 
     async def _committed(
@@ -328,8 +335,7 @@ class Incidents:
         except EntryTooLarge as exc:
             if len(messages) < 2:
                 # One alert joining an incident whose state, with it, is over what the server takes.
-                logger.warning("incident log {}: alert {} goes on by itself ({})", shard, messages[0].id, exc)
-                self._oversized.add(messages[0].id)
+                self._oversized[messages[0].id] = f"{shard}: {exc}"
                 return
             half = len(messages) // 2
             await self._committed(shard, messages[:half], sequences, now, written)

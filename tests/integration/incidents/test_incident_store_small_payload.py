@@ -106,5 +106,8 @@ async def test_an_alert_whose_incident_would_not_fit_goes_on_alone_and_the_store
     # The store answered all along: not paused, and the next incident is placed as usual.
     assert placing.incidents.paused_until is None
     assert not any("incident store failed" in w for w in placing.warnings)
+    said = [w for w in placing.warnings if "1 of the batch's 1 alerts go on by themselves" in w]
+    assert len(said) == len(alone)
+    assert "max_payload" in said[0]
     assert placed_other.ref is not None
     assert not placed_other.degraded
