@@ -17,6 +17,7 @@ import schemas
 from services.cli._common import nats_connection, out
 from services.cli._progress import Tracker
 from services.cli._window import left_in_window, read_window
+from services.runtime import MessageTooLarge, refuse_if_too_large
 
 INCIDENT_SUBJECTS = (
     schemas.INCIDENTS,
@@ -64,8 +65,10 @@ class _Replayer:
         selectors: dict[str, str],
         marker: schemas.Replay,
         dry_run: bool,
+        max_payload: int,
     ) -> None:
         self.js = js
+        self.max_payload = max_payload
         self.subject = subject
         self.message_type = _message_type(subject)
         self.selectors = selectors
@@ -91,11 +94,12 @@ class _Replayer:
                 if isinstance(message, schemas.IncidentEvent)
                 else self.subject
             )
-            await self.js.publish(
-                subject,
-                schemas.encode(marked),
-                headers={schemas.MSG_ID_HEADER: f"replay:{self.marker.id}:{message.id}"},
-            )
+            payload = schemas.encode(marked)
+            headers = {schemas.MSG_ID_HEADER: f"replay:{self.marker.id}:{message.id}"}
+            # Marked, a message stored just under the limit may be over it: the server would cut the
+            # connection, and the replay would stop there.
+            refuse_if_too_large(payload, headers, self.max_payload)
+            await self.js.publish(subject, payload, headers=headers)
         verb = "would replay" if self.dry_run else "replayed"
         return f"{verb} {_shown(message)}"
 
@@ -123,13 +127,17 @@ async def replay(
     )
     replayed = skipped = 0
     async with nats_connection("replay") as nc:
-        replayer = _Replayer(nc.jetstream(), subject, selectors, marker, dry_run)
+        replayer = _Replayer(nc.jetstream(), subject, selectors, marker, dry_run, nc.max_payload)
         with Tracker("reading" if dry_run else "replay") as progress:
             async for msg in read_window(replayer.js, subject, since, until):
                 if progress.total is None:
                     progress.start(left_in_window(msg))
                 progress.advance()
-                line = await replayer.one(msg)
+                try:
+                    line = await replayer.one(msg)
+                except MessageTooLarge as exc:
+                    progress.note(f"skipped seq={msg.metadata.sequence.stream}: marked, {exc.reason}")
+                    line = None
                 if line is None:
                     skipped += 1
                     continue

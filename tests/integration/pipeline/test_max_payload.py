@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 import schemas
+from services.runtime import NatsSettings, ensure_stream
 from tests.conftest import SMALL_MAX_PAYLOAD
 from tests.integration.cli.conftest import aiops
 from tests.support.nats_server import NatsServer
@@ -95,14 +96,14 @@ async def test_an_alert_too_large_for_the_server_is_refused_with_413_before_any_
     assert analyzed.alert.labels["alertname"] == "DiskFilling"
 
 
-def raw_alert_of(size: int) -> schemas.RawAlert:
+def raw_alert_of(size: int, name: str = "PublishedDirectly") -> schemas.RawAlert:
     """A raw alert whose message is ``size`` bytes, as a tool publishing to alerts.raw (not through
     ingest) could send: it fits the server, and what the enricher adds to it does not."""
     notes = long_notes(size)
     while True:
         fields = schemas.Alert(
             status="firing",
-            labels={"alertname": "PublishedDirectly"},
+            labels={"alertname": name},
             annotations=notes,
             starts_at=datetime(2026, 12, 4, 15, 0, tzinfo=UTC),
         )
@@ -152,3 +153,33 @@ async def test_a_result_over_the_servers_max_payload_is_dead_lettered_at_once_an
     assert "1 dead letter(s) redriven" in redrive.stdout, redrive
     assert (resent.seq or 0) > stored.seq
     assert resent.data == payload
+
+
+@pytest.mark.timeout(60)
+async def test_a_replay_skips_a_message_its_marker_would_take_over_the_limit_and_goes_on(
+    small_payload_server: NatsServer,
+) -> None:
+    url = small_payload_server.url
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        await ensure_stream(js, NatsSettings(nats_url=url))
+        # Stored 100 bytes under the limit with its headers: the replay's marker takes it over.
+        near = raw_alert_of(SMALL_MAX_PAYLOAD - 100)
+        small = raw_alert_of(2_000, name="Small")
+        for message in (near, small):
+            await js.publish(
+                schemas.RAW, schemas.encode(message), headers={schemas.MSG_ID_HEADER: message.id}
+            )
+        run = await aiops(url, "replay", "--since", "1h")
+        replayed = await read_subject(js, schemas.RAW, schemas.RawAlert, count=3)
+    finally:
+        await nc.close()
+
+    assert run.code == 0, run.stderr
+    assert "skipped seq=1: marked, the message is" in run.stdout
+    assert "max_payload" in run.stdout
+    assert "1 alert(s) replayed" in run.stdout
+    assert "1 skipped" in run.stdout
+    assert [m.replay is not None for m in replayed] == [False, False, True]
+    assert replayed[2].id == small.id
