@@ -39,6 +39,31 @@ async def shell(command: str, env: dict[str, str]) -> str:
     return stdout.decode()
 
 
+async def started(command: str, data: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``aiops COMMAND`` as run in a terminal: in a process group of its own, output read here."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", command, "--data", str(data), cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+async def printed(process: asyncio.subprocess.Process, marker: bytes, within: float) -> None:
+    """Until the command prints a line holding ``marker``; fails if it exits first."""
+    assert process.stdout is not None
+    async with asyncio.timeout(within):
+        while marker not in (line := await process.stdout.readline()):
+            assert line, f"the command exited before printing {marker!r}"
+
+
+async def ctrl_c(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    """Ctrl-C in a terminal: SIGINT to the whole foreground process group, every child included.
+    The exit code and what the command printed after it."""
+    assert process.stdout is not None
+    os.killpg(process.pid, signal.SIGINT)
+    rest = await asyncio.wait_for(process.stdout.read(), 60)
+    return await process.wait(), rest.decode()
+
+
 @pytest.mark.timeout(120)
 async def test_the_demo_analyses_and_notifies_every_sample(nats_server: NatsServer, tmp_path: Path) -> None:
     assert section_commands("1. The demo") == ["just demo"]
@@ -58,25 +83,16 @@ async def test_up_then_the_commands_of_section_two(nats_server: NatsServer, tmp_
     env = {**os.environ, "NATS_URL": nats_server.url, "INGEST_PORT": str(port), "HEALTH_PORT": "0"}
     commands = section_commands("2. The pipeline, and an alert by hand")
     assert commands[0] == "just up"
-    up = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path), cwd=REPO, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    assert up.stdout is not None
+    up = await started("up", tmp_path, env)
     try:
-        async with asyncio.timeout(60):
-            while b"pipeline up:" not in (line := await up.stdout.readline()):
-                assert line, "aiops up exited before the pipeline was up"
+        await printed(up, b"pipeline up:", within=60)
         outputs = []
         for command in commands[1:]:
             local = command.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
             local = local.replace(".venv/bin/aiops", f"{sys.executable} -m services.cli")
             outputs.append(await shell(local, env))
     finally:
-        # Ctrl-C in a terminal: SIGINT to the whole foreground process group, services included.
-        os.killpg(up.pid, signal.SIGINT)
-        rest = await asyncio.wait_for(up.stdout.read(), 60)
-        code = await up.wait()
+        code, rest = await ctrl_c(up)
 
     analysis, accepted, status, tail = outputs
     assert json.loads(analysis)["analysis"]["category"] == "memory_pressure"
@@ -87,8 +103,8 @@ async def test_up_then_the_commands_of_section_two(nats_server: NatsServer, tmp_
     assert "HighCPUUsage" in tail
     assert "DiskSpaceLow" in tail
     # Ctrl-C stops everything cleanly.
-    assert code == 0, rest.decode()[-2000:]
-    assert b"stopping" in rest
+    assert code == 0, rest[-2000:]
+    assert "stopping" in rest
 
 
 @pytest.mark.timeout(120)
@@ -102,21 +118,11 @@ async def test_ctrl_c_stops_the_demo_and_its_nats_server_cleanly(tmp_path: Path)
         )
     }  # fmt: skip
     env = {key: value for key, value in os.environ.items() if key != "NATS_URL"}
-    demo = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.cli", "demo", "--data", str(tmp_path), cwd=REPO,
-        env={**env, **ports, "HEALTH_PORT": "0"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    assert demo.stdout is not None
+    demo = await started("demo", tmp_path, {**env, **ports, "HEALTH_PORT": "0"})
     try:
-        async with asyncio.timeout(90):
-            while b"keeps running" not in (line := await demo.stdout.readline()):
-                assert line, "aiops demo exited before analysing its samples"
+        await printed(demo, b"keeps running", within=90)
     finally:
-        # Ctrl-C in a terminal: SIGINT to the whole foreground process group, nats-server included.
-        os.killpg(demo.pid, signal.SIGINT)
-        rest = (await asyncio.wait_for(demo.stdout.read(), 60)).decode()
-        code = await demo.wait()
+        code, rest = await ctrl_c(demo)
 
     assert code == 0, rest[-2000:]
     assert "stopping" in rest
