@@ -17,10 +17,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from services.runtime._errors import MessageTooLarge
+from services.runtime._nats_client import header_block
 
-# What nats-py adds around the headers ("NATS/1.0", line ends) and per header (": ", line end).
-_HEADER_BLOCK = 12
-_PER_HEADER = 4
 # Headers this runtime sends (a message id, a trace context) stay far below this: a payload this far
 # under the server's limit is sent without adding its headers up.
 _HEADERS_ROOM = 4096
@@ -139,11 +137,10 @@ def refuse_if_too_large(payload: bytes, headers: dict[str, str] | None, limit: i
 
 def _message_size(payload: bytes, headers: dict[str, str] | None) -> int:
     """The bytes the server counts against its ``max_payload``: the payload and the header block,
-    which nats-py sends for any headers given, even none (``{}``)."""
-    if headers is None:
-        return len(payload)
-    block = sum(len(k.encode()) + len(v.encode()) + _PER_HEADER for k, v in headers.items())
-    return len(payload) + _HEADER_BLOCK + block
+    which nats-py sends for any headers given, even none (``{}``). A block ``header_block`` leaves
+    to nats-py (a key it has not seen valid and that is not simple) is not counted: nats-py decides."""
+    block = header_block(headers) if headers is not None else None
+    return len(payload) + (len(block) if block is not None else 0)
 
 
 async def _settled(futures: list[asyncio.Future[PubAck]], within: float) -> None:
