@@ -72,11 +72,11 @@ demo: venv
 test: lint llama-server
     {{ bin }}/pytest -q
 
-# ruff (lint and format check) and mypy (strict on schemas and the runtime; the benchmarks too)
+# ruff (lint and format check) and mypy (strict on schemas and the runtime; the tests and benchmarks too)
 lint: venv
     {{ bin }}/ruff check .
     {{ bin }}/ruff format --check .
-    {{ bin }}/mypy schemas services tests/support bench
+    {{ bin }}/mypy schemas services tests bench
 
 # format the code
 fmt: venv

@@ -72,12 +72,12 @@ def small_payload_server(tmp_path: Path) -> Iterator[NatsServer]:
 @pytest.fixture(scope="session")
 def nats_container_or_binary() -> Iterator[object]:
     """For tests that only need *a* server and may run against a container."""
-    server: object
+    server: _ContainerNats | NatsServer
     server = _ContainerNats() if docker_available() else NatsServer().start()
     try:
         yield server
     finally:
-        server.close()  # type: ignore[attr-defined]
+        server.close()
 
 
 @pytest.fixture

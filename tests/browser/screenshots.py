@@ -26,7 +26,7 @@ PAGES = {
     "incident.png": "/incidents/inc-checkout",
     "stats.png": "/stats?days=7",
 }
-SAMPLES = (
+SAMPLES: tuple[tuple[str, schemas.Category, str, str, str], ...] = (
     (
         "KubePodCrashLooping",
         "crash_loop",

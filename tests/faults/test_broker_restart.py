@@ -19,8 +19,9 @@ import pytest
 from tests.faults._pipeline import Pipeline
 from tests.faults._sink import Sink
 from tests.faults._tally import jetstream, tally, wait_delivered, wait_until
-from tests.faults._traffic import AlertmanagerClient, webhook, webhooks
+from tests.faults._traffic import AlertmanagerClient, webhooks
 from tests.support.nats_server import NatsServer
+from tests.support.webhooks import webhook
 
 pytestmark = pytest.mark.faults
 

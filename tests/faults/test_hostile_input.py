@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from tests.faults._hostile import bodies, content_types, manual_shaped, webhook_shaped
 from tests.faults._report import NOTES
 from tests.faults._tally import jetstream, raw_ids
-from tests.faults._traffic import webhook
 from tests.support.nats_server import NatsServer
 from tests.support.processes import ServiceProcess
+from tests.support.webhooks import webhook
 
 pytestmark = pytest.mark.faults
 

@@ -13,7 +13,7 @@ from bench.tracing import median_interval
 
 def _below(n: int, k: int) -> float:
     """P(fewer than k of n values fall under the true median)."""
-    return sum(math.comb(n, i) for i in range(k)) / 2**n
+    return sum(math.comb(n, i) for i in range(k)) / (1 << n)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import aiohttp
+import msgspec
 
 import schemas
 from services.history import History
@@ -48,12 +49,7 @@ async def test_alert_and_incident_pages_recall_the_confirmed_cause_of_a_past_ale
         role="root",
     )
     event = incident_event("inc-7", 1)
-    event = schemas.IncidentEvent(
-        event=event.event,
-        sequence=event.sequence,
-        incident=schemas.Incident(**{**_fields(event.incident), "root": root}),
-        sent_at=event.sent_at,
-    )
+    event = msgspec.structs.replace(event, incident=msgspec.structs.replace(event.incident, root=root))
     await history.write(alerts=[past, now, unrelated], feedback=[confirmed], incidents=[event])
 
     async with (
@@ -68,7 +64,3 @@ async def test_alert_and_incident_pages_recall_the_confirmed_cause_of_a_past_ale
             # The person's words, escaped: shown as text, never as markup.
             assert "a leak in the &lt;b&gt;PDF&lt;/b&gt; renderer" in html, page
             assert "<b>PDF</b>" not in html, page
-
-
-def _fields(struct: object) -> dict[str, object]:
-    return {name: getattr(struct, name) for name in struct.__struct_fields__}  # type: ignore[attr-defined]

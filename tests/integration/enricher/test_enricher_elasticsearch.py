@@ -83,7 +83,7 @@ def settings(es: FakeElasticsearch, **overrides: str) -> EnricherSettings:
 
 
 async def enrich(
-    es: FakeElasticsearch, session: aiohttp.ClientSession, labels: dict[str, str] | None = None, **env: str
+    es: FakeElasticsearch, session: aiohttp.ClientSession, labels: dict[str, str] | None = None, /, **env: str
 ) -> EnrichedAlert:
     return await make_enricher(settings(es, **env), session).handle(raw_alert(labels))
 

@@ -282,7 +282,9 @@ async def test_the_console_asks_history_for_similar_past_alerts(console: Console
 
     status, answer = await get(f"{console.url}/api/alerts/{console.alert.id}/similar")
     assert status == 200, answer
-    [similar] = answer["similar"]  # type: ignore[misc]
+    found = answer["similar"]
+    assert isinstance(found, list)
+    [similar] = found
     assert (similar["id"], similar["cause"], similar["category"]) == (
         past.id,
         "<b>pool</b> exhausted",

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import nats
@@ -74,9 +75,8 @@ async def ingest_waiting_for_its_stream(tmp_path: Path) -> AsyncIterator[Waiting
 async def test_ingest_waits_for_the_cluster_to_place_its_stream_then_takes_webhooks(tmp_path: Path) -> None:
     async with ingest_waiting_for_its_stream(tmp_path) as waiting:
         waiting.cluster.start("c")
-        done, _ = await asyncio.wait(
-            {waiting.serving, waiting.started}, timeout=60, return_when=asyncio.FIRST_COMPLETED
-        )
+        either: set[asyncio.Future[Any]] = {waiting.serving, waiting.started}
+        done, _ = await asyncio.wait(either, timeout=60, return_when=asyncio.FIRST_COMPLETED)
         assert waiting.started in done, (
             f"ingest exited: {waiting.serving.exception()!r}" if waiting.serving.done() else "not up in 60 s"
         )

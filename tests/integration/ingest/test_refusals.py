@@ -23,8 +23,13 @@ async def ingest(nats_server: NatsServer) -> AsyncIterator[str]:
         yield url
 
 
-async def answer(method: str, url: str, **kwargs: object) -> tuple[int, dict[str, object]]:
-    async with aiohttp.ClientSession() as http, http.request(method, url, **kwargs) as response:
+async def answer(
+    method: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, url, data=data, headers=headers) as response,
+    ):
         return response.status, orjson.loads(await response.read())
 
 

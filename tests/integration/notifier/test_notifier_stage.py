@@ -12,8 +12,7 @@ import pytest
 from nats.js.kv import KeyValue
 
 import schemas
-from services.notifier import NotifierSettings
-from services.notifier.__main__ import SPEC
+from services.notifier import SPEC, NotifierSettings
 from services.runtime import provision
 from tests.fakes import slack as slack_api
 from tests.fakes.jira import FakeJira

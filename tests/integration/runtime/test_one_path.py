@@ -160,7 +160,9 @@ async def test_a_sequenced_stage_is_given_where_the_stream_keeps_each_message_it
     await publish_raw(js, b"not an alert", "poison")
     for message in alerts:
         await publish_raw(js, schemas.encode(message), message.id)
-    stage = StageSpec("enricher", schemas.RAW, schemas.RawAlert, schemas.ENRICHED, build)
+    stage: StageSpec[schemas.RawAlert, StageSettings] = StageSpec(
+        "enricher", schemas.RAW, schemas.RawAlert, schemas.ENRICHED, build
+    )
     async with running_stage(stage, settings):
         await read_subject(js, schemas.ENRICHED, schemas.EnrichedAlert, count=3)
         await caught_up(js, "enricher")

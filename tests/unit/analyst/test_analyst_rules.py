@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import schemas
 from services.analyst import RulesAnalyst, load_catalogue
 from services.analyst._rules import render
 from services.analyst.eval import build_message, load_scenarios
@@ -15,7 +17,9 @@ from services.runtime import ConfigError
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "analyst"
 
 
-def _message(labels: dict[str, str], logs: list[str] | None = None, metrics: list[dict] | None = None):  # type: ignore[no-untyped-def]
+def _message(
+    labels: dict[str, str], logs: list[str] | None = None, metrics: list[dict[str, Any]] | None = None
+) -> schemas.EnrichedAlert:
     return build_message(
         {
             "alert": {"labels": labels, "startsAt": "2024-05-14T09:12:00Z"},

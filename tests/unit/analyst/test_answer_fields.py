@@ -13,7 +13,8 @@ import msgspec
 import pytest
 
 import schemas
-from services.analyst._answer import InvalidAnswer, answer_schema, parse_answer, to_analysis
+from services.analyst import InvalidAnswer
+from services.analyst._answer import answer_schema, parse_answer, to_analysis
 from services.analyst._prompt import REPAIR_PROMPT, SYSTEM_PROMPT, answer_shape
 
 FIELDS = list(schemas.Explanation.__struct_fields__)

@@ -10,11 +10,11 @@ import pytest
 
 from schemas import Alert, RawAlert, SourceErrorKind
 from services.enricher import EnricherSettings, make_enricher
-from services.enricher._elasticsearch import _seconds, candidates, described, field_of
+from services.enricher._elasticsearch import ElasticsearchSettings, _seconds, candidates, described, field_of
 from services.enricher._loki import parse_label_map
 from services.runtime import ConfigError, load
 
-FIELDS = parse_label_map(EnricherSettings().elasticsearch_label_map)
+FIELDS = parse_label_map(ElasticsearchSettings.of(EnricherSettings()).elasticsearch_label_map)
 NOW = datetime(2026, 5, 14, 10, tzinfo=UTC)
 RAW = RawAlert(id="a1", alert=Alert(status="firing", labels={"pod": "api-0"}, starts_at=NOW), received_at=NOW)
 

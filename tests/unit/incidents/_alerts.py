@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,14 +22,16 @@ def enriched(
     logs: tuple[str, ...] = (),
     metrics: list[dict[str, Any]] | None = None,
     group: dict[str, Any] | None = None,
-    status: str = "firing",
-    **labels: str,
+    status: schemas.AlertStatus = "firing",
+    labels: Mapping[str, str] | None = None,
+    **more_labels: str,
 ) -> schemas.EnrichedAlert:
-    """One firing alert ``at`` seconds after T0, its labels given as keyword arguments."""
+    """One firing alert ``at`` seconds after T0, its labels given as keyword arguments and, for labels
+    held in a mapping (which could hold a name such as ``at`` or ``status``), as ``labels``."""
     starts = T0 + timedelta(seconds=at)
     alert = schemas.Alert(
-        status=status,  # type: ignore[arg-type]
-        labels={"alertname": alertname, **labels},
+        status=status,
+        labels={"alertname": alertname, **(labels or {}), **more_labels},
         annotations={"summary": summary} if summary else {},
         starts_at=starts,
         generator_url=f"http://prometheus:9090/graph?g0.expr={expr}" if expr else "",

@@ -402,7 +402,7 @@ def test_services_failing_name_resolution_are_one_incident_with_the_resolver() -
 
 def test_one_rule_in_one_namespace_needs_one_more_sign() -> None:
     def crash(pod: str, at: float, **labels: str) -> schemas.EnrichedAlert:
-        return enriched("KubePodCrashLooping", at=at, namespace="shop", pod=pod, **labels, **KSM)
+        return enriched("KubePodCrashLooping", at=at, namespace="shop", pod=pod, labels=labels, **KSM)
 
     assert len(_incidents(_assign([crash("cart-0", 0), crash("search-0", 5)])[1])) == 2
     release = "2026.03.02-1"  # both rolled out in one release

@@ -109,8 +109,8 @@ def test_a_pods_crash_loop_firing_minutes_after_its_oom_kill_joins_it() -> None:
     # KubePodCrashLooping waits `for: 15m`: it fires long after the OOM kill of the same pod
     pod = {"namespace": "shop", "pod": "cart-7d9f8b6c4-x2k4q"}
     storm = [
-        enriched("KubeContainerOOMKilled", **pod, **KSM),
-        enriched("KubePodCrashLooping", at=900, **pod, **KSM),
+        enriched("KubeContainerOOMKilled", labels=pod, **KSM),
+        enriched("KubePodCrashLooping", at=900, labels=pod, **KSM),
         enriched("KubePodNotReady", at=905, namespace="shop", pod="search-5f6b7c8d9-q7w2z", **KSM),
     ]
     oom, crash, other = _one_by_one(storm)
@@ -196,11 +196,20 @@ def test_two_services_on_one_release_without_a_common_error_stay_apart() -> None
 
 
 def test_probes_of_one_site_failing_together_are_one_incident() -> None:
-    blackbox = {"job": "blackbox", "cluster": "prod", "expr": "probe_success == 0"}
+    def probe(instance: str, at: float = 0.0) -> schemas.EnrichedAlert:
+        return enriched(
+            "BlackboxProbeFailed",
+            at=at,
+            instance=instance,
+            job="blackbox",
+            cluster="prod",
+            expr="probe_success == 0",
+        )
+
     storm = [
-        enriched("BlackboxProbeFailed", instance="https://shop.example.com", **blackbox),
-        enriched("BlackboxProbeFailed", at=15, instance="https://api.example.com/health", **blackbox),
-        enriched("BlackboxProbeFailed", at=20, instance="https://status.other-vendor.io", **blackbox),
+        probe("https://shop.example.com"),
+        probe("https://api.example.com/health", at=15),
+        probe("https://status.other-vendor.io", at=20),
         # a partner's client refusing the certificate
         enriched("HighErrorRate", at=40, namespace="partner", service="sync", cluster="prod", logs=(
             'Post "https://api.example.com/v1/orders": x509: certificate has expired or is not yet valid',
@@ -355,8 +364,10 @@ def test_two_services_failing_each_on_its_own_redis_stay_apart() -> None:
 def test_a_pods_crash_loop_naming_its_database_joins_that_pods_earlier_alert() -> None:
     # The same pod, not ready, then crash-looping on its database: one story, whatever it names.
     pod = {"namespace": "shop", "pod": "checkout-7d9f8b6c4-q2w8z"}
-    not_ready = enriched("KubePodNotReady", **pod, **KSM)
-    crash = enriched("KubePodCrashLooping", at=60, **pod, **KSM, logs=("Connection refused (db-main:5432)",))
+    not_ready = enriched("KubePodNotReady", labels=pod, **KSM)
+    crash = enriched(
+        "KubePodCrashLooping", at=60, labels=pod, **KSM, logs=("Connection refused (db-main:5432)",)
+    )
     ids = _ids(_one_by_one([not_ready, crash]))
     assert ids[1] == ids[0]
 

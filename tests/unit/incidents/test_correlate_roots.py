@@ -49,7 +49,7 @@ def _dependants(count: int) -> list[schemas.EnrichedAlert]:
                 summary=f"queries to db-main fail ({n})",
                 peer_service="db-main",
                 cluster="prod",
-                **labels,
+                labels=labels,
             )
         )
     return alerts

@@ -397,7 +397,7 @@ def test_what_the_platform_says_and_headers_are_no_error_line(line: str) -> None
 
 def test_the_release_comes_from_version_labels_and_image_tags() -> None:
     def releases(**labels: str) -> set[str]:
-        entities = footprint(enriched("HighErrorRate", service="a", **labels)).entities
+        entities = footprint(enriched("HighErrorRate", service="a", labels=labels)).entities
         return {e for e in entities if e.startswith("release=")}
 
     assert releases(version="v2.14.0") == {"release=v2.14.0"}
@@ -410,7 +410,7 @@ def test_the_release_comes_from_version_labels_and_image_tags() -> None:
 def test_a_network_share_is_one_volume_on_every_machine_mounting_it() -> None:
     def volumes(instance: str, **labels: str) -> set[str]:
         entities = footprint(
-            enriched("NodeFilesystemSpaceFull", instance=instance, job="node-exporter", **labels)
+            enriched("NodeFilesystemSpaceFull", instance=instance, job="node-exporter", labels=labels)
         ).entities
         return {e for e in entities if e.startswith("volume=")}
 

@@ -57,7 +57,7 @@ def add(
 
 def pod_alert(n: int, at: float = 0.0, **labels: str) -> schemas.EnrichedAlert:
     return enriched(
-        "KubePodNotReady", at=at, pod=f"web-{n}", node="ip-10-0-1-7", severity="warning", **labels
+        "KubePodNotReady", at=at, pod=f"web-{n}", node="ip-10-0-1-7", severity="warning", labels=labels
     )
 
 

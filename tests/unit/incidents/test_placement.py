@@ -33,7 +33,7 @@ def _resolved(message: schemas.EnrichedAlert) -> schemas.EnrichedAlert:
     alert = message.alert
     labels = {k: v for k, v in alert.labels.items() if k != "alertname"}
     at = (alert.starts_at - T0).total_seconds()
-    return enriched(alert.labels["alertname"], at=at, status="resolved", **labels)
+    return enriched(alert.labels["alertname"], at=at, status="resolved", labels=labels)
 
 
 def _view() -> ShardView:
@@ -199,7 +199,7 @@ def test_an_entry_is_applied_once() -> None:
     view.apply(entry, 5)
     before = (dict(view.members), dict(view.states), view.index)
     view.apply(msgspec.structs.replace(entry, members={}, states=[]), 5)  # the same sequence again
-    assert (view.members, view.states, view.index) == before
+    assert (view.members, dict(view.states), view.index) == before
     assert view.seq == 5
 
 

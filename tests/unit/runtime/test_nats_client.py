@@ -54,8 +54,8 @@ class _Wire:
         self.client = kind()
         self.sent: list[bytes] = []
 
-        async def send(command: bytes, priority: bool = False) -> None:
-            self.sent.append(command)
+        async def send(cmd: bytes, priority: bool = False) -> None:
+            self.sent.append(cmd)
 
         self.client._send_command = send  # type: ignore[method-assign]
 

@@ -30,7 +30,7 @@ def spans_of_every_kind() -> list[ReadableSpan | StageSpan]:
     scope = InstrumentationScope("aiops")
     ended: list[StageSpan] = []
     state = normal_tracestate("vendor=a,other=b")
-    attributes = {"messaging.message.id": "enricher:é1"}
+    attributes: dict[str, AttributeValue] = {"messaging.message.id": "enricher:é1"}
     stage = StageSpan("analyst", SAMPLED, state, attributes, provider.resource, scope, ended.append)
     stage.set_status(StatusCode.ERROR, "ValueError: no rule matched ✗")
     stage.end()

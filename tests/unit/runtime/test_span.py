@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanKind, StatusCode, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
 
 from services.runtime._otlp import encode_ended, encode_request, encode_stage_span
 from services.runtime._span import CLIENT, SERVER, StageSpan, normal_tracestate, root_parent, sampled_parent
@@ -20,7 +21,7 @@ from services.runtime._span import CLIENT, SERVER, StageSpan, normal_tracestate,
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SAMPLED = f"00-{TRACE}-00f067aa0ba902b7-01"
 STATE = "vendor=a,other=b"
-ATTRIBUTES = {"messaging.message.id": "enricher:é1"}
+ATTRIBUTES: dict[str, AttributeValue] = {"messaging.message.id": "enricher:é1"}
 
 
 def sdk_span(resource: Resource, fail: str | None) -> ReadableSpan:
@@ -49,13 +50,14 @@ def record(resource: Resource, fail: str | None) -> StageSpan:
 
 
 def message(span: ReadableSpan) -> SpanMessage:
-    return encode_spans([span]).resource_spans[0].scope_spans[0].spans[0]
+    encoded: SpanMessage = encode_spans([span]).resource_spans[0].scope_spans[0].spans[0]
+    return encoded
 
 
 def assert_sent_as_the_sdks(ours: StageSpan, theirs: SpanMessage) -> SpanMessage:
     """Our record's wire form equals the SDK's span but for what differs by nature (a span's own random
     id and its clock); returns ours."""
-    sent = SpanMessage.FromString(encode_stage_span(ours))
+    sent: SpanMessage = SpanMessage.FromString(encode_stage_span(ours))
     for field in ("span_id", "start_time_unix_nano", "end_time_unix_nano"):
         setattr(theirs, field, getattr(sent, field))
     assert sent == theirs
@@ -124,7 +126,10 @@ def sdk_request_span(resource: Resource, sender: dict[str, str]) -> ReadableSpan
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(SimpleSpanProcessor(memory))
     parent = TraceContextTextMapPropagator().extract(sender) if sender else None
-    attributes = {"http.request.method": "POST", "http.route": "/webhook/alertmanager"}
+    attributes: dict[str, AttributeValue] = {
+        "http.request.method": "POST",
+        "http.route": "/webhook/alertmanager",
+    }
     tracer = provider.get_tracer("aiops")
     with tracer.start_as_current_span(
         "POST /webhook/alertmanager", parent, SpanKind.SERVER, attributes
@@ -142,7 +147,10 @@ def test_a_request_record_goes_out_as_the_sdks_server_span_would(sender: dict[st
     trace_id = int.from_bytes(theirs.trace_id, "big")
     parent = sender.get("traceparent") or root_parent(trace_id, "03")  # sampled, random trace id
     state = normal_tracestate(sender.get("tracestate"))
-    attributes = {"http.request.method": "POST", "http.route": "/webhook/alertmanager"}
+    attributes: dict[str, AttributeValue] = {
+        "http.request.method": "POST",
+        "http.route": "/webhook/alertmanager",
+    }
     ended: list[StageSpan] = []
     ours = StageSpan(
         "POST /webhook/alertmanager", parent, state, attributes, resource, scope, ended.append, SERVER
@@ -179,7 +187,10 @@ def test_a_post_record_goes_out_as_the_sdks_client_span_would() -> None:
     resource, scope = Resource.create({"service.name": "aiops-notifier"}), InstrumentationScope("aiops")
     ended: list[StageSpan] = []
     stage = StageSpan("notifier", SAMPLED, normal_tracestate(STATE), None, resource, scope, ended.append)
-    attributes = {"http.request.method": "POST", "server.address": "hooks.example.com"}
+    attributes: dict[str, AttributeValue] = {
+        "http.request.method": "POST",
+        "server.address": "hooks.example.com",
+    }
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(SimpleSpanProcessor(memory))
