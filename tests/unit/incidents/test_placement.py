@@ -21,7 +21,7 @@ from services.incidents import (
     OpenIndex,
     ShardView,
 )
-from services.incidents._store import IndexEncoder, batched_reads, bounded
+from services.incidents._store import IndexEncoder, MemberRecord, batched_reads, bounded
 from services.incidents._views import RESOLVED_UNPLACED_KEPT, bounded_on, encoded_state, touches
 from tests.unit.incidents._alerts import T0, enriched
 
@@ -198,7 +198,9 @@ def test_an_entry_is_applied_once() -> None:
     assert entry is not None
     view.apply(entry, 5)
     before = (dict(view.members), dict(view.states), view.index)
-    view.apply(msgspec.structs.replace(entry, members={}, states=[]), 5)  # the same sequence again
+    # The same sequence again, with a membership that would show were it applied.
+    again = {"another-episode": MemberRecord(incident="inc-elsewhere", role="root")}
+    view.apply(msgspec.structs.replace(entry, members=again, states=[]), 5)
     assert (view.members, dict(view.states), view.index) == before
     assert view.seq == 5
 
