@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# What every service exits with when its settings are wrong (services.runtime.load_or_exit).
-CONFIG_ERROR_EXIT = 2
+from services.runtime import CONFIG_ERROR_EXIT
 
 
 @dataclass(frozen=True)

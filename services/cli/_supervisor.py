@@ -6,7 +6,9 @@ others keep running; one that cannot start at all stops everything with its own 
 The nats-server it starts (when ``NATS_URL`` is unset) listens on ``NATS_PORT`` (4222) with its
 monitor on ``NATS_MONITOR_PORT`` (8222). Ingest listens on 127.0.0.1 unless ``INGEST_HOST`` says
 otherwise, and the console (http://127.0.0.1:8080) unless ``CONSOLE_HOST`` does: this is the laptop
-mode, and an address others can reach should come with credentials.
+mode, and an address others can reach should come with credentials. Before starting anything it
+checks that every address a process would listen on is free, and names the variable that moves one
+that is taken: otherwise the first process to find its port taken would stop everything it started.
 """
 
 from __future__ import annotations
@@ -54,6 +56,46 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def port_setting(env: Mapping[str, str], name: str, default: str) -> int:
+    """The port ``name`` gives, or exit naming it: read here before any process starts."""
+    value = env.get(name) or default
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise SystemExit(f"aiops: {name} must be a port number, 0-65535 (got {value[:40]!r})")
+    return port
+
+
+def _reachable(host: str) -> str:
+    """Where to knock for an address listening on ``host``: every address is reached on loopback."""
+    return LOCAL_HOST if host in ("", "0.0.0.0", "::") else host
+
+
+def taken_addresses(env: Mapping[str, str]) -> list[str]:
+    """Each address a service would listen on that some process already holds, as a line naming the
+    variable that moves it. Port 0 picks a free port and is never taken."""
+    wanted = [
+        ("ingest", "INGEST_PORT", env.get("INGEST_HOST", LOCAL_HOST), "8000"),
+        ("console", "CONSOLE_PORT", env.get("CONSOLE_HOST", LOCAL_HOST), "8080"),
+    ]
+    health_host = env.get("HEALTH_HOST", "0.0.0.0")
+    for name, default in HEALTH_PORTS.items():
+        wanted.append((name, f"{name.upper()}_HEALTH_PORT", health_host, default))
+    if not env.get("NATS_URL"):
+        wanted.append(("nats-server's monitor", "NATS_MONITOR_PORT", LOCAL_HOST, "8222"))
+    taken = []
+    for what, variable, host, default in wanted:
+        port = port_setting(env, variable, default)
+        if port and _port_open(_reachable(host), port):
+            taken.append(
+                f"aiops: {host}:{port} ({what}, {variable}) is already in use:"
+                f" stop the process listening there, or set {variable} to a free port."
+            )
+    return taken
+
+
 def nats_server_binary() -> str:
     beside = Path(sys.executable).parent / "nats-server"
     found = str(beside) if beside.exists() else shutil.which("nats-server")
@@ -89,7 +131,7 @@ class Supervisor:
         self.pumps: list[asyncio.Task[None]] = []
         self.keepers: list[asyncio.Task[None]] = []
         self.last_lines: dict[str, deque[str]] = {}
-        self.ingest_port = int(self.env.get("INGEST_PORT", "8000"))
+        self.ingest_port = port_setting(self.env, "INGEST_PORT", "8000")
         self.exited = asyncio.Event()
         self.stopping = asyncio.Event()
         self.failure: str | None = None
@@ -97,6 +139,8 @@ class Supervisor:
         self._spawning = asyncio.Lock()
 
     async def __aenter__(self) -> Supervisor:
+        if taken := taken_addresses(self.env):
+            raise SystemExit("\n".join(taken))
         try:
             await self._start_nats()
             for name in SERVICES:
@@ -119,7 +163,7 @@ class Supervisor:
         if self.env.get("NATS_URL"):
             out(f"using NATS at {self.env['NATS_URL'].split('@')[-1]}")
             return
-        port = int(self.env.get("NATS_PORT", "4222"))
+        port = port_setting(self.env, "NATS_PORT", "4222")
         if _port_open(LOCAL_HOST, port):
             raise SystemExit(
                 f"aiops up: {LOCAL_HOST}:{port} is already in use."
@@ -127,7 +171,7 @@ class Supervisor:
             )
         store = self.data_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        monitor = self.env.get("NATS_MONITOR_PORT", "8222")
+        monitor = str(port_setting(self.env, "NATS_MONITOR_PORT", "8222"))
         args = [
             nats_server_binary(), "-js", "-a", LOCAL_HOST, "-p", str(port), "-m", monitor, "-sd", str(store)
         ]  # fmt: skip

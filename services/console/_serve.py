@@ -26,9 +26,12 @@ async def serve_console(
         await ensure_stream(nc.jetstream(), settings, stop)  # verdicts are published on it
         await console.live.start(nc)
         await console.store.get()  # opened now if it can be; a banner and retries otherwise
-        runner, port = await start_http(console.app(), settings.console_host, settings.console_port)
+        runner, port = await start_http(
+            console.app(), settings.console_host, settings.console_port, ("CONSOLE_HOST", "CONSOLE_PORT")
+        )
         logger.info(
-            "console on :{} (access: {})",
+            "console on {}:{} (access: {})",
+            settings.console_host,
             port,
             "credentials" if console.access.configured else "this machine only, no credentials set",
         )

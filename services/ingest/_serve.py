@@ -25,8 +25,15 @@ async def serve_ingest(
         ingest = Ingest(settings, nc, CollectorRegistry())
         await ingest.waiters.start(nc)
         await ingest.store.start()
-        runner, port = await start_http(ingest.app(), settings.ingest_host, settings.ingest_port)
-        logger.info("ingest listening on :{} (auth {})", port, "on" if ingest.auth.enabled else "off")
+        runner, port = await start_http(
+            ingest.app(), settings.ingest_host, settings.ingest_port, ("INGEST_HOST", "INGEST_PORT")
+        )
+        logger.info(
+            "ingest listening on {}:{} (auth {})",
+            settings.ingest_host,
+            port,
+            "on" if ingest.auth.enabled else "off",
+        )
         if warning := ingest.guard.warning():
             logger.warning(warning)
         if started is not None and not started.done():

@@ -6,7 +6,7 @@ pulling, acking, retrying, dead-lettering and shutting down lives here, once.
 
 from services.runtime._backlog import Backlog
 from services.runtime._config import describe, doc, help_text, load, load_or_exit, masked
-from services.runtime._errors import ConfigError, MessageTooLarge, Reject, RetryLater
+from services.runtime._errors import CONFIG_ERROR_EXIT, ConfigError, MessageTooLarge, Reject, RetryLater
 from services.runtime._http import add_health_routes, nats_readiness, start_http
 from services.runtime._http_spans import trace_http_status, traced_post, traced_request
 from services.runtime._jetstream import (
@@ -37,6 +37,7 @@ from services.runtime._tracing import add_trace_context, current_trace_id, setup
 from services.runtime._worker import AsyncHandler, Handler, output_msg_id
 
 __all__ = [
+    "CONFIG_ERROR_EXIT",
     "CONSUMERS",
     "ApiError",
     "AsyncHandler",

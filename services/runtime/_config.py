@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from services.runtime._errors import ConfigError
+from services.runtime._errors import CONFIG_ERROR_EXIT, ConfigError
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -131,12 +131,12 @@ def load_or_exit(settings_type: type[S], argv: list[str], program: str, summary:
         raise SystemExit(0)
     if argv:
         print(f"{program}: unexpected arguments {argv}; settings come from the environment (see --help)")
-        raise SystemExit(2)
+        raise SystemExit(CONFIG_ERROR_EXIT)
     try:
         return load(settings_type)
     except ConfigError as exc:
         print(f"{program}: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+        raise SystemExit(CONFIG_ERROR_EXIT) from exc
 
 
 def doc(description: str, **extra: Any) -> msgspec.Meta:

@@ -5,7 +5,8 @@ Exception                 anything unexpected: transient, nak with a growing del
 ├── Reject                poison: dead letter now, retrying cannot help
 │   └── MessageTooLarge   a result larger than the NATS server takes (its max_payload); raised by
 │                         the publisher before sending, since the server would cut the connection
-└── ConfigError           a setting is missing or malformed; the service exits
+└── ConfigError           a setting is missing or malformed, or names what cannot work (a port
+                          taken): the service exits with CONFIG_ERROR_EXIT, one line, no traceback
 
 Stopped (not a handler's): SIGTERM arrived before the service was up, e.g. while NATS did not answer
 or could not set up the stream yet; the process exits 0 without a traceback.
@@ -48,6 +49,10 @@ class MessageTooLarge(Reject):
         )
         self.size = size
         self.limit = limit
+
+
+# The exit code of a service whose settings cannot work; ``aiops up`` does not restart it.
+CONFIG_ERROR_EXIT = 2
 
 
 class ConfigError(Exception):

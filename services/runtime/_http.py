@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from nats.aio.client import Client
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge
 
 import schemas
+from services.runtime._errors import ConfigError
 from services.runtime._metrics import exposition
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]
@@ -59,13 +61,33 @@ def add_health_routes(app: web.Application, registry: CollectorRegistry, readine
     app.router.add_get("/metrics", metrics)
 
 
-async def start_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start serving; returns the runner and the port actually bound (port 0 picks one)."""
+async def start_http(
+    app: web.Application, host: str, port: int, settings: tuple[str, str] = ("HEALTH_HOST", "HEALTH_PORT")
+) -> tuple[web.AppRunner, int]:
+    """Start serving; returns the runner and the port actually bound (port 0 picks one). An address
+    it cannot listen on is a ConfigError naming ``settings`` (the host's and the port's variables)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(cannot_listen(host, port, exc, settings)) from exc
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
     return runner, int(bound)
+
+
+def cannot_listen(host: str, port: int, exc: OSError, settings: tuple[str, str]) -> str:
+    """Why ``host:port`` cannot be listened on, and the variable that changes it."""
+    host_setting, port_setting = settings
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{host}:{port} is already in use: stop the process listening there, "
+            f"or set {port_setting} to a free port"
+        )
+    if exc.errno == errno.EACCES:
+        return f"{host}:{port}: permission denied (ports below 1024 need privileges); set {port_setting}"
+    return f"cannot listen on {host}:{port} ({exc.strerror or exc}); check {host_setting} and {port_setting}"

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 import schemas
 from services.runtime._backlog import Backlog
 from services.runtime._config import load_or_exit, masked
-from services.runtime._errors import Stopped
+from services.runtime._errors import CONFIG_ERROR_EXIT, ConfigError, Stopped
 from services.runtime._http import add_health_routes, nats_readiness, start_http
 from services.runtime._jetstream import close_connection, connect, provision
 from services.runtime._logging import configure_logging
@@ -118,7 +118,7 @@ async def serve_stage(
         app = web.Application()
         add_health_routes(app, runtime.registry, nats_readiness(nc))
         http_runner, port = await start_http(app, settings.health_host, settings.health_port)
-        logger.info("{} serving health on :{}", spec.name, port)
+        logger.info("{} serving health on {}:{}", spec.name, settings.health_host, port)
         if started is not None and not started.done():
             started.set_result(port)
         await asyncio.gather(*(worker.run(stop) for worker in workers))
@@ -174,6 +174,11 @@ def run_service(name: str, settings: NatsSettings, serve: Callable[[asyncio.Even
         asyncio.run(main())
     except Stopped as exc:
         logger.info("{}", exc)
+    except ConfigError as exc:
+        # Known only once connected (a pack, a source's URL, a port taken): exits as a bad setting
+        # read at start does, so a supervisor gives up at once instead of restarting it.
+        print(f"python -m services.{name}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT) from exc
 
 
 def run_stage(spec: StageSpec[Any, Any], settings: StageSettings) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -92,3 +93,35 @@ async def test_a_service_that_cannot_start_stops_up_with_its_own_error(
     started = re.findall(STARTED, output)
     assert [name for name, _ in started].count("enricher") == 3
     assert not any(alive(int(pid)) for _, pid in started)
+
+
+@pytest.mark.parametrize("taken", ["CONSOLE_PORT", "INGEST_PORT", "ANALYST_HEALTH_PORT", "NATS_MONITOR_PORT"])
+async def test_a_port_already_taken_stops_up_before_anything_starts_naming_its_variable(
+    taken: str, tmp_path: Path
+) -> None:
+    env, _ = up_env(None)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env[taken] = str(port)
+        async with Up(env, tmp_path) as up:
+            code = await asyncio.wait_for(up.process.wait(), 30)
+            await asyncio.wait_for(up.reader, 30)
+    output = up.output()
+    assert code != 0, output
+    assert f":{port} (" in output, output
+    assert f"{taken}) is already in use" in output, output
+    assert f"set {taken} to a free port" in output
+    assert "Traceback" not in output
+    assert not up.started(), output  # not even nats-server: nothing to stop half-way
+
+
+async def test_a_port_that_is_no_number_is_named(tmp_path: Path) -> None:
+    env, _ = up_env(None, INGEST_PORT="80OO")
+    async with Up(env, tmp_path) as up:
+        code = await asyncio.wait_for(up.process.wait(), 30)
+        await asyncio.wait_for(up.reader, 30)
+    assert code != 0
+    assert "aiops: INGEST_PORT must be a port number, 0-65535 (got '80OO')" in up.output()
+    assert "Traceback" not in up.output()
