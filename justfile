@@ -110,7 +110,8 @@ stack: venv
     #!/usr/bin/env bash
     set -euo pipefail
     {{ bin }}/python -m infra.local.stack & stack=$!
-    trap 'kill -TERM $stack 2>/dev/null; wait $stack' EXIT
+    # Ctrl-C has stopped the stack already: the kill and wait finding it gone are no failure.
+    trap 'kill -TERM $stack 2>/dev/null || true; wait $stack || true' EXIT
     {{ bin }}/aiops up
 
 # the Kubernetes manifests on stdout, for `kubectl apply -f -`; args: --values FILE, --set key=value (docs/deployment.md)
