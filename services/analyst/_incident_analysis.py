@@ -22,7 +22,7 @@ from services.analyst._incident_prompt import build_incident_prompt, ranked_name
 from services.analyst._llm import LlmAnalyst
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._rules import RulesAnalyst
-from services.analyst._view import TARGET_LABELS, view_of
+from services.analyst._view import TARGET_LABELS, UNNAMED_TARGET, view_of
 
 # Alert names spelt out in a summary; the others are counted.
 NAMES_IN_TEXT = 5
@@ -119,7 +119,7 @@ def _called(root: schemas.EnrichedAlert) -> str:
     """The root as a reader names it: "KubeNodeNotReady on ip-10-0-1-7"."""
     alertname = root.alert.labels.get("alertname", "") or "the root alert"
     target = view_of(root).variables()["target"]
-    return f"{alertname} on {target}" if target != alertname else alertname
+    return f"{alertname} on {target}" if target not in (alertname, UNNAMED_TARGET) else alertname
 
 
 def _alerts(n: int) -> str:

@@ -32,6 +32,9 @@ TARGET_LABELS = (
     "host",
     "job",
 )
+# What an alert is about when no label names it: said as such, never the alert's own name again
+# ("DiskFull on DiskFull"), so the reader knows the alert, not the analysis, left it out.
+UNNAMED_TARGET = "the unnamed target"
 # Labels naming a filesystem, volume or pool, most specific first.
 VOLUME_LABELS = ("mountpoint", "persistentvolumeclaim", "pool", "zpool", "vg", "device")
 # What a rule reads of one log template and its sample (the enricher keeps samples shorter).
@@ -127,11 +130,13 @@ class AlertView(msgspec.Struct, frozen=True):
         target = _first(self.labels, TARGET_LABELS, "")
         namespace = self.labels.get("namespace", "")
         if not target:
-            target = f"namespace {namespace}" if namespace else self.labels.get("cluster") or self.alertname
+            target = f"namespace {namespace}" if namespace else self.labels.get("cluster") or UNNAMED_TARGET
         elif namespace and target != namespace:
             target = f"{namespace}/{target}"
         found["target"] = target
-        found["volume"] = _first(self.labels, VOLUME_LABELS, "the volume")
+        # Absent, a template's own default words it: "the volume" in prose, <mountpoint> in a command.
+        if volume := _first(self.labels, VOLUME_LABELS, ""):
+            found["volume"] = volume
         found["alert_summary"] = _clipped(self.annotations.get("summary", ""))
         found["alert_description"] = _clipped(self.annotations.get("description", ""))
         found["expr"] = self.expr

@@ -64,6 +64,33 @@ def test_remediation_names_the_alerting_object() -> None:
     assert analysis.model == "rules:oom-killed"
 
 
+def test_an_alert_that_names_no_target_or_volume_reads_as_such() -> None:
+    # The README's own `aiops send --label alertname=DiskFull --annotation summary=...`: no label names
+    # the machine or the filesystem. The answer must not call the alert its own target, nor hand the
+    # reader a command with prose where the path goes.
+    message = build_message(
+        {
+            "alert": {
+                "labels": {"alertname": "DiskFull", "severity": "critical"},
+                "annotations": {"summary": "/data 97% full"},
+                "startsAt": "2024-05-14T09:12:00Z",
+            }
+        }
+    )
+    analysis = RulesAnalyst().analyze(message)
+    assert analysis.category == "disk_capacity"
+    assert "DiskFull on DiskFull" not in analysis.summary
+    assert analysis.summary.startswith("DiskFull on the unnamed target:")
+    du = next(step for step in analysis.remediation if "du -xh" in step)
+    assert "--max-depth=2 <mountpoint> |" in du
+    assert "the volume" not in du
+    named = RulesAnalyst().analyze(
+        _message({"alertname": "DiskFull", "instance": "db-1", "mountpoint": "/data"})
+    )
+    assert named.summary.startswith("DiskFull on db-1:")
+    assert any("--max-depth=2 /data |" in step for step in named.remediation)
+
+
 def test_a_dependency_refusal_is_availability_when_the_alert_is_the_target_itself() -> None:
     log = ["Get http://10.0.0.4:9100/metrics: dial tcp 10.0.0.4:9100: connect: connection refused"]
     down = RulesAnalyst().analyze(_message({"alertname": "TargetDown", "job": "node"}, log))
