@@ -81,7 +81,8 @@ class IncidentView:
     @property
     def headline(self) -> str:
         replay = f" · REPLAY {self.event.replay.id}" if self.event.replay is not None else ""
-        return f"{self.icon} {self.severity.upper()} · {self.incident.title} · {self.state}{replay}"
+        graded = f"{self.icon} {self.incident.severity.upper()}" if self.incident.severity else self.icon
+        return f"{graded} · {self.incident.title} · {self.state}{replay}"
 
     @property
     def members_text(self) -> str:

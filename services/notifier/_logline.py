@@ -11,7 +11,7 @@ def summary_lines(v: AlertView) -> str:
     if v.resolved:
         return f"{v.icon} RESOLVED {v.name}{where} after {v.fired_for_text} — root cause was: {a.root_cause}"
     lines = [
-        f"{v.icon} {v.severity.upper()} {v.name}{where} — {a.category} ({v.confidence}, {v.analyzer_text})",
+        f"{v.badge} {v.name}{where} — {a.category} ({v.confidence}, {v.analyzer_text})",
         f"    summary:    {a.summary}",
         f"    root cause: {a.root_cause}",
     ]

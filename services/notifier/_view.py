@@ -59,9 +59,15 @@ class AlertView:
         return "✅" if self.resolved else SEVERITY_ICON.get(self.severity, "🔔")
 
     @property
+    def badge(self) -> str:
+        """The icon and the severity label; an alert without one shows none, not a made-up "NONE"."""
+        label = self.alert.labels.get("severity")
+        return f"{self.icon} {label.upper()}" if label else self.icon
+
+    @property
     def title(self) -> str:
         replay = f" · REPLAY {self.message.replay.id}" if self.message.replay is not None else ""
-        return f"{self.icon} {self.severity.upper()} · {self.name} · {self.alert.status.upper()}{replay}"
+        return f"{self.badge} · {self.name} · {self.alert.status.upper()}{replay}"
 
     @property
     def where(self) -> str:

@@ -90,3 +90,12 @@ def test_a_resolved_incident_is_green_and_says_how_long_it_lasted() -> None:
     assert msgspec.json.decode(json.dumps(message))["attachments"][0]["blocks"][1]["text"]["text"] == (
         "*Resolved* after 12m."
     )
+
+
+def test_an_incident_without_a_severity_shows_none() -> None:
+    told = event("opened", 1, {"NodeNotReady": 1}, changes=[])
+    plain = msgspec.structs.replace(told, incident=msgspec.structs.replace(told.incident, severity=""))
+    headline = IncidentView(plain).headline
+    assert headline.startswith("🔔 · ")
+    assert "NONE" not in headline
+    assert IncidentView(told).headline.startswith(f"🔥 {told.incident.severity.upper()} · ")

@@ -120,6 +120,15 @@ def test_log_summary_reads_well(firing: schemas.AnalyzedAlert, resolve: Resolve)
     )
 
 
+def test_an_alert_without_a_severity_label_shows_none(firing: schemas.AnalyzedAlert) -> None:
+    labels = {k: v for k, v in firing.alert.labels.items() if k != "severity"}
+    plain = msgspec.structs.replace(firing, alert=msgspec.structs.replace(firing.alert, labels=labels))
+    shown = view(plain, LinkSettings())
+    assert summary_lines(shown).splitlines()[0].startswith("🔔 KubePodCrashLooping on ")
+    assert shown.title.startswith("🔔 · KubePodCrashLooping · FIRING")
+    assert "NONE" not in summary_lines(shown) + shown.title
+
+
 @pytest.mark.parametrize(
     ("kind", "status", "body", "expected"),
     [
