@@ -36,7 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     tail = commands.add_parser("tail", help="follow alerts.analyzed (or incidents) and print each analysis")
     tail.add_argument("--since", type=parse_duration, help="start this far back, e.g. 1h (default: new only)")
     tail.add_argument("--json", action="store_true", help="print the raw JSON messages")
-    tail.add_argument("-n", "--limit", type=int, help="stop after this many messages")
+    tail.add_argument(
+        "-n",
+        "--limit",
+        type=positive_count,
+        help="print this many and stop: with --since the newest of the window (and new ones while it "
+        "holds fewer), without it the next to arrive",
+    )
     tail.add_argument("--incidents", action="store_true", help="follow incident events (alerts.incidents.*)")
     replay = commands.add_parser("replay", help="feed a past window back through the later stages")
     replay.add_argument("--since", required=True, type=parse_when, help="2h, 30m or an RFC 3339 time")
@@ -60,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     dlq = commands.add_parser("dlq", help="dead letters: list or redrive")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = dlq_commands.add_parser("list", help="show dead letters with their errors")
-    dlq_list.add_argument("-n", "--limit", type=int, default=100)
+    dlq_list.add_argument(
+        "-n", "--limit", type=positive_count, default=100, help="the newest this many (default 100)"
+    )
     dlq_list.add_argument("--json", action="store_true")
     redrive = dlq_commands.add_parser("redrive", help="republish dead letters to their original subject")
     redrive.add_argument("--seq", type=int, action="append", default=[], help="stream sequence (repeatable)")
@@ -111,6 +119,17 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("nats-config", help="write the stream and consumer JSON for the nats CLI")
     export.add_argument("--dir", default="infra/nats", help="target folder (default infra/nats)")
     return parser
+
+
+def positive_count(text: str) -> int:
+    """-n: how many to show, at least one."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count: give a whole number from 1")
+    return count
 
 
 def _selectors(pairs: list[str]) -> dict[str, str]:

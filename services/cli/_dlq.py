@@ -11,14 +11,20 @@ from nats.js.errors import NotFoundError
 import schemas
 from services.cli._common import nats_connection, out
 from services.cli._progress import Tracker
-from services.cli._window import left_in_window, read_window
+from services.cli._window import left_in_window, newest, read_window, require_stream
 from services.runtime import MessageTooLarge, refuse_if_too_large
 
 
 async def dlq_list(limit: int, json_output: bool) -> int:
+    """The newest ``limit`` dead letters, oldest first: the one a stage just gave up on is always shown."""
     async with nats_connection("dlq") as nc:
+        js = nc.jetstream()
+        info = await require_stream(js, schemas.DEAD)
+        stored = sum((info.state.subjects or {}).values())
+        if stored > limit and not json_output:
+            out(f"({stored - limit} older dead letter(s) not shown; -n {stored} shows them)")
         shown = 0
-        async for msg in read_window(nc.jetstream(), schemas.DEAD, None):
+        async for msg in newest(read_window(js, schemas.DEAD, None), limit):
             letter = schemas.decode(msg.data, schemas.DeadLetter)
             seq = msg.metadata.sequence.stream
             if json_output:
@@ -34,8 +40,6 @@ async def dlq_list(limit: int, json_output: bool) -> int:
                     )
                 )
             shown += 1
-            if shown >= limit:
-                break
         if not shown and not json_output:
             out("no dead letters")
     return 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
 
 import schemas
 from services.cli._common import nats_connection, out, render
-from services.cli._window import require_stream
+from services.cli._window import newest, read_window, require_stream
 
 # Alert names spelt out per incident; the others are counted.
 NAMES_SHOWN = 5
@@ -57,35 +58,41 @@ def _rendered(data: bytes, incidents: bool) -> str:
     return render(schemas.decode(data, schemas.AnalyzedAlert))
 
 
+def _show(msg: Msg, json_output: bool, incidents: bool) -> None:
+    if json_output:
+        out(msg.data.decode())
+        return
+    try:
+        out(_rendered(msg.data, incidents) + "\n")
+    except (schemas.DecodeError, schemas.ValidationError) as exc:
+        out(f"(unreadable message on {msg.subject}: {exc})")
+
+
 async def tail(since: timedelta | None, json_output: bool, limit: int | None, incidents: bool = False) -> int:
+    """With ``since``, the window's messages (its last ``limit`` of them), then new ones, until
+    ``limit`` were shown."""
     subject = schemas.INCIDENTS if incidents else schemas.ANALYZED
     async with nats_connection("tail") as nc:
         js = nc.jetstream()
         await require_stream(js, subject)
-        if since is None:
-            sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
-        else:
-            start = datetime.now(UTC) - since
-            sub = await js.subscribe(
-                subject,
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.BY_START_TIME,
-                config=ConsumerConfig(opt_start_time=start),
-            )
-        shown = 0
+        # Subscribed before the window is read, so that what is stored meanwhile is followed, not lost.
+        live = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+        shown = window_end = 0
+        if since is not None:
+            async for msg in newest(read_window(js, subject, datetime.now(UTC) - since), limit):
+                _show(msg, json_output, incidents)
+                shown += 1
+                window_end = msg.metadata.sequence.stream
         while limit is None or shown < limit:
             try:
-                msg = await sub.next_msg(timeout=3600)
+                msg = await live.next_msg(timeout=3600)
             except TimeoutError:
                 continue
             except asyncio.CancelledError:
                 break
-            if json_output:
-                out(msg.data.decode())
-            else:
-                try:
-                    out(_rendered(msg.data, incidents) + "\n")
-                except (schemas.DecodeError, schemas.ValidationError) as exc:
-                    out(f"(unreadable message on {msg.subject}: {exc})")
+            # Stored while the window was read: shown already, or older than the newest ``limit``.
+            if msg.metadata.sequence.stream <= window_end:
+                continue
+            _show(msg, json_output, incidents)
             shown += 1
     return 0

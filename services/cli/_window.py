@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -61,3 +62,17 @@ async def read_window(
                 return
     finally:
         await sub.unsubscribe()
+
+
+async def newest(messages: AsyncIterator[Msg], count: int | None) -> AsyncIterator[Msg]:
+    """The last ``count`` of ``messages`` (every one when None), oldest first, as ``tail -n`` shows
+    a file's end; holds no more than ``count`` at a time."""
+    if count is None:
+        async for msg in messages:
+            yield msg
+        return
+    kept: deque[Msg] = deque(maxlen=count)
+    async for msg in messages:
+        kept.append(msg)
+    for msg in kept:
+        yield msg

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from datetime import UTC, datetime
+
 import nats
 import orjson
 import pytest
 
 import schemas
+from services.runtime import NatsSettings, ensure_stream
 from tests.fakes.slack import NO_SERVICE, FakeSlack
 from tests.integration.cli.conftest import aiops, pipeline, post_webhook
+from tests.support.history import analyzed
 from tests.support.nats_server import NatsServer, free_port
 from tests.support.stream import subject_count, wait_for_count
 
@@ -83,6 +89,50 @@ async def test_tail_prints_a_readable_analysis_and_the_raw_json(nats_server: Nat
     assert ("DiskSpaceLow" if name == "HighCPUUsage" else "HighCPUUsage") not in text
     messages = [schemas.decode(line, schemas.AnalyzedAlert) for line in raw.stdout.splitlines()]
     assert {m.id for m in messages} == set(ids)
+
+
+async def test_tail_and_dlq_list_n_show_the_newest_of_the_window(nats_server: NatsServer) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        await ensure_stream(js, NatsSettings(nats_url=nats_server.url))
+        for n, name in enumerate(("FirstAlert", "SecondAlert", "ThirdAlert")):
+            await js.publish(schemas.ANALYZED, schemas.encode(analyzed(n, alertname=name)))
+            await js.publish(schemas.DEAD, schemas.encode(_letter(name)))
+        latest = await aiops(nats_server.url, "tail", "--since", "1h", "-n", "1")
+        last_two = await aiops(nats_server.url, "tail", "--since", "1h", "-n", "2", "--json")
+        newest_letter = await aiops(nats_server.url, "dlq", "list", "-n", "1")
+        # The window holds three: the fourth is the next to arrive, however soon.
+        waiting = asyncio.create_task(aiops(nats_server.url, "tail", "--since", "1h", "-n", "4", "--json"))
+        await js.publish(schemas.ANALYZED, schemas.encode(analyzed(3, alertname="FourthAlert")))
+        four = await waiting
+    finally:
+        await nc.close()
+
+    assert latest.code == 0, latest.stderr
+    assert re.search(r"\bThirdAlert\b", latest.stdout)
+    assert not re.search(r"\b(FirstAlert|SecondAlert)\b", latest.stdout)
+    names = [orjson.loads(line)["alert"]["labels"]["alertname"] for line in last_two.stdout.splitlines()]
+    assert names == ["SecondAlert", "ThirdAlert"]
+    assert newest_letter.code == 0, newest_letter.stderr
+    assert newest_letter.stdout.splitlines()[0] == "(2 older dead letter(s) not shown; -n 3 shows them)"
+    assert re.search(r"\bThirdAlert\b", newest_letter.stdout)
+    assert not re.search(r"\b(FirstAlert|SecondAlert)\b", newest_letter.stdout)
+    assert four.code == 0, four.stderr
+    names = [orjson.loads(line)["alert"]["labels"]["alertname"] for line in four.stdout.splitlines()]
+    assert names == ["FirstAlert", "SecondAlert", "ThirdAlert", "FourthAlert"]
+
+
+def _letter(alertname: str) -> schemas.DeadLetter:
+    return schemas.DeadLetter(
+        subject=schemas.ANALYZED,
+        stage="notifier",
+        error=f"Slack refused {alertname}",
+        error_type="destination_rejected",
+        attempts=1,
+        failed_at=datetime.now(UTC),
+        payload="{}",
+    )
 
 
 async def test_commands_say_when_the_stream_is_missing(nats_server: NatsServer) -> None:

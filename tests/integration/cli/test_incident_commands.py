@@ -97,7 +97,8 @@ async def test_tail_incidents_prints_each_event_with_its_root_counts_and_analysi
     # The per-alert message on alerts.analyzed is not an incident.
     assert "checkout-1" not in text
     assert raw.code == 0, raw.stderr
-    assert schemas.decode(raw.stdout.strip().encode(), schemas.IncidentEvent).id == "inc-0123456789ab:1"
+    # -n 1: the newest event of the window.
+    assert schemas.decode(raw.stdout.strip().encode(), schemas.IncidentEvent).id == "inc-0123456789ab:3"
 
 
 async def test_replay_incidents_republishes_each_event_marked_to_its_own_subject(
