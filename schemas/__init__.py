@@ -24,6 +24,7 @@ from schemas._incidents import (
 from schemas._messages import (
     LOG_SEVERITY_RANK,
     SCHEMA_VERSION,
+    UNDECODABLE,
     AnalyzedAlert,
     DeadLetter,
     EnrichedAlert,
@@ -84,6 +85,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STREAM",
     "STREAM_SUBJECTS",
+    "UNDECODABLE",
     "Alert",
     "AlertStatus",
     "AlertmanagerWebhook",

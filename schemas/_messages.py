@@ -201,6 +201,10 @@ class AnalyzedAlert(EnrichedAlert, kw_only=True, frozen=True):
     incident: IncidentRef | None = None
 
 
+# ``DeadLetter.error_type`` of a message its stage could not decode: resent unchanged, it fails again.
+UNDECODABLE = "decode"
+
+
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
     """``alerts.dead``: a message a stage gave up on, with enough to redrive it."""
 

@@ -73,7 +73,15 @@ def _parser() -> argparse.ArgumentParser:
     redrive = dlq_commands.add_parser("redrive", help="republish dead letters to their original subject")
     redrive.add_argument("--seq", type=int, action="append", default=[], help="stream sequence (repeatable)")
     redrive.add_argument("--all", action="store_true", help="every dead letter")
-    redrive.add_argument("--stage", help="those of this stage (with --seq: only those of it)")
+    redrive.add_argument(
+        "--stage", type=dead_letter_stage, help="those of this stage (with --seq: only those of it)"
+    )
+    redrive.add_argument(
+        "--undecodable",
+        action="store_true",
+        help="also those their stage could not decode (kept otherwise: unchanged, they fail again), "
+        "e.g. after upgrading it to read a newer schema",
+    )
     setup = commands.add_parser("setup", help="choose and test the LLM, Slack, Prometheus, Loki; write .env")
     setup.add_argument("--non-interactive", action="store_true", help="take the flags, ask nothing")
     setup.add_argument("--llm-provider", choices=["deepseek", "openai", "ollama", "vllm", "llamacpp", "none"])
@@ -130,6 +138,16 @@ def positive_count(text: str) -> int:
     if count < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a count: give a whole number from 1")
     return count
+
+
+def dead_letter_stage(name: str) -> str:
+    """--stage: a stage that dead-letters, which is one with a durable consumer."""
+    # Imported here, not above: every command builds this parser, and the runtime imports nats-py.
+    from services.runtime import CONSUMERS
+
+    if name not in CONSUMERS:
+        raise argparse.ArgumentTypeError(f"no stage named {name!r}; choose one of: {', '.join(CONSUMERS)}")
+    return name
 
 
 def _selectors(pairs: list[str]) -> dict[str, str]:
@@ -189,7 +207,7 @@ async def _run(args: argparse.Namespace) -> int:
 
         if args.dlq_command == "list":
             return await dlq_list(args.limit, args.json)
-        return await dlq_redrive(args.seq, args.all, args.stage)
+        return await dlq_redrive(args.seq, args.all, args.stage, args.undecodable)
     if args.command == "send":
         from services.cli._send import send_command
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sys
 
 import orjson
 from nats.js import JetStreamContext
@@ -45,12 +46,19 @@ async def dlq_list(limit: int, json_output: bool) -> int:
     return 0
 
 
-async def dlq_redrive(sequences: list[int], redrive_all: bool, stage: str | None) -> int:
-    """Republish each chosen payload to its original subject, then delete its dead letter."""
+async def dlq_redrive(
+    sequences: list[int], redrive_all: bool, stage: str | None, undecodable: bool = False
+) -> int:
+    """Republish each chosen payload to its original subject, then delete its dead letter.
+
+    1 when a --seq named was not redriven: no such letter, or one kept (and said why).
+    """
     if not sequences and not redrive_all and not stage:
         raise SystemExit("aiops dlq redrive: give --seq N (repeatable), --stage NAME or --all")
     wanted = set(sequences)
-    redriven = 0
+    found: set[int] = set()
+    redriven: set[int] = set()
+    kept_undecodable = 0
     async with nats_connection("dlq") as nc:
         js = nc.jetstream()
         with Tracker("redrive") as progress:
@@ -59,8 +67,22 @@ async def dlq_redrive(sequences: list[int], redrive_all: bool, stage: str | None
                     progress.start(left_in_window(msg))
                 progress.advance()
                 seq = msg.metadata.sequence.stream
+                if wanted and seq not in wanted:
+                    continue
+                found.add(seq)
                 letter = schemas.decode(msg.data, schemas.DeadLetter)
-                if (wanted and seq not in wanted) or (stage and letter.stage != stage):
+                if stage and letter.stage != stage:
+                    if wanted:
+                        progress.note(
+                            f"kept seq={seq}: a letter of the {letter.stage}, not of --stage {stage}"
+                        )
+                    continue
+                if letter.error_type == schemas.UNDECODABLE and not undecodable:
+                    kept_undecodable += 1
+                    progress.note(
+                        f"kept seq={seq}: the {letter.stage} could not decode it ({letter.error[:120]}), "
+                        "so resent unchanged it fails again; --undecodable resends it after an upgrade"
+                    )
                     continue
                 payload = await _original(js, letter)
                 if payload is None:
@@ -77,10 +99,14 @@ async def dlq_redrive(sequences: list[int], redrive_all: bool, stage: str | None
                     continue
                 await js.publish(letter.subject, payload, headers=headers)
                 await js.delete_msg(schemas.STREAM, seq)
-                redriven += 1
+                redriven.add(seq)
                 progress.note(f"redrove seq={seq} to {letter.subject} (was: {letter.error[:120]})")
-    out(f"{redriven} dead letter(s) redriven")
-    return 0
+    kept = f"; {kept_undecodable} undecodable kept" if kept_undecodable else ""
+    out(f"{len(redriven)} dead letter(s) redriven{kept}")
+    missing = sorted(wanted - found)
+    if missing:
+        print(f"aiops dlq redrive: no dead letter at seq {', '.join(map(str, missing))}", file=sys.stderr)
+    return 1 if wanted - redriven else 0
 
 
 async def _original(js: JetStreamContext, letter: schemas.DeadLetter) -> bytes | None:

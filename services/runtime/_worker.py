@@ -274,7 +274,9 @@ class Worker:
             return schemas.decode(msg.data, self.input_type)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             # RecursionError: JSON nested deeper than the decoder follows; retrying cannot help.
-            raise Reject(f"cannot decode {self.input_type.__name__}: {exc}", error_type="decode") from None
+            raise Reject(
+                f"cannot decode {self.input_type.__name__}: {exc}", error_type=schemas.UNDECODABLE
+            ) from None
 
     async def _ack(self, msg: Msg) -> bool:
         """True when acked (the caller counts it)."""

@@ -55,6 +55,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "SCHEMA_VERSION",
             "STREAM",
             "STREAM_SUBJECTS",
+            "UNDECODABLE",
             "Alert",
             "AlertStatus",
             "AlertmanagerWebhook",

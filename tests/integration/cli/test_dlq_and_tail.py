@@ -68,6 +68,59 @@ async def test_dead_letters_are_listed_with_their_error_and_redriven_to_their_su
     assert "give --seq N (repeatable), --stage NAME or --all" in no_choice.stderr
 
 
+async def test_redrive_says_when_nothing_matches_and_keeps_what_cannot_decode(
+    nats_server: NatsServer,
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        await ensure_stream(js, NatsSettings(nats_url=nats_server.url))
+        garbage = schemas.DeadLetter(
+            subject=schemas.RAW,
+            stage="enricher",
+            error="cannot decode RawAlert: Input data was truncated",
+            error_type=schemas.UNDECODABLE,
+            attempts=1,
+            failed_at=datetime.now(UTC),
+            payload='{"schema": 1, "id": ',
+        )
+        undecodable = (await js.publish(schemas.DEAD, schemas.encode(garbage))).seq
+        await js.publish(schemas.DEAD, schemas.encode(_letter("RefusedAlert")))
+
+        unknown_seq = await aiops(nats_server.url, "dlq", "redrive", "--seq", "1234")
+        unknown_stage = await aiops(nats_server.url, "dlq", "redrive", "--stage", "bogus")
+        named_undecodable = await aiops(nats_server.url, "dlq", "redrive", "--seq", str(undecodable))
+        everything = await aiops(nats_server.url, "dlq", "redrive", "--all")
+        dead_after_all = await subject_count(js, schemas.DEAD)
+        raw_after_all = await subject_count(js, schemas.RAW)
+        forced = await aiops(nats_server.url, "dlq", "redrive", "--seq", str(undecodable), "--undecodable")
+        dead_after_forced = await subject_count(js, schemas.DEAD)
+        raw_after_forced = await subject_count(js, schemas.RAW)
+    finally:
+        await nc.close()
+
+    assert unknown_seq.code == 1, unknown_seq
+    assert unknown_seq.stderr.strip() == "aiops dlq redrive: no dead letter at seq 1234"
+    assert unknown_stage.code == 2, unknown_stage
+    assert (
+        "argument --stage: no stage named 'bogus'; choose one of: enricher, analyst, notifier, incidents"
+        in unknown_stage.stderr
+    )
+    # Named, a letter that cannot succeed resent is kept, with why, and the command fails.
+    assert named_undecodable.code == 1, named_undecodable
+    assert f"kept seq={undecodable}: the enricher could not decode it" in named_undecodable.stdout
+    assert "0 dead letter(s) redriven; 1 undecodable kept" in named_undecodable.stdout
+    # --all resends the rest and counts what it kept.
+    assert everything.code == 0, everything
+    assert "1 dead letter(s) redriven; 1 undecodable kept" in everything.stdout
+    assert (dead_after_all, raw_after_all) == (1, 0)
+    assert forced.code == 0, forced
+    assert "1 dead letter(s) redriven" in forced.stdout
+    assert (dead_after_forced, raw_after_forced) == (0, 1)
+    for run in (unknown_seq, unknown_stage, named_undecodable):
+        assert "Traceback" not in run.stderr
+
+
 async def test_tail_prints_a_readable_analysis_and_the_raw_json(nats_server: NatsServer) -> None:
     async with pipeline(nats_server.url) as ingest:
         ids = await post_webhook(ingest, "firing_two_alerts.json")
