@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from services.cli._durations import parse_duration, parse_when
@@ -45,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--incidents", action="store_true", help="follow incident events (alerts.incidents.*)")
     replay = commands.add_parser("replay", help="feed a past window back through the later stages")
-    replay.add_argument("--since", required=True, type=parse_when, help="2h, 30m or an RFC 3339 time")
-    replay.add_argument("--until", type=parse_when, help="end of the window (default: now)")
+    replay.add_argument("--since", required=True, type=parse_when, help="2h, 30m ago or an RFC 3339 time")
+    replay.add_argument("--until", type=parse_when, help="end of the window, as --since (default: now)")
     replay.add_argument(
         "--subject",
         default="alerts.raw",
@@ -63,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--reanalyze", action="store_true", help="bypass the analysis cache (new LLM call)")
     replay.add_argument("--notify", action="store_true", help="notify destinations (default: do not)")
     replay.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    # Whether --until comes after --since is known once both are parsed: main() reports it as replay's.
+    replay.set_defaults(usage_error=replay.error)
     dlq = commands.add_parser("dlq", help="dead letters: list or redrive")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = dlq_commands.add_parser("list", help="show dead letters with their errors")
@@ -160,8 +163,19 @@ def _selectors(pairs: list[str]) -> dict[str, str]:
     return selectors
 
 
+def _check_window(args: argparse.Namespace) -> None:
+    """An --until before --since selects nothing: a mistake to say, not an empty result to show."""
+    until, since = getattr(args, "until", None), getattr(args, "since", None)
+    if until is not None and since is not None and until < since:
+        args.usage_error(
+            f"argument --until: {until.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} is before "
+            f"--since {since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}; the window between them is empty"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    _check_window(args)
     if args.command == "setup":
         from services.cli._setup import setup
 
