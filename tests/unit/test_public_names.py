@@ -103,6 +103,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "services.runtime": frozenset(
         {
             "ApiError",
+            "CONFIG_ERROR_EXIT",
             "CONSUMERS",
             "AsyncHandler",
             "Backlog",
