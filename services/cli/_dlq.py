@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 
+import msgspec
 import orjson
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -26,8 +27,16 @@ async def dlq_list(limit: int, json_output: bool) -> int:
             out(f"({stored - limit} older dead letter(s) not shown; -n {stored} shows them)")
         shown = 0
         async for msg in newest(read_window(js, schemas.DEAD, None), limit):
-            letter = schemas.decode(msg.data, schemas.DeadLetter)
             seq = msg.metadata.sequence.stream
+            letter, why = _letter(msg.data)
+            if letter is None:
+                # Something else published on the dead letters' subject: shown, never a traceback.
+                if json_output:
+                    out(orjson.dumps({"seq": seq, "not_a_dead_letter": why}).decode())
+                else:
+                    out(f"seq={seq} not a dead letter (published by something else?)\n    {why}")
+                shown += 1
+                continue
             if json_output:
                 out(orjson.dumps({"seq": seq, **orjson.loads(msg.data)}).decode())
             else:
@@ -70,7 +79,11 @@ async def dlq_redrive(
                 if wanted and seq not in wanted:
                     continue
                 found.add(seq)
-                letter = schemas.decode(msg.data, schemas.DeadLetter)
+                letter, why = _letter(msg.data)
+                if letter is None:
+                    if wanted:
+                        progress.note(f"kept seq={seq}: not a dead letter, nothing to resend ({why})")
+                    continue
                 if stage and letter.stage != stage:
                     if wanted:
                         progress.note(
@@ -107,6 +120,14 @@ async def dlq_redrive(
     if missing:
         print(f"aiops dlq redrive: no dead letter at seq {', '.join(map(str, missing))}", file=sys.stderr)
     return 1 if wanted - redriven else 0
+
+
+def _letter(data: bytes) -> tuple[schemas.DeadLetter | None, str]:
+    """The dead letter, or None and why the message on the subject is not one."""
+    try:
+        return schemas.decode(data, schemas.DeadLetter), ""
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return None, f"cannot decode DeadLetter: {str(exc)[:200]}"
 
 
 async def _original(js: JetStreamContext, letter: schemas.DeadLetter) -> bytes | None:

@@ -121,6 +121,36 @@ async def test_redrive_says_when_nothing_matches_and_keeps_what_cannot_decode(
         assert "Traceback" not in run.stderr
 
 
+async def test_something_else_on_the_dead_letter_subject_is_shown_not_a_traceback(
+    nats_server: NatsServer,
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        await ensure_stream(js, NatsSettings(nats_url=nats_server.url))
+        junk = (await js.publish(schemas.DEAD, b"hello from a test script")).seq
+        await js.publish(schemas.DEAD, schemas.encode(_letter("RefusedAlert")))
+        listed = await aiops(nats_server.url, "dlq", "list")
+        as_json = await aiops(nats_server.url, "dlq", "list", "--json")
+        named = await aiops(nats_server.url, "dlq", "redrive", "--seq", str(junk))
+        everything = await aiops(nats_server.url, "dlq", "redrive", "--all")
+        left = await subject_count(js, schemas.DEAD)
+    finally:
+        await nc.close()
+
+    assert listed.code == 0, listed
+    assert f"seq={junk} not a dead letter (published by something else?)" in listed.stdout
+    assert "RefusedAlert" in listed.stdout  # the real letter after it is still listed
+    assert [orjson.loads(line)["seq"] for line in as_json.stdout.splitlines()] == [junk, junk + 1]
+    assert named.code == 1, named
+    assert f"kept seq={junk}: not a dead letter, nothing to resend" in named.stdout
+    assert everything.code == 0, everything
+    assert "1 dead letter(s) redriven" in everything.stdout
+    assert left == 1  # the junk stays for whoever published it to find
+    for run in (listed, as_json, named, everything):
+        assert "Traceback" not in run.stderr
+
+
 async def test_tail_prints_a_readable_analysis_and_the_raw_json(nats_server: NatsServer) -> None:
     async with pipeline(nats_server.url) as ingest:
         ids = await post_webhook(ingest, "firing_two_alerts.json")
