@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
-from services.console._filters import Filters
+from services.console._filters import Filters, whole_number
 from services.console._guard import SECURITY_HEADERS, browser_id, current_user
 from services.console._live import LiveEvent
 from services.console._stats import stats_days
@@ -29,8 +29,8 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 
 def _limit(request: web.Request, default: int) -> int:
-    value = request.query.get("limit", "")
-    return min(int(value), MAX_API_LIMIT) if value.isdigit() and int(value) > 0 else default
+    asked = whole_number(request.query.get("limit", ""))
+    return default if asked is None else min(asked, MAX_API_LIMIT)
 
 
 def add_api_routes(app: web.Application, console: Console) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
-from services.history import AlertQuery, AlertRow, IncidentQuery, IncidentRow
+from services.history import AlertQuery, AlertRow, IncidentQuery, IncidentRow, is_cursor
 
 RANGES = {
     "1h": timedelta(hours=1),
@@ -29,9 +29,16 @@ WORD = re.compile(r"\w+", re.UNICODE)
 def _time(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # In UTC here, as the history compares it: an offset can take a time past the calendar's ends
+        # (0001-01-01T00:00+01:00), which must not parse rather than fail the query.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def whole_number(value: str) -> int | None:
+    """A positive count from a query string (ASCII digits: ``str.isdigit`` also takes "²")."""
+    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class Filters:
             values["analyzer"] = ""
         if values["degraded"] not in ("yes", "no"):
             values["degraded"] = ""
+        if not is_cursor(values["before"]):
+            values["before"] = ""
         return cls(**values)
 
     def params(self) -> dict[str, str]:

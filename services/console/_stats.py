@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import schemas
 from services.console._charts import bar_chart
+from services.console._filters import whole_number
 from services.console._html import Frame, esc, layout, query_string
 from services.history import RuleNoise, Stats
 
@@ -13,7 +14,8 @@ PERIODS = (7, 30, 90)
 
 def stats_days(value: str) -> int:
     """The period asked for, one of PERIODS (the first when the value is not one)."""
-    return int(value) if value.isdigit() and int(value) in PERIODS else PERIODS[0]
+    asked = whole_number(value)
+    return asked if asked is not None and asked in PERIODS else PERIODS[0]
 
 
 def _figure(title: str, chart: str) -> str:

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from loguru import logger
 
-from services.history import History
+from services.history import History, HistoryUnavailable
 
 T = TypeVar("T")
 
@@ -55,13 +55,17 @@ class HistoryHandle:
         return self.current
 
     async def ask(self, question: Callable[[History], Awaitable[T]]) -> T | None:
-        """The answer, or None when the database cannot give one now (the banner says why)."""
+        """The answer, or None when the database cannot give one now (the banner says why).
+
+        Only the database failing (``HistoryUnavailable``, or no answer in time) is an outage. Any other
+        error is about this one question (its input, or a bug): it fails this request, and must not
+        make the console turn every user to the banner and drop a working connection."""
         history = await self.get()
         if history is None:
             return None
         try:
             return await asyncio.wait_for(question(history), QUERY_TIMEOUT_SECONDS)
-        except Exception as exc:
+        except (HistoryUnavailable, TimeoutError) as exc:
             self._failed("query", exc)
             if self.current is history:
                 self.current = None

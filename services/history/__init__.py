@@ -5,7 +5,7 @@ queries the console asks (docs/history.md).
 """
 
 from services.history._db import HistoryUnavailable
-from services.history._filters import BadCursor
+from services.history._filters import BadCursor, is_cursor
 from services.history._queries import History
 from services.history._recall import recall
 from services.history._rows import (
@@ -38,5 +38,6 @@ __all__ = [
     "Recalled",
     "RuleNoise",
     "Stats",
+    "is_cursor",
     "recall",
 ]

@@ -33,6 +33,17 @@ def sql_and_rows(item: tuple[str, list[Params]] | Searchable) -> tuple[str, list
     return (item.sql, item.rows) if isinstance(item, Searchable) else item
 
 
+# PostgreSQL's text cannot hold NUL: a stored text has U+FFFD in its place, and so has a value a query
+# compares with one (an id or a filter from a URL may carry a NUL, which FTS5 refuses too).
+NUL_STAND_IN = "\ufffd"
+
+
+def without_nul(params: Params) -> Params:
+    if not any(isinstance(value, str) and "\x00" in value for value in params):
+        return params
+    return [value.replace("\x00", NUL_STAND_IN) if isinstance(value, str) else value for value in params]
+
+
 class Migration(NamedTuple):
     version: int
     name: str

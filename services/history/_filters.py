@@ -14,6 +14,9 @@ from services.history._rows import MAX_LIMIT, AlertQuery, IncidentQuery
 from services.history._write import micros
 
 _WORD = re.compile(r"\w")
+# ASCII digits only (str.isdigit also takes "²", which int() refuses), at most 18 of them: a time in
+# microseconds that both databases' 64-bit integers hold.
+_CURSOR = re.compile(r"([0-9]{1,18})~(.+)", re.DOTALL)
 
 
 class BadCursor(ValueError):
@@ -25,10 +28,20 @@ def cursor(at: int, row_id: str) -> str:
 
 
 def parse_cursor(value: str) -> tuple[int, str]:
-    at, sep, row_id = value.partition("~")
-    if not sep or not at.isdigit() or not row_id:
+    parsed = _CURSOR.fullmatch(value)
+    if parsed is None:
         raise BadCursor(f"not a cursor: {value[:40]!r}")
-    return int(at), row_id
+    return int(parsed[1]), parsed[2]
+
+
+def is_cursor(value: str) -> bool:
+    """Whether ``value`` is a cursor a page could have handed out (a list asked with one that is not
+    raises ``BadCursor``)."""
+    try:
+        parse_cursor(value)
+    except BadCursor:
+        return False
+    return True
 
 
 def fts_match(text: str) -> str:

@@ -20,6 +20,7 @@ from services.history._db import (
     Migration,
     Params,
     sql_and_rows,
+    without_nul,
 )
 
 
@@ -111,7 +112,7 @@ class PostgresDatabase:
         async with self.read_lock:
             conn = await self._reader()
             try:
-                cursor = await conn.execute(_pg(sql), params)
+                cursor = await conn.execute(_pg(sql), without_nul(params))
                 return await cursor.fetchall()
             except psycopg.OperationalError as exc:
                 raise HistoryUnavailable(f"postgresql: {exc}") from exc

@@ -21,6 +21,7 @@ from services.history._db import (
     Searchable,
     split_statements,
     sql_and_rows,
+    without_nul,
 )
 from services.history._sqlite_search import in_sqlite, upsert_searchable
 
@@ -69,7 +70,7 @@ class SqliteDatabase:
         return self.conn
 
     async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        return await self._call(lambda: self._db().execute(sql, params).fetchall())
+        return await self._call(lambda: self._db().execute(sql, without_nul(params)).fetchall())
 
     def _transaction(self, work: Callable[[sqlite3.Connection], R], begin: str = "BEGIN") -> R:
         conn = self._db()

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, TypeVar
 import msgspec
 
 import schemas
-from services.history._db import Batch, Params, Searchable
+from services.history._db import Batch, Params, Searchable, without_nul
 
 # One label or annotation value kept in full up to this many characters (a 10 MB annotation is clipped).
 MAX_VALUE_CHARS = 16_384
@@ -215,9 +215,7 @@ def _storable(row: Params, data: bytes) -> Params:
     """PostgreSQL's text cannot hold NUL: a label carrying one must not make its alert unstorable.
     ``data``, the message's JSON, holds every text of the row: without a NUL (JSON writes it ``\\u0000``)
     there, the row has none."""
-    if b"\\u0000" not in data or not any(isinstance(value, str) and "\x00" in value for value in row):
-        return row
-    return tuple(value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in row)
+    return row if b"\\u0000" not in data else tuple(without_nul(row))
 
 
 def newest(rows: list[Params], version: int) -> list[Params]:

@@ -188,6 +188,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "Recalled",
             "RuleNoise",
             "Stats",
+            "is_cursor",
             "recall",
         }
     ),

@@ -89,3 +89,42 @@ async def test_the_stream_sends_what_is_published_as_it_is_published(
             assert str(data["html"]).startswith('<tr data-id="a0000002">')
         finally:
             await nc.close()
+
+
+# Each asks the history something it cannot answer as asked: a cursor it did not hand out (or whose
+# time no 64-bit integer holds), a time past the calendar's ends once in UTC, a NUL in a search, a count
+# in digits int() refuses.
+BAD_INPUTS = (
+    "before=garbage",
+    "before=%C2%B2~a0000001",
+    "before=99999999999999999999~a0000001",
+    "since=0001-01-01T00:00:00%2B14:00",
+    "until=9999-12-31T23:59:59-14:00",
+    "q=checkout%00x",
+    "limit=%C2%B2",
+)
+
+
+async def test_bad_input_is_not_an_outage(
+    nats_server: NatsServer, database_url: str, history: History
+) -> None:
+    await history.write(alerts=[analyzed(1)])
+    async with (
+        running_console(console_settings(nats_server.url, database_url)) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        for query in BAD_INPUTS:
+            async with http.get(f"{url}/api/alerts?{query}") as answer:
+                body = await answer.json()
+            assert (answer.status, body["history"]) == (200, True), query
+            # The very next request, anyone's, still reads the database.
+            async with http.get(url + "/api/alerts") as listing:
+                assert (await listing.json())["history"] is True, query
+            async with http.get(url + "/api/stats") as stats:
+                assert stats.status == 200, query
+        async with http.get(url + "/?before=garbage") as page:
+            html = await page.text()
+        assert "history database is unavailable" not in html
+        assert "a0000001" in html  # a filter that does not parse does not filter
+        async with http.get(url + "/stats?days=%C2%B2") as stats_page:
+            assert stats_page.status == 200

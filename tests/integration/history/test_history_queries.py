@@ -207,6 +207,15 @@ async def test_labels_with_nul_characters_are_stored_and_searchable(history: His
     assert stored.alert.labels["pod"] == "web\x00-1"  # the message itself is kept exactly
 
 
+async def test_a_nul_in_what_is_asked_finds_what_was_stored_with_one(history: History) -> None:
+    # A filter or an id from a URL may carry a NUL (%00): neither backend takes one as it is.
+    await history.write([analyzed(1, labels={"service": "pay\x00"})])
+    assert await ids(history, service="pay\x00") == ["a0000001"]
+    assert await ids(history, text="pay\x00") == ["a0000001"]
+    assert await ids(history, namespace="shop\x00") == []
+    assert await history.alert("a0000001\x00") is None
+
+
 async def test_one_write_of_thousands_of_rows_stores_each_once(history: History) -> None:
     # Past PostgreSQL's 65,535 parameters in one statement, with repeats of the same alert in the batch.
     messages = [analyzed(n % 4000, at=T0 + timedelta(seconds=n % 4000)) for n in range(4500)]

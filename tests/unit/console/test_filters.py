@@ -28,12 +28,23 @@ def test_values_that_do_not_parse_do_not_filter() -> None:
 def test_the_form_becomes_the_history_queries() -> None:
     now = datetime.now(UTC)
     f = Filters.parse(
-        {"range": "1h", "status": "firing", "degraded": "yes", "q": "disk full", "before": "c1"}
+        {
+            "range": "1h",
+            "status": "firing",
+            "degraded": "yes",
+            "q": "disk full",
+            "before": "1700000000000000~a1",
+        }
     )
     query = f.alert_query()
     assert query.since is not None
     assert now - timedelta(hours=1, seconds=5) < query.since <= now - timedelta(minutes=59)
-    assert (query.status, query.degraded, query.text, query.before) == ("firing", True, "disk full", "c1")
+    assert (query.status, query.degraded, query.text, query.before) == (
+        "firing",
+        True,
+        "disk full",
+        "1700000000000000~a1",
+    )
     assert f.incident_query().status == "open"  # an incident is open while its alerts fire
     assert "before" not in f.params()  # the live stream and links start from the newest
 

@@ -106,7 +106,8 @@ def test_search_text_becomes_quoted_phrases_so_no_operator_gets_through(text: st
 
 def test_a_cursor_round_trips_and_a_forged_one_is_refused() -> None:
     assert parse_cursor(cursor(1700000000123456, "a~b")) == (1700000000123456, "a~b")
-    for forged in ("", "abc", "12", "x~y", "~id"):
+    # "²" is a digit to str.isdigit, not to int(); 19 digits are more than a 64-bit integer holds.
+    for forged in ("", "abc", "12", "x~y", "~id", "²~id", "1" * 19 + "~id"):
         with pytest.raises(BadCursor):
             parse_cursor(forged)
 
