@@ -21,6 +21,7 @@ from schemas._incidents import (
     IncidentReviews,
     IncidentStatus,
 )
+from schemas._labels import service_of
 from schemas._messages import (
     LOG_SEVERITY_RANK,
     SCHEMA_VERSION,
@@ -142,5 +143,6 @@ __all__ = [
     "manual_id",
     "number",
     "quantity",
+    "service_of",
     "unit_of",
 ]

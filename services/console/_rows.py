@@ -10,8 +10,6 @@ import schemas
 from services.console._html import esc, when
 from services.history import AlertRow, IncidentRow
 
-SERVICE_LABELS = ("service", "job", "app", "deployment")
-
 
 def alert_row(message: schemas.AnalyzedAlert, feedback: str = "") -> AlertRow:
     labels = message.alert.labels
@@ -23,7 +21,7 @@ def alert_row(message: schemas.AnalyzedAlert, feedback: str = "") -> AlertRow:
         status=message.alert.status,
         severity=labels.get("severity", ""),
         namespace=labels.get("namespace", ""),
-        service=next((labels[k] for k in SERVICE_LABELS if labels.get(k)), ""),
+        service=schemas.service_of(labels),
         category=analysis.category,
         summary=analysis.summary,
         analyzer=analysis.analyzer,

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import schemas
 from services.history._rows import AlertQuery, AlertRow
 from services.history._similar import WEEK, Memory, Past, family, rank
-from services.history._write import service_of
 
 if TYPE_CHECKING:
     from services.history._queries import History
@@ -46,7 +45,7 @@ async def recall(
     alertname = labels.get("alertname", "")
     since = now - timedelta(days=days)
     queries = [AlertQuery(text=alertname, since=since, status="firing", limit=200)] if alertname else []
-    if service := service_of(labels):
+    if service := schemas.service_of(labels):
         queries.append(AlertQuery(since=since, status="firing", limit=50, service=service))
     if labels.get("namespace"):
         queries.append(AlertQuery(since=since, status="firing", limit=50, namespace=labels["namespace"]))

@@ -90,10 +90,6 @@ def stored_json(
     return message, data
 
 
-def service_of(labels: dict[str, str]) -> str:
-    return labels.get("service") or labels.get("app") or labels.get("job") or ""
-
-
 ALERT_COLUMNS = (
     "id, received_at, analyzed_at, starts_at, ends_at, fingerprint, alertname, status, severity, namespace,"
     " service, category, summary, analyzer, degraded, incident_id, confidence, llm_calls, prompt_tokens,"
@@ -140,7 +136,7 @@ def alert_row(message: schemas.AnalyzedAlert, data: bytes | None = None) -> Para
         alert.status,
         labels.get("severity", ""),
         labels.get("namespace", ""),
-        service_of(labels),
+        schemas.service_of(labels),
         analysis.category,
         clip(analysis.summary, 1000),
         analysis.analyzer,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import orjson
 
-from schemas import label_fingerprint
+from schemas import label_fingerprint, service_of
 from services.notifier._clip import clip
 from services.notifier._http import Request
 from services.notifier._kind import JSON_HEADERS, Destination, DestinationKind, DestinationSpec
@@ -39,7 +39,7 @@ def pagerduty_event(v: AlertView, routing_key: str) -> dict[str, Any]:
             "source": v.where or "aiops-pipeline",
             "severity": SEVERITY.get(v.severity, "error"),
             "timestamp": v.alert.starts_at.isoformat(),
-            "component": labels.get("service") or labels.get("job", ""),
+            "component": service_of(labels),
             "group": labels.get("namespace", ""),
             "class": a.category,
             "custom_details": {

@@ -96,6 +96,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "manual_id",
             "number",
             "quantity",
+            "service_of",
             "unit_of",
         }
     ),

@@ -128,3 +128,33 @@ async def test_bad_input_is_not_an_outage(
         assert "a0000001" in html  # a filter that does not parse does not filter
         async with http.get(url + "/stats?days=%C2%B2") as stats_page:
             assert stats_page.status == 200
+
+
+async def test_an_alert_names_the_same_service_live_and_after_a_reload(
+    nats_server: NatsServer, database_url: str, history: History
+) -> None:
+    # kube-state-metrics scraped it (job) about payments-api (app): the service is the workload's.
+    message = analyzed(1)
+    labels = {
+        "alertname": "KubeDeploymentReplicasMismatch",
+        "app": "payments-api",
+        "job": "kube-state-metrics",
+    }
+    message = msgspec.structs.replace(message, alert=msgspec.structs.replace(message.alert, labels=labels))
+    async with (
+        running_console(console_settings(nats_server.url, database_url)) as url,
+        aiohttp.ClientSession() as http,
+        http.get(url + "/api/stream") as stream,
+    ):
+        await stream.content.readline()  # subscribed from here on
+        nc = await nats.connect(nats_server.url)
+        try:
+            await nc.jetstream().publish(schemas.ANALYZED, schemas.encode(message))
+            kind, live = await asyncio.wait_for(_next_event(stream), 5)
+        finally:
+            await nc.close()
+        await history.write(alerts=[message])  # as the history stage stores it
+        async with http.get(url + "/api/alerts?service=payments-api") as reloaded:
+            rows = (await reloaded.json())["items"]
+    assert (kind, live["row"]["service"]) == ("alert", "payments-api")  # type: ignore[index]
+    assert [(row["id"], row["service"]) for row in rows] == [("a0000001", "payments-api")]
