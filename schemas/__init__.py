@@ -8,7 +8,7 @@ from schemas._analysis import CATEGORIES, Analysis, Analyzer, Category, Explanat
 from schemas._codec import DecodeError, ValidationError, decode, encode
 from schemas._events import SeriesEvent
 from schemas._feedback import MAX_FEEDBACK_TEXT, Feedback, FeedbackChannel, FeedbackTarget, Verdict
-from schemas._ids import alert_id, episode_key, label_fingerprint, manual_id
+from schemas._ids import SHORT_ID_CHARS, alert_id, episode_key, label_fingerprint, manual_id, short_id
 from schemas._incidents import (
     MAX_LISTED_MEMBERS,
     Incident,
@@ -84,6 +84,7 @@ __all__ = [
     "RAW",
     "REVIEW",
     "SCHEMA_VERSION",
+    "SHORT_ID_CHARS",
     "STREAM",
     "STREAM_SUBJECTS",
     "UNDECODABLE",
@@ -144,5 +145,6 @@ __all__ = [
     "number",
     "quantity",
     "service_of",
+    "short_id",
     "unit_of",
 ]

@@ -9,6 +9,14 @@ from functools import lru_cache
 
 from schemas._alertmanager import Alert
 
+# How many characters of an id people are shown (`aiops tail`, the demo): the console takes that many,
+# or more, in place of the whole id.
+SHORT_ID_CHARS = 12
+
+
+def short_id(full_id: str) -> str:
+    return full_id[:SHORT_ID_CHARS]
+
 
 def label_fingerprint(labels: dict[str, str]) -> str:
     """A stand-in for Alertmanager's fingerprint when a sender omits it."""

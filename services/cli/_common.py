@@ -53,7 +53,7 @@ def render(message: schemas.AnalyzedAlert) -> str:
     text = summary_lines(view(message, LinkSettings()))
     stamp = message.analyzed_at.strftime("%H:%M:%S")
     replay = f" [replay {message.replay.id}]" if message.replay else ""
-    return f"[{stamp}] {message.id[:12]}{replay}\n{text}"
+    return f"[{stamp}] {schemas.short_id(message.id)}{replay}\n{text}"
 
 
 def out(text: str) -> None:

@@ -52,7 +52,7 @@ def _message_type(subject: str) -> type[Replayable]:
 def _shown(message: Replayable) -> str:
     if isinstance(message, schemas.IncidentEvent):
         return f"{message.id} {message.event} {message.incident.title}"
-    return f"{message.id[:12]} {message.alert.labels.get('alertname')}"
+    return f"{schemas.short_id(message.id)} {message.alert.labels.get('alertname')}"
 
 
 class _Replayer:

@@ -141,7 +141,7 @@ async def send(webhook: dict[str, Any], url: str | None, wait_seconds: float, js
             posted_at = datetime.now(UTC)
             stored = await _post(http, url, webhook)
             waiting = set(stored)
-            shown = ", ".join(alert_id[:12] for alert_id in stored)
+            shown = ", ".join(schemas.short_id(alert_id) for alert_id in stored)
             out(f"sent {names} ({shown}) to {url}; waiting up to {wait_seconds:g} s for the analysis")
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait_seconds
@@ -165,7 +165,7 @@ async def send(webhook: dict[str, Any], url: str | None, wait_seconds: float, js
                 return 0
             stages = service_urls(urlsplit(url).hostname or "127.0.0.1")
             reasons = [
-                f"aiops send: no analysis of {alert_id[:12]} within {wait_seconds:g} s: "
+                f"aiops send: no analysis of {schemas.short_id(alert_id)} within {wait_seconds:g} s: "
                 + await whereabouts(nc.jetstream(), alert_id, posted_at, stages)
                 for alert_id in sorted(waiting)
             ]

@@ -15,6 +15,7 @@ from aiohttp import web
 from services.console._filters import Filters, whole_number
 from services.console._guard import SECURITY_HEADERS, browser_id, current_user
 from services.console._live import LiveEvent
+from services.console._short_ids import MAX_LISTED, alert_ids_starting, ambiguity
 from services.console._stats import stats_days
 
 if TYPE_CHECKING:
@@ -55,6 +56,13 @@ def add_api_routes(app: web.Application, console: Console) -> None:
     async def alert(request: web.Request) -> web.Response:
         alert_id = request.match_info["id"]
         message = await store.ask(lambda h: h.alert(alert_id)) or recent.alerts.get(alert_id)
+        if message is None:
+            ids = await alert_ids_starting(store, recent, alert_id)
+            if len(ids) > 1:
+                return _json({"error": ambiguity(alert_id, ids), "ids": ids[:MAX_LISTED]}, 300)
+            if ids:
+                alert_id = ids[0]
+                message = await store.ask(lambda h: h.alert(alert_id)) or recent.alerts.get(alert_id)
         if message is None:
             return _json({"error": "no such alert"}, 404)
         verdict = await store.ask(lambda h: h.feedback_for(alert_id))

@@ -25,6 +25,7 @@ from services.console._html import Frame, login_page
 from services.console._index import index_page
 from services.console._live import LiveHub, Recent
 from services.console._settings import ConsoleSettings
+from services.console._short_ids import alert_ids_starting, choices_page
 from services.console._similar import SHOWN, similar_section
 from services.console._slack_actions import SlackActionSettings
 from services.console._stats import stats_days, stats_page
@@ -131,6 +132,11 @@ class Console:
         alert_id = request.match_info["id"]
         message = await self.store.ask(lambda h: h.alert(alert_id)) or self.recent.alerts.get(alert_id)
         if message is None:
+            ids = await alert_ids_starting(self.store, self.recent, alert_id)
+            if len(ids) == 1:
+                raise web.HTTPFound(f"/alerts/{ids[0]}")
+            if ids:
+                return _html(choices_page(self.frame(request), alert_id, ids), 300)
             raise web.HTTPNotFound(text=f"no analysed alert {alert_id[:100]}")
         verdict = await self.store.ask(lambda h: h.feedback_for(alert_id))
         seen_before = await self._seen_before(message)

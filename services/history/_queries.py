@@ -40,6 +40,12 @@ INCIDENT_SELECT = (
 )
 # How many member alerts an incident page lists at most.
 MAX_INCIDENT_ALERTS = 1000
+# The ids starting with a prefix, read as a range of the id's unique index (never a scan): from the
+# prefix to the prefix with its last character's successor. The substr test keeps the answer exact
+# whatever the column's collation orders between the two.
+ALERT_IDS_STARTING = (
+    "SELECT id FROM alerts WHERE id >= ? AND id < ? AND substr(id, 1, ?) = ? ORDER BY id LIMIT ?"
+)
 
 
 def _alert_row(row: tuple[Any, ...]) -> AlertRow:
@@ -139,6 +145,12 @@ class History:
     async def alert(self, alert_id: str) -> schemas.AnalyzedAlert | None:
         """The whole message as stored (over-long values clipped)."""
         return await self._body("SELECT body FROM alerts WHERE id = ?", alert_id, schemas.AnalyzedAlert)
+
+    async def alert_ids_starting(self, prefix: str, limit: int = 10) -> list[str]:
+        """The ids of the alerts whose id starts with ``prefix`` (non-empty), in order, at most ``limit``."""
+        after_prefix = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        params = [prefix, after_prefix, len(prefix), prefix, limit]
+        return [row[0] for row in await self.db.fetch(ALERT_IDS_STARTING, params)]
 
     async def incident(self, incident_id: str) -> schemas.IncidentEvent | None:
         """The incident's latest event."""

@@ -53,6 +53,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "MSG_ID_HEADER",
             "RAW",
             "SCHEMA_VERSION",
+            "SHORT_ID_CHARS",
             "STREAM",
             "STREAM_SUBJECTS",
             "UNDECODABLE",
@@ -97,6 +98,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "number",
             "quantity",
             "service_of",
+            "short_id",
             "unit_of",
         }
     ),

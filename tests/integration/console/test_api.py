@@ -158,3 +158,45 @@ async def test_an_alert_names_the_same_service_live_and_after_a_reload(
             rows = (await reloaded.json())["items"]
     assert (kind, live["row"]["service"]) == ("alert", "payments-api")  # type: ignore[index]
     assert [(row["id"], row["service"]) for row in rows] == [("a0000001", "payments-api")]
+
+
+async def test_an_alert_opens_by_the_short_id_the_cli_shows(
+    nats_server: NatsServer, database_url: str, history: History
+) -> None:
+    shown_once = "582d3e2c46af" + "3" * 20
+    twins = ["77aa01b2c3d4" + "0" * 20, "77aa01b2c3d4" + "f" * 20]
+    await history.write(
+        alerts=[
+            msgspec.structs.replace(analyzed(1, alertname="DiskFull"), id=shown_once),
+            *(msgspec.structs.replace(analyzed(2 + n), id=twin) for n, twin in enumerate(twins)),
+        ]
+    )
+    short = schemas.short_id(shown_once)
+    async with (
+        running_console(console_settings(nats_server.url, database_url)) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(f"{url}/alerts/{short}", allow_redirects=False) as redirect:
+            assert (redirect.status, redirect.headers["Location"]) == (302, f"/alerts/{shown_once}")
+        async with http.get(f"{url}/alerts/{short}") as page:
+            assert page.status == 200
+            assert shown_once in await page.text()
+        async with http.get(f"{url}/api/alerts/{short}") as answer:
+            assert (answer.status, (await answer.json())["alert"]["id"]) == (200, shown_once)
+
+        ambiguous = schemas.short_id(twins[0])
+        async with http.get(f"{url}/alerts/{ambiguous}") as choices:
+            html = await choices.text()
+        assert choices.status == 300
+        assert f"2 alerts have an id starting with {ambiguous}" in html
+        assert all(f'href="/alerts/{twin}"' in html for twin in twins)
+        async with http.get(f"{url}/api/alerts/{ambiguous}") as answer:
+            assert (answer.status, (await answer.json())["ids"]) == (300, twins)
+
+        # Shorter than what is shown, or the start of no id: not found, as before.
+        for missing in (short[:-1], "582d3e2c46b0"):
+            async with (
+                http.get(f"{url}/alerts/{missing}") as page,
+                http.get(f"{url}/api/alerts/{missing}") as api,
+            ):
+                assert (page.status, api.status) == (404, 404), missing

@@ -10,6 +10,7 @@ import pytest
 
 from services.history import AlertQuery, History, IncidentQuery
 from services.history._migrations import migrations
+from services.history._queries import ALERT_IDS_STARTING
 from tests.support.history import T0, analyzed, incident_event, verdict
 
 
@@ -222,3 +223,34 @@ async def test_one_write_of_thousands_of_rows_stores_each_once(history: History)
     await history.write(messages)
     count = await history.db.fetch("SELECT COUNT(*), COUNT(DISTINCT id) FROM alerts")
     assert count == [(4000, 4000)]
+
+
+async def test_an_alert_is_found_by_the_start_of_its_id(history: History) -> None:
+    ids_written = ["582d3e2c46af" + tail for tail in ("00", "01", "ff")] + ["582d3e2c46b0", "582d3e2c46a"]
+    await history.write([msgspec.structs.replace(analyzed(n), id=i) for n, i in enumerate(ids_written)])
+    assert await history.alert_ids_starting("582d3e2c46af") == [
+        "582d3e2c46af00",
+        "582d3e2c46af01",
+        "582d3e2c46afff",
+    ]
+    assert await history.alert_ids_starting("582d3e2c46af0") == ["582d3e2c46af00", "582d3e2c46af01"]
+    assert await history.alert_ids_starting("582d3e2c46af01") == ["582d3e2c46af01"]
+    assert await history.alert_ids_starting("582d3e2c46af", limit=2) == ["582d3e2c46af00", "582d3e2c46af01"]
+    assert await history.alert_ids_starting("582d3e2c46ae") == []
+
+
+async def test_the_start_of_an_id_is_looked_up_in_the_index_not_by_a_scan(history: History) -> None:
+    params = ["582d3e2c46af", "582d3e2c46ag", 12, "582d3e2c46af", 10]
+    if history.db.dialect == "sqlite":
+        plan = " ".join(
+            str(row[-1]) for row in await history.db.fetch(f"EXPLAIN QUERY PLAN {ALERT_IDS_STARTING}", params)
+        )
+        assert "USING COVERING INDEX sqlite_autoindex_alerts_1 (id>? AND id<?)" in plan, plan
+    else:
+        # On an empty table any plan is cheap: forbid the scan, and a usable index is still chosen.
+        await history.db.fetch("SELECT set_config('enable_seqscan', 'off', false)")
+        plan = " ".join(
+            str(row[0]) for row in await history.db.fetch(f"EXPLAIN {ALERT_IDS_STARTING}", params)
+        )
+        assert "Index Only Scan using alerts_pkey" in plan, plan
+        assert "Seq Scan" not in plan, plan
