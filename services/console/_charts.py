@@ -114,6 +114,34 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float]], *, percent: bool = 
     return "".join(parts)
 
 
+def ranked_chart(title: str, bars: Sequence[tuple[str, float]]) -> str:
+    """Named bars one under another, in the order given, each whole name on its left (under a column
+    a name only gets the column's width: category names overlapped, or were cut short)."""
+    if not bars:
+        return '<p class="empty">No data yet.</p>'
+    top = max((value for _, value in bars), default=0.0) or 1.0
+    row_h, label_w, value_w = 24, 216, 56
+    height = PAD_TOP * 2 + row_h * len(bars)
+    plot_w = WIDTH - label_w - value_w
+    parts = [
+        f'<svg class="chart bars ranked" viewBox="0 0 {WIDTH} {height}" role="img"'
+        f' aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for i, (label, value) in enumerate(bars):
+        y = PAD_TOP + i * row_h
+        w = max(value, 0.0) / top * plot_w
+        shown, baseline = _number(value), y + row_h - 7
+        parts.append(
+            f'<text x="{label_w - 8}" y="{baseline}" text-anchor="end">{escape(_short(label, 22))}</text>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="#2563eb">'
+            f"<title>{escape(label)}: {escape(shown)}</title></rect>"
+            f'<text x="{label_w + w + 4:.1f}" y="{baseline}">{escape(shown)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def timeline_chart(members: Sequence[schemas.IncidentMember], until: datetime) -> str:
     """An incident's members as bars from their start to their end (or ``until`` while firing)."""
     if not members:

@@ -4,7 +4,7 @@ feedback, and the noisiest rules (the alert-fatigue report: what to tune)."""
 from __future__ import annotations
 
 import schemas
-from services.console._charts import bar_chart
+from services.console._charts import bar_chart, ranked_chart
 from services.console._filters import whole_number
 from services.console._html import Frame, esc, layout, query_string
 from services.history import RuleNoise, Stats
@@ -52,7 +52,7 @@ def stats_page(frame: Frame, days: int, stats: Stats | None, noisy: list[RuleNoi
             ),
             _figure(
                 "Categories",
-                bar_chart("categories", sorted(stats.categories.items(), key=lambda kv: -kv[1])[:12]),
+                ranked_chart("categories", sorted(stats.categories.items(), key=lambda kv: -kv[1])[:12]),
             ),
             "</div>",
             f"<h2>Time to resolve</h2><p>Median {esc(_seconds(stats.resolve_seconds_p50))},"

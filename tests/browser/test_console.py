@@ -146,6 +146,30 @@ def test_the_alert_page_draws_its_metric_and_the_alert_start(world: World, brows
     assert browser.find_elements(By.CSS_SELECTOR, "svg.bars rect")
 
 
+# Each label's box on the page, as drawn: [left, top, right, bottom].
+LABEL_BOXES = """
+return [...arguments[0].querySelectorAll('text')].map(t => {
+  const r = t.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, t.textContent];
+});
+"""
+
+
+def test_the_category_chart_names_every_category_readably(world: World, browser: Any) -> None:
+    world.store(alerts=[_alert(800 + n, category=name) for n, name in enumerate(schemas.CATEGORIES)])
+    browser.get(world.console.url + "/stats?days=7")
+    chart = browser.find_element(By.CSS_SELECTOR, "svg[aria-label=categories]")
+    boxes = browser.execute_script(LABEL_BOXES, chart)
+    names = {box[4] for box in boxes}
+    assert {"certificate_expiry", "cpu_saturation", "deployment_regression"} <= names  # whole, not clipped
+    overlapping = [
+        (a[4], b[4])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+    ]
+    assert overlapping == []
+
+
 def test_a_feedback_click_stores_the_verdict_and_publishes_it(world: World, browser: Any) -> None:
     world.store(alerts=[_alert(40, alertname="JudgeMe")])
     browser.get(world.console.url + "/alerts/a0000040")
