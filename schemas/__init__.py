@@ -21,7 +21,7 @@ from schemas._incidents import (
     IncidentReviews,
     IncidentStatus,
 )
-from schemas._labels import service_of
+from schemas._labels import AGENT_WORDS, NODE_AGENT_JOBS, names_an_agent, service_of
 from schemas._messages import (
     LOG_SEVERITY_RANK,
     SCHEMA_VERSION,
@@ -67,6 +67,7 @@ from schemas._subjects import (
 from schemas._units import Unit, duration, number, quantity, unit_of
 
 __all__ = [
+    "AGENT_WORDS",
     "ANALYZED",
     "CATEGORIES",
     "DEAD",
@@ -81,6 +82,7 @@ __all__ = [
     "MAX_FEEDBACK_TEXT",
     "MAX_LISTED_MEMBERS",
     "MSG_ID_HEADER",
+    "NODE_AGENT_JOBS",
     "RAW",
     "REVIEW",
     "SCHEMA_VERSION",
@@ -142,6 +144,7 @@ __all__ = [
     "incident_subject",
     "label_fingerprint",
     "manual_id",
+    "names_an_agent",
     "number",
     "quantity",
     "service_of",

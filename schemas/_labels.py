@@ -3,6 +3,7 @@ column and filter, the console's live rows, PagerDuty's ``component``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 # The first of these an alert carries names its service. The workload's own names come first: an
@@ -24,6 +25,27 @@ SERVICE_LABELS = (
 )
 
 
+# Monitoring agents report on others: a job or service named with one of these words is not what the
+# alert is about. kube-prometheus labels every kube-state-metrics alert ``service="kube-state-metrics"``.
+AGENT_WORDS = frozenset(
+    {"exporter", "kubelet", "cadvisor", "blackbox", "prometheus", "pushgateway", "probe", "probes", "vmagent"}
+)
+# Job names of node agents by convention: Prometheus's own examples scrape node_exporter as job "node".
+NODE_AGENT_JOBS = frozenset({"node", "nodes", "node_exporter", "node-exporter"})
+_NAME_WORD = re.compile(r"[a-z]+|\d+")
+
+
+def names_an_agent(name: str) -> bool:
+    """Whether a job or service name (lower-case words between dashes, as they are) is a monitoring
+    agent's: an exporter, the kubelet, Prometheus, kube-state-metrics."""
+    lowered = name.strip().lower()
+    words = set(_NAME_WORD.findall(lowered))
+    return lowered in NODE_AGENT_JOBS or bool(AGENT_WORDS & words) or {"state", "metrics"} <= words
+
+
 def service_of(labels: Mapping[str, str]) -> str:
-    """The alert's service by SERVICE_LABELS, "" when none names one."""
-    return next((labels[name] for name in SERVICE_LABELS if labels.get(name)), "")
+    """The alert's service by SERVICE_LABELS, "" when none names one. A monitoring agent's name is
+    taken only when no label names anything else: on kube-state-metrics' alerts, the pod's container
+    or controller is the service, not the exporter."""
+    named = [labels[name] for name in SERVICE_LABELS if labels.get(name)]
+    return next((value for value in named if not names_an_agent(value)), named[0] if named else "")

@@ -57,6 +57,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "STREAM",
             "STREAM_SUBJECTS",
             "UNDECODABLE",
+            "AGENT_WORDS",
             "Alert",
             "AlertStatus",
             "AlertmanagerWebhook",
@@ -98,6 +99,8 @@ EXPECTED: dict[str, frozenset[str]] = {
             "number",
             "quantity",
             "service_of",
+            "names_an_agent",
+            "NODE_AGENT_JOBS",
             "short_id",
             "unit_of",
         }
