@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--annotation", action="append", default=[], metavar="NAME=VALUE")
     send.add_argument("--url", help="ingest's base URL (default http://127.0.0.1:$INGEST_PORT)")
     send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the analysis")
-    send.add_argument("--json", action="store_true", help="print the analyzed message as JSON")
+    send.add_argument("--json", action="store_true", help="the analysis alone as JSON; progress on stderr")
     status = commands.add_parser(
         "status", help="every service's health, lag, dead letters, LLM and deliveries"
     )

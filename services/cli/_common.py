@@ -59,3 +59,9 @@ def render(message: schemas.AnalyzedAlert) -> str:
 def out(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def note(text: str) -> None:
+    """A line about the command's progress, kept off stdout where that carries a --json document."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 
 import schemas
-from services.cli._common import nats_connection, out, render
+from services.cli._common import nats_connection, note, out, render
 from services.cli._demo import sample_webhooks
 from services.cli._probes import service_urls
 from services.cli._whereabouts import id_of, whereabouts
@@ -142,7 +142,8 @@ async def send(webhook: dict[str, Any], url: str | None, wait_seconds: float, js
             stored = await _post(http, url, webhook)
             waiting = set(stored)
             shown = ", ".join(schemas.short_id(alert_id) for alert_id in stored)
-            out(f"sent {names} ({shown}) to {url}; waiting up to {wait_seconds:g} s for the analysis")
+            tell = note if json_output else out
+            tell(f"sent {names} ({shown}) to {url}; waiting up to {wait_seconds:g} s for the analysis")
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait_seconds
             while waiting:

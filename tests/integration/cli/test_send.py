@@ -50,7 +50,9 @@ async def test_send_posts_a_sample_or_a_built_alert_and_prints_its_analysis(nats
     assert "root cause:" in sample.stdout
 
     assert built.code == 0, built.stderr
-    analysed = schemas.decode(built.stdout.splitlines()[-1], schemas.AnalyzedAlert)
+    # With --json stdout is the analysis alone (`aiops send --json | jq` works); progress went to stderr.
+    analysed = schemas.decode(built.stdout, schemas.AnalyzedAlert)
+    assert built.stderr.startswith(f"sent DataVolAlmostFull ({analysed.id[:12]}) to ")
     assert analysed.alert.labels == {"alertname": "DataVolAlmostFull", "severity": "critical"}
     assert analysed.alert.annotations == {"summary": "/data is 97% full on db-3"}
     assert analysed.group.receiver == "aiops"
