@@ -165,10 +165,13 @@ async def send(webhook: dict[str, Any], url: str | None, wait_seconds: float, js
             if not waiting:
                 return 0
             stages = service_urls(urlsplit(url).hostname or "127.0.0.1")
+            missing = sorted(waiting)
+            found = await asyncio.gather(
+                *(whereabouts(nc.jetstream(), alert_id, posted_at, stages) for alert_id in missing)
+            )
             reasons = [
-                f"aiops send: no analysis of {schemas.short_id(alert_id)} within {wait_seconds:g} s: "
-                + await whereabouts(nc.jetstream(), alert_id, posted_at, stages)
-                for alert_id in sorted(waiting)
+                f"aiops send: no analysis of {schemas.short_id(alert_id)} within {wait_seconds:g} s: {where}"
+                for alert_id, where in zip(missing, found, strict=True)
             ]
     raise SystemExit("\n".join(reasons))
 

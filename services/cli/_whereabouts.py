@@ -6,11 +6,13 @@ Read from the stream itself (each stage's output carries the alert's id) and fro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import msgspec
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
 import schemas
@@ -19,6 +21,8 @@ from services.cli._window import read_window
 
 # Stream timestamps and this machine's clock may differ a little.
 CLOCK_SLACK = timedelta(seconds=5)
+# The command has already waited its --timeout: the reason why may take this much longer, no more.
+DIAGNOSIS_SECONDS = 2.0
 
 
 class _Identified(msgspec.Struct):
@@ -48,21 +52,40 @@ async def _dead_letter(js: JetStreamContext, alert_id: str, since: datetime) -> 
     return None
 
 
+async def _consumer(js: JetStreamContext, stage: str) -> ConsumerInfo | None:
+    try:
+        info: ConsumerInfo = await js.consumer_info(schemas.STREAM, stage)
+    except NotFoundError:
+        return None
+    return info
+
+
 async def whereabouts(js: JetStreamContext, alert_id: str, since: datetime, urls: Mapping[str, str]) -> str:
-    letter = await _dead_letter(js, alert_id, since)
+    """Where the alert is, within DIAGNOSIS_SECONDS: every read at once, as the command has timed out."""
+    stages = ("enricher", "analyst")
+    try:
+        async with asyncio.timeout(DIAGNOSIS_SECONDS):
+            letter, enriched, raw, consumers, probes = await asyncio.gather(
+                _dead_letter(js, alert_id, since),
+                _holds(js, schemas.ENRICHED, alert_id, since),
+                _holds(js, schemas.RAW, alert_id, since),
+                asyncio.gather(*(_consumer(js, stage) for stage in stages)),
+                probe_all({stage: urls[stage] for stage in stages}, metrics=False),
+            )
+    except TimeoutError:
+        return f"where it is could not be read within {DIAGNOSIS_SECONDS:g} s (see aiops status)"
     if letter is not None:
         return f"the {letter.stage} gave up on it: {letter.error[:200]} (see aiops dlq list)"
-    if await _holds(js, schemas.ENRICHED, alert_id, since):
+    if enriched:
         stage = "analyst"
-    elif await _holds(js, schemas.RAW, alert_id, since):
+    elif raw:
         stage = "enricher"
     else:
         return "ingest accepted it, but it is not on alerts.raw (was the stream purged?)"
-    try:
-        info = await js.consumer_info(schemas.STREAM, stage)
-    except NotFoundError:
+    info = consumers[stages.index(stage)]
+    if info is None:
         return f"it waits for the {stage}, which has never started (its consumer does not exist)"
-    probe = (await probe_all({stage: urls[stage]}, metrics=False))[stage]
+    probe = probes[stage]
     state = "ready" if probe.ready else f"{'not ready' if probe.up else 'down'}: {probe.reason}"
     return (
         f"it waits for the {stage} ({state}; {info.num_pending} pending, "

@@ -49,6 +49,12 @@ async def read_window(
         )
     last = info.state.last_seq
     try:
+        # A window the subject has no message in (all older than ``since``) would deliver nothing, and
+        # next_msg would wait out its timeout: the consumer knows at once that nothing is pending.
+        start = await sub.consumer_info()
+        delivered = start.delivered.consumer_seq if start.delivered else 0
+        if start.num_pending == 0 and delivered == 0:
+            return
         while True:
             try:
                 msg = await sub.next_msg(timeout=5)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -12,8 +16,10 @@ import pytest
 
 import schemas
 from services import analyst, enricher
+from services.cli._whereabouts import CLOCK_SLACK, DIAGNOSIS_SECONDS
 from services.ingest import IngestSettings
-from tests.integration.cli.conftest import aiops
+from services.runtime import NatsSettings, ensure_stream
+from tests.integration.cli.conftest import REPO, Run, aiops
 from tests.support.nats_server import NatsServer, free_port
 from tests.support.services import running_ingest, running_pipeline, running_stage, settings_for
 from tests.support.stream import read_subject
@@ -75,9 +81,52 @@ async def test_send_with_no_pipeline_running_says_so_in_one_line() -> None:
     )
 
 
+async def send_timed(nats_url: str, *args: str, env: dict[str, str]) -> tuple[Run, float]:
+    """``aiops send ARGS``, and the seconds from its "sent …" line to its exit: the wait and what follows,
+    without Python's start-up, which a loaded machine makes long."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "send", *args, cwd=REPO,
+        env={**os.environ, "NATS_URL": nats_url, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert process.stderr is not None
+    async with asyncio.timeout(60):
+        sent = await process.stdout.readline()
+        sent_at = time.monotonic()
+        rest, stderr = await asyncio.gather(process.stdout.read(), process.stderr.read())
+        code = await process.wait()
+    return Run(code, (sent + rest).decode(), stderr.decode()), time.monotonic() - sent_at
+
+
+async def _store_old_dead_letter(nats_url: str) -> datetime:
+    """A dead letter of another alert; when it was stored, at the latest."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, NatsSettings())
+        letter = schemas.DeadLetter(
+            subject=schemas.ENRICHED,
+            stage="analyst",
+            error="an earlier failure",
+            error_type="handler",
+            attempts=1,
+            failed_at=datetime.now(UTC),
+            payload='{"id": "an-earlier-alert"}',
+        )
+        await js.publish(schemas.DEAD, schemas.encode(letter))
+    finally:
+        await nc.close()
+    return datetime.now(UTC)
+
+
 @pytest.mark.timeout(90)
-async def test_send_names_the_stage_the_alert_waits_for_after_its_timeout(nats_server: NatsServer) -> None:
+async def test_send_names_the_stage_the_alert_waits_for_soon_after_its_timeout(
+    nats_server: NatsServer,
+) -> None:
     url = nats_server.url
+    # Dead letters from before the send: the diagnosis reads none of them, and must not wait for one.
+    letter_stored = await _store_old_dead_letter(url)
     async with contextlib.AsyncExitStack() as stack:
         ingest = await stack.enter_async_context(running_ingest(settings_for(IngestSettings, url)))
         await stack.enter_async_context(
@@ -87,8 +136,11 @@ async def test_send_names_the_stage_the_alert_waits_for_after_its_timeout(nats_s
         settings: Any = settings_for(analyst.AnalystSettings, url)
         async with running_stage(analyst.SPEC, settings) as analyst_port:
             pass
+        # Not synchronisation: the letter must age out of the window the diagnosis reads (CLOCK_SLACK
+        # before the post), which only time does.
+        await asyncio.sleep(max(0.0, (letter_stored + CLOCK_SLACK - datetime.now(UTC)).total_seconds()))
         env = {"INGEST_PORT": ingest.rsplit(":", 1)[1], "ANALYST_HEALTH_PORT": str(analyst_port)}
-        run = await aiops(url, "send", "--timeout", "2", env=env)
+        run, after_sent = await send_timed(url, "--timeout", "2", env=env)
 
     assert run.code == 1
     assert run.stdout.startswith("sent HighCPUUsage (")
@@ -97,6 +149,8 @@ async def test_send_names_the_stage_the_alert_waits_for_after_its_timeout(nats_s
     assert "within 2 s" in reason
     assert "it waits for the analyst (down: nothing listens there" in reason
     assert "1 pending" in reason
+    # Its timeout, then the diagnosis within its bound (a second more for closing, on a loaded machine).
+    assert after_sent < 2 + DIAGNOSIS_SECONDS + 1, after_sent
 
 
 async def _not_ready(ingest: str) -> None:
