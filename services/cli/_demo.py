@@ -74,7 +74,10 @@ async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
         js = nc.jetstream()
         analyzed = await nc.subscribe(schemas.ANALYZED)
         webhooks = sample_webhooks()
-        out(f"pipeline up (logs in {log_dir}); sending {len(webhooks)} sample alerts to {url}\n")
+        out(
+            f"pipeline up (logs in {log_dir}), console {supervisor.console_url};"
+            f" sending {len(webhooks)} sample alerts to {url}\n"
+        )
         expected = await _post_all(url, webhooks)
         pending = set(expected)
         deadline = loop.time() + give_up_after
@@ -89,10 +92,13 @@ async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
                 with contextlib.suppress(TimeoutError):
                     msg = await analyzed.next_msg(timeout=0.5)
                     message = schemas.decode(msg.data, schemas.AnalyzedAlert)
-                    pending.discard(message.id)
                     out(render(message) + "\n")
-                    if not pending and not once:
-                        out("all samples analysed; the pipeline keeps running (Ctrl-C stops it)\n")
+                    # Said when the last sample's analysis arrives; later ones (an alert of one's own,
+                    # a redelivery) are just printed.
+                    if message.id in pending:
+                        pending.discard(message.id)
+                        if not pending and not once:
+                            out("all samples analysed; the pipeline keeps running (Ctrl-C stops it)\n")
                 await supervisor._check_alive()
             out("stopping…")
         finally:

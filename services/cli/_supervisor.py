@@ -1,4 +1,5 @@
-"""``aiops up``: nats-server and the four services as separate processes, as they run in production.
+"""``aiops up``: nats-server, the four services, history and the console as separate processes, as they
+run in production.
 
 Under ``aiops up`` a process that exits is started again with backoff (see ``_restarts``) while the
 others keep running; one that cannot start at all stops everything with its own last output lines.
@@ -272,6 +273,10 @@ class Supervisor:
             if process.returncode is not None:
                 raise SystemExit(f"aiops: {name} exited with code {process.returncode}{self._where(name)}")
 
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.env.get('CONSOLE_PORT', '8080')}"
+
     async def wait_ready(self, within: float = 60.0) -> str:
         """Wait until ingest answers /readyz; returns its base URL."""
         url = f"http://127.0.0.1:{self.ingest_port}"
@@ -326,7 +331,6 @@ class Supervisor:
 async def up(data_dir: Path) -> int:
     async with Supervisor(data_dir, policy=RestartPolicy) as supervisor:
         url = await supervisor.wait_ready()
-        console = f"http://127.0.0.1:{supervisor.env.get('CONSOLE_PORT', '8080')}"
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             # Ctrl-C in a terminal reaches the services too: `stopping` set first makes their exit the
@@ -334,7 +338,7 @@ async def up(data_dir: Path) -> int:
             loop.add_signal_handler(sig, supervisor.stopping.set)
         out(
             f"pipeline up: webhook {url}/webhook/alertmanager, queue {url}/queue/status,"
-            f" console {console} (Ctrl-C stops)"
+            f" console {supervisor.console_url} (Ctrl-C stops)"
         )
         watcher = asyncio.create_task(supervisor.watch())
         stopping = asyncio.create_task(supervisor.stopping.wait())

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from services.runtime import CONSUMERS
-from tests.integration.cli.conftest import REPO, aiops
+from tests.integration.cli.conftest import REPO, aiops, post_webhook
 from tests.support.nats_server import NatsServer, free_port
 
 QUICKSTART = REPO / "docs" / "quickstart.md"
@@ -47,12 +47,15 @@ async def started(command: str, data: Path, env: dict[str, str]) -> asyncio.subp
     )  # fmt: skip
 
 
-async def printed(process: asyncio.subprocess.Process, marker: bytes, within: float) -> None:
-    """Until the command prints a line holding ``marker``; fails if it exits first."""
+async def printed(process: asyncio.subprocess.Process, marker: bytes, within: float) -> str:
+    """Until the command prints a line holding ``marker``; fails if it exits first. What it printed."""
     assert process.stdout is not None
+    lines = []
     async with asyncio.timeout(within):
         while marker not in (line := await process.stdout.readline()):
             assert line, f"the command exited before printing {marker!r}"
+            lines.append(line)
+    return b"".join([*lines, line]).decode()
 
 
 async def ctrl_c(process: asyncio.subprocess.Process) -> tuple[int, str]:
@@ -108,7 +111,9 @@ async def test_up_then_the_commands_of_section_two(nats_server: NatsServer, tmp_
 
 
 @pytest.mark.timeout(120)
-async def test_ctrl_c_stops_the_demo_and_its_nats_server_cleanly(tmp_path: Path) -> None:
+async def test_the_demo_shows_its_console_says_once_it_keeps_running_and_stops_cleanly_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
     # `just demo` as a person runs it: its own nats-server, running until Ctrl-C.
     ports = {
         name: str(free_port())
@@ -120,10 +125,15 @@ async def test_ctrl_c_stops_the_demo_and_its_nats_server_cleanly(tmp_path: Path)
     env = {key: value for key, value in os.environ.items() if key != "NATS_URL"}
     demo = await started("demo", tmp_path, {**env, **ports, "HEALTH_PORT": "0"})
     try:
-        await printed(demo, b"keeps running", within=90)
+        samples = await printed(demo, b"keeps running", within=90)
+        # An alert of one's own after the samples: its analysis is printed, the news above is not again.
+        await post_webhook(f"http://127.0.0.1:{ports['INGEST_PORT']}", "firing_two_alerts.json")
+        await printed(demo, b"DiskSpaceLow", within=60)
     finally:
         code, rest = await ctrl_c(demo)
 
+    assert f"console http://127.0.0.1:{ports['CONSOLE_PORT']}" in samples
+    assert "keeps running" not in rest, rest[-2000:]
     assert code == 0, rest[-2000:]
     assert "stopping" in rest
     # Its nats-server's exit is part of the stop, not a failure; and no traceback from its reader.
