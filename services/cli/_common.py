@@ -11,6 +11,8 @@ from loguru import logger
 from nats.aio.client import Client
 
 import schemas
+from services.cli._nats_reach import server_list, shown, unless_nothing_listens
+from services.cli._probes import NotListening
 from services.notifier import LinkSettings, summary_lines, view
 from services.runtime import ConfigError, NatsSettings, close_connection, connect, load
 
@@ -22,7 +24,7 @@ def nats_settings() -> NatsSettings:
         raise SystemExit(f"aiops: configuration error: {exc}") from exc
 
 
-# nats-py keeps reconnecting inside one connect() call when the server refuses; an operator waits this long.
+# For a server that does not answer (yet): one where nothing listens is known at once (_nats_reach).
 CONNECT_TIMEOUT_SECONDS = 5.0
 
 
@@ -31,12 +33,14 @@ async def nats_connection(name: str) -> AsyncIterator[Client]:
     settings = nats_settings()
     # A command's failure is reported once, below; the runtime's per-attempt warnings are service noise here.
     logger.disable("services.runtime")
-    where = ",".join(url.rsplit("@", 1)[-1] for url in settings.nats_url.split(","))
+    servers = server_list(settings.nats_url)
+    where = shown(servers)
     try:
         nc = await asyncio.wait_for(
-            connect(settings, f"aiops-cli-{name}", attempts=3), CONNECT_TIMEOUT_SECONDS
+            unless_nothing_listens(connect(settings, f"aiops-cli-{name}", attempts=3), servers),
+            CONNECT_TIMEOUT_SECONDS,
         )
-    except TimeoutError as exc:
+    except (TimeoutError, NotListening) as exc:
         raise SystemExit(
             f"aiops: cannot reach NATS at {where} within {CONNECT_TIMEOUT_SECONDS:.0f}s (set NATS_URL)"
         ) from exc

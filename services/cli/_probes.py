@@ -95,7 +95,8 @@ class NotListening(OSError):
     """Nothing accepted the connection: refused, no route, or a host name that does not resolve."""
 
 
-def _why(exc: BaseException) -> str:
+def unanswered_because(exc: BaseException) -> str:
+    """Why a connection or request got no answer, in the words of every probe."""
     if isinstance(exc, TimeoutError):
         return f"no answer within {PROBE_SECONDS:g} s"
     if isinstance(exc, NotListening):
@@ -133,11 +134,11 @@ async def probe(name: str, url: str, metrics: bool = True) -> ServiceProbe:
     answers = await asyncio.gather(*(_get(url + path) for path in paths), return_exceptions=True)
     health, ready = answers[0], answers[1]
     if isinstance(health, BaseException):
-        result.reason = f"{_why(health)} ({url})"
+        result.reason = f"{unanswered_because(health)} ({url})"
         return result
     result.up = health[0] == 200
     if isinstance(ready, BaseException):
-        result.reason = _why(ready)
+        result.reason = unanswered_because(ready)
     else:
         result.ready = ready[0] == 200
         if not result.ready:

@@ -19,14 +19,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import schemas
-from services.cli._probes import PROBE_SECONDS
+from services.cli._nats_reach import server_list, shown, unless_nothing_listens
+from services.cli._probes import PROBE_SECONDS, unanswered_because
 from services.cli._status import CONSUMERS, NatsView
 
 DEFAULT_URL = "nats://127.0.0.1:4222"  # NatsSettings.nats_url's default
 
 
 def _servers(env: Mapping[str, str]) -> list[str]:
-    return [url.strip() for url in (env.get("NATS_URL") or DEFAULT_URL).split(",") if url.strip()]
+    return server_list(env.get("NATS_URL") or DEFAULT_URL)
 
 
 @contextlib.contextmanager
@@ -78,17 +79,16 @@ async def _quiet(*_: Any) -> None:
 
 
 async def connect(env: Mapping[str, str]) -> tuple[Client | None, str]:
-    """A connection, or None and why: within PROBE_SECONDS, as every probe."""
+    """A connection, or None and why: within PROBE_SECONDS, as every probe; at once where nothing listens."""
     options = connection_options(env, "aiops-cli-status")
-    where = ",".join(url.rsplit("@", 1)[-1].split("://")[-1] for url in options["servers"])
     nc = Client()
+    connecting = nc.connect(**options, error_cb=_quiet, disconnected_cb=_quiet)
     try:
-        await asyncio.wait_for(nc.connect(**options, error_cb=_quiet, disconnected_cb=_quiet), PROBE_SECONDS)
+        await asyncio.wait_for(unless_nothing_listens(connecting, options["servers"]), PROBE_SECONDS)
     except Exception as exc:
         with contextlib.suppress(Exception):
             await nc.close()
-        reason = "no answer" if isinstance(exc, TimeoutError) else type(exc).__name__
-        return None, f"unreachable at {where} ({reason})"
+        return None, f"unreachable at {shown(options['servers'])} ({unanswered_because(exc)})"
     return nc, ""
 
 

@@ -186,3 +186,13 @@ async def test_watch_prints_a_report_per_refresh_until_interrupted(nats_server: 
     assert all(not report["healthy"] for report in reports)
     assert all(report["services"]["ingest"]["up"] is False for report in reports)
     assert code == 1
+
+
+async def test_status_says_at_once_that_nothing_listens_at_nats() -> None:
+    port = free_port()
+    ports = {name: free_port() for name in ("ingest", "enricher", "analyst", "notifier")}
+    run, report = await status_json(f"nats://127.0.0.1:{port}", ports)
+
+    assert run.code == 1
+    # Known from the refused connection, not guessed from a connect that ran out of time.
+    assert report["problems"][0] == f"NATS: unreachable at 127.0.0.1:{port} (nothing listens there)"

@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,9 +17,10 @@ import nats
 import pytest
 
 import schemas
-from tests.integration.cli.conftest import REPO
+from services.cli._common import CONNECT_TIMEOUT_SECONDS
+from tests.integration.cli.conftest import REPO, aiops
 from tests.integration.cli.test_quickstart import shell
-from tests.support.nats_server import NatsServer
+from tests.support.nats_server import NatsServer, free_port
 from tests.support.services import running_pipeline
 
 PAGE = REPO / "docs" / "troubleshooting.md"
@@ -106,3 +108,27 @@ async def test_the_diagnoses_answer_what_the_page_says(nats_server: NatsServer, 
         assert flat(readyz.strip()) in flat(section(4))
         listed = await shell(f"{localize(commands(section(4))[0], ports, wrong_token)} 2>&1 || true", env)
         assert listed.strip().split(";")[0] in section(4)
+
+
+async def test_nats_unreachable_every_command_says_what_the_page_says_at_once(tmp_path: Path) -> None:
+    # 3. Nothing listens at NATS_URL: the page's `aiops dlq list`, and every other command that needs NATS.
+    port = free_port()
+    quoted = re.search(r"aiops dlq list +# (.*)", section(3))
+    assert quoted is not None
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'history.db'}"}
+    for command in (
+        ["dlq", "list"],
+        ["dlq", "redrive", "--all"],
+        ["tail"],
+        ["replay", "--since", "1h"],
+        ["history", "rebuild"],
+    ):
+        started = time.monotonic()
+        run = await aiops(f"nats://127.0.0.1:{port}", *command, env=env)
+        took = time.monotonic() - started
+
+        assert run.code == 1, run
+        assert run.stderr.replace(str(port), "4222") == quoted[1] + "\n", command
+        # A refused connection is known at once: the command does not wait out its connect timeout
+        # (which its start-up alone, even on a busy machine, stays well within).
+        assert took < CONNECT_TIMEOUT_SECONDS, (command, took)
