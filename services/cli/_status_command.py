@@ -70,7 +70,15 @@ def _daily_limit() -> int:
         return 0
 
 
+def _answered(report: dict[str, Any], asked_at: float) -> dict[str, Any]:
+    """The report, with how long the answer took: connecting, the probes and the rates' wait included
+    (``took_ms`` is one snapshot's probes alone)."""
+    report["answered_ms"] = round((time.monotonic() - asked_at) * 1000, 1)
+    return report
+
+
 async def status(host: str, json_output: bool, watch: bool, interval: float | None) -> int:
+    asked_at = time.monotonic()
     urls = service_urls(host)
     bucket = os.environ.get("LLM_BUDGET_BUCKET") or BUDGET_BUCKET
     loading = _load_meanwhile(
@@ -83,7 +91,7 @@ async def status(host: str, json_output: bool, watch: bool, interval: float | No
         full = await collect(urls, nc, why_not, bucket)
         await asyncio.sleep(max(0.0, full.at + (interval or ONE_SHOT_RATE_SECONDS) - time.monotonic()))
         report = assess(full, await collect_counters(urls, nc, why_not), _daily_limit(), state=full)
-        _show(report, json_output)
+        _show(_answered(report, asked_at), json_output)
         return 0 if report["healthy"] else 1
     finally:
         if nc is not None:
@@ -127,10 +135,11 @@ async def _watch(
                 await asyncio.wait_for(stop.wait(), max(0.0, before.at + interval - time.monotonic()))
             if stop.is_set():
                 break
+            asked_at = time.monotonic()
             if nc is None:
                 nc, why_not = await connect(os.environ)
             now = await collect(urls, nc, why_not, bucket)
-            report = assess(before, now, _daily_limit())
+            report = _answered(assess(before, now, _daily_limit()), asked_at)
             code = 0 if report["healthy"] else 1
             if drawn is None:
                 _show(report, json_output=True)

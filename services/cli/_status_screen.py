@@ -77,7 +77,7 @@ def render(report: dict[str, Any]) -> RenderableType:
     parts.append(
         Text(
             f"* since the service started · rates over {report['rate_seconds']:g} s · "
-            f"answered in {report['took_ms']:g} ms",
+            f"answered in {report['answered_ms']:g} ms",
             style="dim",
         )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import sys
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import pytest
 import schemas
 from services import analyst, enricher, notifier
 from services.analyst._budget import SharedTally
+from services.cli._probes import PROBE_SECONDS
 from services.cli._send import built_webhook
 from services.ingest import IngestSettings
 from tests.fakes.llm import FakeLlm
@@ -196,3 +198,22 @@ async def test_status_says_at_once_that_nothing_listens_at_nats() -> None:
     assert run.code == 1
     # Known from the refused connection, not guessed from a connect that ran out of time.
     assert report["problems"][0] == f"NATS: unreachable at 127.0.0.1:{port} (nothing listens there)"
+
+
+async def test_status_counts_the_wait_for_nats_in_its_answer_time() -> None:
+    # A NATS that takes the connection and never speaks: status waits its probe time for it.
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ports = {name: free_port() for name in ("ingest", "enricher", "analyst", "notifier")}
+    async with server:
+        run = await aiops(f"nats://127.0.0.1:{port}", "status", env=port_env(ports))
+
+    assert run.code == 1
+    assert f"NATS: unreachable at 127.0.0.1:{port} (no answer within {PROBE_SECONDS:g} s)" in run.stdout
+    answered = re.search(r"answered in ([\d.]+) ms", run.stdout)
+    assert answered is not None, run.stdout
+    assert float(answered[1]) >= PROBE_SECONDS * 1000
