@@ -10,6 +10,7 @@ from typing import Any
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -17,7 +18,12 @@ import schemas
 
 
 def show(report: dict[str, Any]) -> None:
-    Console().print(render(report))
+    screen = render(report)
+    console = Console()
+    if not console.is_terminal:
+        # A pipe or a file has no width, and rich's 80 columns would cut the headers: as wide as it needs.
+        console.width = Measurement.get(console, console.options.update_width(10_000), screen).maximum
+    console.print(screen)
 
 
 def live() -> Live:
@@ -38,11 +44,13 @@ def _state(row: dict[str, Any]) -> Text:
 
 
 def render(report: dict[str, Any]) -> RenderableType:
-    services = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    services.add_column("service")
-    services.add_column("state")
-    for column in ("in/s", "out/s", "lag", "ack pending", "redelivered", "dead-lettered*"):
-        services.add_column(column, justify="right")
+    # One space between columns, so that the table fits 80 columns; narrower, a cell wraps at its words,
+    # then folds, rather than losing its end (the * the last line explains) to an ellipsis.
+    services = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    services.add_column("service", no_wrap=True)
+    services.add_column("state", overflow="fold")
+    for column in ("in/s", "out/s", "lag", "ack pending", "redelivered", "dead letters*"):
+        services.add_column(column, justify="right", overflow="fold")
     for name, row in report["services"].items():
         numbers = ("in_per_s", "out_per_s", "lag", "ack_pending", "redelivered", "dead_lettered_since_start")
         services.add_row(name, _state(row), *(_number(row.get(key)) for key in numbers))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pty
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -46,6 +48,37 @@ async def aiops(nats_url: str, *args: str, timeout: float = 30.0, env: dict[str,
         raise AssertionError(f"aiops {' '.join(args)} still running after {timeout}s") from None
     assert process.returncode is not None
     return Run(process.returncode, stdout.decode(), stderr.decode())
+
+
+def in_a_terminal(
+    nats_url: str, *args: str, columns: int = 100, code: int = 0, env: dict[str, str] | None = None
+) -> str:
+    """Run aiops with a pseudo-terminal ``columns`` wide as its stdout, as a person at a shell runs it;
+    what it printed. It must exit with ``code``."""
+    leader, follower = pty.openpty()
+    terminal = {"TERM": "xterm-256color", "COLUMNS": str(columns)}
+    process_env = {**os.environ, "NATS_URL": nats_url, **terminal, **(env or {})}
+    process_env.pop("NO_COLOR", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=REPO,
+        env=process_env,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(30) == code, b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks).decode(errors="replace")
 
 
 @contextlib.asynccontextmanager

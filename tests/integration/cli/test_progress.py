@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import pty
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import nats
@@ -14,7 +10,7 @@ from nats.aio.client import Client
 
 import schemas
 from services.runtime import NatsSettings, ensure_stream
-from tests.integration.cli.conftest import REPO, aiops
+from tests.integration.cli.conftest import aiops, in_a_terminal
 from tests.support.nats_server import NatsServer
 from tests.support.stream import subject_count
 
@@ -45,29 +41,6 @@ async def _store_dead_letters(nc: Client, count: int) -> None:
             payload=f'{{"id": "letter-{index}"}}',
         )
         await js.publish(schemas.DEAD, schemas.encode(letter))
-
-
-def _in_a_terminal(nats_url: str, *args: str) -> str:
-    """Run aiops with a pseudo-terminal as its stdout, as a person at a shell runs it."""
-    leader, follower = pty.openpty()
-    env = {**os.environ, "NATS_URL": nats_url, "TERM": "xterm-256color", "COLUMNS": "100"}
-    env.pop("NO_COLOR", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", *args], cwd=REPO, env=env, stdout=follower, stderr=follower
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed: the process ended
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert process.wait(30) == 0, b"".join(chunks).decode(errors="replace")
-    return b"".join(chunks).decode(errors="replace")
 
 
 async def test_replay_and_redrive_print_plain_progress_lines_when_not_on_a_terminal(
@@ -110,7 +83,7 @@ async def test_replay_draws_a_progress_bar_on_a_terminal(nats_server: NatsServer
         await nc.close()
 
     screen = await asyncio.get_running_loop().run_in_executor(
-        None, _in_a_terminal, nats_server.url, "replay", "--since", "1h"
+        None, in_a_terminal, nats_server.url, "replay", "--since", "1h"
     )
 
     assert ANSI_ESCAPE in screen  # drawn and redrawn in place

@@ -24,7 +24,7 @@ from services.cli._send import built_webhook
 from services.ingest import IngestSettings
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import NO_SERVICE, FakeSlack
-from tests.integration.cli.conftest import REPO, Run, aiops, post_webhook
+from tests.integration.cli.conftest import REPO, Run, aiops, in_a_terminal, post_webhook
 from tests.support.nats_server import free_port
 from tests.support.services import running_ingest, running_pipeline, running_stage, settings_for
 from tests.support.stream import caught_up, wait_for_count
@@ -217,3 +217,26 @@ async def test_status_counts_the_wait_for_nats_in_its_answer_time() -> None:
     answered = re.search(r"answered in ([\d.]+) ms", run.stdout)
     assert answered is not None, run.stdout
     assert float(answered[1]) >= PROBE_SECONDS * 1000
+
+
+HEADERS = ("service", "state", "in/s", "out/s", "lag", "ack pending", "redelivered", "dead letters*")
+
+
+async def test_status_piped_keeps_whole_headers_however_wide_the_terminal_says_it_is() -> None:
+    ports = {name: free_port() for name in ("ingest", "enricher", "analyst", "notifier")}
+    run = await aiops(f"nats://127.0.0.1:{free_port()}", "status", env={**port_env(ports), "COLUMNS": "80"})
+
+    header = next(line for line in run.stdout.splitlines() if "service" in line)
+    assert all(name in header for name in HEADERS), header
+    assert "…" not in run.stdout
+
+
+async def test_status_on_a_narrow_terminal_wraps_its_headers_and_keeps_the_footnote_mark() -> None:
+    ports = {name: free_port() for name in ("ingest", "enricher", "analyst", "notifier")}
+    nats_url = f"nats://127.0.0.1:{free_port()}"
+    screen = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: in_a_terminal(nats_url, "status", columns=70, code=1, env=port_env(ports))
+    )
+
+    assert "…" not in screen
+    assert "letters*" in screen
