@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import orjson
 
 import schemas
@@ -91,7 +92,12 @@ async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
                     return 1
                 with contextlib.suppress(TimeoutError):
                     msg = await analyzed.next_msg(timeout=0.5)
-                    message = schemas.decode(msg.data, schemas.AnalyzedAlert)
+                    try:
+                        message = schemas.decode(msg.data, schemas.AnalyzedAlert)
+                    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                        # Anyone may publish on the subject; the demo shows it and goes on.
+                        out(f"demo: a message on {schemas.ANALYZED} that is no analysis ({str(exc)[:120]})\n")
+                        continue
                     out(render(message) + "\n")
                     # Said when the last sample's analysis arrives; later ones (an alert of one's own,
                     # a redelivery) are just printed.

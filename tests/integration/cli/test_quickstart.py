@@ -13,8 +13,10 @@ import signal
 import sys
 from pathlib import Path
 
+import nats
 import pytest
 
+import schemas
 from services.runtime import CONSUMERS
 from tests.integration.cli.conftest import REPO, aiops, post_webhook
 from tests.support.nats_server import NatsServer, free_port
@@ -129,6 +131,15 @@ async def test_the_demo_shows_its_console_says_once_it_keeps_running_and_stops_c
         # An alert of one's own after the samples: its analysis is printed, the news above is not again.
         await post_webhook(f"http://127.0.0.1:{ports['INGEST_PORT']}", "firing_two_alerts.json")
         await printed(demo, b"DiskSpaceLow", within=60)
+        # Anyone may publish on the subject the demo reads: it says so and goes on.
+        nc = await nats.connect(f"nats://127.0.0.1:{ports['NATS_PORT']}")
+        try:
+            await nc.publish(schemas.ANALYZED, b"not an analysis")
+            await nc.flush()
+        finally:
+            await nc.close()
+        await printed(demo, b"that is no analysis", within=30)
+        assert demo.returncode is None
     finally:
         code, rest = await ctrl_c(demo)
 
