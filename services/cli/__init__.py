@@ -21,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Operate the AIOps alert pipeline. NATS_URL selects the server (default 127.0.0.1:4222).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("up", help="run nats-server and the four services in the foreground")
+    up = commands.add_parser(
+        "up", help="run nats-server, the four services, history and the console in the foreground"
+    )
     up.add_argument("--data", default=".data", help="where nats-server keeps its store (default .data)")
     demo = commands.add_parser("demo", help="run the pipeline and feed it the bundled sample alerts")
     demo.add_argument("--data", default=".data")

@@ -40,7 +40,11 @@ async def nats_connection(name: str) -> AsyncIterator[Client]:
             unless_nothing_listens(connect(settings, f"aiops-cli-{name}", attempts=3), servers),
             CONNECT_TIMEOUT_SECONDS,
         )
-    except (TimeoutError, NotListening) as exc:
+    except NotListening as exc:
+        raise SystemExit(
+            f"aiops: cannot reach NATS at {where}: nothing listens there (set NATS_URL)"
+        ) from exc
+    except TimeoutError as exc:
         raise SystemExit(
             f"aiops: cannot reach NATS at {where} within {CONNECT_TIMEOUT_SECONDS:.0f}s (set NATS_URL)"
         ) from exc
