@@ -61,7 +61,13 @@ class SqliteDatabase:
     async def _call(self, fn: Callable[[], R]) -> R:
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, sqlite3.InternalError) as exc:
+            raise HistoryUnavailable(f"sqlite: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            # The base class itself is the file's own failure ("file is not a database", "database disk
+            # image is malformed"): an outage. Its other subclasses are about the statement or its data.
+            if type(exc) is not sqlite3.DatabaseError:
+                raise
             raise HistoryUnavailable(f"sqlite: {exc}") from exc
 
     def _db(self) -> sqlite3.Connection:

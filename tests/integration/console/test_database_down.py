@@ -95,3 +95,33 @@ async def test_the_banner_comes_with_an_outage_and_goes_with_it(
                     break
                 await asyncio.sleep(0.2)
         assert "Stored" in html
+
+
+def _overwrite(database: Path) -> None:
+    """What a full disk or a bad copy leaves: the pages of the file, its write-ahead log and its index
+    overwritten under the open connection."""
+    for damaged in database.parent.glob(database.name + "*"):
+        size = damaged.stat().st_size
+        with damaged.open("r+b") as file:
+            file.write(b"\xa5" * size)
+
+
+async def test_a_database_file_damaged_while_in_use_shows_the_banner_not_an_error(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "history.db"
+    async with (
+        running_console(console_settings(nats_server.url, f"sqlite:///{path}")) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(url + "/api/alerts") as answer:
+            assert (await answer.json())["history"] is True
+        _overwrite(path)
+        async with http.get(url + "/api/alerts") as answer:
+            body = await answer.json()
+        async with http.get(url + "/") as page:
+            html = await page.text()
+    assert answer.status == 200, body
+    assert body["history"] is False
+    assert page.status == 200
+    assert BANNER in html
