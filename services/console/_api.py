@@ -46,7 +46,7 @@ def add_api_routes(app: web.Application, console: Console) -> None:
 
     async def incidents(request: web.Request) -> web.Response:
         f = Filters.parse(request.query)
-        page = await store.ask(lambda h: h.incidents(f.incident_query(_limit(request, 50))))
+        page = await store.ask(lambda h: h.incidents(f.incident_query(_limit(request, 50), f.before)))
         if page is None:
             return _json(
                 {"history": False, **msgspec.to_builtins(recent.incident_page(f, _limit(request, 50)))}

@@ -122,10 +122,18 @@ class Console:
 
     async def index(self, request: web.Request) -> web.Response:
         f = Filters.parse(request.query)
-        alerts = await self.store.ask(lambda h: h.alerts(f.alert_query()))
-        incidents = None if f.before else await self.store.ask(lambda h: h.incidents(f.incident_query()))
-        if alerts is None:  # the database is down: what arrived while the console ran
-            alerts, incidents = self.recent.alert_page(f), self.recent.incident_page(f)
+        # A page of older alerts shows them alone, and a page of older incidents them alone.
+        show_alerts, show_incidents = not f.incidents_before, not f.before
+        alerts = incidents = None
+        if show_alerts:
+            alerts = await self.store.ask(lambda h: h.alerts(f.alert_query()))
+        if show_incidents and (alerts is not None or not show_alerts):
+            query = f.incident_query(before=f.incidents_before)
+            incidents = await self.store.ask(lambda h: h.incidents(query))
+        if (show_alerts and alerts is None) or (show_incidents and incidents is None):
+            # The database is down: what arrived while the console ran.
+            alerts = self.recent.alert_page(f) if show_alerts else None
+            incidents = self.recent.incident_page(f) if show_incidents else None
         return _html(index_page(self.frame(request), f, alerts, incidents))
 
     async def alert(self, request: web.Request) -> web.Response:

@@ -41,6 +41,10 @@ def whole_number(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
 
 
+# The query parameters that page a list rather than filter it: never carried into other links.
+CURSORS = ("before", "incidents_before")
+
+
 @dataclass(frozen=True)
 class Filters:
     """The form's values as the user gave them (shown back in the form), cleaned."""
@@ -56,7 +60,9 @@ class Filters:
     analyzer: str = ""
     degraded: str = ""  # "", "yes", "no"
     q: str = ""
+    # Where a page of older alerts starts; older incidents have their own, so each list pages alone.
     before: str = ""
+    incidents_before: str = ""
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Filters:
@@ -69,8 +75,9 @@ class Filters:
             values["analyzer"] = ""
         if values["degraded"] not in ("yes", "no"):
             values["degraded"] = ""
-        if not is_cursor(values["before"]):
-            values["before"] = ""
+        for cursor in CURSORS:
+            if not is_cursor(values[cursor]):
+                values[cursor] = ""
         return cls(**values)
 
     def params(self) -> dict[str, str]:
@@ -78,7 +85,7 @@ class Filters:
         return {
             f.name: getattr(self, f.name)
             for f in fields(self)
-            if getattr(self, f.name) and f.name != "before"
+            if getattr(self, f.name) and f.name not in CURSORS
         }
 
     def window(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
@@ -109,7 +116,9 @@ class Filters:
             before=self.before or None,
         )
 
-    def incident_query(self, limit: int = 20) -> IncidentQuery:
+    def incident_query(self, limit: int = 20, before: str = "") -> IncidentQuery:
+        """``before``: the cursor of the page asked for (the API's ``before``, the page's
+        ``incidents_before``)."""
         since, until = self.window()
         status = {"firing": "open", "open": "open", "resolved": "resolved"}.get(self.status, "")
         return IncidentQuery(
@@ -121,6 +130,7 @@ class Filters:
             degraded=self.degraded_flag,
             text=self.q,
             limit=limit,
+            before=before or None,
         )
 
     def matches_alert(self, row: AlertRow, haystack: str) -> bool:

@@ -45,15 +45,18 @@ def index_page(
 ) -> str:
     live = "/api/stream" + query_string(f.params())
     parts = [filter_form(f), '<p class="live-state" id="live-state">Live updates: connecting…</p>']
-    if incidents is not None and (incidents.items or not f.params()):
+    if incidents is not None and (incidents.items or not f.params() or f.incidents_before):
         parts.append("<h2>Incidents</h2>")
         parts.append(table(INCIDENT_HEADINGS, "incidents-body", [incident_tr(r) for r in incidents.items]))
-    parts.append("<h2>Alerts</h2>")
-    rows = alerts.items if alerts is not None else []
-    parts.append(table(ALERT_HEADINGS, "alerts-body", [alert_tr(r) for r in rows]))
-    if alerts is not None and not alerts.items:
-        parts.append('<p class="empty" id="alerts-empty">No analysed alerts match.</p>')
-    if alerts is not None and alerts.next_cursor:
-        older = {**f.params(), "before": alerts.next_cursor}
-        parts.append(f'<p><a rel="next" href="/{esc(query_string(older))}">Older alerts →</a></p>')
+        if incidents.next_cursor:
+            older = {**f.params(), "incidents_before": incidents.next_cursor}
+            parts.append(f'<p><a rel="next" href="/{esc(query_string(older))}">Older incidents →</a></p>')
+    if alerts is not None:
+        parts.append("<h2>Alerts</h2>")
+        parts.append(table(ALERT_HEADINGS, "alerts-body", [alert_tr(r) for r in alerts.items]))
+        if not alerts.items:
+            parts.append('<p class="empty" id="alerts-empty">No analysed alerts match.</p>')
+        if alerts.next_cursor:
+            older = {**f.params(), "before": alerts.next_cursor}
+            parts.append(f'<p><a rel="next" href="/{esc(query_string(older))}">Older alerts →</a></p>')
     return layout("Alerts", frame, "".join(parts), live_url=live)
