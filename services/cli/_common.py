@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import msgspec
 from loguru import logger
 from nats.aio.client import Client
 
 import schemas
-from services.cli._nats_reach import server_list, shown, unless_nothing_listens
+from services.cli._nats_reach import nats_url_of, server_list, shown, unless_nothing_listens
 from services.cli._probes import NotListening
 from services.notifier import LinkSettings, summary_lines, view
 from services.runtime import ConfigError, NatsSettings, close_connection, connect, load
@@ -19,9 +21,10 @@ from services.runtime import ConfigError, NatsSettings, close_connection, connec
 
 def nats_settings() -> NatsSettings:
     try:
-        return load(NatsSettings)
+        settings = load(NatsSettings)
     except ConfigError as exc:
         raise SystemExit(f"aiops: configuration error: {exc}") from exc
+    return msgspec.structs.replace(settings, nats_url=nats_url_of(os.environ))
 
 
 # For a server that does not answer (yet): one where nothing listens is known at once (_nats_reach).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -23,6 +23,12 @@ T = TypeVar("T")
 # nats-py's default port of each scheme.
 _DEFAULT_PORTS = {"ws": 80, "wss": 443}
 _NATS_PORT = 4222
+
+
+def nats_url_of(env: Mapping[str, str]) -> str:
+    """Where the commands find NATS: ``NATS_URL``, else the nats-server ``aiops up`` starts on
+    ``NATS_PORT`` (4222), so a port moved for ``aiops up`` is moved for every command with it."""
+    return env.get("NATS_URL") or f"nats://127.0.0.1:{env.get('NATS_PORT') or _NATS_PORT}"
 
 
 def server_list(nats_url: str) -> list[str]:

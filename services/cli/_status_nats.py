@@ -19,15 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import schemas
-from services.cli._nats_reach import server_list, shown, unless_nothing_listens
+from services.cli._nats_reach import nats_url_of, server_list, shown, unless_nothing_listens
 from services.cli._probes import PROBE_SECONDS, unanswered_because
 from services.cli._status import CONSUMERS, NatsView
 
-DEFAULT_URL = "nats://127.0.0.1:4222"  # NatsSettings.nats_url's default
-
 
 def _servers(env: Mapping[str, str]) -> list[str]:
-    return server_list(env.get("NATS_URL") or DEFAULT_URL)
+    return server_list(nats_url_of(env))
 
 
 @contextlib.contextmanager

@@ -233,3 +233,18 @@ async def test_commands_say_when_nats_is_unreachable() -> None:
     assert f"cannot reach NATS at 127.0.0.1:{port}" in run.stderr
     # The URL's password is never echoed.
     assert "hunter2" not in run.stderr + run.stdout
+
+
+async def test_commands_find_nats_on_the_port_aiops_up_was_told(nats_server: NatsServer) -> None:
+    # `NATS_PORT=4333 aiops up` (4222 was taken), then the same shell's other commands: NATS_URL unset.
+    port = nats_server.url.rsplit(":", 1)[1]
+    nc = await nats.connect(nats_server.url)
+    try:
+        await ensure_stream(nc.jetstream(), NatsSettings(nats_url=nats_server.url))
+    finally:
+        await nc.close()
+    listed = await aiops("", "dlq", "list", env={"NATS_PORT": port})
+    status = await aiops("", "status", "--json", env={"NATS_PORT": port})
+    assert listed.code == 0, listed
+    assert "no dead letters" in listed.stdout
+    assert not [p for p in orjson.loads(status.stdout)["problems"] if p.startswith("NATS")], status.stdout
