@@ -10,7 +10,7 @@ import sys
 from datetime import UTC
 from pathlib import Path
 
-from services.cli._durations import parse_duration, parse_when
+from services.cli._durations import parse_when
 
 __all__ = ["main"]
 
@@ -37,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=float(os.environ.get("DEMO_TIMEOUT", "120")), help="seconds (--once)"
     )
     tail = commands.add_parser("tail", help="follow alerts.analyzed (or incidents) and print each analysis")
-    tail.add_argument("--since", type=parse_duration, help="start this far back, e.g. 1h (default: new only)")
+    tail.add_argument(
+        "--since",
+        type=parse_when,
+        help="start this far back (1h) or at a time, as replay (default: new only)",
+    )
     tail.add_argument("--json", action="store_true", help="print the raw JSON messages")
     tail.add_argument(
         "-n",

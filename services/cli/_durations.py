@@ -23,14 +23,6 @@ def _duration(text: str) -> timedelta | None:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``15m``, ``2h``, ``7d``."""
-    duration = _duration(text)
-    if duration is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: give one like {DURATION_EXAMPLES}")
-    return duration
-
-
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """A duration ago (``2h``) or an RFC 3339 time (``2026-11-26T10:00:00Z``)."""
     now = now or datetime.now(UTC)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
@@ -68,7 +68,7 @@ def _show(msg: Msg, json_output: bool, incidents: bool) -> None:
         out(f"(unreadable message on {msg.subject}: {exc})")
 
 
-async def tail(since: timedelta | None, json_output: bool, limit: int | None, incidents: bool = False) -> int:
+async def tail(since: datetime | None, json_output: bool, limit: int | None, incidents: bool = False) -> int:
     """With ``since``, the window's messages (its last ``limit`` of them), then new ones, until
     ``limit`` were shown."""
     subject = schemas.INCIDENTS if incidents else schemas.ANALYZED
@@ -79,7 +79,7 @@ async def tail(since: timedelta | None, json_output: bool, limit: int | None, in
         live = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
         shown = window_end = 0
         if since is not None:
-            async for msg in newest(read_window(js, subject, datetime.now(UTC) - since), limit):
+            async for msg in newest(read_window(js, subject, since), limit):
                 _show(msg, json_output, incidents)
                 shown += 1
                 window_end = msg.metadata.sequence.stream

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import nats
 import orjson
@@ -183,7 +183,9 @@ async def test_tail_and_dlq_list_n_show_the_newest_of_the_window(nats_server: Na
             await js.publish(schemas.ANALYZED, schemas.encode(analyzed(n, alertname=name)))
             await js.publish(schemas.DEAD, schemas.encode(_letter(name)))
         latest = await aiops(nats_server.url, "tail", "--since", "1h", "-n", "1")
-        last_two = await aiops(nats_server.url, "tail", "--since", "1h", "-n", "2", "--json")
+        # As replay takes it, a time works as well as a duration.
+        an_hour_ago = f"{datetime.now(UTC) - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"
+        last_two = await aiops(nats_server.url, "tail", "--since", an_hour_ago, "-n", "2", "--json")
         newest_letter = await aiops(nats_server.url, "dlq", "list", "-n", "1")
         # The window holds three: the fourth is the next to arrive, however soon.
         waiting = asyncio.create_task(aiops(nats_server.url, "tail", "--since", "1h", "-n", "4", "--json"))
