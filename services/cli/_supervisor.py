@@ -52,9 +52,13 @@ def priority(name: str, env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.3)
-        return sock.connect_ex((host, port)) == 0
+    """Whether something listens at ``host:port`` (IPv4 or IPv6); a host that does not resolve has
+    nothing listening, and the service that binds it says why."""
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
 
 
 def port_setting(env: Mapping[str, str], name: str, default: str) -> int:

@@ -51,7 +51,8 @@ class MessageTooLarge(Reject):
         self.limit = limit
 
 
-# The exit code of a service whose settings cannot work; ``aiops up`` does not restart it.
+# The exit code of a service whose settings cannot work: ``aiops up`` gives up on a service that exits
+# with it on three starts (``services/cli/_restarts.py``) instead of restarting it forever.
 CONFIG_ERROR_EXIT = 2
 
 

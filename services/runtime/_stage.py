@@ -176,7 +176,7 @@ def run_service(name: str, settings: NatsSettings, serve: Callable[[asyncio.Even
         logger.info("{}", exc)
     except ConfigError as exc:
         # Known only once connected (a pack, a source's URL, a port taken): exits as a bad setting
-        # read at start does, so a supervisor gives up at once instead of restarting it.
+        # read at start does, one line and CONFIG_ERROR_EXIT, which a supervisor tells from a crash.
         print(f"python -m services.{name}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(CONFIG_ERROR_EXIT) from exc
 

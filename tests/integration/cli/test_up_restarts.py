@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from services.cli._supervisor import SERVICES
+from services.cli._supervisor import SERVICES, taken_addresses
 from tests.faults._tally import wait_until
 from tests.faults._up import STARTED, Up, alive, up_env
 from tests.support.nats_server import NatsServer
@@ -125,3 +125,17 @@ async def test_a_port_that_is_no_number_is_named(tmp_path: Path) -> None:
     assert code != 0
     assert "aiops: INGEST_PORT must be a port number, 0-65535 (got '80OO')" in up.output()
     assert "Traceback" not in up.output()
+
+
+def test_the_port_check_takes_ipv6_and_names_that_do_not_resolve() -> None:
+    # INGEST_HOST=::1 is a setup the services serve; the check before them must not trip on it.
+    with socket.socket(socket.AF_INET6) as holder:
+        holder.bind(("::1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {"INGEST_HOST": "::1", "INGEST_PORT": str(port), "CONSOLE_HOST": "no-such-host.invalid"}
+        taken = taken_addresses({**env, "CONSOLE_PORT": "0", "NATS_URL": "nats://elsewhere:4222"})
+    assert [line for line in taken if "INGEST_PORT" in line] == [
+        f"aiops: ::1:{port} (ingest, INGEST_PORT) is already in use:"
+        " stop the process listening there, or set INGEST_PORT to a free port."
+    ]
