@@ -24,16 +24,18 @@ def _duration(text: str) -> timedelta | None:
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
-    """A duration ago (``2h``) or an RFC 3339 time (``2026-11-26T10:00:00Z``)."""
+    """A duration ago (``2h``) or an RFC 3339 time (``2026-11-26T10:00:00Z``), in UTC."""
     now = now or datetime.now(UTC)
-    duration = _duration(text)
-    if duration is not None:
-        return now - duration
     try:
+        duration = _duration(text)
+        if duration is not None:
+            return now - duration
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC here: a time at the calendar's edge whose UTC falls outside it is refused now,
+        # not when a window is compared or printed.
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one no datetime holds (800000d ago)
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a time: give a duration back from now ({DURATION_EXAMPLES}) "
             "or an RFC 3339 time (2026-11-26T10:00:00Z, 2026-11-26T10:00+01:00, 2026-11-26)"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 
 import nats
@@ -13,7 +15,7 @@ import pytest
 import schemas
 from services.runtime import NatsSettings, ensure_stream
 from tests.fakes.slack import NO_SERVICE, FakeSlack
-from tests.integration.cli.conftest import aiops, pipeline, post_webhook
+from tests.integration.cli.conftest import REPO, aiops, pipeline, post_webhook
 from tests.support.history import analyzed
 from tests.support.nats_server import NatsServer, free_port
 from tests.support.stream import subject_count, wait_for_count
@@ -187,10 +189,17 @@ async def test_tail_and_dlq_list_n_show_the_newest_of_the_window(nats_server: Na
         an_hour_ago = f"{datetime.now(UTC) - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"
         last_two = await aiops(nats_server.url, "tail", "--since", an_hour_ago, "-n", "2", "--json")
         newest_letter = await aiops(nats_server.url, "dlq", "list", "-n", "1")
-        # The window holds three: the fourth is the next to arrive, however soon.
-        waiting = asyncio.create_task(aiops(nats_server.url, "tail", "--since", "1h", "-n", "4", "--json"))
+        # The window holds three: once they are printed, the fourth is the next to arrive.
+        following = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "tail", "--since", "1h", "-n", "4", "--json",
+            cwd=REPO, env={**os.environ, "NATS_URL": nats_server.url},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert following.stdout is not None
+        window = [await asyncio.wait_for(following.stdout.readline(), 30) for _ in range(3)]
         await js.publish(schemas.ANALYZED, schemas.encode(analyzed(3, alertname="FourthAlert")))
-        four = await waiting
+        rest, _ = await asyncio.wait_for(following.communicate(), 30)
+        four = b"".join(window).decode() + rest.decode()
     finally:
         await nc.close()
 
@@ -203,8 +212,8 @@ async def test_tail_and_dlq_list_n_show_the_newest_of_the_window(nats_server: Na
     assert newest_letter.stdout.splitlines()[0] == "(2 older dead letter(s) not shown; -n 3 shows them)"
     assert re.search(r"\bThirdAlert\b", newest_letter.stdout)
     assert not re.search(r"\b(FirstAlert|SecondAlert)\b", newest_letter.stdout)
-    assert four.code == 0, four.stderr
-    names = [orjson.loads(line)["alert"]["labels"]["alertname"] for line in four.stdout.splitlines()]
+    assert following.returncode == 0
+    names = [orjson.loads(line)["alert"]["labels"]["alertname"] for line in four.splitlines()]
     assert names == ["FirstAlert", "SecondAlert", "ThirdAlert", "FourthAlert"]
 
 

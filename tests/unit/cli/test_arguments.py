@@ -60,3 +60,12 @@ def test_replay_until_before_since_is_a_usage_error_naming_both(capsys: pytest.C
     line = _usage_error(capsys, "replay", "--since", "2h", "--until", "3h")
     assert "argument --until:" in line
     assert "is before --since" in line
+
+
+@pytest.mark.parametrize("when", ["99999999999d", "800000d", "0001-01-01T00:00+14:00"])
+def test_a_time_no_calendar_holds_is_refused_like_any_other(
+    capsys: pytest.CaptureFixture[str], when: str
+) -> None:
+    for command in (["tail", "--since"], ["replay", "--since"], ["replay", "--since", "1h", "--until"]):
+        line = _usage_error(capsys, *command, when)
+        assert line.endswith(f"error: argument {command[-1]}: {when!r} is not a time: {ACCEPTED_TIMES}")
