@@ -8,6 +8,7 @@ when the database is down the pages say so in a banner and show what arrived whi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -30,7 +31,7 @@ from services.console._similar import SHOWN, similar_section
 from services.console._slack_actions import SlackActionSettings
 from services.console._stats import stats_days, stats_page
 from services.console._store import HistoryHandle
-from services.history import recall
+from services.history import Page, recall
 from services.notifier import LinkSettings
 from services.runtime import add_health_routes, nats_readiness
 
@@ -131,9 +132,12 @@ class Console:
             query = f.incident_query(before=f.incidents_before)
             incidents = await self.store.ask(lambda h: h.incidents(query))
         if (show_alerts and alerts is None) or (show_incidents and incidents is None):
-            # The database is down: what arrived while the console ran.
-            alerts = self.recent.alert_page(f) if show_alerts else None
-            incidents = self.recent.incident_page(f) if show_incidents else None
+            # The database is down: what arrived while the console ran, which holds no older page.
+            nothing_older: Page[Any] = Page(items=[])
+            alerts = (nothing_older if f.paging else self.recent.alert_page(f)) if show_alerts else None
+            incidents = (
+                (nothing_older if f.paging else self.recent.incident_page(f)) if show_incidents else None
+            )
         return _html(index_page(self.frame(request), f, alerts, incidents))
 
     async def alert(self, request: web.Request) -> web.Response:

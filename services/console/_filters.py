@@ -36,9 +36,15 @@ def _time(value: str) -> datetime | None:
         return None
 
 
+# More digits than any count a page takes; and Python refuses to read over 4,300 of them.
+MAX_COUNT_DIGITS = 9
+
+
 def whole_number(value: str) -> int | None:
     """A positive count from a query string (ASCII digits: ``str.isdigit`` also takes "²")."""
-    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
+    if not (value.isascii() and value.isdigit() and len(value) <= MAX_COUNT_DIGITS):
+        return None
+    return int(value) or None
 
 
 # The query parameters that page a list rather than filter it: never carried into other links.
@@ -78,7 +84,14 @@ class Filters:
         for cursor in CURSORS:
             if not is_cursor(values[cursor]):
                 values[cursor] = ""
+        if values["before"]:  # one list pages at a time: the alerts', when a link carries both
+            values["incidents_before"] = ""
         return cls(**values)
+
+    @property
+    def paging(self) -> bool:
+        """A page of older rows: history as it was, with no live rows arriving on top."""
+        return bool(self.before or self.incidents_before)
 
     def params(self) -> dict[str, str]:
         """The non-empty filters, for links and the live stream's URL."""

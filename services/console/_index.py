@@ -44,7 +44,9 @@ def index_page(
     frame: Frame, f: Filters, alerts: Page[AlertRow] | None, incidents: Page[IncidentRow] | None
 ) -> str:
     live = "/api/stream" + query_string(f.params())
-    parts = [filter_form(f), '<p class="live-state" id="live-state">Live updates: connecting…</p>']
+    parts = [filter_form(f)]
+    if not f.paging:
+        parts.append('<p class="live-state" id="live-state">Live updates: connecting…</p>')
     if incidents is not None and (incidents.items or not f.params() or f.incidents_before):
         parts.append("<h2>Incidents</h2>")
         parts.append(table(INCIDENT_HEADINGS, "incidents-body", [incident_tr(r) for r in incidents.items]))
@@ -59,4 +61,4 @@ def index_page(
         if alerts.next_cursor:
             older = {**f.params(), "before": alerts.next_cursor}
             parts.append(f'<p><a rel="next" href="/{esc(query_string(older))}">Older alerts →</a></p>')
-    return layout("Alerts", frame, "".join(parts), live_url=live)
+    return layout("Alerts", frame, "".join(parts), live_url="" if f.paging else live)

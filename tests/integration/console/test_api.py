@@ -103,6 +103,7 @@ BAD_INPUTS = (
     "until=9999-12-31T23:59:59-14:00",
     "q=checkout%00x",
     "limit=%C2%B2",
+    "limit=" + "9" * 4301,  # more digits than Python will read as a number
 )
 
 
@@ -127,8 +128,11 @@ async def test_bad_input_is_not_an_outage(
             html = await page.text()
         assert "history database is unavailable" not in html
         assert "a0000001" in html  # a filter that does not parse does not filter
-        async with http.get(url + "/stats?days=%C2%B2") as stats_page:
-            assert stats_page.status == 200
+        for days in ("%C2%B2", "9" * 4301):
+            async with http.get(f"{url}/stats?days={days}") as stats_page:
+                assert stats_page.status == 200
+            async with http.get(f"{url}/api/stats?days={days}") as stats_answer:
+                assert stats_answer.status == 200
 
 
 async def test_an_alert_names_the_same_service_live_and_after_a_reload(
@@ -240,3 +244,12 @@ async def test_incidents_page_back_through_older_ones_in_the_api_and_on_the_page
         assert newest_first[20] in html
         assert newest_first[0] not in html
         assert "<h2>Alerts</h2>" not in html  # a page of older incidents is that list alone
+        # History as it was: no live rows land on top of an older page.
+        assert "data-live=" not in html
+        async with http.get(url + "/") as newest:
+            assert "data-live=" in await newest.text()
+        # A link carrying both cursors pages the alerts (never an empty page).
+        incidents_cursor = link.group(1).split("incidents_before=", 1)[1].split("&", 1)[0]
+        both = f"/?before={incidents_cursor}&incidents_before={incidents_cursor}"
+        async with http.get(url + both) as mixed:
+            assert "<h2>Alerts</h2>" in await mixed.text()
