@@ -32,15 +32,17 @@ AGENT_WORDS = frozenset(
 )
 # Job names of node agents by convention: Prometheus's own examples scrape node_exporter as job "node".
 NODE_AGENT_JOBS = frozenset({"node", "nodes", "node_exporter", "node-exporter"})
-_NAME_WORD = re.compile(r"[a-z]+|\d+")
+# A name's words: between dashes or underscores, and at camelCase's capitals (kubeStateMetrics).
+_NAME_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
 def names_an_agent(name: str) -> bool:
-    """Whether a job or service name (lower-case words between dashes, as they are) is a monitoring
-    agent's: an exporter, the kubelet, Prometheus, kube-state-metrics."""
-    lowered = name.strip().lower()
-    words = set(_NAME_WORD.findall(lowered))
-    return lowered in NODE_AGENT_JOBS or bool(AGENT_WORDS & words) or {"state", "metrics"} <= words
+    """Whether a job or service name is a monitoring agent's: an exporter, the kubelet, Prometheus,
+    kube-state-metrics. The one answer, for the console's service and for the correlation."""
+    words = {word.lower() for word in _NAME_WORD.findall(name)}
+    return (
+        name.strip().lower() in NODE_AGENT_JOBS or bool(AGENT_WORDS & words) or {"state", "metrics"} <= words
+    )
 
 
 def service_of(labels: Mapping[str, str]) -> str:

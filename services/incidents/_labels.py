@@ -57,8 +57,6 @@ TOPIC_LABEL_SET = frozenset(TOPIC_LABELS)
 WORKLOAD_LABEL_SET = frozenset(WORKLOAD_LABELS)
 ZONE_LABEL_SET = frozenset(ZONE_LABELS)
 _RELEASE_OR_IMAGE_LABELS = frozenset((*RELEASE_LABELS, *IMAGE_LABELS))
-# Monitoring agents report on others: their job or service is not the subject of the alert.
-_AGENT_WORDS = schemas.AGENT_WORDS
 # Group-by labels that do not place an alert: sharing an Alertmanager group by these alone is weak.
 _WIDE_GROUP_LABELS = frozenset(
     {"alertname", "severity", "cluster", "namespace", "env", "environment", "region", "zone", "team",
@@ -86,19 +84,11 @@ def label(labels: dict[str, str], key: str) -> str:
 _EXPORTED = {key: f"exported_{key}" for key in ("namespace", "job", "service", "pod", "node", "instance")}
 
 
-_NODE_AGENT_JOBS = schemas.NODE_AGENT_JOBS
-
-
 @lru_cache(maxsize=1024)
 def is_agent(name: str) -> bool:
-    """Whether a job or service name is a monitoring agent's (``schemas.names_an_agent``, with the
-    correlation's own words: camelCase split too); cached: a storm has a few jobs and services."""
-    words = words_of(name)
-    return (
-        name.strip().lower() in _NODE_AGENT_JOBS
-        or bool(_AGENT_WORDS & set(words))
-        or ("state" in words and "metrics" in words)
-    )
+    """Whether a job or service name is a monitoring agent's (``schemas.names_an_agent``); cached: a
+    storm has a few jobs and services."""
+    return schemas.names_an_agent(name)
 
 
 # Labels of a proxy reporting on its backend: its instance is nobody's to compare.

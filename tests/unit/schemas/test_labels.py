@@ -42,3 +42,9 @@ def test_agents_are_known_by_their_words_not_by_letters_inside_other_words() -> 
     assert not schemas.names_an_agent("exporters-api")  # "exporters" is not the word "exporter"
     assert not schemas.names_an_agent("nodejs-shop")
     assert not schemas.names_an_agent("statemetrics")
+
+
+def test_camel_case_names_are_read_word_by_word_as_the_correlation_reads_them() -> None:
+    assert schemas.names_an_agent("kubeStateMetrics")
+    assert schemas.names_an_agent("blackboxExporter")
+    assert schemas.service_of({"container": "kubeStateMetrics", "job": "api"}) == "api"
