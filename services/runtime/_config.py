@@ -9,6 +9,7 @@ its settings in its own module, a ``SettingsPart`` composed into its service's S
 from __future__ import annotations
 
 import os
+import re
 import sys
 import typing
 from collections.abc import Mapping
@@ -104,12 +105,29 @@ def load(settings_type: type[S], environ: Mapping[str, str] | None = None) -> S:
         raise ConfigError(message) from exc
 
 
+# The password of a URL's userinfo (nats://user:password@host, https://user:token@prometheus), in any
+# setting: NATS_URL is the only place a NATS user's password can be given, and a URL may carry one.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][\w+.-]*://[^\s:/@,]*:)[^\s@/,]+@")
+# A NATS URL's userinfo alone is a token (nats://s3cr3t@host).
+_NATS_TOKEN = re.compile(r"(\b(?:nats|tls|wss?)://)[^\s:/@,]+@")
+
+
+def without_passwords(value: Any) -> Any:
+    """``value`` with the password of every URL in it masked (strings, and lists of them)."""
+    if isinstance(value, str):
+        return _NATS_TOKEN.sub(rf"\g<1>{MASK}@", _URL_PASSWORD.sub(rf"\g<1>{MASK}@", value))
+    if isinstance(value, list):
+        return [without_passwords(item) for item in value]
+    return value
+
+
 def masked(settings: msgspec.Struct) -> dict[str, Any]:
-    """The settings as a dict with every secret replaced, for logs and ``--help``."""
+    """The settings as a dict with every secret replaced, and every URL's password, for logs and
+    ``--help``."""
     shown: dict[str, Any] = {}
     for info in describe(type(settings)):
         value = getattr(settings, info.field)
-        shown[info.env[0]] = MASK if info.secret and value else value
+        shown[info.env[0]] = MASK if info.secret and value else without_passwords(value)
     return shown
 
 
