@@ -135,7 +135,8 @@ def help_text(settings_type: type[msgspec.Struct], program: str, summary: str) -
     lines = [f"usage: {program} [--help]", "", summary, "", "Settings (environment variables):"]
     for info in describe(settings_type):
         names = " | ".join(info.env)
-        default = MASK if info.secret and info.default else info.default
+        # A default is in the source for anyone to read: shown even for a secret setting.
+        default = without_passwords(info.default)
         default_text = "" if default in (None, "", []) else f" [default: {default}]"
         lines.append(f"  {names}")
         lines.append(f"      {info.description}{default_text}")

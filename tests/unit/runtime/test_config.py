@@ -51,3 +51,12 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         settings.window_minutes = 1  # type: ignore[misc]
     assert msgspec.structs.replace(settings, window_minutes=5).window_minutes == 5
+
+
+def test_a_secret_settings_default_is_shown_as_the_source_has_it() -> None:
+    from services.history._settings import HistorySettings
+
+    text = help_text(HistorySettings, "python -m services.history", "summary")
+    assert "[default: sqlite:///.data/history.db]" in text  # the embedded default, not ********
+    settings = load(HistorySettings, {"DATABASE_URL": "postgresql://aiops:pg-secret@db/history"})
+    assert "pg-secret" not in str(masked(settings))
