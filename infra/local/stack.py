@@ -3,6 +3,9 @@
 Renders localhost versions of ``infra/prometheus`` and ``infra/alertmanager`` into ``.data/stack/``,
 starts Debian's ``prometheus`` and ``prometheus-alertmanager`` on them, and stops both on Ctrl-C or
 SIGTERM. The pipeline itself runs beside it (``just up``).
+
+Settings come from the environment and ``.env`` (or ``AIOPS_ENV_FILE``), read as ``aiops up`` reads
+them, the environment winning: the bearer token Alertmanager sends is the one ingest checks.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import yaml
 
 from infra.local._process import Child, StackError, ensure_port_free, start, stop, wait_ready
 from infra.local._render import LocalPorts, render_alertmanager, render_prometheus
+from services.cli._dotenv import apply_env_file
 
 INFRA = Path(__file__).resolve().parent.parent
 INSTALL_HINT = "install Debian's packages: sudo apt-get install prometheus prometheus-alertmanager"
@@ -69,7 +73,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path(".data/stack"))
     parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument("--alertmanager-port", type=int, default=9093)
-    parser.add_argument("--ingest-port", type=int, default=int(os.environ.get("INGEST_PORT") or 8000))
+    parser.add_argument("--ingest-port", type=int, default=None, help="default: INGEST_PORT, else 8000")
     parser.add_argument("--node-exporter-port", type=int, default=None, help="scrape a node-exporter here")
     parser.add_argument("--group-wait", default=None, help="override Alertmanager's group_wait, e.g. 5s")
     parser.add_argument("--ready-timeout", type=float, default=60.0)
@@ -116,9 +120,18 @@ def launch(
     return children
 
 
+def _port(variable: str, default: int) -> int:
+    """The port ``aiops up`` gives a service: ``variable`` when set, else the service's default."""
+    value = os.environ.get(variable) or str(default)
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise StackError(f"{variable} must be a port number (1-65535)")
+    return int(value)
+
+
 def run(args: argparse.Namespace, stopping: threading.Event) -> None:
+    defaults = LocalPorts()
     ports = LocalPorts(
-        ingest=args.ingest_port,
+        ingest=args.ingest_port or _port("INGEST_PORT", defaults.ingest),
         prometheus=args.prometheus_port,
         alertmanager=args.alertmanager_port,
         node_exporter=args.node_exporter_port,
@@ -147,6 +160,8 @@ def run(args: argparse.Namespace, stopping: threading.Event) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    # The settings `aiops setup` wrote, as `aiops up` (run beside this by `just stack`) reads them.
+    apply_env_file()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -123,3 +123,45 @@ async def test_stack_serves_the_repository_rules_and_delivers_with_the_bearer_to
     assert "stack stopped" in rest.decode()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", prometheus_port)) != 0, "prometheus still listening"
+
+
+@pytest.mark.timeout(60)
+async def test_stack_reads_the_env_file_as_aiops_up_does(
+    repo: Path, tmp_path: Path, webhooks: tuple[int, asyncio.Queue[tuple[str, Any]]]
+) -> None:
+    """`aiops setup` wrote the token and ingest's port to `.env` only: `just stack` must use both."""
+    ingest_port, received = webhooks
+    prometheus_port, alertmanager_port = free_port(), free_port()
+    (tmp_path / ".env").write_text(f"INGEST_AUTH_TOKEN={TOKEN}\nINGEST_PORT={ingest_port}\n")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_PORT") and k != "INGEST_AUTH_TOKEN"}
+    env.pop("AIOPS_ENV_FILE", None)
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "infra.local.stack", "--data-dir", str(tmp_path / "stack")],
+        *["--prometheus-port", str(prometheus_port), "--alertmanager-port", str(alertmanager_port)],
+        *["--group-wait", "1s"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(repo)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(40):
+            banner = await _read_until(process.stdout, "Ctrl-C stops both")
+        assert "with bearer token from INGEST_AUTH_TOKEN" in banner
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            prometheus = f"http://127.0.0.1:{prometheus_port}/api/v1"
+            scraped = await _scrape_urls(http, f"{prometheus}/targets", "aiops-ingest")
+            assert scraped["aiops-ingest"] == f"http://127.0.0.1:{ingest_port}/metrics"
+            alert = {"labels": {"alertname": "StackEnvFile"}, "annotations": {"summary": "s"}}
+            url = f"http://127.0.0.1:{alertmanager_port}/api/v2/alerts"
+            async with http.post(url, json=[alert]) as response:
+                assert response.status == 200
+        authorization, payload = await asyncio.wait_for(received.get(), timeout=20)
+        assert authorization == f"Bearer {TOKEN}"
+        assert [a["labels"]["alertname"] for a in payload["alerts"]] == ["StackEnvFile"]
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    rest = await asyncio.wait_for(process.stdout.read(), timeout=20)
+    assert await process.wait() == 0, rest.decode()
