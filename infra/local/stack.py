@@ -5,7 +5,8 @@ starts Debian's ``prometheus`` and ``prometheus-alertmanager`` on them, and stop
 SIGTERM. The pipeline itself runs beside it (``just up``).
 
 Settings come from the environment and ``.env`` (or ``AIOPS_ENV_FILE``), read as ``aiops up`` reads
-them, the environment winning: the bearer token Alertmanager sends is the one ingest checks.
+them, the environment winning: the bearer token Alertmanager sends is the one ingest checks, and
+Prometheus scrapes each stage on the port ``aiops up`` gives it.
 """
 
 from __future__ import annotations
@@ -132,6 +133,9 @@ def run(args: argparse.Namespace, stopping: threading.Event) -> None:
     defaults = LocalPorts()
     ports = LocalPorts(
         ingest=args.ingest_port or _port("INGEST_PORT", defaults.ingest),
+        enricher=_port("ENRICHER_HEALTH_PORT", defaults.enricher),
+        analyst=_port("ANALYST_HEALTH_PORT", defaults.analyst),
+        notifier=_port("NOTIFIER_HEALTH_PORT", defaults.notifier),
         prometheus=args.prometheus_port,
         alertmanager=args.alertmanager_port,
         node_exporter=args.node_exporter_port,

@@ -129,10 +129,14 @@ async def test_stack_serves_the_repository_rules_and_delivers_with_the_bearer_to
 async def test_stack_reads_the_env_file_as_aiops_up_does(
     repo: Path, tmp_path: Path, webhooks: tuple[int, asyncio.Queue[tuple[str, Any]]]
 ) -> None:
-    """`aiops setup` wrote the token and ingest's port to `.env` only: `just stack` must use both."""
+    """`aiops setup` wrote the token and a moved stage port to `.env`: `just stack` must use both."""
     ingest_port, received = webhooks
     prometheus_port, alertmanager_port = free_port(), free_port()
-    (tmp_path / ".env").write_text(f"INGEST_AUTH_TOKEN={TOKEN}\nINGEST_PORT={ingest_port}\n")
+    enricher_port, notifier_in_file, notifier_port = free_port(), free_port(), free_port()
+    (tmp_path / ".env").write_text(
+        f"INGEST_AUTH_TOKEN={TOKEN}\nINGEST_PORT={ingest_port}\n"
+        f"ENRICHER_HEALTH_PORT={enricher_port}\nNOTIFIER_HEALTH_PORT={notifier_in_file}\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.endswith("_PORT") and k != "INGEST_AUTH_TOKEN"}
     env.pop("AIOPS_ENV_FILE", None)
     process = await asyncio.create_subprocess_exec(
@@ -140,7 +144,8 @@ async def test_stack_reads_the_env_file_as_aiops_up_does(
         *["--prometheus-port", str(prometheus_port), "--alertmanager-port", str(alertmanager_port)],
         *["--group-wait", "1s"],
         cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(repo)},
+        # The environment wins over the file, as under `aiops up`.
+        env={**env, "PYTHONPATH": str(repo), "NOTIFIER_HEALTH_PORT": str(notifier_port)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -151,8 +156,11 @@ async def test_stack_reads_the_env_file_as_aiops_up_does(
         assert "with bearer token from INGEST_AUTH_TOKEN" in banner
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             prometheus = f"http://127.0.0.1:{prometheus_port}/api/v1"
-            scraped = await _scrape_urls(http, f"{prometheus}/targets", "aiops-ingest")
+            scraped = await _scrape_urls(http, f"{prometheus}/targets", "aiops-notifier")
             assert scraped["aiops-ingest"] == f"http://127.0.0.1:{ingest_port}/metrics"
+            assert scraped["aiops-enricher"] == f"http://127.0.0.1:{enricher_port}/metrics"
+            assert scraped["aiops-analyst"] == "http://127.0.0.1:8002/metrics"
+            assert scraped["aiops-notifier"] == f"http://127.0.0.1:{notifier_port}/metrics"
             alert = {"labels": {"alertname": "StackEnvFile"}, "annotations": {"summary": "s"}}
             url = f"http://127.0.0.1:{alertmanager_port}/api/v2/alerts"
             async with http.post(url, json=[alert]) as response:
