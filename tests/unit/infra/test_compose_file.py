@@ -12,6 +12,14 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.support.compose import (
+    container_environment,
+    healthcheck_argv,
+    healthcheck_module,
+    listening_variable,
+    pipeline_services,
+)
+
 STAGES = ("ingest", "enricher", "analyst", "notifier")
 
 
@@ -110,3 +118,12 @@ def test_every_stage_reads_the_tracing_settings_and_traces_nothing_by_default(
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}", name
         assert env["OTEL_TRACES_SAMPLER"] == "${OTEL_TRACES_SAMPLER:-parentbased_always_on}", name
         assert "OTEL_TRACES_SAMPLER_ARG" in env, name
+
+
+def test_every_pipeline_health_check_probes_the_port_its_service_listens_on() -> None:
+    health_port = healthcheck_module().health_port
+    assert {*STAGES, "history", "console"} <= set(pipeline_services())
+    for name, service in pipeline_services().items():
+        env = container_environment(service)
+        listens_on = env[listening_variable(service)]
+        assert health_port(env, healthcheck_argv(service)[2:]) == listens_on, name
