@@ -13,11 +13,11 @@ from loguru import logger
 from prometheus_client import Counter
 
 import schemas
-from services.history._db import HistoryUnavailable
+from services.history._db import DatabaseUnusable, HistoryUnavailable
 from services.history._queries import History
 from services.history._settings import HistorySettings
 from services.history._write import Received
-from services.runtime import Handler, Runtime, StageSpec
+from services.runtime import ConfigError, Handler, Runtime, StageSpec
 
 Kind = Literal["alerts", "incidents", "feedback"]
 
@@ -83,11 +83,14 @@ class BatchWriter:
 
 
 async def open_history(settings: HistorySettings) -> History:
-    """Open (and migrate), waiting for the database up to ``database_connect_seconds``."""
+    """Open (and migrate), waiting for the database up to ``database_connect_seconds``; a database that
+    can never work as configured is a ConfigError at once."""
     deadline = time.monotonic() + settings.database_connect_seconds
     while True:
         try:
             return await History.open(settings.database_url)
+        except DatabaseUnusable as exc:
+            raise ConfigError(f"DATABASE_URL: {exc}") from exc
         except HistoryUnavailable as exc:
             if time.monotonic() >= deadline:
                 raise

@@ -63,6 +63,11 @@ class HistoryUnavailable(Exception):
     """The database cannot be reached or refused the work; it is worth trying again later."""
 
 
+class DatabaseUnusable(HistoryUnavailable):
+    """The database cannot work as DATABASE_URL names it (an SQLite file that cannot be created or
+    opened there): no retry will help. Unavailable still, for a reader that only reports it."""
+
+
 class Database(Protocol):
     dialect: Dialect
 

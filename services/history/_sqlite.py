@@ -14,6 +14,7 @@ from services.history._db import (
     RECORD_VERSION,
     VERSIONS_TABLE,
     Batch,
+    DatabaseUnusable,
     Dialect,
     HistoryUnavailable,
     Migration,
@@ -46,8 +47,18 @@ class SqliteDatabase:
 
     def _connect(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            directory = Path(self.path).parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnusable(
+                    f"cannot create {directory} for the SQLite database {self.path}: {exc.strerror}"
+                ) from exc
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        except sqlite3.OperationalError as exc:
+            # Raised only when the file cannot be opened or created (a lock or a busy file shows later).
+            raise DatabaseUnusable(f"cannot open the SQLite database {self.path}: {exc}") from exc
         # Taken by a new file only (an existing one keeps its pages). A short analysis' row (2-3 KB, its
         # body uncompressed) took a 4 KB page alone; three share 8 KB: 28% fewer bytes a row, and less
         # CPU to write them (docs/benchmarks.md "History").

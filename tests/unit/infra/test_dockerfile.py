@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 
 def _instructions(repo: Path) -> list[str]:
     text = (repo / "infra" / "Dockerfile").read_text().replace("\\\n", " ")
@@ -37,3 +39,25 @@ def test_every_file_the_dockerfile_copies_exists_in_the_build_context(repo: Path
         assert re.search(rf"^!{re.escape(source.rstrip('/'))}/?$", ignore, re.M), (
             f"{source} excluded from context"
         )
+
+
+def test_the_image_user_owns_the_folder_of_each_named_volume_it_writes(repo: Path) -> None:
+    """A new named volume copies the image folder's owner; a folder absent from the image is root's."""
+    lines = _instructions(repo)
+    last_stage = max(index for index, line in enumerate(lines) if line.startswith("FROM "))
+    lines = lines[last_stage:]
+    user = [line.split()[1] for line in lines if line.startswith("USER ")][-1]
+    runs = " && ".join(line.removeprefix("RUN ") for line in lines if line.startswith("RUN "))
+    commands = [command.split() for command in runs.split("&&")]
+    services = yaml.safe_load((repo / "compose.yaml").read_text())["services"]
+    folders = {
+        mount.split(":")[1]
+        for service in services.values()
+        if service.get("build", {}).get("dockerfile") == "infra/Dockerfile"
+        for mount in service.get("volumes", [])
+        if not mount.startswith((".", "/"))
+    }
+    assert folders, "no named volume mounted in a pipeline container"
+    for folder in folders:
+        assert ["mkdir", "-p", folder] in commands, f"{folder} is not created in the image"
+        assert ["chown", user, folder] in commands, f"{folder} is not owned by {user}"
