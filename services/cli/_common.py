@@ -47,6 +47,8 @@ async def nats_connection(name: str) -> AsyncIterator[Client]:
         raise SystemExit(
             f"aiops: cannot reach NATS at {where}: nothing listens there (set NATS_URL)"
         ) from exc
+    except ConfigError as exc:  # the server refused our credentials: retrying cannot help
+        raise SystemExit(f"aiops: {exc}") from exc
     except TimeoutError as exc:
         raise SystemExit(
             f"aiops: cannot reach NATS at {where} within {CONNECT_TIMEOUT_SECONDS:.0f}s (set NATS_URL)"

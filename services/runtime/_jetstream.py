@@ -28,8 +28,9 @@ from nats.js.errors import APIError, BucketNotFoundError
 from nats.js.kv import KeyValue
 
 import schemas
-from services.runtime._errors import Stopped
+from services.runtime._errors import ConfigError, Stopped
 from services.runtime._nats_client import Client
+from services.runtime._nats_errors import CREDENTIALS_HINT, RepeatedErrors, describe, refused_credentials
 from services.runtime._settings import NatsSettings, StageSettings
 
 T = TypeVar("T")
@@ -101,12 +102,26 @@ def nats_options(settings: NatsSettings, name: str) -> dict[str, Any]:
 async def connect(
     settings: NatsSettings, name: str, *, stop: asyncio.Event | None = None, attempts: int | None = None
 ) -> Client:
-    """Connect, retrying the first connection too: services may start before NATS."""
+    """Connect, retrying the first connection too: services may start before NATS.
+
+    A server refusing our credentials on the first connection is a ConfigError (the service exits 2,
+    naming the settings to check): credentials rarely fix themselves, and a supervisor shows that
+    line instead of restarting into the same refusal. Once connected, a refusal while reconnecting
+    (the server's authorization being rolled out) is retried like an outage, and logged as such."""
+    errors = RepeatedErrors()
+    refused = asyncio.Event()
+    connected = False
 
     async def on_error(exc: Exception) -> None:
-        logger.warning("nats: {}", _describe(exc))
+        if not connected and refused_credentials(exc):
+            refused.set()  # raised below, once the attempt is stopped
+            return
+        line = errors.line(describe(exc))
+        if line is not None:
+            logger.warning("nats: {}", line)
 
     async def on_reconnect() -> None:
+        errors.clear()
         logger.info("nats: reconnected")
 
     delay, tried = 0.2, 0
@@ -129,18 +144,25 @@ async def connect(
             )
         )
         # nats-py retries a refused first connection inside connect() for as long as reconnects are
-        # allowed (forever, here), so SIGTERM must be able to interrupt the call itself.
-        if stop is not None and await _stopped_first(connecting, stop):
+        # allowed (forever, here), so SIGTERM, or a refusal of our credentials, must interrupt the call.
+        ends = [refused] if stop is None else [refused, stop]
+        if await _stopped_first(connecting, *ends):
             with contextlib.suppress(Exception):
                 await nc.close()
+            if refused.is_set():
+                raise ConfigError(
+                    f"NATS at {_servers(settings)} refused our credentials (Authorization Violation):"
+                    f" {CREDENTIALS_HINT}"
+                )
             raise Stopped(f"stopped before NATS at {_servers(settings)} answered")
         try:
             await connecting
+            connected = True
             return nc
         except Exception as exc:
             if (attempts is not None and tried >= attempts) or (stop is not None and stop.is_set()):
                 raise
-            logger.warning("nats: cannot connect to {} ({}); retrying", _servers(settings), _describe(exc))
+            logger.warning("nats: cannot connect to {} ({}); retrying", _servers(settings), describe(exc))
             await _sleep_or_stop(delay, stop)
             delay = min(delay * 2, 5.0)
 
@@ -158,15 +180,12 @@ def _servers(settings: NatsSettings) -> str:
     return ",".join(url.rsplit("@", 1)[-1] for url in settings.nats_url.split(","))
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-async def _stopped_first(work: asyncio.Future[Any], stop: asyncio.Event) -> bool:
-    """Wait for ``work`` or ``stop``; True (and ``work`` cancelled) when stop came first."""
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
+async def _stopped_first(work: asyncio.Future[Any], *stops: asyncio.Event) -> bool:
+    """Wait for ``work`` or one of ``stops``; True (and ``work`` cancelled) when a stop came first."""
+    stopping = [asyncio.ensure_future(stop.wait()) for stop in stops]
+    await asyncio.wait({work, *stopping}, return_when=asyncio.FIRST_COMPLETED)
+    for waiting in stopping:
+        waiting.cancel()
     if work.done():
         return False
     work.cancel()
@@ -268,8 +287,8 @@ async def _retry(
             if attempt == attempts - 1:
                 raise
             delay = min(0.1 * 2**attempt, 2.0)
-            logger.info("nats: cannot set up {} yet ({}); again in {:.1f}s", what, _describe(exc), delay)
+            logger.info("nats: cannot set up {} yet ({}); again in {:.1f}s", what, describe(exc), delay)
             await _sleep_or_stop(delay, stop)
             if stop is not None and stop.is_set():
-                raise Stopped(f"stopped while NATS could not set up {what} yet ({_describe(exc)})") from None
+                raise Stopped(f"stopped while NATS could not set up {what} yet ({describe(exc)})") from None
     raise AssertionError("unreachable")

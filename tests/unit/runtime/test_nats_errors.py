@@ -1,0 +1,28 @@
+"""A connection error that lasts is logged once, then once a minute with how many attempts failed."""
+
+from __future__ import annotations
+
+from services.runtime._nats_errors import RepeatedErrors
+
+
+def test_the_same_error_is_said_again_once_a_minute_with_the_attempts_meanwhile() -> None:
+    now = [0.0]
+    errors = RepeatedErrors(every=60.0, clock=lambda: now[0])
+    said = []
+    for _ in range(241):  # two minutes of one attempt each half second, and the next
+        said.append(errors.line("refused"))
+        now[0] += 0.5
+    assert [line for line in said if line is not None] == [
+        "refused",
+        "refused (still: 120 attempts in 60s)",
+        "refused (still: 120 attempts in 60s)",
+    ]
+
+
+def test_another_error_or_a_reconnection_is_said_at_once() -> None:
+    errors = RepeatedErrors(every=60.0, clock=lambda: 0.0)
+    assert errors.line("refused") == "refused"
+    assert errors.line("refused") is None
+    assert errors.line("Connect call failed") == "Connect call failed"
+    errors.clear()
+    assert errors.line("Connect call failed") == "Connect call failed"
