@@ -5,6 +5,9 @@ every label in ``when.labels`` is present, and every ``when.match`` label fully 
 its regex. Queries use ``${label}`` for the alert's label values (quoted for PromQL by
 the planner) and ``${alert_expr}`` / ``${alert_inner_expr}`` for the alert's own
 expression. The built-in plan is itself a pack (``infra/enrichment/builtin.yaml``).
+
+``ENRICHMENT_PACKS_DIR`` adds a folder of packs to the built-in ones, as ``RULES_DIR`` does rules: a
+pack with a built-in pack's name replaces it in its place, ``disabled: true`` removes it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ class PackCondition(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
 class QueryPack(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     name: str
     when: PackCondition = PackCondition()
-    queries: list[PackQuery]
+    queries: list[PackQuery] = []
+    # In a folder of one's own: removes the built-in pack of this name.
+    disabled: bool = False
 
     def applies_to(self, labels: dict[str, str]) -> bool:
         if not re.fullmatch(self.when.alertname, labels.get("alertname", "")):
@@ -69,18 +74,35 @@ def parse_packs(text: str, origin: str) -> list[QueryPack]:
                 re.compile(pattern)
             except re.error as exc:
                 raise PackError(f"{origin}: pack {pack.name!r} has a bad regex {pattern!r}: {exc}") from exc
+        if not pack.disabled and not pack.queries:
+            raise PackError(f"{origin}: pack {pack.name!r} has no queries (`disabled: true` removes a pack)")
     return packs
 
 
 def load_packs(directory: Path | None = None) -> list[QueryPack]:
-    """Every ``*.yaml`` pack in ``directory`` (the built-in one when None), in file-name order."""
-    folder = directory or BUILTIN_DIR
+    """The built-in packs, then ``directory``'s ``*.yaml`` in file-name order: a pack named as an
+    earlier one replaces it in its place, a disabled one removes it."""
+    by_name: dict[str, QueryPack] = {}
+    for folder in pack_folders(directory):
+        for path in _pack_files(folder):
+            for pack in parse_packs(path.read_text(encoding="utf-8"), str(path)):
+                by_name[pack.name] = pack
+    return [pack for pack in by_name.values() if not pack.disabled]
+
+
+def pack_folders(directory: Path | None = None) -> list[Path]:
+    """Where ``load_packs`` reads, in order. An installed package has no built-in folder (the image
+    copies it into ENRICHMENT_PACKS_DIR): ``directory`` alone then."""
+    folders = [BUILTIN_DIR] if BUILTIN_DIR.is_dir() or directory is None else []
+    if directory is not None and not (BUILTIN_DIR.is_dir() and directory.resolve() == BUILTIN_DIR):
+        folders.append(directory)
+    return folders
+
+
+def _pack_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise PackError(
             f"query pack directory {folder} does not exist; set ENRICHMENT_PACKS_DIR to a folder of packs "
             "(the repository's infra/enrichment holds the built-in one)"
         )
-    packs: list[QueryPack] = []
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        packs.extend(parse_packs(path.read_text(encoding="utf-8"), str(path)))
-    return packs
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])

@@ -15,7 +15,7 @@ from loguru import logger
 from schemas import Alert, MetricEvidence, SourceErrorKind
 from services.enricher._backend import Backend, parse_headers
 from services.enricher._errors import PackError, SourceError
-from services.enricher._packs import QueryPack, load_packs
+from services.enricher._packs import QueryPack, load_packs, pack_folders
 from services.enricher._plan import PlannedQuery, build_plan
 from services.enricher._shared_settings import SharedSettings
 from services.enricher._source import Found, Job, Shared, Source, SourceSettings, Window
@@ -157,8 +157,13 @@ class PrometheusSource(Source):
 
 
 def configured_packs(settings: SharedSettings) -> list[QueryPack]:
-    """ENRICHMENT_PACKS_DIR's packs, else the built-in ones; a pack that cannot work stops the start."""
+    """The built-in packs with ENRICHMENT_PACKS_DIR's (``load_packs``); a pack that cannot work stops
+    the start."""
+    directory = Path(settings.enrichment_packs_dir) if settings.enrichment_packs_dir else None
     try:
-        return load_packs(Path(settings.enrichment_packs_dir) if settings.enrichment_packs_dir else None)
+        packs = load_packs(directory)
     except PackError as exc:
         raise ConfigError(f"ENRICHMENT_PACKS_DIR: {exc}") from exc
+    folders = " then ".join(str(folder) for folder in pack_folders(directory))
+    logger.info("query packs from {}: {}", folders, ", ".join(pack.name for pack in packs) or "none")
+    return packs

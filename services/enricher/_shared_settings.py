@@ -23,7 +23,11 @@ class SharedSettings(StageSettings, kw_only=True, frozen=True):
     max_log_templates: Annotated[int, doc("Log templates kept per alert, most severe first")] = 40
     log_char_budget: Annotated[int, doc("Characters of log templates and samples kept per alert")] = 6000
     enrichment_packs_dir: Annotated[
-        str, doc("Folder of query pack YAML files; empty: the built-in packs")
+        str,
+        doc(
+            "Folder of query pack YAML files added to the built-in packs (a pack named as a built-in one"
+            " replaces it, `disabled: true` removes it); empty: the built-in packs"
+        ),
     ] = ""
     query_timeout_seconds: Annotated[float, doc("Timeout of one HTTP query to Prometheus or Loki")] = 5.0
     query_attempts: Annotated[

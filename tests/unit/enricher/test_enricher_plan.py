@@ -10,6 +10,7 @@ import pytest
 
 from schemas import Alert
 from services.enricher import PackError, build_plan, load_packs, parse_packs
+from services.enricher._packs import BUILTIN_DIR
 from services.enricher._promql import inner_expr
 
 BUILTIN = load_packs()
@@ -153,26 +154,51 @@ def test_the_same_alert_always_gets_the_same_plan() -> None:
     )
 
 
-def test_a_user_pack_adds_queries_for_matching_alerts_only(tmp_path: Path) -> None:
-    (tmp_path / "postgres.yaml").write_text(
+def docs_pack() -> str:
+    """The pack docs/enrichment.md shows under "Writing a pack", as a reader would save it."""
+    page = (Path(__file__).resolve().parents[3] / "docs" / "enrichment.md").read_text()
+    section = page.split("### Writing a pack", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+POD = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d9f"}
+POSTGRES = {"alertname": "PostgresTooManyConnections", "instance": "db:9187", "env": "prod"}
+
+
+def test_a_folder_of_ones_own_adds_packs_to_the_built_in_ones(tmp_path: Path) -> None:
+    # ENRICHMENT_PACKS_DIR holding only the docs' pack once left every other alert with no queries.
+    (tmp_path / "postgres.yaml").write_text(docs_pack())
+    packs = load_packs(tmp_path)
+    assert build_plan(alert(POD), packs, 24) == build_plan(alert(POD), BUILTIN, 24)
+    assert build_plan(alert(POD), packs, 24).queries
+    matching = [q.expr for q in build_plan(alert(POSTGRES), packs, 24).queries]
+    assert 'sum(pg_stat_activity_count{instance="db:9187"})' in matching
+    other_env = alert({**POSTGRES, "env": "dev"})
+    assert build_plan(other_env, packs, 24) == build_plan(other_env, BUILTIN, 24)
+
+
+def test_a_pack_named_as_a_built_in_one_replaces_it_and_disabled_removes_it(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(
         "packs:\n"
-        "  - name: postgres\n"
-        "    when:\n"
-        "      alertname: Postgres.*\n"
-        "      labels: [instance]\n"
-        "      match: {env: prod|staging}\n"
+        "  - name: kubernetes-pod\n"
+        "    when: {labels: [namespace, pod]}\n"
         "    queries:\n"
-        "      - name: connections\n"
-        '        expr: sum(pg_stat_activity_count{instance="${instance}"})\n'
-        '        exists: pg_stat_activity_count{instance="${instance}"}\n'
+        "      - {name: restarts, expr: 'kube_pod_container_status_restarts_total{pod=\"${pod}\"}'}\n"
+        "  - name: node\n"
+        "    disabled: true\n"
     )
     packs = load_packs(tmp_path)
-    matching = build_plan(
-        alert({"alertname": "PostgresTooManyConnections", "instance": "db:9187", "env": "prod"}), packs, 10
-    )
-    assert [q.expr for q in matching.queries] == ['sum(pg_stat_activity_count{instance="db:9187"})']
-    other_env = alert({"alertname": "PostgresTooManyConnections", "instance": "db:9187", "env": "dev"})
-    assert build_plan(other_env, packs, 10).queries == []
+    names = [pack.name for pack in packs]
+    assert names == [pack.name for pack in BUILTIN if pack.name != "node"]  # replaced in its place
+    pod = [(q.pack, q.expr) for q in build_plan(alert(POD), packs, 24).queries]
+    assert [q for q in pod if q[0] == "kubernetes-pod"] == [
+        ("kubernetes-pod", 'kube_pod_container_status_restarts_total{pod="cart-7d9f"}')
+    ]
+    assert not [q for q in build_plan(alert({"instance": "h:9100"}), packs, 24).queries if q.pack == "node"]
+
+
+def test_the_built_in_folder_given_as_the_setting_is_read_once() -> None:
+    assert load_packs(BUILTIN_DIR) == BUILTIN
 
 
 @pytest.mark.parametrize(
