@@ -61,3 +61,19 @@ def test_the_image_user_owns_the_folder_of_each_named_volume_it_writes(repo: Pat
     for folder in folders:
         assert ["mkdir", "-p", folder] in commands, f"{folder} is not created in the image"
         assert ["chown", user, folder] in commands, f"{folder} is not owned by {user}"
+
+
+def test_the_built_in_query_packs_are_where_the_installed_enricher_looks(repo: Path) -> None:
+    """pip installs the services package into site-packages; the packs' folder is found beside it."""
+    from services.enricher._packs import BUILTIN_DIR
+
+    beside = BUILTIN_DIR.relative_to(Path(__file__).resolve().parents[3])  # infra/enrichment
+    lines = _instructions(repo)
+    version = next(line.split("=", 1)[1] for line in lines if line.startswith("ARG PYTHON_VERSION="))
+    site = f"/opt/aiops/lib/python{version}/site-packages"
+    copies = [line.split()[1:] for line in lines if line.startswith("COPY ") and "--from=" not in line]
+    targets = {c[-1].replace("${PYTHON_VERSION}", version) for c in copies if str(beside) in c[:-1]}
+    assert targets == {f"{site}/{beside}"}
+    assert not [line for line in lines if line.startswith("ENV ENRICHMENT_PACKS_DIR")], (
+        "a folder of the user's own is named by the user; the built-ins need none"
+    )
