@@ -196,9 +196,14 @@ async def test_tail_and_dlq_list_n_show_the_newest_of_the_window(nats_server: Na
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert following.stdout is not None
-        window = [await asyncio.wait_for(following.stdout.readline(), 30) for _ in range(3)]
-        await js.publish(schemas.ANALYZED, schemas.encode(analyzed(3, alertname="FourthAlert")))
-        rest, _ = await asyncio.wait_for(following.communicate(), 30)
+        try:
+            window = [await asyncio.wait_for(following.stdout.readline(), 30) for _ in range(3)]
+            await js.publish(schemas.ANALYZED, schemas.encode(analyzed(3, alertname="FourthAlert")))
+            rest, _ = await asyncio.wait_for(following.communicate(), 30)
+        finally:
+            if following.returncode is None:  # it never printed the fourth: not left running
+                following.kill()
+                await following.wait()
         four = b"".join(window).decode() + rest.decode()
     finally:
         await nc.close()
