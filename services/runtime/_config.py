@@ -107,9 +107,24 @@ def load(settings_type: type[S], environ: Mapping[str, str] | None = None) -> S:
 
 # The password of a URL's userinfo (nats://user:password@host, https://user:token@prometheus), in any
 # setting: NATS_URL is the only place a NATS user's password can be given, and a URL may carry one.
-_URL_PASSWORD = re.compile(r"(\b[A-Za-z][\w+.-]*://[^\s:/@,]*:)[^\s@/,]+@")
+# The password runs to the last "@" before the host, as URL parsers read it (p@ss is one password).
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][\w+.-]*://[^\s:/@,]*:)[^\s/,]+@")
 # A NATS URL's userinfo alone is a token (nats://s3cr3t@host).
-_NATS_TOKEN = re.compile(r"(\b(?:nats|tls|wss?)://)[^\s:/@,]+@")
+_NATS_TOKEN = re.compile(r"(\b(?:nats|tls|wss?)://)[^\s:/,]+@")
+
+
+def nats_url_shown(nats_url: str) -> str:
+    """NATS_URL with each server's password or token masked, read as nats-py reads it: a server
+    without a scheme (``aiops:pw@host:4222``) is a nats:// one, its userinfo up to the last "@"."""
+    shown = []
+    for server in nats_url.split(","):
+        scheme, found, rest = server.rpartition("://")
+        userinfo, at, host = (rest if found else server).rpartition("@")
+        if at:
+            user, colon, _ = userinfo.partition(":")
+            userinfo = f"{user}:{MASK}" if colon else MASK
+        shown.append(f"{scheme}{found}{userinfo}{at}{host}")
+    return ",".join(shown)
 
 
 def without_passwords(value: Any) -> Any:
@@ -127,7 +142,12 @@ def masked(settings: msgspec.Struct) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for info in describe(type(settings)):
         value = getattr(settings, info.field)
-        shown[info.env[0]] = MASK if info.secret and value else without_passwords(value)
+        if info.secret and value:
+            shown[info.env[0]] = MASK
+        elif info.field == "nats_url":
+            shown[info.env[0]] = nats_url_shown(value)
+        else:
+            shown[info.env[0]] = without_passwords(value)
     return shown
 
 

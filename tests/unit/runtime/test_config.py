@@ -60,3 +60,19 @@ def test_a_secret_settings_default_is_shown_as_the_source_has_it() -> None:
     assert "[default: sqlite:///.data/history.db]" in text  # the embedded default, not ********
     settings = load(HistorySettings, {"DATABASE_URL": "postgresql://aiops:pg-secret@db/history"})
     assert "pg-secret" not in str(masked(settings))
+
+
+@pytest.mark.parametrize(
+    ("nats_url", "shown"),
+    [
+        ("aiops:s3cret@127.0.0.1:4222", "aiops:********@127.0.0.1:4222"),  # nats-py adds nats://
+        ("s3cretToken@127.0.0.1:4222", "********@127.0.0.1:4222"),
+        ("nats://aiops:p@ss@127.0.0.1:4222", "nats://aiops:********@127.0.0.1:4222"),  # to the last @
+        ("nats://a:b@[::1]:4222,tls://tok@h:4222", "nats://a:********@[::1]:4222,tls://********@h:4222"),
+        ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+    ],
+)
+def test_nats_url_is_logged_without_its_password_in_every_form_nats_py_takes(
+    nats_url: str, shown: str
+) -> None:
+    assert masked(load(ExampleSettings, {"NATS_URL": nats_url}))["NATS_URL"] == shown
