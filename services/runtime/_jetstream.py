@@ -158,6 +158,7 @@ async def connect(
         try:
             await connecting
             connected = True
+            errors.clear()  # what was said while waiting for NATS at start is no later outage's
             return nc
         except Exception as exc:
             if (attempts is not None and tried >= attempts) or (stop is not None and stop.is_set()):

@@ -32,29 +32,29 @@ def describe(exc: BaseException) -> str:
 
 
 class RepeatedErrors:
-    """Which of a connection's errors to log: a new one at once, the same again once per ``every``
-    seconds, saying how many attempts failed that way since it was last logged."""
+    """Which of a connection's errors to log: each error at once the first time, the same again once
+    per ``every`` seconds, saying how many attempts failed that way since it was last logged. Kept per
+    error: a cluster's servers fail in turn, each in its own words."""
 
     def __init__(self, every: float = REPEAT_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self._every = every
         self._clock = clock
-        self._last: str | None = None
-        self._logged_at = 0.0
-        self._unlogged = 0
+        # Each error said: when it was last logged, and how many attempts failed that way since.
+        self._said: dict[str, tuple[float, int]] = {}
 
     def line(self, text: str) -> str | None:
         """The line to log for ``text`` now, or None to stay quiet."""
         now = self._clock()
-        if text != self._last:
-            self._last, self._logged_at, self._unlogged = text, now, 0
+        if text not in self._said:
+            self._said[text] = (now, 0)
             return text
-        self._unlogged += 1
-        if now - self._logged_at < self._every:
+        logged_at, unlogged = self._said[text]
+        if now - logged_at < self._every:
+            self._said[text] = (logged_at, unlogged + 1)
             return None
-        line = f"{text} (still: {self._unlogged} attempts in {now - self._logged_at:.0f}s)"
-        self._logged_at, self._unlogged = now, 0
-        return line
+        self._said[text] = (now, 0)
+        return f"{text} (still: {unlogged + 1} attempts in {now - logged_at:.0f}s)"
 
     def clear(self) -> None:
-        """Connected again: the next error is new."""
-        self._last = None
+        """Connected (again): the next outage's errors are new."""
+        self._said.clear()
