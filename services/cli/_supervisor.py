@@ -81,22 +81,26 @@ def _reachable(host: str) -> str:
 def taken_addresses(env: Mapping[str, str]) -> list[str]:
     """Each address a service would listen on that some process already holds, as a line naming the
     variable that moves it. Port 0 picks a free port and is never taken."""
+    # (what listens, the variable that moves it, its host, its default port, what else can be done)
     wanted = [
-        ("ingest", "INGEST_PORT", env.get("INGEST_HOST", LOCAL_HOST), "8000"),
-        ("console", "CONSOLE_PORT", env.get("CONSOLE_HOST", LOCAL_HOST), "8080"),
+        ("ingest", "INGEST_PORT", env.get("INGEST_HOST", LOCAL_HOST), "8000", ""),
+        ("console", "CONSOLE_PORT", env.get("CONSOLE_HOST", LOCAL_HOST), "8080", ""),
     ]
     health_host = env.get("HEALTH_HOST", "0.0.0.0")
     for name, default in HEALTH_PORTS.items():
-        wanted.append((name, f"{name.upper()}_HEALTH_PORT", health_host, default))
+        wanted.append((name, f"{name.upper()}_HEALTH_PORT", health_host, default, ""))
     if not env.get("NATS_URL"):
-        wanted.append(("nats-server's monitor", "NATS_MONITOR_PORT", LOCAL_HOST, "8222"))
+        wanted.append(
+            ("nats-server", "NATS_PORT", LOCAL_HOST, "4222", ", or NATS_URL to use the server there")
+        )
+        wanted.append(("nats-server's monitor", "NATS_MONITOR_PORT", LOCAL_HOST, "8222", ""))
     taken = []
-    for what, variable, host, default in wanted:
+    for what, variable, host, default, otherwise in wanted:
         port = port_setting(env, variable, default)
         if port and _port_open(_reachable(host), port):
             taken.append(
                 f"aiops: {host}:{port} ({what}, {variable}) is already in use:"
-                f" stop the process listening there, or set {variable} to a free port."
+                f" stop the process listening there, or set {variable} to a free port{otherwise}."
             )
     return taken
 
@@ -168,12 +172,7 @@ class Supervisor:
         if self.env.get("NATS_URL"):
             out(f"using NATS at {self.env['NATS_URL'].split('@')[-1]}")
             return
-        port = port_setting(self.env, "NATS_PORT", "4222")
-        if _port_open(LOCAL_HOST, port):
-            raise SystemExit(
-                f"aiops up: {LOCAL_HOST}:{port} is already in use."
-                " Stop that process, set NATS_PORT to start nats-server elsewhere, or NATS_URL to use it."
-            )
+        port = port_setting(self.env, "NATS_PORT", "4222")  # free: checked with the others (taken_addresses)
         store = self.data_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
         monitor = str(port_setting(self.env, "NATS_MONITOR_PORT", "8222"))

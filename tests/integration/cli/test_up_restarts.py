@@ -95,7 +95,9 @@ async def test_a_service_that_cannot_start_stops_up_with_its_own_error(
     assert not any(alive(int(pid)) for _, pid in started)
 
 
-@pytest.mark.parametrize("taken", ["CONSOLE_PORT", "INGEST_PORT", "ANALYST_HEALTH_PORT", "NATS_MONITOR_PORT"])
+@pytest.mark.parametrize(
+    "taken", ["CONSOLE_PORT", "INGEST_PORT", "ANALYST_HEALTH_PORT", "NATS_PORT", "NATS_MONITOR_PORT"]
+)
 async def test_a_port_already_taken_stops_up_before_anything_starts_naming_its_variable(
     taken: str, tmp_path: Path
 ) -> None:
