@@ -29,6 +29,9 @@ from services.history._sqlite_search import in_sqlite, upsert_searchable
 R = TypeVar("R")
 
 
+_OUTAGES = (sqlite3.OperationalError, sqlite3.InternalError)
+
+
 class SqliteDatabase:
     """One connection, used only by one thread: the event loop never waits on the disk."""
 
@@ -72,14 +75,13 @@ class SqliteDatabase:
     async def _call(self, fn: Callable[[], R]) -> R:
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
-        except (sqlite3.OperationalError, sqlite3.InternalError) as exc:
-            raise HistoryUnavailable(f"sqlite: {exc}") from exc
         except sqlite3.DatabaseError as exc:
-            # The base class itself is the file's own failure ("file is not a database", "database disk
-            # image is malformed"): an outage. Its other subclasses are about the statement or its data.
-            if type(exc) is not sqlite3.DatabaseError:
-                raise
-            raise HistoryUnavailable(f"sqlite: {exc}") from exc
+            # An outage: the database's operation or state failing, or the file itself (the base class:
+            # "file is not a database", "database disk image is malformed"). The other subclasses are
+            # about the statement or its data.
+            if type(exc) is sqlite3.DatabaseError or isinstance(exc, _OUTAGES):
+                raise HistoryUnavailable(f"sqlite: {exc}") from exc
+            raise
 
     def _db(self) -> sqlite3.Connection:
         if self.conn is None:
