@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import os
 import sys
-from datetime import UTC
 from pathlib import Path
 
 from services.cli._durations import parse_when
@@ -170,12 +169,13 @@ def _selectors(pairs: list[str]) -> dict[str, str]:
 
 
 def _check_window(args: argparse.Namespace) -> None:
-    """An --until before --since selects nothing: a mistake to say, not an empty result to show."""
+    """An --until before --since selects nothing: a mistake to say, not an empty result to show.
+    Both are in UTC (``parse_when``)."""
     until, since = getattr(args, "until", None), getattr(args, "since", None)
     if until is not None and since is not None and until < since:
         args.usage_error(
-            f"argument --until: {until.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} is before "
-            f"--since {since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}; the window between them is empty"
+            f"argument --until: {until:%Y-%m-%dT%H:%M:%SZ} is before "
+            f"--since {since:%Y-%m-%dT%H:%M:%SZ}; the window between them is empty"
         )
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import msgspec
 import orjson
 
 import schemas
@@ -94,7 +93,7 @@ async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
                     msg = await analyzed.next_msg(timeout=0.5)
                     try:
                         message = schemas.decode(msg.data, schemas.AnalyzedAlert)
-                    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    except (schemas.DecodeError, schemas.ValidationError) as exc:
                         # Anyone may publish on the subject; the demo shows it and goes on.
                         out(f"demo: a message on {schemas.ANALYZED} that is no analysis ({str(exc)[:120]})\n")
                         continue

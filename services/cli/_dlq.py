@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import sys
 
-import msgspec
 import orjson
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -126,7 +125,7 @@ def _letter(data: bytes) -> tuple[schemas.DeadLetter | None, str]:
     """The dead letter, or None and why the message on the subject is not one."""
     try:
         return schemas.decode(data, schemas.DeadLetter), ""
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (schemas.DecodeError, schemas.ValidationError) as exc:
         return None, f"cannot decode DeadLetter: {str(exc)[:200]}"
 
 
