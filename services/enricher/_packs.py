@@ -91,8 +91,8 @@ def load_packs(directory: Path | None = None) -> list[QueryPack]:
 
 
 def pack_folders(directory: Path | None = None) -> list[Path]:
-    """Where ``load_packs`` reads, in order. An installed package has no built-in folder (the image
-    copies it into ENRICHMENT_PACKS_DIR): ``directory`` alone then."""
+    """Where ``load_packs`` reads, in order. An install without the built-in folder beside the code
+    (the image puts it there: infra/Dockerfile) reads ``directory`` alone."""
     folders = [BUILTIN_DIR] if BUILTIN_DIR.is_dir() or directory is None else []
     if directory is not None and not (BUILTIN_DIR.is_dir() and directory.resolve() == BUILTIN_DIR):
         folders.append(directory)
