@@ -52,6 +52,8 @@ with _without_websockets():
     from nats.js import JetStreamContext
     from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
+    from services.nats_refusal import REFUSED, refused_credentials
+
 
 def connection_options(env: Mapping[str, str], name: str) -> dict[str, Any]:
     """``runtime.nats_options`` for the NatsSettings read from ``env``."""
@@ -77,17 +79,44 @@ async def _quiet(*_: Any) -> None:
 
 
 async def connect(env: Mapping[str, str]) -> tuple[Client | None, str]:
-    """A connection, or None and why: within PROBE_SECONDS, as every probe; at once where nothing listens."""
+    """A connection, or None and why: within PROBE_SECONDS, as every probe; at once where nothing
+    listens or the server refuses our credentials (nats-py would retry that refusal until the probe's
+    time ran out, and the report said "timed out")."""
     options = connection_options(env, "aiops-cli-status")
+    servers = options["servers"]
+    refused = asyncio.Event()
+
+    async def on_error(exc: Exception) -> None:
+        if refused_credentials(exc):
+            refused.set()
+
     nc = Client()
-    connecting = nc.connect(**options, error_cb=_quiet, disconnected_cb=_quiet)
+    connecting = nc.connect(**options, error_cb=on_error, disconnected_cb=_quiet)
+    attempt = asyncio.ensure_future(
+        asyncio.wait_for(unless_nothing_listens(connecting, servers), PROBE_SECONDS)
+    )
+    refusal = asyncio.ensure_future(refused.wait())
     try:
-        await asyncio.wait_for(unless_nothing_listens(connecting, options["servers"]), PROBE_SECONDS)
+        await asyncio.wait({attempt, refusal}, return_when=asyncio.FIRST_COMPLETED)
+        if refused.is_set():
+            raise _Refused
+        await attempt
     except Exception as exc:
+        attempt.cancel()
+        with contextlib.suppress(BaseException):
+            await attempt
         with contextlib.suppress(Exception):
             await nc.close()
-        return None, f"unreachable at {shown(options['servers'])} ({unanswered_because(exc)})"
+        if isinstance(exc, _Refused):
+            return None, f"{shown(servers)} {REFUSED}"
+        return None, f"unreachable at {shown(servers)} ({unanswered_because(exc)})"
+    finally:
+        refusal.cancel()
     return nc, ""
+
+
+class _Refused(Exception):
+    """The server refused our credentials while we connected."""
 
 
 async def close(nc: Client) -> None:

@@ -28,9 +28,10 @@ from nats.js.errors import APIError, BucketNotFoundError
 from nats.js.kv import KeyValue
 
 import schemas
+from services.nats_refusal import REFUSED, refused_credentials
 from services.runtime._errors import ConfigError, Stopped
 from services.runtime._nats_client import Client
-from services.runtime._nats_errors import CREDENTIALS_HINT, RepeatedErrors, describe, refused_credentials
+from services.runtime._nats_errors import RepeatedErrors, describe
 from services.runtime._settings import NatsSettings, StageSettings
 
 T = TypeVar("T")
@@ -150,10 +151,7 @@ async def connect(
             with contextlib.suppress(Exception):
                 await nc.close()
             if refused.is_set():
-                raise ConfigError(
-                    f"NATS at {_servers(settings)} refused our credentials (Authorization Violation):"
-                    f" {CREDENTIALS_HINT}"
-                )
+                raise ConfigError(f"NATS at {_servers(settings)} {REFUSED}")
             raise Stopped(f"stopped before NATS at {_servers(settings)} answered")
         try:
             await connecting

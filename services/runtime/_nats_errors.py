@@ -11,23 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from nats.errors import AuthorizationError
+from services.nats_refusal import REFUSED, refused_credentials
 
 # How often an error that lasts is said again, with how many attempts failed that way meanwhile.
 REPEAT_SECONDS = 60.0
-CREDENTIALS_HINT = "check the user and password in NATS_URL, NATS_TOKEN or NATS_CREDS"
-
-
-def refused_credentials(exc: BaseException) -> bool:
-    """The server refused the user and password, token or credentials we gave it."""
-    # nats-py raises a bare Error with the server's -ERR text while connecting, and an
-    # AuthorizationError once connected.
-    return isinstance(exc, AuthorizationError) or "authorization violation" in str(exc).lower()
 
 
 def describe(exc: BaseException) -> str:
     if refused_credentials(exc):
-        return f"the server refused our credentials (Authorization Violation): {CREDENTIALS_HINT}"
+        return f"the server {REFUSED}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from services.runtime import CONFIG_ERROR_EXIT
@@ -96,4 +97,15 @@ async def test_aiops_refused_says_so_in_one_line_at_once(guarded_server: NatsSer
     run = await aiops(url_with(guarded_server, WRONG), "dlq", "list")
     assert run.code != 0
     assert run.stderr.strip() == f"aiops: NATS at 127.0.0.1:{guarded_server.port} {HINT}", run.stderr
+    assert WRONG not in run.stdout + run.stderr
+
+
+async def test_aiops_status_says_the_server_refused_our_credentials_not_that_it_timed_out(
+    guarded_server: NatsServer,
+) -> None:
+    run = await aiops(url_with(guarded_server, WRONG), "status", "--json")
+
+    assert run.code == 1
+    report = orjson.loads(run.stdout)
+    assert report["problems"][0] == f"NATS: 127.0.0.1:{guarded_server.port} {HINT}", report["problems"]
     assert WRONG not in run.stdout + run.stderr
