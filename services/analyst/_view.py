@@ -12,26 +12,43 @@ import msgspec
 import schemas
 from services.analyst._words import words_of
 
-# Labels naming the thing that alerts, most specific first.
+# Labels naming the thing that alerts, most specific first. kube-state-metrics names the object it
+# reports on by its kind (`cronjob`, `poddisruptionbudget`, ...); `node` comes before `service` and
+# `instance` because on those alerts the service and address are the exporter's, the node the subject.
 TARGET_LABELS = (
     "pod",
     "deployment",
     "statefulset",
     "daemonset",
+    "replicaset",
+    "cronjob",
     "horizontalpodautoscaler",
+    "poddisruptionbudget",
     "persistentvolumeclaim",
+    "persistentvolume",
+    "resourcequota",
     "job_name",
     "container",
+    "node",
     "service",
     "app",
     "application",
     # cert-manager's certificate, Elasticsearch's node: what the exporter names the object.
     "name",
     "instance",
-    "node",
     "host",
     "job",
 )
+# Targets that are not inside a namespace: "monitoring/10.0.1.21:9100" would name the exporter's
+# namespace, not a place the host is in.
+UNNAMESPACED_LABELS = frozenset({"node", "persistentvolume", "instance", "host"})
+KUBERNETES_OBJECT_LABELS = frozenset(TARGET_LABELS[: TARGET_LABELS.index("container") + 1])
+# Labels the scrape adds (the exporter's pod, container, service): when the job is an exporter's,
+# a value naming that job is the exporter itself ("node-exporter-x7k2p"), never what it reports on.
+SCRAPE_LABELS = frozenset({"pod", "container", "service", "app", "application"})
+# Prometheus' naming convention for exporters (`<name>_exporter`), and the one everyone runs
+# under another name.
+_EXPORTER_JOB = re.compile(r".*[-_]exporter|kube-state-metrics", re.IGNORECASE)
 # What an alert is about when no label names it: said as such, never the alert's own name again
 # ("DiskFull on DiskFull"), so the reader knows the alert, not the analysis, left it out.
 UNNAMED_TARGET = "the unnamed target"
@@ -127,13 +144,9 @@ class AlertView(msgspec.Struct, frozen=True):
         """What templates may use besides captures: every label, the target, the annotations."""
         found = dict(self.labels)
         found.setdefault("alertname", self.alertname or "alert")
-        target = _first(self.labels, TARGET_LABELS, "")
-        namespace = self.labels.get("namespace", "")
-        if not target:
-            target = f"namespace {namespace}" if namespace else self.labels.get("cluster") or UNNAMED_TARGET
-        elif namespace and target != namespace:
-            target = f"{namespace}/{target}"
-        found["target"] = target
+        found["target"] = target_of(self.labels)
+        if workload := workload_of(self.labels):
+            found["workload"] = workload
         # Absent, a template's own default words it: "the volume" in prose, <mountpoint> in a command.
         if volume := _first(self.labels, VOLUME_LABELS, ""):
             found["volume"] = volume
@@ -141,6 +154,52 @@ class AlertView(msgspec.Struct, frozen=True):
         found["alert_description"] = _clipped(self.annotations.get("description", ""))
         found["expr"] = self.expr
         return found
+
+
+def _names_the_exporter(label: str, value: str, job: str) -> bool:
+    return (
+        label in SCRAPE_LABELS
+        and _EXPORTER_JOB.fullmatch(job) is not None
+        and (value == job or value.startswith(f"{job}-"))
+    )
+
+
+def target_of(labels: dict[str, str]) -> str:
+    """What the alert is about, as the reader names it: "payments/checkout-7d9f8b6c5-x2k4p", a node, a
+    host's address; never the exporter that reported it when a label names something else."""
+    job = labels.get("job", "")
+    named = [(name, labels[name]) for name in TARGET_LABELS if labels.get(name)]
+    subject = [(name, value) for name, value in named if not _names_the_exporter(name, value, job)]
+    namespace = labels.get("namespace", "")
+    if not named:
+        return f"namespace {namespace}" if namespace else labels.get("cluster") or UNNAMED_TARGET
+    label, target = (subject or named)[0]
+    # An exporter's namespace is where the exporter runs, unless it names a Kubernetes object.
+    in_namespace = label not in UNNAMESPACED_LABELS and (
+        label in KUBERNETES_OBJECT_LABELS or _EXPORTER_JOB.fullmatch(job) is None
+    )
+    if namespace and target != namespace and in_namespace:
+        return f"{namespace}/{target}"
+    return target
+
+
+# kubectl's names of the workload kinds whose labels kube-state-metrics gives.
+_WORKLOAD_KINDS = (("deployment", "deploy"), ("statefulset", "statefulset"), ("daemonset", "daemonset"))
+# A Deployment's pod: <deployment>-<pod-template-hash>-<suffix>, both drawn from Kubernetes'
+# safe alphabet (no vowels, no 0, 1 or 3), so a name such as "web-v2-canary" is not read as one.
+_DEPLOYMENT_POD = re.compile(
+    r"(?P<name>[a-z0-9][-a-z0-9.]*?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"
+)
+
+
+def workload_of(labels: dict[str, str]) -> str:
+    """The workload as kubectl names it ("deploy/checkout", "daemonset/fluent-bit"), so a rollout
+    command is right for a DaemonSet too; "" when no label says."""
+    for label, kind in _WORKLOAD_KINDS:
+        if labels.get(label):
+            return f"{kind}/{labels[label]}"
+    found = _DEPLOYMENT_POD.fullmatch(labels.get("pod", ""))
+    return f"deploy/{found.group('name')}" if found else ""
 
 
 def _first(labels: dict[str, str], names: tuple[str, ...], default: str) -> str:

@@ -66,7 +66,7 @@ async def test_without_the_roots_message_the_root_member_stands_in() -> None:
     incident, exemplars = storm(500)
     # The store lost the root's exemplar: the others must not be taken for the root.
     analysis = await _analyst()[0].analyze(incident, exemplars[1:], use_llm=False)
-    assert analysis.summary.startswith(f"KubeNodeNotReady: {NODE}")
+    assert analysis.summary.startswith(f"KubeNodeNotReady on {NODE}: the node is not ready")
     assert f"The root alert, KubeNodeNotReady on {NODE}" in analysis.root_cause
 
 
