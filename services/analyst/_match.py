@@ -9,7 +9,7 @@ from functools import lru_cache
 import schemas
 from services.analyst._catalogue import Conditions, MetricCondition, pattern, text_pattern
 from services.analyst._literals import block_literals, may_match
-from services.analyst._view import AlertView, SeriesItem, TextItem, series_labels, series_line
+from services.analyst._view import AlertView, SeriesItem, TextItem, readable, series_labels, series_line
 from services.analyst._words import contains_phrase, phrase_key
 
 # The enricher's findings of a series that jumps rather than climbs.
@@ -182,7 +182,7 @@ def name_holds(block: Conditions, alertname: str, name_words: tuple[str, ...]) -
 
 def _alert_line(view: AlertView) -> Hit:
     severity = view.labels.get("severity", "")
-    summary = view.annotations.get("summary") or view.annotations.get("description", "")
+    summary = readable(view.annotations.get("summary") or view.annotations.get("description", ""))
     summary = summary if len(summary) <= 300 else summary[:297] + "..."
     line = f"alert {view.alertname}" + (f" ({severity})" if severity else "")
     return Hit({}, [f"{line}: {summary}" if summary else line])

@@ -40,7 +40,9 @@ def _pieces(template: str) -> tuple[str, tuple[tuple[str, str | None, str], ...]
 
 def render(template: str, variables: dict[str, str], missing: list[str] | None = None) -> str:
     """``${name}`` or ``${name|default}``. A name with no value and no default reads as "the <name>"
-    (never a raw placeholder in a message) and is recorded in ``missing`` for the catalogue's tests."""
+    (never a raw placeholder in a message) and is recorded in ``missing`` for the catalogue's tests.
+    An empty value takes its parentheses or its doubled space with it: "the disk (${volume|}) on" reads
+    "the disk on", never "the disk () on"."""
     head, placeholders = _pieces(template)
     out = [head]
     for name, default, text in placeholders:
@@ -49,6 +51,11 @@ def render(template: str, variables: dict[str, str], missing: list[str] | None =
             if missing is not None:
                 missing.append(name)
             value = f"the {name.replace('_', ' ')}"
+        if not value:
+            if out[-1].endswith(" (") and text.startswith(")"):
+                out[-1], text = out[-1][:-2], text[1:]
+            elif out[-1].endswith(" ") and text.startswith(" "):
+                text = text[1:]
         out += (value, text)
     return "".join(out).strip()
 

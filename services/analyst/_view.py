@@ -211,11 +211,21 @@ def _first(labels: dict[str, str], names: tuple[str, ...], default: str) -> str:
     return default
 
 
+# The debugging tail awesome-prometheus-alerts puts on every description, and those who copy its
+# rules keep: "VALUE = 1.2 LABELS = map[alertname:... severity:warning]" repeats the labels.
+_VALUE_LABELS = re.compile(r"\s*VALUE\s*=\s*\S*\s*LABELS\s*=\s*map\[.*\]\s*$", re.DOTALL)
+
+
+def readable(annotation: str) -> str:
+    """An annotation as a person reads it: without a rendered dump of the alert's value and labels."""
+    return _VALUE_LABELS.sub("", annotation) if "LABELS" in annotation else annotation
+
+
 # Cached: an alert's summary and description are clipped for its evidence lines, then again for its
 # template's variables, and a rule's descriptions repeat across its alerts.
 @lru_cache(maxsize=4096)
 def _clipped(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    text = " ".join(readable(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

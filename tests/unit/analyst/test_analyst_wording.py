@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import schemas
 from services.analyst import RulesAnalyst
+from services.analyst._rules import render
 from services.analyst.eval import build_message
 
 ANALYST = RulesAnalyst()
@@ -118,3 +119,51 @@ def test_rollout_commands_name_the_workload_by_its_kind() -> None:
     # A StatefulSet's pod does not look like one, and is not guessed at.
     sts = _analysis({"alertname": "KubePodCrashLooping", "namespace": "db", "pod": "postgres-0"})
     assert "deploy/postgres" not in "\n".join(sts.remediation)
+
+
+# awesome-prometheus-alerts ends every description with a dump of the value and the labels.
+DUMPED = (
+    "PostgreSQL has dead-locks (6 in the last minute)\n  VALUE = 6\n"
+    "  LABELS = map[alertname:PgDeadLocks instance:pg-1:9187 job:postgres]"
+)
+
+
+def test_a_description_reads_without_its_value_and_labels_dump() -> None:
+    analysis = _analysis({"alertname": "PgDeadLocks", "instance": "pg-1:9187"}, {"description": DUMPED})
+    text = _text(analysis)
+    assert "PostgreSQL has dead-locks (6 in the last minute)" in analysis.root_cause
+    assert "LABELS = map[" not in text
+    assert "VALUE = 6" not in text
+
+
+def test_summaries_read_as_sentences_whatever_the_signal_says() -> None:
+    down = _analysis({"alertname": "RedisDown", "instance": "redis-1:9121"}, {"summary": "Redis down"})
+    assert down.summary == "RedisDown on redis-1:9121: a target is down or unreachable"
+
+
+def test_a_label_the_alert_lacks_leaves_no_stand_in_words_in_the_sentence() -> None:
+    disk = _analysis({"alertname": "HostDiskMayFillIn24Hours", "instance": "db-1:9100"})
+    assert "(the volume)" not in disk.root_cause
+    assert "A filesystem or volume of db-1:9100 is running out" in disk.root_cause
+    named = _analysis(
+        {"alertname": "HostDiskMayFillIn24Hours", "instance": "db-1:9100", "mountpoint": "/data"}
+    )
+    assert "of db-1:9100 (/data) is running out" in named.root_cause
+    io = _analysis({"alertname": "HostUnusualDiskReadLatency", "instance": "db-1:9100"})
+    assert "The disk on db-1:9100 is saturated" in io.root_cause
+
+
+def test_an_empty_value_takes_its_parentheses_but_no_function_call_loses_its_own() -> None:
+    assert render("disk (${volume|}) on ${target}", {"target": "h"}) == "disk on h"
+    assert render("The disk ${device|} on h", {}) == "The disk on h"
+    assert render("`(x - time()) / 86400` on ${t}", {"t": "h"}) == "`(x - time()) / 86400` on h"
+
+
+def test_a_network_alert_that_names_no_failure_is_not_said_to_drop_packets() -> None:
+    analysis = _analysis(
+        {"alertname": "HostUnusualNetworkThroughputIn", "instance": "web-1:9100"},
+        {"summary": "Host unusual network throughput in"},
+    )
+    assert analysis.category == "network"
+    assert "dropping" not in analysis.summary
+    assert "does not say whether" in analysis.root_cause
