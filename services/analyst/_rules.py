@@ -15,8 +15,9 @@ import schemas
 from services.analyst._candidates import CandidateIndex
 from services.analyst._catalogue import Catalogue, Rule, load_catalogue
 from services.analyst._match import Hit, first_match, match
+from services.analyst._promql_text import scoped_queries
 from services.analyst._signals import SignalReader, Verdict
-from services.analyst._view import AlertView, expression_of, view_of
+from services.analyst._view import AlertView, expression_of, is_exporter_job, view_of
 
 CORROBORATION_BONUS = 0.05
 NO_EVIDENCE_PENALTY = 0.15
@@ -26,6 +27,9 @@ MAX_EVIDENCE_LINES = 8
 # A second cause-level rule of another category that also holds makes the answer less certain.
 RIVAL_PRIORITY = 60
 RIVAL_PENALTY = 0.15
+
+# What a scrape adds to every series: who was scraped, not what the series is about.
+SCRAPE_TARGET_LABELS = frozenset({"job", "instance", "endpoint", "service", "pod", "container", "namespace"})
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)(?:\|([^}]*))?\}")
 
@@ -138,10 +142,15 @@ class RulesAnalyst:
             "signal_symptoms": verdict.symptom_words,
             **hit.variables,
         }
+        exported = is_exporter_job(hit.variables.get("series_job", ""))
         for key, value in hit.variables.items():
-            # Labels of the series that matched fill in what the alert's own labels lack.
-            if key.startswith("series_"):
-                variables.setdefault(key.removeprefix("series_"), value)
+            # Labels of the series that matched fill in what the alert's own labels lack; but the job
+            # and address of a series an exporter reported (kube-state-metrics, node-exporter) are
+            # the exporter's, not the alerting service's: `{job="kube-state-metrics"}` in a query
+            # of the service's requests would find nothing.
+            label = key.removeprefix("series_")
+            if key.startswith("series_") and not (exported and label in SCRAPE_TARGET_LABELS):
+                variables.setdefault(label, value)
         evidence = hit.evidence[:MAX_EVIDENCE_LINES]
         if not view.has_evidence:
             evidence.append("no metric or log evidence was available; judged from the alert alone")
@@ -152,7 +161,7 @@ class RulesAnalyst:
             category=rule.category,
             confidence=round(min(MAX_CONFIDENCE, max(MIN_CONFIDENCE, confidence)), 2),
             evidence=evidence,
-            remediation=[render(step, variables) for step in rule.remediation],
+            remediation=[scoped_queries(render(step, variables)) for step in rule.remediation],
             analyzer="rules",
             model=f"rules:{rule.id}",
         )

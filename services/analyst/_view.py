@@ -156,12 +156,12 @@ class AlertView(msgspec.Struct, frozen=True):
         return found
 
 
+def is_exporter_job(job: str) -> bool:
+    return _EXPORTER_JOB.fullmatch(job) is not None
+
+
 def _names_the_exporter(label: str, value: str, job: str) -> bool:
-    return (
-        label in SCRAPE_LABELS
-        and _EXPORTER_JOB.fullmatch(job) is not None
-        and (value == job or value.startswith(f"{job}-"))
-    )
+    return label in SCRAPE_LABELS and is_exporter_job(job) and (value == job or value.startswith(f"{job}-"))
 
 
 def target_of(labels: dict[str, str]) -> str:
@@ -176,7 +176,7 @@ def target_of(labels: dict[str, str]) -> str:
     label, target = (subject or named)[0]
     # An exporter's namespace is where the exporter runs, unless it names a Kubernetes object.
     in_namespace = label not in UNNAMESPACED_LABELS and (
-        label in KUBERNETES_OBJECT_LABELS or _EXPORTER_JOB.fullmatch(job) is None
+        label in KUBERNETES_OBJECT_LABELS or not is_exporter_job(job)
     )
     if namespace and target != namespace and in_namespace:
         return f"{namespace}/{target}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import schemas
 from services.analyst import RulesAnalyst
+from services.analyst._promql_text import scoped_queries
 from services.analyst._rules import render
 from services.analyst.eval import build_message
 
@@ -167,3 +168,41 @@ def test_a_network_alert_that_names_no_failure_is_not_said_to_drop_packets() -> 
     assert analysis.category == "network"
     assert "dropping" not in analysis.summary
     assert "does not say whether" in analysis.root_cause
+
+
+def test_a_query_scoped_to_the_host_runs_without_the_label_the_alert_lacks() -> None:
+    analysis = _analysis({"alertname": "HostOutOfDiskSpace", "instance": "db-1:9100"})
+    query = next(step for step in analysis.remediation if "predict_linear" in step)
+    assert 'node_filesystem_avail_bytes{instance="db-1:9100"}' in query
+    assert '"<mountpoint>"' not in query
+    # Nothing else names what to look at: the stand-in stays, to be filled in.
+    assert scoped_queries('`up{job="<job>"} == 0`') == '`up{job="<job>"} == 0`'
+    assert scoped_queries('`x{job="<job>",code=~"5.."}`') == '`x{job="<job>",code=~"5.."}`'
+    jsonpath = "`kubectl get pod p -o jsonpath='{.spec}'`"
+    assert scoped_queries(jsonpath + ' `a{b="<c>"}`') == jsonpath + ' `a{b="<c>"}`'
+
+
+def test_the_job_of_a_series_an_exporter_reported_is_not_taken_for_the_services() -> None:
+    generation = {
+        "name": "kube_deployment_status_observed_generation",
+        "query": "kube_deployment_status_observed_generation",
+        "series": [
+            {
+                "labels": {"deployment": "bidder", "job": "kube-state-metrics", "namespace": "ads"},
+                "min": 1,
+                "max": 2,
+                "change_abs": 1,
+            }
+        ],
+    }
+    message = build_message(
+        {
+            "alert": {
+                "labels": {"alertname": "BidderHighLatency", "namespace": "ads", "deployment": "bidder"},
+                "startsAt": "2024-05-14T09:12:00Z",
+            },
+            "metrics": [generation],
+        }
+    )
+    steps = "\n".join(ANALYST.analyze(message).remediation)
+    assert 'job="kube-state-metrics"' not in steps
