@@ -31,6 +31,7 @@ from services.cli._setup_plan import (
     current_model,
     current_provider,
     llm_changes,
+    loopback_under_compose,
     receiver_block,
     shown,
     token_change,
@@ -111,6 +112,8 @@ class Setup:
                     self.say(
                         f"Note: {name} is also set in this shell's environment, which wins over {self.path}."
                     )
+        for line in loopback_under_compose(self.path, {**self.values, **diff}):
+            self.say(line)
         self.say()
         self.say(receiver_block(self.path, {**self.values, **diff}))
         return 0

@@ -6,10 +6,12 @@ Setting names are the services' own (README's configuration table).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # Shown masked: never printed whole, on screen or anywhere else.
 SECRET_KEYS = frozenset({"LLM_API_KEY", "DEEPSEEK_API_KEY", "SLACK_WEBHOOK_URL", "INGEST_AUTH_TOKEN"})
@@ -168,3 +170,30 @@ def receiver_block(env_file: Path, values: Mapping[str, str]) -> str:
             "(docker compose mounts it into its Alertmanager itself: infra/alertmanager/alertmanager.yml.)",
         ]
     return "\n".join(lines)
+
+
+# The files docker compose reads a project from, in a folder holding its `.env`.
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+# The addresses the containers use, and what compose.yaml names each server the containers reach.
+CONTAINER_ADDRESSES = {
+    "PROMETHEUS_URL": "http://prometheus:9090",
+    "LOKI_URL": "http://loki:3100",
+    "LLM_BASE_URL": "http://ollama:11434/v1 with `--profile local-llm`, or the host's own address",
+}
+_LOOPBACK = re.compile(r"^(?:localhost|127(?:\.\d{1,3}){3}|::1)$", re.IGNORECASE)
+
+
+def loopback_under_compose(env_file: Path, values: Mapping[str, str]) -> list[str]:
+    """Notes on the addresses that would point every container at itself: setup tries them from
+    here, where 127.0.0.1 is this machine, and compose hands the same file to each container."""
+    if not any((env_file.parent / name).is_file() for name in COMPOSE_FILES):
+        return []
+    notes = []
+    for setting, instead in CONTAINER_ADDRESSES.items():
+        host = urlsplit(values.get(setting, "")).hostname or ""
+        if _LOOPBACK.match(host):
+            notes.append(
+                f"Note: {setting} is {host}, right for `aiops up` on this machine; under docker compose"
+                f" each container would reach itself there: use {instead}."
+            )
+    return notes

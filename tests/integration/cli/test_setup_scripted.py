@@ -125,3 +125,25 @@ async def test_a_malformed_env_file_is_named_with_its_line_and_left_alone(tmp_pa
     assert f"aiops setup: {env_file}, line 3: expected KEY=VALUE" in run.stderr
     assert "sk-missing-equals" not in run.stderr
     assert env_file.read_text() == "LOG_LEVEL=INFO\n\nLLM_API_KEY sk-missing-equals\n"
+
+
+async def test_a_loopback_address_beside_a_compose_file_is_flagged_as_the_containers_own(
+    tmp_path: Path,
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    without_compose = tmp_path / "plain" / ".env"
+    without_compose.parent.mkdir()
+    run = await setup(without_compose, "--prometheus-url", closed, "--loki-url", "none", "--yes")
+    assert run.code == 0, run.stdout + run.stderr
+    assert "would reach itself" not in run.stdout
+
+    beside_compose = tmp_path / "project" / ".env"
+    beside_compose.parent.mkdir()
+    (beside_compose.parent / "compose.yaml").write_text("services: {}\n")
+    run = await setup(beside_compose, "--prometheus-url", closed, "--loki-url", "none", "--yes")
+    assert run.code == 0, run.stdout + run.stderr
+    assert (
+        "Note: PROMETHEUS_URL is 127.0.0.1, right for `aiops up` on this machine; under docker compose each"
+        " container would reach itself there: use http://prometheus:9090."
+    ) in run.stdout
+    assert "LOKI_URL is" not in run.stdout  # none: nothing to point anywhere
