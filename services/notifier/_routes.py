@@ -29,7 +29,11 @@ from services.notifier._kind import DestinationSpec
 from services.notifier._kinds import KINDS
 from services.runtime import ConfigError
 
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# What ``${NAME}`` may name: a variable name as a shell writes it.
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_ENV_RE = re.compile(rf"\$\{{({ENV_NAME})\}}")
+# The keys of a destination that hold its secret: ``secret``, or its kind's own (``routing_key``).
+SECRET_KEYS = frozenset({"secret", *(kind.secret_option for kind in KINDS.values() if kind.secret_option)})
 
 OneOrMany = str | list[str]
 # What is routed: an alert on its own, an alert its incident's messages carry, an incident event.
@@ -162,6 +166,11 @@ class Router:
 def single_route(destinations: list[Destination], flap_guard_seconds: float) -> Router:
     """What the plain environment variables mean: every destination gets every alert."""
     return Router(routes=(), default=tuple(Target(d, flap_guard_seconds, "default") for d in destinations))
+
+
+def references(value: str) -> list[str]:
+    """The variables ``${NAME}`` in a destination's value reads from the environment."""
+    return _ENV_RE.findall(value)
 
 
 def _expand(value: str, where: str, environ: dict[str, str]) -> str:
