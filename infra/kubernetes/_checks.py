@@ -2,57 +2,21 @@
 
 ``problems(manifests)`` returns one line per finding, ``Kind/name: what is wrong``; an empty list means
 the set passes. The Kubernetes schemas are checked apart (``schema_problems``), since KEDA's
-ScaledObject has none there and is judged by the rules below instead.
+ScaledObject has none there and is judged by the rules below instead. Who holds a service-account
+token, and what its roles allow, is judged in ``_access_rules``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import schemas
+from infra.kubernetes._access_rules import access_problems
 from infra.kubernetes._pod_rules import Manifest, looks_secret, pod_problems
+from infra.kubernetes._query import COMPONENT, config_of, ident, of_kind, pod_labels, selects
 from infra.kubernetes._stages import STAGE_NAMES, stages
 
 SCALER_KEYS = ("natsServerMonitoringEndpoint", "account", "stream", "consumer", "lagThreshold")
-COMPONENT = "app.kubernetes.io/component"
-
-
-def _of(manifests: list[Manifest], kind: str) -> Iterator[Manifest]:
-    return (m for m in manifests if m.get("kind") == kind)
-
-
-def _id(manifest: Manifest) -> str:
-    return f"{manifest.get('kind')}/{manifest.get('metadata', {}).get('name')}"
-
-
-def _pod_labels(deployment: Manifest) -> dict[str, str]:
-    labels: dict[str, str] = (
-        deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
-    )
-    return labels
-
-
-def _selects(selector: dict[str, Any] | None, deployment: Manifest) -> bool:
-    wanted = (selector or {}).get("matchLabels") or {}
-    labels = _pod_labels(deployment)
-    return bool(wanted) and all(labels.get(key) == value for key, value in wanted.items())
-
-
-def _config(manifests: list[Manifest], deployment: Manifest) -> dict[str, str]:
-    """The variables the deployment's containers get from ConfigMaps (envFrom)."""
-    names = {
-        ref["configMapRef"]["name"]
-        for container in deployment["spec"]["template"]["spec"].get("containers", [])
-        for ref in container.get("envFrom") or []
-        if "configMapRef" in ref
-    }
-    data: dict[str, str] = {}
-    for config in _of(manifests, "ConfigMap"):
-        if config["metadata"]["name"] in names:
-            data.update(config.get("data") or {})
-    return data
 
 
 def _number(text: str | None, default: float) -> float:
@@ -69,15 +33,15 @@ def _secret_names() -> frozenset[str]:
 
 def deployment_problems(manifests: list[Manifest]) -> list[str]:
     found = []
-    scalers = [*_of(manifests, "ScaledObject"), *_of(manifests, "HorizontalPodAutoscaler")]
-    for deployment in _of(manifests, "Deployment"):
-        name, where = deployment["metadata"]["name"], _id(deployment)
+    scalers = [*of_kind(manifests, "ScaledObject"), *of_kind(manifests, "HorizontalPodAutoscaler")]
+    for deployment in of_kind(manifests, "Deployment"):
+        name, where = deployment["metadata"]["name"], ident(deployment)
         found += [f"{where}: {problem}" for problem in pod_problems(deployment, _secret_names())]
-        config = _config(manifests, deployment)
+        config = config_of(manifests, deployment)
         found += [
             f"{where}: secret {key} is in a ConfigMap" for key in config if looks_secret(key, _secret_names())
         ]
-        stage = stages().get(_pod_labels(deployment).get(COMPONENT, ""))
+        stage = stages().get(pod_labels(deployment).get(COMPONENT, ""))
         grace = _number(config.get("SHUTDOWN_GRACE_SECONDS"), stage.shutdown_grace_seconds if stage else 0)
         if deployment["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30) <= grace:
             found.append(
@@ -89,17 +53,17 @@ def deployment_problems(manifests: list[Manifest]) -> list[str]:
         if not scaled and not deployment["spec"].get("replicas"):
             found.append(f"{where}: neither an autoscaler nor a replica count")
     found += [
-        f"{_id(secret)}: Secret values are rendered; reference an existing Secret"
-        for secret in _of(manifests, "Secret")
+        f"{ident(secret)}: Secret values are rendered; reference an existing Secret"
+        for secret in of_kind(manifests, "Secret")
     ]
     return found
 
 
 def scaled_object_problems(manifests: list[Manifest]) -> list[str]:
-    deployments = {d["metadata"]["name"]: d for d in _of(manifests, "Deployment")}
+    deployments = {d["metadata"]["name"]: d for d in of_kind(manifests, "Deployment")}
     found = []
-    for scaler in _of(manifests, "ScaledObject"):
-        where, spec = _id(scaler), scaler.get("spec") or {}
+    for scaler in of_kind(manifests, "ScaledObject"):
+        where, spec = ident(scaler), scaler.get("spec") or {}
         if scaler.get("apiVersion") != "keda.sh/v1alpha1":
             found.append(f"{where}: apiVersion must be keda.sh/v1alpha1")
         target = spec.get("scaleTargetRef") or {}
@@ -107,7 +71,7 @@ def scaled_object_problems(manifests: list[Manifest]) -> list[str]:
         if deployment is None or target.get("kind", "Deployment") != "Deployment":
             found.append(f"{where}: scaleTargetRef {target.get('name')!r} is no Deployment rendered here")
             continue
-        stage = stages().get(_pod_labels(deployment).get(COMPONENT, ""))
+        stage = stages().get(pod_labels(deployment).get(COMPONENT, ""))
         low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
         if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high and high >= 1):
             found.append(f"{where}: needs 0 <= minReplicaCount <= maxReplicaCount, maxReplicaCount >= 1")
@@ -130,7 +94,7 @@ def scaled_object_problems(manifests: list[Manifest]) -> list[str]:
             )
         threshold = str(meta.get("lagThreshold", ""))
         default = stage.default_max_in_flight if stage else None
-        in_flight = _number(_config(manifests, deployment).get("MAX_IN_FLIGHT"), default or 0)
+        in_flight = _number(config_of(manifests, deployment).get("MAX_IN_FLIGHT"), default or 0)
         if not threshold.isdigit() or int(threshold) <= in_flight:
             found.append(
                 f"{where}: lagThreshold {threshold!r} must be an integer above MAX_IN_FLIGHT ({in_flight:g})"
@@ -140,8 +104,8 @@ def scaled_object_problems(manifests: list[Manifest]) -> list[str]:
 
 def network_problems(manifests: list[Manifest]) -> list[str]:
     found = []
-    for policy in _of(manifests, "NetworkPolicy"):
-        where, spec = _id(policy), policy.get("spec") or {}
+    for policy in of_kind(manifests, "NetworkPolicy"):
+        where, spec = ident(policy), policy.get("spec") or {}
         if sorted(spec.get("policyTypes") or []) != ["Egress", "Ingress"]:
             found.append(f"{where}: policyTypes must be Ingress and Egress")
         found += [
@@ -155,10 +119,10 @@ def network_problems(manifests: list[Manifest]) -> list[str]:
             if not rule.get("to")
         ]
         ports = {p.get("port") for rule in spec.get("egress") or [] for p in rule.get("ports") or []}
-        for deployment in _of(manifests, "Deployment"):
-            if _selects(spec.get("podSelector"), deployment):
+        for deployment in of_kind(manifests, "Deployment"):
+            if selects(spec.get("podSelector"), deployment):
                 nats = urlsplit(
-                    _config(manifests, deployment).get("NATS_URL", "nats://x:4222").split(",")[0]
+                    config_of(manifests, deployment).get("NATS_URL", "nats://x:4222").split(",")[0]
                 ).port
                 found += [
                     f"{where}: egress does not allow {what}"
@@ -171,18 +135,18 @@ def network_problems(manifests: list[Manifest]) -> list[str]:
 def coverage_problems(manifests: list[Manifest]) -> list[str]:
     found = []
     for name in STAGE_NAMES:
-        matching = [d for d in _of(manifests, "Deployment") if _pod_labels(d).get(COMPONENT) == name]
+        matching = [d for d in of_kind(manifests, "Deployment") if pod_labels(d).get(COMPONENT) == name]
         if len(matching) != 1:
             found.append(f"stage {name}: {len(matching)} Deployments, expected 1")
             continue
         deployment = matching[0]
         for kind, key in (("PodDisruptionBudget", "selector"), ("NetworkPolicy", "podSelector")):
-            if not any(_selects(m.get("spec", {}).get(key), deployment) for m in _of(manifests, kind)):
+            if not any(selects(m.get("spec", {}).get(key), deployment) for m in of_kind(manifests, kind)):
                 found.append(f"stage {name}: no {kind} selects its pods")
         # The HTTP services (ingest, console) are reached by name, not through NATS.
         if stages()[name].consumer is None and not any(
-            _selects({"matchLabels": s["spec"].get("selector")}, deployment)
-            for s in _of(manifests, "Service")
+            selects({"matchLabels": s["spec"].get("selector")}, deployment)
+            for s in of_kind(manifests, "Service")
         ):
             found.append(f"stage {name}: no Service selects its pods")
     return found
@@ -194,4 +158,5 @@ def problems(manifests: list[Manifest]) -> list[str]:
         *deployment_problems(manifests),
         *scaled_object_problems(manifests),
         *network_problems(manifests),
+        *access_problems(manifests),
     ]

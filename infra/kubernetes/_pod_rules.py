@@ -102,8 +102,6 @@ def unprivileged(pod: Manifest, container: Manifest) -> list[str]:
         found.append("capabilities do not drop ALL")
     if (either("seccompProfile") or {}).get("type") != "RuntimeDefault":
         found.append("seccompProfile is not RuntimeDefault")
-    if pod.get("automountServiceAccountToken") is not False:
-        found.append("the service account token is mounted (automountServiceAccountToken)")
     return found
 
 

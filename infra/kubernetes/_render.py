@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from infra.kubernetes import _network, _scaling, _workloads
+from infra.kubernetes import _events, _network, _scaling, _workloads
+from infra.kubernetes._files import FILE_SETTINGS
 from infra.kubernetes._stages import STAGE_NAMES, stages
 from infra.kubernetes._values import Values
 from infra.kubernetes._workloads import Manifest
@@ -26,6 +27,8 @@ def render(values: Values, version: str | None = None) -> list[Manifest]:
     if values.namespace.create:
         manifests.append(_workloads.namespace(values))
     manifests.append(_workloads.service_account(values))
+    manifests += _events.events_access(values)
+    manifests += [_workloads.file_config_map(values, FILE_SETTINGS[setting]) for setting in values.files]
     for name in STAGE_NAMES:
         stage = stages()[name]
         scaling = values.stages[name].scaling

@@ -13,7 +13,8 @@ from typing import Any
 import msgspec
 import yaml
 
-from infra.kubernetes._stages import STAGE_NAMES, stages
+from infra.kubernetes._stages import STAGE_NAMES
+from infra.kubernetes._value_checks import value_problems
 
 DEFAULTS = Path(__file__).with_name("values.yaml")
 
@@ -79,17 +80,9 @@ class StageValues(_Closed, frozen=True):
     replicas: int = 1
     scaling: Scaling = msgspec.field(default_factory=Scaling)
     env: dict[str, str] = msgspec.field(default_factory=dict)
+    # Keys of Secret ``secretName`` it gets besides its own secret settings, e.g. a routes file's ${NAME}s.
+    secret_keys: list[str] = msgspec.field(default_factory=list)
     egress: list[dict[str, Any]] = msgspec.field(default_factory=list)
-
-
-SAMPLERS = (
-    "parentbased_always_on",
-    "parentbased_traceidratio",
-    "parentbased_always_off",
-    "always_on",
-    "traceidratio",
-    "always_off",
-)
 
 
 class Otel(_Closed, frozen=True):
@@ -98,6 +91,22 @@ class Otel(_Closed, frozen=True):
     endpoint: str = ""
     sampler: str = "parentbased_always_on"
     sampler_arg: float | None = None
+
+
+class ApiServer(_Closed, frozen=True):
+    """Where the API server answers, for egress: NetworkPolicies cannot name it portably."""
+
+    cidrs: list[str] = msgspec.field(default_factory=list)
+    port: int = 0
+
+
+class KubernetesEvents(_Closed, frozen=True):
+    """The enricher's Kubernetes events source (docs/enrichment.md): its token, access and egress."""
+
+    enabled: bool = False
+    # Namespaces whose events it may list; empty: every namespace.
+    namespaces: list[str] = msgspec.field(default_factory=list)
+    api_server: ApiServer = msgspec.field(default_factory=ApiServer)
 
 
 class Namespace(_Closed, frozen=True):
@@ -115,6 +124,10 @@ class Values(_Closed, frozen=True):
     secret_name: str = "aiops"
     env: dict[str, str] = msgspec.field(default_factory=dict)
     otel: Otel = msgspec.field(default_factory=Otel)
+    # Contents of the files the stages read, keyed by the setting naming them (``_files``): a file's
+    # text, or a folder's file names to their text.
+    files: dict[str, str | dict[str, str]] = msgspec.field(default_factory=dict)
+    kubernetes_events: KubernetesEvents = msgspec.field(default_factory=KubernetesEvents)
     # Egress rules every stage gets, e.g. to an OpenTelemetry collector.
     egress: list[dict[str, Any]] = msgspec.field(default_factory=list)
     metrics_from: list[Peer] = msgspec.field(default_factory=list)
@@ -186,32 +199,7 @@ def load_values(files: list[Path] | None = None, sets: list[str] | None = None) 
         values = msgspec.convert(data, Values)
     except msgspec.ValidationError as exc:
         raise ValuesError(f"values: {exc}") from None
-    _check(values)
+    found = value_problems(values)
+    if found:
+        raise ValuesError(f"values: {found[0]}")
     return values
-
-
-def _check_otel(otel: Otel) -> None:
-    if otel.sampler not in SAMPLERS:
-        raise ValuesError(f"values: otel.sampler {otel.sampler!r} is not one of {', '.join(SAMPLERS)}")
-    if otel.sampler_arg is not None and not 0 <= otel.sampler_arg <= 1:
-        raise ValuesError(f"values: otel.samplerArg {otel.sampler_arg} is not a ratio from 0 to 1")
-
-
-def _check(values: Values) -> None:
-    if values.image.tag == "latest":
-        raise ValuesError("values: image.tag 'latest' is not pinned; use a version tag or image.digest")
-    _check_otel(values.otel)
-    for name, stage in values.stages.items():
-        known = stages()[name]
-        for key in {**values.env, **stage.env}:
-            where = f"stages.{name}.env.{key}" if key in stage.env else f"env.{key}"
-            if key in known.secret_env:
-                raise ValuesError(f"values: {where} is a secret; put it in Secret {values.secret_name!r}")
-            # OTEL_* configure the OpenTelemetry SDK itself, not a setting of ours.
-            if key not in known.plain_env and not key.startswith("OTEL_"):
-                raise ValuesError(f"values: {where} is not a setting of {name}")
-        scaling = stage.scaling
-        if not 0 <= scaling.min_replicas <= scaling.max_replicas or scaling.max_replicas < 1:
-            raise ValuesError(
-                f"values: stages.{name}.scaling needs 0 <= minReplicas <= maxReplicas and maxReplicas >= 1"
-            )

@@ -10,9 +10,11 @@ import hashlib
 import json
 from typing import Any
 
-from infra.kubernetes import _nats
+from infra.kubernetes import _files, _nats
+from infra.kubernetes._files import FileSetting
 from infra.kubernetes._stages import Stage
 from infra.kubernetes._values import Values
+from services.enricher._kubernetes_events import KubernetesEvents
 
 Manifest = dict[str, Any]
 # The image's user (infra/Dockerfile: useradd --uid 10001).
@@ -56,13 +58,23 @@ def namespace(values: Values) -> Manifest:
 
 
 def service_account(values: Values) -> Manifest:
-    # The stages never call the Kubernetes API: no token is mounted into their pods.
+    # The stages' own: it is granted nothing, and no token of it is mounted into their pods.
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": metadata(values, values.release),
         "automountServiceAccountToken": False,
     }
+
+
+def reads_events(values: Values, stage: Stage) -> bool:
+    """Whether this stage runs the Kubernetes events source: the one whose settings include its URL."""
+    return values.kubernetes_events.enabled and KubernetesEvents.setting in stage.plain_env
+
+
+def service_account_name(values: Values, stage: Stage) -> str:
+    # The events reader has an account of its own, so its access is granted to no other stage.
+    return name_of(values, stage) if reads_events(values, stage) else values.release
 
 
 def _otel_env(values: Values) -> dict[str, str]:
@@ -84,6 +96,7 @@ def config_map(values: Values, stage: Stage) -> Manifest:
         **_otel_env(values),
         **values.env,
         **values.stages[stage.name].env,
+        **{file.setting: file.path for file in _files.read_by(values, stage)},
     }
     if values.nats.creds_secret:
         data["NATS_CREDS"] = f"{CREDS_DIR}/{values.nats.creds_key}"
@@ -92,6 +105,19 @@ def config_map(values: Values, stage: Stage) -> Manifest:
         "kind": "ConfigMap",
         "metadata": metadata(values, name_of(values, stage), stage),
         "data": data,
+    }
+
+
+def _file_config_name(values: Values, file: FileSetting) -> str:
+    return f"{values.release}-{file.volume}"
+
+
+def file_config_map(values: Values, file: FileSetting) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(values, _file_config_name(values, file)),
+        "data": _files.contents(values, file),
     }
 
 
@@ -116,7 +142,11 @@ def _container(values: Values, stage: Stage, version: str, config: Manifest) -> 
             "valueFrom": {"secretKeyRef": {"name": values.secret_name, "key": env, "optional": True}},
         }
         # A hosted tracing backend's credentials (OTEL_EXPORTER_OTLP_HEADERS) are a secret too.
-        for env in (*stage.secret_env, *(("OTEL_EXPORTER_OTLP_HEADERS",) if values.otel.endpoint else ()))
+        for env in (
+            *stage.secret_env,
+            *(("OTEL_EXPORTER_OTLP_HEADERS",) if values.otel.endpoint else ()),
+            *values.stages[stage.name].secret_keys,
+        )
     ]
     container: dict[str, Any] = {
         "name": stage.name,
@@ -149,6 +179,10 @@ def _container(values: Values, stage: Stage, version: str, config: Manifest) -> 
     }
     if values.nats.creds_secret:
         container["volumeMounts"].append({"name": "nats-creds", "mountPath": CREDS_DIR, "readOnly": True})
+    container["volumeMounts"] += [
+        {"name": file.volume, "mountPath": file.folder, "readOnly": True}
+        for file in _files.read_by(values, stage)
+    ]
     return container
 
 
@@ -158,6 +192,13 @@ def deployment(values: Values, stage: Stage, version: str, config: Manifest, aut
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     if values.nats.creds_secret:
         volumes.append({"name": "nats-creds", "secret": {"secretName": values.nats.creds_secret}})
+    files = _files.read_by(values, stage)
+    volumes += [
+        {"name": file.volume, "configMap": {"name": _file_config_name(values, file)}} for file in files
+    ]
+    annotations = {**values.pod_annotations, "checksum/config": digest}
+    if files:
+        annotations["checksum/files"] = _files.digest(values, stage)
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector_labels(values, stage)},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
@@ -165,16 +206,15 @@ def deployment(values: Values, stage: Stage, version: str, config: Manifest, aut
             "metadata": {
                 "labels": labels(values, stage),
                 "annotations": {
-                    **values.pod_annotations,
-                    "checksum/config": digest,
+                    **annotations,
                     "prometheus.io/scrape": "true",
                     "prometheus.io/port": str(stage.port),
                     "prometheus.io/path": "/metrics",
                 },
             },
             "spec": {
-                "serviceAccountName": values.release,
-                "automountServiceAccountToken": False,
+                "serviceAccountName": service_account_name(values, stage),
+                "automountServiceAccountToken": reads_events(values, stage),
                 "enableServiceLinks": False,
                 "terminationGracePeriodSeconds": values.termination_grace_period_seconds,
                 "securityContext": {
