@@ -9,6 +9,7 @@
         unless: [{alertname: [".*Down"]}]
         corroborate: [{alertname: ["KubePodCrashLooping"]}]
         summary / root_cause / remediation: templates with ${label}, ${target}, ${log}, ${value}, ...
+        remediation: ["always", {step: "`kubectl ...`", when: {platform: kubernetes}}]
 
 The built-in files live next to this module in ``catalogue/``; ``RULES_DIR`` adds a directory
 whose rules override built-in ones by id (``disabled: true`` removes one).
@@ -67,6 +68,16 @@ class Conditions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     metrics: list[MetricCondition] = []
 
 
+class Step(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A remediation step given only where it can apply: every variable in ``when`` fully matches
+    its pattern and none in ``unless`` does (a variable the alert lacks is ""). A plain string is a
+    step that always applies."""
+
+    step: str
+    when: dict[str, str] = {}
+    unless: dict[str, str] = {}
+
+
 class Rule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     id: str
     category: Category = "unknown"
@@ -77,7 +88,7 @@ class Rule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True
     corroborate: list[Conditions] = []
     summary: str = ""
     root_cause: str = ""
-    remediation: list[str] = []
+    remediation: list[str | Step] = []
     disabled: bool = False
 
 
@@ -128,8 +139,34 @@ def text_pattern(text: str) -> re.Pattern[str]:
     return pattern(bounded(text))
 
 
+def template_of(step: str | Step) -> str:
+    return step if isinstance(step, str) else step.step
+
+
+@cache
+def _variable_pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text, re.IGNORECASE | re.DOTALL)
+
+
+def applies(step: str | Step, variables: dict[str, str]) -> bool:
+    """Whether a step fits what the alert's variables say (its platform, the technology the evidence
+    names, what the expression measures)."""
+    if isinstance(step, str):
+        return True
+
+    def holds(name: str, text: str) -> bool:
+        return _variable_pattern(text).fullmatch(variables.get(name, "")) is not None
+
+    return all(holds(*item) for item in step.when.items()) and not any(
+        holds(*item) for item in step.unless.items()
+    )
+
+
 def _patterns(rule: Rule) -> list[str]:
     found: list[str] = []
+    for step in rule.remediation:
+        if not isinstance(step, str):
+            found += [*step.when.values(), *step.unless.values()]
     for block in (*rule.when, *rule.unless, *rule.corroborate):
         found += block.alertname + block.text + block.logs + list(block.labels.values())
         for metric in block.metrics:

@@ -9,6 +9,7 @@ from functools import lru_cache
 import schemas
 from services.analyst._catalogue import Conditions, MetricCondition, pattern, text_pattern
 from services.analyst._literals import block_literals, may_match
+from services.analyst._technology import technology_of
 from services.analyst._view import AlertView, SeriesItem, TextItem, readable, series_labels, series_line
 from services.analyst._words import contains_phrase, phrase_key
 
@@ -38,8 +39,17 @@ _NOT_A_DEPENDENCY = re.compile(
 _PROBE_LINE = re.compile(r"\b(?:liveness|readiness|startup) probe\b", re.I)
 
 
+# Sentence punctuation after a name is the sentence's, not the name's: "Insufficient nvidia.com/gpu."
+_TRAILING_PUNCTUATION = ".,;:!?"
+
+
 def _captures(found: re.Match[str], view: AlertView, text: str) -> dict[str, str]:
-    captured = {key: value.strip() for key, value in found.groupdict().items() if value}
+    groups = found.groupdict().items()
+    captured = {
+        key: clean
+        for key, value in groups
+        if value and (clean := value.strip().rstrip(_TRAILING_PUNCTUATION))
+    }
     dependency = captured.get("dependency", "")
     if dependency and (
         _NOT_A_DEPENDENCY.fullmatch(dependency)
@@ -70,10 +80,22 @@ def _search_texts(
                 "log": snippet[:200] if item.kind == "log" else "",
                 "log_count": str(item.repeats) if item.kind == "log" else "",
                 "signature": _around(item.sample, found) if item.kind == "log" else found.group(0).strip(),
+                "technology": technology_of(item.sample) if item.kind == "log" else "",
+                **_later_captures(patterns, one, view, item.text),
                 **_captures(found, view, item.text),
             }
             return Hit({k: v for k, v in variables.items() if v}, [item.line])
     return None
+
+
+def _later_captures(patterns: list[str], first: str, view: AlertView, text: str) -> dict[str, str]:
+    """What the block's other patterns name in the same line: the first pattern that matched may be
+    a bare marker ("NameResolutionError") where a later one captures the host it failed for."""
+    captured: dict[str, str] = {}
+    for one in patterns[patterns.index(first) + 1 :]:
+        if "(?P<" in one and (found := text_pattern(one).search(text)) is not None:
+            captured = {**_captures(found, view, text), **captured}
+    return captured
 
 
 SIGNATURE_CHARS = 200

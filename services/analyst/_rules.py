@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import schemas
 from services.analyst._candidates import CandidateIndex
-from services.analyst._catalogue import Catalogue, Rule, load_catalogue
+from services.analyst._catalogue import Catalogue, Rule, applies, load_catalogue, template_of
 from services.analyst._match import Hit, first_match, match
 from services.analyst._promql_text import scoped_queries
 from services.analyst._signals import SignalReader, Verdict
@@ -42,15 +42,54 @@ def _pieces(template: str) -> tuple[str, tuple[tuple[str, str | None, str], ...]
     return split[0], tuple(zip(split[1::3], split[2::3], split[3::3], strict=True))
 
 
-def render(template: str, variables: dict[str, str], missing: list[str] | None = None) -> str:
+# In a code span a value is pasted into a shell or a query: a backtick or a newline would end the
+# span or the command, a double quote the matcher, `;` and `$(` would run something else. Such a
+# value, or one longer than any name a command takes (DNS and Kubernetes names stop at 253), is left
+# as its stand-in to be filled in.
+_UNSAFE_IN_CODE = re.compile(r'[`"\x00-\x1f\x7f-\x9f\u2028\u2029;]|\$\(')
+MAX_CODE_VALUE = 253
+# In prose a value is one line, opens no code span, and a name is shortened around an ellipsis.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_PROSE_NAME = 100
+MAX_PROSE_TEXT = 400
+
+
+def _for_code(value: str, name: str, default: str | None) -> str:
+    if not _UNSAFE_IN_CODE.search(value) and len(value) <= MAX_CODE_VALUE:
+        return value
+    return default if default and default.startswith("<") else f"<{name}>"
+
+
+def _for_prose(value: str) -> str:
+    value = _CONTROL.sub(" ", value)
+    if len(value.split()) != 1 or "`" in value:
+        value = " ".join(value.split()).replace("`", "'")
+    if len(value) > MAX_PROSE_TEXT:
+        return value[: MAX_PROSE_TEXT - 3] + "..."
+    if len(value) > MAX_PROSE_NAME and " " not in value:
+        keep = (MAX_PROSE_NAME - 1) // 2
+        return f"{value[:keep]}…{value[-keep:]}"
+    return value
+
+
+def render(
+    template: str, variables: dict[str, str], missing: list[str] | None = None, *, sentence: bool = False
+) -> str:
     """``${name}`` or ``${name|default}``. A name with no value and no default reads as "the <name>"
     (never a raw placeholder in a message) and is recorded in ``missing`` for the catalogue's tests.
     An empty value takes its parentheses or its doubled space with it: "the disk (${volume|}) on" reads
-    "the disk on", never "the disk () on"."""
+    "the disk on", never "the disk () on".
+
+    A value inside a code span stays as written unless it cannot be pasted safely; in prose it is made
+    one line and bounded. As a ``sentence``, text that starts with a value introduces it by its kind
+    (``${target}`` with ``${target_kind}``: "Pod payments/checkout-..."), so a name is never re-cased;
+    any other lower-case start is capitalised."""
     head, placeholders = _pieces(template)
     out = [head]
+    in_code = head.count("`") % 2 == 1
     for name, default, text in placeholders:
-        value = variables.get(name) or default
+        given = variables.get(name)
+        value = given or default
         if value is None:
             if missing is not None:
                 missing.append(name)
@@ -60,8 +99,19 @@ def render(template: str, variables: dict[str, str], missing: list[str] | None =
                 out[-1], text = out[-1][:-2], text[1:]
             elif out[-1].endswith(" ") and text.startswith(" "):
                 text = text[1:]
+        elif in_code:
+            value = _for_code(value, name, default)
+        else:
+            value = _for_prose(value)
+            kind = variables.get(f"{name}_kind")
+            if sentence and given and kind and out == [""]:
+                value = f"{kind} {value}"
         out += (value, text)
-    return "".join(out).strip()
+        in_code ^= text.count("`") % 2 == 1
+    rendered = "".join(out).strip()
+    if sentence and rendered[:1].islower():
+        rendered = rendered[0].upper() + rendered[1:]
+    return rendered
 
 
 _FALLBACK = Rule(
@@ -157,11 +207,15 @@ class RulesAnalyst:
         evidence += [f"enrichment {e.source} unavailable: {e.reason}" for e in view.errors[:3]]
         return schemas.Analysis(
             summary=render(rule.summary or _FALLBACK.summary, variables),
-            root_cause=render(rule.root_cause or _FALLBACK.root_cause, variables),
+            root_cause=render(rule.root_cause or _FALLBACK.root_cause, variables, sentence=True),
             category=rule.category,
             confidence=round(min(MAX_CONFIDENCE, max(MIN_CONFIDENCE, confidence)), 2),
             evidence=evidence,
-            remediation=[scoped_queries(render(step, variables)) for step in rule.remediation],
+            remediation=[
+                scoped_queries(render(template_of(step), variables))
+                for step in rule.remediation
+                if applies(step, variables)
+            ],
             analyzer="rules",
             model=f"rules:{rule.id}",
         )

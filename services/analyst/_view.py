@@ -140,11 +140,25 @@ class AlertView(msgspec.Struct, frozen=True):
     def has_evidence(self) -> bool:
         return bool(self.logs or self.series)
 
+    @property
+    def container_never_started(self) -> bool:
+        """The logs and events say the container could not be created or started, and nothing says
+        it ever ran."""
+        logs = self.logs_joined
+        return bool(_NEVER_STARTED.search(logs)) and not _HAS_RUN.search(logs)
+
     def variables(self) -> dict[str, str]:
         """What templates may use besides captures: every label, the target, the annotations."""
         found = dict(self.labels)
         found.setdefault("alertname", self.alertname or "alert")
-        found["target"] = target_of(self.labels)
+        label, found["target"] = _subject(self.labels)
+        if kind := TARGET_KINDS.get(label, ""):
+            found["target_kind"] = "Unit" if label == "name" and systemd_unit(self.labels) else kind
+        found["platform"] = platform_of(self.labels)
+        if unit := systemd_unit(self.labels):
+            found["unit"] = unit
+        if self.container_never_started:
+            found["container_state"] = "not-started"
         if workload := workload_of(self.labels):
             found["workload"] = workload
         # Absent, a template's own default words it: "the volume" in prose, <mountpoint> in a command.
@@ -167,20 +181,98 @@ def _names_the_exporter(label: str, value: str, job: str) -> bool:
 def target_of(labels: dict[str, str]) -> str:
     """What the alert is about, as the reader names it: "payments/checkout-7d9f8b6c5-x2k4p", a node, a
     host's address; never the exporter that reported it when a label names something else."""
+    return _subject(labels)[1]
+
+
+def _subject(labels: dict[str, str]) -> tuple[str, str]:
+    """The label that names what the alert is about ("" when none does) and the target it gives."""
     job = labels.get("job", "")
     named = [(name, labels[name]) for name in TARGET_LABELS if labels.get(name)]
     subject = [(name, value) for name, value in named if not _names_the_exporter(name, value, job)]
     namespace = labels.get("namespace", "")
     if not named:
-        return f"namespace {namespace}" if namespace else labels.get("cluster") or UNNAMED_TARGET
+        if namespace:
+            return "namespace", f"namespace {namespace}"
+        return ("cluster", labels["cluster"]) if labels.get("cluster") else ("", UNNAMED_TARGET)
     label, target = (subject or named)[0]
     # An exporter's namespace is where the exporter runs, unless it names a Kubernetes object.
     in_namespace = label not in UNNAMESPACED_LABELS and (
         label in KUBERNETES_OBJECT_LABELS or not is_exporter_job(job)
     )
     if namespace and target != namespace and in_namespace:
-        return f"{namespace}/{target}"
-    return target
+        return label, f"{namespace}/{target}"
+    return label, target
+
+
+# How a sentence introduces a target named by each label, so that a name never starts a sentence
+# ("Pod payments/checkout-... exhausts", not "payments/checkout-... exhausts") and is never
+# re-cased. A target named by no label ("the unnamed target", "namespace payments") is prose.
+TARGET_KINDS = {
+    "pod": "Pod",
+    "deployment": "Deployment",
+    "statefulset": "StatefulSet",
+    "daemonset": "DaemonSet",
+    "replicaset": "ReplicaSet",
+    "cronjob": "CronJob",
+    "horizontalpodautoscaler": "HorizontalPodAutoscaler",
+    "poddisruptionbudget": "PodDisruptionBudget",
+    "persistentvolumeclaim": "PersistentVolumeClaim",
+    "persistentvolume": "PersistentVolume",
+    "resourcequota": "ResourceQuota",
+    "job_name": "Job",
+    "container": "Container",
+    "node": "Node",
+    "service": "Service",
+    "app": "Application",
+    "application": "Application",
+    "name": "Target",
+    "instance": "Target",
+    "host": "Host",
+    "job": "Job",
+    "cluster": "Cluster",
+}
+
+# A systemd unit as node-exporter's systemd collector names it (`name="nginx.service"`).
+_SYSTEMD_UNIT = re.compile(r"[\w@.:-]+\.(?:service|socket|timer|mount|path|target|slice|scope)")
+# Jobs that are Kubernetes' own components: their alerts are about the cluster.
+_KUBERNETES_JOB = re.compile(r"kube-.*|kubelet|apiserver|kubernetes-.*|coredns", re.IGNORECASE)
+KUBERNETES_LABELS = KUBERNETES_OBJECT_LABELS | {"namespace", "node"}
+MACHINE_LABELS = ("instance", "host", "hostname", "job")
+
+
+def systemd_unit(labels: dict[str, str]) -> str:
+    for label in ("name", "unit"):
+        if _SYSTEMD_UNIT.fullmatch(labels.get(label, "")):
+            return labels[label]
+    return ""
+
+
+def platform_of(labels: dict[str, str]) -> str:
+    """Where what alerts runs, as far as its labels say: "kubernetes" when a label names a Kubernetes
+    object or namespace (or the job is one of Kubernetes' own), "host" when only a machine, address,
+    job or systemd unit is named, "" when nothing says."""
+    if any(labels.get(name) for name in KUBERNETES_LABELS) or _KUBERNETES_JOB.fullmatch(
+        labels.get("job", "")
+    ):
+        return "kubernetes"
+    if systemd_unit(labels) or any(labels.get(name) for name in MACHINE_LABELS):
+        return "host"
+    return ""
+
+
+# Said by Kubernetes about a container that was never created or started: there is no previous run
+# whose logs could be read. Said about one that ran: a restart, an exit, an OOM kill.
+_NEVER_STARTED = re.compile(
+    r"CreateContainerConfigError|CreateContainerError|ContainerCreating|FailedMount|FailedAttachVolume"
+    r"|ErrImagePull|ImagePullBackOff|FailedScheduling|FailedCreatePodSandBox"
+    r"|\b(?:secret|configmap)s? \"?[\w.-]+\"? not found|couldn.t find key [\w.-]+ in (?:Secret|ConfigMap)",
+    re.IGNORECASE,
+)
+_HAS_RUN = re.compile(
+    r"Back-off restarting|CrashLoopBackOff|OOMKilled|exit(?:ed)? (?:with )?(?:code|status)|Started container"
+    r"|Last State|Traceback|panic:",
+    re.IGNORECASE,
+)
 
 
 # kubectl's names of the workload kinds whose labels kube-state-metrics gives.

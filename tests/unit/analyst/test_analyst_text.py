@@ -13,7 +13,7 @@ import re
 import pytest
 
 from services.analyst import RulesAnalyst, load_catalogue
-from services.analyst._catalogue import Rule
+from services.analyst._catalogue import Rule, Step
 from services.analyst._rules import render
 from services.analyst._view import view_of
 from services.analyst.eval import load_scenarios
@@ -36,6 +36,16 @@ def _guaranteed(rule: Rule) -> dict[str, str]:
     return {name: METRIC_VARIABLES.get(name, "sig") for name in common}
 
 
+def _step_guarantees(step: str | Step) -> tuple[str, dict[str, str]]:
+    """A step's template, and the variables its conditions guarantee a value (a step given `unless`
+    a variable is empty says that variable without a default)."""
+    if isinstance(step, str):
+        return step, {}
+    non_empty = [name for name, value in step.unless.items() if re.fullmatch(value, "", re.I)]
+    non_empty += [name for name, value in step.when.items() if not re.fullmatch(value, "", re.I)]
+    return step.step, dict.fromkeys(non_empty, "x")
+
+
 SCENARIOS = load_scenarios()
 RULES = load_catalogue().rules
 
@@ -46,8 +56,12 @@ def test_no_rule_leaves_a_placeholder_on_any_scenario(rule: Rule) -> None:
     for scenario in SCENARIOS:
         variables = {**view_of(scenario.message).variables(), **SIGNAL_VARIABLES, **_guaranteed(rule)}
         missing: list[str] = []
-        for template in (rule.summary, rule.root_cause, *rule.remediation):
-            render(template, variables, missing)
+        for template, given in [
+            (rule.summary, {}),
+            (rule.root_cause, {}),
+            *map(_step_guarantees, rule.remediation),
+        ]:
+            render(template, {**given, **variables}, missing)
         if missing:
             problems.append((scenario.name, sorted(set(missing))))
     assert not problems, problems[:3]

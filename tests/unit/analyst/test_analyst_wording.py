@@ -6,6 +6,8 @@ scraped through a ServiceMonitor), with the labels and annotations it arrives wi
 
 from __future__ import annotations
 
+from urllib.parse import quote_plus
+
 import schemas
 from services.analyst import RulesAnalyst
 from services.analyst._promql_text import scoped_queries
@@ -206,3 +208,156 @@ def test_the_job_of_a_series_an_exporter_reported_is_not_taken_for_the_services(
     )
     steps = "\n".join(ANALYST.analyze(message).remediation)
     assert 'job="kube-state-metrics"' not in steps
+
+
+def _with_logs(labels: dict[str, str], *lines: str) -> schemas.Analysis:
+    message = build_message(
+        {
+            "alert": {"labels": labels, "startsAt": "2024-05-14T09:12:00Z"},
+            "logs": [{"sample": line, "count": 5, "severity": "error"} for line in lines],
+        }
+    )
+    return ANALYST.analyze(message)
+
+
+def test_a_pool_the_log_says_is_redis_is_not_explained_as_a_databases() -> None:
+    redis = _with_logs(
+        {"alertname": "CartHighErrorRate", "namespace": "shop", "pod": "cart-0"},
+        "ERROR cart: RedisConnectionException: could not get a connection, pool exhausted",
+    )
+    text = _text(redis)
+    assert "requests wait for Redis connections" in redis.summary
+    assert "exhausted its Redis connection pool" in redis.root_cause
+    assert "pg_stat_activity" not in text
+    assert "hikaricp" not in text
+    assert "`redis-cli INFO clients`" in text
+    # A pool whose log names no technology keeps the database reading, with its SQL steps.
+    jdbc = _with_logs(
+        {"alertname": "OrdersLatencyHigh", "namespace": "shop", "pod": "orders-0"},
+        "HikariPool-1 - Connection is not available, request timed out after 30000ms.",
+    )
+    assert "exhausted its database connection pool" in jdbc.root_cause
+    assert "pg_stat_activity" in "\n".join(jdbc.remediation)
+
+
+def test_the_host_a_lookup_failed_for_is_named_even_after_a_bare_marker() -> None:
+    # The marker ("NameResolutionError") comes first in the rule; the name is in a later form.
+    analysis = _with_logs(
+        {"alertname": "WebhookFailing", "namespace": "ops", "pod": "notifier-0"},
+        "requests.exceptions.ConnectionError: NameResolutionError: "
+        "Failed to resolve 'hooks.internal.example' ([Errno -2] Name or service not known)",
+    )
+    assert "cannot resolve hooks.internal.example (" in analysis.root_cause
+    assert "-- nslookup hooks.internal.example`" in "\n".join(analysis.remediation)
+    # Nothing named: the command asks for a name rather than reading "nslookup a dependency".
+    bare = _with_logs({"alertname": "WebhookFailing", "namespace": "ops", "pod": "notifier-0"}, "SERVFAIL")
+    assert "nslookup <name>`" in "\n".join(bare.remediation)
+
+
+def test_sentence_punctuation_is_not_part_of_a_captured_name() -> None:
+    analysis = _with_logs(
+        {"alertname": "KubePodNotReady", "namespace": "ml", "pod": "trainer-0"},
+        "type=Warning reason=FailedScheduling "
+        'msg="0/3 nodes are available: 3 Insufficient example.com/fpga."',
+    )
+    assert "example.com/fpga," in analysis.summary
+    assert "example.com/fpga." not in analysis.summary + "\n".join(analysis.remediation)
+
+
+def test_a_container_that_never_started_is_not_sent_to_its_previous_logs() -> None:
+    labels = {"alertname": "KubeContainerWaiting", "namespace": "billing", "pod": "ledger-0"}
+    waiting = _with_logs(
+        labels, 'type=Warning reason=Failed object=Pod/ledger-0 msg="Error: configmap "ledger-env" not found"'
+    )
+    steps = "\n".join(waiting.remediation)
+    assert "--previous" not in steps
+    assert "`kubectl -n billing describe pod ledger-0` (Events)" in steps
+    # A process that ran and exited on a missing setting has a previous run to read.
+    crashed = _with_logs(labels, "fatal: environment variable LEDGER_DSN is not set")
+    assert "`kubectl -n billing logs ledger-0 --previous`" in "\n".join(crashed.remediation)
+
+
+def test_steps_fit_the_platform_the_labels_say() -> None:
+    host = _analysis(
+        {"alertname": "GrafanaUnavailable", "instance": "grafana-1.example:3000", "job": "grafana"}
+    )
+    host_steps = "\n".join(host.remediation)
+    assert "systemctl status <unit>" in host_steps
+    assert "kubectl" not in host_steps
+    pod = _analysis({"alertname": "GrafanaUnavailable", "namespace": "monitoring", "pod": "grafana-0"})
+    pod_steps = "\n".join(pod.remediation)
+    assert "`kubectl -n monitoring get pods -o wide`" in pod_steps
+    assert "systemctl" not in pod_steps
+    unit = _analysis(
+        {"alertname": "HostServiceCrashed", "instance": "10.0.4.2:9100", "name": "postfix.service"},
+        {"summary": "A systemd service crashed"},
+    )
+    unit_steps = "\n".join(unit.remediation)
+    assert "`journalctl -u postfix.service -n 100`" in unit_steps
+    assert "kubectl" not in unit_steps
+    # Labels that say nothing keep both ways of looking.
+    unknown = "\n".join(_analysis({"alertname": "GrafanaUnavailable"}).remediation)
+    assert "systemctl status <unit>" in unknown
+    assert "kubectl get pods" in unknown
+
+
+def test_hostile_label_values_neither_split_a_line_nor_break_a_command() -> None:
+    analysis = _analysis(
+        {
+            "alertname": "KubePodCrashLooping",
+            "namespace": "shop",
+            "pod": "web-0\nrm -rf ~",
+            "container": "a`id`",
+        }
+    )
+    assert "\n" not in analysis.summary + analysis.root_cause
+    steps = analysis.remediation
+    assert all("\n" not in step and step.count("`") % 2 == 0 for step in steps)
+    assert "rm -rf" not in "".join(steps)
+    assert "`kubectl -n shop describe pod <pod>` (Last State)" in steps[0]
+    assert "-c <container> --previous`" in steps[1]
+    assert "a'id'" in analysis.root_cause
+    # A 300-character name is shortened in prose, and in a command no longer taken for a name.
+    long_pod = "p" * 300
+    long = _analysis({"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": long_pod})
+    assert long_pod not in _text(long)
+    assert len(long.summary) < 200
+    assert "describe pod <pod>`" in long.remediation[0]
+    # An ordinary value is copied exactly as it is.
+    plain = _analysis({"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "web-7d9f8b6c5-x2k4p"})
+    assert "`kubectl -n shop describe pod web-7d9f8b6c5-x2k4p` (Last State)" in plain.remediation[0]
+
+
+def test_a_root_cause_never_starts_with_a_lower_case_name() -> None:
+    down = _analysis({"alertname": "InstanceDown", "instance": "prometheus-1:9090", "job": "prometheus"})
+    assert down.root_cause.startswith("Target prometheus-1:9090 (job prometheus) does not answer")
+    pod = _with_logs({"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-0"}, "OOMKilled")
+    assert pod.root_cause.startswith("Pod shop/cart-0 exhausts its memory")
+    unnamed = _analysis({"alertname": "InstanceDown"})
+    assert unnamed.root_cause.startswith("The unnamed target")
+    # Inside a code span nothing is re-cased.
+    assert render("`${pod}` restarts", {"pod": "cart-0"}, sentence=True) == "`cart-0` restarts"
+
+
+def test_memory_steps_query_what_the_alert_measures() -> None:
+    def steps(name: str, expr: str) -> str:
+        message = build_message(
+            {
+                "alert": {
+                    "labels": {"alertname": name, "instance": "db-1:9100", "job": "node"},
+                    "startsAt": "2024-05-14T09:12:00Z",
+                    "generatorURL": "http://prometheus:9090/graph?g0.expr=" + quote_plus(expr),
+                }
+            }
+        )
+        return "\n".join(ANALYST.analyze(message).remediation)
+
+    faults = steps("HostMemoryUnderMemoryPressure", "rate(node_vmstat_pgmajfault[1m]) > 1000")
+    assert 'rate(node_vmstat_pgmajfault{instance="db-1:9100"}[5m])' in faults
+    assert "MemAvailable" not in faults
+    swap = steps("HostSwapIsFillingUp", "1 - node_memory_SwapFree_bytes / node_memory_SwapTotal_bytes > 0.8")
+    assert 'node_memory_SwapFree_bytes{instance="db-1:9100"}' in swap
+    assert "MemAvailable" not in swap
+    available = steps("HostOutOfMemory", "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.1")
+    assert 'node_memory_MemAvailable_bytes{instance="db-1:9100"}' in available
+    assert "kubectl" not in available  # a host, not a cluster
