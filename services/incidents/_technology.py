@@ -16,7 +16,8 @@ from functools import lru_cache
 TECHNOLOGIES = {
     "postgres": "postgres", "postgresql": "postgres", "pq": "postgres", "psql": "postgres",
     "pgbouncer": "postgres", "pgx": "postgres", "mysql": "mysql", "mariadb": "mysql", "mysqld": "mysql",
-    "redis": "redis", "memcached": "memcached", "kafka": "kafka", "rabbitmq": "rabbitmq", "amqp": "rabbitmq",
+    "redis": "redis", "jedis": "redis", "redisson": "redis", "memcached": "memcached", "kafka": "kafka",
+    "rabbitmq": "rabbitmq", "amqp": "rabbitmq",
     "nats": "nats", "elasticsearch": "elasticsearch", "opensearch": "elasticsearch", "mongodb": "mongodb",
     "mongo": "mongodb", "cassandra": "cassandra", "etcd": "etcd", "zookeeper": "zookeeper",
     "clickhouse": "clickhouse", "keycloak": "identity", "oidc": "identity", "oauth": "identity",
