@@ -13,8 +13,10 @@ import schemas
 from services.analyst._words import words_of
 
 # Labels naming the thing that alerts, most specific first. kube-state-metrics names the object it
-# reports on by its kind (`cronjob`, `poddisruptionbudget`, ...); `node` comes before `service` and
-# `instance` because on those alerts the service and address are the exporter's, the node the subject.
+# reports on by its kind (`cronjob`, `poddisruptionbudget`, ...); `node` comes before `instance`
+# because on those alerts the address is the exporter's, the node the subject. It comes after
+# `service` and `app`: Prometheus' own Kubernetes scrape configs label every application's series
+# with the node its pod runs on, and that alert is about the application.
 TARGET_LABELS = (
     "pod",
     "deployment",
@@ -29,10 +31,10 @@ TARGET_LABELS = (
     "resourcequota",
     "job_name",
     "container",
-    "node",
     "service",
     "app",
     "application",
+    "node",
     # cert-manager's certificate, Elasticsearch's node: what the exporter names the object.
     "name",
     "instance",

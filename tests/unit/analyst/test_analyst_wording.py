@@ -361,3 +361,16 @@ def test_memory_steps_query_what_the_alert_measures() -> None:
     available = steps("HostOutOfMemory", "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.1")
     assert 'node_memory_MemAvailable_bytes{instance="db-1:9100"}' in available
     assert "kubectl" not in available  # a host, not a cluster
+
+
+def test_an_application_alert_carrying_its_pods_node_is_about_the_application() -> None:
+    # Prometheus' kubernetes-service-endpoints scrape config labels series with service and node.
+    labels = {
+        "alertname": "HighErrorRate",
+        "job": "kubernetes-service-endpoints",
+        "namespace": "shop",
+        "service": "checkout",
+        "node": "ip-10-0-1-21",
+        "instance": "10.1.4.7:8080",
+    }
+    assert " on shop/checkout:" in _analysis(labels).summary
