@@ -279,10 +279,12 @@ _HAS_RUN = re.compile(
 
 # kubectl's names of the workload kinds whose labels kube-state-metrics gives.
 _WORKLOAD_KINDS = (("deployment", "deploy"), ("statefulset", "statefulset"), ("daemonset", "daemonset"))
-# A Deployment's pod: <deployment>-<pod-template-hash>-<suffix>, both drawn from Kubernetes'
-# safe alphabet (no vowels, no 0, 1 or 3), so a name such as "web-v2-canary" is not read as one.
+# A Deployment's pod: <deployment>-<pod-template-hash>-<suffix>. The suffix is drawn from Kubernetes'
+# safe alphabet (no vowels, no 0, 1 or 3); the hash is a number's digits each mapped into it
+# (SafeEncodeString), which gives only 4-9, b, c, d and f. So neither "web-v2-canary" nor a CronJob's
+# pod ("backup-29952459-x7k2p": its Job is named by the minute, which starts with a 2) is read as one.
 _DEPLOYMENT_POD = re.compile(
-    r"(?P<name>[a-z0-9][-a-z0-9.]*?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"
+    r"(?P<name>[a-z0-9][-a-z0-9.]*?)-[4-9bcdf]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"
 )
 
 

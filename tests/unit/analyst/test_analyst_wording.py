@@ -374,3 +374,23 @@ def test_an_application_alert_carrying_its_pods_node_is_about_the_application() 
         "instance": "10.1.4.7:8080",
     }
     assert " on shop/checkout:" in _analysis(labels).summary
+
+
+def test_a_cronjobs_pod_is_not_taken_for_a_deployments() -> None:
+    # A CronJob's Job is named by its scheduled minute; these digits are all in the safe alphabet.
+    message = build_message(
+        {
+            "alert": {
+                "labels": {
+                    "alertname": "KubePodCrashLooping",
+                    "namespace": "ops",
+                    "pod": "backup-29952459-x7k2p",
+                },
+                "startsAt": "2024-05-14T09:12:00Z",
+            },
+            "logs": [{"sample": "fatal: environment variable DATABASE_URL is not set", "count": 3}],
+        }
+    )
+    steps = "\n".join(ANALYST.analyze(message).remediation)
+    assert "rollout restart deploy/<name>`" in steps
+    assert "deploy/backup" not in steps
