@@ -30,6 +30,8 @@ CONFIG_MAP_BYTES = 1 << 20
 _FILE_NAME = re.compile(r"[-._a-zA-Z0-9]+")
 # The rules and packs folders are read for these alone (``*.yaml``, ``*.yml``); anything else is ignored.
 _FOLDER_SUFFIXES = (".yaml", ".yml")
+# Kinds posting to an incoming webhook whose URL is all it takes to post there.
+_CREDENTIAL_URLS = frozenset({"slack", "teams"})
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,12 @@ def _given_problems(setting: str, given: str | dict[str, str]) -> list[str]:
     return found
 
 
+def _secret_options(spec: dict[str, Any]) -> frozenset[str]:
+    """The destination's keys holding a secret: ``secret``, its kind's own, and the ``url`` of a kind
+    whose incoming-webhook URL is the credential (SLACK_WEBHOOK_URL, TEAMS_WEBHOOK_URL)."""
+    return SECRET_KEYS | ({"url"} if spec.get("type") in _CREDENTIAL_URLS else set())
+
+
 def _routes_problems(text: str, stage: Stage, environment: set[str], secret_keys: str) -> list[str]:
     """A routes file's secrets are ``${NAME}``s its stage's environment has; never written out."""
     loaded: Any = yaml.safe_load(text)
@@ -115,11 +123,12 @@ def _routes_problems(text: str, stage: Stage, environment: set[str], secret_keys
         return []  # not a routes file the notifier would take: it says why at start
     found = []
     for name, spec in destinations.items():
+        secret = _secret_options(spec) if isinstance(spec, dict) else SECRET_KEYS
         for key, value in (spec or {}).items() if isinstance(spec, dict) else ():
             if not isinstance(value, str):
                 continue
             named = references(value)
-            if key in SECRET_KEYS and value != "".join(f"${{{variable}}}" for variable in named):
+            if key in secret and value != "".join(f"${{{variable}}}" for variable in named):
                 found.append(
                     f"files.ROUTES_FILE: destination {name!r} writes out its {key}; write ${{NAME}} and"
                     f" name NAME in {secret_keys}"

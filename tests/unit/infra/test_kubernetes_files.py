@@ -230,6 +230,15 @@ JIRA = (
             },
             "files.ROUTES_FILE: destination 'tickets' writes out its token; write ${NAME}",
         ),
+        # A Slack or Teams webhook's URL is its credential, as SLACK_WEBHOOK_URL is a secret setting.
+        (
+            {
+                "files": {
+                    "ROUTES_FILE": "destinations:\n  chat: {type: slack, url: 'https://hooks.slack.com/services/T1/B2/c3'}\n"
+                }
+            },
+            "files.ROUTES_FILE: destination 'chat' writes out its url; write ${NAME}",
+        ),
         (
             {
                 "files": {"ROUTES_FILE": JIRA % "${X}"},
