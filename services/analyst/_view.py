@@ -177,7 +177,9 @@ def is_exporter_job(job: str) -> bool:
 
 
 def _names_the_exporter(label: str, value: str, job: str) -> bool:
-    return label in SCRAPE_LABELS and is_exporter_job(job) and (value == job or value.startswith(f"{job}-"))
+    # A chart names the exporter's objects after its release too: kube-prometheus-stack's pod
+    # "kube-prometheus-stack-kube-state-metrics-58474dc949-6ngch" of job "kube-state-metrics".
+    return label in SCRAPE_LABELS and is_exporter_job(job) and f"-{job}-" in f"-{value}-"
 
 
 def target_of(labels: dict[str, str]) -> str:

@@ -69,6 +69,37 @@ def test_a_kube_state_metrics_alert_names_the_object_it_reports_not_the_exporter
     assert "10.2.1.7" not in cron.summary
 
 
+def test_exporters_a_chart_named_after_its_release_are_not_taken_for_the_subject() -> None:
+    # kube-prometheus-stack's labels: the exporters' pod and service carry the release's name.
+    release = {"namespace": "kube-prometheus-stack", "endpoint": "http"}
+    node = _analysis(
+        {
+            **release,
+            "alertname": "KubeNodeNotReady",
+            "job": "kube-state-metrics",
+            "container": "kube-state-metrics",
+            "pod": "kube-prometheus-stack-kube-state-metrics-58474dc949-6ngch",
+            "service": "kube-prometheus-stack-kube-state-metrics",
+            "instance": "10.42.2.101:8080",
+            "node": "hive-02",
+        }
+    )
+    assert node.summary.startswith("KubeNodeNotReady on hive-02:"), node.summary
+    disk = _analysis(
+        {
+            **release,
+            "alertname": "NodeFilesystemAlmostOutOfSpace",
+            "job": "node-exporter",
+            "container": "node-exporter",
+            "pod": "kube-prometheus-stack-prometheus-node-exporter-x7k2p",
+            "service": "kube-prometheus-stack-prometheus-node-exporter",
+            "instance": "10.0.1.21:9100",
+            "mountpoint": "/var",
+        }
+    )
+    assert " on 10.0.1.21:9100:" in disk.summary, disk.summary
+
+
 def test_a_node_exporter_alert_names_the_host_not_the_exporter_pod() -> None:
     analysis = _analysis(
         {**NODE_EXPORTER, "alertname": "NodeFilesystemAlmostOutOfSpace", "mountpoint": "/var"}
