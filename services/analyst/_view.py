@@ -11,6 +11,7 @@ import msgspec
 
 import schemas
 from services.analyst._words import words_of
+from services.incidents._labels import deployment_of_pod
 
 # Labels naming the thing that alerts, most specific first. kube-state-metrics names the object it
 # reports on by its kind (`cronjob`, `poddisruptionbudget`, ...); `node` comes before `instance`
@@ -281,13 +282,6 @@ _HAS_RUN = re.compile(
 
 # kubectl's names of the workload kinds whose labels kube-state-metrics gives.
 _WORKLOAD_KINDS = (("deployment", "deploy"), ("statefulset", "statefulset"), ("daemonset", "daemonset"))
-# A Deployment's pod: <deployment>-<pod-template-hash>-<suffix>. The suffix is drawn from Kubernetes'
-# safe alphabet (no vowels, no 0, 1 or 3); the hash is a number's digits each mapped into it
-# (SafeEncodeString), which gives only 4-9, b, c, d and f. So neither "web-v2-canary" nor a CronJob's
-# pod ("backup-29952459-x7k2p": its Job is named by the minute, which starts with a 2) is read as one.
-_DEPLOYMENT_POD = re.compile(
-    r"(?P<name>[a-z0-9][-a-z0-9.]*?)-[4-9bcdf]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}"
-)
 
 
 def workload_of(labels: dict[str, str]) -> str:
@@ -296,8 +290,8 @@ def workload_of(labels: dict[str, str]) -> str:
     for label, kind in _WORKLOAD_KINDS:
         if labels.get(label):
             return f"{kind}/{labels[label]}"
-    found = _DEPLOYMENT_POD.fullmatch(labels.get("pod", ""))
-    return f"deploy/{found.group('name')}" if found else ""
+    deployment = deployment_of_pod(labels.get("pod", ""))
+    return f"deploy/{deployment}" if deployment else ""
 
 
 def _first(labels: dict[str, str], names: tuple[str, ...], default: str) -> str:

@@ -62,9 +62,12 @@ _WIDE_GROUP_LABELS = frozenset(
     {"alertname", "severity", "cluster", "namespace", "env", "environment", "region", "zone", "team",
      "owner", "prometheus", "receiver", "priority", "tier", "job"}
 )  # fmt: skip
-# Kubernetes's random suffixes (pod-template hash, pod name) use this alphabet: no vowels.
+# Kubernetes's random suffixes use this alphabet (no vowels, no 0, 1 or 3). A pod-template hash is a
+# number's decimal digits each mapped into it (SafeEncodeString), which gives only 4-9, b, c, d and f:
+# so a CronJob's pod ("backup-29952459-x7k2p", its Job named by the minute) is no Deployment's.
 _SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
-_DEPLOYMENT_POD = re.compile(rf"^(.+)-{_SAFE}{{6,10}}-{_SAFE}{{5}}$")
+_HASH_DIGITS = "[4-9bcdf]"
+_DEPLOYMENT_POD = re.compile(rf"^(.+)-{_HASH_DIGITS}{{6,10}}-{_SAFE}{{5}}$")
 _HASHED = re.compile(rf"^(.+)-{_SAFE}{{6,10}}$")
 _DAEMON_POD = re.compile(rf"^(.+)-{_SAFE}{{5}}$")
 _ORDINAL_POD = re.compile(r"^(.+)-\d+$")
@@ -112,6 +115,13 @@ def _reporter(job: str, service: str, proxied: bool) -> str:
     if words & {"kubelet", "cadvisor"} or {"node", "exporter"} <= words:
         return "node"
     return "subject"
+
+
+def deployment_of_pod(pod: str) -> str:
+    """The Deployment a pod's name says it belongs to ("checkout-7d9f8b6c4-x2k4q" -> "checkout"), ""
+    when the name is not a Deployment's pod's."""
+    match = _DEPLOYMENT_POD.match(pod)
+    return match.group(1) if match else ""
 
 
 def workload_of(pod: str) -> str:

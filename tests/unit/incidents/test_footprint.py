@@ -57,6 +57,8 @@ def test_hosts_come_only_from_failed_connections(line: str, hosts: tuple[str, ..
         ("checkout-7d9f8b6c4-x2k4q", "checkout"),
         ("db-main-0", "db-main"),
         ("fluent-bit-x7k2p", "fluent-bit"),
+        # A CronJob's pod: its Job is named by the scheduled minute, no pod-template hash.
+        ("backup-29952459-x7k2p", "backup-29952459"),
         ("nginx-proxy", ""),
         ("api", ""),
     ],
