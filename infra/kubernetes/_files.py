@@ -83,6 +83,18 @@ def digest(values: Values, stage: Stage) -> str:
     return hashlib.sha256(json.dumps(mounted, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _name_problem(setting: str, name: str) -> str:
+    if not name.endswith(_FOLDER_SUFFIXES):
+        return f"files.{setting}.{name}: the stages read only {' and '.join(_FOLDER_SUFFIXES)} files there"
+    # The API server refuses other keys; "..x" is the kubelet's own (its "..data" links).
+    if not _FILE_NAME.fullmatch(name) or name.startswith(".."):
+        return (
+            f"files.{setting}.{name}: a file name here is letters, digits, '-', '_' and '.', not starting"
+            " with '..' (a ConfigMap key)"
+        )
+    return ""
+
+
 def _given_problems(setting: str, given: str | dict[str, str]) -> list[str]:
     """Whether what is given has the shape its setting reads, fits a ConfigMap and parses as YAML."""
     known = FILE_SETTINGS.get(setting)
@@ -93,11 +105,7 @@ def _given_problems(setting: str, given: str | dict[str, str]) -> list[str]:
     if not known.file_name and isinstance(given, str):
         return [f"files.{setting} names a folder: give a mapping of file name to contents"]
     named = {str(known.file_name): given} if isinstance(given, str) else given
-    found = [
-        f"files.{setting}.{name}: the stages read only {' and '.join(_FOLDER_SUFFIXES)} files there"
-        for name in named
-        if not known.file_name and (not _FILE_NAME.fullmatch(name) or not name.endswith(_FOLDER_SUFFIXES))
-    ]
+    found = [problem for name in named if not known.file_name and (problem := _name_problem(setting, name))]
     if sum(len(name) + len(text.encode()) for name, text in named.items()) > CONFIG_MAP_BYTES:
         found.append(f"files.{setting} is over 1 MiB, the most a ConfigMap holds")
     for name, text in named.items():

@@ -215,6 +215,15 @@ JIRA = (
             "files.RULES_DIR.notes.txt: the stages read only .yaml and .yml files there",
         ),
         (
+            {"files": {"RULES_DIR": {"my rules.yaml": "rules: []"}}},
+            "files.RULES_DIR.my rules.yaml: a file name here is letters, digits, '-', '_' and '.', not"
+            " starting with '..' (a ConfigMap key)",
+        ),
+        (
+            {"files": {"RULES_DIR": {"..x.yaml": "rules: []"}}},
+            "files.RULES_DIR...x.yaml: a file name here is letters",
+        ),
+        (
             {"files": {"INCIDENT_TOPOLOGY_FILE": "services: [unclosed"}},
             "files.INCIDENT_TOPOLOGY_FILE is not valid YAML",
         ),
