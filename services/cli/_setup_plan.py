@@ -180,7 +180,8 @@ CONTAINER_ADDRESSES = {
     "LOKI_URL": "http://loki:3100",
     "LLM_BASE_URL": "http://ollama:11434/v1 with `--profile local-llm`, or the host's own address",
 }
-_LOOPBACK = re.compile(r"^(?:localhost|127(?:\.\d{1,3}){3}|::1)$", re.IGNORECASE)
+# 0.0.0.0 as an address to reach is this machine too (Linux connects it to the loopback).
+_LOOPBACK = re.compile(r"^(?:localhost|127(?:\.\d{1,3}){3}|::1|0\.0\.0\.0)$", re.IGNORECASE)
 
 
 def loopback_under_compose(env_file: Path, values: Mapping[str, str]) -> list[str]:

@@ -14,6 +14,7 @@ from services.cli._setup_plan import (
     changed,
     current_provider,
     llm_changes,
+    loopback_under_compose,
     receiver_block,
     shown,
     token_change,
@@ -99,3 +100,27 @@ def test_the_receiver_block_is_alertmanager_yaml_referencing_the_token_by_file()
         "type": "Bearer",
         "credentials_file": "/etc/alertmanager/aiops-token",
     }
+
+
+@pytest.mark.parametrize(
+    ("url", "flagged"),
+    [
+        ("http://127.0.0.1:9090", True),
+        ("http://localhost:9090", True),
+        ("http://[::1]:9090", True),
+        ("http://0.0.0.0:9090", True),
+        ("http://prometheus:9090", False),
+        ("http://10.0.0.7:9090", False),
+        ("", False),
+    ],
+)
+def test_an_address_every_container_would_reach_itself_at_is_flagged_beside_a_compose_file(
+    tmp_path: Path, url: str, flagged: bool
+) -> None:
+    env_file = tmp_path / ".env"
+    assert loopback_under_compose(env_file, {"PROMETHEUS_URL": url}) == []  # no compose file: aiops up
+    (tmp_path / "docker-compose.yml").write_text("services: {}\n")
+    notes = loopback_under_compose(env_file, {"PROMETHEUS_URL": url})
+    assert bool(notes) == flagged
+    if flagged:
+        assert "use http://prometheus:9090" in notes[0]
