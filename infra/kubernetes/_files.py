@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -123,6 +124,15 @@ def _secret_options(spec: dict[str, Any]) -> frozenset[str]:
     return SECRET_KEYS | ({"url"} if spec.get("type") in _CREDENTIAL_URLS else set())
 
 
+def _password_written_out(value: str) -> bool:
+    """A URL carrying ``user:password@`` whose password is not a ``${NAME}``."""
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return False
+    return password is not None and password != "" and not references(password)
+
+
 def _routes_problems(text: str, stage: Stage, environment: set[str], secret_keys: str) -> list[str]:
     """A routes file's secrets are ``${NAME}``s its stage's environment has; never written out."""
     loaded: Any = yaml.safe_load(text)
@@ -140,6 +150,11 @@ def _routes_problems(text: str, stage: Stage, environment: set[str], secret_keys
                 found.append(
                     f"files.ROUTES_FILE: destination {name!r} writes out its {key}; write ${{NAME}} and"
                     f" name NAME in {secret_keys}"
+                )
+            elif _password_written_out(value):
+                found.append(
+                    f"files.ROUTES_FILE: destination {name!r} writes a password in its {key}; write the"
+                    f" whole URL as ${{NAME}} and name NAME in {secret_keys}"
                 )
             found += [
                 f"files.ROUTES_FILE: destination {name!r} reads ${{{variable}}}, which {stage.name} does not"

@@ -248,6 +248,15 @@ JIRA = (
             },
             "files.ROUTES_FILE: destination 'chat' writes out its url; write ${NAME}",
         ),
+        # A generic webhook's URL may be written out, but not with a password in it.
+        (
+            {
+                "files": {
+                    "ROUTES_FILE": "destinations:\n  hook: {type: webhook, url: 'https://ops:s3cret@hooks.example/x'}\n"
+                }
+            },
+            "files.ROUTES_FILE: destination 'hook' writes a password in its url; write the whole URL as",
+        ),
         (
             {
                 "files": {"ROUTES_FILE": JIRA % "${X}"},
