@@ -20,8 +20,21 @@ def pairs_table(caption: str, pairs: dict[str, str]) -> str:
     return f'<table class="pairs"><caption>{esc(caption)}</caption>{rows}</table>'
 
 
+def with_code(text: str) -> str:
+    """``text`` escaped, its `backticked` commands as code, as Slack shows the same analysis: a command
+    to copy reads as one, not as prose between two stray backticks. An unpaired backtick stays text."""
+    pieces = text.split("`")
+    if len(pieces) < 3:
+        return esc(text)
+    if len(pieces) % 2 == 0:  # an odd number of backticks: the last one has no partner
+        pieces[-2:] = [pieces[-2] + "`" + pieces[-1]]
+    return "".join(
+        f"<code>{esc(piece)}</code>" if i % 2 and piece else esc(piece) for i, piece in enumerate(pieces)
+    )
+
+
 def _items(values: list[str]) -> str:
-    return "<ul>" + "".join(f"<li>{esc(v)}</li>" for v in values) + "</ul>" if values else ""
+    return "<ul>" + "".join(f"<li>{with_code(v)}</li>" for v in values) + "</ul>" if values else ""
 
 
 def analysis_section(analysis: schemas.Analysis | None) -> str:
@@ -41,7 +54,7 @@ def analysis_section(analysis: schemas.Analysis | None) -> str:
     return (
         '<section class="analysis"><h2>Analysis</h2>'
         f'<p class="summary">{esc(analysis.summary)}</p>{degraded}'
-        f"<dl><dt>Root cause</dt><dd>{esc(analysis.root_cause)}</dd>"
+        f"<dl><dt>Root cause</dt><dd>{with_code(analysis.root_cause)}</dd>"
         f"<dt>Category</dt><dd>{esc(analysis.category)}</dd>"
         f"<dt>Confidence</dt><dd>{round(analysis.confidence * 100)}%</dd>"
         f"<dt>Analyzer</dt><dd>{esc(made_by)}{esc(tokens)}{' · reused' if analysis.reused else ''}</dd></dl>"

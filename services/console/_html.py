@@ -7,7 +7,7 @@ passes through ``esc`` (text and attribute values alike), and URLs through ``saf
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
@@ -25,9 +25,15 @@ def safe_url(url: str) -> str:
 
 
 def when(moment: datetime | None) -> str:
+    """A moment in UTC, saying so (as Slack's messages do): a bare "20:11" reads as local time to
+    someone on call in another zone. Date and time wrap as two pieces in a narrow column."""
     if moment is None:
         return ""
-    return f'<time datetime="{esc(moment.isoformat())}">{esc(moment.strftime("%Y-%m-%d %H:%M:%S"))}</time>'
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (
+        f'<time datetime="{esc(moment.isoformat())}"><span>{moment:%Y-%m-%d}</span> '
+        f"<span>{moment:%H:%M:%S} UTC</span></time>"
+    )
 
 
 def query_string(params: dict[str, str]) -> str:

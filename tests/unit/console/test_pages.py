@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta, timezone
 
 import msgspec
 
 import schemas
 from services.console._detail import alert_page, incident_page
 from services.console._filters import Filters
-from services.console._html import Frame, login_page, safe_url
+from services.console._evidence import with_code
+from services.console._html import Frame, login_page, safe_url, when
 from services.console._index import index_page
 from services.console._rows import alert_row, incident_row
 from services.history import Page
@@ -76,3 +78,24 @@ def test_a_read_only_user_sees_the_verdict_but_no_form() -> None:
     assert "feedback-form" not in page
     writer = alert_page(FRAME, analyzed(1), None, LinkSettings())
     assert 'name="csrf_token" value="tok"' in writer
+
+
+def test_every_time_shown_says_it_is_utc() -> None:
+    # Slack says "UTC"; a bare time reads as local to whoever is on call in another zone.
+    message = analyzed(1)
+    page = alert_page(FRAME, message, None, LinkSettings())
+    shown = re.findall(r"<time [^>]*>(.*?)</time>", page)
+    assert shown, "the page shows times"
+    assert all(re.sub(r"<[^>]+>", "", text).endswith(" UTC") for text in shown), shown
+    offset = message.received_at.astimezone(timezone(timedelta(hours=2)))
+    assert when(offset) == when(message.received_at)  # another zone's moment is shown in UTC
+
+
+def test_backticked_commands_in_an_analysis_are_code_and_everything_stays_escaped() -> None:
+    assert with_code("Roll back: `kubectl -n shop rollout undo deploy/<name>`, then debug") == (
+        "Roll back: <code>kubectl -n shop rollout undo deploy/&lt;name&gt;</code>, then debug"
+    )
+    assert with_code("one ` alone") == "one ` alone"
+    assert with_code("`a` and `b` and ` c") == "<code>a</code> and <code>b</code> and ` c"
+    message = analyzed(1, remediation=["Run `df -h /data` on the node"])
+    assert "<code>df -h /data</code>" in alert_page(FRAME, message, None, LinkSettings())
