@@ -62,7 +62,7 @@ def line_chart(title: str, series: Sequence[schemas.SeriesSummary], marker: date
         f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + 10}" text-anchor="end">{escape(_number(v1))}</text>',
         f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end">{escape(_number(v0))}</text>',
         f'<text x="{PAD_LEFT}" y="{HEIGHT - 6}">{_clock(t0)}</text>',
-        f'<text x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 6}" text-anchor="end">{_clock(t1)}</text>',
+        f'<text x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 6}" text-anchor="end">{_clock(t1)} UTC</text>',
     ]
     for i, s in enumerate(series):
         drawn = [(t, v) for t, v in s.points if math.isfinite(t) and math.isfinite(v)]
@@ -149,7 +149,8 @@ def timeline_chart(members: Sequence[schemas.IncidentMember], until: datetime) -
     t0 = min(m.starts_at for m in members).timestamp()
     t1 = max([until.timestamp(), *((m.ends_at or until).timestamp() for m in members)])
     span = (t1 - t0) or 1.0
-    row_h, label_w = 18, 180
+    # 40 characters of 11 px text fit in 254 px: a name cut on the left hid the alert and its role.
+    row_h, label_w = 18, 260
     height = PAD_TOP + row_h * len(members) + PAD_BOTTOM
     plot_w = WIDTH - label_w - PAD_RIGHT
     parts = [
@@ -164,13 +165,13 @@ def timeline_chart(members: Sequence[schemas.IncidentMember], until: datetime) -
         colour = "#dc2626" if m.role == "root" else ("#9ca3af" if m.status == "resolved" else "#d97706")
         name = f"{m.alertname} ({m.role})"
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">{escape(name[:32])}</text>'
+            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">{escape(_short(name, 40))}</text>'
             f'<rect class="member" x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 2):.1f}"'
             f' height="{row_h - 6}"'
             f' fill="{colour}"><title>{escape(name)}: {escape(m.summary)}</title></rect>'
         )
     parts.append(
         f'<text x="{label_w}" y="{height - 6}">{_clock(t0)}</text>'
-        f'<text x="{WIDTH - PAD_RIGHT}" y="{height - 6}" text-anchor="end">{_clock(t1)}</text></svg>'
+        f'<text x="{WIDTH - PAD_RIGHT}" y="{height - 6}" text-anchor="end">{_clock(t1)} UTC</text></svg>'
     )
     return "".join(parts)

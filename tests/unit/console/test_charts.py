@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import schemas
@@ -60,3 +61,19 @@ def test_bars_are_as_tall_as_their_share_of_the_largest() -> None:
     svg = bar_chart("alerts", [("11-29", 10.0), ("11-30", 5.0)])
     heights = [float(part.split('"')[0]) for part in svg.split('height="')[1:]]
     assert heights[0] == 2 * heights[1]
+
+
+def test_the_timeline_names_each_member_whole_or_cut_at_its_end_and_the_axis_says_utc() -> None:
+    names = ("KubernetesContainerOomKiller", "KubeDeploymentReplicasMismatch", "KubePodNotReady")
+    members = [
+        schemas.IncidentMember(
+            alert_id=f"a{i}", alertname=name, status="firing", starts_at=START, role="related"
+        )
+        for i, name in enumerate(names)
+    ]
+    svg = timeline_chart(members, START.replace(hour=11))
+    labels = re.findall(r'text-anchor="end">([^<]*)</text>', svg)
+    # 11 px text in the label column: about 6 px a character, so at most 40 of them fit.
+    assert all(len(label) <= 40 for label in labels), labels
+    assert "KubernetesContainerOomKiller (related)" in labels  # the name and its role, from the start
+    assert labels[-1].endswith(" UTC")
