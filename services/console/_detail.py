@@ -15,7 +15,7 @@ from services.console._evidence import (
     pairs_table,
 )
 from services.console._html import Frame, esc, layout, safe_url, when
-from services.console._rows import ALERT_HEADINGS, alert_tr, table
+from services.console._rows import ALERT_HEADINGS, alert_tr, scrolling, table
 from services.history import AlertRow
 from services.notifier import LinkSettings, view
 
@@ -69,7 +69,7 @@ def _member_table(members: list[schemas.IncidentMember]) -> str:
         f"<td>{esc(', '.join(m.signals))}</td><td>{esc(m.summary)}</td></tr>"
         for m in members
     )
-    return (
+    return scrolling(
         '<table class="list"><thead><tr><th>Role</th><th>Alert</th><th>Status</th><th>Severity</th>'
         f"<th>Started</th><th>Signals</th><th>Summary</th></tr></thead><tbody>{rows}</tbody></table>"
     )

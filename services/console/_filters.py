@@ -122,6 +122,8 @@ class Filters:
             service=self.service,
             namespace=self.namespace,
             status=status,
+            # "firing" on the page means still broken: not the firing row of an episode resolved since.
+            still_firing=status == "firing",
             analyzer=self.analyzer,
             degraded=self.degraded_flag,
             text=self.q,

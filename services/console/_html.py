@@ -6,16 +6,27 @@ passes through ``esc`` (text and attribute values alike), and URLs through ``saf
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
-ASSET_VERSION = "1"
+ASSET_VERSION = "2"
 
 
 def esc(value: object) -> str:
     return escape(str(value), quote=True)
+
+
+_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[_./=])")
+
+
+def breakable(value: object) -> str:
+    """Escaped, with line-break chances where a long name has word boundaries without a space
+    (``KubeDeploymentReplicasMismatch``, ``deployment_regression``): a list column can then be narrower
+    than the longest name, and a storm's list fits the screen instead of scrolling sideways."""
+    return "<wbr>".join(esc(piece) for piece in _BREAK.split(str(value)))
 
 
 def safe_url(url: str) -> str:

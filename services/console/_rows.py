@@ -7,7 +7,7 @@ page is open looks exactly like the same row after a reload.
 from __future__ import annotations
 
 import schemas
-from services.console._html import esc, when
+from services.console._html import breakable, esc, when
 from services.history import AlertRow, IncidentRow
 
 
@@ -75,25 +75,48 @@ def _badge(kind: str, value: str) -> str:
     return f'<span class="badge {esc(kind)}-{esc(value.lower())}">{esc(value or "-")}</span>'
 
 
+def _alert_status(row: AlertRow) -> str:
+    """Whether it is still firing: the firing row of an episode whose resolution arrived since says
+    resolved (the two are separate rows; the analysis shown is still the firing one's)."""
+    if row.status == "firing" and row.ended_at is not None:
+        return (
+            '<span class="badge status-resolved" title="firing when analysed, resolved since">resolved</span>'
+            f'<div class="ended">ended {when(row.ended_at)}</div>'
+        )
+    return _badge("status", row.status)
+
+
+def _incident_link(row: AlertRow) -> str:
+    """The incident by its title (what it is about), not one word alike on every row of a storm."""
+    if not row.incident_id:
+        return ""
+    title = row.incident_title or row.incident_id
+    return (
+        f'<a class="incident" href="/incidents/{esc(row.incident_id)}" title="{esc(title)}">'
+        f"{breakable(title)}</a>"
+    )
+
+
 def alert_tr(row: AlertRow) -> str:
     where = " / ".join(v for v in (row.namespace, row.service) if v)
     analyzer = row.analyzer + (" (degraded)" if row.degraded else "")
-    incident = f'<a href="/incidents/{esc(row.incident_id)}">incident</a>' if row.incident_id else ""
+    incident = _incident_link(row)
     return (
         f'<tr data-id="{esc(row.id)}"><td>{when(row.received_at)}</td><td>{_badge("sev", row.severity)}</td>'
-        f'<td><a class="name" href="/alerts/{esc(row.id)}">{esc(row.alertname or row.id)}</a></td>'
-        f"<td>{esc(where)}</td><td>{_badge('status', row.status)}</td><td>{esc(row.category)}</td>"
-        f'<td class="summary">{esc(row.summary)}</td><td>{esc(analyzer)}</td>'
-        f"<td>{round(row.confidence * 100)}%</td><td>{incident}</td><td>{esc(row.feedback)}</td></tr>"
+        f'<td><a class="name" href="/alerts/{esc(row.id)}">{breakable(row.alertname or row.id)}</a></td>'
+        f"<td>{esc(where)}</td><td>{_alert_status(row)}</td><td>{breakable(row.category)}</td>"
+        f'<td class="summary">{esc(row.summary)}</td>'
+        f"<td>{esc(analyzer)} {round(row.confidence * 100)}%</td><td>{incident}</td>"
+        f"<td>{esc(row.feedback)}</td></tr>"
     )
 
 
 def incident_tr(row: IncidentRow) -> str:
     return (
         f'<tr data-id="{esc(row.id)}"><td>{when(row.updated_at)}</td><td>{_badge("sev", row.severity)}</td>'
-        f'<td><a class="name" href="/incidents/{esc(row.id)}">{esc(row.title or row.id)}</a></td>'
+        f'<td><a class="name" href="/incidents/{esc(row.id)}">{breakable(row.title or row.id)}</a></td>'
         f"<td>{_badge('status', row.status)}</td><td>{row.firing_count}/{row.member_count}</td>"
-        f'<td>{esc(row.category)}</td><td class="summary">{esc(row.summary)}</td>'
+        f'<td>{breakable(row.category)}</td><td class="summary">{esc(row.summary)}</td>'
         f"<td>{'degraded' if row.degraded else ''}</td><td>{esc(row.feedback)}</td></tr>"
     )
 
@@ -106,8 +129,7 @@ ALERT_HEADINGS = (
     "Status",
     "Category",
     "Summary",
-    "Analyzer",
-    "Confidence",
+    "Analyzer, confidence",
     "Incident",
     "Feedback",
 )
@@ -126,7 +148,13 @@ INCIDENT_HEADINGS = (
 
 def table(headings: tuple[str, ...], body_id: str, rows: list[str]) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headings)
-    return (
+    return scrolling(
         f'<table class="list"><thead><tr>{head}</tr></thead>'
         f'<tbody id="{esc(body_id)}">{"".join(rows)}</tbody></table>'
     )
+
+
+def scrolling(table_html: str) -> str:
+    """A wide table in a box of its own that scrolls sideways: on a phone the page itself stays as
+    wide as the screen (the whole page slid sideways, header and headings with it)."""
+    return f'<div class="scroll">{table_html}</div>'

@@ -54,8 +54,9 @@ def similar_section(memory: Memory) -> str:
         for r in memory.recalled
     )
     table = (
-        "<table><thead><tr><th>alert</th><th>when</th><th>category</th><th>cause</th><th>fix</th>"
-        f"<th>judged</th><th>similarity</th></tr></thead><tbody>{rows}</tbody></table>"
+        '<div class="scroll"><table><thead><tr><th>alert</th><th>when</th><th>category</th><th>cause</th>'
+        "<th>fix</th>"
+        f"<th>judged</th><th>similarity</th></tr></thead><tbody>{rows}</tbody></table></div>"
         if rows
         else ""
     )

@@ -7,6 +7,7 @@ import schemas
 from services.console._charts import bar_chart, ranked_chart
 from services.console._filters import whole_number
 from services.console._html import Frame, esc, layout, query_string
+from services.console._rows import scrolling
 from services.history import RuleNoise, Stats
 
 PERIODS = (7, 30, 90)
@@ -65,8 +66,10 @@ def stats_page(frame: Frame, days: int, stats: Stats | None, noisy: list[RuleNoi
             for p in stats.precision
         )
         parts.append(
-            '<table class="list"><thead><tr><th>Category</th><th>Confirmed</th><th>Corrected</th>'
-            f"<th>Precision</th></tr></thead><tbody>{rows}</tbody></table>"
+            scrolling(
+                '<table class="list"><thead><tr><th>Category</th><th>Confirmed</th><th>Corrected</th>'
+                f"<th>Precision</th></tr></thead><tbody>{rows}</tbody></table>"
+            )
             if rows
             else '<p class="empty">No feedback yet.</p>'
         )
@@ -79,8 +82,10 @@ def stats_page(frame: Frame, days: int, stats: Stats | None, noisy: list[RuleNoi
         )
         parts.append(
             "<h2>Noisiest rules</h2>"
-            '<table class="list noisy"><thead><tr><th>Alert</th><th>Fired</th><th>Flapped</th>'
-            "<th>Resolved within 5 min</th><th>Without feedback</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
+            + scrolling(
+                '<table class="list noisy"><thead><tr><th>Alert</th><th>Fired</th><th>Flapped</th>'
+                "<th>Resolved within 5 min</th><th>Without feedback</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>"
+            )
         )
     return layout("Stats", frame, "".join(parts))

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import schemas
 from services.history import _stats
 from services.history._db import Database, Params, connect
-from services.history._filters import alert_where, cursor, incident_where, limit_of
+from services.history._filters import ENDED_BY_RESOLUTION, alert_where, cursor, incident_where, limit_of
 from services.history._migrations import migrate as apply_migrations
 from services.history._rows import (
     AlertQuery,
@@ -30,8 +30,10 @@ M = TypeVar("M")
 
 ALERT_SELECT = (
     "SELECT a.id, a.received_at, a.alertname, a.status, a.severity, a.namespace, a.service, a.category,"
-    " a.summary, a.analyzer, a.degraded, a.incident_id, a.confidence, COALESCE(f.verdict, '')"
+    " a.summary, a.analyzer, a.degraded, a.incident_id, a.confidence, COALESCE(f.verdict, ''),"
+    f" CASE WHEN a.status = 'firing' THEN ({ENDED_BY_RESOLUTION}) END, COALESCE(i.title, '')"
     " FROM alerts a LEFT JOIN feedback f ON f.target_id = a.id"
+    " LEFT JOIN incidents i ON a.incident_id <> '' AND i.id = a.incident_id"
 )
 INCIDENT_SELECT = (
     "SELECT i.id, i.updated_at, i.sequence, i.status, i.title, i.severity, i.opened_at, i.resolved_at,"
@@ -64,6 +66,8 @@ def _alert_row(row: tuple[Any, ...]) -> AlertRow:
         incident_id=row[11],
         confidence=float(row[12]),
         feedback=row[13],
+        ended_at=None if row[14] is None else moment(row[14]),
+        incident_title=row[15],
     )
 
 

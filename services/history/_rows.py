@@ -35,6 +35,11 @@ class AlertRow(msgspec.Struct, kw_only=True, frozen=True):
     confidence: float
     # The verdict given on this alert ("confirmed" or "corrected"), "" when none.
     feedback: str = ""
+    # Of a firing alert whose resolution arrived since (a firing and its resolution are two rows): when
+    # that resolution says it ended. None while it is still firing, and on a resolution's own row.
+    ended_at: datetime | None = None
+    # The title of the incident the alert belongs to, "" when none (or not in the history).
+    incident_title: str = ""
 
 
 class IncidentRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -80,6 +85,9 @@ class AlertQuery:
     # Free text: every word must appear (whole words) in the alert's name, labels, summary or cause.
     text: str = ""
     incident_id: str = ""
+    # Only firing alerts no resolution has ended yet: what is still broken (``status`` alone matches the
+    # firing row of every episode, resolved since or not).
+    still_firing: bool = False
     limit: int = DEFAULT_LIMIT
     # A page's ``next_cursor``: rows strictly older than it.
     before: str | None = None

@@ -270,3 +270,73 @@ def test_pages_weigh_under_300_kb_and_request_nothing_elsewhere(
     print(f"{path}: {weight / 1024:.1f} KB in {len(entries)} requests (goal <= 300 KB, none elsewhere)")
     assert elsewhere == []
     assert 0 < weight <= PAGE_WEIGHT_GOAL
+
+
+def test_a_resolved_episode_no_longer_reads_as_firing_and_rows_name_their_incident(
+    world: World, browser: Any
+) -> None:
+    # A firing alert and its resolution are two rows: the firing one must not say "firing" forever,
+    # nor come back under status=firing, or a person cannot tell what is still broken.
+    started = NOW - timedelta(minutes=50)
+    gone = _alert(
+        60, alertname="NodeGone", labels={"pod": "n1"}, starts_at=started, incident_id="inc-node-storm"
+    )
+    back = _alert(
+        59,
+        alertname="NodeGone",
+        labels={"pod": "n1"},
+        status="resolved",
+        starts_at=started,
+        ends_at=NOW - timedelta(minutes=2),
+        incident_id="inc-node-storm",
+    )
+    still = _alert(58, alertname="StillBroken", labels={"pod": "s1"}, incident_id="inc-node-storm")
+    title = "KubeNodeNotReady on node=ip-10-0-1-7 and 22 related alerts"
+    world.store(
+        alerts=[gone, back, still], incidents=[incident_event("inc-node-storm", 1, at=NOW, title=title)]
+    )
+
+    browser.get(world.console.url + "/?status=firing")
+    ids = _row_ids(browser)
+    assert still.id in ids
+    assert gone.id not in ids
+    assert back.id not in ids
+
+    browser.get(world.console.url + "/?q=NodeGone")
+    row = browser.find_element(By.CSS_SELECTOR, f'#alerts-body tr[data-id="{gone.id}"]')
+    assert "resolved" in row.text
+    assert "firing" not in row.text
+    assert "ended" in row.text
+    assert "UTC" in row.text
+    link = row.find_element(By.CSS_SELECTOR, "a.incident")
+    assert link.get_attribute("title") == title  # which incident, not the word "incident"
+    assert link.get_attribute("href").endswith("/incidents/inc-node-storm")
+
+
+def test_no_page_is_wider_than_a_phone_screen(world: World, browser: Any) -> None:
+    # Wide tables scroll in their own box: the page (header, headings, filters) stays on screen.
+    world.store(
+        alerts=[
+            _alert(
+                70 + n,
+                alertname="KubeDeploymentReplicasMismatch",
+                labels={"namespace": "kube-prometheus-stack-prometheus-node-exporter", "pod": f"p{n}"},
+                incident_id="inc-phone",
+            )
+            for n in range(3)
+        ],
+        incidents=[
+            incident_event("inc-phone", 1, at=NOW, title="KubeNodeNotReady on node=ip-10-0-1-7.eu-west-1")
+        ],
+    )
+    try:
+        for width in (500, 1400):
+            browser.set_window_size(width, 900)
+            for path in ("/", "/incidents/inc-phone", "/alerts/a0000070", "/stats"):
+                browser.get(world.console.url + path)
+                wide = browser.execute_script(
+                    "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+                )
+                assert wide[0] <= wide[1], (width, path, wide)
+    finally:
+        browser.set_window_size(1400, 1000)

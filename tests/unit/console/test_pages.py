@@ -9,8 +9,8 @@ import msgspec
 
 import schemas
 from services.console._detail import alert_page, incident_page
-from services.console._filters import Filters
 from services.console._evidence import with_code
+from services.console._filters import Filters
 from services.console._html import Frame, login_page, safe_url, when
 from services.console._index import index_page
 from services.console._rows import alert_row, incident_row
