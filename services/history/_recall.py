@@ -8,6 +8,7 @@ on its incident). The ranking itself is _similar.py's.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -44,15 +45,24 @@ async def recall(
     labels = message.alert.labels
     alertname = labels.get("alertname", "")
     since = now - timedelta(days=days)
-    queries = [AlertQuery(text=alertname, since=since, status="firing", limit=200)] if alertname else []
+    # Before it, not after (the window ended at ``now`` in name only: an alert page opened later
+    # recalled the alerts that came after it); the microsecond keeps alerts received with it.
+    until = now + timedelta(microseconds=1)
+    window = AlertQuery(since=since, until=until, status="firing", limit=50)
+    queries = [replace(window, text=alertname, limit=200)] if alertname else []
     if service := schemas.service_of(labels):
-        queries.append(AlertQuery(since=since, status="firing", limit=50, service=service))
+        queries.append(replace(window, service=service))
     if labels.get("namespace"):
-        queries.append(AlertQuery(since=since, status="firing", limit=50, namespace=labels["namespace"]))
+        queries.append(replace(window, namespace=labels["namespace"]))
+    # Its own incident's alerts are this outage, not memory of another: in a node storm, the other
+    # pods of the node filled "Seen before" and pushed out the incidents that were.
+    incident = getattr(message, "incident", None)
+    own = incident.id if incident is not None else ""
     rows: dict[str, AlertRow] = {}
     for query in queries:
         for row in (await history.alerts(query)).items:
-            rows.setdefault(row.id, row)
+            if not (own and row.incident_id == own):
+                rows.setdefault(row.id, row)
     mine = family(alertname)
     episode = schemas.episode_key(message.alert)
     namespace = labels.get("namespace", "")

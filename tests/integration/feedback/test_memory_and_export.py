@@ -69,7 +69,10 @@ async def test_memory_recalls_the_same_family_first_and_confirmed_causes_above_t
     ).message  # same namespace, another rule
     latency = episode(other_rule, 1, "dependency_failure", "pool exhausted")
     elsewhere = load_scenario(DEFAULT_DIR / "37-oom-after-release-leak.yaml").message
-    far = episode(elsewhere, 3, "memory_pressure", "leak after release")
+    # Three days before the alert (memory looks back from it; that scenario is dated months later).
+    far = episode(
+        elsewhere, (elsewhere.alert.starts_at - NOW).days + 3, "memory_pressure", "leak after release"
+    )
     await history.write(alerts=[recent, reviewed, latency, far])
     cause, fix = "a memory leak in the PDF renderer", "rolled back to 2.3.1"
     await history.write(
