@@ -103,7 +103,8 @@ def alert_tr(row: AlertRow) -> str:
     incident = _incident_link(row)
     return (
         f'<tr data-id="{esc(row.id)}"><td>{when(row.received_at)}</td><td>{_badge("sev", row.severity)}</td>'
-        f'<td><a class="name" href="/alerts/{esc(row.id)}">{breakable(row.alertname or row.id)}</a></td>'
+        f'<td class="alert"><a class="name" href="/alerts/{esc(row.id)}">'
+        f"{breakable(row.alertname or row.id)}</a></td>"
         f"<td>{esc(where)}</td><td>{_alert_status(row)}</td><td>{breakable(row.category)}</td>"
         f'<td class="summary">{esc(row.summary)}</td>'
         f"<td>{esc(analyzer)} {round(row.confidence * 100)}%</td><td>{incident}</td>"
