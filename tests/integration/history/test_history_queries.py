@@ -254,3 +254,24 @@ async def test_the_start_of_an_id_is_looked_up_in_the_index_not_by_a_scan(histor
         )
         assert "Index Only Scan using alerts_pkey" in plan, plan
         assert "Seq Scan" not in plan, plan
+
+
+async def test_a_firing_row_knows_its_resolution_and_names_its_incident(history: History) -> None:
+    started = T0 - timedelta(minutes=30)
+    ended = T0 + timedelta(minutes=5)
+    firing = analyzed(1, alertname="NodeGone", starts_at=started, incident_id="inc-n")
+    resolution = analyzed(
+        9, alertname="NodeGone", status="resolved", starts_at=started, ends_at=ended, incident_id="inc-n"
+    )
+    other = analyzed(2, alertname="StillBroken")
+    await history.write(
+        [firing, resolution, other], incidents=[incident_event("inc-n", 1, title="node down")]
+    )
+    rows = {row.id: row for row in (await history.alerts(AlertQuery())).items}
+    assert rows[firing.id].ended_at == ended
+    assert rows[firing.id].incident_title == "node down"
+    assert rows[other.id].ended_at is None
+    assert rows[other.id].incident_title == ""
+    assert rows[resolution.id].ended_at is None  # a resolution's own row: its status says it
+    assert await ids(history, still_firing=True) == [other.id]
+    assert sorted(await ids(history, status="firing")) == sorted([firing.id, other.id])  # every firing row
