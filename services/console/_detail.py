@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+
+import msgspec
 
 import schemas
 from services.console._charts import timeline_chart
@@ -75,6 +78,26 @@ def _member_table(members: list[schemas.IncidentMember]) -> str:
     )
 
 
+def as_the_history_knows(
+    incident: schemas.Incident, alerts: Sequence[AlertRow]
+) -> tuple[list[schemas.IncidentMember], int]:
+    """The listed members, and how many still fire, with the resolutions the history holds.
+
+    The analyst announces an incident when a member joins, its cause changes or every member resolved,
+    not each time one resolves: the last event's "23/23 firing" stayed after 21 had resolved. A member
+    the event lists as firing whose resolution the history has since is shown resolved, and counted so.
+    """
+    ended = {row.id: row.ended_at for row in alerts if row.status == "firing" and row.ended_at is not None}
+    members, resolved_since = [], 0
+    for member in incident.members:
+        ended_at = ended.get(member.alert_id) if member.status == "firing" else None
+        if ended_at is not None:
+            member = msgspec.structs.replace(member, status="resolved", ends_at=ended_at)
+            resolved_since += 1
+        members.append(member)
+    return members, max(0, incident.firing_count - resolved_since)
+
+
 def incident_page(
     frame: Frame,
     event: schemas.IncidentEvent,
@@ -83,6 +106,7 @@ def incident_page(
     seen_before: str = "",
 ) -> str:
     incident = event.incident
+    members, firing = as_the_history_knows(incident, alerts)
     until = incident.resolved_at or max(incident.updated_at, datetime.now(UTC))
     root = incident.root
     root_line = (
@@ -103,12 +127,12 @@ def incident_page(
         f'<p class="meta">Severity {esc(incident.severity or "-")} · opened {when(incident.opened_at)}'
         f" · updated {when(incident.updated_at)}"
         f"{' · resolved ' + when(incident.resolved_at) if incident.resolved_at else ''}"
-        f" · {incident.firing_count}/{incident.member_count} firing · {incident.llm_calls} LLM calls"
+        f" · {firing}/{incident.member_count} firing · {incident.llm_calls} LLM calls"
         f"{' · degraded' if incident.degraded else ''}</p>"
         f"{pairs_table('Scope', incident.scope)}{root_line}"
         f"{analysis_section(incident.analysis)}{seen_before}"
         f"<section><h2>Members</h2><p>{esc(counted)}{esc(listed)}</p>"
-        f"{timeline_chart(incident.members, until)}{_member_table(incident.members)}</section>"
+        f"{timeline_chart(members, until)}{_member_table(members)}</section>"
         f"<section><h2>Its alerts in the history</h2>"
         f"{table(ALERT_HEADINGS, 'incident-alerts', [alert_tr(r) for r in alerts])}</section>"
         f"{feedback_section('incident', incident.id, feedback, frame, '/incidents/' + incident.id)}"

@@ -99,3 +99,31 @@ def test_backticked_commands_in_an_analysis_are_code_and_everything_stays_escape
     assert with_code("`a` and `b` and ` c") == "<code>a</code> and <code>b</code> and ` c"
     message = analyzed(1, remediation=["Run `df -h /data` on the node"])
     assert "<code>df -h /data</code>" in alert_page(FRAME, message, None, LinkSettings())
+
+
+def test_an_incident_page_counts_the_members_the_history_saw_resolve_since_its_last_event() -> None:
+    # The analyst announces joins, causes and the end, not each member resolving: the last event's
+    # "2/2 firing" stayed while one of the two had resolved.
+    pods = [analyzed(n, labels={"pod": f"cart-{n}"}) for n in (1, 2)]
+    members = [
+        schemas.IncidentMember(
+            alert_id=pod.id,
+            alertname="KubePodNotReady",
+            status="firing",
+            starts_at=pod.alert.starts_at,
+            role="root" if n == 0 else "related",
+        )
+        for n, pod in enumerate(pods)
+    ]
+    event = incident_event(sequence=2)
+    event = msgspec.structs.replace(
+        event, incident=msgspec.structs.replace(event.incident, members=members, firing_count=2)
+    )
+    ended = pods[1].received_at + timedelta(minutes=3)
+    rows = [alert_row(pods[0]), msgspec.structs.replace(alert_row(pods[1]), ended_at=ended)]
+
+    page = incident_page(FRAME, event, rows, None)
+
+    assert " · 1/2 firing · " in page
+    member_rows = re.findall(r"<tr><td>(root|related)</td><td><a [^>]*>[^<]*</a></td><td>(\w+)</td>", page)
+    assert member_rows == [("root", "firing"), ("related", "resolved")]
