@@ -10,6 +10,7 @@
         corroborate: [{alertname: ["KubePodCrashLooping"]}]
         summary / root_cause / remediation: templates with ${label}, ${target}, ${log}, ${value}, ...
         remediation: ["always", {step: "`kubectl ...`", when: {platform: kubernetes}}]
+        root_cause: [{text: "...swap...", when: {expr: '.*node_memory_Swap.*'}}, {text: "otherwise"}]
 
 The built-in files live next to this module in ``catalogue/``; ``RULES_DIR`` adds a directory
 whose rules override built-in ones by id (``disabled: true`` removes one).
@@ -78,6 +79,20 @@ class Step(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True
     unless: dict[str, str] = {}
 
 
+class Variant(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One wording of a summary or root cause, under the same conditions as a ``Step``: a rule's
+    text says what the alert's expression measures, not only what its name suggests."""
+
+    text: str
+    when: dict[str, str] = {}
+    unless: dict[str, str] = {}
+
+
+# A summary or root cause: one template, or variants of which the first that applies is used; the
+# last has no conditions, so one always does.
+Text = str | list[Variant]
+
+
 class Rule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     id: str
     category: Category = "unknown"
@@ -86,8 +101,8 @@ class Rule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True
     when: list[Conditions] = []
     unless: list[Conditions] = []
     corroborate: list[Conditions] = []
-    summary: str = ""
-    root_cause: str = ""
+    summary: Text = ""
+    root_cause: Text = ""
     remediation: list[str | Step] = []
     disabled: bool = False
 
@@ -148,9 +163,9 @@ def _variable_pattern(text: str) -> re.Pattern[str]:
     return re.compile(text, re.IGNORECASE | re.DOTALL)
 
 
-def applies(step: str | Step, variables: dict[str, str]) -> bool:
-    """Whether a step fits what the alert's variables say (its platform, the technology the evidence
-    names, what the expression measures)."""
+def applies(step: str | Step | Variant, variables: dict[str, str]) -> bool:
+    """Whether a step or a variant fits what the alert's variables say (its platform, the technology
+    the evidence names, what the expression measures)."""
     if isinstance(step, str):
         return True
 
@@ -162,9 +177,21 @@ def applies(step: str | Step, variables: dict[str, str]) -> bool:
     )
 
 
+def chosen(text: Text, variables: dict[str, str]) -> str:
+    """The template of a summary or root cause for this alert: the first variant that applies."""
+    if isinstance(text, str):
+        return text
+    return next((variant.text for variant in text if applies(variant, variables)), "")
+
+
+def _variants(rule: Rule) -> list[Variant]:
+    texts = (rule.summary, rule.root_cause)
+    return [variant for text in texts if not isinstance(text, str) for variant in text]
+
+
 def _patterns(rule: Rule) -> list[str]:
     found: list[str] = []
-    for step in rule.remediation:
+    for step in [*rule.remediation, *_variants(rule)]:
         if not isinstance(step, str):
             found += [*step.when.values(), *step.unless.values()]
     for block in (*rule.when, *rule.unless, *rule.corroborate):
@@ -174,7 +201,34 @@ def _patterns(rule: Rule) -> list[str]:
     return found
 
 
+_RULE_AT = re.compile(r"\$\.rules\[(\d+)\]")
+
+
+def _rule_named(data: object, error: str) -> str:
+    """Where a validation error is, by the rule's id rather than its index: "rule 'x': ..."."""
+    found = _RULE_AT.search(error)
+    rules = data.get("rules") if isinstance(data, dict) else None
+    if found is None or not isinstance(rules, list) or int(found[1]) >= len(rules):
+        return error
+    rule = rules[int(found[1])]
+    name = rule.get("id") if isinstance(rule, dict) else None
+    return f"rule {name!r}: {error}" if isinstance(name, str) else error
+
+
+def _unconditional_last(rule: Rule) -> str:
+    """What is wrong with the rule's variants: none given, or a last one that may not apply."""
+    for field, text in (("summary", rule.summary), ("root_cause", rule.root_cause)):
+        if isinstance(text, str):
+            continue
+        if not text:
+            return f"{field} has an empty list of variants"
+        if text[-1].when or text[-1].unless:
+            return f"the last variant of {field} must have no 'when' or 'unless', so that one always applies"
+    return ""
+
+
 def _parse(text: str, origin: str) -> CatalogueFile:
+    data: object = None
     try:
         data = yaml.safe_load(text) or {}
         parsed = msgspec.convert(data, CatalogueFile)
@@ -182,10 +236,13 @@ def _parse(text: str, origin: str) -> CatalogueFile:
     except yaml.YAMLError as exc:
         raise ConfigError(f"rules file {origin}: not valid YAML: {exc}") from exc
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"rules file {origin}: {exc}") from exc
+        raise ConfigError(f"rules file {origin}: {_rule_named(data, str(exc))}") from exc
     for rule in rules:
         if not rule.disabled and not rule.when:
             raise ConfigError(f"rules file {origin}: rule {rule.id!r} has no 'when' block")
+        problem = _unconditional_last(rule)
+        if problem:
+            raise ConfigError(f"rules file {origin}: rule {rule.id!r}: {problem}")
         for one in _patterns(rule):
             try:
                 pattern(one)

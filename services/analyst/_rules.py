@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import schemas
 from services.analyst._candidates import CandidateIndex
-from services.analyst._catalogue import Catalogue, Rule, applies, load_catalogue, template_of
+from services.analyst._catalogue import Catalogue, Rule, applies, chosen, load_catalogue, template_of
 from services.analyst._match import Hit, first_match, match
 from services.analyst._promql_text import scoped_queries
 from services.analyst._signals import SignalReader, Verdict
@@ -114,12 +114,14 @@ def render(
     return rendered
 
 
+_FALLBACK_SUMMARY = "${alertname} on ${target}: no rule explains it"
+_FALLBACK_ROOT_CAUSE = "Nothing in the alert or its evidence matches a known cause."
 _FALLBACK = Rule(
     id="builtin-unknown",
     category="unknown",
     confidence=0.15,
-    summary="${alertname} on ${target}: no rule explains it",
-    root_cause="Nothing in the alert or its evidence matches a known cause.",
+    summary=_FALLBACK_SUMMARY,
+    root_cause=_FALLBACK_ROOT_CAUSE,
     remediation=["Open the alert's generator URL and inspect the expression's recent values."],
 )
 
@@ -206,8 +208,10 @@ class RulesAnalyst:
             evidence.append("no metric or log evidence was available; judged from the alert alone")
         evidence += [f"enrichment {e.source} unavailable: {e.reason}" for e in view.errors[:3]]
         return schemas.Analysis(
-            summary=render(rule.summary or _FALLBACK.summary, variables),
-            root_cause=render(rule.root_cause or _FALLBACK.root_cause, variables, sentence=True),
+            summary=render(chosen(rule.summary, variables) or _FALLBACK_SUMMARY, variables),
+            root_cause=render(
+                chosen(rule.root_cause, variables) or _FALLBACK_ROOT_CAUSE, variables, sentence=True
+            ),
             category=rule.category,
             confidence=round(min(MAX_CONFIDENCE, max(MIN_CONFIDENCE, confidence)), 2),
             evidence=evidence,

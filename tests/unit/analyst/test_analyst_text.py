@@ -13,7 +13,7 @@ import re
 import pytest
 
 from services.analyst import RulesAnalyst, load_catalogue
-from services.analyst._catalogue import Rule, Step
+from services.analyst._catalogue import Rule, Step, Text, Variant
 from services.analyst._rules import render
 from services.analyst._view import view_of
 from services.analyst.eval import load_scenarios
@@ -36,14 +36,18 @@ def _guaranteed(rule: Rule) -> dict[str, str]:
     return {name: METRIC_VARIABLES.get(name, "sig") for name in common}
 
 
-def _step_guarantees(step: str | Step) -> tuple[str, dict[str, str]]:
-    """A step's template, and the variables its conditions guarantee a value (a step given `unless`
-    a variable is empty says that variable without a default)."""
+def _step_guarantees(step: str | Step | Variant) -> tuple[str, dict[str, str]]:
+    """A step's or a variant's template, and the variables its conditions guarantee a value (a step
+    given `unless` a variable is empty says that variable without a default)."""
     if isinstance(step, str):
         return step, {}
     non_empty = [name for name, value in step.unless.items() if re.fullmatch(value, "", re.I)]
     non_empty += [name for name, value in step.when.items() if not re.fullmatch(value, "", re.I)]
-    return step.step, dict.fromkeys(non_empty, "x")
+    return step.step if isinstance(step, Step) else step.text, dict.fromkeys(non_empty, "x")
+
+
+def _variants(text: Text) -> list[str | Variant]:
+    return [text] if isinstance(text, str) else list(text)
 
 
 SCENARIOS = load_scenarios()
@@ -56,11 +60,9 @@ def test_no_rule_leaves_a_placeholder_on_any_scenario(rule: Rule) -> None:
     for scenario in SCENARIOS:
         variables = {**view_of(scenario.message).variables(), **SIGNAL_VARIABLES, **_guaranteed(rule)}
         missing: list[str] = []
-        for template, given in [
-            (rule.summary, {}),
-            (rule.root_cause, {}),
-            *map(_step_guarantees, rule.remediation),
-        ]:
+        for template, given in map(
+            _step_guarantees, [*_variants(rule.summary), *_variants(rule.root_cause), *rule.remediation]
+        ):
             render(template, {**given, **variables}, missing)
         if missing:
             problems.append((scenario.name, sorted(set(missing))))
