@@ -184,14 +184,23 @@ def chosen(text: Text, variables: dict[str, str]) -> str:
     return next((variant.text for variant in text if applies(variant, variables)), "")
 
 
-def _variants(rule: Rule) -> list[Variant]:
+def conditioned_on(rule: Rule) -> tuple[str, ...]:
+    """The variables the rule's wording depends on: those its variants and steps are conditioned on."""
+    conditioned: list[Step | Variant] = [
+        *(step for step in rule.remediation if not isinstance(step, str)),
+        *variants_of(rule),
+    ]
+    return tuple(sorted({name for item in conditioned for name in (*item.when, *item.unless)}))
+
+
+def variants_of(rule: Rule) -> list[Variant]:
     texts = (rule.summary, rule.root_cause)
     return [variant for text in texts if not isinstance(text, str) for variant in text]
 
 
 def _patterns(rule: Rule) -> list[str]:
     found: list[str] = []
-    for step in [*rule.remediation, *_variants(rule)]:
+    for step in [*rule.remediation, *variants_of(rule)]:
         if not isinstance(step, str):
             found += [*step.when.values(), *step.unless.values()]
     for block in (*rule.when, *rule.unless, *rule.corroborate):

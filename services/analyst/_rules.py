@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import NamedTuple
 
 import schemas
 from services.analyst._candidates import CandidateIndex
-from services.analyst._catalogue import Catalogue, Rule, applies, chosen, load_catalogue, template_of
+from services.analyst._catalogue import (
+    Catalogue,
+    Rule,
+    applies,
+    chosen,
+    conditioned_on,
+    load_catalogue,
+    template_of,
+    variants_of,
+)
 from services.analyst._match import Hit, first_match, match
 from services.analyst._promql_text import scoped_queries
 from services.analyst._signals import SignalReader, Verdict
@@ -35,11 +45,16 @@ _PLACEHOLDER = re.compile(r"\$\{(\w+)(?:\|([^}]*))?\}")
 
 
 @lru_cache(maxsize=4096)
-def _pieces(template: str) -> tuple[str, tuple[tuple[str, str | None, str], ...]]:
+def _pieces(template: str) -> tuple[str, tuple[tuple[str, str | None, str, bool], ...]]:
     """The template split once: the text before the first placeholder, then each placeholder's
-    name and default with the text that follows it."""
+    name and default with the text that follows it, and whether it stands inside a code span."""
     split = _PLACEHOLDER.split(template)
-    return split[0], tuple(zip(split[1::3], split[2::3], split[3::3], strict=True))
+    pieces = []
+    in_code = split[0].count("`") % 2 == 1
+    for name, default, text in zip(split[1::3], split[2::3], split[3::3], strict=True):
+        pieces.append((name, default, text, in_code))
+        in_code ^= text.count("`") % 2 == 1
+    return split[0], tuple(pieces)
 
 
 # In a code span a value is pasted into a shell or a query: a backtick or a newline would end the
@@ -61,6 +76,9 @@ def _for_code(value: str, name: str, default: str | None) -> str:
 
 
 def _for_prose(value: str) -> str:
+    plain = len(value) <= MAX_PROSE_NAME and value.isprintable() and "`" not in value and "  " not in value
+    if plain and value == value.strip():
+        return value  # what the rest would give back unchanged: most values
     value = _CONTROL.sub(" ", value)
     if len(value.split()) != 1 or "`" in value:
         value = " ".join(value.split()).replace("`", "'")
@@ -86,8 +104,7 @@ def render(
     any other lower-case start is capitalised."""
     head, placeholders = _pieces(template)
     out = [head]
-    in_code = head.count("`") % 2 == 1
-    for name, default, text in placeholders:
+    for name, default, text, in_code in placeholders:
         given = variables.get(name)
         value = given or default
         if value is None:
@@ -103,11 +120,9 @@ def render(
             value = _for_code(value, name, default)
         else:
             value = _for_prose(value)
-            kind = variables.get(f"{name}_kind")
-            if sentence and given and kind and out == [""]:
+            if sentence and given and out == [""] and (kind := variables.get(f"{name}_kind")):
                 value = f"{kind} {value}"
         out += (value, text)
-        in_code ^= text.count("`") % 2 == 1
     rendered = "".join(out).strip()
     if sentence and rendered[:1].islower():
         rendered = rendered[0].upper() + rendered[1:]
@@ -126,13 +141,65 @@ _FALLBACK = Rule(
 )
 
 
+def _names_read(rule: Rule) -> frozenset[str]:
+    texts = [
+        *(text for text in (rule.summary, rule.root_cause) if isinstance(text, str)),
+        *(variant.text for variant in variants_of(rule)),
+        *(template_of(step) for step in rule.remediation),
+    ]
+    named = {name for text in texts for name, *_ in _pieces(text)[1]}
+    # A sentence starting with a value introduces it by its kind (``render``).
+    named |= {f"{name}_kind" for name in list(named)}
+    return frozenset(named | set(conditioned_on(rule)))
+
+
+class Wording(NamedTuple):
+    """A rule's templates for one alert: the variants and steps that apply to it."""
+
+    summary: str
+    root_cause: str
+    remediation: tuple[str, ...]
+
+
+# The wordings chosen, kept by the values they were chosen on: a flood's alerts of one alert rule share
+# an expression and a platform, and choosing tests every step's patterns (two thirds of an analysis).
+WORDINGS_KEPT = 4096
+
+
 class RulesAnalyst:
-    """``analyze`` is a pure function of the message; the only state is an index of the catalogue."""
+    """``analyze`` is a pure function of the message; the state is an index of the catalogue, and the
+    wordings chosen for the variables they depend on."""
 
     def __init__(self, catalogue: Catalogue | None = None) -> None:
         self.catalogue = catalogue or load_catalogue()
         self.signals = SignalReader(self.catalogue.signals)
         self.index = CandidateIndex(self.catalogue)
+        self._conditioned_on: dict[str, tuple[str, ...]] = {}
+        self._wordings: dict[tuple[str, ...], Wording] = {}
+        self._reads: dict[str, frozenset[str]] = {}
+
+    def reads(self, rule: Rule) -> frozenset[str]:
+        """The variables the rule's templates name or its wording is conditioned on."""
+        found = self._reads.get(rule.id)
+        if found is None:
+            found = self._reads[rule.id] = _names_read(rule)
+        return found
+
+    def wording(self, rule: Rule, variables: dict[str, str]) -> Wording:
+        names = self._conditioned_on.get(rule.id)
+        if names is None:
+            names = self._conditioned_on[rule.id] = conditioned_on(rule)
+        key = (rule.id, *(variables.get(name, "") for name in names))
+        found = self._wordings.get(key)
+        if found is None:
+            if len(self._wordings) >= WORDINGS_KEPT:
+                self._wordings.clear()
+            found = self._wordings[key] = Wording(
+                chosen(rule.summary, variables) or _FALLBACK_SUMMARY,
+                chosen(rule.root_cause, variables) or _FALLBACK_ROOT_CAUSE,
+                tuple(template_of(step) for step in rule.remediation if applies(step, variables)),
+            )
+        return found
 
     @classmethod
     def from_dir(cls, rules_dir: str = "") -> RulesAnalyst:
@@ -188,7 +255,7 @@ class RulesAnalyst:
                 hit.merge(extra)
                 confidence += CORROBORATION_BONUS
         variables = {
-            **view.variables(),
+            **view.variables(self.reads(rule)),
             "signal_says": verdict.says,
             "signal_basis": basis,
             "signal_symptoms": verdict.symptom_words,
@@ -207,19 +274,14 @@ class RulesAnalyst:
         if not view.has_evidence:
             evidence.append("no metric or log evidence was available; judged from the alert alone")
         evidence += [f"enrichment {e.source} unavailable: {e.reason}" for e in view.errors[:3]]
+        wording = self.wording(rule, variables)
         return schemas.Analysis(
-            summary=render(chosen(rule.summary, variables) or _FALLBACK_SUMMARY, variables),
-            root_cause=render(
-                chosen(rule.root_cause, variables) or _FALLBACK_ROOT_CAUSE, variables, sentence=True
-            ),
+            summary=render(wording.summary, variables),
+            root_cause=render(wording.root_cause, variables, sentence=True),
             category=rule.category,
             confidence=round(min(MAX_CONFIDENCE, max(MIN_CONFIDENCE, confidence)), 2),
             evidence=evidence,
-            remediation=[
-                scoped_queries(render(template_of(step), variables))
-                for step in rule.remediation
-                if applies(step, variables)
-            ],
+            remediation=[scoped_queries(render(step, variables)) for step in wording.remediation],
             analyzer="rules",
             model=f"rules:{rule.id}",
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -120,6 +121,20 @@ def _log_line(template: schemas.LogTemplate) -> str:
     return f"log ({template.severity}, x{template.count}, first {first}): {sample}"
 
 
+class _Every:
+    """Every name: what ``variables`` works out when no rule says what it reads."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+EVERY_VARIABLE: Container[str] = _Every()
+
+
+def _wants(wanted: Container[str], *names: str) -> bool:
+    return any(name in wanted for name in names)
+
+
 class AlertView(msgspec.Struct, frozen=True):
     alertname: str
     labels: dict[str, str]
@@ -148,21 +163,25 @@ class AlertView(msgspec.Struct, frozen=True):
         """The logs and events say the container could not be created or started, and nothing says
         it ever ran."""
         logs = self.logs_joined
-        return bool(_NEVER_STARTED.search(logs)) and not _HAS_RUN.search(logs)
+        return bool(logs) and bool(_NEVER_STARTED.search(logs)) and not _HAS_RUN.search(logs)
 
-    def variables(self) -> dict[str, str]:
-        """What templates may use besides captures: every label, the target, the annotations."""
+    def variables(self, wanted: Container[str] = EVERY_VARIABLE) -> dict[str, str]:
+        """What templates may use besides captures: every label, the target, the annotations. Of the
+        variables worked out from the labels and logs, only those ``wanted`` (the rule's templates
+        and conditions name them): most rules read the target alone."""
         found = dict(self.labels)
         found.setdefault("alertname", self.alertname or "alert")
         label, found["target"] = _subject(self.labels)
-        if kind := TARGET_KINDS.get(label, ""):
-            found["target_kind"] = "Unit" if label == "name" and systemd_unit(self.labels) else kind
-        found["platform"] = platform_of(self.labels)
-        if unit := systemd_unit(self.labels):
+        unit = systemd_unit(self.labels) if _wants(wanted, "unit", "platform", "target_kind") else ""
+        if "target_kind" in wanted and (kind := TARGET_KINDS.get(label, "")):
+            found["target_kind"] = "Unit" if label == "name" and unit else kind
+        if "platform" in wanted:
+            found["platform"] = platform_of(self.labels, unit)
+        if unit:
             found["unit"] = unit
-        if self.container_never_started:
+        if "container_state" in wanted and self.container_never_started:
             found["container_state"] = "not-started"
-        if workload := workload_of(self.labels):
+        if "workload" in wanted and (workload := workload_of(self.labels)):
             found["workload"] = workload
         # Absent, a template's own default words it: "the volume" in prose, <mountpoint> in a command.
         if volume := _first(self.labels, VOLUME_LABELS, ""):
@@ -189,10 +208,16 @@ def target_of(labels: dict[str, str]) -> str:
     return _subject(labels)[1]
 
 
+_TARGET_ORDER = {name: order for order, name in enumerate(TARGET_LABELS)}
+
+
 def _subject(labels: dict[str, str]) -> tuple[str, str]:
     """The label that names what the alert is about ("" when none does) and the target it gives."""
     job = labels.get("job", "")
-    named = [(name, labels[name]) for name in TARGET_LABELS if labels.get(name)]
+    named = sorted(
+        ((name, value) for name, value in labels.items() if value and name in _TARGET_ORDER),
+        key=lambda pair: _TARGET_ORDER[pair[0]],
+    )
     subject = [(name, value) for name, value in named if not _names_the_exporter(name, value, job)]
     namespace = labels.get("namespace", "")
     if not named:
@@ -243,24 +268,27 @@ _SYSTEMD_UNIT = re.compile(r"[\w@.:-]+\.(?:service|socket|timer|mount|path|targe
 _KUBERNETES_JOB = re.compile(r"kube-.*|kubelet|apiserver|kubernetes-.*|coredns", re.IGNORECASE)
 KUBERNETES_LABELS = KUBERNETES_OBJECT_LABELS | {"namespace", "node"}
 MACHINE_LABELS = ("instance", "host", "hostname", "job")
+MACHINE_LABEL_SET = frozenset(MACHINE_LABELS)
 
 
 def systemd_unit(labels: dict[str, str]) -> str:
     for label in ("name", "unit"):
-        if _SYSTEMD_UNIT.fullmatch(labels.get(label, "")):
-            return labels[label]
+        if (value := labels.get(label)) and _SYSTEMD_UNIT.fullmatch(value):
+            return value
     return ""
 
 
-def platform_of(labels: dict[str, str]) -> str:
+def platform_of(labels: dict[str, str], unit: str | None = None) -> str:
     """Where what alerts runs, as far as its labels say: "kubernetes" when a label names a Kubernetes
     object or namespace (or the job is one of Kubernetes' own), "host" when only a machine, address,
     job or systemd unit is named, "" when nothing says."""
-    if any(labels.get(name) for name in KUBERNETES_LABELS) or _KUBERNETES_JOB.fullmatch(
-        labels.get("job", "")
-    ):
+    if any(
+        value and name in KUBERNETES_LABELS for name, value in labels.items()
+    ) or _KUBERNETES_JOB.fullmatch(labels.get("job", "")):
         return "kubernetes"
-    if systemd_unit(labels) or any(labels.get(name) for name in MACHINE_LABELS):
+    if (systemd_unit(labels) if unit is None else unit) or any(
+        value and name in MACHINE_LABEL_SET for name, value in labels.items()
+    ):
         return "host"
     return ""
 
