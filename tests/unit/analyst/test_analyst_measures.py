@@ -218,3 +218,33 @@ def test_one_recent_restart_and_a_failed_unit_are_not_a_loop() -> None:
         "CacheRestarting", "changes(process_start_time_seconds[15m]) > 3", {"instance": "cache-1:9000"}
     )
     assert "restarts repeatedly" in looping.root_cause
+
+
+def test_one_analyst_words_each_alert_by_its_own_expression_whatever_it_analysed_before() -> None:
+    # The analyst keeps the wording it chose by the values the rule's conditions read: alerts of one
+    # rule, taken in turn by one analyst, each get their own expression's words, first time or not.
+    analyst = RulesAnalyst()
+    faults = ("NodeMemoryMajorPagesFaults", "rate(node_vmstat_pgmajfault[10m]) > 300")
+    available = ("HostOutOfMemory", "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.05")
+
+    def read(name: str, expr: str) -> tuple[str, list[str]]:
+        message = build_message(
+            {
+                "alert": {
+                    "labels": {"alertname": name, **HOST},
+                    "generatorURL": "http://prometheus:9090/graph?g0.expr=" + quote_plus(expr),
+                    "startsAt": "2024-05-14T09:12:00Z",
+                }
+            }
+        )
+        analysis = analyst.analyze(message)
+        return analysis.root_cause, analysis.remediation
+
+    first = [read(*faults), read(*available)]
+    again = [read(*faults), read(*available)]
+    assert again == first
+    (fault_cause, fault_steps), (available_cause, available_steps) = first
+    assert "major page faults" in fault_cause
+    assert "nearly exhausted" in available_cause
+    assert "pgmajfault" in fault_steps[0]
+    assert "MemAvailable" in available_steps[0]
