@@ -208,23 +208,24 @@ def target_of(labels: dict[str, str]) -> str:
     return _subject(labels)[1]
 
 
-_TARGET_ORDER = {name: order for order, name in enumerate(TARGET_LABELS)}
-
-
 def _subject(labels: dict[str, str]) -> tuple[str, str]:
     """The label that names what the alert is about ("" when none does) and the target it gives."""
     job = labels.get("job", "")
-    named = sorted(
-        ((name, value) for name, value in labels.items() if value and name in _TARGET_ORDER),
-        key=lambda pair: _TARGET_ORDER[pair[0]],
-    )
-    subject = [(name, value) for name, value in named if not _names_the_exporter(name, value, job)]
+    first: tuple[str, str] | None = None  # the first label naming anything, the exporter included
+    chosen: tuple[str, str] | None = None  # the first naming something other than the exporter
+    for name in TARGET_LABELS:
+        value = labels.get(name)
+        if value:
+            first = first or (name, value)
+            if not _names_the_exporter(name, value, job):
+                chosen = (name, value)
+                break
     namespace = labels.get("namespace", "")
-    if not named:
+    if first is None:
         if namespace:
             return "namespace", f"namespace {namespace}"
         return ("cluster", labels["cluster"]) if labels.get("cluster") else ("", UNNAMED_TARGET)
-    label, target = (subject or named)[0]
+    label, target = chosen or first
     # An exporter's namespace is where the exporter runs, unless it names a Kubernetes object.
     in_namespace = label not in UNNAMESPACED_LABELS and (
         label in KUBERNETES_OBJECT_LABELS or not is_exporter_job(job)
@@ -278,17 +279,18 @@ def systemd_unit(labels: dict[str, str]) -> str:
     return ""
 
 
+def _names_any(labels: dict[str, str], names: frozenset[str]) -> bool:
+    """Whether a label of ``names`` has a value."""
+    return not names.isdisjoint(labels) and any(labels[name] for name in names.intersection(labels))
+
+
 def platform_of(labels: dict[str, str], unit: str | None = None) -> str:
     """Where what alerts runs, as far as its labels say: "kubernetes" when a label names a Kubernetes
     object or namespace (or the job is one of Kubernetes' own), "host" when only a machine, address,
     job or systemd unit is named, "" when nothing says."""
-    if any(
-        value and name in KUBERNETES_LABELS for name, value in labels.items()
-    ) or _KUBERNETES_JOB.fullmatch(labels.get("job", "")):
+    if _names_any(labels, KUBERNETES_LABELS) or _KUBERNETES_JOB.fullmatch(labels.get("job", "")):
         return "kubernetes"
-    if (systemd_unit(labels) if unit is None else unit) or any(
-        value and name in MACHINE_LABEL_SET for name, value in labels.items()
-    ):
+    if (systemd_unit(labels) if unit is None else unit) or _names_any(labels, MACHINE_LABEL_SET):
         return "host"
     return ""
 
