@@ -38,10 +38,13 @@ _PORT = re.compile(r"[A-Za-z0-9\]]:(\d{4,5})\b(?![.:]\d)")
 def technology_of(line: str) -> str:
     """The first server technology the line names, as a person writes it; "database" for a SQL pool
     that names none; "" when it names neither."""
+    tokens = _TOKEN.findall(line)
     words = [part.lower() for part in _PART.findall(line)]
-    for word in words:
-        if (named := technologies((word,))) and (spoken := SPOKEN.get(next(iter(named)), "")):
-            return spoken
+    # A token whole before its parts: "PostgreSQL" and "RabbitMQ" are names, not Postgre and SQL.
+    for token in tokens:
+        for word in (token.lower(), *(part.lower() for part in _PART.findall(token))):
+            if (named := technologies((word,))) and (spoken := SPOKEN.get(next(iter(named)), "")):
+                return spoken
     lowered = line.lower()
     for technology, words_of_its_own in _OWN_WORDS:
         if words_of_its_own.search(lowered):
@@ -49,5 +52,5 @@ def technology_of(line: str) -> str:
     for port in _PORT.findall(line):
         if PORTS.get(port) in SPOKEN:
             return SPOKEN[PORTS[port]]
-    whole = {token.lower() for token in _TOKEN.findall(line)}  # "QueuePool" as its library writes it
+    whole = {token.lower() for token in tokens}  # "QueuePool" as its library writes it
     return "database" if SQL_POOL_WORDS.intersection(words) or SQL_POOL_WORDS.intersection(whole) else ""

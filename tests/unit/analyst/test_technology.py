@@ -36,3 +36,19 @@ def test_the_technology_is_the_one_the_line_names(line: str, named: str) -> None
 )
 def test_a_line_naming_no_technology_names_none(line: str) -> None:
     assert technology_of(line) == ""
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        # A name written in mixed case is one word, not the parts a class name splits into.
+        ("FATAL: too many connections to PostgreSQL, pool exhausted", "PostgreSQL"),
+        ("MySQL server has gone away: connection pool exhausted", "MySQL"),
+        ("MariaDB refused the connection: Too many connections", "MySQL"),
+        ("RabbitMQ channel pool exhausted", "RabbitMQ"),
+        ("ClickHouse connection pool is full", "ClickHouse"),
+        ("ZooKeeper session expired; no connection available", "ZooKeeper"),
+    ],
+)
+def test_a_name_written_in_mixed_case_is_read_whole(line: str, named: str) -> None:
+    assert technology_of(line) == named
