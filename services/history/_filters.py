@@ -116,6 +116,8 @@ def alert_where(query: AlertQuery, dialect: Dialect) -> Where:
     for column in ("service", "namespace", "analyzer"):
         where.equal(f"a.{column}", getattr(query, column))
     where.equal("a.incident_id", query.incident_id)
+    if query.not_incident_id:
+        where.add("a.incident_id <> ?", query.not_incident_id)
     if query.still_firing:
         where.add("a.status = 'firing'")
         where.add(

@@ -48,21 +48,21 @@ async def recall(
     # Before it, not after (the window ended at ``now`` in name only: an alert page opened later
     # recalled the alerts that came after it); the microsecond keeps alerts received with it.
     until = now + timedelta(microseconds=1)
-    window = AlertQuery(since=since, until=until, status="firing", limit=50)
+    # Its own incident's alerts are this outage, not memory of another: in a node storm, the other
+    # pods of the node filled "Seen before" and pushed out the incidents that were. Left out by the
+    # queries, not after them: a storm larger than a query's limit would fill every one.
+    incident = getattr(message, "incident", None)
+    own = incident.id if incident is not None else ""
+    window = AlertQuery(since=since, until=until, status="firing", not_incident_id=own, limit=50)
     queries = [replace(window, text=alertname, limit=200)] if alertname else []
     if service := schemas.service_of(labels):
         queries.append(replace(window, service=service))
     if labels.get("namespace"):
         queries.append(replace(window, namespace=labels["namespace"]))
-    # Its own incident's alerts are this outage, not memory of another: in a node storm, the other
-    # pods of the node filled "Seen before" and pushed out the incidents that were.
-    incident = getattr(message, "incident", None)
-    own = incident.id if incident is not None else ""
     rows: dict[str, AlertRow] = {}
     for query in queries:
         for row in (await history.alerts(query)).items:
-            if not (own and row.incident_id == own):
-                rows.setdefault(row.id, row)
+            rows.setdefault(row.id, row)
     mine = family(alertname)
     episode = schemas.episode_key(message.alert)
     namespace = labels.get("namespace", "")

@@ -85,6 +85,8 @@ class AlertQuery:
     # Free text: every word must appear (whole words) in the alert's name, labels, summary or cause.
     text: str = ""
     incident_id: str = ""
+    # Leaves out the alerts of this incident (recall: its own outage is not memory of another).
+    not_incident_id: str = ""
     # Only firing alerts no resolution has ended yet: what is still broken (``status`` alone matches the
     # firing row of every episode, resolved since or not).
     still_firing: bool = False
