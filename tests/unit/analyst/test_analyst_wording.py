@@ -359,6 +359,18 @@ def test_hostile_label_values_neither_split_a_line_nor_break_a_command() -> None
     assert "`kubectl -n shop describe pod web-7d9f8b6c5-x2k4p` (Last State)" in plain.remediation[0]
 
 
+def test_a_value_is_guarded_by_the_span_it_stands_in_not_by_how_the_text_starts() -> None:
+    # Prose, then a command: the command's value is pasted into a shell and must not run anything.
+    hostile = {"target": "web-1", "pod": "a; rm -rf ~"}
+    assert render("Check ${target}, then `kubectl logs ${pod}`", hostile) == (
+        "Check web-1, then `kubectl logs <pod>`"
+    )
+    # A command, then prose: the prose value opens no code span.
+    assert render("`kubectl get ${kind}` and ${target}", {"kind": "pods", "target": "a`id`"}) == (
+        "`kubectl get pods` and a'id'"
+    )
+
+
 def test_a_root_cause_never_starts_with_a_lower_case_name() -> None:
     down = _analysis({"alertname": "InstanceDown", "instance": "prometheus-1:9090", "job": "prometheus"})
     assert down.root_cause.startswith("Target prometheus-1:9090 (job prometheus) does not answer")
