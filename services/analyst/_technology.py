@@ -53,4 +53,6 @@ def technology_of(line: str) -> str:
         if PORTS.get(port) in SPOKEN:
             return SPOKEN[PORTS[port]]
     whole = {token.lower() for token in tokens}  # "QueuePool" as its library writes it
-    return "database" if SQL_POOL_WORDS.intersection(words) or SQL_POOL_WORDS.intersection(whole) else ""
+    # "DB" inside a name is another store's ("InfluxDB", "RocksDB"); alone it is the database.
+    parts = set(words) - {"db"}
+    return "database" if SQL_POOL_WORDS.intersection(parts) or SQL_POOL_WORDS.intersection(whole) else ""

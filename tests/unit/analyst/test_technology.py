@@ -19,6 +19,7 @@ from services.analyst._technology import technology_of
         ("NoHostAvailableException: All host(s) tried for query failed", "Cassandra"),
         ("HikariPool-1 - Connection is not available, request timed out after 30000ms", "database"),
         ("QueuePool limit of size 5 overflow 10 reached, connection timed out", "database"),
+        ("db pool exhausted: timed out waiting for a connection", "database"),
     ],
 )
 def test_the_technology_is_the_one_the_line_names(line: str, named: str) -> None:
@@ -32,6 +33,8 @@ def test_the_technology_is_the_one_the_line_names(line: str, named: str) -> None
         # Inside other words, no technology is named.
         "a kafkaesque retry loop; predisposed to time out; mongoose-free",
         "listening on 0.0.0.0:80443",
+        # Another store's name ending in DB is not a SQL pool's database.
+        "InfluxDBClient: write timed out; RocksDB compaction pending",
     ],
 )
 def test_a_line_naming_no_technology_names_none(line: str) -> None:
