@@ -184,10 +184,12 @@ class AlertView(msgspec.Struct, frozen=True):
         if "workload" in wanted and (workload := workload_of(self.labels)):
             found["workload"] = workload
         # Absent, a template's own default words it: "the volume" in prose, <mountpoint> in a command.
-        if volume := _first(self.labels, VOLUME_LABELS, ""):
+        if "volume" in wanted and (volume := _first(self.labels, VOLUME_LABELS, "")):
             found["volume"] = volume
-        found["alert_summary"] = _clipped(self.annotations.get("summary", ""))
-        found["alert_description"] = _clipped(self.annotations.get("description", ""))
+        if "alert_summary" in wanted:
+            found["alert_summary"] = _clipped(self.annotations.get("summary", ""))
+        if "alert_description" in wanted:
+            found["alert_description"] = _clipped(self.annotations.get("description", ""))
         found["expr"] = self.expr
         return found
 
