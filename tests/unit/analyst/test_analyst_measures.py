@@ -18,7 +18,11 @@ HOST = {"instance": "app-7:9100", "job": "node"}
 
 
 def _analysis(
-    name: str, expr: str, labels: dict[str, str] | None = None, summary: str = ""
+    name: str,
+    expr: str,
+    labels: dict[str, str] | None = None,
+    summary: str = "",
+    analyst: RulesAnalyst = ANALYST,
 ) -> schemas.Analysis:
     message = build_message(
         {
@@ -30,7 +34,7 @@ def _analysis(
             }
         }
     )
-    return ANALYST.analyze(message)
+    return analyst.analyze(message)
 
 
 def _reads(analysis: schemas.Analysis) -> str:
@@ -228,16 +232,7 @@ def test_one_analyst_words_each_alert_by_its_own_expression_whatever_it_analysed
     available = ("HostOutOfMemory", "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.05")
 
     def read(name: str, expr: str) -> tuple[str, list[str]]:
-        message = build_message(
-            {
-                "alert": {
-                    "labels": {"alertname": name, **HOST},
-                    "generatorURL": "http://prometheus:9090/graph?g0.expr=" + quote_plus(expr),
-                    "startsAt": "2024-05-14T09:12:00Z",
-                }
-            }
-        )
-        analysis = analyst.analyze(message)
+        analysis = _analysis(name, expr, analyst=analyst)
         return analysis.root_cause, analysis.remediation
 
     first = [read(*faults), read(*available)]
