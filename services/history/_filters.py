@@ -102,14 +102,6 @@ def _common(
         where.add(f"({alias}.{time_column}, {alias}.id) < (?, ?)", at, row_id)
 
 
-# When the resolution of row ``a``'s episode (fingerprint and start) says it ended; NULL before one
-# arrived. One lookup in the index alerts_episode.
-ENDED_BY_RESOLUTION = (
-    "SELECT MAX(COALESCE(r.ends_at, r.received_at)) FROM alerts r"
-    " WHERE r.fingerprint = a.fingerprint AND r.starts_at = a.starts_at AND r.status = 'resolved'"
-)
-
-
 def alert_where(query: AlertQuery, dialect: Dialect) -> Where:
     where = Where()
     _common(where, dialect, "alerts", "received_at", query)
@@ -120,10 +112,7 @@ def alert_where(query: AlertQuery, dialect: Dialect) -> Where:
         where.add("a.incident_id <> ?", query.not_incident_id)
     if query.still_firing:
         where.add("a.status = 'firing'")
-        where.add(
-            "NOT EXISTS (SELECT 1 FROM alerts r WHERE r.fingerprint = a.fingerprint"
-            " AND r.starts_at = a.starts_at AND r.status = 'resolved')"
-        )
+        where.add("a.ended_at IS NULL")
     return where
 
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import schemas
 from services.history import _stats
 from services.history._db import Database, Params, connect
-from services.history._filters import ENDED_BY_RESOLUTION, alert_where, cursor, incident_where, limit_of
+from services.history._filters import alert_where, cursor, incident_where, limit_of
 from services.history._migrations import migrate as apply_migrations
 from services.history._rows import (
     AlertQuery,
@@ -31,7 +31,7 @@ M = TypeVar("M")
 ALERT_SELECT = (
     "SELECT a.id, a.received_at, a.alertname, a.status, a.severity, a.namespace, a.service, a.category,"
     " a.summary, a.analyzer, a.degraded, a.incident_id, a.confidence, COALESCE(f.verdict, ''),"
-    f" CASE WHEN a.status = 'firing' THEN ({ENDED_BY_RESOLUTION}) END, COALESCE(i.title, '')"
+    " a.ended_at, COALESCE(i.title, '')"
     " FROM alerts a LEFT JOIN feedback f ON f.target_id = a.id"
     " LEFT JOIN incidents i ON a.incident_id <> '' AND i.id = a.incident_id"
 )

@@ -240,14 +240,34 @@ def _alert_row(item: schemas.AnalyzedAlert | Received) -> Params:
     return alert_row(item.message, item.data) if isinstance(item, Received) else alert_row(item)
 
 
+# Each episode of the batch's alerts: its firing row learns when its resolution says it ended, whichever
+# of the two came first (a redelivered firing row, a replay). Rows already right are left unwritten.
+_ENDED_BY_RESOLUTION = (
+    "(SELECT MAX(COALESCE(r.ends_at, r.received_at)) FROM alerts r"
+    " WHERE r.fingerprint = alerts.fingerprint AND r.starts_at = alerts.starts_at AND r.status = 'resolved')"
+)
+MARK_ENDED = (
+    f"UPDATE alerts SET ended_at = {_ENDED_BY_RESOLUTION}"
+    " WHERE status = 'firing' AND (fingerprint, starts_at) IN (VALUES (?, ?))"
+    f" AND ended_at IS DISTINCT FROM {_ENDED_BY_RESOLUTION}"
+)
+
+
+def _episodes(rows: list[Params]) -> list[Params]:
+    """The (fingerprint, start) of each episode the alert rows belong to, once."""
+    return list(dict.fromkeys((row[5], row[3]) for row in rows))
+
+
 def write_batch(
     alerts: Sequence[schemas.AnalyzedAlert | Received],
     incidents: list[schemas.IncidentEvent],
     feedback: list[schemas.Feedback],
 ) -> Batch:
     """The statements of one transaction writing these messages, each key once."""
+    alert_rows = newest([_alert_row(item) for item in alerts], 2)
     return [
-        Searchable("alerts", ALERT_UPSERT, newest([_alert_row(item) for item in alerts], 2)),
+        Searchable("alerts", ALERT_UPSERT, alert_rows),
+        (MARK_ENDED, _episodes(alert_rows)),
         Searchable("incidents", INCIDENT_UPSERT, newest([incident_row(event) for event in incidents], 1)),
         (FEEDBACK_UPSERT, newest([feedback_row(verdict) for verdict in feedback], 6)),
     ]

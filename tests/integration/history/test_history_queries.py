@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from services.history import AlertQuery, History, IncidentQuery
+from services.history._db import Searchable, connect
+from services.history._filters import alert_where
 from services.history._migrations import migrations
-from services.history._queries import ALERT_IDS_STARTING
+from services.history._queries import ALERT_IDS_STARTING, ALERT_SELECT
+from services.history._write import ALERT_UPSERT, alert_row
 from tests.support.history import T0, analyzed, incident_event, verdict
 
 
@@ -256,6 +260,47 @@ async def test_the_start_of_an_id_is_looked_up_in_the_index_not_by_a_scan(histor
         assert "Seq Scan" not in plan, plan
 
 
+async def test_a_firing_row_learns_its_resolution_whichever_came_first(history: History) -> None:
+    started = T0 - timedelta(minutes=30)
+    ended = T0 + timedelta(minutes=5)
+    firing = analyzed(1, alertname="NodeGone", starts_at=started)
+    resolution = analyzed(9, alertname="NodeGone", status="resolved", starts_at=started, ends_at=ended)
+    late_resolution = analyzed(3, alertname="DiskGone", status="resolved", starts_at=started, ends_at=ended)
+    late_firing = analyzed(2, alertname="DiskGone", starts_at=started)  # redelivered after its resolution
+    await history.write([firing])
+    assert await ids(history, still_firing=True) == [firing.id]
+    await history.write([resolution, late_resolution])
+    await history.write([late_firing])
+    rows = {row.id: row for row in (await history.alerts(AlertQuery())).items}
+    assert rows[firing.id].ended_at == ended
+    assert rows[late_firing.id].ended_at == ended
+    assert await ids(history, still_firing=True) == []
+
+
+async def test_an_upgraded_history_knows_which_of_its_firing_rows_ended(database_url: str) -> None:
+    # A history written before firing rows recorded their end: the migration works it out once.
+    started = T0 - timedelta(minutes=30)
+    ended = T0 + timedelta(minutes=5)
+    firing = analyzed(1, alertname="NodeGone", starts_at=started)
+    resolution = analyzed(9, alertname="NodeGone", status="resolved", starts_at=started, ends_at=ended)
+    other = analyzed(2, alertname="StillBroken")
+    db = await connect(database_url)
+    try:
+        await db.migrate([m for m in migrations(db.dialect) if m.version < 3])
+        await db.run(
+            [Searchable("alerts", ALERT_UPSERT, [alert_row(m) for m in (firing, resolution, other)])]
+        )
+    finally:
+        await db.close()
+    upgraded = await History.open(database_url)
+    try:
+        rows = {row.id: row for row in (await upgraded.alerts(AlertQuery())).items}
+        assert rows[firing.id].ended_at == ended
+        assert await ids(upgraded, still_firing=True) == [other.id]
+    finally:
+        await upgraded.close()
+
+
 async def test_a_firing_row_knows_its_resolution_and_names_its_incident(history: History) -> None:
     started = T0 - timedelta(minutes=30)
     ended = T0 + timedelta(minutes=5)
@@ -275,3 +320,18 @@ async def test_a_firing_row_knows_its_resolution_and_names_its_incident(history:
     assert rows[resolution.id].ended_at is None  # a resolution's own row: its status says it
     assert await ids(history, still_firing=True) == [other.id]
     assert sorted(await ids(history, status="firing")) == sorted([firing.id, other.id])  # every firing row
+
+
+async def test_listing_what_still_fires_reads_only_the_rows_still_firing(tmp_path: Path) -> None:
+    # A long history is mostly firing rows whose resolution arrived: the list must not read them all
+    # to find the few still firing (a search per row read 500,000 for 7, 0.8 s a page).
+    history = await History.open(f"sqlite:///{tmp_path / 'history.db'}")
+    try:
+        where = alert_where(AlertQuery(still_firing=True), history.db.dialect)
+        sql = f"{ALERT_SELECT}{where.sql()} ORDER BY a.received_at DESC, a.id DESC LIMIT ?"
+        plan = " | ".join(
+            str(row[-1]) for row in await history.db.fetch(f"EXPLAIN QUERY PLAN {sql}", [*where.params, 51])
+        )
+    finally:
+        await history.close()
+    assert "alerts_still_firing" in plan, plan
