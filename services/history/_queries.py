@@ -24,14 +24,15 @@ from services.history._rows import (
     RuleNoise,
     Stats,
 )
-from services.history._write import Received, message_of, micros, moment, write_batch
+from services.history._write import ENDED_BY_RESOLUTION, Received, message_of, micros, moment, write_batch
 
 M = TypeVar("M")
 
 ALERT_SELECT = (
     "SELECT a.id, a.received_at, a.alertname, a.status, a.severity, a.namespace, a.service, a.category,"
     " a.summary, a.analyzer, a.degraded, a.incident_id, a.confidence, COALESCE(f.verdict, ''),"
-    " a.ended_at, COALESCE(i.title, '')"
+    f" COALESCE(a.ended_at, CASE WHEN a.status = 'firing' THEN {ENDED_BY_RESOLUTION} END),"
+    " COALESCE(i.title, '')"
     " FROM alerts a LEFT JOIN feedback f ON f.target_id = a.id"
     " LEFT JOIN incidents i ON a.incident_id <> '' AND i.id = a.incident_id"
 )

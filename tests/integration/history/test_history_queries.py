@@ -14,7 +14,8 @@ from services.history._db import Searchable, connect
 from services.history._filters import alert_where
 from services.history._migrations import migrations
 from services.history._queries import ALERT_IDS_STARTING, ALERT_SELECT
-from services.history._write import ALERT_UPSERT, alert_row
+from services.history._sqlite_search import in_sqlite
+from services.history._write import ALERT_UPSERT, MARK_ENDED, alert_row
 from tests.support.history import T0, analyzed, incident_event, verdict
 
 
@@ -335,3 +336,15 @@ async def test_listing_what_still_fires_reads_only_the_rows_still_firing(tmp_pat
     finally:
         await history.close()
     assert "alerts_still_firing" in plan, plan
+
+
+async def test_recording_an_episodes_end_finds_its_firing_row_by_the_index(tmp_path: Path) -> None:
+    # Once per batch's episode: a scan of the firing rows there made writing a long history quadratic.
+    history = await History.open(f"sqlite:///{tmp_path / 'history.db'}")
+    try:
+        rows = await history.db.fetch(f"EXPLAIN QUERY PLAN {in_sqlite(MARK_ENDED)}", ["fp", 1])
+    finally:
+        await history.close()
+    plan = " | ".join(str(row[-1]) for row in rows)
+    assert "SEARCH a USING INDEX alerts_episode" in plan, plan
+    assert "SCAN a" not in plan.replace("SCAN a USING", ""), plan

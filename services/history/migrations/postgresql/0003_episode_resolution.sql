@@ -1,8 +1,8 @@
 -- A firing alert and its resolution are two rows of one episode (fingerprint and start). A firing row
 -- records when its episode's resolution says it ended (ended_at, NULL while none arrived): the writer
--- sets it in the batch that brings either row (services/history/_write.py, MARK_ENDED), so "still
--- firing" is a column, not a search per row; on a long history that search read every firing row ever
--- stored to find the few still firing.
+-- sets it in the batch that brings the resolution (services/history/_write.py, MARK_ENDED), so "still
+-- firing" reads the few rows a partial index holds, not a search per firing row; on a long history that
+-- search read every firing row ever stored to find the few still firing.
 ALTER TABLE alerts ADD COLUMN ended_at BIGINT;
 CREATE INDEX alerts_episode ON alerts (fingerprint, starts_at, status);
 UPDATE alerts SET ended_at = (
