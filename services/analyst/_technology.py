@@ -38,11 +38,12 @@ _PORT = re.compile(r"[A-Za-z0-9\]]:(\d{4,5})\b(?![.:]\d)")
 def technology_of(line: str) -> str:
     """The first server technology the line names, as a person writes it; "database" for a SQL pool
     that names none; "" when it names neither."""
-    tokens = _TOKEN.findall(line)
-    words = [part.lower() for part in _PART.findall(line)]
-    # A token whole before its parts: "PostgreSQL" and "RabbitMQ" are names, not Postgre and SQL.
-    for token in tokens:
-        for word in (token.lower(), *(part.lower() for part in _PART.findall(token))):
+    # Each word whole, then its parts: "PostgreSQL" and "RabbitMQ" are names, not Postgre and SQL.
+    words = [
+        (token.lower(), [part.lower() for part in _PART.findall(token)]) for token in _TOKEN.findall(line)
+    ]
+    for whole, parts in words:
+        for word in (whole, *parts):
             if (named := technologies((word,))) and (spoken := SPOKEN.get(next(iter(named)), "")):
                 return spoken
     lowered = line.lower()
@@ -52,7 +53,9 @@ def technology_of(line: str) -> str:
     for port in _PORT.findall(line):
         if PORTS.get(port) in SPOKEN:
             return SPOKEN[PORTS[port]]
-    whole = {token.lower() for token in tokens}  # "QueuePool" as its library writes it
-    # "DB" inside a name is another store's ("InfluxDB", "RocksDB"); alone it is the database.
-    parts = set(words) - {"db"}
-    return "database" if SQL_POOL_WORDS.intersection(parts) or SQL_POOL_WORDS.intersection(whole) else ""
+    # A pool's word whole ("QueuePool") or a part of one ("HikariPool-1"); but "DB" inside a name is
+    # another store's ("InfluxDB", "RocksDB"), alone the database.
+    named_by_pool = {whole for whole, _ in words} | {
+        part for _, parts in words for part in parts if part != "db"
+    }
+    return "database" if SQL_POOL_WORDS.intersection(named_by_pool) else ""

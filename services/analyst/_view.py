@@ -204,12 +204,6 @@ def _names_the_exporter(label: str, value: str, job: str) -> bool:
     return label in SCRAPE_LABELS and is_exporter_job(job) and f"-{job}-" in f"-{value}-"
 
 
-def target_of(labels: dict[str, str]) -> str:
-    """What the alert is about, as the reader names it: "payments/checkout-7d9f8b6c5-x2k4p", a node, a
-    host's address; never the exporter that reported it when a label names something else."""
-    return _subject(labels)[1]
-
-
 def _subject(labels: dict[str, str]) -> tuple[str, str]:
     """The label that names what the alert is about ("" when none does) and the target it gives."""
     job = labels.get("job", "")
@@ -286,13 +280,13 @@ def _names_any(labels: dict[str, str], names: frozenset[str]) -> bool:
     return not names.isdisjoint(labels) and any(labels[name] for name in names.intersection(labels))
 
 
-def platform_of(labels: dict[str, str], unit: str | None = None) -> str:
+def platform_of(labels: dict[str, str], unit: str) -> str:
     """Where what alerts runs, as far as its labels say: "kubernetes" when a label names a Kubernetes
     object or namespace (or the job is one of Kubernetes' own), "host" when only a machine, address,
-    job or systemd unit is named, "" when nothing says."""
+    job or systemd unit (``unit``, as ``systemd_unit`` reads it) is named, "" when nothing says."""
     if _names_any(labels, KUBERNETES_LABELS) or _KUBERNETES_JOB.fullmatch(labels.get("job", "")):
         return "kubernetes"
-    if (systemd_unit(labels) if unit is None else unit) or _names_any(labels, MACHINE_LABEL_SET):
+    if unit or _names_any(labels, MACHINE_LABEL_SET):
         return "host"
     return ""
 
