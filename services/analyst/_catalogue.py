@@ -69,23 +69,25 @@ class Conditions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     metrics: list[MetricCondition] = []
 
 
-class Step(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """A remediation step given only where it can apply: every variable in ``when`` fully matches
-    its pattern and none in ``unless`` does (a variable the alert lacks is ""). A plain string is a
-    step that always applies."""
+class Conditioned(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Given only where it can apply: every variable in ``when`` fully matches its pattern and none in
+    ``unless`` does (a variable the alert lacks is "")."""
+
+    when: dict[str, str] = {}
+    unless: dict[str, str] = {}
+
+
+class Step(Conditioned, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A remediation step under conditions. A plain string is a step that always applies."""
 
     step: str
-    when: dict[str, str] = {}
-    unless: dict[str, str] = {}
 
 
-class Variant(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """One wording of a summary or root cause, under the same conditions as a ``Step``: a rule's
-    text says what the alert's expression measures, not only what its name suggests."""
+class Variant(Conditioned, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One wording of a summary or root cause: a rule's text says what the alert's expression
+    measures, not only what its name suggests."""
 
     text: str
-    when: dict[str, str] = {}
-    unless: dict[str, str] = {}
 
 
 # A summary or root cause: one template, or variants of which the first that applies is used; the
@@ -163,7 +165,7 @@ def _variable_pattern(text: str) -> re.Pattern[str]:
     return re.compile(text, re.IGNORECASE | re.DOTALL)
 
 
-def applies(step: str | Step | Variant, variables: dict[str, str]) -> bool:
+def applies(step: str | Conditioned, variables: dict[str, str]) -> bool:
     """Whether a step or a variant fits what the alert's variables say (its platform, the technology
     the evidence names, what the expression measures)."""
     if isinstance(step, str):
@@ -186,7 +188,7 @@ def chosen(text: Text, variables: dict[str, str]) -> str:
 
 def conditioned_on(rule: Rule) -> tuple[str, ...]:
     """The variables the rule's wording depends on: those its variants and steps are conditioned on."""
-    conditioned: list[Step | Variant] = [
+    conditioned: list[Conditioned] = [
         *(step for step in rule.remediation if not isinstance(step, str)),
         *variants_of(rule),
     ]
