@@ -1,5 +1,10 @@
 """The analyst stage: explains each enriched alert with an LLM or the embedded rules."""
 
+# ruff: noqa: E402 -- whether the rules analysis runs compiled (services/compiled.py) is settled before it loads.
+from services import compiled
+
+compiled.install()
+
 from services.analyst._anonymize import Anonymizer
 from services.analyst._answer import LlmAnswer, parse_answer
 from services.analyst._breaker import CircuitBreaker, RateLimiter

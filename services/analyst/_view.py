@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-import msgspec
-
 import schemas
 from services.analyst._words import words_of
+from services.incidents._frozen import Frozen
 from services.incidents._labels import deployment_of_pod
 
 # Labels naming the thing that alerts, most specific first. kube-state-metrics names the object it
@@ -135,7 +134,7 @@ def _wants(wanted: Container[str], *names: str) -> bool:
     return any(name in wanted for name in names)
 
 
-class AlertView(msgspec.Struct, frozen=True):
+class AlertView(Frozen, frozen=True):
     alertname: str
     labels: dict[str, str]
     annotations: dict[str, str]

@@ -1,4 +1,5 @@
-"""services/compiled.py: a build of correlation is used only while it matches the sources, and only whole."""
+"""services/compiled.py: a build of correlation and the rules analysis is used only while it matches the
+sources, and only whole."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def test_without_a_c_compiler_the_build_says_so_and_leaves_correlation_interpret
 
     said = compiled.build(tmp_path / "build")
 
-    assert said == "correlation: interpreted (no C compiler: install gcc to compile it)"
+    assert said == f"{compiled.WHAT}: interpreted (no C compiler: install gcc to compile it)"
     assert not (tmp_path / "build" / compiled.MANIFEST).exists()
 
 
@@ -80,13 +81,12 @@ def test_a_build_missing_a_library_is_made_again_not_taken_for_up_to_date(
     root, target = tmp_path / "src", tmp_path / "build"
     _sources(root)
     _build(root, target, compiled.digest(root))
-    assert compiled.build(target, root) == f"correlation: compiled, up to date ({target})"
+    assert compiled.build(target, root) == f"{compiled.WHAT}: compiled, up to date ({target})"
 
     (target / "b" / "services.incidents._score.so").unlink()
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("CC", "no-such-compiler")
 
     # it tries to build again (and here finds no compiler) rather than saying the build is fine
-    assert (
-        compiled.build(target, root) == "correlation: interpreted (no C compiler: install gcc to compile it)"
-    )
+    said = compiled.build(target, root)
+    assert said == f"{compiled.WHAT}: interpreted (no C compiler: install gcc to compile it)"
