@@ -52,7 +52,7 @@ def _env_problems(values: Values, name: str, stage_values: StageValues) -> list[
             found.append(f"{where} is no variable name ({ENV_NAME})")
         elif key in known.plain_env:
             found.append(f"{where} is a plain setting of {name}; set it in env")
-        elif key in known.secret_env or stage_values.secret_keys.count(key) > 1:
+        elif key in (*known.secret_env, *values.tracing_secrets) or stage_values.secret_keys.count(key) > 1:
             found.append(f"{where} is read from the Secret already")
     for key in {**values.env, **stage_values.env}:
         where = f"stages.{name}.env.{key}" if key in stage_values.env else f"env.{key}"

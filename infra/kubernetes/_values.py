@@ -128,6 +128,12 @@ class Values(_Closed, frozen=True):
     # text, or a folder's file names to their text.
     files: dict[str, str | dict[str, str]] = msgspec.field(default_factory=dict)
     kubernetes_events: KubernetesEvents = msgspec.field(default_factory=KubernetesEvents)
+
+    @property
+    def tracing_secrets(self) -> tuple[str, ...]:
+        """What every stage reads from the Secret for tracing: a hosted backend's credentials."""
+        return ("OTEL_EXPORTER_OTLP_HEADERS",) if self.otel.endpoint else ()
+
     # Egress rules every stage gets, e.g. to an OpenTelemetry collector.
     egress: list[dict[str, Any]] = msgspec.field(default_factory=list)
     metrics_from: list[Peer] = msgspec.field(default_factory=list)
@@ -148,15 +154,38 @@ def merge(base: Any, override: Any) -> Any:
 
 
 def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
-    """``a.b.c=value``; the value is read as YAML, so numbers and booleans keep their type."""
+    """``a.b.c=value``; the value is read as YAML, so numbers and booleans keep their type, except an
+    environment variable's (``env.NAME=off``): it is text, taken as typed, where YAML would read a boolean."""
     path, sep, raw = assignment.partition("=")
     if not sep or not path:
         raise ValuesError(f"--set {assignment!r}: expected key.path=value")
-    value: Any = yaml.safe_load(raw) if raw else ""
-    for key in reversed(path.split(".")):
+    keys = path.split(".")
+    value: Any = raw if keys[-2:-1] == ["env"] else yaml.safe_load(raw) if raw else ""
+    for key in reversed(keys):
         value = {key: value}
     merged: dict[str, Any] = merge(data, value)
     return merged
+
+
+def _refuse_env_not_text(data: dict[str, Any]) -> None:
+    """An environment variable is text. YAML reads an unquoted ``off``, ``yes`` or ``8080`` as a boolean
+    or a number, and turning it back into text would not give what was written (``off`` became false):
+    the value is refused by its key, with the fix."""
+    stages = data.get("stages")
+    places = [("env", data.get("env"))]
+    if isinstance(stages, dict):
+        places += [
+            (f"stages.{name}.env", stage.get("env"))
+            for name, stage in stages.items()
+            if isinstance(stage, dict)
+        ]
+    for where, env in places:
+        for name, value in (env or {}).items() if isinstance(env, dict) else ():
+            if not isinstance(value, str):
+                raise ValuesError(
+                    f"values: {where}.{name}: YAML read {value!r}, not text; an environment variable is text:"
+                    f' quote it in the file ({name}: "as written"), or give it with --set {where}.{name}=...'
+                )
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -179,6 +208,7 @@ def load_values(files: list[Path] | None = None, sets: list[str] | None = None) 
         data = merge(data, _read(path))
     for assignment in sets or []:
         data = apply_set(data, assignment)
+    _refuse_env_not_text(data)
     given = data.get("stages") or {}
     if not isinstance(given, dict):
         raise ValuesError("values: stages must be a mapping of stage name to its values")

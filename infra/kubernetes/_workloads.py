@@ -141,12 +141,7 @@ def _container(values: Values, stage: Stage, version: str, config: Manifest) -> 
             "name": env,
             "valueFrom": {"secretKeyRef": {"name": values.secret_name, "key": env, "optional": True}},
         }
-        # A hosted tracing backend's credentials (OTEL_EXPORTER_OTLP_HEADERS) are a secret too.
-        for env in (
-            *stage.secret_env,
-            *(("OTEL_EXPORTER_OTLP_HEADERS",) if values.otel.endpoint else ()),
-            *values.stages[stage.name].secret_keys,
-        )
+        for env in (*stage.secret_env, *values.tracing_secrets, *values.stages[stage.name].secret_keys)
     ]
     container: dict[str, Any] = {
         "name": stage.name,

@@ -265,6 +265,36 @@ def test_bad_values_are_refused_with_the_key_named(assignment: str, message: str
         load_values(sets=[assignment])
 
 
+def test_an_environment_variable_set_on_the_command_line_is_taken_as_typed() -> None:
+    sets = ["stages.enricher.env.KUBERNETES_API_URL=off", "stages.analyst.env.INCIDENTS_ENABLED=true"]
+    manifests = render(load_values(sets=sets))
+    assert _find(manifests, "ConfigMap", "aiops-enricher")["data"]["KUBERNETES_API_URL"] == "off"
+    assert _find(manifests, "ConfigMap", "aiops-analyst")["data"]["INCIDENTS_ENABLED"] == "true"
+
+
+def test_an_environment_variable_yaml_reads_as_a_boolean_is_refused_with_the_fix(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("stages:\n  enricher:\n    env:\n      KUBERNETES_API_URL: off\n")
+    with pytest.raises(ValuesError) as refused:
+        load_values([values])
+    assert str(refused.value) == (
+        "values: stages.enricher.env.KUBERNETES_API_URL: YAML read False, not text; an environment variable"
+        ' is text: quote it in the file (KUBERNETES_API_URL: "as written"), or give it with --set'
+        " stages.enricher.env.KUBERNETES_API_URL=..."
+    )
+
+
+def test_tracing_credentials_named_in_secret_keys_as_well_are_refused_not_given_twice() -> None:
+    sets = [
+        "otel.endpoint=https://otlp.example:4318",
+        "stages.notifier.secretKeys=[OTEL_EXPORTER_OTLP_HEADERS]",
+    ]
+    with pytest.raises(
+        ValuesError, match="secretKeys: OTEL_EXPORTER_OTLP_HEADERS is read from the Secret already"
+    ):
+        load_values(sets=sets)
+
+
 def test_a_broken_values_file_is_one_line_on_stderr_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
