@@ -162,6 +162,8 @@ class Filters:
             return False
         if self.status in ("firing", "resolved") and row.status != self.status:
             return False
+        if self.status == "firing" and row.ended_at is not None:
+            return False  # still firing, as the history's ``still_firing``: not an episode ended since
         if self.degraded_flag is not None and row.degraded != self.degraded_flag:
             return False
         if (since and row.received_at < since) or (until and row.received_at > until):

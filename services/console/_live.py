@@ -13,6 +13,7 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 from loguru import logger
@@ -22,7 +23,15 @@ from nats.aio.subscription import Subscription
 
 import schemas
 from services.console._filters import Filters
-from services.console._rows import alert_row, alert_text, alert_tr, incident_row, incident_text, incident_tr
+from services.console._rows import (
+    alert_row,
+    alert_text,
+    alert_tr,
+    ended_at_of,
+    incident_row,
+    incident_text,
+    incident_tr,
+)
 from services.history import AlertRow, IncidentRow, Page
 
 # Events a slow page may fall behind by before it is dropped (it reconnects and reloads).
@@ -45,12 +54,19 @@ class Recent:
         self.size = size
         self.alerts: OrderedDict[str, schemas.AnalyzedAlert] = OrderedDict()
         self.incidents: OrderedDict[str, schemas.IncidentEvent] = OrderedDict()
+        # When the episodes (schemas.episode_key) of the kept resolutions ended: their firing rows are
+        # not firing any more. An episode has one resolution id: it goes when that message does.
+        self.ended: dict[str, datetime] = {}
 
     def keep_alert(self, message: schemas.AnalyzedAlert) -> None:
         self.alerts[message.id] = message
         self.alerts.move_to_end(message.id)
+        if message.alert.status == "resolved":
+            self.ended[schemas.episode_key(message.alert)] = ended_at_of(message)
         while len(self.alerts) > self.size:
-            self.alerts.popitem(last=False)
+            _, dropped = self.alerts.popitem(last=False)
+            if dropped.alert.status == "resolved":
+                self.ended.pop(schemas.episode_key(dropped.alert), None)
 
     def keep_incident(self, event: schemas.IncidentEvent) -> None:
         known = self.incidents.get(event.incident.id)
@@ -61,13 +77,16 @@ class Recent:
         while len(self.incidents) > self.size:
             self.incidents.popitem(last=False)
 
+    def alert_row(self, message: schemas.AnalyzedAlert) -> AlertRow:
+        """The message's row as the history would list it, from what the console has seen."""
+        alert = message.alert
+        ended = self.ended.get(schemas.episode_key(alert)) if alert.status == "firing" else None
+        return alert_row(message, ended_at=ended)
+
     def alert_page(self, f: Filters, limit: int = 50) -> Page[AlertRow]:
         """The kept alerts a filtered list would show, newest first."""
-        rows = (
-            alert_row(m)
-            for m in reversed(self.alerts.values())
-            if f.matches_alert(alert_row(m), alert_text(m))
-        )
+        kept = ((self.alert_row(m), m) for m in reversed(self.alerts.values()))
+        rows = (row for row, m in kept if f.matches_alert(row, alert_text(m)))
         return Page(items=list(itertools.islice(rows, limit)))
 
     def incident_page(self, f: Filters, limit: int = 20) -> Page[IncidentRow]:
@@ -124,7 +143,7 @@ class LiveHub:
             logger.warning("live: skipped an undecodable analysis: {}", str(exc)[:200])
             return
         self.recent.keep_alert(message)
-        self.publish(alert_event(message))
+        self.publish(alert_event(self.recent.alert_row(message), alert_text(message)))
 
     async def _on_incident(self, msg: Msg) -> None:
         try:
@@ -136,9 +155,8 @@ class LiveHub:
         self.publish(incident_event(event))
 
 
-def alert_event(message: schemas.AnalyzedAlert) -> LiveEvent:
-    row = alert_row(message)
-    text = alert_text(message)
+def alert_event(row: AlertRow, text: str) -> LiveEvent:
+    """``text``: what free-text search looks in (``alert_text``)."""
     return LiveEvent(
         "alert", row.id, alert_tr(row), msgspec.json.encode(row), lambda f: f.matches_alert(row, text)
     )

@@ -6,12 +6,17 @@ page is open looks exactly like the same row after a reload.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import schemas
 from services.console._html import breakable, esc, when
 from services.history import AlertRow, IncidentRow
 
 
-def alert_row(message: schemas.AnalyzedAlert, feedback: str = "") -> AlertRow:
+def alert_row(
+    message: schemas.AnalyzedAlert, feedback: str = "", *, ended_at: datetime | None = None
+) -> AlertRow:
+    """``ended_at``: of a firing alert, when a resolution of its episode says it ended (None: none seen)."""
     labels = message.alert.labels
     analysis = message.analysis
     return AlertRow(
@@ -29,7 +34,14 @@ def alert_row(message: schemas.AnalyzedAlert, feedback: str = "") -> AlertRow:
         incident_id=message.incident.id if message.incident else "",
         confidence=analysis.confidence,
         feedback=feedback,
+        ended_at=ended_at,
     )
+
+
+def ended_at_of(resolution: schemas.AnalyzedAlert) -> datetime:
+    """When a resolution says its episode ended: its end, or when it arrived without one (as the history
+    reads it, ``ENDED_BY_RESOLUTION``)."""
+    return resolution.alert.ends_at or resolution.received_at
 
 
 def alert_text(message: schemas.AnalyzedAlert) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -13,7 +15,7 @@ import pytest
 import schemas
 from services.history import History
 from tests.support.console import console_settings, running_console
-from tests.support.history import analyzed
+from tests.support.history import T0, analyzed
 from tests.support.nats_server import NatsServer
 from tests.support.postgres import Postgres, postgres_missing
 
@@ -60,6 +62,46 @@ async def test_an_unreachable_database_shows_a_banner_and_the_live_analyses(
         assert detail.status == 200
         assert "StillShown" in text
         assert BANNER in text
+
+
+def _listed_alerts(html: str) -> dict[str, str]:
+    """The alert rows a page lists, by id: each row's markup."""
+    body = html.split('id="alerts-body">', 1)[1].split("</tbody>", 1)[0]
+    return dict(re.findall(r'<tr data-id="([^"]+)"(.*?)</tr>', body))
+
+
+async def test_without_the_database_firing_lists_what_still_fires(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    # "firing" is what is still broken: a firing alert whose resolution arrived is not, database or not.
+    started = T0 - timedelta(minutes=30)
+    gone = analyzed(1, alertname="NodeGone", starts_at=started)
+    back = analyzed(
+        2, alertname="NodeGone", status="resolved", starts_at=started, ends_at=T0 + timedelta(minutes=5)
+    )
+    still = analyzed(3, alertname="StillBroken")
+    unreachable = "postgresql://aiops:x@127.0.0.1:1/history"
+    async with (
+        running_console(console_settings(nats_server.url, unreachable)) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        for message in (gone, back, still):
+            await _published(nats_server.url, message)
+        await _until_listed(http, url, still.id)
+        async with http.get(url + "/api/alerts?status=firing") as answer:
+            body = await answer.json()
+        async with http.get(url + "/?status=firing") as page:
+            firing = _listed_alerts(await page.text())
+        async with http.get(url + "/") as page:
+            everything = _listed_alerts(await page.text())
+    assert body["history"] is False
+    assert [row["id"] for row in body["items"]] == [still.id]
+    assert list(firing) == [still.id]
+    # Unfiltered, the ended episode's firing row reads as the history's list renders it.
+    assert list(everything) == [still.id, back.id, gone.id]
+    assert "status-resolved" in everything[gone.id]
+    assert "ended <time" in everything[gone.id]
+    assert "status-firing" in everything[still.id]
 
 
 @pytest.fixture

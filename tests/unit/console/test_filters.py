@@ -60,6 +60,9 @@ def test_a_live_row_is_matched_as_the_history_would_match_it() -> None:
     assert not Filters.parse({"status": "resolved"}).matches_alert(row, text)
     assert not Filters.parse({"degraded": "yes"}).matches_alert(row, text)
     assert not Filters.parse({"until": "2000-01-01T00:00:00"}).matches_alert(row, text)
+    assert Filters.parse({"status": "firing"}).matches_alert(row, text)
+    ended = alert_row(message, ended_at=message.received_at)  # its resolution has arrived since
+    assert not Filters.parse({"status": "firing"}).matches_alert(ended, text)  # no longer firing
 
 
 def test_words_match_on_word_boundaries() -> None:
