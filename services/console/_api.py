@@ -132,6 +132,4 @@ def add_api_routes(app: web.Application, console: Console) -> None:
 
 
 def _sse(event: LiveEvent) -> bytes:
-    data = b'{"id":' + msgspec.json.encode(event.id) + b',"row":' + event.row
-    data += b',"html":' + msgspec.json.encode(event.html) + b"}"
-    return b"event: " + event.kind.encode() + b"\ndata: " + data + b"\n\n"
+    return b"event: " + event.kind.encode() + b"\ndata: " + event.data + b"\n\n"

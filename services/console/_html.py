@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
-ASSET_VERSION = "2"
+ASSET_VERSION = "3"
 
 
 def esc(value: object) -> str:

@@ -28,6 +28,7 @@ from services.console._rows import (
     alert_text,
     alert_tr,
     ended_at_of,
+    incident_link,
     incident_row,
     incident_text,
     incident_tr,
@@ -40,10 +41,11 @@ CLIENT_QUEUE = 256
 
 @dataclass(frozen=True)
 class LiveEvent:
-    kind: str  # "alert" or "incident"
-    id: str
-    html: str  # the row, rendered (escaped) exactly as the list renders it
-    row: bytes  # the row as JSON, for API clients
+    # "alert" or "incident": a row for the top of its list, ``{"id", "row", "html"}`` (the row as JSON for
+    # API clients, and rendered, escaped, exactly as the list renders it); "cells": cells of rows a page
+    # shows already, rendered anew (``cells_event``).
+    kind: str
+    data: bytes  # the event's JSON, encoded once for every page
     matches: Callable[[Filters], bool]  # whether a page's Filters want it
 
 
@@ -77,11 +79,17 @@ class Recent:
         while len(self.incidents) > self.size:
             self.incidents.popitem(last=False)
 
+    def incident_title(self, incident_id: str) -> str:
+        """The kept incident's title (its latest event's), "" when none is kept."""
+        event = self.incidents.get(incident_id)
+        return event.incident.title if event is not None else ""
+
     def alert_row(self, message: schemas.AnalyzedAlert) -> AlertRow:
         """The message's row as the history would list it, from what the console has seen."""
         alert = message.alert
         ended = self.ended.get(schemas.episode_key(alert)) if alert.status == "firing" else None
-        return alert_row(message, ended_at=ended)
+        title = self.incident_title(message.incident.id) if message.incident else ""
+        return alert_row(message, ended_at=ended, incident_title=title)
 
     def alert_page(self, f: Filters, limit: int = 50) -> Page[AlertRow]:
         """The kept alerts a filtered list would show, newest first."""
@@ -153,22 +161,31 @@ class LiveHub:
             return
         self.recent.keep_incident(event)
         self.publish(incident_event(event))
+        # Its alerts shown so far may name it by its id (they are published before it is announced), or
+        # by a title its growth has changed since: they read as a reload would show them.
+        incident_id = event.incident.id
+        link = incident_link(incident_id, self.recent.incident_title(incident_id))
+        self.publish(cells_event("incident", incident_id, "incident", link))
+
+
+def _row_data(row: AlertRow | IncidentRow, html: str) -> bytes:
+    return msgspec.json.encode({"id": row.id, "row": row, "html": html})
 
 
 def alert_event(row: AlertRow, text: str) -> LiveEvent:
     """``text``: what free-text search looks in (``alert_text``)."""
-    return LiveEvent(
-        "alert", row.id, alert_tr(row), msgspec.json.encode(row), lambda f: f.matches_alert(row, text)
-    )
+    return LiveEvent("alert", _row_data(row, alert_tr(row)), lambda f: f.matches_alert(row, text))
 
 
 def incident_event(event: schemas.IncidentEvent) -> LiveEvent:
     row = incident_row(event)
     text = incident_text(event)
-    return LiveEvent(
-        "incident",
-        row.id,
-        incident_tr(row),
-        msgspec.json.encode(row),
-        lambda f: f.matches_incident(row, text),
-    )
+    return LiveEvent("incident", _row_data(row, incident_tr(row)), lambda f: f.matches_incident(row, text))
+
+
+def cells_event(rows: str, key: str, cell: str, html: str) -> LiveEvent:
+    """In each row a page shows whose ``data-<rows>`` is ``key``, the cell of class ``cell`` becomes
+    ``html`` (rendered by ``_rows``, escaped). Every page gets it: one without such a row changes nothing,
+    and a row a page's filters let through may name any incident."""
+    data = msgspec.json.encode({"rows": rows, "key": key, "cell": cell, "html": html})
+    return LiveEvent("cells", data, lambda _: True)

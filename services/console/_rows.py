@@ -14,9 +14,14 @@ from services.history import AlertRow, IncidentRow
 
 
 def alert_row(
-    message: schemas.AnalyzedAlert, feedback: str = "", *, ended_at: datetime | None = None
+    message: schemas.AnalyzedAlert,
+    feedback: str = "",
+    *,
+    ended_at: datetime | None = None,
+    incident_title: str = "",
 ) -> AlertRow:
-    """``ended_at``: of a firing alert, when a resolution of its episode says it ended (None: none seen)."""
+    """``ended_at``: of a firing alert, when a resolution of its episode says it ended (None: none seen);
+    ``incident_title``: its incident's, "" while unknown."""
     labels = message.alert.labels
     analysis = message.analysis
     return AlertRow(
@@ -35,6 +40,7 @@ def alert_row(
         confidence=analysis.confidence,
         feedback=feedback,
         ended_at=ended_at,
+        incident_title=incident_title,
     )
 
 
@@ -98,28 +104,32 @@ def _alert_status(row: AlertRow) -> str:
     return _badge("status", row.status)
 
 
-def _incident_link(row: AlertRow) -> str:
-    """The incident by its title (what it is about), not one word alike on every row of a storm."""
-    if not row.incident_id:
+def incident_link(incident_id: str, title: str) -> str:
+    """The incident by its title (what it is about), not one word alike on every row of a storm; by its id
+    while its title is not known (its alerts are published before it is announced)."""
+    if not incident_id:
         return ""
-    title = row.incident_title or row.incident_id
+    shown = title or incident_id
     return (
-        f'<a class="incident" href="/incidents/{esc(row.incident_id)}" title="{esc(title)}">'
-        f"{breakable(title)}</a>"
+        f'<a class="incident" href="/incidents/{esc(incident_id)}" title="{esc(shown)}">'
+        f"{breakable(shown)}</a>"
     )
 
 
 def alert_tr(row: AlertRow) -> str:
+    """The row; ``data-incident`` and the cell classes let the live page renew a cell (``_live``)."""
     where = " / ".join(v for v in (row.namespace, row.service) if v)
     analyzer = row.analyzer + (" (degraded)" if row.degraded else "")
-    incident = _incident_link(row)
+    incident = f' data-incident="{esc(row.incident_id)}"' if row.incident_id else ""
     return (
-        f'<tr data-id="{esc(row.id)}"><td>{when(row.received_at)}</td><td>{_badge("sev", row.severity)}</td>'
+        f'<tr data-id="{esc(row.id)}"{incident}><td>{when(row.received_at)}</td>'
+        f"<td>{_badge('sev', row.severity)}</td>"
         f'<td class="alert"><a class="name" href="/alerts/{esc(row.id)}">'
         f"{breakable(row.alertname or row.id)}</a></td>"
         f"<td>{esc(where)}</td><td>{_alert_status(row)}</td><td>{breakable(row.category)}</td>"
         f'<td class="summary">{esc(row.summary)}</td>'
-        f"<td>{esc(analyzer)} {round(row.confidence * 100)}%</td><td>{incident}</td>"
+        f"<td>{esc(analyzer)} {round(row.confidence * 100)}%</td>"
+        f'<td class="incident">{incident_link(row.incident_id, row.incident_title)}</td>'
         f"<td>{esc(row.feedback)}</td></tr>"
     )
 

@@ -340,3 +340,43 @@ def test_no_page_is_wider_than_a_phone_screen(world: World, browser: Any) -> Non
                 assert wide[0] <= wide[1], (width, path, wide)
     finally:
         browser.set_window_size(1400, 1000)
+
+
+def _row(browser: Any, alert_id: str) -> Any:
+    return browser.find_element(By.CSS_SELECTOR, f'#alerts-body tr[data-id="{alert_id}"]')
+
+
+def _incident_shown(browser: Any, alert_id: str) -> str:
+    return str(
+        _row(browser, alert_id).find_element(By.CSS_SELECTOR, "a.incident").get_attribute("textContent")
+    )
+
+
+def test_a_live_row_names_its_incident_as_a_reload_does(world: World, browser: Any) -> None:
+    _open_live(browser, world.console.url + "/")
+    known = incident_event("inc-known", 1, at=NOW, title="payments failing in eu-west")
+    world.publish(schemas.incident_subject(known.event), known, known.id)
+    _wait(browser, lambda b: known.incident.id in _row_ids(b, "incidents-body"), 5, "the incident row")
+    joined = _alert(920, alertname="JoinsKnown", incident_id=known.incident.id)
+    world.publish(schemas.ANALYZED, joined, joined.id)
+    _wait(browser, lambda b: joined.id in _row_ids(b), 5, "the row of an alert of a known incident")
+    assert _incident_shown(browser, joined.id) == "payments failing in eu-west"
+
+    # Alerts are published before their incident is announced: by its id until then, by its title after.
+    early = _alert(921, alertname="BeforeItsIncident", incident_id="inc-announced-later")
+    world.publish(schemas.ANALYZED, early, early.id)
+    _wait(browser, lambda b: early.id in _row_ids(b), 5, "the row of an alert of an unknown incident")
+    assert _incident_shown(browser, early.id) == "inc-announced-later"
+    announced = incident_event("inc-announced-later", 1, at=NOW, title="checkout down in us-east")
+    world.publish(schemas.incident_subject(announced.event), announced, announced.id)
+    _wait(
+        browser,
+        lambda b: _incident_shown(b, early.id) == "checkout down in us-east",
+        5,
+        "the row to name its incident once announced",
+    )
+    live = {alert_id: _row(browser, alert_id).text for alert_id in (joined.id, early.id)}
+
+    world.store(alerts=[joined, early], incidents=[known, announced])
+    browser.get(world.console.url + "/")
+    assert {alert_id: _row(browser, alert_id).text for alert_id in live} == live

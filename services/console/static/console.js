@@ -19,6 +19,18 @@ function insertRow(bodyId, data) {
   if (empty && bodyId === "alerts-body") empty.remove();
 }
 
+// Cells of rows already shown, rendered anew by the server (an incident named or renamed): in each row
+// whose data-<rows> is the key, the cell of that class takes the new content.
+function renewCells(data) {
+  for (const row of document.querySelectorAll(`tr[data-${data.rows}]`)) {
+    const cell = row.getAttribute(`data-${data.rows}`) === data.key && row.querySelector(`td.${data.cell}`);
+    if (!cell) continue;
+    const template = document.createElement("template");
+    template.innerHTML = data.html;
+    cell.replaceChildren(template.content);
+  }
+}
+
 function followLive(url) {
   const state = document.getElementById("live-state");
   const say = (text) => { if (state) state.textContent = text; };
@@ -27,6 +39,7 @@ function followLive(url) {
   source.onerror = () => say("Live updates interrupted: reconnecting…");
   source.addEventListener("alert", (e) => insertRow("alerts-body", JSON.parse(e.data)));
   source.addEventListener("incident", (e) => insertRow("incidents-body", JSON.parse(e.data)));
+  source.addEventListener("cells", (e) => renewCells(JSON.parse(e.data)));
   // A browser allows six connections per site: a page left open in the back-forward cache must
   // not keep its stream, or a few navigations later nothing loads.
   window.addEventListener("pagehide", () => source.close(), { once: true });
