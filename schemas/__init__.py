@@ -8,7 +8,15 @@ from schemas._analysis import CATEGORIES, Analysis, Analyzer, Category, Explanat
 from schemas._codec import DecodeError, ValidationError, decode, encode
 from schemas._events import SeriesEvent
 from schemas._feedback import MAX_FEEDBACK_TEXT, Feedback, FeedbackChannel, FeedbackTarget, Verdict
-from schemas._ids import SHORT_ID_CHARS, alert_id, episode_key, label_fingerprint, manual_id, short_id
+from schemas._ids import (
+    SHORT_ID_CHARS,
+    alert_id,
+    episode_key,
+    episode_of,
+    label_fingerprint,
+    manual_id,
+    short_id,
+)
 from schemas._incidents import (
     MAX_LISTED_MEMBERS,
     Incident,
@@ -141,6 +149,7 @@ __all__ = [
     "encode",
     "enriched",
     "episode_key",
+    "episode_of",
     "incident_subject",
     "label_fingerprint",
     "manual_id",

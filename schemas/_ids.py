@@ -26,13 +26,15 @@ def label_fingerprint(labels: dict[str, str]) -> str:
 
 def episode_key(alert: Alert) -> str:
     """Fingerprint and start time: what a firing and its resolution share."""
-    return _episode(alert.fingerprint or label_fingerprint(alert.labels), alert.starts_at)
+    return episode_of(alert.fingerprint or label_fingerprint(alert.labels), alert.starts_at)
 
 
 # The analyst asks for an alert's episode at every step of placing its batch (ten times or so): the
 # time's formatting was 2% of its CPU on a flood. A batch is at most 512 alerts.
 @lru_cache(maxsize=4096)
-def _episode(fingerprint: str, starts_at: datetime) -> str:
+def episode_of(fingerprint: str, starts_at: datetime) -> str:
+    """``episode_key`` of an alert with this fingerprint (the stand-in when it had none) and start, as
+    the history stores them."""
     return f"{fingerprint}@{starts_at.astimezone(UTC).isoformat(timespec='microseconds')}"
 
 

@@ -25,6 +25,7 @@ import schemas
 from services.console._filters import Filters
 from services.console._rows import (
     alert_row,
+    alert_status,
     alert_text,
     alert_tr,
     ended_at_of,
@@ -152,6 +153,10 @@ class LiveHub:
             return
         self.recent.keep_alert(message)
         self.publish(alert_event(self.recent.alert_row(message), alert_text(message)))
+        if message.alert.status == "resolved":
+            # The firing row of its episode a page shows reads resolved, as after a reload.
+            ended = alert_status("firing", ended_at_of(message))
+            self.publish(cells_event("episode", schemas.episode_key(message.alert), "status", ended))
 
     async def _on_incident(self, msg: Msg) -> None:
         try:

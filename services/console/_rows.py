@@ -41,6 +41,7 @@ def alert_row(
         feedback=feedback,
         ended_at=ended_at,
         incident_title=incident_title,
+        episode=schemas.episode_key(message.alert),
     )
 
 
@@ -93,15 +94,15 @@ def _badge(kind: str, value: str) -> str:
     return f'<span class="badge {esc(kind)}-{esc(value.lower())}">{esc(value or "-")}</span>'
 
 
-def _alert_status(row: AlertRow) -> str:
+def alert_status(status: str, ended_at: datetime | None) -> str:
     """Whether it is still firing: the firing row of an episode whose resolution arrived since says
     resolved (the two are separate rows; the analysis shown is still the firing one's)."""
-    if row.status == "firing" and row.ended_at is not None:
+    if status == "firing" and ended_at is not None:
         return (
             '<span class="badge status-resolved" title="firing when analysed, resolved since">resolved</span>'
-            f'<div class="ended">ended {when(row.ended_at)}</div>'
+            f'<div class="ended">ended {when(ended_at)}</div>'
         )
-    return _badge("status", row.status)
+    return _badge("status", status)
 
 
 def incident_link(incident_id: str, title: str) -> str:
@@ -117,16 +118,19 @@ def incident_link(incident_id: str, title: str) -> str:
 
 
 def alert_tr(row: AlertRow) -> str:
-    """The row; ``data-incident`` and the cell classes let the live page renew a cell (``_live``)."""
+    """The row; ``data-incident``, ``data-episode`` (a firing row's: what its resolution ends) and the
+    cell classes let the live page renew a cell (``_live``)."""
     where = " / ".join(v for v in (row.namespace, row.service) if v)
     analyzer = row.analyzer + (" (degraded)" if row.degraded else "")
     incident = f' data-incident="{esc(row.incident_id)}"' if row.incident_id else ""
+    episode = f' data-episode="{esc(row.episode)}"' if row.status == "firing" and row.episode else ""
     return (
-        f'<tr data-id="{esc(row.id)}"{incident}><td>{when(row.received_at)}</td>'
+        f'<tr data-id="{esc(row.id)}"{incident}{episode}><td>{when(row.received_at)}</td>'
         f"<td>{_badge('sev', row.severity)}</td>"
         f'<td class="alert"><a class="name" href="/alerts/{esc(row.id)}">'
         f"{breakable(row.alertname or row.id)}</a></td>"
-        f"<td>{esc(where)}</td><td>{_alert_status(row)}</td><td>{breakable(row.category)}</td>"
+        f'<td>{esc(where)}</td><td class="status">{alert_status(row.status, row.ended_at)}</td>'
+        f"<td>{breakable(row.category)}</td>"
         f'<td class="summary">{esc(row.summary)}</td>'
         f"<td>{esc(analyzer)} {round(row.confidence * 100)}%</td>"
         f'<td class="incident">{incident_link(row.incident_id, row.incident_title)}</td>'

@@ -32,7 +32,7 @@ ALERT_SELECT = (
     "SELECT a.id, a.received_at, a.alertname, a.status, a.severity, a.namespace, a.service, a.category,"
     " a.summary, a.analyzer, a.degraded, a.incident_id, a.confidence, COALESCE(f.verdict, ''),"
     f" COALESCE(a.ended_at, CASE WHEN a.status = 'firing' THEN {ENDED_BY_RESOLUTION} END),"
-    " COALESCE(i.title, '')"
+    " COALESCE(i.title, ''), a.fingerprint, a.starts_at"
     " FROM alerts a LEFT JOIN feedback f ON f.target_id = a.id"
     " LEFT JOIN incidents i ON a.incident_id <> '' AND i.id = a.incident_id"
 )
@@ -69,6 +69,7 @@ def _alert_row(row: tuple[Any, ...]) -> AlertRow:
         feedback=row[13],
         ended_at=None if row[14] is None else moment(row[14]),
         incident_title=row[15],
+        episode=schemas.episode_of(row[16], moment(row[17])),
     )
 
 

@@ -40,6 +40,8 @@ class AlertRow(msgspec.Struct, kw_only=True, frozen=True):
     ended_at: datetime | None = None
     # The title of the incident the alert belongs to, "" when none (or not in the history).
     incident_title: str = ""
+    # What the firing and the resolution of one episode share (``schemas.episode_key``).
+    episode: str = ""
 
 
 class IncidentRow(msgspec.Struct, kw_only=True, frozen=True):

@@ -13,6 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 import schemas
+from services.console._rows import ALERT_HEADINGS
 from tests.support.browser import World
 from tests.support.console import analyzed, with_evidence
 from tests.support.history import incident_event
@@ -346,6 +347,10 @@ def _row(browser: Any, alert_id: str) -> Any:
     return browser.find_element(By.CSS_SELECTOR, f'#alerts-body tr[data-id="{alert_id}"]')
 
 
+def _status(browser: Any, alert_id: str) -> str:
+    return str(_row(browser, alert_id).find_elements(By.TAG_NAME, "td")[ALERT_HEADINGS.index("Status")].text)
+
+
 def _incident_shown(browser: Any, alert_id: str) -> str:
     return str(
         _row(browser, alert_id).find_element(By.CSS_SELECTOR, "a.incident").get_attribute("textContent")
@@ -378,5 +383,44 @@ def test_a_live_row_names_its_incident_as_a_reload_does(world: World, browser: A
     live = {alert_id: _row(browser, alert_id).text for alert_id in (joined.id, early.id)}
 
     world.store(alerts=[joined, early], incidents=[known, announced])
+    browser.get(world.console.url + "/")
+    assert {alert_id: _row(browser, alert_id).text for alert_id in live} == live
+
+
+def test_a_firing_row_reads_resolved_when_its_resolution_arrives_as_a_reload_shows_it(
+    world: World, browser: Any
+) -> None:
+    started = NOW - timedelta(minutes=40)
+    firing = _alert(930, alertname="DiskGone", labels={"pod": "d1"}, starts_at=started)
+    resolution = _alert(
+        929,
+        alertname="DiskGone",
+        labels={"pod": "d1"},
+        status="resolved",
+        starts_at=started,
+        ends_at=NOW - timedelta(minutes=3),
+    )
+    other = _alert(931, alertname="DiskGone", labels={"pod": "d2"}, starts_at=started)  # another series
+    _open_live(browser, world.console.url + "/")
+    for message in (firing, other):
+        world.publish(schemas.ANALYZED, message, message.id)
+    _wait(browser, lambda b: {firing.id, other.id} <= set(_row_ids(b)), 5, "the firing rows")
+    assert "firing" in _status(browser, firing.id)
+
+    world.publish(schemas.ANALYZED, resolution, resolution.id)
+    _wait(
+        browser,
+        lambda b: "resolved" in _status(b, firing.id),
+        LIVE_GOAL_SECONDS,
+        "the firing row to read resolved",
+    )
+    status = _status(browser, firing.id)
+    assert "firing" not in status
+    assert "ended" in status
+    assert "UTC" in status
+    assert "firing" in _status(browser, other.id)
+    live = {m.id: _row(browser, m.id).text for m in (firing, resolution, other)}
+
+    world.store(alerts=[firing, resolution, other])
     browser.get(world.console.url + "/")
     assert {alert_id: _row(browser, alert_id).text for alert_id in live} == live

@@ -94,6 +94,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "encode",
             "enriched",
             "episode_key",
+            "episode_of",
             "label_fingerprint",
             "manual_id",
             "number",

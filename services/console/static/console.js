@@ -19,8 +19,8 @@ function insertRow(bodyId, data) {
   if (empty && bodyId === "alerts-body") empty.remove();
 }
 
-// Cells of rows already shown, rendered anew by the server (an incident named or renamed): in each row
-// whose data-<rows> is the key, the cell of that class takes the new content.
+// Cells of rows already shown, rendered anew by the server (an incident named or renamed, an episode
+// resolved): in each row whose data-<rows> is the key, the cell of that class takes the new content.
 function renewCells(data) {
   for (const row of document.querySelectorAll(`tr[data-${data.rows}]`)) {
     const cell = row.getAttribute(`data-${data.rows}`) === data.key && row.querySelector(`td.${data.cell}`);

@@ -87,7 +87,7 @@ async def test_the_stream_sends_what_is_published_as_it_is_published(
             kind, data = await asyncio.wait_for(_next_event(stream), 5)
             assert (kind, data["id"]) == ("alert", "a0000002")  # the warning one was filtered out
             assert data["row"]["alertname"] == "Down"  # type: ignore[index]
-            assert str(data["html"]).startswith('<tr data-id="a0000002">')
+            assert str(data["html"]).startswith('<tr data-id="a0000002" ')
         finally:
             await nc.close()
 

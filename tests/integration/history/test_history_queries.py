@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+import schemas
 from services.history import AlertQuery, History, IncidentQuery
 from services.history._db import Searchable, connect
 from services.history._filters import alert_where
@@ -319,6 +320,8 @@ async def test_a_firing_row_knows_its_resolution_and_names_its_incident(history:
     assert rows[other.id].ended_at is None
     assert rows[other.id].incident_title == ""
     assert rows[resolution.id].ended_at is None  # a resolution's own row: its status says it
+    # The key the console's live page finds the firing row by when the resolution arrives.
+    assert rows[firing.id].episode == rows[resolution.id].episode == schemas.episode_key(firing.alert)
     assert await ids(history, still_firing=True) == [other.id]
     assert sorted(await ids(history, status="firing")) == sorted([firing.id, other.id])  # every firing row
 
