@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
-
-import msgspec
 
 import schemas
 from services.console._charts import timeline_chart
@@ -19,7 +16,7 @@ from services.console._evidence import (
 )
 from services.console._html import Frame, esc, layout, safe_url, when
 from services.console._rows import ALERT_HEADINGS, alert_tr, scrolling, table
-from services.history import AlertRow
+from services.history import AlertRow, as_the_history_knows, ended_by_id
 from services.notifier import LinkSettings, view
 
 
@@ -78,26 +75,6 @@ def _member_table(members: list[schemas.IncidentMember]) -> str:
     )
 
 
-def as_the_history_knows(
-    incident: schemas.Incident, alerts: Sequence[AlertRow]
-) -> tuple[list[schemas.IncidentMember], int]:
-    """The listed members, and how many still fire, with the resolutions the history holds.
-
-    The analyst announces an incident when a member joins, its cause changes or every member resolved,
-    not each time one resolves: the last event's "23/23 firing" stayed after 21 had resolved. A member
-    the event lists as firing whose resolution the history has since is shown resolved, and counted so.
-    """
-    ended = {row.id: row.ended_at for row in alerts if row.status == "firing" and row.ended_at is not None}
-    members, resolved_since = [], 0
-    for member in incident.members:
-        ended_at = ended.get(member.alert_id) if member.status == "firing" else None
-        if ended_at is not None:
-            member = msgspec.structs.replace(member, status="resolved", ends_at=ended_at)
-            resolved_since += 1
-        members.append(member)
-    return members, max(0, incident.firing_count - resolved_since)
-
-
 def incident_page(
     frame: Frame,
     event: schemas.IncidentEvent,
@@ -106,7 +83,7 @@ def incident_page(
     seen_before: str = "",
 ) -> str:
     incident = event.incident
-    members, firing = as_the_history_knows(incident, alerts)
+    members, firing = as_the_history_knows(incident, ended_by_id(alerts))
     until = incident.resolved_at or max(incident.updated_at, datetime.now(UTC))
     root = incident.root
     root_line = (

@@ -6,6 +6,7 @@ queries the console asks (docs/history.md).
 
 from services.history._db import HistoryUnavailable
 from services.history._filters import BadCursor, is_cursor
+from services.history._members import as_the_history_knows, ended_by_id
 from services.history._queries import History
 from services.history._recall import recall
 from services.history._rows import (
@@ -38,6 +39,8 @@ __all__ = [
     "Recalled",
     "RuleNoise",
     "Stats",
+    "as_the_history_knows",
+    "ended_by_id",
     "is_cursor",
     "recall",
 ]

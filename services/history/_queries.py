@@ -6,14 +6,18 @@ with a cursor it did not hand out raises ``BadCursor`` (a ``ValueError``).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+
+import msgspec
 
 import schemas
 from services.history import _stats
 from services.history._db import Database, Params, connect
 from services.history._filters import alert_where, cursor, incident_where, limit_of
+from services.history._members import as_the_history_knows
 from services.history._migrations import migrate as apply_migrations
 from services.history._rows import (
     AlertQuery,
@@ -28,19 +32,27 @@ from services.history._write import ENDED_BY_RESOLUTION, Received, message_of, m
 
 M = TypeVar("M")
 
+# When a firing row's episode ended (NULL while it fires, and on a resolution's own row): as recorded with
+# the resolution, or found by the search when the firing row was stored after it.
+ENDED_AT = f"COALESCE(a.ended_at, CASE WHEN a.status = 'firing' THEN {ENDED_BY_RESOLUTION} END)"
+
 ALERT_SELECT = (
     "SELECT a.id, a.received_at, a.alertname, a.status, a.severity, a.namespace, a.service, a.category,"
     " a.summary, a.analyzer, a.degraded, a.incident_id, a.confidence, COALESCE(f.verdict, ''),"
-    f" COALESCE(a.ended_at, CASE WHEN a.status = 'firing' THEN {ENDED_BY_RESOLUTION} END),"
+    f" {ENDED_AT},"
     " COALESCE(i.title, ''), a.fingerprint, a.starts_at"
     " FROM alerts a LEFT JOIN feedback f ON f.target_id = a.id"
     " LEFT JOIN incidents i ON a.incident_id <> '' AND i.id = a.incident_id"
 )
 INCIDENT_SELECT = (
     "SELECT i.id, i.updated_at, i.sequence, i.status, i.title, i.severity, i.opened_at, i.resolved_at,"
-    " i.category, i.summary, i.member_count, i.firing_count, i.llm_calls, i.degraded, COALESCE(f.verdict, '')"
-    " FROM incidents i LEFT JOIN feedback f ON f.target_id = i.id"
+    " i.category, i.summary, i.member_count, i.firing_count, i.llm_calls, i.degraded,"
+    " COALESCE(f.verdict, ''), i.body FROM incidents i LEFT JOIN feedback f ON f.target_id = i.id"
 )
+# Of the members a page of incidents lists as firing, all at once: their incident and when they ended. By
+# the id alone, one lookup of its index each: beside a.status = 'firing', a long list made SQLite read
+# the status index's every firing row instead.
+MEMBERS_ENDED = f"SELECT a.id, a.incident_id, {ENDED_AT} FROM alerts a WHERE a.id IN ({{marks}})"
 # How many member alerts an incident page lists at most.
 MAX_INCIDENT_ALERTS = 1000
 # The ids starting with a prefix, read as a range of the id's unique index (never a scan): from the
@@ -140,9 +152,36 @@ class History:
         limit = limit_of(query.limit)
         sql = f"{INCIDENT_SELECT}{where.sql()} ORDER BY i.updated_at DESC, i.id DESC LIMIT ?"
         rows = await self.db.fetch(sql, [*where.params, limit + 1])
-        items = [_incident_row(row) for row in rows[:limit]]
+        items = await self._still_firing([_incident_row(row) for row in rows[:limit]], rows)
         more = len(rows) > limit
         return Page(items=items, next_cursor=cursor(rows[limit - 1][1], items[-1].id) if more else None)
+
+    async def _still_firing(self, items: list[IncidentRow], rows: list[tuple[Any, ...]]) -> list[IncidentRow]:
+        """The rows with the firing count each incident's page shows (``as_the_history_knows``), not its
+        last event's: when the members the events list as firing ended, for the whole page in one query
+        (an incident firing nothing is not looked into: the count only goes down)."""
+        firing = {
+            item.id: message_of(bytes(row[15]), schemas.IncidentEvent).incident
+            for item, row in zip(items, rows, strict=False)
+            if item.firing_count > 0
+        }
+        ids = [m.alert_id for incident in firing.values() for m in incident.members if m.status == "firing"]
+        if not ids:
+            return items
+        ended: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
+        for alert_id, incident_id, ended_at in await self.db.fetch(
+            MEMBERS_ENDED.format(marks=", ".join("?" * len(ids))), ids
+        ):
+            if ended_at is not None:
+                ended[incident_id][alert_id] = moment(ended_at)
+        return [
+            msgspec.structs.replace(
+                item, firing_count=as_the_history_knows(firing[item.id], ended[item.id])[1]
+            )
+            if item.id in firing and item.id in ended
+            else item
+            for item in items
+        ]
 
     async def _body(self, sql: str, key: str, kind: type[M]) -> M | None:
         rows = await self.db.fetch(sql, [key])

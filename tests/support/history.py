@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,8 +70,22 @@ def incident_event(
     opened_at: datetime | None = None,
     resolved_at: datetime | None = None,
     category: schemas.Category = "cpu_saturation",
+    members: Sequence[schemas.AnalyzedAlert] = (),
 ) -> schemas.IncidentEvent:
+    """``members``: the alerts it lists, each with its status (counted so); else ``sequence`` members,
+    every one firing and none listed."""
     updated = at or T0 + timedelta(seconds=sequence)
+    listed = [
+        schemas.IncidentMember(
+            alert_id=m.id,
+            alertname=m.alert.labels.get("alertname", ""),
+            status=m.alert.status,
+            starts_at=m.alert.starts_at,
+            role="root" if n == 0 else "related",
+        )
+        for n, m in enumerate(members)
+    ]
+    firing = sum(m.status == "firing" for m in listed) if members else sequence
     kind: schemas.IncidentEventKind = (
         "opened" if sequence == 1 else "resolved" if status == "resolved" else "updated"
     )
@@ -86,8 +101,9 @@ def incident_event(
             updated_at=updated,
             resolved_at=resolved_at,
             scope={"namespace": "shop"},
-            member_count=sequence,
-            firing_count=sequence,
+            members=listed,
+            member_count=len(listed) or sequence,
+            firing_count=firing,
             alertnames={"HighCPU": sequence},
             analysis=schemas.Analysis(
                 summary=f"{title} (event {sequence})",

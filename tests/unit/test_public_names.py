@@ -195,6 +195,8 @@ EXPECTED: dict[str, frozenset[str]] = {
             "Recalled",
             "RuleNoise",
             "Stats",
+            "as_the_history_knows",
+            "ended_by_id",
             "is_cursor",
             "recall",
         }

@@ -253,3 +253,45 @@ async def test_incidents_page_back_through_older_ones_in_the_api_and_on_the_page
         both = f"/?before={incidents_cursor}&incidents_before={incidents_cursor}"
         async with http.get(url + both) as mixed:
             assert "<h2>Alerts</h2>" in await mixed.text()
+
+
+async def test_the_incident_list_counts_what_still_fires_as_the_incidents_page_does(
+    nats_server: NatsServer, database_url: str, history: History
+) -> None:
+    # The analyst does not announce each member resolving: its last event's "3/3 firing" stayed in the
+    # list while the incident's page said 2/3.
+    started = T0 - timedelta(minutes=30)
+    pods = [
+        analyzed(
+            n,
+            alertname="KubePodNotReady",
+            labels={"pod": f"cart-{n}"},
+            starts_at=started,
+            incident_id="inc-cart",
+        )
+        for n in (1, 2, 3)
+    ]
+    back = analyzed(
+        9,
+        alertname="KubePodNotReady",
+        labels={"pod": "cart-1"},
+        status="resolved",
+        starts_at=started,
+        ends_at=T0 + timedelta(minutes=5),
+    )
+    await history.write(alerts=[*pods, back], incidents=[incident_event("inc-cart", 2, members=pods)])
+    async with (
+        running_console(console_settings(nats_server.url, database_url)) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(url + "/") as page:
+            listing = await page.text()
+        async with http.get(url + "/incidents/inc-cart") as page:
+            detail = await page.text()
+        async with http.get(url + "/api/incidents") as answer:
+            body = await answer.json()
+    row = re.search(r'<tr data-id="inc-cart">(.*?)</tr>', listing)
+    assert row is not None
+    assert "<td>2/3</td>" in row[1]
+    assert " · 2/3 firing · " in detail
+    assert [(i["firing_count"], i["member_count"]) for i in body["items"]] == [(2, 3)]

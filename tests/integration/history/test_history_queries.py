@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 import schemas
-from services.history import AlertQuery, History, IncidentQuery
+from services.history import AlertQuery, History, IncidentQuery, as_the_history_knows, ended_by_id
 from services.history._db import Searchable, connect
 from services.history._filters import alert_where
 from services.history._migrations import migrations
@@ -183,6 +183,59 @@ async def test_the_whole_message_comes_back_as_it_was_written(history: History) 
 async def test_an_incident_lists_its_alerts_in_the_order_they_arrived(history: History) -> None:
     await history.write([analyzed(3, incident_id="inc-1"), analyzed(1, incident_id="inc-1"), analyzed(2)])
     assert [row.id for row in await history.incident_alerts("inc-1")] == ["a0000001", "a0000003"]
+
+
+def _storm(number: int, pods: int) -> tuple[list[schemas.AnalyzedAlert], schemas.IncidentEvent]:
+    """Incident ``inc-<number>``: its firing members, the resolution of its first one (since its last
+    event), and that event."""
+    incident_id, started = f"inc-{number}", T0 - timedelta(minutes=30)
+    firing = [
+        analyzed(
+            number * 100 + n,
+            alertname="KubePodNotReady",
+            labels={"pod": f"{incident_id}-{n}"},
+            starts_at=started,
+            incident_id=incident_id,
+        )
+        for n in range(pods)
+    ]
+    back = analyzed(
+        number * 100 + pods,
+        alertname="KubePodNotReady",
+        labels={"pod": f"{incident_id}-0"},
+        status="resolved",
+        starts_at=started,
+        ends_at=T0 + timedelta(minutes=5),
+        incident_id=incident_id,
+    )
+    return [*firing, back], incident_event(incident_id, 2, members=firing)
+
+
+async def test_an_incidents_firing_count_in_a_list_is_the_one_its_page_shows(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The analyst does not announce each member resolving: the last event's "3/3 firing" stays after one
+    # resolved. A list says what the incident's page says, and reads a page of them in two queries.
+    alerts, event = _storm(1, 3)
+    await history.write(alerts, incidents=[event])
+    row = (await history.incidents(IncidentQuery())).items[0]
+    _, on_its_page = as_the_history_knows(event.incident, ended_by_id(await history.incident_alerts("inc-1")))
+    assert (row.firing_count, row.member_count) == (on_its_page, 3) == (2, 3)
+
+    storms = [_storm(n, 2) for n in range(2, 52)]
+    await history.write([a for alerts, _ in storms for a in alerts], incidents=[e for _, e in storms])
+    asked: list[str] = []
+    fetch = history.db.fetch
+
+    async def counted(sql: str, params: object = ()) -> list[tuple[object, ...]]:
+        asked.append(sql)
+        return await fetch(sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(history.db, "fetch", counted)
+    page = await history.incidents(IncidentQuery(limit=50))
+    assert len(page.items) == 50
+    assert {(row.firing_count, row.member_count) for row in page.items} == {(1, 2)}
+    assert len(asked) == 2
 
 
 async def test_incident_filters_and_search(history: History) -> None:
