@@ -1,0 +1,103 @@
+"""What the text says an alert measures: a limit the software sets, a threshold with no objective, a
+state the target reports. Each alert here is written for its case, with the expression it would
+carry in its generatorURL."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote_plus
+
+import schemas
+from services.analyst import RulesAnalyst
+from services.analyst.eval import build_message
+
+ANALYST = RulesAnalyst()
+
+
+def _analysis(
+    name: str, expr: str, annotations: dict[str, str] | None = None, **extra: Any
+) -> schemas.Analysis:
+    data = {
+        "alert": {
+            "labels": {"alertname": name, "instance": "store-2.shop.internal:9000", "job": "store"},
+            "annotations": annotations or {},
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=" + quote_plus(expr),
+            "startsAt": "2024-05-14T09:12:00Z",
+        },
+        **extra,
+    }
+    return ANALYST.analyze(build_message(data))
+
+
+def _prose(analysis: schemas.Analysis) -> str:
+    return f"{analysis.summary}\n{analysis.root_cause}"
+
+
+def test_a_redis_near_its_maxmemory_evicts_or_refuses_writes_and_nothing_is_killed() -> None:
+    analysis = _analysis(
+        "SessionCacheMaxmemoryNear",
+        "redis_memory_used_bytes / redis_memory_max_bytes > 0.92 and redis_memory_max_bytes > 0",
+        {"summary": "Session cache close to its maxmemory"},
+    )
+    assert analysis.category == "memory_pressure"
+    text = _prose(analysis)
+    assert "OOM-kill" not in text
+    assert "maxmemory" in analysis.summary
+    assert "evicts keys" in text and "refuses writes" in text
+    steps = "\n".join(analysis.remediation)
+    assert "redis-cli" in steps and "maxmemory-policy" in steps
+    assert "ps aux" not in steps  # the process's RSS is not what Redis counts against maxmemory
+
+
+def test_a_jvm_heap_near_its_maximum_reads_as_gc_pressure_and_outofmemoryerror() -> None:
+    analysis = _analysis(
+        "LedgerHeapAlmostFull",
+        'jvm_memory_used_bytes{area="heap",job="ledger"} / jvm_memory_max_bytes{area="heap",job="ledger"} > 0.9',
+        {"summary": "Ledger JVM heap above 90% of its maximum"},
+    )
+    text = _prose(analysis)
+    assert "OOM-kill" not in text
+    assert "-Xmx" in text and "garbage collection" in text and "OutOfMemoryError" in text
+    assert any("jcmd" in step for step in analysis.remediation)
+
+
+def test_runtime_heaps_say_what_their_runtime_does_at_the_limit() -> None:
+    node = _analysis("RendererHeapHigh", "nodejs_heap_size_used_bytes / nodejs_heap_size_total_bytes > 0.95")
+    assert "JavaScript heap out of memory" in node.root_cause
+    assert "OOM-kill" not in _prose(node)
+    go = _analysis("IndexerHeapGrowing", "go_memstats_heap_inuse_bytes > 4e9")
+    # Go has no heap maximum of its own: only a container's or host's limit ends in a kill.
+    assert "GOMEMLIMIT" in go.root_cause
+
+
+def test_a_container_near_its_limit_is_the_one_case_that_ends_in_a_kill() -> None:
+    analysis = _analysis(
+        "WorkerMemoryNearLimit",
+        "container_memory_working_set_bytes / container_spec_memory_limit_bytes > 0.9",
+    )
+    assert "OOM-kills the container" in analysis.root_cause
+    assert "nears" in analysis.root_cause  # not yet killed
+
+
+def _logs(*samples: str) -> list[dict[str, Any]]:
+    return [{"severity": "error", "count": 3, "sample": sample} for sample in samples]
+
+
+def test_a_runtime_reporting_its_own_allocation_failure_was_not_oom_killed() -> None:
+    thrown = _analysis(
+        "LedgerErrors",
+        "sum(rate(ledger_errors_total[5m])) > 1",
+        logs=_logs('Exception in thread "batch-3" java.lang.OutOfMemoryError: Java heap space'),
+    )
+    assert thrown.category == "memory_pressure"
+    assert "OOM-kill" not in _prose(thrown)
+    assert "OutOfMemoryError" in thrown.root_cause
+    killed = _analysis(
+        "LedgerErrors",
+        "sum(rate(ledger_errors_total[5m])) > 1",
+        logs=_logs(
+            'Exception in thread "batch-3" java.lang.OutOfMemoryError: Java heap space',
+            "Container ledger was OOMKilled (exit code 137)",
+        ),
+    )
+    assert "OOM-killed" in killed.root_cause
