@@ -27,6 +27,23 @@ _MEANINGFUL_VALUES = frozenset(
 )
 
 
+# The quantile an expression reads: histogram_quantile's first argument, or a summary's `quantile` label.
+_QUANTILE = re.compile(r"\bhistogram_quantile\s*\(\s*(0?\.\d+)\s*,|\bquantile\s*=\s*\"(0?\.\d+)\"")
+
+
+@lru_cache(maxsize=1024)
+def quantile_of(text: str) -> str:
+    """The percentile the expression reads, as a reader says it ("99th percentile"); "" when none."""
+    found = _QUANTILE.search(text)
+    if found is None:
+        return ""
+    percent = f"{float(found[1] or found[2]) * 100:.6g}"
+    last = int(percent[-1]) if percent.isdigit() else 0
+    teen = percent.isdigit() and 10 <= int(percent) % 100 <= 13
+    suffix = "th" if teen or last > 3 or "." in percent else ("th", "st", "nd", "rd")[last]
+    return f"{percent}{suffix} percentile"
+
+
 @dataclass(frozen=True)
 class Expression:
     text: str

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import schemas
+from services.analyst._expr import quantile_of
 from services.analyst._words import words_of
 from services.incidents._frozen import Frozen
 from services.incidents._labels import deployment_of_pod
@@ -189,6 +190,8 @@ class AlertView(Frozen, frozen=True):
             found["alert_summary"] = _clipped(self.annotations.get("summary", ""))
         if "alert_description" in wanted:
             found["alert_description"] = _clipped(self.annotations.get("description", ""))
+        if "quantile" in wanted and (quantile := quantile_of(self.expr)):
+            found["quantile"] = quantile
         found["expr"] = self.expr
         return found
 

@@ -101,3 +101,40 @@ def test_a_runtime_reporting_its_own_allocation_failure_was_not_oom_killed() -> 
         ),
     )
     assert "OOM-killed" in killed.root_cause
+
+
+def test_a_latency_threshold_with_no_objective_says_what_it_measures() -> None:
+    analysis = _analysis(
+        "SearchP99TooSlow",
+        "histogram_quantile(0.99, sum by (le) (rate(search_request_duration_seconds_bucket[5m]))) > 0.5",
+        {"summary": "Search p99 latency above 500ms", "description": "Searches respond slowly."},
+    )
+    text = _prose(analysis)
+    assert "SLO" not in text and "slower than the objective" not in text
+    assert "99th percentile" in analysis.summary and "threshold" in analysis.summary
+    average = _analysis(
+        "SearchLatencyHigh",
+        "rate(search_request_duration_seconds_sum[5m]) / rate(search_request_duration_seconds_count[5m]) > 0.3",
+    )
+    assert "average duration" in average.summary and "SLO" not in _prose(average)
+
+
+def test_an_alert_that_names_its_objective_keeps_the_objective_wording() -> None:
+    analysis = _analysis(
+        "SearchLatencySLO",
+        "histogram_quantile(0.99, sum by (le) (rate(search_request_duration_seconds_bucket[5m]))) > 0.5",
+        {"summary": "Search latency breaches its SLO"},
+    )
+    assert "SLO" in analysis.summary
+    assert "objective" in analysis.root_cause
+
+
+def test_an_error_ratio_with_no_objective_claims_no_error_budget() -> None:
+    plain = _analysis(
+        "UploadHighErrorRate",
+        'sum(rate(upload_requests_total{code=~"5.."}[5m])) / sum(rate(upload_requests_total[5m])) > 0.05',
+    )
+    assert "error budget" not in _prose(plain) and "objective," not in plain.summary
+    assert "threshold" in plain.summary
+    budget = _analysis("UploadErrorBudgetBurn", "slo:upload_errors:burnrate1h > 14.4")
+    assert "error budget" in budget.root_cause

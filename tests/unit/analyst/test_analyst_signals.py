@@ -200,3 +200,14 @@ def test_a_probe_a_namespace_or_a_time_is_never_named_as_the_dependency(line: st
     named = analysis.root_cause.split("unavailable:")[-1].split("(")[0]
     for wrong in ("10.1.2.3:8080", "shop", "10:42", "localhost"):
         assert wrong not in named, analysis.root_cause
+
+
+def test_the_quantile_an_expression_reads_is_said_as_a_percentile() -> None:
+    from services.analyst._expr import quantile_of
+
+    assert quantile_of("histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m]))) > 1") == "99th percentile"
+    assert quantile_of('rpc_duration_seconds{quantile="0.5"} > 2') == "50th percentile"
+    assert quantile_of("histogram_quantile(0.999, x)") == "99.9th percentile"
+    assert quantile_of("histogram_quantile(0.02, x)") == "2nd percentile"
+    assert quantile_of("histogram_quantile(0.12, x)") == "12th percentile"
+    assert quantile_of("rate(x_sum[5m]) / rate(x_count[5m])") == ""
