@@ -43,21 +43,26 @@ def test_a_redis_near_its_maxmemory_evicts_or_refuses_writes_and_nothing_is_kill
     text = _prose(analysis)
     assert "OOM-kill" not in text
     assert "maxmemory" in analysis.summary
-    assert "evicts keys" in text and "refuses writes" in text
+    assert "evicts keys" in text
+    assert "refuses writes" in text
     steps = "\n".join(analysis.remediation)
-    assert "redis-cli" in steps and "maxmemory-policy" in steps
+    assert "redis-cli" in steps
+    assert "maxmemory-policy" in steps
     assert "ps aux" not in steps  # the process's RSS is not what Redis counts against maxmemory
 
 
 def test_a_jvm_heap_near_its_maximum_reads_as_gc_pressure_and_outofmemoryerror() -> None:
     analysis = _analysis(
         "LedgerHeapAlmostFull",
-        'jvm_memory_used_bytes{area="heap",job="ledger"} / jvm_memory_max_bytes{area="heap",job="ledger"} > 0.9',
+        'jvm_memory_used_bytes{area="heap",job="ledger"}'
+        ' / jvm_memory_max_bytes{area="heap",job="ledger"} > 0.9',
         {"summary": "Ledger JVM heap above 90% of its maximum"},
     )
     text = _prose(analysis)
     assert "OOM-kill" not in text
-    assert "-Xmx" in text and "garbage collection" in text and "OutOfMemoryError" in text
+    assert "-Xmx" in text
+    assert "garbage collection" in text
+    assert "OutOfMemoryError" in text
     assert any("jcmd" in step for step in analysis.remediation)
 
 
@@ -110,13 +115,17 @@ def test_a_latency_threshold_with_no_objective_says_what_it_measures() -> None:
         {"summary": "Search p99 latency above 500ms", "description": "Searches respond slowly."},
     )
     text = _prose(analysis)
-    assert "SLO" not in text and "slower than the objective" not in text
-    assert "99th percentile" in analysis.summary and "threshold" in analysis.summary
+    assert "SLO" not in text
+    assert "slower than the objective" not in text
+    assert "99th percentile" in analysis.summary
+    assert "threshold" in analysis.summary
     average = _analysis(
         "SearchLatencyHigh",
-        "rate(search_request_duration_seconds_sum[5m]) / rate(search_request_duration_seconds_count[5m]) > 0.3",
+        "rate(search_request_duration_seconds_sum[5m])"
+        " / rate(search_request_duration_seconds_count[5m]) > 0.3",
     )
-    assert "average duration" in average.summary and "SLO" not in _prose(average)
+    assert "average duration" in average.summary
+    assert "SLO" not in _prose(average)
 
 
 def test_an_alert_that_names_its_objective_keeps_the_objective_wording() -> None:
@@ -134,7 +143,50 @@ def test_an_error_ratio_with_no_objective_claims_no_error_budget() -> None:
         "UploadHighErrorRate",
         'sum(rate(upload_requests_total{code=~"5.."}[5m])) / sum(rate(upload_requests_total[5m])) > 0.05',
     )
-    assert "error budget" not in _prose(plain) and "objective," not in plain.summary
+    assert "error budget" not in _prose(plain)
+    assert "objective," not in plain.summary
     assert "threshold" in plain.summary
     budget = _analysis("UploadErrorBudgetBurn", "slo:upload_errors:burnrate1h > 14.4")
     assert "error budget" in budget.root_cause
+
+
+UNREACHABLE = ("unreachable", "not answering", "is down", "down or")
+
+
+def test_a_state_the_target_reports_is_not_read_as_unreachable() -> None:
+    sealed = _analysis(
+        "SecretsStoreSealed",
+        "secrets_store_unsealed == 0",
+        {
+            "summary": "Secrets store sealed",
+            "description": "The secrets store is sealed and serves no secrets.",
+        },
+    )
+    assert sealed.category == "availability"
+    text = _prose(sealed)
+    assert not any(word in text for word in UNREACHABLE), text
+    assert '"sealed"' in sealed.root_cause
+    assert "state" in sealed.summary
+    assert not any("curl -sv" in step for step in sealed.remediation)
+    unit = _analysis(
+        "BillingUnitFailed", 'node_systemd_unit_state{name="billing.service",state="failed"} == 1'
+    )
+    assert not any(word in _prose(unit) for word in UNREACHABLE)
+
+
+def test_a_state_named_beside_a_down_word_is_still_a_state() -> None:
+    read_only = _analysis(
+        "IndexClusterReadOnly",
+        "index_cluster_blocked_writes == 1",
+        {"summary": "Index cluster unavailable for writes: it switched to read-only"},
+    )
+    assert read_only.category == "availability"
+    assert not any(word in _prose(read_only) for word in UNREACHABLE)
+    assert "read only" in read_only.root_cause
+
+
+def test_a_state_word_on_a_failed_scrape_is_still_unreachable() -> None:
+    # `up == 0` measures the scrape itself: whatever the name says, Prometheus did not reach it.
+    scraped = _analysis("LedgerUnhealthy", 'up{job="ledger"} == 0')
+    assert "down or unreachable" in scraped.summary
+    assert any("curl -sv" in step for step in scraped.remediation)

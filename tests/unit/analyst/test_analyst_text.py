@@ -63,7 +63,7 @@ def test_no_rule_leaves_a_placeholder_on_any_scenario(rule: Rule) -> None:
         for template, given in map(
             _step_guarantees, [*_variants(rule.summary), *_variants(rule.root_cause), *rule.remediation]
         ):
-            render(template, {**given, **variables}, missing)
+            render(template, {**variables, **given}, missing)  # what a condition guarantees holds
         if missing:
             problems.append((scenario.name, sorted(set(missing))))
     assert not problems, problems[:3]
