@@ -90,6 +90,22 @@ def _for_prose(value: str) -> str:
     return value
 
 
+# An evidence line holds label values, log samples and annotations as they came: made safe as a
+# prose value is (one line, no code span), and bounded around an ellipsis in its middle, so that
+# both what the line is (its head) and its figures (its tail) stay readable.
+MAX_EVIDENCE_LINE = 600
+
+
+def evidence_line(line: str) -> str:
+    if len(line) <= MAX_EVIDENCE_LINE and line.isprintable() and "`" not in line:
+        return line  # most lines
+    line = " ".join(_CONTROL.sub(" ", line).split()).replace("`", "'")
+    if len(line) > MAX_EVIDENCE_LINE:
+        keep = (MAX_EVIDENCE_LINE - 1) // 2
+        return f"{line[:keep]}…{line[-keep:]}"
+    return line
+
+
 def render(
     template: str, variables: dict[str, str], missing: list[str] | None = None, *, sentence: bool = False
 ) -> str:
@@ -274,6 +290,8 @@ class RulesAnalyst:
         if not view.has_evidence:
             evidence.append("no metric or log evidence was available; judged from the alert alone")
         evidence += [f"enrichment {e.source} unavailable: {e.reason}" for e in view.errors[:3]]
+        # Every line, from any rule, block or source, is made safe here and nowhere else.
+        evidence = [evidence_line(line) for line in evidence]
         wording = self.wording(rule, variables)
         return schemas.Analysis(
             summary=render(wording.summary, variables),

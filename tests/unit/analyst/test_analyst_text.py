@@ -16,7 +16,7 @@ from services.analyst import RulesAnalyst, load_catalogue
 from services.analyst._catalogue import Rule, Step, Text, Variant
 from services.analyst._rules import render
 from services.analyst._view import view_of
-from services.analyst.eval import load_scenarios
+from services.analyst.eval import build_message, load_scenarios
 
 SIGNAL_VARIABLES = {"signal_says": "x", "signal_basis": "its name says x", "signal_symptoms": ""}
 METRIC_VARIABLES = {"metric": "m", "series": "", "value": "1", "peak": "2", "low": "0", "change_pct": "+5%"}
@@ -78,3 +78,58 @@ def test_every_scenario_reads_without_raw_placeholders_or_exponents() -> None:
         assert not re.search(r"\d\.?\d*e[+-]\d", text), (scenario.name, text)
         assert "<value>" not in text, scenario.name
         assert "<container>" not in text, scenario.name
+
+
+def test_evidence_lines_are_made_safe_as_templated_prose_is() -> None:
+    # Label values, a log sample and an enrichment error as hostile as they come: a newline that
+    # would start a new line of the message, a backtick that would open a code span, 2,000 characters.
+    long_value = "v" * 2000
+    message = build_message(
+        {
+            "alert": {
+                "labels": {
+                    "alertname": "LedgerPodCrashLooping",
+                    "namespace": "ledger",
+                    "pod": "ledger-0",
+                    "severity": "critical\n# injected heading",
+                },
+                "annotations": {"summary": "Ledger `restarts`\nagain"},
+                "startsAt": "2024-05-14T09:12:00Z",
+            },
+            "metrics": [
+                {
+                    "name": "kube_pod_container_status_last_terminated_reason",
+                    "query": 'kube_pod_container_status_last_terminated_reason{namespace="ledger"}',
+                    "series": [
+                        {
+                            "labels": {
+                                "pod": "ledger-0",
+                                "reason": "OOMKilled",
+                                "container": "bad`value\nsecond line",
+                                "note": long_value,
+                            },
+                            "min": 1,
+                            "max": 9,
+                            "last": 9,
+                            "change_pct": 800,
+                        }
+                    ],
+                }
+            ],
+            "logs": [{"severity": "error", "count": 3, "sample": "panic: `boom`\n\tat ledger.main"}],
+            "errors": [{"source": "loki", "reason": "HTTP 500:\n" + long_value}],
+        }
+    )
+    analysis = RulesAnalyst().analyze(message)
+    assert len(analysis.evidence) >= 3
+    for line in analysis.evidence:
+        assert line.isprintable(), line  # no newline, tab or other control character
+        assert "`" not in line, line
+        assert len(line) <= 600, len(line)
+    joined = "\n".join(analysis.evidence)
+    assert "critical # injected heading" in joined  # made one line, not dropped
+    series = next(line for line in analysis.evidence if line.startswith("metric "))
+    # The long value bounded around an ellipsis: the line still says what it is and its figures.
+    assert "…" in series
+    assert series.endswith("change +800%")
+    assert "bad'value second line" in series
