@@ -4,8 +4,8 @@ switch, never half of each.
 Placing an alert (its footprint, then a score against every open incident) and the rules' explanation of it
 run once per alert in the analyst's loop, and they are most of the analyst's own work in a flood. Those
 modules are typed, so mypyc (mypy's compiler; mypy is already the type checker here) turns them into C
-extensions doing the same work in about two thirds of the time (the rules analysis: 24 µs an alert
-interpreted, 15 compiled, ``python -m bench.incident_work``). Nothing else changes: the sources stay the
+extensions doing the same work in about two thirds of the time (the rules analysis: 25-26 µs an alert
+interpreted, 17 compiled, ``python -m bench.incident_work``). Nothing else changes: the sources stay the
 truth, a build is used only while it matches them, and tests/integration/test_compiled.py holds every
 decision and every explanation of the compiled build to the interpreted one's.
 
