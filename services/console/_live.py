@@ -99,11 +99,8 @@ class Recent:
         return Page(items=list(itertools.islice(rows, limit)))
 
     def incident_page(self, f: Filters, limit: int = 20) -> Page[IncidentRow]:
-        rows = (
-            incident_row(e)
-            for e in reversed(self.incidents.values())
-            if f.matches_incident(incident_row(e), incident_text(e))
-        )
+        kept = ((incident_row(e), e) for e in reversed(self.incidents.values()))
+        rows = (row for row, e in kept if f.matches_incident(row, incident_text(e)))
         return Page(items=list(itertools.islice(rows, limit)))
 
 
