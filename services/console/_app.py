@@ -31,7 +31,7 @@ from services.console._similar import SHOWN, similar_section
 from services.console._slack_actions import SlackActionSettings
 from services.console._stats import stats_days, stats_page
 from services.console._store import HistoryHandle
-from services.history import Page, recall
+from services.history import Known, Page, recall
 from services.notifier import LinkSettings
 from services.runtime import add_health_routes, nats_readiness
 
@@ -162,11 +162,13 @@ class Console:
         if event is None:
             raise web.HTTPNotFound(text=f"no incident {incident_id[:100]}")
         alerts = await self.store.ask(lambda h: h.incident_alerts(incident_id)) or []
+        known = await self.store.ask(lambda h: h.members_known([event.incident]))
         verdict = await self.store.ask(lambda h: h.feedback_for(incident_id))
         root = event.incident.root
         root_message = await self.store.ask(lambda h: h.alert(root.alert_id)) if root is not None else None
         seen_before = await self._seen_before(root_message) if root_message is not None else ""
-        return _html(incident_page(self.frame(request), event, alerts, verdict, seen_before))
+        held = known[incident_id] if known is not None else Known()
+        return _html(incident_page(self.frame(request), event, alerts, held, verdict, seen_before))
 
     async def _seen_before(self, message: schemas.EnrichedAlert) -> str:
         """Similar past alerts with the causes people confirmed; nothing when history cannot say."""

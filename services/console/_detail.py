@@ -16,7 +16,7 @@ from services.console._evidence import (
 )
 from services.console._html import Frame, esc, layout, safe_url, when
 from services.console._rows import ALERT_HEADINGS, alert_tr, scrolling, table
-from services.history import AlertRow, as_the_history_knows, ended_by_id
+from services.history import AlertRow, Known, as_the_history_knows
 from services.notifier import LinkSettings, view
 
 
@@ -75,15 +75,25 @@ def _member_table(members: list[schemas.IncidentMember]) -> str:
     )
 
 
+def _not_listed(held: int, listed: int) -> str:
+    if held <= listed:
+        return ""
+    shown = f"The first {listed:,} of {held:,} alerts: {held - listed:,} more not listed."
+    return f'<p class="not-listed">{shown}</p>'
+
+
 def incident_page(
     frame: Frame,
     event: schemas.IncidentEvent,
     alerts: list[AlertRow],
+    known: Known,
     feedback: schemas.Feedback | None,
     seen_before: str = "",
 ) -> str:
+    """``alerts``: the first of its alert rows (``History.incident_alerts``); ``known``: what the history
+    holds of all of them (``History.members_known``), which the counts come from."""
     incident = event.incident
-    members, firing = as_the_history_knows(incident, ended_by_id(alerts))
+    members, firing = as_the_history_knows(incident, known)
     until = incident.resolved_at or max(incident.updated_at, datetime.now(UTC))
     root = incident.root
     root_line = (
@@ -110,7 +120,7 @@ def incident_page(
         f"{analysis_section(incident.analysis)}{seen_before}"
         f"<section><h2>Members</h2><p>{esc(counted)}{esc(listed)}</p>"
         f"{timeline_chart(members, until)}{_member_table(members)}</section>"
-        f"<section><h2>Its alerts in the history</h2>"
+        f"<section><h2>Its alerts in the history</h2>{_not_listed(known.alerts, len(alerts))}"
         f"{table(ALERT_HEADINGS, 'incident-alerts', [alert_tr(r) for r in alerts])}</section>"
         f"{feedback_section('incident', incident.id, feedback, frame, '/incidents/' + incident.id)}"
     )

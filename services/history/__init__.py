@@ -6,7 +6,7 @@ queries the console asks (docs/history.md).
 
 from services.history._db import HistoryUnavailable
 from services.history._filters import BadCursor, is_cursor
-from services.history._members import as_the_history_knows, ended_by_id
+from services.history._members import Known, as_the_history_knows
 from services.history._queries import History
 from services.history._recall import recall
 from services.history._rows import (
@@ -34,13 +34,13 @@ __all__ = [
     "HistoryUnavailable",
     "IncidentQuery",
     "IncidentRow",
+    "Known",
     "Memory",
     "Page",
     "Recalled",
     "RuleNoise",
     "Stats",
     "as_the_history_knows",
-    "ended_by_id",
     "is_cursor",
     "recall",
 ]

@@ -17,7 +17,7 @@ import schemas
 from services.history import _stats
 from services.history._db import Database, Params, connect
 from services.history._filters import alert_where, cursor, incident_where, limit_of
-from services.history._members import as_the_history_knows
+from services.history._members import Known, as_the_history_knows
 from services.history._migrations import migrate as apply_migrations
 from services.history._rows import (
     AlertQuery,
@@ -53,6 +53,14 @@ INCIDENT_SELECT = (
 # the id alone, one lookup of its index each: beside a.status = 'firing', a long list made SQLite read
 # the status index's every firing row instead.
 MEMBERS_ENDED = f"SELECT a.id, a.incident_id, {ENDED_AT} FROM alerts a WHERE a.id IN ({{marks}})"
+# Of each incident, counted over all of its alert rows (read by the incident's index, never returned): how
+# many there are, and how many of its members ended. The ended_at recorded with the resolution alone: a
+# firing row stored after its resolution (deliveries out of order, rare) is found by ENDED_AT row by row,
+# a search per still-firing member of a storm; uncounted, it leaves the event's count as it was.
+MEMBERS_COUNTED = (
+    "SELECT a.incident_id, COUNT(*), SUM(CASE WHEN a.status = 'firing' AND a.ended_at IS NOT NULL"
+    " THEN 1 ELSE 0 END) FROM alerts a WHERE a.incident_id IN ({marks}) GROUP BY a.incident_id"
+)
 # How many member alerts an incident page lists at most.
 MAX_INCIDENT_ALERTS = 1000
 # The ids starting with a prefix, read as a range of the id's unique index (never a scan): from the
@@ -158,30 +166,47 @@ class History:
 
     async def _still_firing(self, items: list[IncidentRow], rows: list[tuple[Any, ...]]) -> list[IncidentRow]:
         """The rows with the firing count each incident's page shows (``as_the_history_knows``), not its
-        last event's: when the members the events list as firing ended, for the whole page in one query
-        (an incident firing nothing is not looked into: the count only goes down)."""
+        last event's (an incident firing nothing is not looked into: the count only goes down)."""
         firing = {
             item.id: message_of(bytes(row[15]), schemas.IncidentEvent).incident
             for item, row in zip(items, rows, strict=False)
             if item.firing_count > 0
         }
-        ids = [m.alert_id for incident in firing.values() for m in incident.members if m.status == "firing"]
-        if not ids:
-            return items
-        ended: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
-        for alert_id, incident_id, ended_at in await self.db.fetch(
-            MEMBERS_ENDED.format(marks=", ".join("?" * len(ids))), ids
-        ):
-            if ended_at is not None:
-                ended[incident_id][alert_id] = moment(ended_at)
+        known = await self.members_known(list(firing.values()))
         return [
             msgspec.structs.replace(
-                item, firing_count=as_the_history_knows(firing[item.id], ended[item.id])[1]
+                item, firing_count=as_the_history_knows(firing[item.id], known[item.id])[1]
             )
-            if item.id in firing and item.id in ended
+            if item.id in firing
             else item
             for item in items
         ]
+
+    async def members_known(self, incidents: Sequence[schemas.Incident]) -> dict[str, Known]:
+        """What the history holds of these incidents' members since their events, by incident id: two
+        queries however many incidents and members (none for no incident)."""
+        if not incidents:
+            return {}
+        ended: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
+        ids = [m.alert_id for incident in incidents for m in incident.members if m.status == "firing"]
+        if ids:
+            for alert_id, incident_id, ended_at in await self.db.fetch(
+                MEMBERS_ENDED.format(marks=", ".join("?" * len(ids))), ids
+            ):
+                if ended_at is not None:
+                    ended[incident_id][alert_id] = moment(ended_at)
+        incident_ids = [incident.id for incident in incidents]
+        counted = {
+            incident_id: (int(alerts), int(ended_count or 0))
+            for incident_id, alerts, ended_count in await self.db.fetch(
+                MEMBERS_COUNTED.format(marks=", ".join("?" * len(incident_ids))), incident_ids
+            )
+        }
+        known = {}
+        for incident_id in incident_ids:
+            alerts, ended_count = counted.get(incident_id, (0, 0))
+            known[incident_id] = Known(ended=ended[incident_id], ended_count=ended_count, alerts=alerts)
+        return known
 
     async def _body(self, sql: str, key: str, kind: type[M]) -> M | None:
         rows = await self.db.fetch(sql, [key])
@@ -202,7 +227,8 @@ class History:
         return await self._body("SELECT body FROM incidents WHERE id = ?", incident_id, schemas.IncidentEvent)
 
     async def incident_alerts(self, incident_id: str) -> list[AlertRow]:
-        """The incident's alerts in the order they arrived (a timeline), at most 1,000."""
+        """The incident's alerts in the order they arrived (a timeline), at most 1,000 (how many there are,
+        and what the history knows of them: ``members_known``)."""
         sql = f"{ALERT_SELECT} WHERE a.incident_id = ? ORDER BY a.received_at, a.id LIMIT ?"
         return [_alert_row(row) for row in await self.db.fetch(sql, [incident_id, MAX_INCIDENT_ALERTS])]
 

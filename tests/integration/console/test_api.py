@@ -295,3 +295,51 @@ async def test_the_incident_list_counts_what_still_fires_as_the_incidents_page_d
     assert "<td>2/3</td>" in row[1]
     assert " · 2/3 firing · " in detail
     assert [(i["firing_count"], i["member_count"]) for i in body["items"]] == [(2, 3)]
+
+
+async def test_a_storm_larger_than_its_page_counts_every_resolution_and_says_what_is_not_listed(
+    nats_server: NatsServer, database_url: str, history: History
+) -> None:
+    # The page lists an incident's first 1,000 alerts and the event its first 50 members: the root,
+    # which came last, and 300 members it does not list resolved, and the page still said every member
+    # fired.
+    started = T0 - timedelta(minutes=30)
+    pods = [
+        analyzed(
+            n, alertname="KubePodNotReady", labels={"pod": f"p{n}"}, starts_at=started, incident_id="inc-big"
+        )
+        for n in range(1, 1201)
+    ]
+    back = [
+        analyzed(
+            10_000 + n,
+            alertname="KubePodNotReady",
+            labels={"pod": f"p{n}"},
+            status="resolved",
+            starts_at=started,
+            ends_at=T0 + timedelta(hours=1),
+            incident_id="inc-big",
+        )
+        for n in [1200, *range(100, 400)]
+    ]
+    event = incident_event("inc-big", 2, members=[pods[-1], *pods[:49]])  # the root first
+    event = msgspec.structs.replace(
+        event, incident=msgspec.structs.replace(event.incident, member_count=1200, firing_count=1200)
+    )
+    await history.write(alerts=[*pods, *back], incidents=[event])
+    async with (
+        running_console(console_settings(nats_server.url, database_url)) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(url + "/incidents/inc-big") as page:
+            detail = await page.text()
+        async with http.get(url + "/") as page:
+            listing = await page.text()
+    assert " · 899/1200 firing · " in detail
+    assert "The first 1,000 of 1,501 alerts: 501 more not listed." in detail
+    assert len(re.findall(r'<tr data-id="[ar]\d+"', detail)) == 1000
+    member_rows = re.findall(r"<tr><td>(root|related)</td><td><a [^>]*>[^<]*</a></td><td>(\w+)</td>", detail)
+    assert member_rows[0] == ("root", "resolved")
+    row = re.search(r'<tr data-id="inc-big">(.*?)</tr>', listing)
+    assert row is not None
+    assert "<td>899/1200</td>" in row[1]

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 import schemas
-from services.history import AlertQuery, History, IncidentQuery, as_the_history_knows, ended_by_id
+from services.history import AlertQuery, History, IncidentQuery, as_the_history_knows
 from services.history._db import Searchable, connect
 from services.history._filters import alert_where
 from services.history._migrations import migrations
@@ -215,12 +215,14 @@ async def test_an_incidents_firing_count_in_a_list_is_the_one_its_page_shows(
     history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The analyst does not announce each member resolving: the last event's "3/3 firing" stays after one
-    # resolved. A list says what the incident's page says, and reads a page of them in two queries.
+    # resolved. A list says what the incident's page says, and reads a page of them in three queries.
     alerts, event = _storm(1, 3)
     await history.write(alerts, incidents=[event])
     row = (await history.incidents(IncidentQuery())).items[0]
-    _, on_its_page = as_the_history_knows(event.incident, ended_by_id(await history.incident_alerts("inc-1")))
+    known = await history.members_known([event.incident])
+    _, on_its_page = as_the_history_knows(event.incident, known["inc-1"])
     assert (row.firing_count, row.member_count) == (on_its_page, 3) == (2, 3)
+    assert (known["inc-1"].alerts, known["inc-1"].ended_count) == (4, 1)
 
     storms = [_storm(n, 2) for n in range(2, 52)]
     await history.write([a for alerts, _ in storms for a in alerts], incidents=[e for _, e in storms])
@@ -235,7 +237,7 @@ async def test_an_incidents_firing_count_in_a_list_is_the_one_its_page_shows(
     page = await history.incidents(IncidentQuery(limit=50))
     assert len(page.items) == 50
     assert {(row.firing_count, row.member_count) for row in page.items} == {(1, 2)}
-    assert len(asked) == 2
+    assert len(asked) == 3  # the list, its listed members' ends, and every member counted
 
 
 async def test_incident_filters_and_search(history: History) -> None:
@@ -404,3 +406,42 @@ async def test_recording_an_episodes_end_finds_its_firing_row_by_the_index(tmp_p
     plan = " | ".join(str(row[-1]) for row in rows)
     assert "SEARCH a USING INDEX alerts_episode" in plan, plan
     assert "SCAN a" not in plan.replace("SCAN a USING", ""), plan
+
+
+async def test_an_incident_is_counted_over_all_of_its_alerts_not_the_ones_a_page_lists(
+    history: History,
+) -> None:
+    # An event lists 50 members and a page 1,000 alerts: in a storm the resolutions of the others counted
+    # for nothing, and the firing count stayed near the event's.
+    started = T0 - timedelta(minutes=30)
+    pods = [
+        analyzed(
+            n, alertname="KubePodNotReady", labels={"pod": f"p{n}"}, starts_at=started, incident_id="inc-9"
+        )
+        for n in range(1, 1101)
+    ]
+    back = [
+        analyzed(
+            5000 + n,
+            alertname="KubePodNotReady",
+            labels={"pod": f"p{n}"},
+            status="resolved",
+            starts_at=started,
+            ends_at=T0 + timedelta(hours=1),
+            incident_id="inc-9",
+        )
+        for n in [1100, *range(200, 600)]
+    ]
+    event = incident_event("inc-9", 2, members=[pods[-1], *pods[:49]])
+    event = msgspec.structs.replace(
+        event, incident=msgspec.structs.replace(event.incident, member_count=1100, firing_count=1100)
+    )
+    await history.write([*pods, *back], incidents=[event])
+    known = (await history.members_known([event.incident]))["inc-9"]
+    assert (known.alerts, known.ended_count) == (1501, 401)
+    assert set(known.ended) == {pods[-1].id}  # of the listed members, the root alone ended
+    members, firing = as_the_history_knows(event.incident, known)
+    assert firing == 699
+    assert members[0].status == "resolved"
+    assert len(await history.incident_alerts("inc-9")) == 1000
+    assert (await history.incidents(IncidentQuery())).items[0].firing_count == 699

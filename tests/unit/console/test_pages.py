@@ -14,7 +14,7 @@ from services.console._filters import Filters
 from services.console._html import Frame, login_page, safe_url, when
 from services.console._index import index_page
 from services.console._rows import alert_row, incident_row
-from services.history import Page
+from services.history import Known, Page
 from services.notifier import LinkSettings
 from tests.support.console import with_evidence
 from tests.support.history import analyzed, incident_event
@@ -55,7 +55,7 @@ def test_the_list_and_incident_pages_show_injected_values_as_text() -> None:
     listing = index_page(FRAME, f, Page(items=[alert_row(message)]), Page(items=[incident_row(event)]))
     assert _markup(listing) == ["script"]
     assert f'value="{EVIL}"' not in listing
-    detail = incident_page(FRAME, event, [alert_row(message)], None)
+    detail = incident_page(FRAME, event, [alert_row(message)], Known(), None)
     assert _markup(detail) == ["script"]
 
 
@@ -122,7 +122,7 @@ def test_an_incident_page_counts_the_members_the_history_saw_resolve_since_its_l
     ended = pods[1].received_at + timedelta(minutes=3)
     rows = [alert_row(pods[0]), msgspec.structs.replace(alert_row(pods[1]), ended_at=ended)]
 
-    page = incident_page(FRAME, event, rows, None)
+    page = incident_page(FRAME, event, rows, Known(ended={pods[1].id: ended}, ended_count=1, alerts=2), None)
 
     assert " · 1/2 firing · " in page
     member_rows = re.findall(r"<tr><td>(root|related)</td><td><a [^>]*>[^<]*</a></td><td>(\w+)</td>", page)
