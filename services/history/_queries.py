@@ -154,13 +154,18 @@ class History:
         more = len(rows) > limit
         return Page(items=items, next_cursor=cursor(rows[limit - 1][1], items[-1].id) if more else None)
 
-    async def incidents(self, query: IncidentQuery) -> Page[IncidentRow]:
-        """Most recently updated first, filtered; ``next_cursor`` continues where the page ends."""
+    async def incidents(self, query: IncidentQuery, *, firing_as_known: bool = True) -> Page[IncidentRow]:
+        """Most recently updated first, filtered; ``next_cursor`` continues where the page ends.
+
+        ``firing_as_known``: each row's ``firing_count`` as the incident's page shows it (two more
+        queries); False: as its last event announced it, for a reader that does not show it."""
         where = incident_where(query, self.db.dialect)
         limit = limit_of(query.limit)
         sql = f"{INCIDENT_SELECT}{where.sql()} ORDER BY i.updated_at DESC, i.id DESC LIMIT ?"
         rows = await self.db.fetch(sql, [*where.params, limit + 1])
-        items = await self._still_firing([_incident_row(row) for row in rows[:limit]], rows)
+        items = [_incident_row(row) for row in rows[:limit]]
+        if firing_as_known:
+            items = await self._still_firing(items, rows)
         more = len(rows) > limit
         return Page(items=items, next_cursor=cursor(rows[limit - 1][1], items[-1].id) if more else None)
 

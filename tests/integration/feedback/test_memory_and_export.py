@@ -14,6 +14,7 @@ from services.analyst.eval import DEFAULT_DIR, load_scenarios
 from services.analyst.eval._scenarios import load_scenario
 from services.cli._feedback import collect, feedback_export, write_export
 from services.history import History, recall
+from tests.support.history import incident_event
 
 OOM = load_scenario(DEFAULT_DIR / "01-crashloop-oom-java.yaml").message
 NOW = OOM.received_at
@@ -139,3 +140,28 @@ async def test_export_writes_the_verdicts_as_scenarios_that_eval_loads(
     assert await feedback_export(None, tmp_path / "by-command") == 0
     written = sorted(p.name for p in (tmp_path / "by-command").iterdir())
     assert written == sorted(p.name for p in out.iterdir())
+
+
+async def test_export_reads_a_page_of_incidents_in_one_query(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The export wants the verdicts: the firing count the console corrects from the members is not
+    # exported, and costs a page of open incidents two more queries.
+    members = [episode(OOM, n, "memory_pressure", "heap exhausted", pod=f"p{n}") for n in range(1, 4)]
+    event = incident_event("inc-1", 2, members=members)
+    given = msgspec.structs.replace(
+        verdict(members[0], "confirmed"), id="f-inc-1", target="incident", target_id="inc-1"
+    )
+    await history.write(alerts=members, incidents=[event], feedback=[given])
+    asked: list[str] = []
+    fetch = history.db.fetch
+
+    async def counted(sql: str, params: object = ()) -> list[tuple[object, ...]]:
+        asked.append(sql)
+        return await fetch(sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(history.db, "fetch", counted)
+    judged = await collect(history, since=None)
+    assert [f.target_id for f, _, _ in judged] == ["inc-1"]
+    assert sum("FROM incidents i" in sql for sql in asked) == 1
+    assert not any("FROM alerts a WHERE a." in sql for sql in asked)  # no member looked up or counted
