@@ -29,12 +29,13 @@ from services.console._rows import (
     alert_text,
     alert_tr,
     ended_at_of,
+    firing_of,
     incident_link,
     incident_row,
     incident_text,
     incident_tr,
 )
-from services.history import AlertRow, IncidentRow, Page
+from services.history import AlertRow, IncidentRow, Known, Page, as_the_history_knows
 
 # Events a slow page may fall behind by before it is dropped (it reconnects and reloads).
 CLIENT_QUEUE = 256
@@ -50,6 +51,34 @@ class LiveEvent:
     matches: Callable[[Filters], bool]  # whether a page's Filters want it
 
 
+class _Members:
+    """What the console saw of one kept incident's members resolve: what the history's rule reads
+    (``Known``) for the incidents whose latest event it received."""
+
+    def __init__(self) -> None:
+        # When its members whose resolution arrived ended, by their firing message's id (the members'
+        # ``alert_id``): the rule reads the listed ones.
+        self.ended: dict[str, datetime] = {}
+        # Those whose resolution first arrived after its latest event: the event counted them firing.
+        # A resolution published before the event may be counted in it, and is left out (the count errs
+        # towards firing, as the history's does), as is a resolution sent again.
+        self.since_event: set[str] = set()
+
+    def resolved(self, incident: schemas.Incident, resolution: schemas.AnalyzedAlert) -> None:
+        # The id the member has: ``schemas.alert_id`` of the same episode firing (manual alerts, with ids
+        # of their own, are not found and stay counted as the event counted them).
+        member_id = schemas.alert_id(msgspec.structs.replace(resolution.alert, status="firing"))
+        listed_resolved = any(m.alert_id == member_id and m.status == "resolved" for m in incident.members)
+        if member_id not in self.ended and not listed_resolved:
+            self.since_event.add(member_id)
+        self.ended.setdefault(member_id, ended_at_of(resolution))
+
+    def known(self, incident: schemas.Incident) -> Known:
+        """As the history would hold it: the members its event counts resolved, and those seen since."""
+        ended_count = incident.member_count - incident.firing_count + len(self.since_event)
+        return Known(ended=self.ended, ended_count=ended_count)
+
+
 class Recent:
     """The last messages seen, by id: what the console serves when the database is down."""
 
@@ -60,12 +89,18 @@ class Recent:
         # When the episodes (schemas.episode_key) of the kept resolutions ended: their firing rows are
         # not firing any more. An episode has one resolution id: it goes when that message does.
         self.ended: dict[str, datetime] = {}
+        # Of each kept incident, what the history would know of its members beyond its latest event
+        # (``_Members``), from the resolutions seen since: its count follows them, by the history's rule.
+        self.members: dict[str, _Members] = {}
 
     def keep_alert(self, message: schemas.AnalyzedAlert) -> None:
         self.alerts[message.id] = message
         self.alerts.move_to_end(message.id)
         if message.alert.status == "resolved":
             self.ended[schemas.episode_key(message.alert)] = ended_at_of(message)
+            kept = self.incidents.get(message.incident.id) if message.incident else None
+            if kept is not None:
+                self.members[kept.incident.id].resolved(kept.incident, message)
         while len(self.alerts) > self.size:
             _, dropped = self.alerts.popitem(last=False)
             if dropped.alert.status == "resolved":
@@ -77,13 +112,25 @@ class Recent:
             return
         self.incidents[event.incident.id] = event
         self.incidents.move_to_end(event.incident.id)
+        self.members.setdefault(event.incident.id, _Members()).since_event.clear()
         while len(self.incidents) > self.size:
-            self.incidents.popitem(last=False)
+            dropped, _ = self.incidents.popitem(last=False)
+            self.members.pop(dropped, None)
 
     def incident_title(self, incident_id: str) -> str:
         """The kept incident's title (its latest event's), "" when none is kept."""
         event = self.incidents.get(incident_id)
         return event.incident.title if event is not None else ""
+
+    def incident_row(self, event: schemas.IncidentEvent) -> IncidentRow:
+        """The event's row as the history would list it: its firing count less the members seen resolve
+        since (``as_the_history_knows``, the history's one rule)."""
+        row = incident_row(event)
+        members = self.members.get(event.incident.id)
+        if members is None or row.firing_count == 0:
+            return row
+        _, firing = as_the_history_knows(event.incident, members.known(event.incident))
+        return msgspec.structs.replace(row, firing_count=firing)
 
     def alert_row(self, message: schemas.AnalyzedAlert) -> AlertRow:
         """The message's row as the history would list it, from what the console has seen."""
@@ -99,7 +146,7 @@ class Recent:
         return Page(items=list(itertools.islice(rows, limit)))
 
     def incident_page(self, f: Filters, limit: int = 20) -> Page[IncidentRow]:
-        kept = ((incident_row(e), e) for e in reversed(self.incidents.values()))
+        kept = ((self.incident_row(e), e) for e in reversed(self.incidents.values()))
         rows = (row for row, e in kept if f.matches_incident(row, incident_text(e)))
         return Page(items=list(itertools.islice(rows, limit)))
 
@@ -151,9 +198,14 @@ class LiveHub:
         self.recent.keep_alert(message)
         self.publish(alert_event(self.recent.alert_row(message), alert_text(message)))
         if message.alert.status == "resolved":
-            # The firing row of its episode a page shows reads resolved, as after a reload.
+            # The firing row of its episode a page shows reads resolved, as after a reload, and its
+            # incident's row counts one member fewer firing (when the console holds its latest event).
             ended = alert_status("firing", ended_at_of(message))
             self.publish(cells_event("episode", schemas.episode_key(message.alert), "status", ended))
+            kept = self.recent.incidents.get(message.incident.id) if message.incident else None
+            if kept is not None:
+                firing = firing_of(self.recent.incident_row(kept))
+                self.publish(cells_event("id", kept.incident.id, "firing", firing))
 
     async def _on_incident(self, msg: Msg) -> None:
         try:
@@ -162,7 +214,7 @@ class LiveHub:
             logger.warning("live: skipped an undecodable incident event: {}", str(exc)[:200])
             return
         self.recent.keep_incident(event)
-        self.publish(incident_event(event))
+        self.publish(incident_event(self.recent.incident_row(event), event))
         # Its alerts shown so far may name it by its id (they are published before it is announced), or
         # by a title its growth has changed since: they read as a reload would show them.
         incident_id = event.incident.id
@@ -179,8 +231,8 @@ def alert_event(row: AlertRow, text: str) -> LiveEvent:
     return LiveEvent("alert", _row_data(row, alert_tr(row)), lambda f: f.matches_alert(row, text))
 
 
-def incident_event(event: schemas.IncidentEvent) -> LiveEvent:
-    row = incident_row(event)
+def incident_event(row: IncidentRow, event: schemas.IncidentEvent) -> LiveEvent:
+    """``row``: the event's, as the history would list it (``Recent.incident_row``)."""
     text = incident_text(event)
     return LiveEvent("incident", _row_data(row, incident_tr(row)), lambda f: f.matches_incident(row, text))
 

@@ -138,11 +138,17 @@ def alert_tr(row: AlertRow) -> str:
     )
 
 
+def firing_of(row: IncidentRow) -> str:
+    """Its firing cell: how many of its members still fire, of how many."""
+    return f"{row.firing_count}/{row.member_count}"
+
+
 def incident_tr(row: IncidentRow) -> str:
+    """The row; its ``data-id`` and the firing cell's class let the live page renew the count (``_live``)."""
     return (
         f'<tr data-id="{esc(row.id)}"><td>{when(row.updated_at)}</td><td>{_badge("sev", row.severity)}</td>'
         f'<td><a class="name" href="/incidents/{esc(row.id)}">{breakable(row.title or row.id)}</a></td>'
-        f"<td>{_badge('status', row.status)}</td><td>{row.firing_count}/{row.member_count}</td>"
+        f'<td>{_badge("status", row.status)}</td><td class="firing">{firing_of(row)}</td>'
         f'<td>{breakable(row.category)}</td><td class="summary">{esc(row.summary)}</td>'
         f"<td>{'degraded' if row.degraded else ''}</td><td>{esc(row.feedback)}</td></tr>"
     )

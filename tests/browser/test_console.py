@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 import pytest
 from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException, WebDriverException
 from selenium.webdriver.common.by import By
@@ -424,3 +425,51 @@ def test_a_firing_row_reads_resolved_when_its_resolution_arrives_as_a_reload_sho
     world.store(alerts=[firing, resolution, other])
     browser.get(world.console.url + "/")
     assert {alert_id: _row(browser, alert_id).text for alert_id in live} == live
+
+
+def _firing_cell(browser: Any, incident_id: str) -> str:
+    row = browser.find_element(By.CSS_SELECTOR, f'#incidents-body tr[data-id="{incident_id}"]')
+    return str(row.find_element(By.CSS_SELECTOR, "td.firing").text)
+
+
+def test_an_incidents_firing_count_follows_its_members_resolving_as_a_reload_shows_it(
+    world: World, browser: Any
+) -> None:
+    # The analyst announces joins, causes and the end, not each member resolving: an open page kept the
+    # event's "3/3" while members resolved, and a reload said otherwise.
+    started = NOW - timedelta(minutes=40)
+    pods = [
+        _alert(940 + n, alertname="NodeGone", labels={"pod": f"n{n}"}, starts_at=started, incident_id="inc-n")
+        for n in range(3)
+    ]
+    pods = [msgspec.structs.replace(p, id=schemas.alert_id(p.alert)) for p in pods]  # ingest's ids
+    ends = [
+        _alert(
+            950 + n,
+            alertname="NodeGone",
+            labels={"pod": f"n{n}"},
+            status="resolved",
+            starts_at=started,
+            ends_at=NOW - timedelta(minutes=3),
+            incident_id="inc-n",
+        )
+        for n in (2, 0)  # one the event does not list, then one it lists
+    ]
+    event = incident_event("inc-n", 2, at=NOW - timedelta(minutes=30), members=pods[:2])
+    event = msgspec.structs.replace(
+        event, incident=msgspec.structs.replace(event.incident, member_count=3, firing_count=3)
+    )
+    _open_live(browser, world.console.url + "/")
+    world.publish(schemas.incident_subject(event.event), event, event.id)
+    _wait(browser, lambda b: "inc-n" in _row_ids(b, "incidents-body"), 5, "the incident row")
+    assert _firing_cell(browser, "inc-n") == "3/3"
+    for end, firing in zip(ends, ("2/3", "1/3"), strict=True):
+        world.publish(schemas.ANALYZED, end, end.id)
+        _wait(
+            browser, lambda b, f=firing: _firing_cell(b, "inc-n") == f, LIVE_GOAL_SECONDS, f"{firing} firing"
+        )
+    live = browser.find_element(By.CSS_SELECTOR, '#incidents-body tr[data-id="inc-n"]').text
+
+    world.store(alerts=[*pods, *ends], incidents=[event])
+    browser.get(world.console.url + "/")
+    assert browser.find_element(By.CSS_SELECTOR, '#incidents-body tr[data-id="inc-n"]').text == live

@@ -292,7 +292,7 @@ async def test_the_incident_list_counts_what_still_fires_as_the_incidents_page_d
             body = await answer.json()
     row = re.search(r'<tr data-id="inc-cart">(.*?)</tr>', listing)
     assert row is not None
-    assert "<td>2/3</td>" in row[1]
+    assert '<td class="firing">2/3</td>' in row[1]
     assert " · 2/3 firing · " in detail
     assert [(i["firing_count"], i["member_count"]) for i in body["items"]] == [(2, 3)]
 
@@ -342,4 +342,4 @@ async def test_a_storm_larger_than_its_page_counts_every_resolution_and_says_wha
     assert member_rows[0] == ("root", "resolved")
     row = re.search(r'<tr data-id="inc-big">(.*?)</tr>', listing)
     assert row is not None
-    assert "<td>899/1200</td>" in row[1]
+    assert '<td class="firing">899/1200</td>' in row[1]
