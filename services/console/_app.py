@@ -7,6 +7,7 @@ when the database is down the pages say so in a banner and show what arrived whi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +38,9 @@ from services.runtime import add_health_routes, nats_readiness
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 256 * 1024
+# The incidents whose titles a live row may need when the console starts: the open ones, and those updated
+# since (a related alert reopens a resolved incident within INCIDENT_REOPEN_SECONDS, 30 min by default).
+TITLES_SINCE = timedelta(days=1)
 
 
 def _local_path(target: str) -> str:
@@ -60,7 +64,7 @@ class Console:
         self.guard = Guard(self.access)
         self.store = store or HistoryHandle(settings.database_url)
         self.recent = Recent(settings.console_live_buffer)
-        self.live = LiveHub(self.recent)
+        self.live = LiveHub(self.recent, self._incident_titles)
         self.links = LinkSettings(
             settings.grafana_url, settings.grafana_datasource_uid, settings.alertmanager_url
         )
@@ -72,6 +76,11 @@ class Console:
         )
         live = Gauge("console_live_clients", "Pages following the live stream", registry=registry)
         live.set_function(lambda: len(self.live.clients))
+
+    async def _incident_titles(self) -> dict[str, str] | None:
+        """Of the incidents still open or updated in the last day, at most as many as the live buffer."""
+        since = datetime.now(UTC) - TITLES_SINCE
+        return await self.store.ask(lambda h: h.incident_titles(since, self.recent.size))
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.count, self.guard.middleware], client_max_size=MAX_BODY_BYTES)

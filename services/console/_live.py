@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -89,6 +89,10 @@ class Recent:
         # When the episodes (schemas.episode_key) of the kept resolutions ended: their firing rows are
         # not firing any more. An episode has one resolution id: it goes when that message does.
         self.ended: dict[str, datetime] = {}
+        # Titles of the incidents open or recent when the console started, from the history (once, when
+        # it answers): the live rows of their alerts name them before their next event.
+        self.titles: dict[str, str] = {}
+        self.titles_loaded = False
         # Of each kept incident, what the history would know of its members beyond its latest event
         # (``_Members``), from the resolutions seen since: its count follows them, by the history's rule.
         self.members: dict[str, _Members] = {}
@@ -118,9 +122,10 @@ class Recent:
             self.members.pop(dropped, None)
 
     def incident_title(self, incident_id: str) -> str:
-        """The kept incident's title (its latest event's), "" when none is kept."""
+        """The kept incident's title (its latest event's), else the history's when the console started,
+        "" when neither is known."""
         event = self.incidents.get(incident_id)
-        return event.incident.title if event is not None else ""
+        return event.incident.title if event is not None else self.titles.get(incident_id, "")
 
     def incident_row(self, event: schemas.IncidentEvent) -> IncidentRow:
         """The event's row as the history would list it: its firing count less the members seen resolve
@@ -151,19 +156,52 @@ class Recent:
         return Page(items=list(itertools.islice(rows, limit)))
 
 
+# Where the titles of the incidents open or recent come from: None while the history cannot answer.
+Titles = Callable[[], Awaitable[dict[str, str] | None]]
+
+
 class LiveHub:
-    def __init__(self, recent: Recent) -> None:
+    def __init__(self, recent: Recent, titles: Titles | None = None) -> None:
         self.recent = recent
         self.clients: set[asyncio.Queue[LiveEvent | None]] = set()
         self._subscriptions: list[Subscription] = []
+        self._titles = titles
+        self._loading: asyncio.Task[None] | None = None
+        # Incidents whose alerts went out named by id while the titles were loading: renamed once loaded.
+        self._untitled: set[str] = set()
 
     async def start(self, nc: Client) -> None:
         self._subscriptions = [
             await nc.subscribe(schemas.ANALYZED, cb=self._on_alert),
             await nc.subscribe(schemas.INCIDENTS, cb=self._on_incident),
         ]
+        self._load_titles()
+
+    def _load_titles(self) -> None:
+        """Load the titles of the incidents open or recent in the background: a live row never waits for
+        the database (a slow one would hold every page's stream behind it); until they come it names its
+        incident by id, and is renamed when they do."""
+        loading = self._loading is not None and not self._loading.done()
+        if self._titles is None or self.recent.titles_loaded or loading:
+            return
+        self._loading = asyncio.create_task(self._titles_loaded(self._titles))
+
+    async def _titles_loaded(self, titles: Titles) -> None:
+        loaded = await titles()
+        if loaded is None:
+            return  # the database is down (the banner says so): the next alert that needs a title asks again
+        self.recent.titles.update(loaded)
+        self.recent.titles_loaded = True
+        for incident_id in self._untitled:
+            if title := self.recent.incident_title(incident_id):
+                self.publish(
+                    cells_event("incident", incident_id, "incident", incident_link(incident_id, title))
+                )
+        self._untitled.clear()
 
     async def stop(self) -> None:
+        if self._loading is not None:
+            self._loading.cancel()
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
@@ -196,6 +234,11 @@ class LiveHub:
             logger.warning("live: skipped an undecodable analysis: {}", str(exc)[:200])
             return
         self.recent.keep_alert(message)
+        incident_id = message.incident.id if message.incident else ""
+        if incident_id and not self.recent.titles_loaded and not self.recent.incident_title(incident_id):
+            if len(self._untitled) < self.recent.size:
+                self._untitled.add(incident_id)
+            self._load_titles()
         self.publish(alert_event(self.recent.alert_row(message), alert_text(message)))
         if message.alert.status == "resolved":
             # The firing row of its episode a page shows reads resolved, as after a reload, and its

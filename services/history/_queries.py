@@ -61,6 +61,13 @@ MEMBERS_COUNTED = (
     "SELECT a.incident_id, COUNT(*), SUM(CASE WHEN a.status = 'firing' AND a.ended_at IS NOT NULL"
     " THEN 1 ELSE 0 END) FROM alerts a WHERE a.incident_id IN ({marks}) GROUP BY a.incident_id"
 )
+# The titles a console needs when it starts, read newest first along incidents_updated until the limit
+# (SQLite's plan): at worst every incident's row once, when few are open or recent, and once a start,
+# in the background.
+INCIDENT_TITLES = (
+    "SELECT id, title FROM incidents WHERE status = 'open' OR updated_at >= ?"
+    " ORDER BY updated_at DESC LIMIT ?"
+)
 # How many member alerts an incident page lists at most.
 MAX_INCIDENT_ALERTS = 1000
 # The ids starting with a prefix, read as a range of the id's unique index (never a scan): from the
@@ -212,6 +219,12 @@ class History:
             alerts, ended_count = counted.get(incident_id, (0, 0))
             known[incident_id] = Known(ended=ended[incident_id], ended_count=ended_count, alerts=alerts)
         return known
+
+    async def incident_titles(self, since: datetime, limit: int) -> dict[str, str]:
+        """The titles of the incidents still open or updated since ``since``, by id: the most recently
+        updated ``limit`` of them, in one query."""
+        rows = await self.db.fetch(INCIDENT_TITLES, [micros(since), limit])
+        return {incident_id: title for incident_id, title in rows}
 
     async def _body(self, sql: str, key: str, kind: type[M]) -> M | None:
         rows = await self.db.fetch(sql, [key])

@@ -343,3 +343,28 @@ async def test_a_storm_larger_than_its_page_counts_every_resolution_and_says_wha
     row = re.search(r'<tr data-id="inc-big">(.*?)</tr>', listing)
     assert row is not None
     assert '<td class="firing">899/1200</td>' in row[1]
+
+
+async def test_after_a_restart_a_live_row_names_an_incident_opened_before_it(
+    nats_server: NatsServer, database_url: str, history: History
+) -> None:
+    # The console knew the titles of the incidents it had seen an event of: after a restart, the live
+    # rows of an open incident's alerts named it by its id until its next event.
+    opened = incident_event("inc-before", 3, title="payments failing in eu-west", at=T0)
+    await history.write(incidents=[opened])
+    async with (
+        running_console(console_settings(nats_server.url, database_url)) as url,
+        aiohttp.ClientSession() as http,
+        http.get(url + "/api/stream") as stream,
+    ):
+        await stream.content.readline()  # the opening comment: subscribed from here on
+        nc = await nats.connect(nats_server.url)
+        try:
+            joined = analyzed(7, incident_id="inc-before")
+            await nc.jetstream().publish(schemas.ANALYZED, schemas.encode(joined))
+            kind, data = await asyncio.wait_for(_next_event(stream), 5)
+            while kind != "alert":  # a rename, had the titles come after the row
+                kind, data = await asyncio.wait_for(_next_event(stream), 5)
+        finally:
+            await nc.close()
+    assert ">payments failing in eu-west</a>" in str(data["html"])

@@ -445,3 +445,19 @@ async def test_an_incident_is_counted_over_all_of_its_alerts_not_the_ones_a_page
     assert members[0].status == "resolved"
     assert len(await history.incident_alerts("inc-9")) == 1000
     assert (await history.incidents(IncidentQuery())).items[0].firing_count == 699
+
+
+async def test_the_titles_a_console_starts_with_are_the_open_and_recent_incidents(history: History) -> None:
+    await history.write(
+        incidents=[
+            incident_event("inc-open", 1, title="still open", at=T0 - timedelta(days=30)),
+            incident_event("inc-recent", 2, status="resolved", title="ended lately", at=T0),
+            incident_event("inc-old", 2, status="resolved", title="long over", at=T0 - timedelta(days=3)),
+        ]
+    )
+    since = T0 - timedelta(days=1)
+    assert await history.incident_titles(since, 10) == {
+        "inc-open": "still open",
+        "inc-recent": "ended lately",
+    }
+    assert await history.incident_titles(since, 1) == {"inc-recent": "ended lately"}  # the newest first
