@@ -40,8 +40,17 @@ def episode_of(fingerprint: str, starts_at: datetime) -> str:
 
 def alert_id(alert: Alert) -> str:
     """Same id for every re-send of one episode; the resolution gets its own."""
-    digest = hashlib.sha256(f"{episode_key(alert)}|{alert.status}".encode()).hexdigest()
-    return digest[:32]
+    return _id_of(episode_key(alert), alert.status)
+
+
+def firing_id(episode: str) -> str:
+    """``alert_id`` of the firing message of the episode with this ``episode_key``: what an incident lists
+    its member by, and what the resolution's readers (the notifier, the console) look it up by."""
+    return _id_of(episode, "firing")
+
+
+def _id_of(episode: str, status: str) -> str:
+    return hashlib.sha256(f"{episode}|{status}".encode()).hexdigest()[:32]
 
 
 def manual_id() -> str:

@@ -67,7 +67,7 @@ class _Members:
     def resolved(self, incident: schemas.Incident, resolution: schemas.AnalyzedAlert) -> None:
         # The id the member has: ``schemas.alert_id`` of the same episode firing (manual alerts, with ids
         # of their own, are not found and stay counted as the event counted them).
-        member_id = schemas.alert_id(msgspec.structs.replace(resolution.alert, status="firing"))
+        member_id = schemas.firing_id(schemas.episode_key(resolution.alert))
         listed_resolved = any(m.alert_id == member_id and m.status == "resolved" for m in incident.members)
         if member_id not in self.ended and not listed_resolved:
             self.since_event.add(member_id)

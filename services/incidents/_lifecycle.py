@@ -14,7 +14,6 @@ the log carries ``applied``.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 
 import msgspec
@@ -95,11 +94,6 @@ class IncidentState(msgspec.Struct, kw_only=True, omit_defaults=True):
     exemplars: list[Exemplar] = []
     # recent joins and resolutions, newest last (idempotency); never written to the log
     applied: list[str] = []
-
-
-def firing_id(episode: str) -> str:
-    """The alert id of an episode's firing message (``schemas.alert_id``), from its episode key."""
-    return hashlib.sha256(f"{episode}|firing".encode()).hexdigest()[:32]
 
 
 def rank(severity: str) -> int:
@@ -228,7 +222,7 @@ def resolve_member(
     op = _op(episode, "/resolved")
     if (remembered and op in state.applied) or state.status == "resolved":
         return state
-    alert_id = firing_id(episode)
+    alert_id = schemas.firing_id(episode)
     ended = ends_at or now
 
     def resolved(member: schemas.IncidentMember) -> schemas.IncidentMember:

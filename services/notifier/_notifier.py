@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
-import msgspec
 from loguru import logger
 
 import schemas
@@ -183,7 +182,7 @@ class Notifier:
             fired = v.fired_for
             if fired is None or fired.total_seconds() >= guard:
                 return None
-            firing_id = schemas.alert_id(msgspec.structs.replace(v.alert, status="firing"))
+            firing_id = schemas.firing_id(schemas.episode_key(v.alert))
             if await self.ledger.seen(delivery_key(v.message, name, alert_id=firing_id)):
                 return None  # its firing was announced, so its resolution is too
             logger.info(

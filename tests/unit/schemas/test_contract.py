@@ -38,6 +38,12 @@ def test_episode_id_is_stable_for_resends_and_new_for_the_resolution() -> None:
     assert schemas.episode_key(firing) == schemas.episode_key(resolved)
 
 
+def test_a_resolution_finds_the_id_its_firing_was_listed_by() -> None:
+    firing = webhook("firing_two_alerts.json").alerts[0]
+    resolved = webhook("resolved_one_alert.json").alerts[0]
+    assert schemas.firing_id(schemas.episode_key(resolved)) == schemas.alert_id(firing)
+
+
 def test_a_new_episode_of_the_same_alert_gets_a_new_id() -> None:
     firing = webhook("firing_two_alerts.json").alerts[0]
     later = msgspec.structs.replace(firing, starts_at=datetime(2026, 11, 27, tzinfo=UTC))
