@@ -335,6 +335,9 @@ async def test_a_storm_larger_than_its_page_counts_every_resolution_and_says_wha
             detail = await page.text()
         async with http.get(url + "/") as page:
             listing = await page.text()
+        async with http.get(url + "/api/incidents/inc-big") as answer:
+            body = await answer.json()
+    assert (body["firing"], body["alerts_held"], len(body["alerts"])) == (899, 1501, 1000)
     assert " · 899/1200 firing · " in detail
     assert "The first 1,000 of 1,501 alerts: 501 more not listed." in detail
     assert len(re.findall(r'<tr data-id="[ar]\d+"', detail)) == 1000
