@@ -106,13 +106,35 @@ def evidence_line(line: str) -> str:
     return line
 
 
+def _stand_in(value: str, name: str) -> bool:
+    """Whether a value only names its variable: a label whose value is its own name (``job="job"``),
+    or the stand-in a template gives in its place ("the job", "<job>")."""
+    spoken = name.replace("_", " ")
+    return value.lower() in (spoken, f"the {spoken}", f"<{name}>")
+
+
+def _without_parenthetical(before: str, after: str) -> tuple[str, str] | None:
+    """The text around a value with the parenthetical holding it removed ("Target x (job the job) does"
+    reads "Target x does"); None when the value stands in no parenthetical of its own."""
+    opened = before.rfind("(")
+    closed = after.find(")")
+    if opened < 0 or closed < 0 or ")" in before[opened:] or "(" in after[:closed]:
+        return None
+    head, tail = before[:opened].rstrip(" "), after[closed + 1 :]
+    if head and tail[:1].isalnum():
+        tail = f" {tail}"
+    return head, tail
+
+
 def render(
     template: str, variables: dict[str, str], missing: list[str] | None = None, *, sentence: bool = False
 ) -> str:
     """``${name}`` or ``${name|default}``. A name with no value and no default reads as "the <name>"
     (never a raw placeholder in a message) and is recorded in ``missing`` for the catalogue's tests.
     An empty value takes its parentheses or its doubled space with it: "the disk (${volume|}) on" reads
-    "the disk on", never "the disk () on".
+    "the disk on", never "the disk () on". So does, in prose, a value that only names its variable (a
+    label whose value is its own name, or a stand-in such as "the job"): "(job ${job|the job})" carries
+    nothing then, and is left out rather than read "(job the job)".
 
     A value inside a code span stays as written unless it cannot be pasted safely; in prose it is made
     one line and bounded. As a ``sentence``, text that starts with a value introduces it by its kind
@@ -122,6 +144,8 @@ def render(
     out = [head]
     for name, default, text, in_code in placeholders:
         given = variables.get(name)
+        if given and len(given) == len(name) and given.lower() == name:
+            given = None  # a label whose value is its name (`job="job"`) names nothing
         value = given or default
         if value is None:
             if missing is not None:
@@ -134,6 +158,8 @@ def render(
                 text = text[1:]
         elif in_code:
             value = _for_code(value, name, default)
+        elif not given and _stand_in(value, name) and (around := _without_parenthetical(out[-1], text)):
+            (out[-1], text), value = around, ""
         else:
             value = _for_prose(value)
             if sentence and given and out == [""] and (kind := variables.get(f"{name}_kind")):

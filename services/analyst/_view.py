@@ -213,7 +213,8 @@ def _subject(labels: dict[str, str]) -> tuple[str, str]:
     chosen: tuple[str, str] | None = None  # the first naming something other than the exporter
     for name in TARGET_LABELS:
         value = labels.get(name)
-        if value:
+        # A value that is its label's own name (`instance="instance"`, a template's leftover) names nothing.
+        if value and (len(value) != len(name) or value.lower() != name):
             first = first or (name, value)
             if not _names_the_exporter(name, value, job):
                 chosen = (name, value)

@@ -193,6 +193,22 @@ def test_an_empty_value_takes_its_parentheses_but_no_function_call_loses_its_own
     assert render("`(x - time()) / 86400` on ${t}", {"t": "h"}) == "`(x - time()) / 86400` on h"
 
 
+def test_a_parenthetical_that_would_only_name_its_label_is_left_out() -> None:
+    # No job label: the rule's stand-in for it would read "(job the job)".
+    unnamed = _analysis({"alertname": "InstanceDown", "severity": "critical"})
+    assert "(job" not in unnamed.root_cause, unnamed.root_cause
+    assert unnamed.root_cause.startswith("The unnamed target does not answer Prometheus' scrapes")
+    # A label whose value is its own name (a template's leftover) names nothing either.
+    itself = _analysis({"alertname": "InstanceDown", "job": "job", "instance": "edge-3:9100"})
+    assert "(job" not in itself.root_cause, itself.root_cause
+    assert "Target edge-3:9100 does not answer" in itself.root_cause
+    named = _analysis({"alertname": "InstanceDown", "job": "edge", "instance": "edge-3:9100"})
+    assert "Target edge-3:9100 (job edge) does not answer" in named.root_cause
+    assert render("${t} (job ${job|the job}), then", {"t": "h"}) == "h, then"
+    assert render("${t} (${instance|<instance>}) is", {"t": "h", "instance": "instance"}) == "h is"
+    assert "on instance" not in _analysis({"alertname": "Gone", "instance": "instance"}).summary
+
+
 def test_a_network_alert_that_names_no_failure_is_not_said_to_drop_packets() -> None:
     analysis = _analysis(
         {"alertname": "HostUnusualNetworkThroughputIn", "instance": "web-1:9100"},
