@@ -61,6 +61,8 @@ class Conditions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     name: list[str] = []
     # Holds when the words of the alert (name, expression, annotations) point at this category.
     signals: Category | None = None
+    # Full match of what the alert's expression measures: duration, ratio or count ("" without one).
+    measures: str = ""
     labels: dict[str, str] = {}
     # Searched in log templates and samples, annotations and metric series labels.
     text: list[str] = []
@@ -207,6 +209,7 @@ def _patterns(rule: Rule) -> list[str]:
             found += [*step.when.values(), *step.unless.values()]
     for block in (*rule.when, *rule.unless, *rule.corroborate):
         found += block.alertname + block.text + block.logs + list(block.labels.values())
+        found += [block.measures] if block.measures else []
         for metric in block.metrics:
             found += [metric.match, metric.exclude, *metric.labels.values()]
     return found

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from services.analyst._words import metric_words
+
 _SELECTED_VALUE = re.compile(r"\b(\w+)\s*=~?\s*\"([^\"]*)\"")
 _STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
 _MATCHERS = re.compile(r"\{[^{}]*\}")
@@ -70,3 +72,39 @@ def parse_expression(text: str) -> Expression:
         if name not in target:
             target.append(name)
     return Expression(text=text, metrics=tuple(metrics), functions=tuple(functions), values=values)
+
+
+# What the measured metric (the expression's first) is in: a time, or a share. A histogram's or a
+# summary's `_count` counts its observations, whatever its name says they took.
+_DURATION_WORDS = frozenset({"second", "millisecond", "microsecond", "ms", "duration", "latency"})
+_RATIO_WORDS = frozenset({"ratio", "rate", "percent", "percentage", "burn", "budget", "slo", "sli"})
+
+
+@lru_cache(maxsize=1024)
+def measures_of(text: str) -> str:
+    """What the expression measures: "duration" (a time taken, or a latency objective's burn),
+    "ratio" (a share or a burn rate), "count" (how many: slow queries, jobs not completed), or ""
+    when it names no metric."""
+    if _QUANTILE.search(text):
+        return "duration"
+    metrics = parse_expression(text).metrics
+    if not metrics:
+        return ""
+    words = metric_words(metrics[0])
+    if not _DURATION_WORDS.isdisjoint(words) and words[-1] != "count":
+        return "duration"
+    return "ratio" if not _RATIO_WORDS.isdisjoint(words) else "count"
+
+
+@lru_cache(maxsize=1024)
+def slow_events_of(text: str) -> str:
+    """What the measured metric counts as slow, as its name says it ("slow queries" of
+    `mysql_global_status_slow_queries`); "" when its name says nothing slow."""
+    metrics = parse_expression(text).metrics
+    words = metrics[0].lower().replace(":", "_").split("_") if metrics else []
+    if "slow" not in words[:-1]:
+        return ""
+    said = words[words.index("slow") :]
+    while said[-1] in ("total", "count", "sum", "current"):
+        said.pop()
+    return " ".join(said) if len(said) > 1 else ""

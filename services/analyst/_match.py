@@ -8,6 +8,7 @@ from functools import lru_cache
 
 import schemas
 from services.analyst._catalogue import Conditions, MetricCondition, pattern, text_pattern
+from services.analyst._expr import measures_of
 from services.analyst._literals import block_literals, may_match
 from services.analyst._technology import technology_of
 from services.analyst._view import AlertView, SeriesItem, TextItem, readable, series_labels, series_line
@@ -235,6 +236,8 @@ def match(block: Conditions, view: AlertView) -> Hit | None:
     for name, label_pattern in block.labels.items():
         if pattern(label_pattern).fullmatch(view.labels.get(name, "")) is None:
             return None
+    if block.measures and pattern(block.measures).fullmatch(measures_of(view.expr)) is None:
+        return None
     hit = named or Hit()
     for found in (in_logs, in_texts):
         if found is not None:

@@ -19,7 +19,7 @@ from functools import cached_property, lru_cache
 from schemas import Category
 from services.analyst._catalogue import Signal
 from services.analyst._expr import parse_expression
-from services.analyst._words import find_phrases, phrase_key, prose, words_of
+from services.analyst._words import find_phrases, metric_words, phrase_key, prose, words_of
 from services.incidents import NumbersAlike, salient
 
 FIELD_WEIGHTS = {
@@ -143,7 +143,7 @@ def _expr_words(expr: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str,
     others: list[str] = []
     for position, metric in enumerate(parsed.metrics):
         target = subject if position == 0 else others
-        target += [*words_of(metric), "|"]  # no phrase spans two metric names
+        target += [*metric_words(metric), "|"]  # no phrase spans two metric names
     for value in parsed.values:
         subject += [*words_of(value), "|"]
     outer = parsed.functions[:1] if expr.lstrip().startswith(parsed.functions[:1]) else ()

@@ -53,6 +53,25 @@ def words_of(text: str) -> tuple[str, ...]:
     return tuple(found if found.isdigit() else stem(found) for found in _WORD.findall(text))
 
 
+# Recording rules glue a measure onto the word before it (`apiserver_request:burnrate1h`, `errorratio`,
+# `latencybudget`): the glued word is two, or "burnrate" stems to "burnrat" and is neither "burn rate"
+# nor "rate". Only in metric names, where such names are made; prose's "generate" stays one word.
+_GLUED = re.compile(r"([a-z]{3,}?)(rate|ratio|budget)")
+
+
+@lru_cache(maxsize=4096)
+def metric_words(name: str) -> tuple[str, ...]:
+    """The stemmed words of a metric name, a word glued to a rate, ratio or budget split from it."""
+    found: list[str] = []
+    for word in _WORD.findall(name):
+        glued = _GLUED.fullmatch(word)
+        if glued is not None:
+            found += (stem(glued[1]), stem(glued[2]))
+        else:
+            found.append(word if word.isdigit() else stem(word))
+    return tuple(found)
+
+
 def prose(text: str) -> str:
     """Annotation text without the label dumps templates print into it."""
     # Most annotations hold neither; a substring test is cheaper than running the patterns.

@@ -150,6 +150,28 @@ def test_an_error_ratio_with_no_objective_claims_no_error_budget() -> None:
     assert "error budget" in budget.root_cause
 
 
+def test_a_latency_objectives_budget_burn_reads_as_latency_not_as_errors() -> None:
+    named = _analysis("CheckoutLatencyBudgetBurn", "slo:checkout_latency:burnrate1h > 14.4")
+    # A burn of a latency objective's budget measured on a duration histogram, whatever its name.
+    measured = _analysis("ErrorBudgetBurn", 'http_request_duration_seconds:burnrate5m{slo="checkout"} > 14.4')
+    for analysis in (named, measured):
+        assert analysis.model == "rules:slo-latency", analysis.model
+        assert "slower than the SLO" in analysis.summary
+        assert "errors" not in _prose(analysis)
+        assert not any("Error ratio" in step for step in analysis.remediation)
+    # An errors objective's burn stays an error burn, the slow burn of its budget too.
+    errors = _analysis("ErrorBudgetBurn", "slo:checkout_errors:burnrate5m > 14.4")
+    slow_burn = _analysis("ErrorBudgetSlowBurn", "slo:checkout_errors:burnrate6h > 6")
+    assert errors.model == slow_burn.model == "rules:slo-error-ratio"
+    # A histogram's _count counts requests: an error ratio read from it measures no duration.
+    counted = _analysis(
+        "CheckoutHighErrorRate",
+        'sum(rate(http_request_duration_seconds_count{code=~"5.."}[5m]))'
+        " / sum(rate(http_request_duration_seconds_count[5m])) > 0.05",
+    )
+    assert counted.model == "rules:slo-error-ratio"
+
+
 UNREACHABLE = ("unreachable", "not answering", "is down", "down or")
 
 

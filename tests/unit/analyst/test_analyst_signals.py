@@ -9,7 +9,7 @@ import pytest
 
 from services.analyst import RulesAnalyst
 from services.analyst._expr import parse_expression
-from services.analyst._words import words_of
+from services.analyst._words import metric_words, words_of
 from services.analyst.eval import build_message
 
 
@@ -28,6 +28,16 @@ def test_names_split_into_stemmed_words() -> None:
     assert words_of("PrometheusTooManyRestarts") == ("prometheus", "too", "many", "restart")
     assert words_of("HTTP5xxErrorRate") == ("http", "5xx", "error", "rate")
     assert words_of("node_filesystem_avail_bytes") == ("node", "filesystem", "avail", "byte")
+
+
+def test_a_word_a_metric_name_glues_to_a_rate_ratio_or_budget_is_two_words() -> None:
+    assert metric_words("payments_request:burnrate1h") == ("payment", "request", "burn", "rate", "1h")
+    assert metric_words("slo:errorratio30m") == ("slo", "error", "ratio", "30m")
+    assert metric_words("search:latencybudget_remaining") == ("search", "latency", "budget", "remain")
+    assert metric_words("node_memory_Active_bytes") == words_of("node_memory_Active_bytes")
+    # Read as the vocabulary's phrase: the expression measures a burn rate, so the alert names an objective.
+    analysis = _alert("PaymentsErrorRate", "sum(payments_request:burnrate1h) > 14.4", job="payments")
+    assert "above the objective" in analysis.summary, analysis.summary
 
 
 @pytest.mark.parametrize(
