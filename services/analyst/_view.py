@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import schemas
-from services.analyst._expr import quantile_of
+from services.analyst._expr import measures_of, parse_expression, quantile_of, slow_events_of
 from services.analyst._words import words_of
 from services.incidents._frozen import Frozen
 from services.incidents._labels import deployment_of_pod
@@ -192,6 +192,12 @@ class AlertView(Frozen, frozen=True):
             found["alert_description"] = _clipped(self.annotations.get("description", ""))
         if "quantile" in wanted and (quantile := quantile_of(self.expr)):
             found["quantile"] = quantile
+        if _wants(wanted, "measures", "counted", "slow_events") and (measures := measures_of(self.expr)):
+            found["measures"] = measures
+            if metrics := parse_expression(self.expr).metrics:
+                found["counted"] = metrics[0]
+            if slow := slow_events_of(self.expr):
+                found["slow_events"] = slow
         found["expr"] = self.expr
         return found
 

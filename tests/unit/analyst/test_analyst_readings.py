@@ -150,6 +150,30 @@ def test_an_error_ratio_with_no_objective_claims_no_error_budget() -> None:
     assert "error budget" in budget.root_cause
 
 
+LATENCY_STEPS = ("http_request_duration_seconds_bucket", "latency of its dependencies")
+
+
+def test_a_count_of_slow_things_says_what_is_slow_and_counts_it_not_a_latency() -> None:
+    queries = _analysis("OrdersDbSlowQueries", "rate(mysql_global_status_slow_queries[5m]) > 0.5")
+    assert "slow queries counted" in queries.summary
+    assert "reports more slow queries" in queries.root_cause
+    assert "mysql_global_status_slow_queries" in queries.root_cause
+    consumers = _analysis("BusSlowConsumers", "gnatsd_varz_slow_consumers > 0")
+    assert "slow consumers counted" in consumers.summary
+    jobs = _analysis("ReportJobsSlowToComplete", "kube_job_spec_completions - kube_job_status_succeeded > 0")
+    assert "a count above the alert's threshold, not a duration" in jobs.summary
+    for analysis in (queries, consumers, jobs):
+        assert "duration" not in analysis.root_cause.replace("not a duration", "")
+        steps = "\n".join(analysis.remediation)
+        assert not any(step in steps for step in LATENCY_STEPS), steps
+    assert any("slow query log" in step for step in queries.remediation)
+    assert any("describe job" in step for step in jobs.remediation)
+    # A duration keeps the latency wording.
+    timed = _analysis("RuleEvaluationSlow", "prometheus_rule_group_last_duration_seconds > 10")
+    assert "duration the alert's expression measures" in timed.root_cause
+    assert any(LATENCY_STEPS[0] in step for step in timed.remediation)
+
+
 def test_a_latency_objectives_budget_burn_reads_as_latency_not_as_errors() -> None:
     named = _analysis("CheckoutLatencyBudgetBurn", "slo:checkout_latency:burnrate1h > 14.4")
     # A burn of a latency objective's budget measured on a duration histogram, whatever its name.
