@@ -108,3 +108,14 @@ def slow_events_of(text: str) -> str:
     while said[-1] in ("total", "count", "sum", "current"):
         said.pop()
     return " ".join(said) if len(said) > 1 else ""
+
+
+# The reason a selector asks for: `reason="OOMKilled"`, `reason=~"Evicted|Error"`.
+_REASON = re.compile(r"\breason\s*=~?\s*\"([\w|]+)\"")
+
+
+@lru_cache(maxsize=1024)
+def reason_of(text: str) -> str:
+    """The reason (or reasons, comma-separated) the expression selects; "" when none."""
+    found = _REASON.search(text)
+    return ", ".join(part for part in found[1].split("|") if part) if found else ""

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import schemas
-from services.analyst._expr import measures_of, parse_expression, quantile_of, slow_events_of
+from services.analyst._expr import measures_of, parse_expression, quantile_of, reason_of, slow_events_of
 from services.analyst._words import words_of
 from services.incidents._frozen import Frozen
 from services.incidents._labels import deployment_of_pod
@@ -198,6 +198,9 @@ class AlertView(Frozen, frozen=True):
                 found["counted"] = metrics[0]
             if slow := slow_events_of(self.expr):
                 found["slow_events"] = slow
+        # A kill's or a termination's reason: the alert's label, else what its expression selects.
+        if "reason" in wanted and not found.get("reason") and (reason := reason_of(self.expr)):
+            found["reason"] = reason
         found["expr"] = self.expr
         return found
 

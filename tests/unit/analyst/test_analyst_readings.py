@@ -236,3 +236,39 @@ def test_a_state_word_on_a_failed_scrape_is_still_unreachable() -> None:
     scraped = _analysis("LedgerUnhealthy", 'up{job="ledger"} == 0')
     assert "down or unreachable" in scraped.summary
     assert any("curl -sv" in step for step in scraped.remediation)
+
+
+def test_a_container_killed_reads_as_killed_with_its_reason_not_as_unreachable() -> None:
+    on_host = _analysis(
+        "WorkerContainerKilled",
+        'time() - container_last_seen{name=~"worker.*"} > 60',
+        {"summary": "Worker killed"},
+    )
+    in_cluster = ANALYST.analyze(
+        build_message(
+            {
+                "alert": {
+                    "labels": {
+                        "alertname": "LedgerContainerTerminated",
+                        "namespace": "ledger",
+                        "pod": "ledger-0",
+                    },
+                    "generatorURL": "http://prometheus:9090/graph?g0.expr="
+                    + quote_plus('kube_pod_container_status_terminated_reason{reason=~"Evicted|Error"} > 0'),
+                    "startsAt": "2024-05-14T09:12:00Z",
+                }
+            }
+        )
+    )
+    for analysis in (on_host, in_cluster):
+        assert analysis.category == "availability"
+        assert "a container was killed" in analysis.summary
+        assert not any(word in _prose(analysis) for word in UNREACHABLE), _prose(analysis)
+        assert not any("curl -sv" in step for step in analysis.remediation)
+    # The reasons its expression selects, and steps that read the reason.
+    assert "(reason Evicted, Error)" in in_cluster.summary
+    steps = "\n".join(in_cluster.remediation)
+    assert "kubectl -n ledger describe pod ledger-0" in steps
+    assert "lastState.terminated.reason" in steps
+    assert "reason=Evicted" in steps
+    assert any("docker inspect" in step for step in on_host.remediation)
