@@ -24,7 +24,7 @@ from services.analyst._cache import EpisodeCache, cache_key
 from services.analyst._incidents import Incidents
 from services.analyst._metrics import AnalystMetrics
 from services.analyst._placement import Placed
-from services.analyst._rules import RulesAnalyst
+from services.analyst._rules import RulesAnalyst, with_safe_evidence
 
 # Without incidents every alert is placed nowhere, and says so with one shared value.
 _NOWHERE = Placed()
@@ -85,6 +85,8 @@ class Analyst:
             analysis = resolved(analysis, message.alert, self.clock(), reused=analysis.reused)
         if placed.degraded:
             analysis = msgspec.structs.replace(analysis, degraded=True, degraded_reason=placed.degraded)
+        # Every analyst's evidence, kept or fresh, is made safe here, as it is published.
+        analysis = with_safe_evidence(analysis)
         self.metrics.published(analysis)
         return schemas.analyzed(message, analysis, self.clock(), placed.ref)
 

@@ -21,7 +21,7 @@ import schemas
 from services.analyst._incident_prompt import build_incident_prompt, ranked_names
 from services.analyst._llm import LlmAnalyst
 from services.analyst._metrics import AnalystMetrics
-from services.analyst._rules import RulesAnalyst
+from services.analyst._rules import RulesAnalyst, with_safe_evidence
 from services.analyst._view import TARGET_LABELS, UNNAMED_TARGET, view_of
 
 # Alert names spelt out in a summary; the others are counted.
@@ -176,7 +176,9 @@ class IncidentAnalyst:
         return self._metered(own)
 
     def _metered(self, analysis: schemas.Analysis) -> schemas.Analysis:
-        """``analysis``, counted among the incidents' analyses by analyzer and degradation."""
+        """``analysis`` as the incident publishes it (its evidence made safe, whichever analyst wrote it),
+        counted among the incidents' analyses by analyzer and degradation."""
+        analysis = with_safe_evidence(analysis)
         self.metrics.incident_analyses.labels(analysis.analyzer, str(analysis.degraded).lower()).inc()
         return analysis
 

@@ -12,6 +12,8 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+import msgspec
+
 import schemas
 from services.analyst._candidates import CandidateIndex
 from services.analyst._catalogue import (
@@ -124,6 +126,14 @@ def _without_parenthetical(before: str, after: str) -> tuple[str, str] | None:
     if head and tail[:1].isalnum():
         tail = f" {tail}"
     return head, tail
+
+
+def with_safe_evidence(analysis: schemas.Analysis) -> schemas.Analysis:
+    """The analysis as it is published, whichever analyst wrote it (the rules, the LLM, an incident's
+    analysis): each evidence line made safe by ``evidence_line``. Called where an analysis leaves the
+    analyst, once, and nowhere else: an analyst builds its lines as they come."""
+    lines = [evidence_line(line) for line in analysis.evidence]
+    return analysis if lines == analysis.evidence else msgspec.structs.replace(analysis, evidence=lines)
 
 
 def render(
@@ -315,9 +325,9 @@ class RulesAnalyst:
         evidence = hit.evidence[:MAX_EVIDENCE_LINES]
         if not view.has_evidence:
             evidence.append("no metric or log evidence was available; judged from the alert alone")
+        # Lines as they came (label values, log samples): ``with_safe_evidence`` makes them safe where
+        # the analysis is published, with any other analyst's.
         evidence += [f"enrichment {e.source} unavailable: {e.reason}" for e in view.errors[:3]]
-        # Every line, from any rule, block or source, is made safe here and nowhere else.
-        evidence = [evidence_line(line) for line in evidence]
         wording = self.wording(rule, variables)
         return schemas.Analysis(
             summary=render(wording.summary, variables),

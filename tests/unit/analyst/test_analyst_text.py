@@ -11,9 +11,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from services.analyst import RulesAnalyst, load_catalogue
+import schemas
+from services.analyst import AnalystMetrics, RulesAnalyst, load_catalogue
 from services.analyst._catalogue import Rule, Step, Text, Variant
+from services.analyst._handler import Analyst
+from services.analyst._incident_analysis import IncidentAnalyst
 from services.analyst._rules import render
 from services.analyst._view import view_of
 from services.analyst.eval import build_message, load_scenarios
@@ -80,7 +84,7 @@ def test_every_scenario_reads_without_raw_placeholders_or_exponents() -> None:
         assert "<container>" not in text, scenario.name
 
 
-def test_evidence_lines_are_made_safe_as_templated_prose_is() -> None:
+async def test_evidence_lines_are_made_safe_as_templated_prose_is() -> None:
     # Label values, a log sample and an enrichment error as hostile as they come: a newline that
     # would start a new line of the message, a backtick that would open a code span, 2,000 characters.
     long_value = "v" * 2000
@@ -120,7 +124,9 @@ def test_evidence_lines_are_made_safe_as_templated_prose_is() -> None:
             "errors": [{"source": "loki", "reason": "HTTP 500:\n" + long_value}],
         }
     )
-    analysis = RulesAnalyst().analyze(message)
+    # The rules write the lines as they came; they are made safe once, where the analysis is published.
+    assert any("\n" in line for line in RulesAnalyst().analyze(message).evidence)
+    analysis = (await _published(message)).analysis
     assert len(analysis.evidence) >= 3
     for line in analysis.evidence:
         assert line.isprintable(), line  # no newline, tab or other control character
@@ -133,3 +139,52 @@ def test_evidence_lines_are_made_safe_as_templated_prose_is() -> None:
     assert "…" in series
     assert series.endswith("change +800%")
     assert "bad'value second line" in series
+
+
+async def _published(message: schemas.EnrichedAlert, llm: object = None) -> schemas.AnalyzedAlert:
+    analyst = Analyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()), llm=llm)  # type: ignore[arg-type]
+    return await analyst.handle(message)
+
+
+# An LLM's answer quotes the input, as the prompt asks: a log sample with its newline and backticks,
+# a label value as long as it came.
+HOSTILE_LINES = ["log (error, x3): panic: `boom`\n\tat ledger.main", "label note=" + "v" * 2000]
+
+
+class _QuotingLlm:
+    async def analyze(self, message: schemas.EnrichedAlert) -> schemas.Analysis:
+        return schemas.Analysis(
+            summary="Ledger panics",
+            root_cause="insufficient evidence",
+            category="crash_loop",
+            confidence=0.4,
+            evidence=list(HOSTILE_LINES),
+            analyzer="llm",
+        )
+
+
+def _safe(lines: list[str]) -> None:
+    for line in lines:
+        assert line.isprintable(), line
+        assert "`" not in line, line
+        assert len(line) <= 600, len(line)
+
+
+async def test_evidence_any_analyst_wrote_is_made_safe_where_it_is_published() -> None:
+    message = build_message(
+        {
+            "alert": {
+                "labels": {"alertname": "LedgerPanics", "pod": "ledger-0"},
+                "startsAt": "2024-05-14T09:12:00Z",
+            }
+        }
+    )
+    by_llm = (await _published(message, _QuotingLlm())).analysis
+    assert by_llm.analyzer == "llm"
+    _safe(by_llm.evidence)
+    assert by_llm.evidence[0] == "log (error, x3): panic: 'boom' at ledger.main"
+    assert "…" in by_llm.evidence[1]
+    # An incident's analysis, from the rules or the LLM, is published by the incident: made safe there.
+    answer = await _QuotingLlm().analyze(message)
+    incidents = IncidentAnalyst(RulesAnalyst(), AnalystMetrics(CollectorRegistry()))
+    _safe(incidents.lone_root(answer).evidence)
