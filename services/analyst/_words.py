@@ -53,10 +53,14 @@ def words_of(text: str) -> tuple[str, ...]:
     return tuple(found if found.isdigit() else stem(found) for found in _WORD.findall(text))
 
 
-# Recording rules glue a measure onto the word before it (`apiserver_request:burnrate1h`, `errorratio`,
+# Recording rules glue a measure onto what it measures (`apiserver_request:burnrate1h`, `errorratio`,
 # `latencybudget`): the glued word is two, or "burnrate" stems to "burnrat" and is neither "burn rate"
-# nor "rate". Only in metric names, where such names are made; prose's "generate" stays one word.
-_GLUED = re.compile(r"([a-z]{3,}?)(rate|ratio|budget)")
+# nor "rate". Only in metric names, and only after a word that such measures are of: any word before
+# "rate" would split "migrate", "generate" and "operate" and make a count of migrations a rate.
+_GLUED = re.compile(
+    r"(burn|errors?|success|failures?|latency|availability|requests?|hit|miss|loss|drops?|retry|slo|sli)"
+    r"(rate|ratio|budget)"
+)
 
 
 @lru_cache(maxsize=4096)

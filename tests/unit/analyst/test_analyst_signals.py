@@ -35,6 +35,9 @@ def test_a_word_a_metric_name_glues_to_a_rate_ratio_or_budget_is_two_words() -> 
     assert metric_words("slo:errorratio30m") == ("slo", "error", "ratio", "30m")
     assert metric_words("search:latencybudget_remaining") == ("search", "latency", "budget", "remain")
     assert metric_words("node_memory_Active_bytes") == words_of("node_memory_Active_bytes")
+    # An ordinary word ending in "rate" is one word: migrations counted are not a rate.
+    assert metric_words("vm_migrate_pages_total") == words_of("vm_migrate_pages_total")
+    assert "rate" not in metric_words("codegenerate_seconds_count")
     # Read as the vocabulary's phrase: the expression measures a burn rate, so the alert names an objective.
     analysis = _alert("PaymentsErrorRate", "sum(payments_request:burnrate1h) > 14.4", job="payments")
     assert "above the objective" in analysis.summary, analysis.summary
