@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 import schemas
+
+if TYPE_CHECKING:
+    import pytest
+
+    from services.history import History
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -58,6 +65,44 @@ def analyzed(
         ),
         incident=schemas.IncidentRef(id=incident_id, role="root") if incident_id else None,
     )
+
+
+def pods_storm(
+    incident_id: str, pods: int, resolved: Sequence[int], resolved_id_from: int
+) -> tuple[list[schemas.AnalyzedAlert], list[schemas.AnalyzedAlert], schemas.IncidentEvent]:
+    """A storm of ``pods`` pods not ready, started half an hour before T0, whose pods numbered
+    ``resolved`` resolved an hour after it (their ids from ``resolved_id_from``), and its incident's
+    event as the analyst sends it for a storm that large: every member firing, the first 50 listed,
+    the root (the last pod) first."""
+    started = T0 - timedelta(minutes=30)
+    firing = [
+        analyzed(
+            n,
+            alertname="KubePodNotReady",
+            labels={"pod": f"p{n}"},
+            starts_at=started,
+            incident_id=incident_id,
+        )
+        for n in range(1, pods + 1)
+    ]
+    ended = [
+        analyzed(
+            resolved_id_from + n,
+            alertname="KubePodNotReady",
+            labels={"pod": f"p{n}"},
+            status="resolved",
+            starts_at=started,
+            ends_at=T0 + timedelta(hours=1),
+            incident_id=incident_id,
+        )
+        for n in resolved
+    ]
+    event = incident_event(incident_id, 2, members=[firing[-1], *firing[:49]])
+    incident = event.incident
+    event = msgspec.structs.replace(
+        event, incident=msgspec.structs.replace(incident, member_count=pods, firing_count=pods)
+    )
+    return firing, ended, event
 
 
 def incident_event(
@@ -139,3 +184,16 @@ def verdict(
         channel="api",
         given_at=given,
     )
+
+
+def queries_asked(history: History, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement ``history`` sends from now on, in order (for a test of how many it takes)."""
+    asked: list[str] = []
+    fetch = history.db.fetch
+
+    async def counted(sql: str, params: Any = ()) -> Any:
+        asked.append(sql)
+        return await fetch(sql, params)
+
+    monkeypatch.setattr(history.db, "fetch", counted)
+    return asked

@@ -14,7 +14,7 @@ import orjson
 import schemas
 from services.history import History
 from tests.support.console import console_settings, running_console, with_evidence
-from tests.support.history import T0, analyzed, incident_event
+from tests.support.history import T0, analyzed, incident_event, pods_storm
 from tests.support.nats_server import NatsServer
 
 
@@ -303,28 +303,8 @@ async def test_a_storm_larger_than_its_page_counts_every_resolution_and_says_wha
     # The page lists an incident's first 1,000 alerts and the event its first 50 members: the root,
     # which came last, and 300 members it does not list resolved, and the page still said every member
     # fired.
-    started = T0 - timedelta(minutes=30)
-    pods = [
-        analyzed(
-            n, alertname="KubePodNotReady", labels={"pod": f"p{n}"}, starts_at=started, incident_id="inc-big"
-        )
-        for n in range(1, 1201)
-    ]
-    back = [
-        analyzed(
-            10_000 + n,
-            alertname="KubePodNotReady",
-            labels={"pod": f"p{n}"},
-            status="resolved",
-            starts_at=started,
-            ends_at=T0 + timedelta(hours=1),
-            incident_id="inc-big",
-        )
-        for n in [1200, *range(100, 400)]
-    ]
-    event = incident_event("inc-big", 2, members=[pods[-1], *pods[:49]])  # the root first
-    event = msgspec.structs.replace(
-        event, incident=msgspec.structs.replace(event.incident, member_count=1200, firing_count=1200)
+    pods, back, event = pods_storm(
+        "inc-big", 1200, resolved=[1200, *range(100, 400)], resolved_id_from=10_000
     )
     await history.write(alerts=[*pods, *back], incidents=[event])
     async with (

@@ -14,7 +14,7 @@ from services.analyst.eval import DEFAULT_DIR, load_scenarios
 from services.analyst.eval._scenarios import load_scenario
 from services.cli._feedback import collect, feedback_export, write_export
 from services.history import History, recall
-from tests.support.history import incident_event
+from tests.support.history import incident_event, queries_asked
 
 OOM = load_scenario(DEFAULT_DIR / "01-crashloop-oom-java.yaml").message
 NOW = OOM.received_at
@@ -153,14 +153,7 @@ async def test_export_reads_a_page_of_incidents_in_one_query(
         verdict(members[0], "confirmed"), id="f-inc-1", target="incident", target_id="inc-1"
     )
     await history.write(alerts=members, incidents=[event], feedback=[given])
-    asked: list[str] = []
-    fetch = history.db.fetch
-
-    async def counted(sql: str, params: object = ()) -> list[tuple[object, ...]]:
-        asked.append(sql)
-        return await fetch(sql, params)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(history.db, "fetch", counted)
+    asked = queries_asked(history, monkeypatch)
     judged = await collect(history, since=None)
     assert [f.target_id for f, _, _ in judged] == ["inc-1"]
     assert sum("FROM incidents i" in sql for sql in asked) == 1

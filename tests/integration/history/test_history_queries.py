@@ -17,7 +17,7 @@ from services.history._migrations import migrations
 from services.history._queries import ALERT_IDS_STARTING, ALERT_SELECT
 from services.history._sqlite_search import in_sqlite
 from services.history._write import ALERT_UPSERT, MARK_ENDED, alert_row
-from tests.support.history import T0, analyzed, incident_event, verdict
+from tests.support.history import T0, analyzed, incident_event, pods_storm, queries_asked, verdict
 
 
 async def ids(history: History, **filters: object) -> list[str]:
@@ -226,14 +226,7 @@ async def test_an_incidents_firing_count_in_a_list_is_the_one_its_page_shows(
 
     storms = [_storm(n, 2) for n in range(2, 52)]
     await history.write([a for alerts, _ in storms for a in alerts], incidents=[e for _, e in storms])
-    asked: list[str] = []
-    fetch = history.db.fetch
-
-    async def counted(sql: str, params: object = ()) -> list[tuple[object, ...]]:
-        asked.append(sql)
-        return await fetch(sql, params)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(history.db, "fetch", counted)
+    asked = queries_asked(history, monkeypatch)
     page = await history.incidents(IncidentQuery(limit=50))
     assert len(page.items) == 50
     assert {(row.firing_count, row.member_count) for row in page.items} == {(1, 2)}
@@ -413,29 +406,7 @@ async def test_an_incident_is_counted_over_all_of_its_alerts_not_the_ones_a_page
 ) -> None:
     # An event lists 50 members and a page 1,000 alerts: in a storm the resolutions of the others counted
     # for nothing, and the firing count stayed near the event's.
-    started = T0 - timedelta(minutes=30)
-    pods = [
-        analyzed(
-            n, alertname="KubePodNotReady", labels={"pod": f"p{n}"}, starts_at=started, incident_id="inc-9"
-        )
-        for n in range(1, 1101)
-    ]
-    back = [
-        analyzed(
-            5000 + n,
-            alertname="KubePodNotReady",
-            labels={"pod": f"p{n}"},
-            status="resolved",
-            starts_at=started,
-            ends_at=T0 + timedelta(hours=1),
-            incident_id="inc-9",
-        )
-        for n in [1100, *range(200, 600)]
-    ]
-    event = incident_event("inc-9", 2, members=[pods[-1], *pods[:49]])
-    event = msgspec.structs.replace(
-        event, incident=msgspec.structs.replace(event.incident, member_count=1100, firing_count=1100)
-    )
+    pods, back, event = pods_storm("inc-9", 1100, resolved=[1100, *range(200, 600)], resolved_id_from=5000)
     await history.write([*pods, *back], incidents=[event])
     known = (await history.members_known([event.incident]))["inc-9"]
     assert (known.alerts, known.ended_count) == (1501, 401)
