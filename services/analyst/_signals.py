@@ -85,11 +85,21 @@ class Verdict:
             where = FIELD_WORDS[clue.field]
             if clue.phrase not in by_field[where]:
                 by_field[where].append(clue.phrase)
-        parts = []
+        # Fields that say the same words are named together: 'the alert's name, expression and
+        # summary all say "cpu"', not one clause per field repeating "cpu".
+        same: dict[str, list[str]] = defaultdict(list)
         for where, phrases in by_field.items():
-            quoted = ", ".join(f'"{p}"' for p in phrases[:3])
-            verb = "measures" if where == "its expression" else "carry" if where == "its labels" else "says"
-            parts.append(f"{where} {verb} {quoted}")
+            same[", ".join(f'"{p}"' for p in phrases[:3])].append(where)
+        parts = []
+        for quoted, wheres in same.items():
+            if len(wheres) == 1:
+                where = wheres[0]
+                verb = {"its expression": "measures", "its labels": "carry"}.get(where, "says")
+                parts.append(f"{where} {verb} {quoted}")
+            else:
+                names = [wheres[0], *(w.removeprefix("its ") for w in wheres[1:])]
+                both = "both" if len(names) == 2 else "all"
+                parts.append(f"{', '.join(names[:-1])} and {names[-1]} {both} say {quoted}")
         return "; ".join(parts)
 
     @cached_property

@@ -224,3 +224,14 @@ def test_the_quantile_an_expression_reads_is_said_as_a_percentile() -> None:
     assert quantile_of("histogram_quantile(0.02, x)") == "2nd percentile"
     assert quantile_of("histogram_quantile(0.12, x)") == "12th percentile"
     assert quantile_of("rate(x_sum[5m]) / rate(x_count[5m])") == ""
+
+
+def test_fields_that_say_the_same_word_are_named_once_together() -> None:
+    analysis = _alert(
+        "HighCPUUsage",
+        "100 - avg(rate(node_cpu_seconds_total{mode='idle'}[5m])) * 100 > 90",
+        {"summary": "High CPU usage on web-1", "description": "CPU usage is above 90%"},
+        instance="web-1:9100",
+    )
+    assert 'the alert\'s name, expression, summary and description all say "cpu"' in analysis.root_cause
+    assert analysis.root_cause.count('"cpu"') == 1, analysis.root_cause
