@@ -9,7 +9,7 @@ from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
 import schemas
-from services.cli._common import nats_connection, out, render
+from services.cli._common import nats_connection, note, out, render
 from services.cli._window import newest, read_window, require_stream
 
 # Alert names spelt out per incident; the others are counted.
@@ -68,6 +68,19 @@ def _show(msg: Msg, json_output: bool, incidents: bool) -> None:
         out(f"(unreadable message on {msg.subject}: {exc})")
 
 
+def _waiting(subject: str, windowed: bool, shown: int, incidents: bool) -> str:
+    """Said on stderr before the wait, so that a quiet terminal is not taken for a hung command."""
+    line = f"aiops tail: waiting for new messages on {subject} (Ctrl-C stops)"
+    if incidents and not shown:
+        return (
+            f"{line}; the analyst publishes incident events only with INCIDENTS_ENABLED=true"
+            " (docs/incidents.md)"
+        )
+    if not windowed:
+        return f"{line}; add --since 1h for the last hour's too"
+    return line
+
+
 async def tail(since: datetime | None, json_output: bool, limit: int | None, incidents: bool = False) -> int:
     """With ``since``, the window's messages (its last ``limit`` of them), then new ones, until
     ``limit`` were shown."""
@@ -83,6 +96,8 @@ async def tail(since: datetime | None, json_output: bool, limit: int | None, inc
                 _show(msg, json_output, incidents)
                 shown += 1
                 window_end = msg.metadata.sequence.stream
+        if limit is None or shown < limit:
+            note(_waiting(subject, since is not None, shown, incidents))
         while limit is None or shown < limit:
             try:
                 msg = await live.next_msg(timeout=3600)

@@ -264,3 +264,33 @@ async def test_commands_find_nats_on_the_port_aiops_up_was_told(nats_server: Nat
     assert listed.code == 0, listed
     assert "no dead letters" in listed.stdout
     assert not [p for p in orjson.loads(status.stdout)["problems"] if p.startswith("NATS")], status.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["tail"], "add --since 1h for the last hour's too"),
+        (["tail", "--incidents", "--since", "1h"], "only with INCIDENTS_ENABLED=true"),
+    ],
+)
+async def test_tail_says_what_it_waits_for_before_a_quiet_wait(
+    nats_server: NatsServer, args: list[str], said: str
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    try:
+        await ensure_stream(nc.jetstream(), NatsSettings(nats_url=nats_server.url))
+    finally:
+        await nc.close()
+    following = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", *args,
+        cwd=REPO, env={**os.environ, "NATS_URL": nats_server.url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert following.stderr is not None
+    try:
+        line = (await asyncio.wait_for(following.stderr.readline(), 30)).decode()
+    finally:
+        following.kill()
+        await following.wait()
+    assert line.startswith("aiops tail: waiting for new messages on alerts."), line
+    assert said in line
