@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import sys
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -103,12 +105,25 @@ async def demo(data_dir: Path, once: bool, give_up_after: float) -> int:
                     if message.id in pending:
                         pending.discard(message.id)
                         if not pending and not once:
-                            out("all samples analysed; the pipeline keeps running (Ctrl-C stops it)\n")
+                            out(_next_steps(supervisor.console_url))
                 await supervisor._check_alive()
             out("stopping…")
         finally:
             await nc.close()
     return 0
+
+
+def _next_steps(console_url: str) -> str:
+    """Said once the samples are analysed: what a first-time user can look at while it runs."""
+    # The command as this shell finds it: `aiops` with the venv active, else its path from here.
+    aiops = "aiops" if shutil.which("aiops") else os.path.relpath(Path(sys.executable).parent / "aiops")
+    return (
+        "all samples analysed; the pipeline keeps running (Ctrl-C stops it). Next, in another terminal:\n"
+        f"  {console_url:<32}  the console: alerts and incidents\n"
+        f"  {aiops + ' status':<32}  every stage, backlog, dead letters, deliveries\n"
+        f"  {aiops + ' tail --since 1h':<32}  these analyses again, then new ones\n"
+        f"  {aiops + ' send --list':<32}  the samples; --sample NAME sends one again\n"
+    )
 
 
 async def _quiet(_: Exception) -> None:

@@ -127,7 +127,7 @@ async def test_the_demo_shows_its_console_says_once_it_keeps_running_and_stops_c
     env = {key: value for key, value in os.environ.items() if key != "NATS_URL"}
     demo = await started("demo", tmp_path, {**env, **ports, "HEALTH_PORT": "0"})
     try:
-        samples = await printed(demo, b"keeps running", within=90)
+        samples = await printed(demo, b"send --list", within=90)
         # An alert of one's own after the samples: its analysis is printed, the news above is not again.
         await post_webhook(f"http://127.0.0.1:{ports['INGEST_PORT']}", "firing_two_alerts.json")
         await printed(demo, b"DiskSpaceLow", within=60)
@@ -144,6 +144,10 @@ async def test_the_demo_shows_its_console_says_once_it_keeps_running_and_stops_c
         code, rest = await ctrl_c(demo)
 
     assert f"console http://127.0.0.1:{ports['CONSOLE_PORT']}" in samples
+    # Once the samples are in, it names what to look at next.
+    assert "keeps running" in samples
+    assert re.search(r"aiops status +every stage", samples), samples[-2000:]
+    assert re.search(r"aiops tail --since 1h +these analyses", samples), samples[-2000:]
     assert "keeps running" not in rest, rest[-2000:]
     assert code == 0, rest[-2000:]
     assert "stopping" in rest
