@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--data", default=".data", help="where nats-server keeps its store (default .data)")
     demo = commands.add_parser("demo", help="run the pipeline and feed it the bundled sample alerts")
-    demo.add_argument("--data", default=".data")
+    demo.add_argument(
+        "--data", default=".data", help="where nats-server keeps its store and the logs (default .data)"
+    )
     demo.add_argument(
         "--once",
         action="store_true",
@@ -33,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 0 once every sample was analysed and notified (also DEMO_ONCE=1)",
     )
     demo.add_argument(
-        "--timeout", type=float, default=float(os.environ.get("DEMO_TIMEOUT", "120")), help="seconds (--once)"
+        "--timeout",
+        type=float,
+        default=float(os.environ.get("DEMO_TIMEOUT", "120")),
+        help="with --once, give up (exit 1) after this many seconds (default 120, or DEMO_TIMEOUT)",
     )
     tail = commands.add_parser("tail", help="follow alerts.analyzed (or incidents) and print each analysis")
     tail.add_argument(
@@ -105,19 +110,42 @@ def _parser() -> argparse.ArgumentParser:
     send = commands.add_parser("send", help="post a test alert to ingest and print its analysis")
     send.add_argument("--sample", help="a bundled sample by alert name (default: the first; see --list)")
     send.add_argument("--list", action="store_true", help="list the bundled samples")
-    send.add_argument("--label", action="append", default=[], metavar="NAME=VALUE", help="build the alert")
-    send.add_argument("--annotation", action="append", default=[], metavar="NAME=VALUE")
+    send.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="send an alert of your own with this label instead of a sample; repeat it, alertname required",
+    )
+    send.add_argument(
+        "--annotation",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an annotation of that alert (summary=..., description=...); repeat it",
+    )
     send.add_argument("--url", help="ingest's base URL (default http://127.0.0.1:$INGEST_PORT)")
-    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the analysis")
+    send.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the analysis (default 60)"
+    )
     send.add_argument("--json", action="store_true", help="the analysis alone as JSON; progress on stderr")
     status = commands.add_parser(
-        "status", help="every service's health, lag, dead letters, LLM and deliveries"
+        "status",
+        help="every service's health, lag, dead letters, LLM and deliveries",
+        description="Every service's health, lag, dead letters, LLM and deliveries on one screen. Exits 1"
+        " when a service is down or not ready, NATS or the stream is missing, or the LLM circuit breaker"
+        " is open; lag and dead letters are shown, not failed on.",
     )
     status.add_argument(
         "--json", action="store_true", help="one JSON document (one per refresh with --watch)"
     )
     status.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
-    status.add_argument("--interval", type=float, help="seconds between samples (default 0.3; --watch 2)")
+    status.add_argument(
+        "--interval",
+        type=float,
+        help="seconds between the two readings the rates are taken from (default 0.3);"
+        " with --watch, between refreshes (default 2)",
+    )
     status.add_argument("--host", default="127.0.0.1", help="where the services listen (default 127.0.0.1)")
     docs = commands.add_parser("config-docs", help="regenerate the configuration table in README.md")
     docs.add_argument("--readme", default="README.md")
