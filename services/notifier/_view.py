@@ -104,7 +104,12 @@ class AlertView:
     @property
     def analyzer_text(self) -> str:
         a = self.analysis
-        text = f"{a.analyzer} ({a.model})" if a.model else a.analyzer
+        if a.analyzer == "rules" and a.model.startswith("rules:"):
+            # The rules analyst's "model" is the rule that answered: "rule node-down", not
+            # "rules (rules:node-down)", which reads like a typo in every message.
+            text = f"rule {a.model.removeprefix('rules:')}"
+        else:
+            text = f"{a.analyzer} ({a.model})" if a.model else a.analyzer
         return f"{text}, degraded: {a.degraded_reason or 'LLM unavailable'}" if a.degraded else text
 
 

@@ -120,6 +120,13 @@ def test_log_summary_reads_well(firing: schemas.AnalyzedAlert, resolve: Resolve)
     )
 
 
+def test_the_rules_analyst_is_named_by_its_rule_once(firing: schemas.AnalyzedAlert) -> None:
+    analysis = msgspec.structs.replace(firing.analysis, analyzer="rules", model="rules:oom-killed")
+    by_rules = msgspec.structs.replace(firing, analysis=analysis)
+    first = summary_lines(view(by_rules, LinkSettings())).splitlines()[0]
+    assert first.endswith("— memory_pressure (82%, rule oom-killed)"), first
+
+
 def test_an_alert_without_a_severity_label_shows_none(firing: schemas.AnalyzedAlert) -> None:
     labels = {k: v for k, v in firing.alert.labels.items() if k != "severity"}
     plain = msgspec.structs.replace(firing, alert=msgspec.structs.replace(firing.alert, labels=labels))
