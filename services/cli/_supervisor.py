@@ -6,8 +6,10 @@ others keep running; one that cannot start at all stops everything with its own 
 
 The nats-server it starts (when ``NATS_URL`` is unset) listens on ``NATS_PORT`` (4222) with its
 monitor on ``NATS_MONITOR_PORT`` (8222). Ingest listens on 127.0.0.1 unless ``INGEST_HOST`` says
-otherwise, and the console (http://127.0.0.1:8080) unless ``CONSOLE_HOST`` does: this is the laptop
-mode, and an address others can reach should come with credentials. Before starting anything it
+otherwise, the console (http://127.0.0.1:8080) unless ``CONSOLE_HOST`` does, and every service's health
+and metrics server unless ``HEALTH_HOST`` does: this is the laptop mode, and an address others can reach
+should come with credentials (a service in a container or a pod listens on every address, for its probes
+and scrapes). Before starting anything it
 checks that every address a process would listen on is free, and names the variable that moves one
 that is taken: otherwise the first process to find its port taken would stop everything it started.
 """
@@ -86,7 +88,7 @@ def taken_addresses(env: Mapping[str, str]) -> list[str]:
         ("ingest", "INGEST_PORT", env.get("INGEST_HOST", LOCAL_HOST), "8000", ""),
         ("console", "CONSOLE_PORT", env.get("CONSOLE_HOST", LOCAL_HOST), "8080", ""),
     ]
-    health_host = env.get("HEALTH_HOST", "0.0.0.0")
+    health_host = env.get("HEALTH_HOST", LOCAL_HOST)
     for name, default in HEALTH_PORTS.items():
         wanted.append((name, f"{name.upper()}_HEALTH_PORT", health_host, default, ""))
     if not env.get("NATS_URL"):
@@ -134,6 +136,7 @@ class Supervisor:
         self.env = dict(os.environ)
         self.env.setdefault("INGEST_HOST", LOCAL_HOST)
         self.env.setdefault("CONSOLE_HOST", LOCAL_HOST)
+        self.env.setdefault("HEALTH_HOST", LOCAL_HOST)
         # History and the console read one database: an SQLite file beside the stream's store.
         self.env.setdefault("DATABASE_URL", f"sqlite:///{(data_dir / 'history.db').resolve()}")
         self.processes: dict[str, asyncio.subprocess.Process] = {}

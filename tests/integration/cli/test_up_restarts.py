@@ -4,6 +4,7 @@ a service that cannot start stops everything with its own error instead of loopi
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import re
 import signal
@@ -20,14 +21,31 @@ from tests.support.nats_server import NatsServer
 from tests.support.processes import niceness, wait_ready
 
 
+def listening_on(port: int) -> set[str]:
+    """The addresses the kernel has a listening TCP socket on ``port`` for (/proc/net/tcp{,6})."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(
+                    str(ipaddress.ip_address(bytes.fromhex(address)[::-1])) if len(address) == 8 else address
+                )
+    return found
+
+
 @pytest.mark.timeout(150)
 async def test_a_killed_service_is_restarted_and_the_others_keep_running(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     env, ports = up_env(nats_server.url)
-    del env["INGEST_HOST"]  # as a person runs it
+    del env["INGEST_HOST"], env["HEALTH_HOST"]  # as a person runs it
     async with Up(env, tmp_path) as up:
         await up.wait_for("pipeline up:", 60)
+        # Each service's health and metrics on loopback too: a laptop does not serve /metrics to its network.
+        await wait_ready(f"http://127.0.0.1:{ports['analyst']}", 30, "analyst", log=up.output)
+        assert listening_on(ports["analyst"]) == {"127.0.0.1"}
         first = dict(up.started())
         assert set(first) == set(SERVICES)  # every service aiops up runs, each a process of its own
         # On one host the analyst gets a core first: every other service runs 5 nicer, each thread
