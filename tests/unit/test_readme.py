@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.analyst import load_catalogue
 from services.cli._config_doc import config_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -27,3 +28,9 @@ def test_the_two_commands_are_shown() -> None:
     text = README.read_text()
     assert "just demo" in text
     assert "just test" in text
+
+
+def test_the_rules_analyst_is_described_with_the_catalogue_it_ships() -> None:
+    catalogue = load_catalogue()
+    said = f"({len(catalogue.rules)} rules and {len(catalogue.signals)} word signals in YAML"
+    assert said in README.read_text().replace("\n", " "), said
