@@ -46,6 +46,27 @@ def quantile_of(text: str) -> str:
     return f"{percent}{suffix} percentile"
 
 
+# A matcher selecting server errors by their status code (`code=~"5.."`, `status=~"5xx"`,
+# `status_code=~"5\\d\\d"`, `code=~"500|502|503"`): its label is the one the alert's own series carry the
+# code in. A histogram's `le` and a summary's `quantile` hold numbers, not codes.
+_ERROR_CODE = re.compile(
+    r'\b(?!le\b|quantile\b)([A-Za-z_]\w*)\s*=~?\s*"5(?:\.\.|xx|\.\*|\[|\\\\d|\d\d(?=["|]))[^"]*"'
+)
+_SELECTOR_NAME = re.compile(r"([A-Za-z_:][\w:]*)\s*\{[^{}]*$")
+
+
+@lru_cache(maxsize=1024)
+def error_selector_of(text: str) -> tuple[str, str]:
+    """The metric and the label the expression selects server errors by
+    (``("nginx_ingress_controller_requests", "status")``), so a step's query asks the series the alert
+    reads; ``("", "")`` when it selects none."""
+    found = _ERROR_CODE.search(text)
+    if found is None:
+        return "", ""
+    metric = _SELECTOR_NAME.search(text, 0, found.start())
+    return (metric[1] if metric is not None else ""), found[1]
+
+
 @dataclass(frozen=True)
 class Expression:
     text: str

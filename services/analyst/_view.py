@@ -9,7 +9,14 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import schemas
-from services.analyst._expr import measures_of, parse_expression, quantile_of, reason_of, slow_events_of
+from services.analyst._expr import (
+    error_selector_of,
+    measures_of,
+    parse_expression,
+    quantile_of,
+    reason_of,
+    slow_events_of,
+)
 from services.analyst._words import words_of
 from services.incidents._frozen import Frozen
 from services.incidents._labels import deployment_of_pod
@@ -192,6 +199,12 @@ class AlertView(Frozen, frozen=True):
             found["alert_description"] = _clipped(self.annotations.get("description", ""))
         if "quantile" in wanted and (quantile := quantile_of(self.expr)):
             found["quantile"] = quantile
+        if _wants(wanted, "error_metric", "code_label"):
+            metric, label = error_selector_of(self.expr)
+            if metric:
+                found["error_metric"] = metric
+            if label:
+                found["code_label"] = label
         if _wants(wanted, "measures", "counted", "slow_events") and (measures := measures_of(self.expr)):
             found["measures"] = measures
             if metrics := parse_expression(self.expr).metrics:

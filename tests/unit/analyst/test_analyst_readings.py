@@ -272,3 +272,20 @@ def test_a_container_killed_reads_as_killed_with_its_reason_not_as_unreachable()
     assert "lastState.terminated.reason" in steps
     assert "reason=Evicted" in steps
     assert any("docker inspect" in step for step in on_host.remediation)
+
+
+def test_an_error_ratio_step_asks_the_series_and_code_label_the_alert_itself_reads() -> None:
+    # The step queried http_requests_total{code=~"5.."} whatever the alert read: pasted for an ingress
+    # that labels its codes `status`, it returned nothing.
+    analysis = _analysis(
+        "CheckoutHighErrorRate",
+        'sum(rate(nginx_ingress_controller_requests{ingress="checkout",status=~"5.."}[5m]))'
+        ' / sum(rate(nginx_ingress_controller_requests{ingress="checkout"}[5m])) > 0.05',
+        {"summary": "Checkout 5xx error ratio above 5%"},
+    )
+    steps = "\n".join(analysis.remediation)
+    assert 'nginx_ingress_controller_requests{job="store",status=~"5.."}' in steps
+    assert "sum by (route, status)" in steps
+    assert "ignoring(status)" in steps
+    assert "http_requests_total" not in steps
+    assert "code=~" not in steps
