@@ -2,37 +2,91 @@
 
 A template writes ``{instance="${instance}",mountpoint="${volume|<mountpoint>}"}``; when the alert
 names no mountpoint the matcher ``mountpoint="<mountpoint>"`` matches no series, and the query the
-person pastes returns nothing. A matcher on a stand-in value is dropped when another matcher still
-names what the alert is about; a query with nothing else to scope it keeps its stand-in, so it asks to
-be filled in instead of answering for every target at once.
+person pastes returns nothing. A stand-in is first filled from the alert's own expression: the value
+its selector of the same metric asks for (``up{job="kubelet"}`` fills ``up{job="<job>"}``), else the
+one value the whole expression asks for that label, so the query reads the series the alert read.
+What is left on a stand-in is dropped when another matcher still names what the alert is about; a
+query with nothing else to scope it keeps its stand-in, so it asks to be filled in instead of
+answering for every target at once.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-# One code span of a step; the selectors inside it; one matcher of a selector.
+from services.analyst._view import is_exporter_job
+
+# One code span of a step; the selectors inside it (with the metric they select, if any); one
+# matcher of a selector.
 _CODE = re.compile(r"`[^`]*`")
-_SELECTOR = re.compile(r"\{([^{}]*)\}")
+_SELECTOR = re.compile(r"((?<![\w:])[A-Za-z_:][\w:]*)?\{([^{}]*)\}")
 _MATCHER = re.compile(r'\s*[A-Za-z_]\w*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*')
 _STAND_IN = re.compile(r'"<[^<>"]+>"\s*$')
 _NAMING = re.compile(r'^\s*[A-Za-z_]\w*\s*=\s*"(?!<)[^"]+"\s*$')
+_STAND_IN_MATCHER = re.compile(r'^\s*([A-Za-z_]\w*)\s*=\s*"<[^<>"]+>"\s*$')
+# A matcher of the expression that selects one value: `=`, or `=~` on a value no regex reads
+# differently. Its value is pasted as it was written in the expression.
+_SELECTING = re.compile(r'([A-Za-z_]\w*)\s*(=~|=)\s*"([^"\\$<>{}]*)"')
+_LITERAL = re.compile(r"[\w:.-]*\w[\w:.-]*")
+
+Matchers = dict[str, str]
 
 
-def _selector(found: re.Match[str]) -> str:
-    body = found.group(1)
+@lru_cache(maxsize=1024)
+def _selected(expr: str) -> tuple[dict[str, Matchers], Matchers]:
+    """What the expression's selectors ask for: per metric, the label values each selects; and for
+    the whole expression, each label that is given one value only."""
+    by_metric: dict[str, Matchers] = {}
+    seen: dict[str, set[str]] = {}
+    for found in _SELECTOR.finditer(expr):
+        metric = found.group(1) or ""
+        for label, op, value in _SELECTING.findall(found.group(2)):
+            if op == "=~" and not _LITERAL.fullmatch(value):
+                continue
+            if value and metric:
+                by_metric.setdefault(metric, {}).setdefault(label, value)
+            seen.setdefault(label, set()).add(value)
+    whole: Matchers = {}
+    for label, values in seen.items():
+        value = min(values)
+        # An exporter's job names the exporter (kube-state-metrics, node-exporter), not the service
+        # another metric's query is about: only the exporter's own metrics are filled with it.
+        if len(values) == 1 and value and not (label == "job" and is_exporter_job(value)):
+            whole[label] = value
+    return by_metric, whole
+
+
+def _filled(metric: str, matchers: list[str], expr: str) -> list[str]:
+    """The matchers with each stand-in the expression gives a value for filled with that value."""
+    by_metric, whole = _selected(expr)
+    own = by_metric.get(metric, {})
+    out = matchers
+    for at, matcher in enumerate(matchers):
+        stand_in = _STAND_IN_MATCHER.match(matcher)
+        if stand_in and (value := own.get(stand_in.group(1)) or whole.get(stand_in.group(1))):
+            out = out if out is not matchers else list(matchers)
+            out[at] = f'{stand_in.group(1)}="{value}"'
+    return out
+
+
+def _scoped(found: re.Match[str], expr: str) -> str:
+    metric, body = found.group(1) or "", found.group(2)
     matchers = _MATCHER.findall(body)
     if not matchers or "".join(matchers).replace(",", "") != body.replace(",", ""):
         return found.group(0)  # not a plain list of matchers (a jsonpath, an awk program): as written
-    kept = [m.strip() for m in matchers if not _STAND_IN.search(m)]
-    if len(kept) == len(matchers) or not any(_NAMING.match(m) for m in kept):
-        return found.group(0)
-    return "{" + ",".join(kept) + "}"
+    filled = _filled(metric, matchers, expr) if expr else matchers
+    kept = [m.strip() for m in filled if not _STAND_IN.search(m)]
+    if len(kept) == len(filled) or not any(_NAMING.match(m) for m in kept):
+        if filled is matchers:
+            return found.group(0)
+        kept = [m.strip() for m in filled]
+    return metric + "{" + ",".join(kept) + "}"
 
 
-def _code(found: re.Match[str]) -> str:
-    return _SELECTOR.sub(_selector, found.group(0))
-
-
-def scoped_queries(step: str) -> str:
-    return _CODE.sub(_code, step) if '"<' in step else step
+def scoped_queries(step: str, expr: str = "") -> str:
+    """The step with the stand-ins of its queries filled from the alert's expression ``expr`` where it
+    gives a value, and those left dropped where another matcher names the target."""
+    if '"<' not in step:
+        return step
+    return _CODE.sub(lambda code: _SELECTOR.sub(lambda found: _scoped(found, expr), code.group(0)), step)

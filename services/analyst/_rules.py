@@ -335,7 +335,7 @@ class RulesAnalyst:
             category=rule.category,
             confidence=round(min(MAX_CONFIDENCE, max(MIN_CONFIDENCE, confidence)), 2),
             evidence=evidence,
-            remediation=[scoped_queries(render(step, variables)) for step in wording.remediation],
+            remediation=[scoped_queries(render(step, variables), view.expr) for step in wording.remediation],
             analyzer="rules",
             model=f"rules:{rule.id}",
         )
