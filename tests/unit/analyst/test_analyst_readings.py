@@ -171,7 +171,9 @@ def test_a_count_of_slow_things_says_what_is_slow_and_counts_it_not_a_latency() 
     # A duration keeps the latency wording.
     timed = _analysis("RuleEvaluationSlow", "prometheus_rule_group_last_duration_seconds > 10")
     assert "duration the alert's expression measures" in timed.root_cause
-    assert any(LATENCY_STEPS[0] in step for step in timed.remediation)
+    # ... and the latency steps, on its own metric rather than HTTP requests'.
+    assert any(LATENCY_STEPS[1] in step for step in timed.remediation)
+    assert any("`prometheus_rule_group_last_duration_seconds{" in step for step in timed.remediation)
 
 
 def test_a_latency_objectives_budget_burn_reads_as_latency_not_as_errors() -> None:

@@ -55,3 +55,38 @@ def test_a_regex_or_a_negated_matcher_fills_nothing() -> None:
     assert scoped_queries(step, 'up{job=~"api|web"} == 0') == step
     assert scoped_queries(step, 'up{job!="api"} == 0') == step
     assert scoped_queries(step, 'up{job=~"api"} == 0') == '`up{job="api"}`'
+
+
+HOST = {"job": "batch", "instance": "batch-3:9102"}
+
+
+def _steps(name: str, expr: str, labels: dict[str, str] = HOST) -> str:
+    analysis = _analysis(name, expr, labels)
+    assert analysis.model == "rules:slo-latency"
+    return "\n".join(analysis.remediation)
+
+
+def test_a_duration_that_times_no_request_is_read_from_its_own_metric() -> None:
+    gauge = _steps("ReportBuildSlow", "report_build_last_duration_seconds > 600")
+    assert "http_request" not in gauge
+    assert '`report_build_last_duration_seconds{job="batch",instance="batch-3:9102"}`' in gauge
+    summary = _steps("TranscodeLatencyHigh", 'transcode_duration_seconds{quantile="0.99"} > 30')
+    assert "http_request" not in summary
+    assert 'transcode_duration_seconds{job="batch",instance="batch-3:9102"}' in summary
+    histogram = _steps(
+        "ConsensusRoundSlow",
+        "histogram_quantile(0.95, sum by (le) (rate(consensus_round_duration_seconds_bucket[5m]))) > 0.5",
+    )
+    assert "http_request" not in histogram
+    assert "rate(consensus_round_duration_seconds_bucket{" in histogram
+
+
+def test_a_duration_of_requests_keeps_the_request_histogram_steps() -> None:
+    steps = _steps(
+        "ShopLatencyHigh",
+        "histogram_quantile(0.99, sum by (le)"
+        ' (rate(http_server_request_duration_seconds_bucket{job="shop"}[5m]))) > 1',
+        {"job": "shop"},
+    )
+    assert 'http_request_duration_seconds_bucket{job="shop"}' in steps
+    assert 'http_requests_total{job="shop"}' in steps
