@@ -115,6 +115,20 @@ def _stand_in(value: str, name: str) -> bool:
     return value.lower() in (spoken, f"the {spoken}", f"<{name}>")
 
 
+def _in_plural(before: str, name: str) -> str:
+    """The text before a list of values ("Evicted, Error") with the noun that introduces it, the
+    variable's own name, in the plural: "(reason " reads "(reasons "; "" when no such noun does."""
+    noun = f"{name.replace('_', ' ')} "
+    if not before.endswith(noun) or before[: -len(noun)][-1:].isalnum():
+        return ""
+    head = before[: -len(noun)] + noun[:-1]
+    if noun.endswith(("s ", "x ", "ch ", "sh ")):
+        return f"{head}es "
+    if noun.endswith("y ") and noun[-3:-2] not in "aeiou":
+        return f"{head[:-1]}ies "
+    return f"{head}s "
+
+
 def _without_parenthetical(before: str, after: str) -> tuple[str, str] | None:
     """The text around a value with the parenthetical holding it removed ("Target x (job the job) does"
     reads "Target x does"); None when the value stands in no parenthetical of its own."""
@@ -174,6 +188,8 @@ def render(
             value = _for_prose(value)
             if sentence and given and out == [""] and (kind := variables.get(f"{name}_kind")):
                 value = f"{kind} {value}"
+            elif ", " in value and (plural := _in_plural(out[-1], name)):
+                out[-1] = plural
         out += (value, text)
     rendered = "".join(out).strip()
     if sentence and rendered[:1].islower():

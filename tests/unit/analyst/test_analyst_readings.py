@@ -268,7 +268,7 @@ def test_a_container_killed_reads_as_killed_with_its_reason_not_as_unreachable()
         assert not any(word in _prose(analysis) for word in UNREACHABLE), _prose(analysis)
         assert not any("curl -sv" in step for step in analysis.remediation)
     # The reasons its expression selects, and steps that read the reason.
-    assert "(reason Evicted, Error)" in in_cluster.summary
+    assert "(reasons Evicted, Error)" in in_cluster.summary
     steps = "\n".join(in_cluster.remediation)
     assert "kubectl -n ledger describe pod ledger-0" in steps
     assert "lastState.terminated.reason" in steps

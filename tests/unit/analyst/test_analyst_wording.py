@@ -209,6 +209,28 @@ def test_a_parenthetical_that_would_only_name_its_label_is_left_out() -> None:
     assert "on instance" not in _analysis({"alertname": "Gone", "instance": "instance"}).summary
 
 
+def test_a_list_of_values_after_its_noun_reads_in_the_plural() -> None:
+    expr = 'sum(kube_pod_container_status_terminated_reason{reason=~"Evicted|ContainerCannotRun"}) > 0'
+    message = build_message(
+        {
+            "alert": {
+                "labels": {"alertname": "WorkerContainerKilled", "namespace": "jobs", "pod": "worker-0"},
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=" + quote_plus(expr),
+                "startsAt": "2024-05-14T09:12:00Z",
+            }
+        }
+    )
+    analysis = ANALYST.analyze(message)
+    assert "(reasons Evicted, ContainerCannotRun)" in analysis.summary
+    assert "terminated, reasons Evicted, ContainerCannotRun:" in analysis.root_cause
+    # One value keeps its noun singular; so does a list after another word, or a longer one.
+    assert render("(reason ${reason})", {"reason": "Evicted"}) == "(reason Evicted)"
+    assert render("says ${reason}; treason ${reason}", {"reason": "a, b"}) == "says a, b; treason a, b"
+    assert render("policy ${policy}, class ${class}", {"policy": "a, b", "class": "c, d"}) == (
+        "policies a, b, classes c, d"
+    )
+
+
 def test_a_network_alert_that_names_no_failure_is_not_said_to_drop_packets() -> None:
     analysis = _analysis(
         {"alertname": "HostUnusualNetworkThroughputIn", "instance": "web-1:9100"},
