@@ -17,10 +17,9 @@ from functools import lru_cache
 
 from services.analyst._view import is_exporter_job
 
-# One code span of a step; the selectors inside it (with the metric they select, if any); one
-# matcher of a selector.
+# One code span of a step; the selectors inside it; one matcher of a selector.
 _CODE = re.compile(r"`[^`]*`")
-_SELECTOR = re.compile(r"((?<![\w:])[A-Za-z_:][\w:]*)?\{([^{}]*)\}")
+_SELECTOR = re.compile(r"\{([^{}]*)\}")
 _MATCHER = re.compile(r'\s*[A-Za-z_]\w*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*')
 _STAND_IN = re.compile(r'"<[^<>"]+>"\s*$')
 _NAMING = re.compile(r'^\s*[A-Za-z_]\w*\s*=\s*"(?!<)[^"]+"\s*$')
@@ -33,15 +32,23 @@ _LITERAL = re.compile(r"[\w:.-]*\w[\w:.-]*")
 Matchers = dict[str, str]
 
 
+def _metric_before(text: str, start: int) -> str:
+    """The metric name a selector starting at ``start`` follows ("" when it follows none)."""
+    at = start
+    while at > 0 and (text[at - 1].isalnum() or text[at - 1] in "_:"):
+        at -= 1
+    return text[at:start]
+
+
 @lru_cache(maxsize=1024)
-def _selected(expr: str) -> tuple[dict[str, Matchers], Matchers]:
-    """What the expression's selectors ask for: per metric, the label values each selects; and for
-    the whole expression, each label that is given one value only."""
+def _selected(expr: str) -> tuple[dict[str, Matchers], Matchers, frozenset[str]]:
+    """What the expression's selectors ask for: per metric, the label values each selects; for the
+    whole expression, each label that is given one value only; and every label it selects a value of."""
     by_metric: dict[str, Matchers] = {}
     seen: dict[str, set[str]] = {}
     for found in _SELECTOR.finditer(expr):
-        metric = found.group(1) or ""
-        for label, op, value in _SELECTING.findall(found.group(2)):
+        metric = _metric_before(expr, found.start())
+        for label, op, value in _SELECTING.findall(found.group(1)):
             if op == "=~" and not _LITERAL.fullmatch(value):
                 continue
             if value and metric:
@@ -54,34 +61,36 @@ def _selected(expr: str) -> tuple[dict[str, Matchers], Matchers]:
         # another metric's query is about: only the exporter's own metrics are filled with it.
         if len(values) == 1 and value and not (label == "job" and is_exporter_job(value)):
             whole[label] = value
-    return by_metric, whole
+    return by_metric, whole, frozenset(seen)
 
 
-def _filled(metric: str, matchers: list[str], expr: str) -> list[str]:
+def _filled(found: re.Match[str], matchers: list[str], expr: str) -> list[str]:
     """The matchers with each stand-in the expression gives a value for filled with that value."""
-    by_metric, whole = _selected(expr)
-    own = by_metric.get(metric, {})
+    by_metric, whole, labels = _selected(expr)
     out = matchers
     for at, matcher in enumerate(matchers):
-        stand_in = _STAND_IN_MATCHER.match(matcher)
-        if stand_in and (value := own.get(stand_in.group(1)) or whole.get(stand_in.group(1))):
+        stand_in = _STAND_IN_MATCHER.match(matcher) if '"<' in matcher else None
+        if stand_in is None or (label := stand_in.group(1)) not in labels:
+            continue
+        own = by_metric.get(_metric_before(found.string, found.start()), {})
+        if value := own.get(label) or whole.get(label):
             out = out if out is not matchers else list(matchers)
-            out[at] = f'{stand_in.group(1)}="{value}"'
+            out[at] = f'{label}="{value}"'
     return out
 
 
 def _scoped(found: re.Match[str], expr: str) -> str:
-    metric, body = found.group(1) or "", found.group(2)
+    body = found.group(1)
     matchers = _MATCHER.findall(body)
     if not matchers or "".join(matchers).replace(",", "") != body.replace(",", ""):
         return found.group(0)  # not a plain list of matchers (a jsonpath, an awk program): as written
-    filled = _filled(metric, matchers, expr) if expr else matchers
+    filled = _filled(found, matchers, expr) if expr else matchers
     kept = [m.strip() for m in filled if not _STAND_IN.search(m)]
     if len(kept) == len(filled) or not any(_NAMING.match(m) for m in kept):
         if filled is matchers:
             return found.group(0)
         kept = [m.strip() for m in filled]
-    return metric + "{" + ",".join(kept) + "}"
+    return "{" + ",".join(kept) + "}"
 
 
 def scoped_queries(step: str, expr: str = "") -> str:
