@@ -395,7 +395,8 @@ def derived_facts(templates: list[TextItem]) -> list[TextItem]:
         where = "the process answers the kubelet's other probe requests"
     else:
         return []
-    text = f"probe port mismatch: the probe calls port {', '.join(sorted(probed))}, {where}"
+    ports = "ports" if len(probed) > 1 else "port"
+    text = f"probe port mismatch: the probe calls {ports} {', '.join(sorted(probed))}, {where}"
     return [TextItem("log", text, text, 1, f"derived: {text}")]
 
 

@@ -9,6 +9,7 @@ from urllib.parse import quote_plus
 
 import schemas
 from services.analyst import RulesAnalyst
+from services.analyst._view import TextItem, derived_facts
 from services.analyst.eval import build_message
 
 ANALYST = RulesAnalyst()
@@ -291,3 +292,15 @@ def test_an_error_ratio_step_asks_the_series_and_code_label_the_alert_itself_rea
     assert "ignoring(status)" in steps
     assert "http_requests_total" not in steps
     assert "code=~" not in steps
+
+
+def test_a_probe_calling_two_wrong_ports_says_ports() -> None:
+    lines = [
+        "Readiness probe failed: Get http://10.0.0.7:8081/ready: dial tcp 10.0.0.7:8081: connection refused",
+        "Liveness probe failed: Get http://10.0.0.7:8080/live: dial tcp 10.0.0.7:8080: connection refused",
+        "server listening on port 9000",
+    ]
+    facts = derived_facts([TextItem("log", line, line, 1, line) for line in lines])
+    assert [fact.text for fact in facts] == [
+        "probe port mismatch: the probe calls ports 8080, 8081, the process listens on 9000"
+    ]
