@@ -69,14 +69,14 @@ def render(report: dict[str, Any]) -> RenderableType:
     parts.append(Text(f"LLM: breaker {llm['breaker']} · requests* {requests} · tokens today {today}"))
     if report["destinations"]:
         destinations = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("destination", "delivered", "retried", "rejected", "other"):
+        for column in ("destination", "delivered", "retried", "rejected", "other outcomes"):
             destinations.add_column(column, justify="left" if column == "destination" else "right")
         for name, outcomes in sorted(report["destinations"].items()):
             known = {"delivered", "retry", "rejected"}
             other = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()) if k not in known) or "-"
             counts = (outcomes.get("delivered", 0), outcomes.get("retry", 0), outcomes.get("rejected", 0))
             # The notifier books what it posts nowhere (log only, replays not notified) under "-".
-            destinations.add_row(name if name != "-" else "(none)", *(_number(c) for c in counts), other)
+            destinations.add_row(name if name != "-" else "(log only)", *(_number(c) for c in counts), other)
         parts.append(destinations)
     for problem in report["problems"]:
         parts.append(Text(f"✗ {problem}", style="bold red"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 import orjson
 import pytest
+from rich.console import Console
 
 from services import runtime
 from services.analyst import AnalystSettings
@@ -17,6 +18,7 @@ from services.cli._probes import DEFAULT_PORTS, SERVICES, ServiceProbe, parse_me
 from services.cli._status import CONSUMERS, NatsView, Snapshot, assess
 from services.cli._status_command import BUDGET_BUCKET
 from services.cli._status_nats import connection_options
+from services.cli._status_screen import render
 from services.console import ConsoleSettings
 from services.enricher import EnricherSettings
 from services.history import HistorySettings
@@ -200,3 +202,15 @@ def test_status_imports_neither_aiohttp_nor_the_runtime_unless_nats_is_reached_o
     # aiohttp's import alone is a third of `aiops status`'s second; nats-py needs it for ws:// only.
     assert imported_by_status("nats://127.0.0.1:4222") == []
     assert "aiohttp" in imported_by_status("ws://127.0.0.1:8080")
+
+
+def test_what_the_notifier_only_logged_is_named_so_on_the_screen() -> None:
+    report = assess(snapshot(10.0, 100, 90, 80), snapshot(12.0, 140, 110, 100))
+    report["destinations"]["-"] = {"logged": 6}
+    report["answered_ms"] = 12.0  # added by the command, which timed the asking
+    console = Console(record=True, width=100)
+    console.print(render(report))
+    screen = console.export_text()
+    assert "other outcomes" in screen
+    logged = next(line for line in screen.splitlines() if "logged 6" in line)
+    assert logged.split()[:2] == ["(log", "only)"]
