@@ -304,3 +304,17 @@ def test_a_probe_calling_two_wrong_ports_says_ports() -> None:
     assert [fact.text for fact in facts] == [
         "probe port mismatch: the probe calls ports 8080, 8081, the process listens on 9000"
     ]
+
+
+def test_a_latency_step_asks_the_request_histogram_the_alert_itself_reads() -> None:
+    # It asked http_request_duration_seconds_bucket whatever the alert read: an ingress controller's
+    # histogram has another name, and the pasted query returned nothing.
+    analysis = _analysis(
+        "ShopLatencyHigh",
+        "histogram_quantile(0.99, sum by (le) (rate("
+        'nginx_ingress_controller_request_duration_seconds_bucket{ingress="shop"}[5m]))) > 0.5',
+        {"summary": "Shop p99 latency above 500ms"},
+    )
+    steps = "\n".join(analysis.remediation)
+    assert "rate(nginx_ingress_controller_request_duration_seconds_bucket{" in steps
+    assert "http_request_duration_seconds_bucket" not in steps
