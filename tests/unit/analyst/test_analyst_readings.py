@@ -318,3 +318,16 @@ def test_a_latency_step_asks_the_request_histogram_the_alert_itself_reads() -> N
     steps = "\n".join(analysis.remediation)
     assert "rate(nginx_ingress_controller_request_duration_seconds_bucket{" in steps
     assert "http_request_duration_seconds_bucket" not in steps
+
+
+def test_a_duration_that_times_no_request_is_not_called_slow_requests() -> None:
+    # Any expression with a histogram or _duration_seconds read "requests are slow", a rule group's
+    # evaluation time included.
+    analysis = _analysis(
+        "RuleEvaluationCpuBound",
+        "histogram_quantile(0.99, sum by (le)"
+        " (rate(prometheus_rule_group_duration_seconds_bucket[5m]))) > 10",
+        {"summary": "Rule evaluation is slow: the server's CPU is saturated"},
+    )
+    assert "requests" not in _prose(analysis).lower()
+    assert "`prometheus_rule_group_duration_seconds_bucket` takes longer than" in analysis.summary
