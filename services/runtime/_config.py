@@ -151,6 +151,19 @@ def masked(settings: msgspec.Struct) -> dict[str, Any]:
     return shown
 
 
+def masked_changes(settings: msgspec.Struct) -> dict[str, Any]:
+    """``masked``, of only the settings whose value is not their default: what a start-up line says."""
+    shown = masked(settings)
+    changed = {}
+    for field, info in zip(msgspec.structs.fields(settings), describe(type(settings)), strict=True):
+        default = field.default
+        if default is msgspec.NODEFAULT and field.default_factory is not msgspec.NODEFAULT:
+            default = field.default_factory()
+        if getattr(settings, field.name) != default:
+            changed[info.env[0]] = shown[info.env[0]]
+    return changed
+
+
 def help_text(settings_type: type[msgspec.Struct], program: str, summary: str) -> str:
     lines = [f"usage: {program} [--help]", "", summary, "", "Settings (environment variables):"]
     for info in describe(settings_type):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import msgspec
 from aiohttp import web
 from loguru import logger
 from nats.aio.client import Client
@@ -19,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 import schemas
 from services.runtime._backlog import Backlog
-from services.runtime._config import load_or_exit, masked
+from services.runtime._config import load_or_exit, masked, masked_changes
 from services.runtime._errors import CONFIG_ERROR_EXIT, ConfigError, Stopped
 from services.runtime._http import add_health_routes, nats_readiness, start_http
 from services.runtime._jetstream import close_connection, connect, provision
@@ -157,7 +158,11 @@ def run_service(name: str, settings: NatsSettings, serve: Callable[[asyncio.Even
     refused = yield_cpu(settings.process_nice)  # before any thread of its own starts: they inherit it
     setup_tracing(name)
     configure_logging(name, settings.log_level, settings.log_format)
-    logger.info("starting with {}", masked(settings))
+    # The settings given, not all of them: a line a person reads, not two thousand characters.
+    changed = masked_changes(settings)
+    others = len(msgspec.structs.fields(settings)) - len(changed)
+    logger.info("starting with {} ({} other settings at their defaults: --help)", changed, others)
+    logger.debug("every setting: {}", masked(settings))
     if refused:
         logger.warning("{}", refused)
     _freeze()  # modules, the tracing SDK when on

@@ -6,6 +6,7 @@ import msgspec
 import pytest
 
 from services.runtime import ConfigError, StageSettings, doc, help_text, load, masked
+from services.runtime._config import masked_changes
 
 
 class ExampleSettings(StageSettings, kw_only=True, frozen=True):
@@ -76,3 +77,11 @@ def test_nats_url_is_logged_without_its_password_in_every_form_nats_py_takes(
     nats_url: str, shown: str
 ) -> None:
     assert masked(load(ExampleSettings, {"NATS_URL": nats_url}))["NATS_URL"] == shown
+
+
+def test_a_start_up_line_shows_the_settings_given_secrets_masked() -> None:
+    settings = load(ExampleSettings, {"API_KEY": "sk-very-secret", "WINDOW_MINUTES": "30"})
+    assert masked_changes(settings) == {"API_KEY": "********", "WINDOW_MINUTES": 30}
+    assert masked_changes(load(ExampleSettings, {"RETRY_BACKOFF_SECONDS": "1,2"})) == {
+        "RETRY_BACKOFF_SECONDS": [1, 2]
+    }
