@@ -19,6 +19,8 @@ from services.notifier._routes import ENV_NAME
 if TYPE_CHECKING:
     from infra.kubernetes._values import Otel, StageValues, Values
 
+# A hosted tracing backend's credentials: a secret whether or not tracing is on.
+TRACING_SECRETS = ("OTEL_EXPORTER_OTLP_HEADERS",)
 SAMPLERS = (
     "parentbased_always_on",
     "parentbased_traceidratio",
@@ -58,7 +60,7 @@ def _env_problems(values: Values, name: str, stage_values: StageValues) -> list[
         where = f"stages.{name}.env.{key}" if key in stage_values.env else f"env.{key}"
         # A name no stage reads that looks secret is one for a routes file's ${NAME}: a Secret key.
         secret = key in known.secret_env or (key in stage_values.secret_keys and key not in known.plain_env)
-        if secret or (key not in _plain_settings() and looks_secret(key)):
+        if secret or key in TRACING_SECRETS or (key not in _plain_settings() and looks_secret(key)):
             found.append(f"{where} is a secret; put it in Secret {values.secret_name!r}")
         # OTEL_* configure the OpenTelemetry SDK itself, not a setting of ours.
         elif key not in known.plain_env and not key.startswith("OTEL_"):

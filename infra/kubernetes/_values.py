@@ -14,7 +14,7 @@ import msgspec
 import yaml
 
 from infra.kubernetes._stages import STAGE_NAMES
-from infra.kubernetes._value_checks import value_problems
+from infra.kubernetes._value_checks import TRACING_SECRETS, value_problems
 
 DEFAULTS = Path(__file__).with_name("values.yaml")
 
@@ -132,7 +132,7 @@ class Values(_Closed, frozen=True):
     @property
     def tracing_secrets(self) -> tuple[str, ...]:
         """What every stage reads from the Secret for tracing: a hosted backend's credentials."""
-        return ("OTEL_EXPORTER_OTLP_HEADERS",) if self.otel.endpoint else ()
+        return TRACING_SECRETS if self.otel.endpoint else ()
 
     # Egress rules every stage gets, e.g. to an OpenTelemetry collector.
     egress: list[dict[str, Any]] = msgspec.field(default_factory=list)

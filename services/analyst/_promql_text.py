@@ -27,7 +27,9 @@ _STAND_IN_MATCHER = re.compile(r'^\s*([A-Za-z_]\w*)\s*=\s*"<[^<>"]+>"\s*$')
 # A matcher of the expression that selects one value: `=`, or `=~` on a value no regex reads
 # differently. Its value is pasted as it was written in the expression.
 _SELECTING = re.compile(r'([A-Za-z_]\w*)\s*(=~|=)\s*"([^"\\$<>{}]*)"')
-_LITERAL = re.compile(r"[\w:.-]*\w[\w:.-]*")
+# A regex value read as written only when a dot in it joins two names (a host, an address): "sd." and
+# "api-.." are patterns, pasted as an exact value they select nothing.
+_LITERAL = re.compile(r"[\w:-]*\w[\w:-]*(?:\.\w[\w:-]*)*")
 
 Matchers = dict[str, str]
 

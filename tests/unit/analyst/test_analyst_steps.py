@@ -55,6 +55,9 @@ def test_a_regex_or_a_negated_matcher_fills_nothing() -> None:
     assert scoped_queries(step, 'up{job=~"api|web"} == 0') == step
     assert scoped_queries(step, 'up{job!="api"} == 0') == step
     assert scoped_queries(step, 'up{job=~"api"} == 0') == '`up{job="api"}`'
+    # A dot is a pattern unless it joins two names: "api-.." pasted as a value would select nothing.
+    assert scoped_queries(step, 'up{job=~"api-.."} == 0') == step
+    assert scoped_queries(step, 'up{job=~"edge.shop.internal"} == 0') == '`up{job="edge.shop.internal"}`'
 
 
 HOST = {"job": "batch", "instance": "batch-3:9102"}

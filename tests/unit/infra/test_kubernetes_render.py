@@ -295,6 +295,16 @@ def test_tracing_credentials_named_in_secret_keys_as_well_are_refused_not_given_
         load_values(sets=sets)
 
 
+def test_tracing_credentials_written_in_env_are_refused_as_a_secret() -> None:
+    # With tracing on or not: the headers carry a hosted backend's token.
+    for sets in (["otel.endpoint=https://otlp.example:4318"], []):
+        sets.append("env.OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer x")
+        with pytest.raises(
+            ValuesError, match=r"env\.OTEL_EXPORTER_OTLP_HEADERS is a secret; put it in Secret"
+        ):
+            load_values(sets=sets)
+
+
 def test_a_broken_values_file_is_one_line_on_stderr_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
