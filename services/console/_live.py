@@ -187,7 +187,12 @@ class LiveHub:
         self._loading = asyncio.create_task(self._titles_loaded(self._titles))
 
     async def _titles_loaded(self, titles: Titles) -> None:
-        loaded = await titles()
+        try:
+            loaded = await titles()
+        except Exception as exc:  # not the database being down (None): asking again would fail alike
+            logger.warning("live: incident titles not loaded, rows name incidents by id: {}", str(exc)[:200])
+            self.recent.titles_loaded = True
+            return
         if loaded is None:
             return  # the database is down (the banner says so): the next alert that needs a title asks again
         self.recent.titles.update(loaded)

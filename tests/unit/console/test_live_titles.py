@@ -63,3 +63,23 @@ async def test_without_the_database_the_row_names_the_id_and_the_next_one_asks_a
     await hub._loading
     assert hub.recent.incident_title("inc-old") == "disk full on db-1"
     assert answers == []
+
+
+async def test_titles_that_fail_to_load_leave_rows_named_by_id_and_are_not_asked_for_each_alert() -> None:
+    asked: list[int] = []
+
+    async def titles() -> dict[str, str] | None:
+        asked.append(1)
+        raise ValueError("a row the history could not decode")
+
+    hub = LiveHub(Recent(10), titles)
+    queue = hub.subscribe()
+    await _arrives(hub, analyzed(1, incident_id="inc-old"))
+    assert hub._loading is not None
+    await hub._loading  # the failure is logged, not left in a task nobody awaits
+    for n in (2, 3):
+        await _arrives(hub, analyzed(n, incident_id="inc-old"))
+    rows = [_data(queue.get_nowait()) for _ in range(3)]
+    assert all(">inc-old</a>" in row["html"] for row in rows)
+    assert asked == [1]
+    await hub.stop()
