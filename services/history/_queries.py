@@ -64,8 +64,15 @@ MEMBERS_COUNTED = (
 # The titles a console needs when it starts, read newest first along incidents_updated until the limit
 # (SQLite's plan): at worst every incident's row once, when few are open or recent, and once a start,
 # in the background.
+# The open ones and the recent ones asked apart: each reads its own index (incidents_status,
+# incidents_updated) as far as the limit, where "open OR recent" walked every incident row.
 INCIDENT_TITLES = (
-    "SELECT id, title FROM incidents WHERE status = 'open' OR updated_at >= ?"
+    "SELECT id, title, updated_at FROM"
+    " (SELECT id, title, updated_at FROM incidents WHERE status = 'open' ORDER BY updated_at DESC LIMIT ?)"
+    " AS open_ones"
+    " UNION SELECT id, title, updated_at FROM"
+    " (SELECT id, title, updated_at FROM incidents WHERE updated_at >= ? ORDER BY updated_at DESC LIMIT ?)"
+    " AS recent_ones"
     " ORDER BY updated_at DESC LIMIT ?"
 )
 # How many member alerts an incident page lists at most.
@@ -223,8 +230,8 @@ class History:
     async def incident_titles(self, since: datetime, limit: int) -> dict[str, str]:
         """The titles of the incidents still open or updated since ``since``, by id: the most recently
         updated ``limit`` of them, in one query."""
-        rows = await self.db.fetch(INCIDENT_TITLES, [micros(since), limit])
-        return {incident_id: title for incident_id, title in rows}
+        rows = await self.db.fetch(INCIDENT_TITLES, [limit, micros(since), limit, limit])
+        return {incident_id: title for incident_id, title, _ in rows}
 
     async def _body(self, sql: str, key: str, kind: type[M]) -> M | None:
         rows = await self.db.fetch(sql, [key])
