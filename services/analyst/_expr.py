@@ -48,9 +48,9 @@ def quantile_of(text: str) -> str:
 
 # A matcher selecting server errors by their status code (`code=~"5.."`, `status=~"5xx"`,
 # `status_code=~"5\\d\\d"`, `code=~"500|502|503"`): its label is the one the alert's own series carry the
-# code in. A histogram's `le` and a summary's `quantile` hold numbers, not codes.
+# code in, a label named for a code or a status (a `version=~"5.*"` is no status code).
 _ERROR_CODE = re.compile(
-    r'\b(?!le\b|quantile\b)([A-Za-z_]\w*)\s*=~?\s*"5(?:\.\.|xx|\.\*|\[|\\\\d|\d\d(?=["|]))[^"]*"'
+    r'\b((?:[A-Za-z]\w*_)?(?:code|status)(?:_\w+)?)\s*=~?\s*"5(?:\.\.|xx|\.\*|\[|\\\\d|\d\d(?=["|]))[^"]*"'
 )
 _SELECTOR_NAME = re.compile(r"([A-Za-z_:][\w:]*)\s*\{[^{}]*$")
 

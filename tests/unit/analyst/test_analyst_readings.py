@@ -9,6 +9,7 @@ from urllib.parse import quote_plus
 
 import schemas
 from services.analyst import RulesAnalyst
+from services.analyst._expr import error_selector_of
 from services.analyst._view import TextItem, derived_facts
 from services.analyst.eval import build_message
 
@@ -331,3 +332,12 @@ def test_a_duration_that_times_no_request_is_not_called_slow_requests() -> None:
     )
     assert "requests" not in _prose(analysis).lower()
     assert "`prometheus_rule_group_duration_seconds_bucket` takes longer than" in analysis.summary
+
+
+def test_only_a_code_or_status_label_is_taken_for_the_error_code() -> None:
+    assert error_selector_of('rate(api_requests_total{version=~"5.*"}[5m])') == ("", "")
+    assert error_selector_of('rate(api_requests_total{grpc_code=~"5.."}[5m])') == (
+        "api_requests_total",
+        "grpc_code",
+    )
+    assert error_selector_of('api_latency_bucket{le="500"}') == ("", "")
