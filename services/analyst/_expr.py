@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from services.analyst._words import metric_words
+from services.analyst._words import metric_words, stem
 
 _SELECTED_VALUE = re.compile(r"\b(\w+)\s*=~?\s*\"([^\"]*)\"")
 _STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
@@ -97,8 +97,13 @@ def parse_expression(text: str) -> Expression:
 
 # What the measured metric (the expression's first) is in: a time, or a share. A histogram's or a
 # summary's `_count` counts its observations, whatever its name says they took.
-_DURATION_WORDS = frozenset({"second", "millisecond", "microsecond", "ms", "duration", "latency"})
-_RATIO_WORDS = frozenset({"ratio", "rate", "percent", "percentage", "burn", "budget", "slo", "sli"})
+# Stemmed as the metric's words are ("percentage" is read "percentag").
+_DURATION_WORDS = frozenset(
+    map(stem, ("second", "millisecond", "microsecond", "nanosecond", "ms", "ns", "duration", "latency"))
+)
+_RATIO_WORDS = frozenset(
+    map(stem, ("ratio", "rate", "percent", "percentage", "pct", "burn", "budget", "slo", "sli", "apdex"))
+)
 
 
 @lru_cache(maxsize=1024)

@@ -9,7 +9,7 @@ from urllib.parse import quote_plus
 
 import schemas
 from services.analyst import RulesAnalyst
-from services.analyst._expr import error_selector_of
+from services.analyst._expr import error_selector_of, measures_of
 from services.analyst._view import TextItem, derived_facts
 from services.analyst.eval import build_message
 
@@ -341,3 +341,11 @@ def test_only_a_code_or_status_label_is_taken_for_the_error_code() -> None:
         "grpc_code",
     )
     assert error_selector_of('api_latency_bucket{le="500"}') == ("", "")
+
+
+def test_a_percentage_a_score_and_nanoseconds_are_read_as_what_they_measure() -> None:
+    # The unit words were compared unstemmed: "percentage" never matched, and a share read as a count.
+    assert measures_of("sum(rate(checkout_failed_percentage[5m])) > 5") == "ratio"
+    assert measures_of("checkout_apdex_score < 0.8") == "ratio"
+    assert measures_of("histogram_quantile(0.9, rate(rpc_handle_ns_bucket[5m])) > 3e6") == "duration"
+    assert measures_of("rpc_handle_ns_sum / rpc_handle_ns_count > 3e6") == "duration"
