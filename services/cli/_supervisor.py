@@ -9,9 +9,9 @@ monitor on ``NATS_MONITOR_PORT`` (8222). Ingest listens on 127.0.0.1 unless ``IN
 otherwise, the console (http://127.0.0.1:8080) unless ``CONSOLE_HOST`` does, and every service's health
 and metrics server unless ``HEALTH_HOST`` does: this is the laptop mode, and an address others can reach
 should come with credentials (a service in a container or a pod listens on every address, for its probes
-and scrapes). Before starting anything it
-checks that every address a process would listen on is free, and names the variable that moves one
-that is taken: otherwise the first process to find its port taken would stop everything it started.
+and scrapes). Before starting anything it checks that every address a process would listen on is free,
+and names the variable that moves one that is taken: otherwise the first process to find its port taken
+would stop everything it started.
 """
 
 from __future__ import annotations

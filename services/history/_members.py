@@ -26,13 +26,12 @@ def as_the_history_knows(
 ) -> tuple[list[schemas.IncidentMember], int]:
     """The listed members, and how many still fire, with the resolutions the history holds (``known``).
 
-    The analyst announces an incident
-    when a member joins, its cause changes or every member resolved, not each time one resolves: the last
-    event's "23/23 firing" stayed after 21 had resolved. A member the event lists as firing whose
-    resolution the history has since is shown resolved, and counted so. An event lists at most 50
-    members (``schemas.MAX_LISTED_MEMBERS``): in a storm most members resolve unlisted, and no more of
-    them can fire than the members not ended. Both counts only lower the event's: a member whose
-    resolution has not reached the history counts as firing.
+    The analyst announces an incident when a member joins, its cause changes or every member resolved,
+    not each time one resolves: the last event's "23/23 firing" stayed after 21 had resolved. A member
+    the event lists as firing whose resolution the history has since is shown resolved, and counted so.
+    An event lists at most 50 members (``schemas.MAX_LISTED_MEMBERS``): in a storm most members resolve
+    unlisted, and no more of them can fire than the members not ended. Both counts only lower the
+    event's: a member whose resolution has not reached the history counts as firing.
     """
     members, resolved_since = [], 0
     for member in incident.members:

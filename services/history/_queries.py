@@ -61,11 +61,9 @@ MEMBERS_COUNTED = (
     "SELECT a.incident_id, COUNT(*), SUM(CASE WHEN a.status = 'firing' AND a.ended_at IS NOT NULL"
     " THEN 1 ELSE 0 END) FROM alerts a WHERE a.incident_id IN ({marks}) GROUP BY a.incident_id"
 )
-# The titles a console needs when it starts, read newest first along incidents_updated until the limit
-# (SQLite's plan): at worst every incident's row once, when few are open or recent, and once a start,
-# in the background.
-# The open ones and the recent ones asked apart: each reads its own index (incidents_status,
-# incidents_updated) as far as the limit, where "open OR recent" walked every incident row.
+# The titles a console needs when it starts (once, in the background): the open ones and the recent ones
+# asked apart, each read along its own index (incidents_status, incidents_updated) as far as the limit,
+# where "open OR recent" walked every incident row.
 INCIDENT_TITLES = (
     "SELECT id, title, updated_at FROM"
     " (SELECT id, title, updated_at FROM incidents WHERE status = 'open' ORDER BY updated_at DESC LIMIT ?)"
