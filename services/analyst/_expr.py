@@ -52,7 +52,15 @@ def quantile_of(text: str) -> str:
 _ERROR_CODE = re.compile(
     r'\b((?:[A-Za-z]\w*_)?(?:code|status)(?:_\w+)?)\s*=~?\s*"5(?:\.\.|xx|\.\*|\[|\\\\d|\d\d(?=["|]))[^"]*"'
 )
-_SELECTOR_NAME = re.compile(r"([A-Za-z_:][\w:]*)\s*\{[^{}]*$")
+
+
+def metric_before(text: str, brace: int) -> str:
+    """The metric name the selector whose ``{`` is at ``brace`` follows ("" when it follows none: a
+    selector of labels alone, or one after a keyword and a space such as ``unless {...}``)."""
+    at = brace
+    while at > 0 and (text[at - 1].isalnum() or text[at - 1] in "_:"):
+        at -= 1
+    return text[at:brace]
 
 
 @lru_cache(maxsize=1024)
@@ -63,8 +71,9 @@ def error_selector_of(text: str) -> tuple[str, str]:
     found = _ERROR_CODE.search(text)
     if found is None:
         return "", ""
-    metric = _SELECTOR_NAME.search(text, 0, found.start())
-    return (metric[1] if metric is not None else ""), found[1]
+    brace = text.rfind("{", 0, found.start())
+    inside = brace >= 0 and "}" not in text[brace : found.start()]
+    return (metric_before(text, brace) if inside else ""), found[1]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from services.analyst._expr import metric_before
 from services.analyst._view import is_exporter_job
 
 # One code span of a step; the selectors inside it; one matcher of a selector.
@@ -34,14 +35,6 @@ _LITERAL = re.compile(r"[\w:-]*\w[\w:-]*(?:\.\w[\w:-]*)*")
 Matchers = dict[str, str]
 
 
-def _metric_before(text: str, start: int) -> str:
-    """The metric name a selector starting at ``start`` follows ("" when it follows none)."""
-    at = start
-    while at > 0 and (text[at - 1].isalnum() or text[at - 1] in "_:"):
-        at -= 1
-    return text[at:start]
-
-
 @lru_cache(maxsize=1024)
 def _selected(expr: str) -> tuple[dict[str, Matchers], Matchers, frozenset[str]]:
     """What the expression's selectors ask for: per metric, the label values each selects; for the
@@ -49,7 +42,7 @@ def _selected(expr: str) -> tuple[dict[str, Matchers], Matchers, frozenset[str]]
     by_metric: dict[str, Matchers] = {}
     seen: dict[str, set[str]] = {}
     for found in _SELECTOR.finditer(expr):
-        metric = _metric_before(expr, found.start())
+        metric = metric_before(expr, found.start())
         for label, op, value in _SELECTING.findall(found.group(1)):
             if op == "=~" and not _LITERAL.fullmatch(value):
                 continue
@@ -74,7 +67,7 @@ def _filled(found: re.Match[str], matchers: list[str], expr: str) -> list[str]:
         stand_in = _STAND_IN_MATCHER.match(matcher) if '"<' in matcher else None
         if stand_in is None or (label := stand_in.group(1)) not in labels:
             continue
-        own = by_metric.get(_metric_before(found.string, found.start()), {})
+        own = by_metric.get(metric_before(found.string, found.start()), {})
         if value := own.get(label) or whole.get(label):
             out = out if out is not matchers else list(matchers)
             out[at] = f'{label}="{value}"'

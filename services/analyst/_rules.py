@@ -29,7 +29,7 @@ from services.analyst._catalogue import (
 from services.analyst._match import Hit, first_match, match
 from services.analyst._promql_text import scoped_queries
 from services.analyst._signals import SignalReader, Verdict
-from services.analyst._view import AlertView, expression_of, is_exporter_job, view_of
+from services.analyst._view import AlertView, expression_of, is_exporter_job, names_itself, view_of
 
 CORROBORATION_BONUS = 0.05
 NO_EVIDENCE_PENALTY = 0.15
@@ -168,8 +168,8 @@ def render(
     out = [head]
     for name, default, text, in_code in placeholders:
         given = variables.get(name)
-        if given and len(given) == len(name) and given.lower() == name:
-            given = None  # a label whose value is its name (`job="job"`) names nothing
+        if given and names_itself(name, given):
+            given = None
         value = given or default
         if value is None:
             if missing is not None:

@@ -228,6 +228,12 @@ def _names_the_exporter(label: str, value: str, job: str) -> bool:
     return label in SCRAPE_LABELS and is_exporter_job(job) and f"-{job}-" in f"-{value}-"
 
 
+def names_itself(name: str, value: str) -> bool:
+    """Whether a label's value is only the label's own name (`job="job"`, `instance="instance"`: a
+    template's leftover), which names nothing."""
+    return len(value) == len(name) and value.lower() == name
+
+
 def _subject(labels: dict[str, str]) -> tuple[str, str]:
     """The label that names what the alert is about ("" when none does) and the target it gives."""
     job = labels.get("job", "")
@@ -235,8 +241,7 @@ def _subject(labels: dict[str, str]) -> tuple[str, str]:
     chosen: tuple[str, str] | None = None  # the first naming something other than the exporter
     for name in TARGET_LABELS:
         value = labels.get(name)
-        # A value that is its label's own name (`instance="instance"`, a template's leftover) names nothing.
-        if value and (len(value) != len(name) or value.lower() != name):
+        if value and not names_itself(name, value):
             first = first or (name, value)
             if not _names_the_exporter(name, value, job):
                 chosen = (name, value)
