@@ -17,7 +17,7 @@ from services.console._guard import SECURITY_HEADERS, browser_id, current_user
 from services.console._live import LiveEvent
 from services.console._short_ids import MAX_LISTED, alert_ids_starting, ambiguity
 from services.console._stats import stats_days
-from services.history import Known, as_the_history_knows
+from services.history import as_the_history_knows
 
 if TYPE_CHECKING:
     from services.console._app import Console
@@ -75,11 +75,10 @@ def add_api_routes(app: web.Application, console: Console) -> None:
         if event is None:
             return _json({"error": "no such incident"}, 404)
         members = await store.ask(lambda h: h.incident_alerts(incident_id)) or []
-        known = await store.ask(lambda h: h.members_known([event.incident]))
+        held = await console.members_held(event.incident, members)
         verdict = await store.ask(lambda h: h.feedback_for(incident_id))
         # The counts its page shows: the event's corrected by the resolutions the history holds, and how
-        # many alert rows there are beyond the listed ones (without the database: the event's own).
-        held = known[incident_id] if known is not None else Known(alerts=len(members))
+        # many alert rows there are beyond the listed ones.
         firing = as_the_history_knows(event.incident, held)[1]
         counts = {"firing": firing, "alerts_held": held.alerts}
         return _json({"event": event, "alerts": members, **counts, "feedback": verdict})

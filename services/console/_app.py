@@ -32,7 +32,7 @@ from services.console._similar import SHOWN, similar_section
 from services.console._slack_actions import SlackActionSettings
 from services.console._stats import stats_days, stats_page
 from services.console._store import HistoryHandle
-from services.history import Known, Page, recall
+from services.history import AlertRow, Known, Page, recall
 from services.notifier import LinkSettings
 from services.runtime import add_health_routes, nats_readiness
 
@@ -171,13 +171,18 @@ class Console:
         if event is None:
             raise web.HTTPNotFound(text=f"no incident {incident_id[:100]}")
         alerts = await self.store.ask(lambda h: h.incident_alerts(incident_id)) or []
-        known = await self.store.ask(lambda h: h.members_known([event.incident]))
+        held = await self.members_held(event.incident, alerts)
         verdict = await self.store.ask(lambda h: h.feedback_for(incident_id))
         root = event.incident.root
         root_message = await self.store.ask(lambda h: h.alert(root.alert_id)) if root is not None else None
         seen_before = await self._seen_before(root_message) if root_message is not None else ""
-        held = known[incident_id] if known is not None else Known()
         return _html(incident_page(self.frame(request), event, alerts, held, verdict, seen_before))
+
+    async def members_held(self, incident: schemas.Incident, alerts: list[AlertRow]) -> Known:
+        """What the history holds of the incident's members, which its counts come from (the page's and
+        the API's); without the database, only what the event and the listed ``alerts`` say."""
+        known = await self.store.ask(lambda h: h.members_known([incident]))
+        return known[incident.id] if known is not None else Known(alerts=len(alerts))
 
     async def _seen_before(self, message: schemas.EnrichedAlert) -> str:
         """Similar past alerts with the causes people confirmed; nothing when history cannot say."""
